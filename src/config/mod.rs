@@ -1,0 +1,227 @@
+//! Typed configuration: `rules.toml` and `mailboxes/*.toml`.
+//!
+//! Loading happens in two stages (see `raw.rs` and `validate.rs`): serde
+//! mirrors of the files with `deny_unknown_fields`, then validation into the
+//! typed [`Config`] below. Every problem is reported as
+//! `file:line:column: message`, all of them at once, and a config with any
+//! error is never used.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod raw;
+mod validate;
+
+pub use validate::{ConfigError, Diagnostic, load};
+
+/// Ticket priority, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Priority {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Urgent.
+    Urgent,
+}
+
+impl Priority {
+    /// The name as stored and displayed (`Low`, `Medium`, `High`, `Urgent`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "Low",
+            Priority::Medium => "Medium",
+            Priority::High => "High",
+            Priority::Urgent => "Urgent",
+        }
+    }
+
+    /// Parse a name case-insensitively.
+    pub fn parse(s: &str) -> Option<Priority> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Some(Priority::Low),
+            "medium" => Some(Priority::Medium),
+            "high" => Some(Priority::High),
+            "urgent" => Some(Priority::Urgent),
+            _ => None,
+        }
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The directory the files were read from.
+    pub dir: PathBuf,
+    /// Listeners, data directory, host name, TLS.
+    pub server: Server,
+    /// Domains served and internal domains.
+    pub domains: Domains,
+    /// Support, sales and info addresses.
+    pub addresses: Addresses,
+    /// Blocked and system senders.
+    pub senders: Senders,
+    /// Ticket numbering, subjects and defaults.
+    pub tickets: Tickets,
+    /// Size, connection and time limits.
+    pub limits: Limits,
+    /// One entry per `mailboxes/*.toml` file.
+    pub clients: Vec<Client>,
+}
+
+/// `[server]` in rules.toml.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// SMTP listen address (`None`: no SMTP listener).
+    pub smtp: Option<SocketAddr>,
+    /// LMTP listen address (`None`: no LMTP listener).
+    pub lmtp: Option<SocketAddr>,
+    /// Where the database and outbound folder live (relative paths are
+    /// relative to the config directory).
+    pub data_dir: PathBuf,
+    /// The name postdesk announces in its greeting and EHLO.
+    pub hostname: String,
+    /// Certificate and key for STARTTLS; `None` disables STARTTLS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for STARTTLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// `[domains]`.
+#[derive(Debug, Clone)]
+pub struct Domains {
+    /// Domains postdesk accepts mail for (lower-case). RCPT outside them is 550.
+    pub served: Vec<String>,
+    /// Domains whose senders are staff, not customers (lower-case).
+    pub internal: Vec<String>,
+}
+
+/// `[addresses]`: lower-case full addresses.
+#[derive(Debug, Clone)]
+pub struct Addresses {
+    /// Support addresses (support queue).
+    pub support: Vec<String>,
+    /// Sales addresses (sales queue).
+    pub sales: Vec<String>,
+    /// Info addresses (sales queue).
+    pub info: Vec<String>,
+}
+
+/// `[senders]`.
+#[derive(Debug, Clone)]
+pub struct Senders {
+    /// Exact blocked addresses (lower-case).
+    pub blocked: Vec<String>,
+    /// Blocked address patterns (regexes over the lower-case address).
+    pub blocked_patterns: Vec<regex::Regex>,
+    /// Keywords that mark a local part as a system sender (lower-case).
+    pub system_keywords: Vec<String>,
+}
+
+/// `[tickets]`.
+#[derive(Debug, Clone)]
+pub struct Tickets {
+    /// Display format of a ticket number; `{n}` is replaced by the number,
+    /// e.g. `#{n}` gives `#1001`.
+    pub number_format: String,
+    /// The first ticket number.
+    pub number_start: i64,
+    /// Subjects longer than this many characters are cut with `...`.
+    pub subject_max: usize,
+    /// Priority when no mailbox entry says otherwise.
+    pub default_priority: Priority,
+    /// Issue type when no mailbox entry says otherwise.
+    pub default_issue_type: String,
+}
+
+impl Tickets {
+    /// The displayed form of ticket number `n`.
+    pub fn format_number(&self, n: i64) -> String {
+        self.number_format.replace("{n}", &n.to_string())
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest message accepted, in bytes (SIZE; 552 above it).
+    pub max_message_size: usize,
+    /// Most recipients per transaction.
+    pub max_recipients: usize,
+    /// Most concurrent connections over all listeners.
+    pub max_connections: usize,
+    /// Most concurrent connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Errors in one session before it is closed.
+    pub max_errors: u32,
+    /// A session idle this long is closed (421).
+    pub idle_timeout: Duration,
+}
+
+/// One `mailboxes/*.toml` file: a client and its addresses.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Short name (the file stem).
+    pub name: String,
+    /// Customer name.
+    pub customer: String,
+    /// The client's mail domain (lower-case).
+    pub domain: String,
+    /// Addresses with their priority and issue type.
+    pub mailboxes: Vec<Mailbox>,
+}
+
+/// One address of a client.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    /// Full lower-case address.
+    pub address: String,
+    /// Priority given to tickets opened through it.
+    pub priority: Priority,
+    /// Issue type given to tickets opened through it.
+    pub issue_type: String,
+}
+
+impl Config {
+    /// Whether `domain` (any case) is served.
+    pub fn serves_domain(&self, domain: &str) -> bool {
+        let d = domain.to_ascii_lowercase();
+        self.domains.served.iter().any(|s| *s == d)
+            || self.clients.iter().any(|c| c.domain == d)
+    }
+
+    /// The mailbox entry for an address (any case), if a client file names it.
+    pub fn mailbox(&self, address: &str) -> Option<(&Client, &Mailbox)> {
+        let a = address.to_ascii_lowercase();
+        self.clients
+            .iter()
+            .flat_map(|c| c.mailboxes.iter().map(move |m| (c, m)))
+            .find(|(_, m)| m.address == a)
+    }
+
+    /// The data directory, resolved against the config directory.
+    pub fn data_dir(&self) -> PathBuf {
+        resolve(&self.dir, &self.server.data_dir)
+    }
+}
+
+/// `path` if absolute, else `base/path`.
+pub fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}

@@ -1,0 +1,284 @@
+//! The `postdesk` command: serve, check, ingest, tickets, show, messages,
+//! explain. Parses arguments, sets up tracing, and calls into the library.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use postdesk::config::{self, Config};
+use postdesk::store::{Store, TicketFilter, TicketRef};
+use postdesk::{app, logging, report};
+
+#[derive(Parser)]
+#[command(name = "postdesk", version, about = "A mail-native helpdesk server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Directory holding rules.toml, mailboxes/ and templates/.
+    #[arg(long, global = true, default_value = ".")]
+    config: PathBuf,
+    /// Data directory (overrides `server.data_dir`).
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SMTP/LMTP listeners and the pipeline.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// SMTP listen address (overrides rules.toml).
+        #[arg(long)]
+        smtp: Option<SocketAddr>,
+        /// LMTP listen address (overrides rules.toml).
+        #[arg(long)]
+        lmtp: Option<SocketAddr>,
+    },
+    /// Validate the configuration; errors as file:line:column.
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Store a .eml file, an mbox, a Maildir, or stdin (`-`).
+    Ingest {
+        #[command(flatten)]
+        common: Common,
+        /// File, folder, or `-` for stdin.
+        path: String,
+    },
+    /// List tickets.
+    Tickets {
+        #[command(flatten)]
+        common: Common,
+        /// Only tickets with this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only tickets in this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one ticket with its messages (by number, e.g. 1001 or #1001, or row id).
+    Show {
+        #[command(flatten)]
+        common: Common,
+        /// Ticket number or id.
+        ticket: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every stored message, ticketed or not.
+    Messages {
+        #[command(flatten)]
+        common: Common,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show how a message would be threaded and routed, changing nothing.
+    Explain {
+        #[command(flatten)]
+        common: Common,
+        /// The .eml file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    logging::init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("postdesk: {}", logging::chain(e.as_ref()));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Load the config or print its diagnostics.
+fn load(common: &Common) -> anyhow::Result<Result<Config, ExitCode>> {
+    match config::load(&common.config) {
+        Ok(mut cfg) => {
+            if let Some(d) = &common.data {
+                cfg.server.data_dir = std::path::absolute(d).unwrap_or_else(|_| d.clone());
+            }
+            Ok(Ok(cfg))
+        }
+        Err(e) => {
+            for d in &e.diagnostics {
+                eprintln!("{}:{}:{}: {}", d.file.display(), d.line, d.column, d.message);
+            }
+            Ok(Err(ExitCode::from(1)))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
+}
+
+fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { common, smtp, lmtp } => {
+            let mut cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            if smtp.is_some() {
+                cfg.server.smtp = smtp;
+            }
+            if lmtp.is_some() {
+                cfg.server.lmtp = lmtp;
+            }
+            runtime()?.block_on(app::serve(cfg))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { common } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let mailboxes: usize = cfg.clients.iter().map(|c| c.mailboxes.len()).sum();
+            println!(
+                "{}: ok ({} client files, {} mailboxes, schema version {})",
+                common.config.join("rules.toml").display(),
+                cfg.clients.len(),
+                mailboxes,
+                postdesk::store::SCHEMA_VERSION
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest { common, path } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let result = runtime()?.block_on(app::ingest(cfg, &path));
+            match result {
+                Ok(Ok(s)) => {
+                    println!(
+                        "{path}: {} read, {} stored, {} duplicates, {} ticketed",
+                        s.read, s.stored, s.duplicates, s.tickets
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(Err(e)) => {
+                    eprintln!("postdesk: {}", logging::chain(&e));
+                    Ok(ExitCode::from(e.exit_code() as u8))
+                }
+                Err(e) => {
+                    eprintln!("postdesk: {}", logging::chain(e.as_ref()));
+                    Ok(ExitCode::from(75))
+                }
+            }
+        }
+        Command::Tickets { common, status, queue, json } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cfg.data_dir())?;
+            let rows = store.list_tickets(&TicketFilter { status, queue })?;
+            if json {
+                print_json(&serde_json::Value::Array(rows.iter().map(|t| report::ticket_json(&cfg, t)).collect()))?;
+            } else {
+                for t in &rows {
+                    println!("{}", report::ticket_line(&cfg, t));
+                }
+                if rows.is_empty() {
+                    println!("no tickets");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { common, ticket, json } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cfg.data_dir())?;
+            let Some(detail) = find_ticket(&cfg, &store, &ticket)? else {
+                eprintln!("postdesk: no ticket {ticket}");
+                return Ok(ExitCode::from(1));
+            };
+            if json {
+                print_json(&report::detail_json(&cfg, &detail))?;
+            } else {
+                print!("{}", report::detail_text(&cfg, &detail));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Messages { common, json } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cfg.data_dir())?;
+            let rows = store.messages()?;
+            if json {
+                print_json(&serde_json::Value::Array(rows.iter().map(report::message_json).collect()))?;
+            } else {
+                for m in &rows {
+                    println!(
+                        "{:>6} {:<11} {:<30} {} {}",
+                        m.id,
+                        m.state,
+                        m.from,
+                        m.subject,
+                        m.flag.as_deref().map(|f| format!("[{f}]")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { common, file, json } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let raw = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let outcome = app::explain(Arc::new(cfg), raw)?;
+            if json {
+                print_json(&outcome)?;
+            } else {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `1001`, `#1001` (the displayed form) or a row id.
+fn find_ticket(cfg: &Config, store: &Store, arg: &str) -> anyhow::Result<Option<postdesk::store::TicketDetail>> {
+    let digits: String = arg.chars().filter(|c| c.is_ascii_digit()).collect();
+    let n: i64 = digits.parse().with_context(|| format!("{arg:?} is not a ticket number or id"))?;
+    if let Some(d) = store.ticket(TicketRef::Number(n))? {
+        return Ok(Some(d));
+    }
+    let _ = cfg;
+    Ok(store.ticket(TicketRef::Id(n))?)
+}

@@ -1,0 +1,310 @@
+//! Parse: raw bytes into our owned [`ParsedMessage`].
+//!
+//! Receives the bytes exactly as accepted; returns headers, text (HTML
+//! rendered to text where there is no text part), attachments and a content
+//! hash. It never fails: a message mail-parser rejects, or one with no
+//! headers, comes back with [`ParsedMessage::problem`] set, so the store keeps
+//! the raw bytes and flags them instead of dropping anything.
+
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders};
+use sha2::{Digest, Sha256};
+
+/// One address with its display name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mailbox {
+    /// Display name, if one was given.
+    pub name: Option<String>,
+    /// The address, lower-cased.
+    pub address: String,
+}
+
+impl Mailbox {
+    /// The domain part of the address (after the last `@`), lower-case.
+    pub fn domain(&self) -> &str {
+        self.address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+    }
+
+    /// The local part (before the last `@`).
+    pub fn local(&self) -> &str {
+        self.address
+            .rsplit_once('@')
+            .map(|(l, _)| l)
+            .unwrap_or(&self.address)
+    }
+}
+
+/// An attachment, decoded.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// File name, if the part named one.
+    pub name: Option<String>,
+    /// MIME type, e.g. `application/pdf`.
+    pub content_type: String,
+    /// Decoded content.
+    pub content: Vec<u8>,
+}
+
+/// What postdesk knows about one message after parsing.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedMessage {
+    /// Message-ID without angle brackets, if the message had one.
+    pub message_id: Option<String>,
+    /// In-Reply-To ids, without angle brackets.
+    pub in_reply_to: Vec<String>,
+    /// References ids, oldest first, without angle brackets.
+    pub references: Vec<String>,
+    /// The From address.
+    pub from: Option<Mailbox>,
+    /// To addresses.
+    pub to: Vec<Mailbox>,
+    /// Cc addresses.
+    pub cc: Vec<Mailbox>,
+    /// Reply-To addresses.
+    pub reply_to: Vec<Mailbox>,
+    /// Subject, decoded.
+    pub subject: Option<String>,
+    /// Date header as Unix seconds.
+    pub date: Option<i64>,
+    /// The text body (HTML rendered to text when there is no text part).
+    pub text: String,
+    /// The HTML body, when there was one.
+    pub html: Option<String>,
+    /// Attachments.
+    pub attachments: Vec<Attachment>,
+    /// Header names and raw values, in order (for the `headers` column and
+    /// the loop checks of later stages).
+    pub headers: Vec<(String, String)>,
+    /// SHA-256 over the content (see [`content_hash`]).
+    pub content_hash: String,
+    /// Why the message could not be fully parsed, if it could not.
+    pub problem: Option<String>,
+}
+
+impl ParsedMessage {
+    /// First value of a header, by case-insensitive name, trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+}
+
+/// Parse `raw`. Never fails; see [`ParsedMessage::problem`].
+pub fn parse(raw: &[u8]) -> ParsedMessage {
+    let content_hash = content_hash(raw);
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return ParsedMessage {
+            content_hash,
+            problem: Some("not parseable as a mail message".into()),
+            text: String::from_utf8_lossy(raw).into_owned(),
+            ..ParsedMessage::default()
+        };
+    };
+    let headers: Vec<(String, String)> = msg
+        .headers_raw()
+        .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+        .collect();
+    let mut problem = None;
+    if headers.is_empty() {
+        problem = Some("message has no header section".to_string());
+    }
+
+    let html = msg.body_html(0).map(|h| h.into_owned());
+    let has_text_part = msg.text_bodies().any(|p| p.is_text() && !p.is_text_html());
+    let text = if has_text_part {
+        let mut out = String::new();
+        for (i, part) in msg.text_bodies().enumerate() {
+            if part.is_text_html() {
+                continue;
+            }
+            if let Some(t) = part.text_contents() {
+                if i > 0 && !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(t);
+            }
+        }
+        out
+    } else if let Some(h) = &html {
+        html_to_text(h)
+    } else if headers.is_empty() {
+        String::from_utf8_lossy(raw).into_owned()
+    } else {
+        msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
+    };
+
+    let attachments = msg
+        .attachments()
+        .map(|part| Attachment {
+            name: part.attachment_name().map(str::to_string),
+            content_type: part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_string(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".to_string())
+                .to_ascii_lowercase(),
+            content: part.contents().to_vec(),
+        })
+        .collect();
+
+    ParsedMessage {
+        message_id: msg.message_id().map(clean_id).filter(|s| !s.is_empty()),
+        in_reply_to: ids(msg.in_reply_to()),
+        references: ids(msg.references()),
+        from: msg.from().and_then(first_mailbox),
+        to: mailboxes(msg.to()),
+        cc: mailboxes(msg.cc()),
+        reply_to: mailboxes(msg.reply_to()),
+        subject: msg.subject().map(|s| s.trim().to_string()),
+        date: msg.date().map(|d| d.to_timestamp()),
+        text,
+        html,
+        attachments,
+        headers,
+        content_hash,
+        problem,
+    }
+}
+
+/// Render HTML as plain text for agents and the detector.
+pub fn html_to_text(html: &str) -> String {
+    html2text::from_read(html.as_bytes(), 100).unwrap_or_else(|_| html.to_string())
+}
+
+/// Content hash used with the Message-ID to recognise a duplicate delivery.
+///
+/// SHA-256 over the message with trace headers that relays add on the way
+/// (`Received`, `Return-Path`, `Delivered-To`, `X-Original-To`) left out and
+/// line endings folded to LF, so the same mail delivered twice, or to two of
+/// our addresses through a relay, hashes the same while a different mail
+/// reusing a Message-ID does not.
+pub fn content_hash(raw: &[u8]) -> String {
+    const TRACE: [&[u8]; 4] = [b"received", b"return-path", b"delivered-to", b"x-original-to"];
+    let mut hasher = Sha256::new();
+    let mut in_headers = true;
+    let mut skipping = false;
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if in_headers {
+            if body.is_empty() {
+                in_headers = false;
+            } else if body[0] == b' ' || body[0] == b'\t' {
+                if skipping {
+                    continue;
+                }
+            } else {
+                let name = body.split(|b| *b == b':').next().unwrap_or(b"");
+                skipping = TRACE.iter().any(|t| name.eq_ignore_ascii_case(t));
+                if skipping {
+                    continue;
+                }
+            }
+        }
+        hasher.update(body);
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn clean_id(s: &str) -> String {
+    s.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+}
+
+fn ids(v: &HeaderValue<'_>) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => t.split_whitespace().map(clean_id).filter(|s| !s.is_empty()).collect(),
+        HeaderValue::TextList(l) => l.iter().map(|t| clean_id(t)).filter(|s| !s.is_empty()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn first_mailbox(a: &Address<'_>) -> Option<Mailbox> {
+    a.first().and_then(|addr| {
+        let address = addr.address()?.trim().to_ascii_lowercase();
+        if address.is_empty() {
+            return None;
+        }
+        Some(Mailbox {
+            name: addr.name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+            address,
+        })
+    })
+}
+
+fn mailboxes(a: Option<&Address<'_>>) -> Vec<Mailbox> {
+    let Some(a) = a else { return Vec::new() };
+    a.iter()
+        .filter_map(|addr| {
+            let address = addr.address()?.trim().to_ascii_lowercase();
+            (!address.is_empty()).then(|| Mailbox {
+                name: addr.name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+                address,
+            })
+        })
+        .collect()
+}
+
+// Silence an unused-import lint when mail-parser's HeaderName is not needed.
+#[allow(dead_code)]
+fn _header_name_marker(_: HeaderName<'_>) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_mail_yields_headers_text_and_ids() {
+        let raw = b"From: Jane Doe <Jane@Example.org>\r\nTo: support@example.com\r\nSubject: Help\r\nMessage-ID: <a1@x>\r\nIn-Reply-To: <p0@x>\r\nReferences: <r1@x> <p0@x>\r\n\r\nHello there\r\n";
+        let p = parse(raw);
+        assert_eq!(p.message_id.as_deref(), Some("a1@x"));
+        assert_eq!(p.in_reply_to, vec!["p0@x"]);
+        assert_eq!(p.references, vec!["r1@x", "p0@x"]);
+        let from = p.from.expect("from");
+        assert_eq!(from.address, "jane@example.org");
+        assert_eq!(from.name.as_deref(), Some("Jane Doe"));
+        assert_eq!(p.subject.as_deref(), Some("Help"));
+        assert!(p.text.contains("Hello there"));
+        assert!(p.problem.is_none());
+    }
+
+    #[test]
+    fn html_only_mail_gets_a_text_rendering() {
+        let raw = b"From: a@b.c\r\nSubject: h\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Hello <b>world</b></p><ul><li>one</li></ul></body></html>\r\n";
+        let p = parse(raw);
+        assert!(p.text.contains("Hello"), "{}", p.text);
+        assert!(p.text.contains("one"));
+        assert!(!p.text.contains("<p>"));
+        assert!(p.html.is_some());
+    }
+
+    #[test]
+    fn attachment_is_decoded() {
+        let raw = b"From: a@b.c\r\nSubject: att\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee file\r\n--XX\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--XX--\r\n";
+        let p = parse(raw);
+        assert_eq!(p.attachments.len(), 1);
+        assert_eq!(p.attachments[0].name.as_deref(), Some("r.pdf"));
+        assert_eq!(p.attachments[0].content_type, "application/pdf");
+        assert_eq!(p.attachments[0].content, b"%PDF-1.4");
+        assert!(p.text.contains("see file"));
+    }
+
+    #[test]
+    fn content_hash_ignores_trace_headers_and_line_endings() {
+        let a = b"Received: from x by y\r\n\tfolded\r\nFrom: a@b.c\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n";
+        let b = b"Delivered-To: support@example.com\nFrom: a@b.c\nMessage-ID: <1@x>\n\nbody\n";
+        let c = b"From: a@b.c\r\nMessage-ID: <1@x>\r\n\r\nother body\r\n";
+        assert_eq!(content_hash(a), content_hash(b));
+        assert_ne!(content_hash(a), content_hash(c));
+    }
+
+    #[test]
+    fn headerless_bytes_are_flagged_not_dropped() {
+        let p = parse(b"\x00\x01\x02 binary noise \xff\xfe");
+        assert!(p.problem.is_some());
+        assert!(p.message_id.is_none());
+    }
+}

@@ -1,0 +1,175 @@
+//! Store: SQLite (rusqlite, bundled) in WAL mode.
+//!
+//! Speaks the domain, not SQL: the pipeline calls verbs on [`Tx`] inside the
+//! writer's transaction, the CLI calls the read queries on [`Store`]. No
+//! rusqlite type leaves this module except as an error's source, so another
+//! SQL backend can replace this one without touching the pipeline.
+//!
+//! Durability: `journal_mode=WAL` with `synchronous=FULL`, so every commit
+//! fsyncs the WAL before it returns. One writer thread (see [`writer`])
+//! commits many messages per transaction (group commit), so concurrent
+//! sessions share one fsync; each sender is answered only after the commit
+//! holding its message returned.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+mod migrate;
+mod read;
+mod tx;
+pub mod writer;
+
+pub use migrate::LATEST as SCHEMA_VERSION;
+pub use read::{
+    AttachmentSummary, EventRow, MessageDetail, MessageSummary, TicketDetail, TicketFilter,
+    TicketRef, TicketSummary,
+};
+pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
+pub use writer::{Job, Writer, WriterThread};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A statement failed.
+    #[error("sql: {statement}")]
+    Sql {
+        /// The statement (or its name) that failed.
+        statement: String,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database file could not be opened.
+    #[error("opening database {path}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The data directory could not be created.
+    #[error("creating data directory {path}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database was written by a newer postdesk.
+    #[error("database schema version {found} is newer than this postdesk supports ({supported})")]
+    TooNew {
+        /// The version found.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// The writer thread has stopped.
+    #[error("store writer has stopped")]
+    WriterGone,
+}
+
+impl Error {
+    pub(crate) fn sql(statement: impl Into<String>, source: rusqlite::Error) -> Self {
+        Error::Sql { statement: statement.into(), source }
+    }
+
+    /// Whether retrying later may succeed (a busy or locked database, a full
+    /// disk, an I/O hiccup), as opposed to a bug or a corrupt file.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Sql { source, .. } | Error::Open { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::CannotOpen
+                )
+            ),
+            Error::Io { .. } | Error::WriterGone => true,
+            Error::TooNew { .. } => false,
+        }
+    }
+}
+
+/// The database file inside a data directory.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("postdesk.sqlite3")
+}
+
+/// Open (creating and migrating if needed) a connection with postdesk's
+/// pragmas.
+pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    }
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
+    // WAL lets readers (the CLI, explain) run beside the one writer.
+    // synchronous=FULL: a commit returns only after the WAL is fsynced, which
+    // is what makes "250 after commit" mean "on disk".
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -65536;
+         PRAGMA wal_autocheckpoint = 4000;",
+    )
+    .map_err(|e| Error::sql("PRAGMA setup", e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| Error::sql("busy_timeout", e))?;
+    migrate::apply(&mut conn)?;
+    Ok(conn)
+}
+
+/// Read access to the store (one connection; open one per thread).
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Open the database in `data_dir`, creating and migrating it if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`], [`Error::Io`] or a migration failure.
+    pub fn open(data_dir: &Path) -> Result<Store, Error> {
+        Ok(Store { conn: connect(&db_path(data_dir))? })
+    }
+
+    /// The schema version of the open database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`] if the pragma cannot be read.
+    pub fn schema_version(&self) -> Result<i64, Error> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::sql("PRAGMA user_version", e))
+    }
+
+    /// Run `f` inside a transaction that is always rolled back: how `explain`
+    /// runs the real pipeline without changing anything.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `f` returns, or [`Error::Sql`] when the transaction cannot
+    /// begin.
+    pub fn dry_run<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>) -> Result<T, Error> {
+        let txn = self.conn.transaction().map_err(|e| Error::sql("BEGIN", e))?;
+        let mut tx = Tx::new(&txn);
+        let out = f(&mut tx);
+        drop(tx);
+        txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
+        out
+    }
+}

@@ -1,0 +1,334 @@
+//! Read queries for the CLI (`tickets`, `show`, `messages`).
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Error, Store};
+
+/// Filter for [`Store::list_tickets`].
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    /// Only this status (case-insensitive).
+    pub status: Option<String>,
+    /// Only this queue (case-insensitive).
+    pub queue: Option<String>,
+}
+
+/// How a user names a ticket: its row id or its number.
+#[derive(Debug, Clone, Copy)]
+pub enum TicketRef {
+    /// Row id.
+    Id(i64),
+    /// Ticket number.
+    Number(i64),
+}
+
+/// One row of `postdesk tickets`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketSummary {
+    /// Row id.
+    pub id: i64,
+    /// Ticket number (unformatted).
+    pub number: i64,
+    /// Subject.
+    pub subject: String,
+    /// Status.
+    pub status: String,
+    /// Priority.
+    pub priority: String,
+    /// Queue.
+    pub queue: String,
+    /// Issue type.
+    pub issue_type: String,
+    /// Requester address.
+    pub requester: String,
+    /// Requester display name.
+    pub requester_name: String,
+    /// Address the ticket came in through.
+    pub inbound_address: String,
+    /// Assigned agent.
+    pub assignee: String,
+    /// Linked (earlier) ticket number.
+    pub linked_ticket: Option<i64>,
+    /// Messages on the ticket.
+    pub message_count: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// An attachment's metadata.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentSummary {
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+}
+
+/// One message of `postdesk show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageDetail {
+    /// Row id.
+    pub id: i64,
+    /// Message-ID.
+    pub message_id: String,
+    /// `inbound`/`outbound`.
+    pub direction: String,
+    /// `customer`/`agent`/`note`/`system`.
+    pub kind: String,
+    /// From address.
+    pub from: String,
+    /// From display name.
+    pub from_name: String,
+    /// To addresses.
+    pub to: Vec<String>,
+    /// Cc addresses.
+    pub cc: Vec<String>,
+    /// Subject.
+    pub subject: String,
+    /// Text.
+    pub text: String,
+    /// The thread rule that matched.
+    pub thread_match: String,
+    /// State (`ticketed`, ...).
+    pub state: String,
+    /// Flag, empty if none.
+    pub flag: String,
+    /// Unix seconds.
+    pub received_at: i64,
+    /// Attachments.
+    pub attachments: Vec<AttachmentSummary>,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    /// Unix seconds.
+    pub at: i64,
+    /// Kind.
+    pub kind: String,
+    /// Cause.
+    pub cause: String,
+    /// Detail (JSON text).
+    pub detail: String,
+}
+
+/// A ticket with its messages and events.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketDetail {
+    /// The ticket's fields.
+    #[serde(flatten)]
+    pub ticket: TicketSummary,
+    /// Messages, oldest first.
+    pub messages: Vec<MessageDetail>,
+    /// Events, oldest first.
+    pub events: Vec<EventRow>,
+}
+
+/// One row of `postdesk messages`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageSummary {
+    /// Row id.
+    pub id: i64,
+    /// Message-ID.
+    pub message_id: String,
+    /// Ticket row id, if ticketed.
+    pub ticket_id: Option<i64>,
+    /// State.
+    pub state: String,
+    /// Flag, or null.
+    pub flag: Option<String>,
+    /// Raw size in bytes.
+    pub size: i64,
+    /// Content hash.
+    pub content_hash: String,
+    /// From address.
+    pub from: String,
+    /// Subject.
+    pub subject: String,
+    /// Source channel.
+    pub source: String,
+    /// Unix seconds.
+    pub received_at: i64,
+}
+
+const TICKET_COLS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.queue, t.issue_type,
+    COALESCE(c.address, ''), t.requester_name, t.inbound_address, t.assignee,
+    (SELECT l.number FROM tickets l WHERE l.id = t.linked_ticket_id),
+    t.message_count, t.created_at, t.updated_at";
+
+fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketSummary> {
+    Ok(TicketSummary {
+        id: r.get(0)?,
+        number: r.get(1)?,
+        subject: r.get(2)?,
+        status: r.get(3)?,
+        priority: r.get(4)?,
+        queue: r.get(5)?,
+        issue_type: r.get(6)?,
+        requester: r.get(7)?,
+        requester_name: r.get(8)?,
+        inbound_address: r.get(9)?,
+        assignee: r.get(10)?,
+        linked_ticket: r.get(11)?,
+        message_count: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+    })
+}
+
+fn json_list(s: String) -> Vec<String> {
+    serde_json::from_str(&s).unwrap_or_default()
+}
+
+impl Store {
+    /// Tickets matching `filter`, newest number first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>, Error> {
+        let q = format!(
+            "SELECT {TICKET_COLS} FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
+             WHERE (?1 IS NULL OR t.status = ?1 COLLATE NOCASE)
+               AND (?2 IS NULL OR t.queue = ?2 COLLATE NOCASE)
+             ORDER BY t.number DESC"
+        );
+        let mut st = self.conn.prepare(&q).map_err(|e| Error::sql("list tickets", e))?;
+        let rows = st
+            .query_map(params![filter.status, filter.queue], ticket_row)
+            .map_err(|e| Error::sql("list tickets", e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::sql("list tickets", e))
+    }
+
+    /// One ticket with its messages and events.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn ticket(&self, which: TicketRef) -> Result<Option<TicketDetail>, Error> {
+        let (clause, value) = match which {
+            TicketRef::Id(id) => ("t.id = ?1", id),
+            TicketRef::Number(n) => ("t.number = ?1", n),
+        };
+        let q = format!(
+            "SELECT {TICKET_COLS} FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE {clause}"
+        );
+        let Some(ticket) = self
+            .conn
+            .query_row(&q, [value], ticket_row)
+            .optional()
+            .map_err(|e| Error::sql("show ticket", e))?
+        else {
+            return Ok(None);
+        };
+
+        const MSGS: &str = "SELECT id, message_id, direction, kind, from_addr, from_name, to_addrs,
+                cc_addrs, subject, text, thread_match, state, flag, received_at
+            FROM messages WHERE ticket_id = ?1 ORDER BY id";
+        let mut st = self.conn.prepare(MSGS).map_err(|e| Error::sql(MSGS, e))?;
+        let mut messages: Vec<MessageDetail> = st
+            .query_map([ticket.id], |r| {
+                Ok(MessageDetail {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    direction: r.get(2)?,
+                    kind: r.get(3)?,
+                    from: r.get(4)?,
+                    from_name: r.get(5)?,
+                    to: json_list(r.get(6)?),
+                    cc: json_list(r.get(7)?),
+                    subject: r.get(8)?,
+                    text: r.get(9)?,
+                    thread_match: r.get(10)?,
+                    state: r.get(11)?,
+                    flag: r.get(12)?,
+                    received_at: r.get(13)?,
+                    attachments: Vec::new(),
+                })
+            })
+            .map_err(|e| Error::sql(MSGS, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::sql(MSGS, e))?;
+
+        const ATT: &str =
+            "SELECT name, content_type, size, sha256 FROM attachments WHERE message_row_id = ?1 ORDER BY id";
+        let mut st = self.conn.prepare(ATT).map_err(|e| Error::sql(ATT, e))?;
+        for m in &mut messages {
+            m.attachments = st
+                .query_map([m.id], |r| {
+                    Ok(AttachmentSummary {
+                        name: r.get(0)?,
+                        content_type: r.get(1)?,
+                        size: r.get(2)?,
+                        sha256: r.get(3)?,
+                    })
+                })
+                .map_err(|e| Error::sql(ATT, e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| Error::sql(ATT, e))?;
+        }
+
+        const EVS: &str = "SELECT at, kind, cause, detail FROM events WHERE ticket_id = ?1 ORDER BY id";
+        let mut st = self.conn.prepare(EVS).map_err(|e| Error::sql(EVS, e))?;
+        let events = st
+            .query_map([ticket.id], |r| {
+                Ok(EventRow { at: r.get(0)?, kind: r.get(1)?, cause: r.get(2)?, detail: r.get(3)? })
+            })
+            .map_err(|e| Error::sql(EVS, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::sql(EVS, e))?;
+
+        Ok(Some(TicketDetail { ticket, messages, events }))
+    }
+
+    /// Every stored message, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn messages(&self) -> Result<Vec<MessageSummary>, Error> {
+        const Q: &str = "SELECT id, message_id, ticket_id, state, flag, size, content_hash, from_addr,
+                subject, source, received_at
+            FROM messages ORDER BY id";
+        let mut st = self.conn.prepare(Q).map_err(|e| Error::sql(Q, e))?;
+        let rows = st
+            .query_map([], |r| {
+                let flag: String = r.get(4)?;
+                Ok(MessageSummary {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    ticket_id: r.get(2)?,
+                    state: r.get(3)?,
+                    flag: (!flag.is_empty()).then_some(flag),
+                    size: r.get(5)?,
+                    content_hash: r.get(6)?,
+                    from: r.get(7)?,
+                    subject: r.get(8)?,
+                    source: r.get(9)?,
+                    received_at: r.get(10)?,
+                })
+            })
+            .map_err(|e| Error::sql(Q, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::sql(Q, e))
+    }
+
+    /// The raw bytes of a stored message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn raw(&self, message_row_id: i64) -> Result<Option<Vec<u8>>, Error> {
+        const Q: &str = "SELECT raw FROM message_raw WHERE message_row_id = ?1";
+        self.conn
+            .query_row(Q, [message_row_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| Error::sql(Q, e))
+    }
+}

@@ -1,0 +1,367 @@
+//! Domain verbs inside one write transaction.
+//!
+//! The pipeline receives a [`Tx`] from the writer thread and calls these;
+//! it never sees SQL. All statements are cached (`prepare_cached`): the
+//! writer runs the same few thousands of times a second.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use super::Error;
+use crate::ids::{ContactId, MessageRowId, TicketId};
+use crate::parse::Attachment;
+
+/// A handle on an open transaction.
+pub struct Tx<'c> {
+    conn: &'c Connection,
+}
+
+/// A ticket to open.
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    /// Ticket number (see [`Tx::next_ticket_number`]).
+    pub number: i64,
+    /// Subject as shown.
+    pub subject: &'a str,
+    /// Normalised subject for the recent-ticket rule.
+    pub normalized_subject: &'a str,
+    /// Status, e.g. `Open`.
+    pub status: &'a str,
+    /// Priority name.
+    pub priority: &'a str,
+    /// Queue (`support`, `sales`, `unrouted`, ...).
+    pub queue: &'a str,
+    /// Issue type.
+    pub issue_type: &'a str,
+    /// The requester's contact.
+    pub requester: Option<ContactId>,
+    /// The requester's display name.
+    pub requester_name: &'a str,
+    /// The address the mail came in through.
+    pub inbound_address: &'a str,
+    /// A ticket this one continues (reply to a closed ticket).
+    pub linked_ticket: Option<TicketId>,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    /// The ticket it belongs to, if ticketed.
+    pub ticket: Option<TicketId>,
+    /// Message-ID (synthetic when the mail had none).
+    pub message_id: &'a str,
+    /// Whether `message_id` was made up by postdesk.
+    pub is_synthetic_id: bool,
+    /// Content hash (see `parse::content_hash`).
+    pub content_hash: &'a str,
+    /// `inbound` or `outbound`.
+    pub direction: &'a str,
+    /// `customer`, `agent`, `note` or `system`.
+    pub kind: &'a str,
+    /// `ticketed`, `quarantined`, `internal` or `unrouted`.
+    pub state: &'a str,
+    /// Why it is flagged; empty when it is not.
+    pub flag: &'a str,
+    /// The thread rule that matched.
+    pub thread_match: &'a str,
+    /// The route decision, as JSON.
+    pub route: &'a str,
+    /// `smtp`, `lmtp`, `ingest`, `imap`.
+    pub source: &'a str,
+    /// Envelope sender.
+    pub envelope_from: &'a str,
+    /// Envelope recipients, as a JSON array.
+    pub envelope_to: &'a str,
+    /// The peer address, if any.
+    pub peer: &'a str,
+    /// From address.
+    pub from_addr: &'a str,
+    /// From display name.
+    pub from_name: &'a str,
+    /// To addresses, JSON array.
+    pub to_addrs: &'a str,
+    /// Cc addresses, JSON array.
+    pub cc_addrs: &'a str,
+    /// Subject.
+    pub subject: &'a str,
+    /// In-Reply-To ids, JSON array.
+    pub in_reply_to: &'a str,
+    /// References ids, JSON array.
+    pub refs: &'a str,
+    /// Date header, Unix seconds.
+    pub date_header: Option<i64>,
+    /// Headers, JSON array of `[name, value]`.
+    pub headers: &'a str,
+    /// Text body.
+    pub text: &'a str,
+    /// HTML body.
+    pub html: Option<&'a str>,
+    /// The raw bytes as accepted.
+    pub raw: &'a [u8],
+    /// Attachments to store with it.
+    pub attachments: &'a [Attachment],
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+/// An audit event.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    /// Ticket concerned.
+    pub ticket: Option<TicketId>,
+    /// Message concerned.
+    pub message: Option<MessageRowId>,
+    /// What happened (`ticket_opened`, `message_added`, ...).
+    pub kind: &'a str,
+    /// Why (the rule or actor).
+    pub cause: &'a str,
+    /// Details, JSON object.
+    pub detail: &'a str,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+impl<'c> Tx<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Self {
+        Tx { conn }
+    }
+
+    /// Run `f` inside a savepoint: if it fails, everything it wrote is undone
+    /// and the rest of the transaction (other messages of the batch) stands.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error, or [`Error::Sql`] if the savepoint itself fails.
+    pub fn attempt<T>(&mut self, f: impl FnOnce(&mut Tx<'c>) -> Result<T, Error>) -> Result<T, Error> {
+        self.conn
+            .execute_batch("SAVEPOINT attempt")
+            .map_err(|e| Error::sql("SAVEPOINT", e))?;
+        match f(self) {
+            Ok(v) => {
+                self.conn
+                    .execute_batch("RELEASE attempt")
+                    .map_err(|e| Error::sql("RELEASE", e))?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.conn
+                    .execute_batch("ROLLBACK TO attempt; RELEASE attempt")
+                    .map_err(|e| Error::sql("ROLLBACK TO", e))?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The stored message with this Message-ID and content hash, if any:
+    /// a duplicate delivery.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn duplicate_of(
+        &self,
+        message_id: &str,
+        content_hash: &str,
+    ) -> Result<Option<(MessageRowId, Option<TicketId>)>, Error> {
+        const Q: &str = "SELECT id, ticket_id FROM messages WHERE message_id = ?1 AND content_hash = ?2 ORDER BY id LIMIT 1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row(params![message_id, content_hash], |r| {
+            Ok((MessageRowId(r.get(0)?), r.get::<_, Option<i64>>(1)?.map(TicketId)))
+        })
+        .optional()
+        .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// For each id in `ids` that postdesk has stored or sent with a ticket,
+    /// the ticket of its newest such message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn tickets_by_message_ids(&self, ids: &[String]) -> Result<HashMap<String, TicketId>, Error> {
+        const Q: &str = "SELECT ticket_id FROM messages WHERE message_id = ?1 AND ticket_id IS NOT NULL ORDER BY id DESC LIMIT 1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let mut out = HashMap::new();
+        for id in ids {
+            if out.contains_key(id) {
+                continue;
+            }
+            if let Some(t) = st
+                .query_row([id], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(|e| Error::sql(Q, e))?
+            {
+                out.insert(id.clone(), TicketId(t));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Create or update the contact for `address`; returns its id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn upsert_contact(&self, address: &str, name: &str, now: i64) -> Result<ContactId, Error> {
+        const Q: &str = "INSERT INTO contacts (address, name, first_seen, last_seen, message_count)
+            VALUES (?1, ?2, ?3, ?3, 1)
+            ON CONFLICT (address) DO UPDATE SET
+                name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END,
+                last_seen = excluded.last_seen,
+                message_count = contacts.message_count + 1
+            RETURNING id";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row(params![address, name, now], |r| r.get(0))
+            .map(ContactId)
+            .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// The next free ticket number, starting at `start`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn next_ticket_number(&self, start: i64) -> Result<i64, Error> {
+        const Q: &str = "SELECT MAX(number) FROM tickets";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let max: Option<i64> = st.query_row([], |r| r.get(0)).map_err(|e| Error::sql(Q, e))?;
+        Ok(max.map_or(start, |m| (m + 1).max(start)))
+    }
+
+    /// Open a ticket.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn insert_ticket(&self, t: &NewTicket<'_>) -> Result<TicketId, Error> {
+        const Q: &str = "INSERT INTO tickets (number, subject, normalized_subject, status, priority,
+                queue, issue_type, requester_id, requester_name, inbound_address, linked_ticket_id,
+                message_count, created_at, updated_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12)";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.execute(params![
+            t.number,
+            t.subject,
+            t.normalized_subject,
+            t.status,
+            t.priority,
+            t.queue,
+            t.issue_type,
+            t.requester.map(|c| c.0),
+            t.requester_name,
+            t.inbound_address,
+            t.linked_ticket.map(|l| l.0),
+            t.now,
+        ])
+        .map_err(|e| Error::sql(Q, e))?;
+        Ok(TicketId(self.conn.last_insert_rowid()))
+    }
+
+    /// Store a message, its raw bytes and its attachments; counts it on its
+    /// ticket.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn insert_message(&self, m: &NewMessage<'_>) -> Result<MessageRowId, Error> {
+        const Q: &str = "INSERT INTO messages (ticket_id, message_id, is_synthetic_id, content_hash,
+                direction, kind, state, flag, thread_match, route, source, envelope_from,
+                envelope_to, peer, from_addr, from_name, to_addrs, cc_addrs, subject, in_reply_to,
+                refs, date_header, headers, text, html, size, received_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.execute(params![
+            m.ticket.map(|t| t.0),
+            m.message_id,
+            m.is_synthetic_id,
+            m.content_hash,
+            m.direction,
+            m.kind,
+            m.state,
+            m.flag,
+            m.thread_match,
+            m.route,
+            m.source,
+            m.envelope_from,
+            m.envelope_to,
+            m.peer,
+            m.from_addr,
+            m.from_name,
+            m.to_addrs,
+            m.cc_addrs,
+            m.subject,
+            m.in_reply_to,
+            m.refs,
+            m.date_header,
+            m.headers,
+            m.text,
+            m.html,
+            m.raw.len() as i64,
+            m.now,
+        ])
+        .map_err(|e| Error::sql(Q, e))?;
+        let id = MessageRowId(self.conn.last_insert_rowid());
+
+        const RAW: &str = "INSERT INTO message_raw (message_row_id, raw) VALUES (?1, ?2)";
+        let mut st = self.conn.prepare_cached(RAW).map_err(|e| Error::sql(RAW, e))?;
+        st.execute(params![id.0, m.raw]).map_err(|e| Error::sql(RAW, e))?;
+
+        if !m.attachments.is_empty() {
+            const ATT: &str = "INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+            let mut st = self.conn.prepare_cached(ATT).map_err(|e| Error::sql(ATT, e))?;
+            for a in m.attachments {
+                let sha = hex::encode(Sha256::digest(&a.content));
+                st.execute(params![
+                    id.0,
+                    a.name.as_deref().unwrap_or(""),
+                    a.content_type,
+                    a.content.len() as i64,
+                    sha,
+                    a.content,
+                ])
+                .map_err(|e| Error::sql(ATT, e))?;
+            }
+        }
+
+        if let Some(ticket) = m.ticket {
+            const TOUCH: &str =
+                "UPDATE tickets SET message_count = message_count + 1, updated_at = ?2 WHERE id = ?1";
+            let mut st = self.conn.prepare_cached(TOUCH).map_err(|e| Error::sql(TOUCH, e))?;
+            st.execute(params![ticket.0, m.now]).map_err(|e| Error::sql(TOUCH, e))?;
+        }
+        Ok(id)
+    }
+
+    /// Add `contact` to `ticket` with `role`, unless already there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn add_participant(&self, ticket: TicketId, contact: ContactId, role: &str, now: i64) -> Result<(), Error> {
+        const Q: &str = "INSERT INTO participants (ticket_id, contact_id, role, added_at)
+            VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.execute(params![ticket.0, contact.0, role, now]).map_err(|e| Error::sql(Q, e))?;
+        Ok(())
+    }
+
+    /// Append to the audit log.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn record_event(&self, e: &NewEvent<'_>) -> Result<(), Error> {
+        const Q: &str = "INSERT INTO events (ticket_id, message_row_id, at, kind, cause, detail)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.execute(params![e.ticket.map(|t| t.0), e.message.map(|m| m.0), e.now, e.kind, e.cause, e.detail])
+            .map_err(|err| Error::sql(Q, err))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! The one writer: a dedicated thread that group-commits.
+//!
+//! Sessions hand a [`Job`] (envelope, raw bytes, parsed message) to the
+//! thread through a bounded channel and wait on a oneshot. The thread takes
+//! whatever jobs are waiting (up to [`MAX_BATCH`]), runs the pipeline for each
+//! inside one transaction, commits once (one fsync for the whole batch) and
+//! only then answers every job. While it commits, new jobs queue up, so the
+//! batch size grows with the load without any timer.
+//!
+//! Why this cannot lose or double-acknowledge mail: a job is answered `Ok`
+//! only after `COMMIT` returned; if the commit fails every job of the batch
+//! is answered `Err` (the sender gets a 4xx and retries, and the duplicate
+//! check by Message-ID plus content hash absorbs a retry of something that
+//! did get through). If the process dies mid-batch nothing of the batch was
+//! acknowledged.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Error, Tx, connect};
+use crate::parse::ParsedMessage;
+use crate::spool::{self, Accepted, Envelope};
+
+/// Most jobs committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// Jobs that may wait for the writer; senders beyond this wait for room
+/// (backpressure reaches the SMTP session, which simply answers later).
+const QUEUE: usize = 4096;
+
+/// One message waiting to be committed.
+pub struct Job {
+    /// Its envelope.
+    pub envelope: Envelope,
+    /// The bytes as accepted.
+    pub raw: Vec<u8>,
+    /// What parse made of them.
+    pub parsed: ParsedMessage,
+    reply: oneshot::Sender<Result<Accepted, Error>>,
+}
+
+/// What the writer runs for each job, inside the batch's transaction.
+pub type Handler = Box<dyn FnMut(&mut Tx<'_>, &Job) -> Result<Accepted, Error> + Send>;
+
+/// Handle for submitting jobs (cheap to clone).
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+/// The writer thread; join it after every [`Writer`] is dropped to flush.
+pub struct WriterThread {
+    handle: JoinHandle<()>,
+}
+
+impl WriterThread {
+    /// Wait until the writer has committed everything submitted and exited.
+    /// It exits once every [`Writer`] handle is dropped.
+    pub fn join(self) {
+        if self.handle.join().is_err() {
+            tracing::error!("store writer thread panicked");
+        }
+    }
+}
+
+impl Writer {
+    /// Open the database in `data_dir` and start the writer thread running
+    /// `handler` for each job.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be opened or migrated.
+    pub fn start(data_dir: &Path, handler: Handler) -> Result<(Writer, WriterThread), Error> {
+        let conn = connect(&super::db_path(data_dir))?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(conn, rx, handler))
+            .map_err(|source| Error::Io { path: data_dir.to_path_buf(), source })?;
+        Ok((Writer { tx }, WriterThread { handle }))
+    }
+
+    /// Submit one message and wait until the batch holding it is committed.
+    ///
+    /// # Errors
+    ///
+    /// [`spool::Error::ShuttingDown`] when the writer is gone,
+    /// [`spool::Error::Store`] when the commit failed.
+    pub async fn submit(
+        &self,
+        envelope: Envelope,
+        raw: Vec<u8>,
+        parsed: ParsedMessage,
+    ) -> Result<Accepted, spool::Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { envelope, raw, parsed, reply })
+            .await
+            .map_err(|_| spool::Error::ShuttingDown)?;
+        match rx.await {
+            Ok(r) => r.map_err(spool::Error::Store),
+            Err(_) => Err(spool::Error::ShuttingDown),
+        }
+    }
+}
+
+fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, mut handler: Handler) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut results: Vec<Result<Accepted, Error>> = Vec::with_capacity(MAX_BATCH);
+    // blocking_recv returns None once every Writer is dropped and the queue
+    // is empty: that is the drain on shutdown.
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit_batch(&mut conn, &batch, &mut results, &mut handler);
+        match outcome {
+            Ok(()) => {
+                tracing::debug!(size = batch.len(), "batch committed");
+                for (job, result) in batch.drain(..).zip(results.drain(..)) {
+                    // A closed receiver means the session went away; the
+                    // message is stored all the same and a resend dedupes.
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                crate::logging::log_error("batch commit failed", &e);
+                results.clear();
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(copy_err(&e)));
+                }
+            }
+        }
+    }
+    tracing::info!("store writer stopped");
+}
+
+fn commit_batch(
+    conn: &mut rusqlite::Connection,
+    batch: &[Job],
+    results: &mut Vec<Result<Accepted, Error>>,
+    handler: &mut Handler,
+) -> Result<(), Error> {
+    let txn = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
+    {
+        let mut tx = Tx::new(&txn);
+        for job in batch {
+            results.push(handler(&mut tx, job));
+        }
+    }
+    txn.commit().map_err(|e| Error::sql("COMMIT", e))
+}
+
+/// A per-job copy of a batch failure (rusqlite errors are not Clone).
+fn copy_err(e: &Error) -> Error {
+    match e {
+        Error::Sql { statement, source } => Error::Sql {
+            statement: statement.clone(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(source.sqlite_error().map_or(1, |s| s.extended_code)),
+                Some(source.to_string()),
+            ),
+        },
+        _ => Error::WriterGone,
+    }
+}

@@ -20,7 +20,7 @@ pub struct Summary {
     pub stored: usize,
     /// Already stored (same Message-ID and content).
     pub duplicates: usize,
-    /// Stored but flagged (not fully parseable).
+    /// Newly stored messages that joined or opened a ticket.
     pub tickets: usize,
 }
 
@@ -195,12 +195,7 @@ fn check_is_mail(raw: &[u8]) -> Result<(), String> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err("empty input".into());
     }
-    let first = raw.split(|b| *b == b'\n').next().unwrap_or(b"");
-    let name_end = first.iter().position(|b| *b == b':');
-    let valid_name = name_end.is_some_and(|end| {
-        end > 0 && first[..end].iter().all(|b| b.is_ascii_graphic() && *b != b':')
-    });
-    if !valid_name {
+    if !crate::parse::starts_with_header(raw) {
         return Err("input does not start with a header field".into());
     }
     Ok(())

@@ -6,7 +6,7 @@
 //! headers, comes back with [`ParsedMessage::problem`] set, so the store keeps
 //! the raw bytes and flags them instead of dropping anything.
 
-use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 
 /// One address with its display name.
@@ -106,7 +106,7 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
         .map(|(n, v)| (n.to_string(), v.trim().to_string()))
         .collect();
     let mut problem = None;
-    if headers.is_empty() {
+    if headers.is_empty() || !starts_with_header(raw) {
         problem = Some("message has no header section".to_string());
     }
 
@@ -167,6 +167,16 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
         content_hash,
         problem,
     }
+}
+
+/// Whether `raw` begins with a header field (`Name: value`, RFC 5322 §2.2),
+/// the least a message must have to be mail.
+pub fn starts_with_header(raw: &[u8]) -> bool {
+    let first = raw.split(|b| *b == b'\n').next().unwrap_or(b"");
+    first
+        .iter()
+        .position(|b| *b == b':')
+        .is_some_and(|end| end > 0 && first[..end].iter().all(|b| b.is_ascii_graphic()))
 }
 
 /// Render HTML as plain text for agents and the detector.
@@ -247,10 +257,6 @@ fn mailboxes(a: Option<&Address<'_>>) -> Vec<Mailbox> {
         })
         .collect()
 }
-
-// Silence an unused-import lint when mail-parser's HeaderName is not needed.
-#[allow(dead_code)]
-fn _header_name_marker(_: HeaderName<'_>) {}
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,9 @@ mod validate;
 pub use validate::{ConfigError, Diagnostic, load};
 
 /// Ticket priority, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Priority {
     /// Low.
     Low,
@@ -198,8 +200,7 @@ impl Config {
     /// Whether `domain` (any case) is served.
     pub fn serves_domain(&self, domain: &str) -> bool {
         let d = domain.to_ascii_lowercase();
-        self.domains.served.iter().any(|s| *s == d)
-            || self.clients.iter().any(|c| c.domain == d)
+        self.domains.served.contains(&d) || self.clients.iter().any(|c| c.domain == d)
     }
 
     /// The mailbox entry for an address (any case), if a client file names it.

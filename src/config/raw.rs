@@ -1,0 +1,241 @@
+//! Serde mirror of the TOML files: `rules.toml` and `mailboxes/*.toml`.
+//!
+//! These structs give the files their shape and nothing more; `validate.rs`
+//! turns them into the typed [`Config`](super::Config). Every struct has
+//! `deny_unknown_fields`, so a typo is an error and never a silent default.
+//! TOML keys are the Rust field names (no `rename`), so grep finds both.
+//!
+//! Values that get a semantic check are [`Spanned`], so the check can name
+//! the line and column. Defaults live in one `Default` impl per struct and
+//! are the values documented in the shipped `rules.toml`; a default carries
+//! an empty span because it is in no file.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+/// A value that was not written in any file: its span is empty.
+fn unset<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+/// A list of strings that was not written in any file.
+fn unset_list(values: &[&str]) -> Vec<Spanned<String>> {
+    values.iter().map(|v| unset((*v).to_owned())).collect()
+}
+
+/// The whole of `rules.toml`; every table is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRules {
+    /// `[server]`.
+    pub server: RawServer,
+    /// `[domains]`.
+    pub domains: RawDomains,
+    /// `[addresses]`.
+    pub addresses: RawAddresses,
+    /// `[senders]`.
+    pub senders: RawSenders,
+    /// `[tickets]`.
+    pub tickets: RawTickets,
+    /// `[limits]`.
+    pub limits: RawLimits,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// SMTP listen address; `""` turns the listener off.
+    pub smtp: Option<Spanned<String>>,
+    /// LMTP listen address; absent or `""` means no LMTP listener.
+    pub lmtp: Option<Spanned<String>>,
+    /// Data directory, relative to the config directory unless absolute.
+    pub data_dir: Spanned<PathBuf>,
+    /// Name announced in the greeting and EHLO.
+    pub hostname: Spanned<String>,
+    /// STARTTLS certificate chain (PEM); needs `tls_key`.
+    pub tls_cert: Option<Spanned<PathBuf>>,
+    /// STARTTLS private key (PEM); needs `tls_cert`.
+    pub tls_key: Option<Spanned<PathBuf>>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            smtp: Some(unset("127.0.0.1:2525".to_owned())),
+            lmtp: None,
+            data_dir: unset(PathBuf::from("data")),
+            hostname: unset("localhost".to_owned()),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// `[domains]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDomains {
+    /// Domains postdesk accepts mail for.
+    pub served: Vec<Spanned<String>>,
+    /// Domains whose senders are staff.
+    pub internal: Vec<Spanned<String>>,
+}
+
+impl Default for RawDomains {
+    fn default() -> Self {
+        RawDomains {
+            served: unset_list(&["example.com"]),
+            internal: Vec::new(),
+        }
+    }
+}
+
+/// `[addresses]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAddresses {
+    /// Support queue addresses.
+    pub support: Vec<Spanned<String>>,
+    /// Sales queue addresses.
+    pub sales: Vec<Spanned<String>>,
+    /// Info addresses (sales queue).
+    pub info: Vec<Spanned<String>>,
+}
+
+impl Default for RawAddresses {
+    fn default() -> Self {
+        RawAddresses {
+            support: unset_list(&["support@example.com"]),
+            sales: unset_list(&["sales@example.com"]),
+            info: unset_list(&["info@example.com"]),
+        }
+    }
+}
+
+/// `[senders]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSenders {
+    /// Exact blocked addresses.
+    pub blocked: Vec<Spanned<String>>,
+    /// Blocked address regexes.
+    pub blocked_patterns: Vec<Spanned<String>>,
+    /// Local-part keywords that mark a system sender.
+    pub system_keywords: Vec<Spanned<String>>,
+}
+
+impl Default for RawSenders {
+    fn default() -> Self {
+        RawSenders {
+            blocked: unset_list(&["admin@example.com", "administrator@example.com"]),
+            blocked_patterns: Vec::new(),
+            system_keywords: unset_list(&[
+                "mailer-daemon",
+                "noreply",
+                "no-reply",
+                "postmaster",
+                "bounce",
+                "donotreply",
+                "do-not-reply",
+                "automated",
+            ]),
+        }
+    }
+}
+
+/// `[tickets]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTickets {
+    /// Display format; must contain `{n}`.
+    pub number_format: Spanned<String>,
+    /// First ticket number.
+    pub number_start: Spanned<i64>,
+    /// Longest subject kept, in characters.
+    pub subject_max: Spanned<usize>,
+    /// Priority name when no mailbox entry gives one.
+    pub default_priority: Spanned<String>,
+    /// Issue type when no mailbox entry gives one.
+    pub default_issue_type: Spanned<String>,
+}
+
+impl Default for RawTickets {
+    fn default() -> Self {
+        RawTickets {
+            number_format: unset("#{n}".to_owned()),
+            number_start: unset(1001),
+            subject_max: unset(140),
+            default_priority: unset("Medium".to_owned()),
+            default_issue_type: unset("General".to_owned()),
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    /// Largest message, in bytes.
+    pub max_message_size: Spanned<usize>,
+    /// Most recipients per transaction.
+    pub max_recipients: Spanned<usize>,
+    /// Most concurrent connections.
+    pub max_connections: Spanned<usize>,
+    /// Most concurrent connections from one IP.
+    pub max_connections_per_ip: Spanned<usize>,
+    /// Errors before a session is closed.
+    pub max_errors: Spanned<u32>,
+    /// Idle seconds before a session is closed.
+    pub idle_timeout_secs: Spanned<u64>,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_message_size: unset(26_214_400),
+            max_recipients: unset(100),
+            max_connections: unset(500),
+            max_connections_per_ip: unset(100),
+            max_errors: unset(10),
+            idle_timeout_secs: unset(300),
+        }
+    }
+}
+
+/// One `mailboxes/<name>.toml` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientFile {
+    /// `[client]`: required.
+    pub client: RawClient,
+    /// `[[mailbox]]` entries; a client may have none yet.
+    #[serde(default)]
+    pub mailbox: Vec<RawMailbox>,
+}
+
+/// `[client]`. Both keys are required: there is no sensible default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// Customer name.
+    pub customer: Spanned<String>,
+    /// The client's mail domain.
+    pub domain: Spanned<String>,
+}
+
+/// One `[[mailbox]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMailbox {
+    /// Full address, or a bare local part joined with the client domain.
+    pub address: Spanned<String>,
+    /// Priority name; absent means `[tickets] default_priority`.
+    #[serde(default)]
+    pub priority: Option<Spanned<String>>,
+    /// Issue type; absent means `[tickets] default_issue_type` ("General").
+    #[serde(default)]
+    pub issue_type: Option<Spanned<String>>,
+}

@@ -166,9 +166,7 @@ impl Store {
     /// begin.
     pub fn dry_run<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>) -> Result<T, Error> {
         let txn = self.conn.transaction().map_err(|e| Error::sql("BEGIN", e))?;
-        let mut tx = Tx::new(&txn);
-        let out = f(&mut tx);
-        drop(tx);
+        let out = f(&mut Tx::new(&txn));
         txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
         out
     }

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::ingest;
+use crate::listener::{self, ConnLimits, Protocol, Settings};
 use crate::pipeline;
 use crate::shutdown::Shutdown;
 use crate::spool::Spool;
@@ -33,11 +35,31 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (_cfg_tx, cfg_rx) = watch::channel(cfg.clone());
     let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    let spool = Spool::new(writer);
+    let spool = Arc::new(Spool::new(writer));
 
     let shutdown = Shutdown::new();
-    let ports = serde_json::Map::new();
-    let _ = (&spool, &shutdown);
+    let settings = Arc::new(Settings::from_config(&cfg)?);
+    let limits = Arc::new(ConnLimits::from_config(&cfg.limits));
+    let mut ports = serde_json::Map::new();
+
+    for (protocol, addr) in [(Protocol::Smtp, cfg.server.smtp), (Protocol::Lmtp, cfg.server.lmtp)] {
+        let Some(addr) = addr else { continue };
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the {protocol:?} listener to {addr}"))?;
+        let local = tcp.local_addr().context("reading the bound address")?;
+        tracing::info!(protocol = ?protocol, addr = %local, "listening");
+        ports.insert(protocol.as_str().to_string(), serde_json::Value::String(local.to_string()));
+        shutdown.tracker.spawn(listener::serve(
+            tcp,
+            protocol,
+            settings.clone(),
+            spool.clone(),
+            limits.clone(),
+            shutdown.token.child_token(),
+            shutdown.tracker.clone(),
+        ));
+    }
     write_ports(&data_dir, &serde_json::Value::Object(ports))?;
 
     Shutdown::signalled().await;

@@ -110,7 +110,13 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
         problem = Some("message has no header section".to_string());
     }
 
-    let html = msg.body_html(0).map(|h| h.into_owned());
+    // Only a real text/html part: body_html() would render a plain-text
+    // body as HTML, wasted work on every message.
+    let html = msg
+        .html_bodies()
+        .find(|p| p.is_text_html())
+        .and_then(|p| p.text_contents())
+        .map(str::to_string);
     let has_text_part = msg.text_bodies().any(|p| p.is_text() && !p.is_text_html());
     let text = if has_text_part {
         let mut out = String::new();

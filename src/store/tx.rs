@@ -16,6 +16,14 @@ use crate::parse::Attachment;
 /// A handle on an open transaction.
 pub struct Tx<'c> {
     conn: &'c Connection,
+    /// Whether [`Tx::attempt`] wraps its closure in a savepoint. The writer
+    /// first runs a batch without them (savepoints copy every page they touch
+    /// to a sub-journal, a tenth of the writer's time) and reruns the batch
+    /// with them only when some attempt failed.
+    savepoints: bool,
+    /// Set when an attempt failed without a savepoint to undo it: the whole
+    /// transaction must be rolled back and rerun.
+    poisoned: bool,
 }
 
 /// A ticket to open.
@@ -127,7 +135,19 @@ pub struct NewEvent<'a> {
 
 impl<'c> Tx<'c> {
     pub(crate) fn new(conn: &'c Connection) -> Self {
-        Tx { conn }
+        Tx { conn, savepoints: true, poisoned: false }
+    }
+
+    /// A handle whose attempts run without savepoints; see
+    /// [`Tx::is_poisoned`].
+    pub(crate) fn optimistic(conn: &'c Connection) -> Self {
+        Tx { conn, savepoints: false, poisoned: false }
+    }
+
+    /// Whether an attempt failed in optimistic mode, leaving partial writes
+    /// that only rolling back the whole transaction can undo.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Run `f` inside a savepoint: if it fails, everything it wrote is undone
@@ -137,6 +157,13 @@ impl<'c> Tx<'c> {
     ///
     /// `f`'s error, or [`Error::Sql`] if the savepoint itself fails.
     pub fn attempt<T>(&mut self, f: impl FnOnce(&mut Tx<'c>) -> Result<T, Error>) -> Result<T, Error> {
+        if !self.savepoints {
+            let out = f(self);
+            if out.is_err() {
+                self.poisoned = true;
+            }
+            return out;
+        }
         self.conn
             .execute_batch("SAVEPOINT attempt")
             .map_err(|e| Error::sql("SAVEPOINT", e))?;

@@ -147,16 +147,46 @@ fn commit_batch(
     results: &mut Vec<Result<Accepted, Error>>,
     handler: &mut Handler,
 ) -> Result<(), Error> {
+    // Fast path: no savepoints. If any job failed part-way, its partial
+    // writes cannot be undone alone, so the whole transaction is rolled back
+    // (nothing of it was acknowledged) and the batch rerun with a savepoint
+    // per job, where a failure is contained and handled by the pipeline.
+    if run_pass(conn, batch, results, handler, false)? {
+        return Ok(());
+    }
+    tracing::debug!(size = batch.len(), "batch rerun with savepoints");
+    run_pass(conn, batch, results, handler, true).map(|_| ())
+}
+
+/// One attempt at the batch; `Ok(false)` when it was rolled back because an
+/// optimistic job failed part-way.
+fn run_pass(
+    conn: &mut rusqlite::Connection,
+    batch: &[Job],
+    results: &mut Vec<Result<Accepted, Error>>,
+    handler: &mut Handler,
+    savepoints: bool,
+) -> Result<bool, Error> {
+    results.clear();
     let txn = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
-    {
-        let mut tx = Tx::new(&txn);
+    let poisoned = {
+        let mut tx = if savepoints { Tx::new(&txn) } else { Tx::optimistic(&txn) };
         for job in batch {
             results.push(handler(&mut tx, job));
+            if tx.is_poisoned() {
+                break;
+            }
         }
+        tx.is_poisoned()
+    };
+    if poisoned {
+        txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
+        return Ok(false);
     }
-    txn.commit().map_err(|e| Error::sql("COMMIT", e))
+    txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
+    Ok(true)
 }
 
 /// A per-job copy of a batch failure (rusqlite errors are not Clone).

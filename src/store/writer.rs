@@ -53,6 +53,7 @@ pub struct Writer {
 /// The writer thread; join it after every [`Writer`] is dropped to flush.
 pub struct WriterThread {
     handle: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
 }
 
 impl WriterThread {
@@ -61,6 +62,9 @@ impl WriterThread {
     pub fn join(self) {
         if self.handle.join().is_err() {
             tracing::error!("store writer thread panicked");
+        }
+        if self.checkpointer.join().is_err() {
+            tracing::error!("store checkpoint thread panicked");
         }
     }
 }
@@ -73,13 +77,29 @@ impl Writer {
     ///
     /// When the database cannot be opened or migrated.
     pub fn start(data_dir: &Path, handler: Handler) -> Result<(Writer, WriterThread), Error> {
-        let conn = connect(&super::db_path(data_dir))?;
+        let path = super::db_path(data_dir);
+        let conn = connect(&path)?;
+        // Checkpoints run on their own thread (below), not inside the
+        // writer's commits.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(|e| Error::sql("PRAGMA wal_autocheckpoint", e))?;
+        let checkpoint_conn = connect(&path)?;
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let spawn_err = |source| Error::Io { path: data_dir.to_path_buf(), source };
+        let checkpointer = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .map_err(spawn_err)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(conn, rx, handler))
-            .map_err(|source| Error::Io { path: data_dir.to_path_buf(), source })?;
-        Ok((Writer { tx }, WriterThread { handle }))
+            .spawn(move || {
+                run(conn, rx, handler);
+                // Dropping the sender tells the checkpointer to finish.
+                drop(stop_tx);
+            })
+            .map_err(spawn_err)?;
+        Ok((Writer { tx }, WriterThread { handle, checkpointer }))
     }
 
     /// Submit one message and wait until the batch holding it is committed.
@@ -103,6 +123,30 @@ impl Writer {
             Ok(r) => r.map_err(spool::Error::Store),
             Err(_) => Err(spool::Error::ShuttingDown),
         }
+    }
+}
+
+/// How often the WAL is copied back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Copy the WAL into the database file every [`CHECKPOINT_EVERY`] with a
+/// PASSIVE checkpoint, which never blocks the writer; a TRUNCATE one at the
+/// end leaves a small WAL behind. Durability does not depend on this: a
+/// committed frame in the WAL is already on disk.
+fn checkpoint_loop(conn: rusqlite::Connection, stop: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        match stop.recv_timeout(CHECKPOINT_EVERY) {
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "wal checkpoint failed");
+                }
+            }
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "final wal checkpoint failed");
     }
 }
 

@@ -65,8 +65,8 @@ pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
                 tx.attempt(|tx| store_unrouted(tx, &job.envelope, &job.raw, &job.parsed, &e, now))?
             }
         };
-        tracing::info!(
-            message = outcome.message.0,
+        tracing::debug!(
+            message_row = outcome.message.0,
             ticket = outcome.ticket.map(|t| t.0),
             state = outcome.state,
             duplicate = outcome.duplicate,

@@ -698,7 +698,7 @@ impl<'a, D: Deliver> Session<'a, D> {
         match result {
             Ok(accepted) => {
                 info!(
-                    message = %accepted.message,
+                    message_row = %accepted.message,
                     ticket = accepted.ticket.map(|t| t.0),
                     duplicate = accepted.duplicate,
                     size,

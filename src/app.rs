@@ -105,31 +105,139 @@ pub async fn ingest(cfg: Config, path: &str) -> anyhow::Result<Result<ingest::Su
     Ok(result)
 }
 
-/// Run the pipeline on `raw` inside a rolled-back transaction.
+/// Run the pipeline on `raw` inside a rolled-back transaction, as if it
+/// had arrived for the envelope recipients `rcpt` (none: as `ingest` would
+/// see it, the recipients then come from To/Cc). Returns every decision and
+/// the rule behind it; [`explain_text`] renders it for a terminal.
 ///
 /// # Errors
 ///
 /// When the store cannot be opened.
-pub fn explain(cfg: Arc<Config>, raw: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+pub fn explain(cfg: Arc<Config>, raw: Vec<u8>, rcpt: Vec<String>) -> anyhow::Result<serde_json::Value> {
+    use crate::route::Route;
     let parsed = crate::parse::parse(&raw);
     let mut store = store::Store::open(&cfg.data_dir())?;
     let envelope = crate::spool::Envelope {
         mail_from: String::new(),
-        rcpt_to: Vec::new(),
+        rcpt_to: rcpt,
         source: crate::spool::Source::Ingest,
         peer: None,
         helo: String::new(),
     };
     let now = jiff::Timestamp::now().as_second();
     let outcome = store.dry_run(|tx| pipeline::process(tx, &cfg, &envelope, &raw, &parsed, now))?;
+    // The ticket joined, as the CLI names it; a ticket that would be opened
+    // does not exist outside the rolled-back transaction.
+    let ticket = match outcome.ticket.filter(|_| !outcome.opened) {
+        Some(t) => store.ticket(store::TicketRef::Id(t.0))?.map(|d| {
+            serde_json::json!({
+                "id": d.ticket.id,
+                "number": cfg.tickets.format_number(d.ticket.number),
+                "subject": d.ticket.subject,
+                "status": d.ticket.status,
+                "queue": d.ticket.queue,
+            })
+        }),
+        None => None,
+    };
+    let (queue, priority, issue_type, inbound) = match &outcome.route {
+        Some(Route::Ticket { queue, priority, issue_type, inbound_address, .. }) => (
+            Some(queue.as_str()),
+            Some(priority.as_str()),
+            Some(issue_type.as_str()),
+            Some(inbound_address.as_str()),
+        ),
+        _ => (None, None, None, None),
+    };
     Ok(serde_json::json!({
         "message_id": outcome.message_id,
         "duplicate": outcome.duplicate,
+        "reused_message_id": outcome.reused_message_id,
         "state": outcome.state,
+        "thread_match": outcome.thread_match,
         "would_open_ticket": outcome.opened,
-        "ticket": outcome.ticket,
+        "would_reopen_ticket": outcome.reopened,
+        "ticket": ticket,
         "thread": outcome.thread,
         "route": outcome.route,
+        "because": outcome.route.as_ref().map(Route::because),
+        "queue": queue,
+        "priority": priority,
+        "issue_type": issue_type,
+        "inbound_address": inbound,
+        "requester_name": crate::route::requester_name(parsed.from.as_ref()),
+        "subject": crate::route::display_subject(parsed.subject.as_deref(), cfg.tickets.subject_max),
+        "normalized_subject": outcome.probe.as_ref().map(|p| p.normalized_subject.as_str()),
         "problem": parsed.problem,
+        // The bypass detector is not built yet; its hits will go here.
+        "detector": serde_json::Value::Null,
     }))
+}
+
+/// [`explain`]'s answer as lines for a terminal: each stage, its decision
+/// and the rule behind it.
+pub fn explain_text(v: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let s = |key: &str| v.get(key).and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+    let mut out = String::new();
+    let _ = writeln!(out, "message    {}", s("message_id"));
+    if v["duplicate"].as_bool() == Some(true) {
+        let _ = writeln!(out, "duplicate  already stored (same Message-ID and content): nothing would change");
+        return out;
+    }
+    if v["reused_message_id"].as_bool() == Some(true) {
+        let _ = writeln!(out, "note       another stored message has this Message-ID: kept as a new message");
+    }
+    if let Some(p) = v["problem"].as_str() {
+        let _ = writeln!(out, "problem    {p}");
+    }
+    let _ = writeln!(out, "state      {}", s("state"));
+    if let Some(thread) = v.get("thread").filter(|t| !t.is_null()) {
+        let rule = thread["matched"]["rule"].as_str().unwrap_or("");
+        let action = thread["action"]["action"].as_str().unwrap_or("");
+        let _ = writeln!(out, "thread     {rule} -> {action}");
+        for step in thread["tried"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "  tried    {:<17}{}",
+                step["rule"].as_str().unwrap_or(""),
+                step["result"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(route) = v.get("route").filter(|r| !r.is_null()) {
+        let outcome = route["outcome"].as_str().unwrap_or("");
+        let _ = writeln!(out, "route      {outcome} (rule {})", s("because"));
+        if let Some(reason) = route["reason"].as_str() {
+            let _ = writeln!(out, "reason     {reason}");
+        }
+    }
+    if !v["queue"].is_null() {
+        let _ = writeln!(out, "queue      {}", s("queue"));
+        let _ = writeln!(out, "inbound    {}", s("inbound_address"));
+        let _ = writeln!(out, "priority   {}", s("priority"));
+        let _ = writeln!(out, "issue type {}", s("issue_type"));
+    }
+    match v.get("ticket").filter(|t| !t.is_null()) {
+        Some(t) => {
+            let _ = writeln!(
+                out,
+                "ticket     {} {} ({}, {})",
+                t["number"].as_str().unwrap_or(""),
+                t["subject"].as_str().unwrap_or(""),
+                t["status"].as_str().unwrap_or(""),
+                t["queue"].as_str().unwrap_or("")
+            );
+        }
+        None if v["would_open_ticket"].as_bool() == Some(true) => {
+            let _ = writeln!(out, "ticket     a new one");
+        }
+        None => {}
+    }
+    if v["would_reopen_ticket"].as_bool() == Some(true) {
+        let _ = writeln!(out, "reopen     the ticket is closed and would be reopened");
+    }
+    let _ = writeln!(out, "requester  {}", s("requester_name"));
+    let _ = writeln!(out, "subject    {}", s("subject"));
+    out
 }

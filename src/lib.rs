@@ -17,6 +17,7 @@
 //! - [`parse`]: mail-parser into our owned [`parse::ParsedMessage`].
 //! - [`thread`]: which ticket a message joins (pure decision).
 //! - [`route`]: queue, priority, issue type, requester (pure decision).
+//! - [`token`]: signed reply-address tokens (HMAC-SHA256 over the ticket id).
 //! - [`store`]: SQLite storage with a group-committing writer thread.
 //! - [`app`]: wiring for `postdesk serve`.
 //! - [`shutdown`]: cancellation and draining.
@@ -37,3 +38,4 @@ pub mod shutdown;
 pub mod spool;
 pub mod store;
 pub mod thread;
+pub mod token;

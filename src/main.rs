@@ -94,9 +94,21 @@ enum Command {
         common: Common,
         /// The .eml file.
         file: PathBuf,
+        /// An envelope recipient (RCPT TO), repeatable; default: none, as
+        /// for `ingest` (recipients then come from To/Cc).
+        #[arg(long)]
+        rcpt: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Close a ticket (by number, e.g. 1001 or #1001, or row id): a later
+    /// reply reopens it within the reopen window, else opens a linked ticket.
+    Close {
+        #[command(flatten)]
+        common: Common,
+        /// Ticket number or id.
+        ticket: String,
     },
 }
 
@@ -255,21 +267,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explain { common, file, json } => {
+        Command::Close { common, ticket } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let mut store = Store::open(&cfg.data_dir())?;
+            let n = ticket_arg(&ticket)?;
+            let now = jiff::Timestamp::now().as_second();
+            let changed = match store.set_status(TicketRef::Number(n), "Closed", "cli", now)? {
+                Some(c) => Some(c),
+                None => store.set_status(TicketRef::Id(n), "Closed", "cli", now)?,
+            };
+            let Some(c) = changed else {
+                eprintln!("postdesk: no ticket {ticket}");
+                return Ok(ExitCode::from(1));
+            };
+            println!("{}: {} -> {}", cfg.tickets.format_number(c.number), c.from, c.to);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { common, file, rcpt, json } => {
             let cfg = match load(&common)? {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
             let raw = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let outcome = app::explain(Arc::new(cfg), raw)?;
+            let outcome = app::explain(Arc::new(cfg), raw, rcpt)?;
             if json {
                 print_json(&outcome)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&outcome)?);
+                print!("{}", app::explain_text(&outcome));
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The number in `1001`, `#1001` (the displayed form) or a row id.
+fn ticket_arg(arg: &str) -> anyhow::Result<i64> {
+    let digits: String = arg.chars().filter(|c| c.is_ascii_digit()).collect();
+    digits.parse().with_context(|| format!("{arg:?} is not a ticket number or id"))
 }
 
 /// `1001`, `#1001` (the displayed form) or a row id.

@@ -4,10 +4,17 @@
 //! ticket exists when the sender gets its `250`. [`process`] is also what
 //! `explain` runs, inside a transaction that is rolled back.
 //!
+//! Decisions stay pure: this module asks the store what [`thread::decide`]
+//! and [`route::decide`] need (a [`ThreadIndex`], a [`SenderHistory`]),
+//! calls them, then carries out the route with the store's verbs.
+//!
 //! Promise: nothing is dropped. A duplicate (same Message-ID and content
-//! hash) returns the earlier row; unparseable mail is stored raw and flagged;
-//! an error while threading or routing rolls back to a savepoint and stores
-//! the message as `unrouted`, visible and flagged with the error.
+//! hash) returns the earlier row; the same Message-ID with other content is
+//! a new message, stored and flagged; unparseable mail is stored raw and
+//! flagged; an error while threading or routing rolls back to a savepoint
+//! and [`run`] stores the message in a ticket of the `unrouted` queue, where
+//! `postdesk tickets --queue unrouted` shows it to a person (and if even
+//! that fails, as a bare `unrouted` message that `postdesk messages` lists).
 
 use std::sync::Arc;
 
@@ -17,10 +24,14 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::ids::{MessageRowId, TicketId};
 use crate::parse::ParsedMessage;
-use crate::route::{self, Route};
+use crate::route::{self, Queue, Route, SenderHistory, Target};
 use crate::spool::{Accepted, Envelope};
 use crate::store::{self, NewEvent, NewMessage, NewTicket, Tx};
-use crate::thread::{self, ThreadIndex};
+use crate::thread::{self, Action, Probe, ThreadIndex};
+
+/// The flag on a message whose Message-ID an earlier, different message
+/// already used.
+pub const REUSED_ID_FLAG: &str = "message-id reused by a different message";
 
 /// Everything the pipeline decided about one message.
 #[derive(Debug, Clone, Serialize)]
@@ -33,42 +44,69 @@ pub struct Outcome {
     pub duplicate: bool,
     /// The Message-ID it is stored under.
     pub message_id: String,
+    /// Whether an earlier, different message was stored under the same
+    /// Message-ID.
+    pub reused_message_id: bool,
+    /// What threading was given to work with (absent for duplicates and
+    /// unparseable mail).
+    pub probe: Option<Probe>,
     /// The thread decision (absent for duplicates and unparseable mail).
     pub thread: Option<thread::Decision>,
     /// The route decision (absent for duplicates and unparseable mail).
     pub route: Option<Route>,
+    /// How the message joined its ticket, as stored (`thread_match`): the
+    /// thread rule, or `open_lead` when routing chose the sender's lead.
+    pub thread_match: &'static str,
     /// Stored state: `ticketed`, `quarantined`, `internal`, `unparsed`,
     /// `unrouted` or `duplicate`.
     pub state: &'static str,
     /// The ticket opened, if a new one was.
     pub opened: bool,
+    /// Whether a closed ticket was reopened.
+    pub reopened: bool,
 }
 
 impl Outcome {
     /// The spool's view of the outcome.
     pub fn accepted(&self) -> Accepted {
-        Accepted { message: self.message, ticket: self.ticket, duplicate: self.duplicate }
+        Accepted {
+            message: self.message,
+            ticket: self.ticket,
+            duplicate: self.duplicate,
+        }
+    }
+
+    fn bare(message: MessageRowId, message_id: String, state: &'static str) -> Outcome {
+        Outcome {
+            message,
+            ticket: None,
+            duplicate: false,
+            message_id,
+            reused_message_id: false,
+            probe: None,
+            thread: None,
+            route: None,
+            thread_match: "",
+            state,
+            opened: false,
+            reopened: false,
+        }
     }
 }
 
 /// The writer's handler: reads one config snapshot per message and runs
-/// [`process`], falling back to an `unrouted` row if it fails.
+/// [`run`].
 pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
     Box::new(move |tx, job| {
         let cfg = config.borrow().clone();
         let now = jiff::Timestamp::now().as_second();
-        let result = tx.attempt(|tx| process(tx, &cfg, &job.envelope, &job.raw, &job.parsed, now));
-        let outcome = match result {
-            Ok(o) => o,
-            Err(e) => {
-                crate::logging::log_error("pipeline failed, storing message as unrouted", &e);
-                tx.attempt(|tx| store_unrouted(tx, &job.envelope, &job.raw, &job.parsed, &e, now))?
-            }
-        };
+        let outcome = run(tx, &cfg, &job.envelope, &job.raw, &job.parsed, now)?;
         tracing::debug!(
             message_row = outcome.message.0,
             ticket = outcome.ticket.map(|t| t.0),
             state = outcome.state,
+            matched = outcome.thread_match,
+            because = outcome.route.as_ref().map(Route::because),
             duplicate = outcome.duplicate,
             source = job.envelope.source.as_str(),
             "message stored"
@@ -77,14 +115,113 @@ pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
     })
 }
 
+/// [`process`] inside a savepoint; if it fails, the message is stored all
+/// the same, in a ticket of the `unrouted` queue (or, if that fails too, as
+/// a bare `unrouted` message), and the error is logged here, once.
+///
+/// # Errors
+///
+/// Only when not even the bare message can be stored (the disk, the
+/// database): the writer then answers the sender with a temporary failure.
+pub fn run(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    env: &Envelope,
+    raw: &[u8],
+    parsed: &ParsedMessage,
+    now: i64,
+) -> Result<Outcome, store::Error> {
+    let error = match tx.attempt(|tx| process(tx, cfg, env, raw, parsed, now)) {
+        Ok(o) => return Ok(o),
+        // Without a savepoint the failed attempt's writes cannot be undone
+        // alone: the writer rolls the batch back and reruns it with
+        // savepoints, where this job comes back here and is handled.
+        Err(e) if tx.is_poisoned() => return Err(e),
+        Err(e) => e,
+    };
+    let (message_id, _) = stored_message_id(parsed);
+    let from = parsed.from.as_ref().map_or("", |m| m.address.as_str());
+    tracing::error!(
+        message_id = %message_id,
+        from,
+        error = %crate::logging::chain(&error),
+        "routing failed, storing the message in the unrouted queue"
+    );
+    match tx.attempt(|tx| store_unrouted(tx, cfg, env, raw, parsed, &error, true, now)) {
+        Ok(o) => Ok(o),
+        Err(second) => {
+            crate::logging::log_error(
+                "cannot open an unrouted ticket; storing the message alone",
+                &second,
+            );
+            tx.attempt(|tx| store_unrouted(tx, cfg, env, raw, parsed, &error, false, now))
+        }
+    }
+}
+
 /// The Message-ID a message is stored under: its own, or a synthetic one
 /// derived from its content hash (so an id-less mail delivered twice is still
 /// recognised as one).
 pub fn stored_message_id(parsed: &ParsedMessage) -> (String, bool) {
     match &parsed.message_id {
         Some(id) => (id.clone(), false),
-        None => (format!("{}@synthetic.postdesk.invalid", &parsed.content_hash[..32]), true),
+        None => (
+            format!("{}@synthetic.postdesk.invalid", &parsed.content_hash[..32]),
+            true,
+        ),
     }
+}
+
+/// Load what [`thread::decide`] needs for `probe` from the store. Only the
+/// values the message offers are looked up, so a message without headers
+/// to thread on costs a handful of index probes.
+///
+/// # Errors
+///
+/// [`store::Error`] when a lookup fails.
+pub fn load_index(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    probe: &Probe,
+    own_id_stored: bool,
+) -> Result<ThreadIndex, store::Error> {
+    let mut index = ThreadIndex {
+        own_id_stored,
+        ..ThreadIndex::default()
+    };
+    if !cfg.threading.enabled {
+        return Ok(index);
+    }
+    let candidates = probe.candidates();
+    index.by_message_id = tx.tickets_by_message_ids(&candidates)?;
+    let mut referenced = candidates;
+    if let Some(own) = &probe.own_id
+        && !own_id_stored
+    {
+        referenced.push(own.clone());
+    }
+    index.by_reference = tx.tickets_by_references(&referenced)?;
+    if let Some(n) = probe.tag_number
+        && let Some(t) = tx.ticket_by_number(n)?
+    {
+        index.by_number.insert(n, t);
+        index.participants.insert(t, tx.participant_addresses(t)?);
+    }
+    if cfg.threading.recent_rule && !probe.normalized_subject.is_empty() && !probe.sender.is_empty()
+    {
+        index.recent = tx.recent_tickets(
+            &probe.sender,
+            &probe.inbound_address,
+            &probe.normalized_subject,
+        )?;
+    }
+    let mut ids: Vec<TicketId> = probe.token_tickets.clone();
+    ids.extend(index.by_message_id.values());
+    ids.extend(index.by_reference.values());
+    ids.extend(index.by_number.values());
+    ids.extend(&index.recent);
+    index.tickets = tx.ticket_facts(&ids)?;
+    Ok(index)
 }
 
 /// Thread, route and store one message.
@@ -105,15 +242,16 @@ pub fn process(
 
     if let Some((row, ticket)) = tx.duplicate_of(&message_id, &parsed.content_hash)? {
         return Ok(Outcome {
-            message: row,
             ticket,
             duplicate: true,
-            message_id,
-            thread: None,
-            route: None,
-            state: "duplicate",
-            opened: false,
+            ..Outcome::bare(row, message_id, "duplicate")
         });
+    }
+    // Not a duplicate, so a stored message with this id has other content:
+    // a sender reusing Message-IDs. Keep it as a new message, flagged.
+    let reused = !is_synthetic && tx.message_id_stored(&message_id)?;
+    if reused {
+        tracing::warn!(message_id = %message_id, "message-id reused with different content, storing a new message");
     }
 
     let rendered = Rendered::new(env, parsed);
@@ -121,24 +259,36 @@ pub fn process(
 
     if parsed.from.is_none() && parsed.problem.is_some() {
         let flag = parsed.problem.as_deref().unwrap_or("unparseable");
-        let row = tx.insert_message(&NewMessage { state: "unparsed", flag, ..base.clone() })?;
-        return Ok(Outcome {
-            message: row,
-            ticket: None,
-            duplicate: false,
-            message_id,
-            thread: None,
-            route: None,
+        let row = tx.insert_message(&NewMessage {
             state: "unparsed",
-            opened: false,
+            flag,
+            ..base.clone()
+        })?;
+        return Ok(Outcome {
+            reused_message_id: reused,
+            ..Outcome::bare(row, message_id, "unparsed")
         });
     }
 
-    let index = ThreadIndex { by_message_id: tx.tickets_by_message_ids(&thread::candidates(parsed))? };
-    let decision = thread::decide(parsed, &index);
-    let route = route::decide(cfg, env, parsed, &decision.matched);
+    let probe = thread::probe(cfg, env, parsed);
+    let index = load_index(tx, cfg, &probe, reused)?;
+    let decision = thread::decide(cfg, &probe, &index, now);
+    // Only rules 5 and 6 of routing read the history: a new conversation
+    // that did not come in through a support address.
+    let needs_history = matches!(decision.action, Action::Open)
+        && !probe.sender.is_empty()
+        && !cfg.addresses.support.contains(&probe.inbound_address);
+    let history = if needs_history {
+        tx.sender_history(&probe.sender)?
+    } else {
+        SenderHistory::default()
+    };
+    let route = route::decide(cfg, env, parsed, &decision, &history);
     let route_json = serde_json::to_string(&route).unwrap_or_default();
-    let problem = parsed.problem.as_deref().unwrap_or("");
+    let problem = parsed
+        .problem
+        .as_deref()
+        .unwrap_or(if reused { REUSED_ID_FLAG } else { "" });
 
     let (state, kind) = match &route {
         Route::Ticket { .. } => ("ticketed", "customer"),
@@ -150,42 +300,60 @@ pub fn process(
         _ => problem,
     };
 
-    let Route::Ticket { queue, priority, issue_type, inbound_address, because } = &route else {
+    let Route::Ticket {
+        target,
+        queue,
+        priority,
+        issue_type,
+        inbound_address,
+        because,
+    } = &route
+    else {
+        let thread_match = decision.matched.rule();
         let row = tx.insert_message(&NewMessage {
             state,
             kind,
             flag,
-            thread_match: decision.matched.rule(),
+            thread_match,
             route: &route_json,
             ..base.clone()
         })?;
         return Ok(Outcome {
-            message: row,
-            ticket: None,
-            duplicate: false,
-            message_id,
+            reused_message_id: reused,
+            probe: Some(probe),
             thread: Some(decision),
             route: Some(route),
-            state,
-            opened: false,
+            thread_match,
+            ..Outcome::bare(row, message_id, state)
         });
     };
 
     // A contact exists before the ticket that names it.
     let contact = match &parsed.from {
-        Some(from) => Some(tx.upsert_contact(&from.address, from.name.as_deref().unwrap_or(""), now)?),
+        Some(from) => {
+            Some(tx.upsert_contact(&from.address, from.name.as_deref().unwrap_or(""), now)?)
+        }
         None => None,
     };
 
-    let (ticket, opened) = match decision.matched.ticket() {
-        Some(t) => (t, false),
-        None => {
-            let subject = route::display_subject(parsed.subject.as_deref(), cfg.tickets.subject_max);
+    let (ticket, opened, reopened) = match *target {
+        Target::Existing { ticket } => (ticket, false, false),
+        Target::Reopen { ticket } => {
+            tx.reopen_ticket(ticket, now)?;
+            (ticket, false, true)
+        }
+        Target::New | Target::NewLinked { .. } => {
+            let linked_ticket = match *target {
+                Target::NewLinked { previous } => Some(previous),
+                _ => None,
+            };
+            let subject =
+                route::display_subject(parsed.subject.as_deref(), cfg.tickets.subject_max);
             let number = tx.next_ticket_number(cfg.tickets.number_start)?;
             let t = tx.insert_ticket(&NewTicket {
                 number,
                 subject: &subject,
-                normalized_subject: &subject.to_lowercase(),
+                normalized_subject: &probe.normalized_subject,
                 status: "Open",
                 priority: priority.as_str(),
                 queue: queue.as_str(),
@@ -193,11 +361,16 @@ pub fn process(
                 requester: contact,
                 requester_name: &route::requester_name(parsed.from.as_ref()),
                 inbound_address,
-                linked_ticket: None,
+                linked_ticket,
                 now,
             })?;
-            (t, true)
+            (t, true, false)
         }
+    };
+    // The thread rule, unless routing rather than threading chose the ticket.
+    let thread_match = match (target, &decision.matched) {
+        (Target::Existing { .. }, thread::ThreadMatch::New) => "open_lead",
+        _ => decision.matched.rule(),
     };
 
     let row = tx.insert_message(&NewMessage {
@@ -205,13 +378,20 @@ pub fn process(
         state,
         kind,
         flag,
-        thread_match: decision.matched.rule(),
+        thread_match,
         route: &route_json,
         ..base
     })?;
+    let refs: Vec<String> = probe
+        .candidates()
+        .into_iter()
+        .filter(|id| *id != message_id)
+        .collect();
+    tx.insert_refs(row, ticket, &refs)?;
     if let Some(c) = contact {
         tx.add_participant(ticket, c, if opened { "requester" } else { "cc" }, now)?;
     }
+    let thread_json = serde_json::to_string(&decision.matched).unwrap_or_default();
     if opened {
         tx.record_event(&NewEvent {
             ticket: Some(ticket),
@@ -222,53 +402,108 @@ pub fn process(
             now,
         })?;
     }
-    let detail = serde_json::to_string(&decision.matched).unwrap_or_default();
+    if let Target::NewLinked { previous } = target {
+        let detail =
+            serde_json::json!({ "ticket": ticket, "matched": decision.matched }).to_string();
+        tx.record_event(&NewEvent {
+            ticket: Some(*previous),
+            message: Some(row),
+            kind: "continued_in_new_ticket",
+            cause: decision.matched.rule(),
+            detail: &detail,
+            now,
+        })?;
+    }
+    if reopened {
+        tx.record_event(&NewEvent {
+            ticket: Some(ticket),
+            message: Some(row),
+            kind: "ticket_reopened",
+            cause: decision.matched.rule(),
+            detail: &thread_json,
+            now,
+        })?;
+    }
     tx.record_event(&NewEvent {
         ticket: Some(ticket),
         message: Some(row),
         kind: "message_added",
-        cause: decision.matched.rule(),
-        detail: &detail,
+        cause: thread_match,
+        detail: &thread_json,
         now,
     })?;
 
     Ok(Outcome {
-        message: row,
         ticket: Some(ticket),
-        duplicate: false,
-        message_id,
+        reused_message_id: reused,
+        probe: Some(probe),
         thread: Some(decision),
         route: Some(route),
-        state,
+        thread_match,
         opened,
+        reopened,
+        ..Outcome::bare(row, message_id, state)
     })
 }
 
+/// Store a message whose routing failed: in a new ticket of the `unrouted`
+/// queue when `with_ticket`, else alone. Either way its state is
+/// `unrouted` and its flag names the error.
+#[allow(clippy::too_many_arguments)] // one call site each, all values distinct
 fn store_unrouted(
     tx: &mut Tx<'_>,
+    cfg: &Config,
     env: &Envelope,
     raw: &[u8],
     parsed: &ParsedMessage,
     error: &store::Error,
+    with_ticket: bool,
     now: i64,
 ) -> Result<Outcome, store::Error> {
     let (message_id, is_synthetic) = stored_message_id(parsed);
-    let flag = format!("pipeline error: {error}");
+    let flag = format!("pipeline error: {}", crate::logging::chain(error));
+    let ticket = if with_ticket {
+        let subject = route::display_subject(parsed.subject.as_deref(), cfg.tickets.subject_max);
+        let number = tx.next_ticket_number(cfg.tickets.number_start)?;
+        Some(tx.insert_ticket(&NewTicket {
+            number,
+            subject: &subject,
+            normalized_subject: "",
+            status: "Open",
+            priority: cfg.tickets.default_priority.as_str(),
+            queue: Queue::Unrouted.as_str(),
+            issue_type: &cfg.tickets.default_issue_type,
+            requester: None,
+            requester_name: &route::requester_name(parsed.from.as_ref()),
+            inbound_address: "",
+            linked_ticket: None,
+            now,
+        })?)
+    } else {
+        None
+    };
     let rendered = Rendered::new(env, parsed);
     let row = tx.insert_message(&NewMessage {
+        ticket,
         state: "unrouted",
         flag: &flag,
         ..base_message(env, raw, parsed, &rendered, &message_id, is_synthetic, now)
     })?;
+    if ticket.is_some() {
+        let detail = serde_json::json!({ "error": flag }).to_string();
+        tx.record_event(&NewEvent {
+            ticket,
+            message: Some(row),
+            kind: "ticket_opened",
+            cause: "routing_error",
+            detail: &detail,
+            now,
+        })?;
+    }
     Ok(Outcome {
-        message: row,
-        ticket: None,
-        duplicate: false,
-        message_id,
-        thread: None,
-        route: None,
-        state: "unrouted",
-        opened: false,
+        ticket,
+        opened: ticket.is_some(),
+        ..Outcome::bare(row, message_id, "unrouted")
     })
 }
 
@@ -321,8 +556,16 @@ fn base_message<'a>(
         envelope_from: &env.mail_from,
         envelope_to: &r.envelope_to,
         peer: &r.peer,
-        from_addr: parsed.from.as_ref().map(|m| m.address.as_str()).unwrap_or(""),
-        from_name: parsed.from.as_ref().and_then(|m| m.name.as_deref()).unwrap_or(""),
+        from_addr: parsed
+            .from
+            .as_ref()
+            .map(|m| m.address.as_str())
+            .unwrap_or(""),
+        from_name: parsed
+            .from
+            .as_ref()
+            .and_then(|m| m.name.as_deref())
+            .unwrap_or(""),
         to_addrs: &r.to,
         cc_addrs: &r.cc,
         subject: parsed.subject.as_deref().unwrap_or(""),
@@ -340,4 +583,109 @@ fn base_message<'a>(
 
 fn json<T: Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("rules.toml"), "").expect("write rules");
+        let cfg = crate::config::load(dir.path()).expect("config");
+        (dir, cfg)
+    }
+
+    fn envelope() -> Envelope {
+        Envelope {
+            mail_from: "ann@customer.test".into(),
+            rcpt_to: vec!["support@example.com".into()],
+            source: crate::spool::Source::Smtp,
+            peer: None,
+            helo: String::new(),
+        }
+    }
+
+    const RAW: &[u8] = b"From: Ann <ann@customer.test>\r\nTo: support@example.com\r\n\
+        Subject: Help\r\nMessage-ID: <u1@customer.test>\r\n\r\nHello\r\n";
+
+    /// Run the pipeline on RAW in a database where `sql` was executed first
+    /// (triggers that make some writes fail); returns the outcome and
+    /// `(queue of the message's ticket, state, flag)`.
+    fn run_with(sql: &str) -> (Outcome, Option<String>, String, String) {
+        let (dir, cfg) = config();
+        let mut conn = crate::store::connect(&dir.path().join("db.sqlite3")).expect("open");
+        conn.execute_batch(sql).expect("setup sql");
+        let txn = conn.transaction().expect("begin");
+        let parsed = crate::parse::parse(RAW);
+        let outcome = {
+            let mut tx = Tx::new(&txn);
+            run(&mut tx, &cfg, &envelope(), RAW, &parsed, 1_000).expect("stored")
+        };
+        let (queue, state, flag) = txn
+            .query_row(
+                "SELECT t.queue, m.state, m.flag FROM messages m LEFT JOIN tickets t ON t.id = m.ticket_id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("one message");
+        (outcome, queue, state, flag)
+    }
+
+    #[test]
+    fn a_routing_error_leaves_the_message_in_an_unrouted_ticket() {
+        let (outcome, queue, state, flag) = run_with(
+            "CREATE TRIGGER boom BEFORE INSERT ON participants BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        );
+        assert_eq!(outcome.state, "unrouted");
+        assert!(outcome.ticket.is_some() && outcome.opened);
+        assert_eq!(queue.as_deref(), Some("unrouted"));
+        assert_eq!(state, "unrouted");
+        assert!(
+            flag.starts_with("pipeline error: ") && flag.contains("boom"),
+            "{flag}"
+        );
+    }
+
+    #[test]
+    fn when_no_ticket_can_be_opened_the_message_is_stored_alone() {
+        let (outcome, queue, state, flag) = run_with(
+            "CREATE TRIGGER boom BEFORE INSERT ON tickets BEGIN SELECT RAISE(ABORT, 'no tickets'); END;",
+        );
+        assert_eq!(outcome.state, "unrouted");
+        assert_eq!(outcome.ticket, None);
+        assert_eq!(queue, None);
+        assert_eq!(state, "unrouted");
+        assert!(flag.contains("no tickets"), "{flag}");
+    }
+
+    #[test]
+    fn without_savepoints_a_failure_is_handed_back_for_a_rerun() {
+        let (dir, cfg) = config();
+        let mut conn = crate::store::connect(&dir.path().join("db.sqlite3")).expect("open");
+        conn.execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON participants BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .expect("trigger");
+        let txn = conn.transaction().expect("begin");
+        let parsed = crate::parse::parse(RAW);
+        let mut tx = Tx::optimistic(&txn);
+        assert!(run(&mut tx, &cfg, &envelope(), RAW, &parsed, 1_000).is_err());
+        assert!(tx.is_poisoned());
+    }
+
+    #[test]
+    fn a_healthy_run_threads_routes_and_records_refs() {
+        let (outcome, queue, state, flag) = run_with("");
+        assert_eq!(outcome.state, "ticketed");
+        assert_eq!(outcome.thread_match, "new");
+        assert_eq!(
+            outcome.route.as_ref().map(Route::because),
+            Some("support_address")
+        );
+        assert_eq!(
+            (queue.as_deref(), state.as_str(), flag.as_str()),
+            (Some("support"), "ticketed", "")
+        );
+    }
 }

@@ -1,16 +1,35 @@
 //! Route: queue, priority, issue type and requester of a message.
 //!
-//! A pure decision over the configuration, the envelope, the parsed message
-//! and the thread decision. Every outcome — a ticket in a queue, a
-//! quarantined sender, an internal sender — is a variant with the rule that
+//! A pure decision over the configuration, the envelope, the parsed message,
+//! the thread decision and the sender's history (which the pipeline loads
+//! from the store first). Every outcome (a ticket in a queue, a
+//! quarantined sender, an internal sender) is a variant naming the rule that
 //! decided it, never an error.
+//!
+//! The order is the email routing script's (`seeds/003`), made configurable:
+//!
+//! 1. `internal_domain` / `own_address`: staff or postdesk itself: stored,
+//!    not ticketed.
+//! 2. `blocked_sender` / `blocked_pattern` / `system_sender`: quarantined
+//!    with the reason, no ticket, no auto-reply.
+//! 3. `support_address`: a support ticket, new or the one threading found.
+//! 4. `reply` / `reply_to_closed`: threading found a ticket: that ticket
+//!    (or a new one linked to it when it was closed too long ago).
+//! 5. sales or info address: `support_customer` (a sender with support
+//!    history gets a support ticket, as the script's checklist asks:
+//!    "support customer emailing info@ gets a ticket"), else `open_lead`
+//!    (the sender's lead that is still open), else `sales_address` (a new
+//!    lead).
+//! 6. anything else: `support_history` (support ticket), `open_lead`, or
+//!    `new_sender` (a new lead).
 
 use serde::Serialize;
 
 use crate::config::{Config, Priority};
+use crate::ids::TicketId;
 use crate::parse::{Mailbox, ParsedMessage};
 use crate::spool::Envelope;
-use crate::thread::ThreadMatch;
+use crate::thread::{self, Action};
 
 /// The queue a ticket lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,6 +39,8 @@ pub enum Queue {
     Support,
     /// Sales leads.
     Sales,
+    /// Messages whose routing failed: visible, waiting for a person.
+    Unrouted,
 }
 
 impl Queue {
@@ -28,17 +49,64 @@ impl Queue {
         match self {
             Queue::Support => "support",
             Queue::Sales => "sales",
+            Queue::Unrouted => "unrouted",
         }
     }
+
+    /// The queue of a stored name (any case); an unknown name is
+    /// [`Queue::Unrouted`], the queue a person looks at.
+    pub fn parse(name: &str) -> Queue {
+        match name.to_ascii_lowercase().as_str() {
+            "support" => Queue::Support,
+            "sales" => Queue::Sales,
+            _ => Queue::Unrouted,
+        }
+    }
+}
+
+/// What the store knows about the sender, for rules 5 and 6.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SenderHistory {
+    /// The sender is the requester of a ticket in the support queue (any
+    /// status).
+    pub has_support_ticket: bool,
+    /// The sender's most recently active lead (sales queue) that is not
+    /// closed.
+    pub open_lead: Option<TicketId>,
+}
+
+/// Which ticket the message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// Open a new ticket.
+    New,
+    /// Join this ticket.
+    Existing {
+        /// The ticket.
+        ticket: TicketId,
+    },
+    /// Reopen this closed ticket and join it.
+    Reopen {
+        /// The ticket.
+        ticket: TicketId,
+    },
+    /// Open a new ticket linked to this closed one.
+    NewLinked {
+        /// The closed ticket.
+        previous: TicketId,
+    },
 }
 
 /// The routing decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Route {
-    /// Ticket it (new or existing, per the thread decision).
+    /// Ticket it.
     Ticket {
-        /// Queue for a new ticket.
+        /// New, existing, reopened or linked.
+        target: Target,
+        /// The queue (of the new ticket, or of the one joined).
         queue: Queue,
         /// Priority for a new ticket.
         priority: Priority,
@@ -67,78 +135,205 @@ impl Route {
     /// The rule that decided.
     pub fn because(&self) -> &'static str {
         match self {
-            Route::Ticket { because, .. } | Route::Quarantine { because, .. } | Route::Internal { because } => {
-                because
-            }
+            Route::Ticket { because, .. }
+            | Route::Quarantine { because, .. }
+            | Route::Internal { because } => because,
         }
     }
 }
 
-/// The address the message came in through: the first envelope recipient we
-/// serve, else the first To/Cc address we serve.
+/// The address the message came in through, sub-address removed: among the
+/// envelope recipients and then To/Cc that postdesk serves, the first
+/// support address, else the first sales or info address, else the first
+/// address with a mailbox entry, else the first served address at all. So a
+/// mail to both support@ and info@ is a support mail, whatever the order
+/// (the script's `'support@' in recipient`). Empty when none is ours.
 pub fn inbound_address(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> String {
-    let ours = |a: &str| a.rsplit_once('@').is_some_and(|(_, d)| cfg.serves_domain(d));
-    env.rcpt_to
-        .iter()
-        .map(|r| r.to_ascii_lowercase())
-        .find(|r| ours(r))
-        .or_else(|| msg.to.iter().chain(&msg.cc).map(|m| m.address.clone()).find(|a| ours(a)))
-        .unwrap_or_default()
+    let rank = |a: &str| -> Option<u8> {
+        let (_, domain) = a.rsplit_once('@')?;
+        if !cfg.serves_domain(domain) {
+            return None;
+        }
+        let ad = &cfg.addresses;
+        Some(if ad.support.iter().any(|s| s == a) {
+            0
+        } else if ad.sales.iter().chain(&ad.info).any(|s| s == a) {
+            1
+        } else if cfg.mailbox(a).is_some() {
+            2
+        } else {
+            3
+        })
+    };
+    let mut best: Option<(u8, String)> = None;
+    let all = env.rcpt_to.iter().map(|r| r.to_ascii_lowercase()).chain(
+        msg.to
+            .iter()
+            .chain(&msg.cc)
+            .map(|m| m.address.to_ascii_lowercase()),
+    );
+    for address in all {
+        let (base, _) = crate::token::split_detail(&address);
+        if let Some(r) = rank(&base)
+            && best.as_ref().is_none_or(|(b, _)| r < *b)
+        {
+            best = Some((r, base));
+        }
+    }
+    best.map(|(_, a)| a).unwrap_or_default()
 }
 
-/// Decide the route of `msg`.
-pub fn decide(cfg: &Config, env: &Envelope, msg: &ParsedMessage, thread: &ThreadMatch) -> Route {
+/// Decide the route of `msg`, given the thread decision and what the store
+/// knows about the sender.
+pub fn decide(
+    cfg: &Config,
+    env: &Envelope,
+    msg: &ParsedMessage,
+    thread: &thread::Decision,
+    history: &SenderHistory,
+) -> Route {
     let sender = msg.from.as_ref().map(|m| m.address.as_str()).unwrap_or("");
     let (local, domain) = sender.rsplit_once('@').unwrap_or((sender, ""));
 
-    if cfg.senders.blocked.iter().any(|b| b == sender)
-        || cfg.senders.blocked_patterns.iter().any(|p| p.is_match(sender))
+    // 1. Not a customer.
+    if !domain.is_empty()
+        && cfg
+            .domains
+            .internal
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
     {
-        return Route::Quarantine { reason: format!("blocked sender {sender}"), because: "blocked_sender" };
+        return Route::Internal {
+            because: "internal_domain",
+        };
     }
-    if !local.is_empty() {
-        let l = local.to_ascii_lowercase();
-        if let Some(k) = cfg.senders.system_keywords.iter().find(|k| l.contains(k.as_str())) {
-            return Route::Quarantine { reason: format!("system sender ({k})"), because: "system_sender" };
-        }
+    if !sender.is_empty() && cfg.is_own_address(sender) {
+        return Route::Internal {
+            because: "own_address",
+        };
     }
-    let own = cfg.addresses.support.iter().chain(&cfg.addresses.sales).chain(&cfg.addresses.info);
-    if own.clone().any(|a| a == sender) {
-        return Route::Internal { because: "own_address" };
+
+    // 2. Blocked and system senders.
+    if cfg
+        .senders
+        .blocked
+        .iter()
+        .any(|b| b.eq_ignore_ascii_case(sender))
+    {
+        return Route::Quarantine {
+            reason: format!("blocked sender {sender}"),
+            because: "blocked_sender",
+        };
     }
-    if cfg.domains.internal.iter().any(|d| d == domain) {
-        return Route::Internal { because: "internal_domain" };
+    if let Some(p) = cfg
+        .senders
+        .blocked_patterns
+        .iter()
+        .find(|p| p.is_match(sender))
+    {
+        return Route::Quarantine {
+            reason: format!("blocked sender {sender} (pattern {})", p.as_str()),
+            because: "blocked_pattern",
+        };
+    }
+    if let Some(k) = cfg.senders.system_keyword(local) {
+        return Route::Quarantine {
+            reason: format!("system sender {sender} ({k})"),
+            because: "system_sender",
+        };
     }
 
     let inbound = inbound_address(cfg, env, msg);
     let (priority, issue_type) = match cfg.mailbox(&inbound) {
         Some((_, m)) => (m.priority, m.issue_type.clone()),
-        None => (cfg.tickets.default_priority, cfg.tickets.default_issue_type.clone()),
+        None => (
+            cfg.tickets.default_priority,
+            cfg.tickets.default_issue_type.clone(),
+        ),
     };
-    let ticket = |queue, because| Route::Ticket {
+    let ticket = |target, queue, because| Route::Ticket {
+        target,
         queue,
         priority,
         issue_type: issue_type.clone(),
         inbound_address: inbound.clone(),
         because,
     };
+    let from_thread = match &thread.action {
+        Action::Open => None,
+        Action::Join { ticket, queue } => {
+            Some((Target::Existing { ticket: *ticket }, Queue::parse(queue)))
+        }
+        Action::Reopen { ticket, queue } => {
+            Some((Target::Reopen { ticket: *ticket }, Queue::parse(queue)))
+        }
+        Action::OpenLinked { previous, queue } => Some((
+            Target::NewLinked {
+                previous: *previous,
+            },
+            Queue::parse(queue),
+        )),
+    };
+
+    // 3. Support address: always a support ticket, or the one threading found.
     if cfg.addresses.support.contains(&inbound) {
-        return ticket(Queue::Support, "support_address");
+        let (target, queue) = match from_thread {
+            Some((t @ (Target::Existing { .. } | Target::Reopen { .. }), q)) => (t, q),
+            Some((t, _)) => (t, Queue::Support),
+            None => (Target::New, Queue::Support),
+        };
+        return ticket(target, queue, "support_address");
     }
-    if thread.ticket().is_some() {
-        return ticket(Queue::Support, "reply");
+
+    // 4. A reply: its ticket, whatever the address.
+    if let Some((target, queue)) = from_thread {
+        let because = if matches!(target, Target::NewLinked { .. }) {
+            "reply_to_closed"
+        } else {
+            "reply"
+        };
+        return ticket(target, queue, because);
     }
-    if cfg.addresses.sales.contains(&inbound) || cfg.addresses.info.contains(&inbound) {
-        return ticket(Queue::Sales, "sales_address");
+
+    // 5. and 6.: a customer with support history gets support; otherwise
+    // the sender's open lead, or a new one.
+    let is_sales = cfg.addresses.sales.contains(&inbound) || cfg.addresses.info.contains(&inbound);
+    if history.has_support_ticket {
+        let because = if is_sales {
+            "support_customer"
+        } else {
+            "support_history"
+        };
+        return ticket(Target::New, Queue::Support, because);
     }
-    ticket(Queue::Support, "default")
+    if let Some(lead) = history.open_lead {
+        return ticket(Target::Existing { ticket: lead }, Queue::Sales, "open_lead");
+    }
+    ticket(
+        Target::New,
+        Queue::Sales,
+        if is_sales {
+            "sales_address"
+        } else {
+            "new_sender"
+        },
+    )
 }
 
 /// The requester's name: the display name; else made from the local part
 /// (`jane.doe` → `Jane Doe`); system names become `Customer`.
 pub fn requester_name(from: Option<&Mailbox>) -> String {
-    const SYSTEM: [&str; 6] = ["admin", "administrator", "noreply", "support", "sales", "info"];
-    let Some(from) = from else { return "Customer".into() };
+    const SYSTEM: [&str; 6] = [
+        "admin",
+        "administrator",
+        "noreply",
+        "support",
+        "sales",
+        "info",
+    ];
+    let Some(from) = from else {
+        return "Customer".into();
+    };
     if let Some(name) = &from.name {
         if !SYSTEM.contains(&name.to_ascii_lowercase().as_str()) {
             return name.clone();
@@ -155,7 +350,10 @@ pub fn requester_name(from: Option<&Mailbox>) -> String {
         .map(|w| {
             let mut c = w.chars();
             match c.next() {
-                Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect::<String>(),
+                Some(f) => f
+                    .to_uppercase()
+                    .chain(c.flat_map(char::to_lowercase))
+                    .collect::<String>(),
                 None => String::new(),
             }
         })
@@ -180,19 +378,456 @@ pub fn display_subject(subject: Option<&str>, max: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
 mod tests {
     use super::*;
+    use crate::thread::{Decision, ThreadMatch};
 
     fn mb(name: Option<&str>, addr: &str) -> Mailbox {
-        Mailbox { name: name.map(str::to_string), address: addr.into() }
+        Mailbox {
+            name: name.map(str::to_string),
+            address: addr.into(),
+        }
+    }
+
+    fn config() -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rules.toml"),
+            "[domains]\nserved = [\"example.com\"]\ninternal = [\"staff.example.net\"]\n\
+             [senders]\nblocked = [\"admin@example.com\"]\nblocked_patterns = ['@spam\\.test$']\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("mailboxes")).unwrap();
+        std::fs::write(
+            dir.path().join("mailboxes/acme.toml"),
+            "[client]\ncustomer = \"Acme\"\ndomain = \"acme.test\"\n\
+             [[mailbox]]\naddress = \"regulatory\"\npriority = \"High\"\nissue_type = \"Regulatory\"\n",
+        )
+        .unwrap();
+        crate::config::load(dir.path()).unwrap()
+    }
+
+    fn env(rcpt: &[&str]) -> Envelope {
+        Envelope {
+            mail_from: String::new(),
+            rcpt_to: rcpt.iter().map(|s| s.to_string()).collect(),
+            source: crate::spool::Source::Smtp,
+            peer: None,
+            helo: String::new(),
+        }
+    }
+
+    fn msg(from: &str) -> ParsedMessage {
+        ParsedMessage {
+            from: Some(mb(None, from)),
+            ..ParsedMessage::default()
+        }
+    }
+
+    fn thread(action: Action) -> Decision {
+        Decision {
+            matched: ThreadMatch::New,
+            action,
+            tried: Vec::new(),
+        }
+    }
+
+    const CUSTOMER: &str = "jane@customer.test";
+
+    #[test]
+    fn each_rule_decides_and_names_itself() {
+        let cfg = config();
+        let open = thread(Action::Open);
+        let joined = thread(Action::Join {
+            ticket: TicketId(4),
+            queue: "sales".into(),
+        });
+        let linked = thread(Action::OpenLinked {
+            previous: TicketId(5),
+            queue: "sales".into(),
+        });
+        let reopen = thread(Action::Reopen {
+            ticket: TicketId(6),
+            queue: "support".into(),
+        });
+        let none = SenderHistory::default();
+        let support = SenderHistory {
+            has_support_ticket: true,
+            open_lead: Some(TicketId(9)),
+        };
+        let lead = SenderHistory {
+            has_support_ticket: false,
+            open_lead: Some(TicketId(9)),
+        };
+        // (sender, rcpt, thread, history, because, target, queue)
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            &'a Decision,
+            &'a SenderHistory,
+            &'a str,
+            Option<Target>,
+            Option<Queue>,
+        );
+        let table: Vec<Row<'_>> = vec![
+            (
+                "bob@staff.example.net",
+                "support@example.com",
+                &open,
+                &none,
+                "internal_domain",
+                None,
+                None,
+            ),
+            (
+                "sales@example.com",
+                "support@example.com",
+                &open,
+                &none,
+                "own_address",
+                None,
+                None,
+            ),
+            (
+                "regulatory@acme.test",
+                "support@example.com",
+                &open,
+                &none,
+                "own_address",
+                None,
+                None,
+            ),
+            (
+                "admin@example.com",
+                "support@example.com",
+                &open,
+                &none,
+                "blocked_sender",
+                None,
+                None,
+            ),
+            (
+                "Admin@Example.com",
+                "support@example.com",
+                &open,
+                &none,
+                "blocked_sender",
+                None,
+                None,
+            ),
+            (
+                "x@spam.test",
+                "support@example.com",
+                &open,
+                &none,
+                "blocked_pattern",
+                None,
+                None,
+            ),
+            (
+                "noreply@shop.test",
+                "support@example.com",
+                &open,
+                &none,
+                "system_sender",
+                None,
+                None,
+            ),
+            (
+                "MAILER-DAEMON@mx.test",
+                "support@example.com",
+                &open,
+                &none,
+                "system_sender",
+                None,
+                None,
+            ),
+            (
+                "do-not-reply@bank.test",
+                "support@example.com",
+                &reopen,
+                &none,
+                "system_sender",
+                None,
+                None,
+            ),
+            (
+                CUSTOMER,
+                "support@example.com",
+                &open,
+                &none,
+                "support_address",
+                Some(Target::New),
+                Some(Queue::Support),
+            ),
+            (
+                CUSTOMER,
+                "support@example.com",
+                &open,
+                &lead,
+                "support_address",
+                Some(Target::New),
+                Some(Queue::Support),
+            ),
+            (
+                CUSTOMER,
+                "support@example.com",
+                &joined,
+                &none,
+                "support_address",
+                Some(Target::Existing {
+                    ticket: TicketId(4),
+                }),
+                Some(Queue::Sales),
+            ),
+            (
+                CUSTOMER,
+                "support+1-00@example.com",
+                &linked,
+                &none,
+                "support_address",
+                Some(Target::NewLinked {
+                    previous: TicketId(5),
+                }),
+                Some(Queue::Support),
+            ),
+            (
+                CUSTOMER,
+                "sales@example.com",
+                &joined,
+                &none,
+                "reply",
+                Some(Target::Existing {
+                    ticket: TicketId(4),
+                }),
+                Some(Queue::Sales),
+            ),
+            (
+                CUSTOMER,
+                "info@example.com",
+                &reopen,
+                &none,
+                "reply",
+                Some(Target::Reopen {
+                    ticket: TicketId(6),
+                }),
+                Some(Queue::Support),
+            ),
+            (
+                CUSTOMER,
+                "other@example.com",
+                &linked,
+                &none,
+                "reply_to_closed",
+                Some(Target::NewLinked {
+                    previous: TicketId(5),
+                }),
+                Some(Queue::Sales),
+            ),
+            (
+                CUSTOMER,
+                "sales@example.com",
+                &open,
+                &none,
+                "sales_address",
+                Some(Target::New),
+                Some(Queue::Sales),
+            ),
+            (
+                CUSTOMER,
+                "info@example.com",
+                &open,
+                &none,
+                "sales_address",
+                Some(Target::New),
+                Some(Queue::Sales),
+            ),
+            (
+                CUSTOMER,
+                "info@example.com",
+                &open,
+                &lead,
+                "open_lead",
+                Some(Target::Existing {
+                    ticket: TicketId(9),
+                }),
+                Some(Queue::Sales),
+            ),
+            (
+                CUSTOMER,
+                "info@example.com",
+                &open,
+                &support,
+                "support_customer",
+                Some(Target::New),
+                Some(Queue::Support),
+            ),
+            (
+                CUSTOMER,
+                "other@example.com",
+                &open,
+                &support,
+                "support_history",
+                Some(Target::New),
+                Some(Queue::Support),
+            ),
+            (
+                CUSTOMER,
+                "other@example.com",
+                &open,
+                &lead,
+                "open_lead",
+                Some(Target::Existing {
+                    ticket: TicketId(9),
+                }),
+                Some(Queue::Sales),
+            ),
+            (
+                CUSTOMER,
+                "other@example.com",
+                &open,
+                &none,
+                "new_sender",
+                Some(Target::New),
+                Some(Queue::Sales),
+            ),
+        ];
+        for (sender, rcpt, th, hist, because, target, queue) in table {
+            let r = decide(&cfg, &env(&[rcpt]), &msg(sender), th, hist);
+            assert_eq!(r.because(), because, "{sender} -> {rcpt}: {r:?}");
+            match (&r, target, queue) {
+                (
+                    Route::Ticket {
+                        target: t,
+                        queue: q,
+                        ..
+                    },
+                    Some(want_t),
+                    Some(want_q),
+                ) => {
+                    assert_eq!((*t, *q), (want_t, want_q), "{sender} -> {rcpt}");
+                }
+                (Route::Ticket { .. }, _, _) => {
+                    panic!("{sender} -> {rcpt}: unexpected ticket {r:?}")
+                }
+                (_, None, None) => {}
+                _ => panic!("{sender} -> {rcpt}: expected a ticket, got {r:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn quarantine_names_the_reason() {
+        let cfg = config();
+        let r = decide(
+            &cfg,
+            &env(&["support@example.com"]),
+            &msg("no-reply@x.test"),
+            &thread(Action::Open),
+            &SenderHistory::default(),
+        );
+        assert_eq!(
+            r,
+            Route::Quarantine {
+                reason: "system sender no-reply@x.test (no-reply)".into(),
+                because: "system_sender"
+            }
+        );
+    }
+
+    #[test]
+    fn mailbox_entry_sets_priority_and_issue_type() {
+        let cfg = config();
+        let r = decide(
+            &cfg,
+            &env(&["regulatory@acme.test"]),
+            &msg(CUSTOMER),
+            &thread(Action::Open),
+            &SenderHistory::default(),
+        );
+        let Route::Ticket {
+            priority,
+            issue_type,
+            inbound_address,
+            because,
+            ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (priority, issue_type.as_str(), inbound_address.as_str()),
+            (Priority::High, "Regulatory", "regulatory@acme.test")
+        );
+        assert_eq!(because, "new_sender");
+        let r = decide(
+            &cfg,
+            &env(&["support@example.com"]),
+            &msg(CUSTOMER),
+            &thread(Action::Open),
+            &SenderHistory::default(),
+        );
+        let Route::Ticket {
+            priority,
+            issue_type,
+            ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (priority, issue_type.as_str()),
+            (Priority::Medium, "General")
+        );
+    }
+
+    #[test]
+    fn inbound_address_prefers_support_then_sales_and_drops_sub_address() {
+        let cfg = config();
+        let m = ParsedMessage {
+            to: vec![
+                mb(None, "info@example.com"),
+                mb(None, "someone@elsewhere.test"),
+            ],
+            cc: vec![mb(None, "support+abc@example.com")],
+            ..ParsedMessage::default()
+        };
+        assert_eq!(inbound_address(&cfg, &env(&[]), &m), "support@example.com");
+        assert_eq!(
+            inbound_address(
+                &cfg,
+                &env(&["other@example.com"]),
+                &ParsedMessage::default()
+            ),
+            "other@example.com"
+        );
+        assert_eq!(
+            inbound_address(&cfg, &env(&[]), &ParsedMessage::default()),
+            ""
+        );
     }
 
     #[test]
     fn requester_name_rules() {
-        assert_eq!(requester_name(Some(&mb(Some("Ann Lee"), "a@x.org"))), "Ann Lee");
-        assert_eq!(requester_name(Some(&mb(None, "jane.doe@x.org"))), "Jane Doe");
+        assert_eq!(
+            requester_name(Some(&mb(Some("Ann Lee"), "a@x.org"))),
+            "Ann Lee"
+        );
+        assert_eq!(
+            requester_name(Some(&mb(None, "jane.doe@x.org"))),
+            "Jane Doe"
+        );
+        assert_eq!(
+            requester_name(Some(&mb(None, "john_smith@x.org"))),
+            "John Smith"
+        );
         assert_eq!(requester_name(Some(&mb(None, "admin@x.org"))), "Customer");
-        assert_eq!(requester_name(Some(&mb(Some("Support"), "s@x.org"))), "Customer");
+        assert_eq!(requester_name(Some(&mb(None, "Info@x.org"))), "Customer");
+        assert_eq!(
+            requester_name(Some(&mb(Some("Support"), "s@x.org"))),
+            "Customer"
+        );
         assert_eq!(requester_name(None), "Customer");
     }
 

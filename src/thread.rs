@@ -1,44 +1,196 @@
 //! Thread: which ticket a message joins.
 //!
-//! A pure decision over the parsed message and a [`ThreadIndex`] that the
-//! pipeline filled from the store. It does no I/O, so `explain` and unit
-//! tests run it as-is. Rules are tried in order and the first match wins;
-//! the decision names the rule that fired and lists the ones tried.
+//! A pure decision. The pipeline first asks [`probe`] what the message
+//! offers (recipient tokens, referenced ids, a subject tag, a normalised
+//! subject), loads what the store knows about those into a [`ThreadIndex`],
+//! then calls [`decide`] with an explicit `now`. No I/O happens here, so
+//! `explain` and the unit tests run exactly what the server runs.
+//!
+//! Rules, in order; the first match wins and is recorded with the message
+//! (`thread_match`); every rule tried is listed with why it did not match:
+//!
+//! 1. `token`: a recipient address carries a reply token whose HMAC verifies
+//!    (see [`crate::token`]). A forged or altered token is noted, not used.
+//! 2. `in_reply_to`, then `references` newest first, against every
+//!    Message-ID postdesk stored or sent. Then, for mail that arrives out of
+//!    order: `referenced_by` (a stored message already names this one as
+//!    its parent or ancestor) and `shared_reference` (a stored message names
+//!    an ancestor this one names too, e.g. two replies whose parent has not
+//!    arrived). Together these put a message in the conversation that the
+//!    union of the References graph gives, whatever the arrival order, as
+//!    long as the first messages to arrive are connected.
+//! 3. `subject_tag`: the ticket tag (`[#1042]`), only when the sender is a
+//!    participant of that ticket or an agent. A stranger quoting a tag gets
+//!    a new ticket, not access to someone else's conversation.
+//! 4. `recent`: same sender, same inbound address, same normalised subject,
+//!    a ticket not closed and active within the window. Configurable.
+//! 5. `new`.
+//!
+//! A match on a closed ticket becomes [`Action::Reopen`] inside the reopen
+//! window and [`Action::OpenLinked`] after it.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::ids::TicketId;
 use crate::parse::ParsedMessage;
+use crate::spool::Envelope;
 
-/// What the store knows that threading needs: for each Message-ID the
-/// message refers to, the ticket of the stored or sent message with that id.
+/// Ticket statuses that count as closed for threading: a reply to one of
+/// these reopens it or opens a linked ticket, and rule 4 ignores them.
+pub const CLOSED_STATUSES: [&str; 2] = ["Closed", "Resolved"];
+
+/// Whether `status` (any case) is closed (see [`CLOSED_STATUSES`]).
+pub fn is_closed(status: &str) -> bool {
+    CLOSED_STATUSES
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(status))
+}
+
+/// What the store knows about one ticket that threading needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketFacts {
+    /// Row id.
+    pub id: TicketId,
+    /// Ticket number (unformatted).
+    pub number: i64,
+    /// Status, e.g. `Open`.
+    pub status: String,
+    /// Queue, e.g. `support`.
+    pub queue: String,
+    /// The requester's address (lower-case), empty if none.
+    pub requester: String,
+    /// The address the ticket came in through.
+    pub inbound_address: String,
+    /// The ticket's normalised subject (see [`normalize_subject`]).
+    pub normalized_subject: String,
+    /// Last activity, Unix seconds.
+    pub updated_at: i64,
+    /// When it was closed, Unix seconds, if it is.
+    pub closed_at: Option<i64>,
+}
+
+/// What the message offers to thread on, taken from the envelope, the
+/// headers and the configuration. The pipeline loads a [`ThreadIndex`] for
+/// exactly these values.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Probe {
+    /// The sender (From), lower-case; empty if none.
+    pub sender: String,
+    /// Recipient addresses carrying something shaped like a reply token:
+    /// `(address, token)`, envelope recipients first, then To and Cc.
+    pub tokens: Vec<(String, String)>,
+    /// Tickets the tokens claim (unverified; only to know what to load).
+    pub token_tickets: Vec<TicketId>,
+    /// `In-Reply-To` ids.
+    pub in_reply_to: Vec<String>,
+    /// `References` ids, newest first.
+    pub references: Vec<String>,
+    /// The message's own Message-ID, if it has one.
+    pub own_id: Option<String>,
+    /// The ticket number of a tag in the subject.
+    pub tag_number: Option<i64>,
+    /// The inbound address (see [`crate::route::inbound_address`]).
+    pub inbound_address: String,
+    /// The normalised subject.
+    pub normalized_subject: String,
+}
+
+impl Probe {
+    /// Every id rules 2 look up: In-Reply-To then References newest first,
+    /// each once.
+    pub fn candidates(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            Vec::with_capacity(self.in_reply_to.len() + self.references.len());
+        for id in self.in_reply_to.iter().chain(&self.references) {
+            if !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
+        out
+    }
+}
+
+/// What the store knows about the probe's values.
 #[derive(Debug, Clone, Default)]
 pub struct ThreadIndex {
-    /// Message-ID to ticket.
+    /// Facts about every ticket named below.
+    pub tickets: HashMap<TicketId, TicketFacts>,
+    /// A stored or sent Message-ID to the ticket of its newest message.
     pub by_message_id: HashMap<String, TicketId>,
+    /// An id that a stored message lists in In-Reply-To/References, to that
+    /// message's ticket.
+    pub by_reference: HashMap<String, TicketId>,
+    /// Whether a message with the probe's own Message-ID is already stored
+    /// (a reused id: then `referenced_by` must not fire, since what others
+    /// referred to was the earlier message).
+    pub own_id_stored: bool,
+    /// The ticket with the tagged number.
+    pub by_number: HashMap<i64, TicketId>,
+    /// Participant addresses of the tagged ticket.
+    pub participants: HashMap<TicketId, Vec<String>>,
+    /// Candidates for rule 4 (the pipeline's pre-filter; [`decide`] checks
+    /// every condition again).
+    pub recent: Vec<TicketId>,
 }
 
 /// Which rule joined the message to a ticket, or that none did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum ThreadMatch {
-    /// `In-Reply-To` names a message of this ticket.
+    /// Rule 1: a recipient address carries a verified token for this ticket.
+    Token {
+        /// The ticket.
+        ticket: TicketId,
+        /// The address that carried the token.
+        address: String,
+    },
+    /// Rule 2: `In-Reply-To` names a message of this ticket.
     InReplyTo {
         /// The ticket.
         ticket: TicketId,
         /// The Message-ID that matched.
         message_id: String,
     },
-    /// `References` (newest first) names a message of this ticket.
+    /// Rule 2: `References` (newest first) names a message of this ticket.
     References {
         /// The ticket.
         ticket: TicketId,
         /// The Message-ID that matched.
         message_id: String,
     },
-    /// No rule matched: a new ticket.
+    /// Rule 2, out of order: a stored message of this ticket names this
+    /// message in its In-Reply-To or References.
+    ReferencedBy {
+        /// The ticket.
+        ticket: TicketId,
+        /// This message's own Message-ID.
+        message_id: String,
+    },
+    /// Rule 2, out of order: a stored message of this ticket names an
+    /// ancestor that this message names too.
+    SharedReference {
+        /// The ticket.
+        ticket: TicketId,
+        /// The ancestor's Message-ID.
+        message_id: String,
+    },
+    /// Rule 3: the subject carries this ticket's tag and the sender may use it.
+    SubjectTag {
+        /// The ticket.
+        ticket: TicketId,
+        /// The tagged number.
+        number: i64,
+    },
+    /// Rule 4: the sender's recent ticket with the same subject.
+    Recent {
+        /// The ticket.
+        ticket: TicketId,
+    },
+    /// Rule 5: nothing matched.
     New,
 }
 
@@ -46,8 +198,13 @@ impl ThreadMatch {
     /// The rule's name, as stored with the message (`thread_match`).
     pub fn rule(&self) -> &'static str {
         match self {
+            ThreadMatch::Token { .. } => "token",
             ThreadMatch::InReplyTo { .. } => "in_reply_to",
             ThreadMatch::References { .. } => "references",
+            ThreadMatch::ReferencedBy { .. } => "referenced_by",
+            ThreadMatch::SharedReference { .. } => "shared_reference",
+            ThreadMatch::SubjectTag { .. } => "subject_tag",
+            ThreadMatch::Recent { .. } => "recent",
             ThreadMatch::New => "new",
         }
     }
@@ -55,96 +212,915 @@ impl ThreadMatch {
     /// The ticket matched, if any.
     pub fn ticket(&self) -> Option<TicketId> {
         match self {
-            ThreadMatch::InReplyTo { ticket, .. } | ThreadMatch::References { ticket, .. } => Some(*ticket),
+            ThreadMatch::Token { ticket, .. }
+            | ThreadMatch::InReplyTo { ticket, .. }
+            | ThreadMatch::References { ticket, .. }
+            | ThreadMatch::ReferencedBy { ticket, .. }
+            | ThreadMatch::SharedReference { ticket, .. }
+            | ThreadMatch::SubjectTag { ticket, .. }
+            | ThreadMatch::Recent { ticket } => Some(*ticket),
             ThreadMatch::New => None,
         }
     }
 }
 
-/// The decision and the rules tried to reach it.
+/// What to do with the matched ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// No ticket matched: routing decides (a new ticket or an open lead).
+    Open,
+    /// Join this ticket, which is not closed.
+    Join {
+        /// The ticket.
+        ticket: TicketId,
+        /// Its queue.
+        queue: String,
+    },
+    /// Reopen this closed ticket (closed within the reopen window) and join it.
+    Reopen {
+        /// The ticket.
+        ticket: TicketId,
+        /// Its queue.
+        queue: String,
+    },
+    /// The matched ticket was closed longer ago than the reopen window: open
+    /// a new ticket linked to it.
+    OpenLinked {
+        /// The closed ticket.
+        previous: TicketId,
+        /// Its queue.
+        queue: String,
+    },
+}
+
+/// One rule tried and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The rule's name (as in [`ThreadMatch::rule`]).
+    pub rule: &'static str,
+    /// What it found, e.g. `matched ...` or why it did not match.
+    pub result: String,
+}
+
+/// The decision, the action on the ticket, and every rule tried.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
-    /// The match.
+    /// The rule that matched.
     pub matched: ThreadMatch,
+    /// What to do with the matched ticket.
+    pub action: Action,
     /// Rules tried, in order, ending with the one that matched.
-    pub tried: Vec<&'static str>,
+    pub tried: Vec<Step>,
 }
 
-/// The Message-IDs the index must cover for `msg`: In-Reply-To, then
-/// References newest first.
-pub fn candidates(msg: &ParsedMessage) -> Vec<String> {
-    let mut out: Vec<String> = msg.in_reply_to.clone();
-    out.extend(msg.references.iter().rev().cloned());
-    out.dedup();
-    out
+/// What `msg`, arriving under `env`, offers to thread on.
+pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
+    let mut tokens: Vec<(String, String)> = Vec::new();
+    let recipients = env
+        .rcpt_to
+        .iter()
+        .map(|r| r.to_ascii_lowercase())
+        .chain(msg.to.iter().chain(&msg.cc).map(|m| m.address.clone()));
+    for address in recipients {
+        let (_, detail) = crate::token::split_detail(&address);
+        let ours = address
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| cfg.serves_domain(d));
+        if let Some(detail) = detail
+            && ours
+            && crate::token::claimed_ticket(detail).is_some()
+            && !tokens.iter().any(|(a, _)| *a == address)
+        {
+            let detail = detail.to_string();
+            tokens.push((address, detail));
+        }
+    }
+    let token_tickets = tokens
+        .iter()
+        .filter_map(|(_, t)| crate::token::claimed_ticket(t))
+        .collect();
+    let subject = msg.subject.as_deref().unwrap_or("");
+    Probe {
+        sender: msg
+            .from
+            .as_ref()
+            .map(|m| m.address.clone())
+            .unwrap_or_default(),
+        tokens,
+        token_tickets,
+        in_reply_to: msg.in_reply_to.clone(),
+        references: msg.references.iter().rev().cloned().collect(),
+        own_id: msg.message_id.clone(),
+        tag_number: cfg.tickets.tag_number(subject),
+        inbound_address: crate::route::inbound_address(cfg, env, msg),
+        normalized_subject: normalize_subject(subject, &cfg.tickets.tag_pattern),
+    }
 }
 
-/// Decide which ticket `msg` joins.
-pub fn decide(msg: &ParsedMessage, index: &ThreadIndex) -> Decision {
-    let mut tried = vec!["in_reply_to"];
-    for id in &msg.in_reply_to {
-        if let Some(t) = index.by_message_id.get(id) {
-            return Decision {
-                matched: ThreadMatch::InReplyTo { ticket: *t, message_id: id.clone() },
+/// Decide which ticket the probed message joins, at time `now` (Unix
+/// seconds).
+pub fn decide(cfg: &Config, probe: &Probe, index: &ThreadIndex, now: i64) -> Decision {
+    let mut tried = Vec::new();
+    let matched = find(cfg, probe, index, now, &mut tried);
+    let action = match matched.ticket().and_then(|t| index.tickets.get(&t)) {
+        Some(facts) => continuation(cfg, facts, now),
+        None => Action::Open,
+    };
+    Decision {
+        matched,
+        action,
+        tried,
+    }
+}
+
+/// Whether a match on `ticket` joins it, reopens it or opens a linked
+/// ticket, at `now`.
+pub fn continuation(cfg: &Config, ticket: &TicketFacts, now: i64) -> Action {
+    let queue = ticket.queue.clone();
+    if !is_closed(&ticket.status) {
+        return Action::Join {
+            ticket: ticket.id,
+            queue,
+        };
+    }
+    let closed_at = ticket.closed_at.unwrap_or(ticket.updated_at);
+    let window = secs(cfg.threading.reopen_window);
+    if now.saturating_sub(closed_at) <= window && window > 0 {
+        Action::Reopen {
+            ticket: ticket.id,
+            queue,
+        }
+    } else {
+        Action::OpenLinked {
+            previous: ticket.id,
+            queue,
+        }
+    }
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn step(tried: &mut Vec<Step>, rule: &'static str, result: impl Into<String>) {
+    tried.push(Step {
+        rule,
+        result: result.into(),
+    });
+}
+
+fn find(
+    cfg: &Config,
+    p: &Probe,
+    index: &ThreadIndex,
+    now: i64,
+    tried: &mut Vec<Step>,
+) -> ThreadMatch {
+    if !cfg.threading.enabled {
+        step(
+            tried,
+            "new",
+            "threading is off ([threading] enabled = false)",
+        );
+        return ThreadMatch::New;
+    }
+    let known = |t: &TicketId| index.tickets.contains_key(t);
+
+    // Rule 1: a verified reply token.
+    match &cfg.threading.token_secret {
+        _ if p.tokens.is_empty() => step(tried, "token", "no recipient address carries a token"),
+        None => step(
+            tried,
+            "token",
+            "a recipient carries a token but no token secret is configured",
+        ),
+        Some(secret) => {
+            let mut notes = Vec::new();
+            for (address, token) in &p.tokens {
+                match crate::token::verify(secret, token) {
+                    Some(t) if known(&t) => {
+                        step(
+                            tried,
+                            "token",
+                            format!("matched: {address} carries a valid token for ticket {t}"),
+                        );
+                        return ThreadMatch::Token {
+                            ticket: t,
+                            address: address.clone(),
+                        };
+                    }
+                    Some(t) => notes.push(format!(
+                        "{address}: valid token for ticket {t}, which does not exist"
+                    )),
+                    None => notes.push(format!(
+                        "{address}: token does not verify (forged or altered)"
+                    )),
+                }
+            }
+            step(tried, "token", notes.join("; "));
+        }
+    }
+
+    // Rule 2: Message-IDs we stored or sent.
+    for id in &p.in_reply_to {
+        if let Some(t) = index.by_message_id.get(id).filter(|t| known(t)) {
+            step(
                 tried,
+                "in_reply_to",
+                format!("matched: {id} is a message of ticket {t}"),
+            );
+            return ThreadMatch::InReplyTo {
+                ticket: *t,
+                message_id: id.clone(),
             };
         }
     }
-    tried.push("references");
-    // Newest first: the last reference is the direct parent.
-    for id in msg.references.iter().rev() {
-        if let Some(t) = index.by_message_id.get(id) {
-            return Decision {
-                matched: ThreadMatch::References { ticket: *t, message_id: id.clone() },
+    step(tried, "in_reply_to", none_known(&p.in_reply_to));
+    for id in &p.references {
+        if let Some(t) = index.by_message_id.get(id).filter(|t| known(t)) {
+            step(
                 tried,
+                "references",
+                format!("matched: {id} is a message of ticket {t}"),
+            );
+            return ThreadMatch::References {
+                ticket: *t,
+                message_id: id.clone(),
             };
         }
     }
-    tried.push("new");
-    Decision { matched: ThreadMatch::New, tried }
+    step(tried, "references", none_known(&p.references));
+
+    // Rule 2, out of order: what stored mail says about this message.
+    match &p.own_id {
+        Some(id) if index.own_id_stored => step(
+            tried,
+            "referenced_by",
+            format!(
+                "skipped: {id} is already the id of another stored message (a reused Message-ID)"
+            ),
+        ),
+        Some(id) => match index.by_reference.get(id).filter(|t| known(t)) {
+            Some(t) => {
+                step(
+                    tried,
+                    "referenced_by",
+                    format!("matched: a message of ticket {t} replies to {id}"),
+                );
+                return ThreadMatch::ReferencedBy {
+                    ticket: *t,
+                    message_id: id.clone(),
+                };
+            }
+            None => step(
+                tried,
+                "referenced_by",
+                "no stored message refers to this one",
+            ),
+        },
+        None => step(tried, "referenced_by", "the message has no Message-ID"),
+    }
+    for id in p.candidates() {
+        if let Some(t) = index.by_reference.get(&id).filter(|t| known(t)) {
+            step(
+                tried,
+                "shared_reference",
+                format!("matched: a message of ticket {t} also refers to {id}"),
+            );
+            return ThreadMatch::SharedReference {
+                ticket: *t,
+                message_id: id,
+            };
+        }
+    }
+    step(
+        tried,
+        "shared_reference",
+        "no stored message refers to the same ids",
+    );
+
+    // Rule 3: the subject tag, from someone entitled to use it.
+    match p.tag_number {
+        None => step(tried, "subject_tag", "no ticket tag in the subject"),
+        Some(n) => {
+            let tag = cfg.tickets.format_tag(n);
+            match index.by_number.get(&n).filter(|t| known(t)) {
+                None => step(tried, "subject_tag", format!("{tag}: no such ticket")),
+                Some(t) => {
+                    let is_participant = index
+                        .participants
+                        .get(t)
+                        .is_some_and(|ps| ps.contains(&p.sender));
+                    let is_agent = cfg.is_agent(&p.sender);
+                    if is_participant || is_agent {
+                        let who = if is_participant {
+                            "a participant"
+                        } else {
+                            "an agent"
+                        };
+                        step(
+                            tried,
+                            "subject_tag",
+                            format!("matched: {tag}, sender is {who}"),
+                        );
+                        return ThreadMatch::SubjectTag {
+                            ticket: *t,
+                            number: n,
+                        };
+                    }
+                    step(
+                        tried,
+                        "subject_tag",
+                        format!(
+                            "{tag}: sender {} is neither a participant of it nor an agent",
+                            p.sender
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // Rule 4: the sender's recent ticket with the same subject.
+    if !cfg.threading.recent_rule {
+        step(tried, "recent", "off ([threading] recent_rule = false)");
+    } else if p.normalized_subject.is_empty() {
+        step(tried, "recent", "no subject to compare");
+    } else if p.sender.is_empty() {
+        step(tried, "recent", "no sender to compare");
+    } else {
+        let window = secs(cfg.threading.recent_window);
+        let best = index
+            .recent
+            .iter()
+            .filter_map(|t| index.tickets.get(t))
+            .filter(|t| {
+                t.requester == p.sender
+                    && t.inbound_address == p.inbound_address
+                    && t.normalized_subject == p.normalized_subject
+                    && !is_closed(&t.status)
+                    && now.saturating_sub(t.updated_at) <= window
+            })
+            .max_by_key(|t| (t.updated_at, t.id));
+        match best {
+            Some(t) => {
+                step(
+                    tried,
+                    "recent",
+                    format!(
+                        "matched: ticket {} from the same sender to the same address, same subject",
+                        t.id
+                    ),
+                );
+                return ThreadMatch::Recent { ticket: t.id };
+            }
+            None => step(
+                tried,
+                "recent",
+                "no open ticket from this sender to this address with this subject active in the window",
+            ),
+        }
+    }
+
+    step(tried, "new", "no rule matched");
+    ThreadMatch::New
+}
+
+fn none_known(ids: &[String]) -> String {
+    match ids.len() {
+        0 => "header absent".to_string(),
+        1 => format!("{} is not a known message", ids[0]),
+        n => format!("none of {n} ids is a known message"),
+    }
+}
+
+/// Reply and forward prefixes in the languages mail clients write them:
+/// English (`Re`, `Fwd`, `Fw`), German (`AW`, `WG`), Nordic (`SV`, `VS`,
+/// `VL`), Dutch (`Antw`, `Doorst`), French (`Réf`, `TR`, `RE`), Italian (`R`,
+/// `I`, `Rif`), Spanish/Portuguese (`RV`, `ENC`, `Res`), Polish (`Odp`),
+/// Turkish (`YNT`), Russian (`Отв`), Greek (`Απ`, `ΣΧΕΤ`), Chinese. Each may
+/// carry a counter (`Re[2]:`, `Re(2):`, `Re^2:`) and a space before the
+/// colon (French typography). `Re: Fwd: AW:` is stripped to the end.
+static PREFIX: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::RegexBuilder::new(
+        r"^\s*(?:re|fwd?|aw|wg|sv|vs|vl|antw|antwort|doorst|réf|ref|tr|rif|r|i|rv|enc|res|odp|ynt|отв|пр|απ|σχετ|回复|回覆|答复|转发|轉寄)\.?\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]",
+    )
+    .case_insensitive(true)
+    .build()
+    .expect("the prefix pattern is a valid regex")
+});
+
+/// The subject as rule 4 compares it: the ticket tag and reply/forward
+/// prefixes removed (repeatedly), whitespace collapsed, lower-case.
+pub fn normalize_subject(subject: &str, tag: &regex::Regex) -> String {
+    let untagged = tag.replace_all(subject, " ");
+    let mut s: &str = &untagged;
+    while let Some(m) = PREFIX.find(s) {
+        s = &s[m.end()..];
+    }
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
 mod tests {
     use super::*;
+    use crate::parse::Mailbox;
+    use std::time::Duration;
 
-    fn msg(irt: &[&str], refs: &[&str]) -> ParsedMessage {
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_800_000_000;
+
+    fn config(extra: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "a test secret of enough bytes").unwrap();
+        let rules = format!(
+            "[threading]\ntoken_secret_file = \"secret\"\n{extra}\n[agents]\nbob = \"bob@example.com\"\n"
+        );
+        std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+        crate::config::load(dir.path()).unwrap()
+    }
+
+    fn facts(id: i64, status: &str, updated_at: i64) -> TicketFacts {
+        TicketFacts {
+            id: TicketId(id),
+            number: 1000 + id,
+            status: status.into(),
+            queue: "support".into(),
+            requester: "ann@customer.test".into(),
+            inbound_address: "support@example.com".into(),
+            normalized_subject: "printer on fire".into(),
+            updated_at,
+            closed_at: is_closed(status).then_some(updated_at),
+        }
+    }
+
+    fn msg(subject: &str, to: &str, irt: &[&str], refs: &[&str]) -> ParsedMessage {
         ParsedMessage {
+            message_id: Some("new@customer.test".into()),
+            from: Some(Mailbox {
+                name: None,
+                address: "ann@customer.test".into(),
+            }),
+            to: vec![Mailbox {
+                name: None,
+                address: to.into(),
+            }],
+            subject: Some(subject.into()),
             in_reply_to: irt.iter().map(|s| s.to_string()).collect(),
             references: refs.iter().map(|s| s.to_string()).collect(),
             ..ParsedMessage::default()
         }
     }
 
-    fn index(pairs: &[(&str, i64)]) -> ThreadIndex {
-        ThreadIndex {
-            by_message_id: pairs.iter().map(|(k, v)| (k.to_string(), TicketId(*v))).collect(),
+    fn env() -> Envelope {
+        Envelope {
+            mail_from: String::new(),
+            rcpt_to: Vec::new(),
+            source: crate::spool::Source::Ingest,
+            peer: None,
+            helo: String::new(),
+        }
+    }
+
+    /// An index holding tickets 1 (open, `[#1001]`, ann a participant),
+    /// 2 (closed a day ago) and 3 (closed 100 days ago).
+    fn index() -> ThreadIndex {
+        let mut ix = ThreadIndex::default();
+        for f in [
+            facts(1, "Open", NOW - DAY),
+            facts(2, "Closed", NOW - DAY),
+            facts(3, "Closed", NOW - 100 * DAY),
+        ] {
+            ix.by_number.insert(f.number, f.id);
+            ix.tickets.insert(f.id, f);
+        }
+        ix.by_message_id.insert("m1@x".into(), TicketId(1));
+        ix.by_message_id.insert("m2@x".into(), TicketId(2));
+        ix.by_message_id.insert("m3@x".into(), TicketId(3));
+        ix.by_reference.insert("root@x".into(), TicketId(1));
+        ix.participants
+            .insert(TicketId(1), vec!["ann@customer.test".into()]);
+        ix.recent = vec![TicketId(1)];
+        ix
+    }
+
+    fn run(cfg: &Config, m: &ParsedMessage, ix: &ThreadIndex) -> Decision {
+        decide(cfg, &probe(cfg, &env(), m), ix, NOW)
+    }
+
+    fn token_to(cfg: &Config, ticket: i64) -> String {
+        crate::token::reply_address(
+            cfg.threading.token_secret.as_ref().unwrap(),
+            TicketId(ticket),
+            "support@example.com",
+        )
+    }
+
+    #[test]
+    fn each_rule_decides_and_says_why() {
+        let cfg = config("");
+        let forged = "support+1-0011223344556677@example.com";
+        // (name, message, index, expected match, expected last step prefix)
+        let mut no_recent = index();
+        no_recent.recent.clear();
+        let mut own_stored = index();
+        own_stored
+            .by_reference
+            .insert("new@customer.test".into(), TicketId(1));
+        own_stored.own_id_stored = true;
+        own_stored.recent.clear();
+        let mut referenced = index();
+        referenced
+            .by_reference
+            .insert("new@customer.test".into(), TicketId(1));
+        let table: Vec<(&str, ParsedMessage, ThreadIndex, ThreadMatch, &str)> = vec![
+            (
+                "token",
+                msg("x", &token_to(&cfg, 1), &["m2@x"], &[]),
+                index(),
+                ThreadMatch::Token {
+                    ticket: TicketId(1),
+                    address: token_to(&cfg, 1),
+                },
+                "matched: ",
+            ),
+            (
+                "forged token falls through to in_reply_to",
+                msg("x", forged, &["m2@x"], &[]),
+                index(),
+                ThreadMatch::InReplyTo {
+                    ticket: TicketId(2),
+                    message_id: "m2@x".into(),
+                },
+                "matched: m2@x",
+            ),
+            (
+                "in_reply_to beats references",
+                msg("x", "support@example.com", &["m2@x"], &["m1@x"]),
+                index(),
+                ThreadMatch::InReplyTo {
+                    ticket: TicketId(2),
+                    message_id: "m2@x".into(),
+                },
+                "matched: ",
+            ),
+            (
+                "references newest first",
+                msg(
+                    "x",
+                    "support@example.com",
+                    &["unknown@x"],
+                    &["m1@x", "m2@x", "nope@x"],
+                ),
+                index(),
+                ThreadMatch::References {
+                    ticket: TicketId(2),
+                    message_id: "m2@x".into(),
+                },
+                "matched: ",
+            ),
+            (
+                "referenced_by: the reply came first",
+                msg("x", "support@example.com", &[], &[]),
+                referenced,
+                ThreadMatch::ReferencedBy {
+                    ticket: TicketId(1),
+                    message_id: "new@customer.test".into(),
+                },
+                "matched: ",
+            ),
+            (
+                "referenced_by skipped for a reused id",
+                msg("unrelated", "support@example.com", &[], &[]),
+                own_stored,
+                ThreadMatch::New,
+                "no rule matched",
+            ),
+            (
+                "shared_reference: sibling of an unseen parent",
+                msg(
+                    "x",
+                    "support@example.com",
+                    &["parent@x"],
+                    &["root@x", "parent@x"],
+                ),
+                index(),
+                ThreadMatch::SharedReference {
+                    ticket: TicketId(1),
+                    message_id: "root@x".into(),
+                },
+                "matched: ",
+            ),
+            (
+                "subject tag from a participant",
+                msg("Re: [#1001] anything", "support@example.com", &[], &[]),
+                no_recent.clone(),
+                ThreadMatch::SubjectTag {
+                    ticket: TicketId(1),
+                    number: 1001,
+                },
+                "matched: [#1001], sender is a participant",
+            ),
+            (
+                "recent: same sender, address and subject",
+                msg("AW: RE: Printer  on FIRE", "support@example.com", &[], &[]),
+                index(),
+                ThreadMatch::Recent {
+                    ticket: TicketId(1),
+                },
+                "matched: ",
+            ),
+            (
+                "recent needs the same inbound address",
+                msg("Re: Printer on fire", "sales@example.com", &[], &[]),
+                index(),
+                ThreadMatch::New,
+                "no rule matched",
+            ),
+            (
+                "recent needs the same subject",
+                msg("Printer on ice", "support@example.com", &[], &[]),
+                index(),
+                ThreadMatch::New,
+                "no rule matched",
+            ),
+        ];
+        for (name, m, ix, want, last) in table {
+            let d = run(&cfg, &m, &ix);
+            assert_eq!(d.matched, want, "{name}: {:#?}", d.tried);
+            let step = d.tried.last().unwrap();
+            assert_eq!(step.rule, want.rule(), "{name}");
+            assert!(step.result.starts_with(last), "{name}: {:?}", step.result);
         }
     }
 
     #[test]
-    fn in_reply_to_wins_over_references() {
-        let d = decide(&msg(&["b"], &["a"]), &index(&[("a", 1), ("b", 2)]));
-        assert_eq!(d.matched, ThreadMatch::InReplyTo { ticket: TicketId(2), message_id: "b".into() });
-        assert_eq!(d.tried, vec!["in_reply_to"]);
+    fn rules_are_tried_in_order_and_listed() {
+        let cfg = config("");
+        let mut ix = index();
+        ix.recent.clear();
+        let d = run(&cfg, &msg("nothing", "support@example.com", &[], &[]), &ix);
+        let rules: Vec<_> = d.tried.iter().map(|s| s.rule).collect();
+        assert_eq!(
+            rules,
+            [
+                "token",
+                "in_reply_to",
+                "references",
+                "referenced_by",
+                "shared_reference",
+                "subject_tag",
+                "recent",
+                "new"
+            ]
+        );
+        assert_eq!(d.action, Action::Open);
     }
 
     #[test]
-    fn reply_with_only_references_joins_newest_known_ticket() {
-        let d = decide(&msg(&[], &["a", "b", "c"]), &index(&[("a", 1), ("b", 2)]));
-        assert_eq!(d.matched, ThreadMatch::References { ticket: TicketId(2), message_id: "b".into() });
-        assert_eq!(d.matched.rule(), "references");
+    fn forged_token_is_noted_and_never_matches() {
+        let cfg = config("");
+        let d = run(
+            &cfg,
+            &msg("x", "support+1-0011223344556677@example.com", &[], &[]),
+            &index(),
+        );
+        assert_eq!(d.tried[0].rule, "token");
+        assert!(
+            d.tried[0].result.contains("does not verify"),
+            "{:?}",
+            d.tried[0]
+        );
+        assert_ne!(d.matched.rule(), "token");
     }
 
     #[test]
-    fn unknown_ids_open_a_new_ticket() {
-        let d = decide(&msg(&["x"], &["y"]), &index(&[("a", 1)]));
+    fn token_without_a_secret_is_off_and_said_so() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rules.toml"), "").unwrap();
+        let mut cfg = crate::config::load(dir.path()).unwrap();
+        cfg.threading.token_secret = None;
+        let to = token_to(&config(""), 1);
+        let d = run(&cfg, &msg("x", &to, &[], &[]), &index());
+        assert!(
+            d.tried[0].result.contains("no token secret"),
+            "{:?}",
+            d.tried[0]
+        );
+    }
+
+    #[test]
+    fn stranger_quoting_a_tag_gets_no_match_but_an_agent_does() {
+        let cfg = config("");
+        let mut ix = index();
+        ix.recent.clear();
+        let mut m = msg("[#1001] let me in", "support@example.com", &[], &[]);
+        m.from = Some(Mailbox {
+            name: None,
+            address: "mallory@evil.test".into(),
+        });
+        let d = run(&cfg, &m, &ix);
         assert_eq!(d.matched, ThreadMatch::New);
-        assert_eq!(d.tried, vec!["in_reply_to", "references", "new"]);
+        let tag = d.tried.iter().find(|s| s.rule == "subject_tag").unwrap();
+        assert!(tag.result.contains("neither a participant"), "{tag:?}");
+
+        m.from = Some(Mailbox {
+            name: None,
+            address: "Bob@example.com".to_ascii_lowercase(),
+        });
+        let d = run(&cfg, &m, &ix);
+        assert_eq!(
+            d.matched,
+            ThreadMatch::SubjectTag {
+                ticket: TicketId(1),
+                number: 1001
+            }
+        );
+        assert!(d.tried.last().unwrap().result.ends_with("an agent"));
     }
 
     #[test]
-    fn candidates_list_parent_first() {
-        assert_eq!(candidates(&msg(&["p"], &["a", "b"])), vec!["p", "b", "a"]);
+    fn recent_rule_respects_window_closed_tickets_and_the_switch() {
+        let cfg = config("");
+        let m = msg("Re: Printer on fire", "support@example.com", &[], &[]);
+        let mut ix = index();
+        // Inside the 7-day window: joins.
+        assert_eq!(
+            run(&cfg, &m, &ix).matched,
+            ThreadMatch::Recent {
+                ticket: TicketId(1)
+            }
+        );
+        // Active 8 days ago: outside.
+        ix.tickets.get_mut(&TicketId(1)).unwrap().updated_at = NOW - 8 * DAY;
+        assert_eq!(run(&cfg, &m, &ix).matched, ThreadMatch::New);
+        // Closed tickets never match rule 4.
+        let mut ix = index();
+        ix.tickets.get_mut(&TicketId(1)).unwrap().status = "Resolved".into();
+        assert_eq!(run(&cfg, &m, &ix).matched, ThreadMatch::New);
+        // Switched off.
+        let off = config("recent_rule = false");
+        let d = run(&off, &m, &index());
+        assert_eq!(d.matched, ThreadMatch::New);
+        assert!(
+            d.tried
+                .iter()
+                .any(|s| s.rule == "recent" && s.result.starts_with("off"))
+        );
+        // The window is configurable.
+        let wide = config("recent_window_days = 30");
+        let mut ix = index();
+        ix.tickets.get_mut(&TicketId(1)).unwrap().updated_at = NOW - 20 * DAY;
+        assert_eq!(
+            run(&wide, &m, &ix).matched,
+            ThreadMatch::Recent {
+                ticket: TicketId(1)
+            }
+        );
+        // An empty subject never matches by subject.
+        let mut ix = index();
+        ix.tickets.get_mut(&TicketId(1)).unwrap().normalized_subject = String::new();
+        assert_eq!(
+            run(&cfg, &msg("", "support@example.com", &[], &[]), &ix).matched,
+            ThreadMatch::New
+        );
+    }
+
+    #[test]
+    fn closed_tickets_reopen_inside_the_window_and_link_outside() {
+        let cfg = config("");
+        assert_eq!(
+            cfg.threading.reopen_window,
+            Duration::from_secs(14 * DAY as u64)
+        );
+        let d = run(
+            &cfg,
+            &msg("x", "support@example.com", &["m2@x"], &[]),
+            &index(),
+        );
+        assert_eq!(
+            d.action,
+            Action::Reopen {
+                ticket: TicketId(2),
+                queue: "support".into()
+            }
+        );
+        let d = run(
+            &cfg,
+            &msg("x", "support@example.com", &["m3@x"], &[]),
+            &index(),
+        );
+        assert_eq!(
+            d.action,
+            Action::OpenLinked {
+                previous: TicketId(3),
+                queue: "support".into()
+            }
+        );
+        let d = run(
+            &cfg,
+            &msg("x", "support@example.com", &["m1@x"], &[]),
+            &index(),
+        );
+        assert_eq!(
+            d.action,
+            Action::Join {
+                ticket: TicketId(1),
+                queue: "support".into()
+            }
+        );
+        // Window 0: never reopen.
+        let never = config("reopen_window_days = 0");
+        let d = run(
+            &never,
+            &msg("x", "support@example.com", &["m2@x"], &[]),
+            &index(),
+        );
+        assert_eq!(
+            d.action,
+            Action::OpenLinked {
+                previous: TicketId(2),
+                queue: "support".into()
+            }
+        );
+    }
+
+    #[test]
+    fn continuation_is_a_function_of_now() {
+        let cfg = config("reopen_window_days = 2");
+        let t = facts(9, "Closed", NOW);
+        assert!(matches!(
+            continuation(&cfg, &t, NOW + 2 * DAY),
+            Action::Reopen { .. }
+        ));
+        assert!(matches!(
+            continuation(&cfg, &t, NOW + 2 * DAY + 1),
+            Action::OpenLinked { .. }
+        ));
+        assert!(matches!(
+            continuation(&cfg, &facts(9, "Open", 0), NOW),
+            Action::Join { .. }
+        ));
+    }
+
+    #[test]
+    fn threading_off_opens_a_ticket_for_everything() {
+        let cfg = config("enabled = false");
+        let d = run(
+            &cfg,
+            &msg("x", "support@example.com", &["m1@x"], &[]),
+            &index(),
+        );
+        assert_eq!(d.matched, ThreadMatch::New);
+        assert_eq!(d.tried.len(), 1);
+    }
+
+    #[test]
+    fn subjects_normalise_across_clients_and_languages() {
+        let tag = crate::config::tag_pattern("#{n}").unwrap();
+        for (input, want) in [
+            ("Printer on fire", "printer on fire"),
+            ("Re: Printer on fire", "printer on fire"),
+            ("RE: Printer on fire", "printer on fire"),
+            ("AW: RE: Fwd: Printer on fire", "printer on fire"),
+            ("SV: Printer on fire", "printer on fire"),
+            ("Antw: Printer on fire", "printer on fire"),
+            ("Réf. : Printer on fire", "printer on fire"),
+            ("TR: WG: FW: Printer on fire", "printer on fire"),
+            ("Re[2]: Re(3): Re^4: Printer on fire", "printer on fire"),
+            ("Re: [#1042] Printer on fire", "printer on fire"),
+            ("[#1042] RE: Printer   on fire ", "printer on fire"),
+            ("回复: Printer on fire", "printer on fire"),
+            ("Отв: Printer on fire", "printer on fire"),
+            ("Regarding: printers", "regarding: printers"),
+            ("Re:", ""),
+            ("", ""),
+        ] {
+            assert_eq!(normalize_subject(input, &tag), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn tag_follows_the_number_format() {
+        let cfg = config("");
+        assert_eq!(cfg.tickets.tag_number("Re: [#1042] help"), Some(1042));
+        assert_eq!(cfg.tickets.tag_number("Re: [ #7 ] help"), Some(7));
+        assert_eq!(cfg.tickets.tag_number("Re: #1042 help"), None);
+        let pattern = crate::config::tag_pattern("T-{n}/x").unwrap();
+        assert_eq!(
+            pattern
+                .captures("[T-12/x]")
+                .unwrap()
+                .get(1)
+                .unwrap()
+                .as_str(),
+            "12"
+        );
+        assert!(!pattern.is_match("[T-12]"));
     }
 }

@@ -70,6 +70,10 @@ pub struct Config {
     pub tickets: Tickets,
     /// Size, connection and time limits.
     pub limits: Limits,
+    /// Threading rules: windows, the reply-token secret.
+    pub threading: Threading,
+    /// Agents, by name (`[agents]`), in name order.
+    pub agents: Vec<Agent>,
     /// One entry per `mailboxes/*.toml` file.
     pub clients: Vec<Client>,
 }
@@ -128,6 +132,35 @@ pub struct Senders {
     pub blocked_patterns: Vec<regex::Regex>,
     /// Keywords that mark a local part as a system sender (lower-case).
     pub system_keywords: Vec<String>,
+    /// `system_keywords` compiled once per configuration (ASCII
+    /// case-insensitive, leftmost-first), so routing a message scans its
+    /// local part once whatever the number of keywords. Pattern `i` is
+    /// `system_keywords[i]`.
+    pub system_matcher: aho_corasick::AhoCorasick,
+}
+
+impl Senders {
+    /// The automaton for `keywords` (see [`Senders::system_matcher`]).
+    ///
+    /// # Errors
+    ///
+    /// When the automaton would be too large to build.
+    pub fn matcher(
+        keywords: &[String],
+    ) -> Result<aho_corasick::AhoCorasick, aho_corasick::BuildError> {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(keywords)
+    }
+
+    /// The first system keyword found in `local_part`, if any.
+    pub fn system_keyword(&self, local_part: &str) -> Option<&str> {
+        let m = self.system_matcher.find(local_part)?;
+        self.system_keywords
+            .get(m.pattern().as_usize())
+            .map(String::as_str)
+    }
 }
 
 /// `[tickets]`.
@@ -144,6 +177,9 @@ pub struct Tickets {
     pub default_priority: Priority,
     /// Issue type when no mailbox entry says otherwise.
     pub default_issue_type: String,
+    /// The ticket tag in a subject, `[` + `number_format` + `]` with the
+    /// number captured (group 1), compiled once per configuration.
+    pub tag_pattern: regex::Regex,
 }
 
 impl Tickets {
@@ -151,6 +187,80 @@ impl Tickets {
     pub fn format_number(&self, n: i64) -> String {
         self.number_format.replace("{n}", &n.to_string())
     }
+
+    /// The tag put in subjects, e.g. `[#1042]`.
+    pub fn format_tag(&self, n: i64) -> String {
+        format!("[{}]", self.format_number(n))
+    }
+
+    /// The ticket number of the first tag in `subject`, if there is one.
+    pub fn tag_number(&self, subject: &str) -> Option<i64> {
+        self.tag_pattern
+            .captures(subject)
+            .and_then(|c| c.get(1))
+            .and_then(|n| n.as_str().parse().ok())
+    }
+}
+
+/// The tag pattern for `number_format` (see [`Tickets::tag_pattern`]).
+/// Whitespace inside the brackets is tolerated, as some clients pad tags.
+pub fn tag_pattern(number_format: &str) -> Result<regex::Regex, regex::Error> {
+    let (before, after) = number_format
+        .split_once("{n}")
+        .unwrap_or((number_format, ""));
+    regex::RegexBuilder::new(&format!(
+        r"\[\s*{}(\d{{1,18}}){}\s*\]",
+        regex::escape(before),
+        regex::escape(after)
+    ))
+    .case_insensitive(true)
+    .build()
+}
+
+/// `[threading]`: how a message finds its ticket.
+#[derive(Debug, Clone)]
+pub struct Threading {
+    /// Off means every message opens a ticket of its own: only for
+    /// measuring what threading costs.
+    pub enabled: bool,
+    /// Whether the recent-ticket rule (rule 4) runs.
+    pub recent_rule: bool,
+    /// How recently a ticket must have been active for rule 4.
+    pub recent_window: Duration,
+    /// How long after closing a reply reopens a ticket; later replies open
+    /// a new ticket linked to the closed one. Zero: never reopen.
+    pub reopen_window: Duration,
+    /// The key of the signed reply tokens (rule 1); `None` turns rule 1
+    /// off: no token can verify without it.
+    pub token_secret: Option<crate::token::Secret>,
+    /// Where the secret came from (`token_secret_file` path or the
+    /// `POSTDESK_TOKEN_SECRET` environment variable), for `check` and
+    /// `explain`; never the secret itself.
+    pub token_secret_source: Option<String>,
+}
+
+/// The built-in defaults (those the shipped `rules.toml` states), with no
+/// token secret.
+impl Default for Threading {
+    fn default() -> Self {
+        Threading {
+            enabled: true,
+            recent_rule: true,
+            recent_window: Duration::from_secs(7 * 86_400),
+            reopen_window: Duration::from_secs(14 * 86_400),
+            token_secret: None,
+            token_secret_source: None,
+        }
+    }
+}
+
+/// One `[agents]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// The agent's name (the key).
+    pub name: String,
+    /// The agent's address, lower-case.
+    pub address: String,
 }
 
 /// `[limits]`.
@@ -210,6 +320,23 @@ impl Config {
             .iter()
             .flat_map(|c| c.mailboxes.iter().map(move |m| (c, m)))
             .find(|(_, m)| m.address == a)
+    }
+
+    /// Whether `address` (any case, sub-address ignored) is an agent's.
+    pub fn is_agent(&self, address: &str) -> bool {
+        let (base, _) = crate::token::split_detail(&address.to_ascii_lowercase());
+        self.agents.iter().any(|a| a.address == base)
+    }
+
+    /// Whether `address` (any case, sub-address ignored) is one of
+    /// postdesk's own: a support, sales or info address or a mailbox entry.
+    pub fn is_own_address(&self, address: &str) -> bool {
+        let (base, _) = crate::token::split_detail(&address.to_ascii_lowercase());
+        let a = &self.addresses;
+        a.support.contains(&base)
+            || a.sales.contains(&base)
+            || a.info.contains(&base)
+            || self.mailbox(&base).is_some()
     }
 
     /// The data directory, resolved against the config directory.

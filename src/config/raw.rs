@@ -10,6 +10,7 @@
 //! are the values documented in the shipped `rules.toml`; a default carries
 //! an empty span because it is in no file.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -41,6 +42,10 @@ pub struct RawRules {
     pub tickets: RawTickets,
     /// `[limits]`.
     pub limits: RawLimits,
+    /// `[threading]`.
+    pub threading: RawThreading,
+    /// `[agents]`: agent name to address.
+    pub agents: BTreeMap<String, Spanned<String>>,
 }
 
 /// `[server]`.
@@ -201,6 +206,35 @@ impl Default for RawLimits {
             max_connections_per_ip: unset(100),
             max_errors: unset(10),
             idle_timeout_secs: unset(300),
+        }
+    }
+}
+
+/// `[threading]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawThreading {
+    /// Whether threading runs at all (off only to measure its cost).
+    pub enabled: Spanned<bool>,
+    /// Whether the recent-ticket rule runs.
+    pub recent_rule: Spanned<bool>,
+    /// Days a ticket stays a candidate for the recent-ticket rule.
+    pub recent_window_days: Spanned<u64>,
+    /// Days after closing in which a reply reopens the ticket.
+    pub reopen_window_days: Spanned<u64>,
+    /// File holding the reply-token secret (relative to the config
+    /// directory); absent: the `POSTDESK_TOKEN_SECRET` environment variable.
+    pub token_secret_file: Option<Spanned<PathBuf>>,
+}
+
+impl Default for RawThreading {
+    fn default() -> Self {
+        RawThreading {
+            enabled: unset(true),
+            recent_rule: unset(true),
+            recent_window_days: unset(7),
+            reopen_window_days: unset(14),
+            token_secret_file: None,
         }
     }
 }

@@ -34,12 +34,18 @@ use serde_spanned::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use super::raw::{
-    RawAddresses, RawClientFile, RawDomains, RawLimits, RawRules, RawSenders, RawServer, RawTickets,
+    RawAddresses, RawClientFile, RawDomains, RawLimits, RawRules, RawSenders, RawServer,
+    RawThreading, RawTickets,
 };
 use super::{
-    Addresses, Client, Config, Domains, Limits, Mailbox, Priority, Senders, Server, Tickets,
-    TlsFiles, resolve,
+    Addresses, Agent, Client, Config, Domains, Limits, Mailbox, Priority, Senders, Server,
+    Threading, Tickets, TlsFiles, resolve,
 };
+use crate::token::{MIN_SECRET_BYTES, Secret};
+
+/// The environment variable holding the reply-token secret when
+/// `[threading] token_secret_file` is not set.
+pub const TOKEN_SECRET_ENV: &str = "POSTDESK_TOKEN_SECRET";
 
 /// One problem in one file.
 #[derive(Debug, Clone)]
@@ -184,6 +190,8 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
             senders: rules.senders,
             tickets: rules.tickets,
             limits: rules.limits,
+            threading: rules.threading,
+            agents: rules.agents,
             clients,
         }),
         _ => {
@@ -438,6 +446,8 @@ struct Rules {
     senders: Senders,
     tickets: Tickets,
     limits: Limits,
+    threading: Threading,
+    agents: Vec<Agent>,
 }
 
 /// Semantic checks of rules.toml.
@@ -456,7 +466,115 @@ fn check_rules(
         senders: check_senders(raw.senders, src, out),
         tickets: check_tickets(raw.tickets, src, out),
         limits: check_limits(raw.limits, src, out),
+        threading: check_threading(raw.threading, src, dir, out),
+        agents: check_agents(raw.agents, src, out),
     }
+}
+
+fn check_threading(
+    raw: RawThreading,
+    src: &Source,
+    dir: &Path,
+    out: &mut Vec<Diagnostic>,
+) -> Threading {
+    const DAY: u64 = 86_400;
+    // Past a century a window is a typo, and days * 86400 must stay far
+    // from overflowing the i64 seconds it is compared with.
+    const MAX_DAYS: u64 = 36_500;
+    let days = |key: &str, value: &Spanned<u64>, zero_ok: bool, out: &mut Vec<Diagnostic>| {
+        let d = *value.get_ref();
+        if d > MAX_DAYS {
+            src.error(
+                out,
+                value,
+                format!("{key} must be at most {MAX_DAYS}, not {d}"),
+            );
+        } else if d == 0 && !zero_ok {
+            src.error(
+                out,
+                value,
+                format!(
+                    "{key} must be greater than 0; set recent_rule = false to turn the rule off"
+                ),
+            );
+        }
+        Duration::from_secs(d.min(MAX_DAYS) * DAY)
+    };
+    let recent_window = days("recent_window_days", &raw.recent_window_days, false, out);
+    let reopen_window = days("reopen_window_days", &raw.reopen_window_days, true, out);
+
+    let short = format!("shorter than {MIN_SECRET_BYTES} bytes, too short to sign reply tokens");
+    let (token_secret, token_secret_source) = match &raw.token_secret_file {
+        Some(file) => {
+            let path = resolve(dir, file.get_ref());
+            match std::fs::read(&path) {
+                Ok(bytes) => match Secret::new(&bytes) {
+                    Some(secret) => (Some(secret), Some(path.display().to_string())),
+                    None => {
+                        src.error(
+                            out,
+                            file,
+                            format!("token_secret_file `{}` is {short}", path.display()),
+                        );
+                        (None, None)
+                    }
+                },
+                Err(e) => {
+                    src.error(
+                        out,
+                        file,
+                        format!("token_secret_file `{}` cannot be read: {e}", path.display()),
+                    );
+                    (None, None)
+                }
+            }
+        }
+        None => match std::env::var_os(TOKEN_SECRET_ENV) {
+            Some(value) if !value.is_empty() => {
+                match Secret::new(value.as_encoded_bytes()) {
+                    Some(secret) => (Some(secret), Some(TOKEN_SECRET_ENV.to_owned())),
+                    None => {
+                        // Not in any file: point at the top of rules.toml,
+                        // where [threading] token_secret_file would go.
+                        out.push(src.at(
+                            0..0,
+                            format!("environment variable {TOKEN_SECRET_ENV} is {short}"),
+                        ));
+                        (None, None)
+                    }
+                }
+            }
+            _ => (None, None),
+        },
+    };
+    Threading {
+        enabled: raw.enabled.into_inner(),
+        recent_rule: raw.recent_rule.into_inner(),
+        recent_window,
+        reopen_window,
+        token_secret,
+        token_secret_source,
+    }
+}
+
+fn check_agents(
+    raw: std::collections::BTreeMap<String, Spanned<String>>,
+    src: &Source,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<Agent> {
+    let mut agents = Vec::new();
+    for (name, address) in raw {
+        match check_address(address.get_ref()) {
+            Ok(a) if a.contains('+') => src.error(
+                out,
+                &address,
+                format!("agent address `{a}` must not have a +sub-address"),
+            ),
+            Ok(a) => agents.push(Agent { name, address: a }),
+            Err(e) => src.error(out, &address, e),
+        }
+    }
+    agents
 }
 
 fn check_server(raw: RawServer, src: &Source, dir: &Path, out: &mut Vec<Diagnostic>) -> Server {
@@ -691,10 +809,17 @@ fn check_senders(raw: RawSenders, src: &Source, out: &mut Vec<Diagnostic>) -> Se
         src,
         out,
     );
+    let system_matcher = Senders::matcher(&system_keywords).unwrap_or_else(|e| {
+        let at = raw.system_keywords.first().map_or(0..0, Spanned::span);
+        out.push(src.at(at, format!("system_keywords cannot be compiled: {e}")));
+        aho_corasick::AhoCorasick::new(Vec::<&str>::new())
+            .expect("an automaton without patterns always builds")
+    });
     Senders {
         blocked,
         blocked_patterns,
         system_keywords,
+        system_matcher,
     }
 }
 
@@ -757,7 +882,16 @@ fn check_tickets(raw: RawTickets, src: &Source, out: &mut Vec<Diagnostic>) -> Ti
             ),
         );
     }
+    let tag_pattern = super::tag_pattern(raw.number_format.get_ref()).unwrap_or_else(|e| {
+        src.error(
+            out,
+            &raw.number_format,
+            format!("number_format cannot be made a tag pattern: {e}"),
+        );
+        regex::Regex::new(r"[^\s\S]").expect("a regex that never matches is valid")
+    });
     Tickets {
+        tag_pattern,
         default_priority: check_priority(&raw.default_priority, src, out),
         number_format: raw.number_format.into_inner(),
         number_start: positive("number_start", raw.number_start, src, out),
@@ -955,12 +1089,28 @@ domain = \"acme.test\"
         let builtin = load(dir.path()).unwrap();
         let parts = |c: &Config| {
             format!(
-                "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
-                c.server, c.domains, c.addresses, c.senders, c.tickets, c.limits
+                "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+                c.server,
+                c.domains,
+                c.addresses,
+                c.senders,
+                c.tickets,
+                c.limits,
+                c.threading,
+                c.agents
             )
         };
         assert_eq!(parts(&shipped), parts(&builtin));
         assert_eq!(builtin.limits.idle_timeout, Duration::from_secs(300));
+        // The Default used where no file is read is the same as the
+        // built-in one (no secret either way unless the environment sets it).
+        let mut threading = builtin.threading.clone();
+        threading.token_secret = None;
+        threading.token_secret_source = None;
+        assert_eq!(
+            format!("{threading:?}"),
+            format!("{:?}", Threading::default())
+        );
         assert_eq!(builtin.tickets.format_number(1001), "#1001");
         assert!(builtin.clients.is_empty(), "no mailboxes dir is fine");
     }
@@ -1168,6 +1318,62 @@ domain = \"acme.test\"
         let (_, mailbox) = cfg.mailbox("help@acme.test").unwrap();
         assert_eq!(mailbox.priority, Priority::Urgent);
         assert_eq!(mailbox.issue_type, "Triage");
+    }
+
+    #[test]
+    fn threading_keys_are_checked_and_the_secret_comes_from_a_file() {
+        let dir = dir_with(&[
+            (
+                "rules.toml",
+                "[threading]\nrecent_window_days = 0\nreopen_window_days = 99999\n\
+                 token_secret_file = \"short\"\n[agents]\nbob = \"not-an-address\"\n",
+            ),
+            ("short", "tiny"),
+        ]);
+        let errs = errors(&dir);
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("rules.toml:2:22: recent_window_days must be greater than 0"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("rules.toml:3:22: reopen_window_days must be at most 36500"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].starts_with("rules.toml:4:21: token_secret_file `"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].ends_with("too short to sign reply tokens"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[3].starts_with("rules.toml:6:7: `not-an-address` is not an address"),
+            "{errs:?}"
+        );
+
+        let dir = dir_with(&[
+            (
+                "rules.toml",
+                "[threading]\nrecent_rule = false\nreopen_window_days = 0\n\
+                 token_secret_file = \"secret\"\n[agents]\nBob = \"Bob@Example.com\"\n",
+            ),
+            ("secret", "a secret that is long enough\n"),
+        ]);
+        let cfg = load(dir.path()).unwrap();
+        assert!(!cfg.threading.recent_rule);
+        assert_eq!(cfg.threading.reopen_window, Duration::ZERO);
+        assert!(cfg.threading.token_secret.is_some());
+        assert!(
+            cfg.threading
+                .token_secret_source
+                .as_deref()
+                .unwrap()
+                .ends_with("secret")
+        );
+        assert!(cfg.is_agent("bob@example.com"));
+        assert!(!format!("{:?}", cfg.threading).contains("long enough"));
     }
 
     #[test]

@@ -868,8 +868,10 @@ pub(crate) mod tests {
                 blocked: Vec::new(),
                 blocked_patterns: Vec::new(),
                 system_keywords: Vec::new(),
+                system_matcher: Senders::matcher(&[]).expect("an empty automaton builds"),
             },
             tickets: Tickets {
+                tag_pattern: crate::config::tag_pattern("#{n}").expect("a valid tag pattern"),
                 number_format: "#{n}".to_owned(),
                 number_start: 1000,
                 subject_max: 80,
@@ -884,6 +886,8 @@ pub(crate) mod tests {
                 max_errors: 5,
                 idle_timeout: Duration::from_secs(60),
             },
+            threading: crate::config::Threading::default(),
+            agents: Vec::new(),
             clients: Vec::new(),
         }
     }

@@ -9,7 +9,13 @@ use rusqlite::Connection;
 use super::Error;
 
 /// The migrations, in order; index + 1 is the schema version.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("migrations/0001_init.sql")),
+    (
+        "0002_threading",
+        include_str!("migrations/0002_threading.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -25,7 +31,10 @@ pub fn apply(conn: &mut Connection) -> Result<i64, Error> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| Error::sql("PRAGMA user_version", e))?;
     if current > LATEST {
-        return Err(Error::TooNew { found: current, supported: LATEST });
+        return Err(Error::TooNew {
+            found: current,
+            supported: LATEST,
+        });
     }
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
@@ -48,7 +57,48 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(apply(&mut conn).unwrap(), LATEST);
         assert_eq!(apply(&mut conn).unwrap(), LATEST);
-        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, LATEST);
+    }
+
+    /// The schema as SQLite reports it: every object's SQL, by name.
+    fn schema(conn: &Connection) -> Vec<(String, String)> {
+        let mut st = conn
+            .prepare("SELECT name, COALESCE(sql, '') FROM sqlite_schema ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn database_migrated_from_0001_matches_a_fresh_one_and_backfills_refs() {
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(MIGRATIONS[0].1).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute_batch(
+            "INSERT INTO tickets (id, number) VALUES (1, 1001);
+             INSERT INTO messages (id, ticket_id, message_id, content_hash, in_reply_to, refs)
+             VALUES (1, 1, 'a@x', 'h1', '[]', '[]'),
+                    (2, 1, 'b@x', 'h2', '[\"a@x\"]', '[\"root@x\",\"a@x\"]'),
+                    (3, NULL, 'c@x', 'h3', '[\"a@x\"]', '[]');",
+        )
+        .unwrap();
+        assert_eq!(apply(&mut old).unwrap(), LATEST);
+        let mut fresh = Connection::open_in_memory().unwrap();
+        apply(&mut fresh).unwrap();
+        assert_eq!(schema(&old), schema(&fresh));
+        let mut st = old
+            .prepare("SELECT ref_id, ticket_id, message_row_id FROM message_refs ORDER BY ref_id")
+            .unwrap();
+        let refs: Vec<(String, i64, i64)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(refs, [("a@x".into(), 1, 2), ("root@x".into(), 1, 2)]);
     }
 }

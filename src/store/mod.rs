@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+mod admin;
 mod migrate;
 mod read;
 mod tx;
 pub mod writer;
 
+pub use admin::StatusChange;
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use read::{
     AttachmentSummary, EventRow, MessageDetail, MessageSummary, TicketDetail, TicketFilter,

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use super::Error;
 use crate::ids::{ContactId, MessageRowId, TicketId};
 use crate::parse::Attachment;
+use crate::route::SenderHistory;
+use crate::thread::{CLOSED_STATUSES, TicketFacts};
 
 /// A handle on an open transaction.
 pub struct Tx<'c> {
@@ -135,13 +137,21 @@ pub struct NewEvent<'a> {
 
 impl<'c> Tx<'c> {
     pub(crate) fn new(conn: &'c Connection) -> Self {
-        Tx { conn, savepoints: true, poisoned: false }
+        Tx {
+            conn,
+            savepoints: true,
+            poisoned: false,
+        }
     }
 
     /// A handle whose attempts run without savepoints; see
     /// [`Tx::is_poisoned`].
     pub(crate) fn optimistic(conn: &'c Connection) -> Self {
-        Tx { conn, savepoints: false, poisoned: false }
+        Tx {
+            conn,
+            savepoints: false,
+            poisoned: false,
+        }
     }
 
     /// Whether an attempt failed in optimistic mode, leaving partial writes
@@ -156,7 +166,10 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// `f`'s error, or [`Error::Sql`] if the savepoint itself fails.
-    pub fn attempt<T>(&mut self, f: impl FnOnce(&mut Tx<'c>) -> Result<T, Error>) -> Result<T, Error> {
+    pub fn attempt<T>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'c>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         if !self.savepoints {
             let out = f(self);
             if out.is_err() {
@@ -197,7 +210,10 @@ impl<'c> Tx<'c> {
         const Q: &str = "SELECT id, ticket_id FROM messages WHERE message_id = ?1 AND content_hash = ?2 ORDER BY id LIMIT 1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.query_row(params![message_id, content_hash], |r| {
-            Ok((MessageRowId(r.get(0)?), r.get::<_, Option<i64>>(1)?.map(TicketId)))
+            Ok((
+                MessageRowId(r.get(0)?),
+                r.get::<_, Option<i64>>(1)?.map(TicketId),
+            ))
         })
         .optional()
         .map_err(|e| Error::sql(Q, e))
@@ -209,7 +225,10 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn tickets_by_message_ids(&self, ids: &[String]) -> Result<HashMap<String, TicketId>, Error> {
+    pub fn tickets_by_message_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, TicketId>, Error> {
         const Q: &str = "SELECT ticket_id FROM messages WHERE message_id = ?1 AND ticket_id IS NOT NULL ORDER BY id DESC LIMIT 1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let mut out = HashMap::new();
@@ -226,6 +245,218 @@ impl<'c> Tx<'c> {
             }
         }
         Ok(out)
+    }
+
+    /// For each id in `ids` that a ticketed message lists in its
+    /// In-Reply-To or References, the ticket of the newest such message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn tickets_by_references(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, TicketId>, Error> {
+        const Q: &str = "SELECT ticket_id FROM message_refs WHERE ref_id = ?1 ORDER BY message_row_id DESC LIMIT 1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let mut out = HashMap::new();
+        for id in ids {
+            if out.contains_key(id) {
+                continue;
+            }
+            if let Some(t) = st
+                .query_row([id], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(|e| Error::sql(Q, e))?
+            {
+                out.insert(id.clone(), TicketId(t));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any message is stored under `message_id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn message_id_stored(&self, message_id: &str) -> Result<bool, Error> {
+        const Q: &str = "SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = ?1)";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row([message_id], |r| r.get(0))
+            .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// What threading needs to know about each of `tickets` that exists.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn ticket_facts(
+        &self,
+        tickets: &[TicketId],
+    ) -> Result<HashMap<TicketId, TicketFacts>, Error> {
+        const Q: &str = "SELECT t.id, t.number, t.status, t.queue, COALESCE(c.address, ''),
+                t.inbound_address, t.normalized_subject, t.updated_at, t.closed_at
+            FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
+            WHERE t.id = ?1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let mut out = HashMap::new();
+        for t in tickets {
+            if out.contains_key(t) {
+                continue;
+            }
+            let facts = st
+                .query_row([t.0], |r| {
+                    Ok(TicketFacts {
+                        id: TicketId(r.get(0)?),
+                        number: r.get(1)?,
+                        status: r.get(2)?,
+                        queue: r.get(3)?,
+                        requester: r.get(4)?,
+                        inbound_address: r.get(5)?,
+                        normalized_subject: r.get(6)?,
+                        updated_at: r.get(7)?,
+                        closed_at: r.get(8)?,
+                    })
+                })
+                .optional()
+                .map_err(|e| Error::sql(Q, e))?;
+            if let Some(f) = facts {
+                out.insert(*t, f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ticket with number `number`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn ticket_by_number(&self, number: i64) -> Result<Option<TicketId>, Error> {
+        const Q: &str = "SELECT id FROM tickets WHERE number = ?1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row([number], |r| r.get(0))
+            .optional()
+            .map(|t| t.map(TicketId))
+            .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// The addresses of every participant of `ticket`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn participant_addresses(&self, ticket: TicketId) -> Result<Vec<String>, Error> {
+        const Q: &str =
+            "SELECT c.address FROM participants p JOIN contacts c ON c.id = p.contact_id
+            WHERE p.ticket_id = ?1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let rows = st
+            .query_map([ticket.0], |r| r.get(0))
+            .map_err(|e| Error::sql(Q, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::sql(Q, e))
+    }
+
+    /// Candidates for the recent-ticket rule: the newest few tickets that
+    /// `sender` opened through `inbound_address` with this normalised
+    /// subject (status and window are the rule's to judge).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn recent_tickets(
+        &self,
+        sender: &str,
+        inbound_address: &str,
+        normalized_subject: &str,
+    ) -> Result<Vec<TicketId>, Error> {
+        const Q: &str = "SELECT t.id FROM tickets t JOIN contacts c ON c.id = t.requester_id
+            WHERE c.address = ?1 AND t.inbound_address = ?2 AND t.normalized_subject = ?3
+            ORDER BY t.updated_at DESC, t.id DESC LIMIT 8";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let rows = st
+            .query_map(params![sender, inbound_address, normalized_subject], |r| {
+                r.get(0).map(TicketId)
+            })
+            .map_err(|e| Error::sql(Q, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::sql(Q, e))
+    }
+
+    /// What routing needs to know about `sender`: any support ticket, and
+    /// the newest open lead.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn sender_history(&self, sender: &str) -> Result<SenderHistory, Error> {
+        const SUPPORT: &str =
+            "SELECT EXISTS (SELECT 1 FROM tickets t JOIN contacts c ON c.id = t.requester_id
+            WHERE c.address = ?1 AND t.queue = 'support')";
+        let mut st = self
+            .conn
+            .prepare_cached(SUPPORT)
+            .map_err(|e| Error::sql(SUPPORT, e))?;
+        let has_support_ticket = st
+            .query_row([sender], |r| r.get(0))
+            .map_err(|e| Error::sql(SUPPORT, e))?;
+        // ?2 and ?3 are thread::CLOSED_STATUSES.
+        const LEAD: &str = "SELECT t.id FROM tickets t JOIN contacts c ON c.id = t.requester_id
+            WHERE c.address = ?1 AND t.queue = 'sales'
+              AND t.status COLLATE NOCASE NOT IN (?2, ?3)
+            ORDER BY t.updated_at DESC, t.id DESC LIMIT 1";
+        let mut st = self
+            .conn
+            .prepare_cached(LEAD)
+            .map_err(|e| Error::sql(LEAD, e))?;
+        let open_lead = st
+            .query_row(
+                params![sender, CLOSED_STATUSES[0], CLOSED_STATUSES[1]],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::sql(LEAD, e))?
+            .map(TicketId);
+        Ok(SenderHistory {
+            has_support_ticket,
+            open_lead,
+        })
+    }
+
+    /// Reopen a closed ticket: status `Open`, no closing time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn reopen_ticket(&self, ticket: TicketId, now: i64) -> Result<(), Error> {
+        const Q: &str =
+            "UPDATE tickets SET status = 'Open', closed_at = NULL, updated_at = ?2 WHERE id = ?1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.execute(params![ticket.0, now])
+            .map_err(|e| Error::sql(Q, e))?;
+        Ok(())
+    }
+
+    /// Record the ids `message` (of `ticket`) refers to, for threading mail
+    /// that arrives out of order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn insert_refs(
+        &self,
+        message: MessageRowId,
+        ticket: TicketId,
+        ids: &[String],
+    ) -> Result<(), Error> {
+        const Q: &str = "INSERT OR IGNORE INTO message_refs (ref_id, ticket_id, message_row_id) VALUES (?1, ?2, ?3)";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        for id in ids {
+            st.execute(params![id, ticket.0, message.0])
+                .map_err(|e| Error::sql(Q, e))?;
+        }
+        Ok(())
     }
 
     /// Create or update the contact for `address`; returns its id.
@@ -255,7 +486,9 @@ impl<'c> Tx<'c> {
     pub fn next_ticket_number(&self, start: i64) -> Result<i64, Error> {
         const Q: &str = "SELECT MAX(number) FROM tickets";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        let max: Option<i64> = st.query_row([], |r| r.get(0)).map_err(|e| Error::sql(Q, e))?;
+        let max: Option<i64> = st
+            .query_row([], |r| r.get(0))
+            .map_err(|e| Error::sql(Q, e))?;
         Ok(max.map_or(start, |m| (m + 1).max(start)))
     }
 
@@ -265,7 +498,8 @@ impl<'c> Tx<'c> {
     ///
     /// [`Error::Sql`].
     pub fn insert_ticket(&self, t: &NewTicket<'_>) -> Result<TicketId, Error> {
-        const Q: &str = "INSERT INTO tickets (number, subject, normalized_subject, status, priority,
+        const Q: &str =
+            "INSERT INTO tickets (number, subject, normalized_subject, status, priority,
                 queue, issue_type, requester_id, requester_name, inbound_address, linked_ticket_id,
                 message_count, created_at, updated_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12)";
@@ -295,7 +529,8 @@ impl<'c> Tx<'c> {
     ///
     /// [`Error::Sql`].
     pub fn insert_message(&self, m: &NewMessage<'_>) -> Result<MessageRowId, Error> {
-        const Q: &str = "INSERT INTO messages (ticket_id, message_id, is_synthetic_id, content_hash,
+        const Q: &str =
+            "INSERT INTO messages (ticket_id, message_id, is_synthetic_id, content_hash,
                 direction, kind, state, flag, thread_match, route, source, envelope_from,
                 envelope_to, peer, from_addr, from_name, to_addrs, cc_addrs, subject, in_reply_to,
                 refs, date_header, headers, text, html, size, received_at)
@@ -335,13 +570,20 @@ impl<'c> Tx<'c> {
         let id = MessageRowId(self.conn.last_insert_rowid());
 
         const RAW: &str = "INSERT INTO message_raw (message_row_id, raw) VALUES (?1, ?2)";
-        let mut st = self.conn.prepare_cached(RAW).map_err(|e| Error::sql(RAW, e))?;
-        st.execute(params![id.0, m.raw]).map_err(|e| Error::sql(RAW, e))?;
+        let mut st = self
+            .conn
+            .prepare_cached(RAW)
+            .map_err(|e| Error::sql(RAW, e))?;
+        st.execute(params![id.0, m.raw])
+            .map_err(|e| Error::sql(RAW, e))?;
 
         if !m.attachments.is_empty() {
             const ATT: &str = "INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-            let mut st = self.conn.prepare_cached(ATT).map_err(|e| Error::sql(ATT, e))?;
+            let mut st = self
+                .conn
+                .prepare_cached(ATT)
+                .map_err(|e| Error::sql(ATT, e))?;
             for a in m.attachments {
                 let sha = hex::encode(Sha256::digest(&a.content));
                 st.execute(params![
@@ -357,10 +599,13 @@ impl<'c> Tx<'c> {
         }
 
         if let Some(ticket) = m.ticket {
-            const TOUCH: &str =
-                "UPDATE tickets SET message_count = message_count + 1, updated_at = ?2 WHERE id = ?1";
-            let mut st = self.conn.prepare_cached(TOUCH).map_err(|e| Error::sql(TOUCH, e))?;
-            st.execute(params![ticket.0, m.now]).map_err(|e| Error::sql(TOUCH, e))?;
+            const TOUCH: &str = "UPDATE tickets SET message_count = message_count + 1, updated_at = ?2 WHERE id = ?1";
+            let mut st = self
+                .conn
+                .prepare_cached(TOUCH)
+                .map_err(|e| Error::sql(TOUCH, e))?;
+            st.execute(params![ticket.0, m.now])
+                .map_err(|e| Error::sql(TOUCH, e))?;
         }
         Ok(id)
     }
@@ -370,11 +615,18 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn add_participant(&self, ticket: TicketId, contact: ContactId, role: &str, now: i64) -> Result<(), Error> {
+    pub fn add_participant(
+        &self,
+        ticket: TicketId,
+        contact: ContactId,
+        role: &str,
+        now: i64,
+    ) -> Result<(), Error> {
         const Q: &str = "INSERT INTO participants (ticket_id, contact_id, role, added_at)
             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![ticket.0, contact.0, role, now]).map_err(|e| Error::sql(Q, e))?;
+        st.execute(params![ticket.0, contact.0, role, now])
+            .map_err(|e| Error::sql(Q, e))?;
         Ok(())
     }
 
@@ -387,8 +639,15 @@ impl<'c> Tx<'c> {
         const Q: &str = "INSERT INTO events (ticket_id, message_row_id, at, kind, cause, detail)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![e.ticket.map(|t| t.0), e.message.map(|m| m.0), e.now, e.kind, e.cause, e.detail])
-            .map_err(|err| Error::sql(Q, err))?;
+        st.execute(params![
+            e.ticket.map(|t| t.0),
+            e.message.map(|m| m.0),
+            e.now,
+            e.kind,
+            e.cause,
+            e.detail
+        ])
+        .map_err(|err| Error::sql(Q, err))?;
         Ok(())
     }
 }

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# SMTP intake throughput: postdesk against Postfix's smtp-sink as a baseline.
+#
+#   contrib/bench-smtp.sh              empty store: smtp-sink, then postdesk
+#   contrib/bench-smtp.sh --fill N     also fill the store to N messages and
+#                                      measure again (target: >= 80% of the
+#                                      empty-store rate at N = 1,000,000)
+#
+# Both runs use the same load generator, Postfix's smtp-source:
+#   smtp-source -s SESSIONS -m MESSAGES -l SIZE \
+#       -f customer@example.org -t support@example.com 127.0.0.1:PORT
+# smtp-sink accepts and discards, so its rate is the ceiling the client and
+# loopback allow on this machine; postdesk's rate is with every message
+# parsed, threaded and committed (synchronous=FULL) before its 250.
+#
+# Environment (defaults in brackets), to rerun small or large:
+#   MESSAGES [20000]    messages per measured run
+#   SESSIONS [20]       parallel SMTP sessions (smtp-source -s)
+#   SIZE [4096]         payload bytes per message (smtp-source -l)
+#   FILL_BATCH [50000]  messages per smtp-source run while filling
+#   BENCH_TIMEOUT [1800] seconds one smtp-source run may take
+#   SKIP_COUNT [0]      1 = don't list tickets/messages to verify the counts
+#   KEEP [0]            1 = keep the temp dir (config, data, server log)
+#   RUST_LOG [warn]     the server's log level during the run
+#   POSTDESK_BIN        benchmark this binary instead of building one
+#
+# Message-IDs: smtp-source writes "Message-Id: <PID.FD.COUNT@host>", unique
+# within a run and (the pid differs) across runs, and a Date of the run's
+# start, so no two messages share Message-ID and content and postdesk's
+# dedupe (same Message-ID and same content hash) never drops one. A message
+# without a Message-ID would get a fresh synthetic id, so it would not be
+# deduplicated either. Each message is new mail (no In-Reply-To, References
+# or ticket tag), so each opens its own ticket: the script checks that the
+# store holds as many messages and tickets as were sent.
+#
+# No Subject is sent (no smtp-source -S): every message has the same sender
+# and mailbox, so a shared non-empty subject would let the recent-ticket
+# rule (same sender, mailbox and subject within the window) thread them all
+# into one ticket, which is right for a helpdesk but not what is measured.
+#
+# Needs smtp-source and smtp-sink (Debian package postfix). This script
+# installs nothing; on Debian:
+#   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+#   DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
+set -euo pipefail
+
+MESSAGES=${MESSAGES:-20000}
+SESSIONS=${SESSIONS:-20}
+SIZE=${SIZE:-4096}
+FILL_BATCH=${FILL_BATCH:-50000}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-1800}
+SKIP_COUNT=${SKIP_COUNT:-0}
+KEEP=${KEEP:-0}
+export RUST_LOG=${RUST_LOG:-warn}
+
+FILL=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --fill) FILL=${2:?--fill needs a number}; shift 2 ;;
+        --fill=*) FILL=${1#--fill=}; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;/^set -euo/d'; exit 0 ;;
+        *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+cd "$(dirname "$0")/.."
+
+PATH="$PATH:/usr/sbin:/usr/lib/postfix/sbin"
+for tool in smtp-source smtp-sink python3; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "bench-smtp: $tool not found." >&2
+        if [ "$tool" != python3 ]; then
+            cat >&2 <<'EOF'
+smtp-source and smtp-sink come with Postfix. On Debian or Ubuntu:
+  apt-get update
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
+("No configuration" installs the tools without setting up a mail server.)
+EOF
+        fi
+        exit 1
+    fi
+done
+
+if [ -n "${POSTDESK_BIN:-}" ]; then
+    BIN=$POSTDESK_BIN
+else
+    echo "== building (cargo build --release)"
+    cargo build --release --quiet
+    BIN=${CARGO_TARGET_DIR:-target}/release/postdesk
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/postdesk-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$KEEP" = 1 ]; then
+        echo "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_listening() { # PORT
+    for _ in $(seq 1 300); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$1" >&2
+    return 1
+}
+
+now() { date +%s.%N; }
+
+# run_source LABEL PORT COUNT [extra smtp-source args]: prints the rate.
+run_source() {
+    local label=$1 port=$2 count=$3
+    shift 3
+    local t0 t1
+    t0=$(now)
+    if ! timeout "$BENCH_TIMEOUT" smtp-source -s "$SESSIONS" -m "$count" -l "$SIZE" \
+        -f customer@example.org -t support@example.com "$@" "127.0.0.1:$port"; then
+        echo "bench-smtp: smtp-source failed during: $label" >&2
+        if [ -n "${SERVE_PID:-}" ]; then
+            if kill -0 "$SERVE_PID" 2>/dev/null; then
+                echo "postdesk is still running; last lines of its log:" >&2
+            else
+                echo "postdesk has EXITED; last lines of its log:" >&2
+            fi
+            tail -n 30 "$WORK/serve.log" >&2
+        fi
+        return 1
+    fi
+    t1=$(now)
+    awk -v n="$count" -v a="$t0" -v b="$t1" -v l="$label" \
+        'BEGIN { d = b - a; printf "%-28s %8d msgs in %8.2f s = %9.0f msg/s\n", l, n, d, n / d }' >&2
+    awk -v n="$count" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", n / (b - a) }'
+}
+
+echo "== load: smtp-source -s $SESSIONS -m $MESSAGES -l $SIZE (nproc: $(nproc))"
+
+# --- baseline: smtp-sink ----------------------------------------------------
+SINK_PORT=$(free_port)
+SINK_ARGS=()
+[ "$(id -u)" = 0 ] && SINK_ARGS=(-u nobody) # smtp-sink refuses to run as root
+smtp-sink "${SINK_ARGS[@]}" "127.0.0.1:$SINK_PORT" 256 &
+SINK_PID=$!
+PIDS+=("$SINK_PID")
+wait_listening "$SINK_PORT"
+SINK_RATE=$(run_source "smtp-sink (baseline)" "$SINK_PORT" "$MESSAGES")
+kill "$SINK_PID" 2>/dev/null || true
+wait "$SINK_PID" 2>/dev/null || true
+
+# --- postdesk -----------------------------------------------------------------
+mkdir -p "$WORK/config" "$WORK/data"
+cat >"$WORK/config/rules.toml" <<EOF
+# Written by contrib/bench-smtp.sh.
+[server]
+smtp = "127.0.0.1:0"
+hostname = "postdesk.bench"
+
+[domains]
+served = ["example.com"]
+
+[addresses]
+support = ["support@example.com"]
+sales = ["sales@example.com"]
+info = ["info@example.com"]
+
+[limits]
+max_connections = 1000
+max_connections_per_ip = 1000
+EOF
+"$BIN" check --config "$WORK/config" --data "$WORK/data" >/dev/null
+
+pd() { "$BIN" "$@" --config "$WORK/config" --data "$WORK/data"; }
+
+"$BIN" serve --config "$WORK/config" --data "$WORK/data" 2>"$WORK/serve.log" &
+SERVE_PID=$!
+PIDS+=("$SERVE_PID")
+for _ in $(seq 1 300); do
+    [ -s "$WORK/data/ports.json" ] && break
+    kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
+    sleep 0.1
+done
+if ! PORT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["smtp"].rsplit(":",1)[1])' "$WORK/data/ports.json" 2>/dev/null); then
+    echo "bench-smtp: no SMTP port in ports.json: $(cat "$WORK/data/ports.json" 2>/dev/null)" >&2
+    cat "$WORK/serve.log" >&2
+    exit 1
+fi
+
+count_json() { # COMMAND: number of entries in `postdesk COMMAND --json`
+    pd "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
+}
+
+verify_counts() { # EXPECTED
+    [ "$SKIP_COUNT" = 1 ] && return 0
+    local msgs tickets
+    msgs=$(count_json messages)
+    tickets=$(count_json tickets)
+    echo "stored: $msgs messages, $tickets tickets (expected $1 of each)" >&2
+    if [ "$msgs" != "$1" ] || [ "$tickets" != "$1" ]; then
+        echo "bench-smtp: COUNT MISMATCH" >&2
+        return 1
+    fi
+}
+
+EMPTY_RATE=$(run_source "postdesk (empty store)" "$PORT" "$MESSAGES")
+awk -v p="$EMPTY_RATE" -v s="$SINK_RATE" \
+    'BEGIN { printf "postdesk / smtp-sink:        %.1f%%\n", 100 * p / s }' >&2
+verify_counts "$MESSAGES"
+STORED=$MESSAGES
+
+if [ "$FILL" -gt 0 ]; then
+    echo "== filling the store to $FILL messages (batches of $FILL_BATCH)" >&2
+    batch=0
+    while [ "$STORED" -lt "$FILL" ]; do
+        n=$((FILL - STORED))
+        [ "$n" -gt "$FILL_BATCH" ] && n=$FILL_BATCH
+        batch=$((batch + 1))
+        run_source "fill batch $batch" "$PORT" "$n" >/dev/null
+        STORED=$((STORED + n))
+    done
+    FULL_RATE=$(run_source "postdesk ($STORED stored)" "$PORT" "$MESSAGES")
+    STORED=$((STORED + MESSAGES))
+    awk -v f="$FULL_RATE" -v e="$EMPTY_RATE" -v n="$FILL" \
+        'BEGIN { r = 100 * f / e; printf "after %d stored: %.1f%% of the empty-store rate (target >= 80%%): %s\n", n, r, (r >= 80 ? "PASS" : "FAIL") }' >&2
+    verify_counts "$STORED"
+fi
+
+echo "server log (RUST_LOG=$RUST_LOG): $(wc -l <"$WORK/serve.log") lines; warnings/errors:" >&2
+grep -Eci 'warn|error' "$WORK/serve.log" >&2 || true

@@ -1,0 +1,220 @@
+//! `postdesk check` names the file, line and column of every error.
+//!
+//! The positions asserted here are where a person would put the cursor: the
+//! first character of an unknown key, of a value of the wrong type, or of
+//! the token the TOML syntax does not allow.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::{BIN, Env, Options, REPO, run_command};
+
+/// `postdesk check` against `env`'s config dir.
+fn check(env: &Env) -> Output {
+    env.run(&["check"])
+}
+
+/// stdout and stderr together: where the errors go is the binary's choice.
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn assert_fails_naming(out: &Output, positions: &[&str]) {
+    let text = all_output(out);
+    assert_eq!(out.status.code(), Some(1), "check should exit 1:\n{text}");
+    for p in positions {
+        assert!(
+            text.lines().any(|l| l.contains(p)),
+            "no line names {p:?}; output was:\n{text}"
+        );
+    }
+}
+
+fn env_with_rules(rules: &str) -> Env {
+    let env = Env::new(&Options::default());
+    env.write_config("rules.toml", rules);
+    env
+}
+
+#[test]
+fn shipped_config_passes_check() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["check", "--config", REPO, "--data"])
+        .arg(data.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run_command(cmd, None, "postdesk check --config REPO");
+    let text = all_output(&out);
+    assert!(
+        out.status.success(),
+        "shipped rules.toml fails check:\n{text}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .to_ascii_lowercase()
+            .contains("ok"),
+        "check prints a short OK summary on stdout:\n{text}"
+    );
+}
+
+#[test]
+fn test_harness_config_passes_check() {
+    let env = Env::new(&Options {
+        max_message_size: Some(10_000),
+        max_errors: Some(3),
+        ..Options::default()
+    });
+    let out = check(&env);
+    assert!(out.status.success(), "{}", all_output(&out));
+}
+
+#[test]
+fn unknown_key_is_reported_at_its_line_and_column() {
+    let env = env_with_rules(
+        "[server]\n\
+         hostname = \"helpdesk.example.com\"\n\
+         \n\
+         [limits]\n\
+         max_mesage_size = 10\n",
+    );
+    let out = check(&env);
+    assert_fails_naming(&out, &["rules.toml:5:1:"]);
+    assert!(
+        all_output(&out).contains("max_mesage_size"),
+        "{}",
+        all_output(&out)
+    );
+}
+
+#[test]
+fn unknown_table_is_reported_at_its_line_and_column() {
+    let env = env_with_rules(
+        "[server]\n\
+         hostname = \"helpdesk.example.com\"\n\
+         \n\
+         [limts]\n\
+         max_errors = 3\n",
+    );
+    assert_fails_naming(&check(&env), &["rules.toml:4:"]);
+}
+
+#[test]
+fn toml_syntax_error_is_reported_at_its_line_and_column() {
+    let env = env_with_rules(
+        "[server]\n\
+         hostname = = \"helpdesk.example.com\"\n",
+    );
+    // The second `=` is the token TOML does not allow: column 12.
+    assert_fails_naming(&check(&env), &["rules.toml:2:12:"]);
+}
+
+#[test]
+fn value_of_the_wrong_type_is_reported_at_the_value() {
+    let env = env_with_rules(
+        "[limits]\n\
+         max_message_size = \"big\"\n",
+    );
+    assert_fails_naming(&check(&env), &["rules.toml:2:20:"]);
+}
+
+#[test]
+fn invalid_value_is_reported_at_the_value() {
+    let env = env_with_rules(
+        "[server]\n\
+         hostname = \"helpdesk.example.com\"\n\
+         \n\
+         [tickets]\n\
+         default_priority = \"Whenever\"\n",
+    );
+    let out = check(&env);
+    assert_fails_naming(&out, &["rules.toml:5:20:"]);
+    assert!(
+        all_output(&out).contains("Whenever"),
+        "{}",
+        all_output(&out)
+    );
+}
+
+#[test]
+fn errors_in_two_files_are_both_reported() {
+    let env = env_with_rules(
+        "[server]\n\
+         hostname = \"helpdesk.example.com\"\n\
+         \n\
+         [limits]\n\
+         max_mesage_size = 10\n",
+    );
+    env.write_config(
+        "mailboxes/acme.toml",
+        "[client]\n\
+         customer = \"Acme Corp\"\n\
+         domain = = \"acme.example\"\n",
+    );
+    assert_fails_naming(&check(&env), &["rules.toml:5:1:", "acme.toml:3:10:"]);
+}
+
+#[test]
+fn a_valid_mailboxes_file_passes_check() {
+    let env = Env::new(&Options::default());
+    env.write_config(
+        "mailboxes/acme.toml",
+        "[client]\n\
+         customer = \"Acme Corp\"\n\
+         domain = \"acme.example\"\n\
+         \n\
+         [[mailbox]]\n\
+         address = \"regulatory@acme.example\"\n\
+         priority = \"Urgent\"\n\
+         issue_type = \"Regulatory\"\n\
+         \n\
+         [[mailbox]]\n\
+         address = \"billing\"\n",
+    );
+    let out = check(&env);
+    assert!(out.status.success(), "{}", all_output(&out));
+}
+
+#[test]
+fn unknown_key_in_a_mailboxes_file_is_reported() {
+    let env = Env::new(&Options::default());
+    env.write_config(
+        "mailboxes/acme.toml",
+        "[client]\n\
+         customer = \"Acme Corp\"\n\
+         domain = \"acme.example\"\n\
+         \n\
+         [[mailbox]]\n\
+         address = \"regulatory@acme.example\"\n\
+         priorty = \"Urgent\"\n",
+    );
+    assert_fails_naming(&check(&env), &["acme.toml:7:1:"]);
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_broken_config() {
+    let env = env_with_rules(
+        "[server]\n\
+         smtp = \"127.0.0.1:0\"\n\
+         \n\
+         [limits]\n\
+         max_mesage_size = 10\n",
+    );
+    // run() has a deadline: a server that starts anyway fails the test.
+    let out = env.run(&["serve"]);
+    let text = all_output(&out);
+    assert!(
+        !out.status.success(),
+        "serve started on a broken config:\n{text}"
+    );
+    assert!(
+        text.contains("rules.toml:5:1:"),
+        "serve names the error:\n{text}"
+    );
+}

@@ -17,7 +17,7 @@ use crate::thread::{CLOSED_STATUSES, TicketFacts};
 
 /// A handle on an open transaction.
 pub struct Tx<'c> {
-    conn: &'c Connection,
+    pub(super) conn: &'c Connection,
     /// Whether [`Tx::attempt`] wraps its closure in a savepoint. The writer
     /// first runs a batch without them (savepoints copy every page they touch
     /// to a sub-journal, a tenth of the writer's time) and reruns the batch

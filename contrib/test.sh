@@ -19,4 +19,4 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
 fi
 
-cargo test --release "$@"
+cargo test --release --locked "$@"

@@ -117,6 +117,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // `postdesk tickets | head`: the reader went away, which is not an
+        // error worth a message.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("postdesk: {}", logging::chain(e.as_ref()));
             ExitCode::from(1)
@@ -218,11 +226,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&serde_json::Value::Array(rows.iter().map(|t| report::ticket_json(&cfg, t)).collect()))?;
             } else {
+                let mut out = std::io::stdout().lock();
                 for t in &rows {
-                    println!("{}", report::ticket_line(&cfg, t));
+                    writeln!(out, "{}", report::ticket_line(&cfg, t))?;
                 }
                 if rows.is_empty() {
-                    println!("no tickets");
+                    writeln!(out, "no tickets")?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -240,7 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&report::detail_json(&cfg, &detail))?;
             } else {
-                print!("{}", report::detail_text(&cfg, &detail));
+                write!(std::io::stdout().lock(), "{}", report::detail_text(&cfg, &detail))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -254,15 +263,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&serde_json::Value::Array(rows.iter().map(report::message_json).collect()))?;
             } else {
+                let mut out = std::io::stdout().lock();
                 for m in &rows {
-                    println!(
+                    writeln!(
+                        out,
                         "{:>6} {:<11} {:<30} {} {}",
                         m.id,
                         m.state,
                         m.from,
                         m.subject,
                         m.flag.as_deref().map(|f| format!("[{f}]")).unwrap_or_default()
-                    );
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -190,19 +190,28 @@ EOF
 
 pd() { "$BIN" "$@" --config "$WORK/config" --data "$WORK/data"; }
 
-"$BIN" serve --config "$WORK/config" --data "$WORK/data" 2>"$WORK/serve.log" &
-SERVE_PID=$!
-PIDS+=("$SERVE_PID")
-for _ in $(seq 1 300); do
-    [ -s "$WORK/data/ports.json" ] && break
-    kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
-    sleep 0.1
-done
-if ! PORT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["smtp"].rsplit(":",1)[1])' "$WORK/data/ports.json" 2>/dev/null); then
-    echo "bench-smtp: no SMTP port in ports.json: $(cat "$WORK/data/ports.json" 2>/dev/null)" >&2
-    cat "$WORK/serve.log" >&2
-    exit 1
-fi
+# start_server DATA_DIR LOG: starts postdesk on DATA_DIR, sets SERVE_PID and PORT.
+start_server() {
+    local data=$1 log=$2
+    mkdir -p "$data"
+    rm -f "$data/ports.json"
+    "$BIN" serve --config "$WORK/config" --data "$data" 2>"$log" &
+    SERVE_PID=$!
+    PIDS+=("$SERVE_PID")
+    for _ in $(seq 1 300); do
+        [ -s "$data/ports.json" ] && break
+        kill -0 "$SERVE_PID" 2>/dev/null || { cat "$log" >&2; exit 1; }
+        sleep 0.1
+    done
+    if ! PORT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["smtp"].rsplit(":",1)[1])' "$data/ports.json" 2>/dev/null); then
+        echo "bench-smtp: no SMTP port in ports.json: $(cat "$data/ports.json" 2>/dev/null)" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+}
+
+start_server "$WORK/data" "$WORK/serve.log"
+FULL_PORT=$PORT
 
 count_json() { # COMMAND: number of entries in `postdesk COMMAND --json`
     pd "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
@@ -220,7 +229,7 @@ verify_counts() { # EXPECTED
     fi
 }
 
-EMPTY_RATE=$(run_source "postdesk (empty store)" "$PORT" "$MESSAGES")
+EMPTY_RATE=$(run_source "postdesk (empty store)" "$FULL_PORT" "$MESSAGES")
 awk -v p="$EMPTY_RATE" -v s="$SINK_RATE" \
     'BEGIN { printf "postdesk / smtp-sink:        %.1f%%\n", 100 * p / s }' >&2
 verify_counts "$MESSAGES"
@@ -233,13 +242,24 @@ if [ "$FILL" -gt 0 ]; then
         n=$((FILL - STORED))
         [ "$n" -gt "$FILL_BATCH" ] && n=$FILL_BATCH
         batch=$((batch + 1))
-        run_source "fill batch $batch" "$PORT" "$n" >/dev/null
+        run_source "fill batch $batch" "$FULL_PORT" "$n" >/dev/null
         STORED=$((STORED + n))
     done
-    FULL_RATE=$(run_source "postdesk ($STORED stored)" "$PORT" "$MESSAGES")
+    FULL_RATE=$(run_source "postdesk ($STORED stored)" "$FULL_PORT" "$MESSAGES")
+    STORED=$((STORED + MESSAGES))
+    # The machine's load drifts over a long fill, so the empty-store rate is
+    # measured again now, on a second server with a fresh data dir, and the
+    # filled store once more after it: the ratio compares runs minutes apart
+    # rather than a quarter of an hour.
+    start_server "$WORK/data-empty" "$WORK/serve-empty.log"
+    EMPTY2_RATE=$(run_source "postdesk (empty store, again)" "$PORT" "$MESSAGES")
+    kill "$SERVE_PID" 2>/dev/null || true
+    FULL2_RATE=$(run_source "postdesk ($STORED stored, again)" "$FULL_PORT" "$MESSAGES")
     STORED=$((STORED + MESSAGES))
     awk -v f="$FULL_RATE" -v e="$EMPTY_RATE" -v n="$FILL" \
-        'BEGIN { r = 100 * f / e; printf "after %d stored: %.1f%% of the empty-store rate (target >= 80%%): %s\n", n, r, (r >= 80 ? "PASS" : "FAIL") }' >&2
+        'BEGIN { r = 100 * f / e; printf "after %d stored vs the first empty run: %.1f%%\n", n, r }' >&2
+    awk -v f1="$FULL_RATE" -v f2="$FULL2_RATE" -v e="$EMPTY2_RATE" -v n="$FILL" \
+        'BEGIN { f = (f1 + f2) / 2; r = 100 * f / e; printf "after %d stored vs the empty run between them: %.1f%% (target >= 80%%): %s\n", n, r, (r >= 80 ? "PASS" : "FAIL") }' >&2
     verify_counts "$STORED"
 fi
 

@@ -18,6 +18,7 @@
 //! - [`thread`]: which ticket a message joins (pure decision).
 //! - [`route`]: queue, priority, issue type, requester (pure decision).
 //! - [`token`]: signed reply-address tokens (HMAC-SHA256 over the ticket id).
+//! - [`detect`]: the off-platform bypass detector (pure, fast).
 //! - [`store`]: SQLite storage with a group-committing writer thread.
 //! - [`app`]: wiring for `postdesk serve`.
 //! - [`shutdown`]: cancellation and draining.
@@ -26,6 +27,7 @@
 
 pub mod app;
 pub mod config;
+pub mod detect;
 pub mod ids;
 pub mod ingest;
 pub mod listener;

@@ -1,0 +1,236 @@
+//! Street addresses: house number, street name, suffix.
+//!
+//! Receives the position of a short number in the skeleton and reads
+//! forward: one to four name words (`Main`, `N. Oak`, `45th`), then a street
+//! suffix from the configured list (`Street`, `St`, `Ave`, `Blvd`…),
+//! optionally a unit (`Apt 4B`, `Suite 200`, `#12`). Suffixes that are also
+//! ordinary words (`Way`, `Place`) count only when capitalised in the
+//! original. Name words may not be function words or units ("5 more days
+//! on the road" is no address), and the number may not be a reference
+//! ("invoice 123 …"). PO boxes and other countries' forms are configured
+//! patterns.
+
+use super::patterns::{AddressKey, Compiled};
+use super::words::{LINE_STOPS, words_before};
+
+fn token_end(norm: &[u8], mut i: usize) -> usize {
+    while i < norm.len() && norm[i].is_ascii_alphanumeric() {
+        i += 1;
+    }
+    i
+}
+
+/// A house number: 1–6 digits, optionally one letter (`221b`).
+fn is_house_number(tok: &[u8]) -> bool {
+    let digits = tok.iter().take_while(|b| b.is_ascii_digit()).count();
+    (1..=6).contains(&digits)
+        && (digits == tok.len() || (digits + 1 == tok.len() && tok[digits].is_ascii_alphabetic()))
+        && tok[0] != b'0'
+}
+
+/// `45th`, `1st`, `2nd`, `3rd`.
+fn is_ordinal(tok: &[u8]) -> bool {
+    let digits = tok.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && digits <= 3 && matches!(&tok[digits..], b"st" | b"nd" | b"rd" | b"th")
+}
+
+/// The separator after a token inside an address: spaces, optionally after
+/// a `.` (abbreviations). Returns the next token's start.
+fn next_word(norm: &[u8], end: usize) -> Option<usize> {
+    let mut j = end;
+    if j < norm.len() && norm[j] == b'.' {
+        j += 1;
+    }
+    let s = j;
+    while j < norm.len() && norm[j] == b' ' && j - s < 3 {
+        j += 1;
+    }
+    (j > s && j < norm.len() && norm[j].is_ascii_alphanumeric()).then_some(j)
+}
+
+/// The street address starting at the number token `start..end`, as a
+/// skeleton span, unless it is the platform's own.
+pub(crate) fn street_at(
+    c: &Compiled,
+    text: &str,
+    orig_at: impl Fn(usize) -> usize,
+    norm: &[u8],
+    start: usize,
+    end: usize,
+) -> Option<(usize, usize)> {
+    let number = &norm[start..end];
+    if !is_house_number(number) {
+        return None;
+    }
+    if start > 0
+        && matches!(
+            norm[start - 1],
+            b'#' | b'$' | b'.' | b'-' | b'/' | b':' | b'+'
+        )
+    {
+        return None;
+    }
+    // "Invoice 123 …"; but "Suite 200, 123 Main St" is fine: only the word
+    // right before, and not across a comma.
+    let before = &norm[..start];
+    let trimmed = before.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+    if (trimmed == 0 || before[trimmed - 1] != b',')
+        && words_before(norm, start, LINE_STOPS, 1).any(|w| c.reference_words.contains(w))
+    {
+        return None;
+    }
+    let mut names = 0;
+    let mut first_name: Option<&[u8]> = None;
+    let mut pos = end;
+    for _ in 0..5 {
+        let ws = next_word(norm, pos)?;
+        let we = token_end(norm, ws);
+        let w = &norm[ws..we];
+        let plain_suffix = c.street_suffixes.contains(w);
+        let cap_suffix = c.street_suffixes_capitalised.contains(w)
+            && text[orig_at(ws)..]
+                .chars()
+                .next()
+                .is_some_and(char::is_uppercase);
+        if names > 0 && (plain_suffix || cap_suffix) {
+            let mut e = we;
+            // The dot of an abbreviation ("St."), not a full stop.
+            if e < norm.len() && norm[e] == b'.' && w.len() <= 4 {
+                e += 1;
+            }
+            let key = AddressKey {
+                number: number.to_vec(),
+                first_word: first_name.unwrap_or_default().to_vec(),
+            };
+            if c.platform_addresses.contains(&key) {
+                return None;
+            }
+            return Some((start, unit_after(norm, e)));
+        }
+        let is_name = (w.iter().all(u8::is_ascii_alphabetic) && !c.street_stopwords.contains(w))
+            || is_ordinal(w);
+        if !is_name {
+            return None;
+        }
+        if first_name.is_none() {
+            first_name = Some(w);
+        }
+        names += 1;
+        if names > 4 {
+            return None;
+        }
+        pos = we;
+    }
+    None
+}
+
+/// Extend past a unit: `, Apt 4B`, ` Suite 200`, ` #12`, ` Unit 5`.
+fn unit_after(norm: &[u8], end: usize) -> usize {
+    let mut j = end;
+    if j < norm.len() && norm[j] == b',' {
+        j += 1;
+    }
+    while j < norm.len() && norm[j] == b' ' && j - end < 3 {
+        j += 1;
+    }
+    let rest = &norm[j..];
+    for unit in [
+        &b"apt"[..],
+        b"apartment",
+        b"suite",
+        b"ste",
+        b"unit",
+        b"#",
+        b"fl",
+        b"floor",
+    ] {
+        if rest.starts_with(unit) {
+            let mut k = j + unit.len();
+            if unit != b"#" && k < norm.len() && norm[k].is_ascii_alphanumeric() {
+                continue;
+            }
+            if k < norm.len() && norm[k] == b'.' {
+                k += 1;
+            }
+            while k < norm.len() && norm[k] == b' ' && k - j < unit.len() + 3 {
+                k += 1;
+            }
+            let e = token_end(norm, k);
+            if e > k {
+                return e;
+            }
+        }
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+
+    fn addresses(text: &str) -> Vec<String> {
+        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        d.scan(text, &ScanContext::default())
+            .hits
+            .into_iter()
+            .filter(|h| h.category == Category::Address)
+            .map(|h| h.text)
+            .collect()
+    }
+
+    #[test]
+    fn us_street_addresses() {
+        assert_eq!(
+            addresses("I live at 742 Evergreen Terrace, Springfield"),
+            ["742 Evergreen Terrace"]
+        );
+        assert_eq!(
+            addresses("mail it to 1600 Pennsylvania Ave NW"),
+            ["1600 Pennsylvania Ave"]
+        );
+        assert_eq!(addresses("221B Baker St."), ["221B Baker St."]);
+        assert_eq!(
+            addresses("123 N. Main Street, Apt 4B"),
+            ["123 N. Main Street, Apt 4B"]
+        );
+        assert_eq!(addresses("350 W 45th St"), ["350 W 45th St"]);
+        assert_eq!(addresses("12 Oak Tree Way"), ["12 Oak Tree Way"]);
+        assert_eq!(addresses("come by 88 main st"), ["88 main st"]);
+    }
+
+    #[test]
+    fn po_boxes_and_other_countries() {
+        assert_eq!(addresses("P.O. Box 4521"), ["P.O. Box 4521"]);
+        assert_eq!(addresses("PO box 12"), ["PO box 12"]);
+        assert_eq!(addresses("Hauptstraße 12, Berlin"), ["Hauptstraße 12"]);
+        assert_eq!(addresses("au 14 rue de la Paix"), ["14 rue de la Paix"]);
+    }
+
+    #[test]
+    fn numbers_followed_by_words_are_usually_not_addresses() {
+        for t in [
+            "5 more days on the road",
+            "we have 3 court dates",
+            "it's 100 percent of the way",
+            "invoice 123 Main Street",
+            "2 ways to pay",
+            "I paid 500 on the way home",
+            "3 appointments with Dr Smith",
+            "give me 2 days to drive over",
+        ] {
+            assert!(addresses(t).is_empty(), "{t}: {:?}", addresses(t));
+        }
+    }
+
+    #[test]
+    fn the_platform_address_is_not_evidence() {
+        let mut cfg = DetectorConfig::default();
+        cfg.allow.platform_addresses = vec!["1200 Market Street, Suite 400".into()];
+        let d = Detector::new(&cfg).expect("compiles");
+        assert!(
+            d.scan("Our office: 1200 Market St", &ScanContext::default())
+                .hits
+                .is_empty()
+        );
+    }
+}

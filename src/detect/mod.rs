@@ -1,0 +1,638 @@
+//! Detect: the off-platform bypass detector.
+//!
+//! Receives the new (unquoted) text of one inbound customer message and
+//! returns a [`Verdict`]: every piece of evidence that the customer is trying
+//! to move the conversation or the payment off the platform, each a [`Hit`]
+//! that names its [`Category`], the rule that fired and the span as the
+//! customer wrote it. The module is pure: no I/O, no store, no clock, so
+//! `postdesk explain` shows exactly what the pipeline would decide, and every
+//! rule is tested without a socket.
+//!
+//! What it looks for (categories):
+//!
+//! - `phone`: NANP (`(555) 123-4567`, `555.123.4567`, `+1 555 123 4567`),
+//!   international E.164 with spaces, dots or dashes, national numbers with a
+//!   trunk `0`, and digits spelled out as words;
+//! - `email`: addresses outside the platform's, the ticket's and the sender's
+//!   own domains, also written `jane (at) gmail (dot) com`; freemail counts
+//!   double;
+//! - `address`: street addresses (number, name, suffix), PO boxes;
+//! - `messaging`: WhatsApp, Telegram, Signal, … and "text me", "DM me";
+//! - `payment`: Venmo, Zelle, Cash App, PayPal.me and friends-and-family,
+//!   wires and bank details, IBANs (mod-97), routing numbers (ABA checksum),
+//!   card numbers (Luhn), Bitcoin/Litecoin/Dogecoin/Tron addresses
+//!   (Base58Check or Bech32/Bech32m checksums), Ethereum addresses, and
+//!   "pay you directly" / "outside the platform".
+//!
+//! How (see `scan.rs` for the pipeline): the text is normalised
+//! once (`normalize.rs`: case, zero-width characters, Unicode look-alikes,
+//! fullwidth digits); keyword lists run as one Aho-Corasick automaton that
+//! reads through separators, so spacing and punctuation tricks still match
+//! (`automaton.rs`); structured things (numbers, addresses, wallets, e-mail
+//! addresses) are parsed only where that same pass saw a digit, an `@` or
+//! an `at`; configured regexes run only around their anchor words. Offsets
+//! always point into the text that was scanned.
+//!
+//! What it does not do, by design: decide scope (the caller asks
+//! [`in_scope`]), skip agent messages (the caller never passes them: agent
+//! text is not customer evidence), or act. The actions (warning, Compliance
+//! Alert, suspension, rescan) belong to the pipeline and the outbox; the
+//! [`Actions`] settings live here only so that all of `[detector]` is one
+//! table.
+
+mod address;
+mod automaton;
+pub mod checksums;
+mod defaults;
+mod email;
+mod keywords;
+mod money;
+mod normalize;
+mod patterns;
+mod phone;
+pub mod quote;
+mod scan;
+mod words;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Priority;
+
+pub use quote::{new_text, new_text_ranges};
+
+/// Bumped when the scanning code changes what it finds for the same
+/// configuration; part of [`Detector::version`].
+pub const ENGINE_VERSION: u32 = 1;
+
+/// What kind of off-platform evidence a hit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// A phone number.
+    Phone,
+    /// A personal e-mail address.
+    Email,
+    /// A street address or PO box.
+    Address,
+    /// A messaging platform or an invitation to text/DM.
+    Messaging,
+    /// Paying outside the platform.
+    Payment,
+}
+
+impl Category {
+    /// Every category, in report order.
+    pub const ALL: [Category; 5] = [
+        Category::Phone,
+        Category::Email,
+        Category::Address,
+        Category::Messaging,
+        Category::Payment,
+    ];
+
+    /// The lower-case name (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Phone => "phone",
+            Category::Email => "email",
+            Category::Address => "address",
+            Category::Messaging => "messaging",
+            Category::Payment => "payment",
+        }
+    }
+
+    /// The category of a lower-case name.
+    pub fn parse(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// One piece of evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    /// What kind of evidence.
+    pub category: Category,
+    /// The rule that fired, e.g. `phone.nanp`, `keyword.messaging:whatsapp`,
+    /// `pattern.signal_app`, `payment.iban`.
+    pub rule: String,
+    /// The matched span exactly as it appears in the scanned text.
+    pub text: String,
+    /// Byte offset of the span's start in the scanned text.
+    pub start: usize,
+    /// Byte offset just past the span's end in the scanned text.
+    pub end: usize,
+    /// How much evidence this is (1; 2 for a freemail address).
+    pub weight: u32,
+}
+
+/// The detector's answer for one text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// Every hit, ordered by position.
+    pub hits: Vec<Hit>,
+    /// The sum of the hits' weights.
+    pub score: u32,
+    /// True when `score` reaches [`DetectorConfig::min_score`].
+    pub flagged: bool,
+}
+
+impl Verdict {
+    /// The distinct categories of the hits, in [`Category::ALL`] order.
+    pub fn categories(&self) -> Vec<Category> {
+        Category::ALL
+            .into_iter()
+            .filter(|c| self.hits.iter().any(|h| h.category == *c))
+            .collect()
+    }
+}
+
+/// What is not evidence for one message: who sent it and which domains
+/// belong to the ticket and the platform. The pipeline fills it from the
+/// ticket and from the configuration (served and internal domains).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanContext<'a> {
+    /// The sender's address: repeating your own address is not evidence.
+    /// The sender's domain is not evidence either, unless it is freemail.
+    pub sender: Option<&'a str>,
+    /// The ticket's own domains (the client company's), e.g. colleagues' addresses.
+    pub ticket_domains: &'a [String],
+    /// The platform's domains besides [`Allow::platform_domains`].
+    pub platform_domains: &'a [String],
+}
+
+/// Errors building a [`Detector`] from a configuration. Each names the key
+/// and the entry at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configured regex does not compile.
+    #[error("detector.patterns[{index}] (name {name:?}): invalid regex: {source}")]
+    Regex {
+        /// Position in `detector.patterns`.
+        index: usize,
+        /// The pattern's name.
+        name: String,
+        /// The regex error.
+        #[source]
+        source: Box<regex::Error>,
+    },
+    /// A configured pattern is unusable for another reason.
+    #[error("detector.patterns[{index}] (name {name:?}): {reason}")]
+    Pattern {
+        /// Position in `detector.patterns`.
+        index: usize,
+        /// The pattern's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A list entry is unusable (empty, or nothing a detector can match).
+    #[error("detector.{key}[{index}] ({value:?}): {reason}")]
+    Entry {
+        /// The key, e.g. `keywords.messaging`.
+        key: String,
+        /// Position in the list.
+        index: usize,
+        /// The entry.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The keyword lists are too large for the automaton.
+    #[error(
+        "detector: the keyword lists and pattern anchors have more than 65535 letters and digits in all"
+    )]
+    TooManyKeywords,
+    /// A phrase list (vetoes, on-platform phrases) could not be built.
+    #[error("detector: a phrase list does not build: {0}")]
+    Keywords(#[source] aho_corasick::BuildError),
+}
+
+/// The detector, built once from a configuration and shared by reference:
+/// scanning takes `&self` and keeps its scratch buffers per thread.
+#[derive(Debug)]
+pub struct Detector {
+    compiled: patterns::Compiled,
+    version: String,
+    min_score: u32,
+}
+
+impl Detector {
+    /// Compile keyword automata, regexes and word lists.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] naming the key and entry of a regex that does not compile,
+    /// a pattern with an unknown category or upper-case letters (the text
+    /// the patterns see is lower-cased), or an empty keyword.
+    pub fn new(cfg: &DetectorConfig) -> Result<Detector, Error> {
+        Ok(Detector {
+            compiled: patterns::Compiled::new(cfg)?,
+            version: version_of(cfg),
+            min_score: cfg.min_score,
+        })
+    }
+
+    /// Scan `text` (the new text of one customer message) for evidence.
+    /// Offsets in the hits are byte offsets into `text`.
+    pub fn scan(&self, text: &str, ctx: &ScanContext<'_>) -> Verdict {
+        let hits = scan::scan(&self.compiled, text, ctx);
+        let score = hits.iter().map(|h| h.weight).sum();
+        Verdict {
+            flagged: !hits.is_empty() && score >= self.min_score,
+            hits,
+            score,
+        }
+    }
+
+    /// Scan a whole message body, skipping quoted text (see [`quote`]).
+    /// Offsets in the hits are byte offsets into `body`.
+    pub fn scan_message(&self, body: &str, ctx: &ScanContext<'_>) -> Verdict {
+        let ranges = quote::new_text_ranges(body);
+        let mut hits = Vec::new();
+        for r in ranges {
+            let mut part = scan::scan(&self.compiled, &body[r.clone()], ctx);
+            for h in &mut part {
+                h.start += r.start;
+                h.end += r.start;
+            }
+            hits.append(&mut part);
+        }
+        let score = hits.iter().map(|h| h.weight).sum();
+        Verdict {
+            flagged: !hits.is_empty() && score >= self.min_score,
+            hits,
+            score,
+        }
+    }
+
+    /// A short hash of the engine version and every setting that changes
+    /// what a scan finds (not scope, not actions). A stored message scanned
+    /// under another version is due for a rescan.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+}
+
+fn version_of(cfg: &DetectorConfig) -> String {
+    use sha2::{Digest, Sha256};
+    // Serialising plain data to JSON cannot fail; an empty string would only
+    // make every version equal, never crash.
+    let relevant = serde_json::to_string(&(
+        ENGINE_VERSION,
+        cfg.min_score,
+        &cfg.allow,
+        &cfg.rules,
+        &cfg.keywords,
+        &cfg.payment_mentions,
+        &cfg.context,
+        &cfg.patterns,
+    ))
+    .unwrap_or_default();
+    let digest = Sha256::digest(relevant.as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// True when a message of a ticket in `queue` with `issue_type` and `status`
+/// is scanned (names compared case-insensitively; an empty list means any).
+pub fn in_scope(cfg: &DetectorConfig, queue: &str, issue_type: &str, status: &str) -> bool {
+    let matches = |list: &[String], v: &str| {
+        list.is_empty() || list.iter().any(|x| x.eq_ignore_ascii_case(v))
+    };
+    cfg.enabled
+        && matches(&cfg.scope.queues, queue)
+        && matches(&cfg.scope.issue_types, issue_type)
+        && matches(&cfg.scope.statuses, status)
+}
+
+/// The `[detector]` table of `rules.toml`. Every key has a default (the
+/// values shipped in `contrib/detector.toml`), so a table that sets one key
+/// keeps the rest; unknown keys are errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    /// Master switch: false scans nothing.
+    pub enabled: bool,
+    /// A message is flagged when its hits' weights add up to this.
+    pub min_score: u32,
+    /// Which tickets are scanned.
+    pub scope: Scope,
+    /// What is never evidence: the platform's own contact details, freemail.
+    pub allow: Allow,
+    /// Rule switches.
+    pub rules: Rules,
+    /// Keyword lists: any match is evidence (unless negated).
+    pub keywords: Keywords,
+    /// Payment apps and crypto that are evidence only with a cue.
+    pub payment_mentions: PaymentMentions,
+    /// Word lists that give numbers and keywords their context.
+    pub context: Context,
+    /// Extra regexes over the normalised (lower-case) text.
+    pub patterns: Vec<PatternRule>,
+    /// What happens on a hit (carried out by the pipeline).
+    pub actions: Actions,
+}
+
+/// `[detector.scope]`: which tickets' customer messages are scanned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scope {
+    /// Queues (`support`, `sales`); empty means every queue.
+    pub queues: Vec<String>,
+    /// Issue types; empty means every type.
+    pub issue_types: Vec<String>,
+    /// Ticket statuses; empty means every status.
+    pub statuses: Vec<String>,
+}
+
+/// `[detector.allow]`: contact details that are never evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Allow {
+    /// The platform's domains (and their subdomains): addresses there are ours.
+    pub platform_domains: Vec<String>,
+    /// The platform's phone numbers, in any format.
+    pub platform_phones: Vec<String>,
+    /// The platform's street addresses ("1200 Market Street").
+    pub platform_addresses: Vec<String>,
+    /// Freemail domains: an address there is personal, and counts double.
+    pub freemail_domains: Vec<String>,
+}
+
+/// `[detector.rules]`: switches per category and per structured rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// Phone numbers.
+    pub phone: bool,
+    /// E-mail addresses.
+    pub email: bool,
+    /// Street addresses and PO boxes.
+    pub address: bool,
+    /// Messaging platforms.
+    pub messaging: bool,
+    /// Payment outside the platform.
+    pub payment: bool,
+    /// Phone numbers spelled out ("five five five …").
+    pub spelled_digits: bool,
+    /// Ten unformatted digits ("5551234567") count as a phone number.
+    pub bare_phone_numbers: bool,
+    /// IBANs (mod-97 checked).
+    pub iban: bool,
+    /// Crypto wallet addresses (checksums verified where they exist).
+    pub crypto: bool,
+    /// ABA routing numbers next to banking words (checksum verified).
+    pub routing_numbers: bool,
+    /// Card numbers (Luhn checked, known issuer prefix).
+    pub card_numbers: bool,
+    /// "don't", "never", "no" just before a keyword cancel it.
+    pub negation: bool,
+}
+
+/// `[detector.keywords]`: phrases that are evidence wherever they appear
+/// (unless negated). Matching ignores case, accents, look-alikes and
+/// punctuation inside a word (`whats-app`, `w.h.a.t.s.a.p.p`, `w h a t s a p
+/// p`); a space is only accepted where the entry has one, so list the spaced
+/// spellings people use (`whats app`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Keywords {
+    /// Phrases that share a phone number.
+    pub phone: Vec<String>,
+    /// Phrases that share a personal e-mail address.
+    pub email: Vec<String>,
+    /// Phrases that share a street address.
+    pub address: Vec<String>,
+    /// Messaging platforms and invitations to message elsewhere.
+    pub messaging: Vec<String>,
+    /// Paying outside the platform.
+    pub payment: Vec<String>,
+}
+
+/// `[detector.payment_mentions]`: names that are ordinary in accounting
+/// (a client's own Venmo income, bitcoin gains, the routing number for a tax
+/// refund) and only evidence when the sentence is about paying us. A veto
+/// phrase in the sentence ("1099", "income", "tenants") makes it
+/// bookkeeping, never evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentMentions {
+    /// Payment apps and crypto (same matching as keywords). Evidence with a
+    /// second-person word in the sentence ("do you take Zelle"), a payment
+    /// verb shortly before ("pay by Zelle", not "my tenants pay by Zelle"),
+    /// a handle right after ("Venmo me", "Zelle: 555…"), or "my `<name>` is".
+    pub terms: Vec<String>,
+    /// Bank details (same matching). Evidence when asked for ("your routing
+    /// number"), or with a second-person word and a payment verb in the
+    /// sentence ("send the wire details … I'll pay you").
+    pub details: Vec<String>,
+    /// Second-person words.
+    pub second_person: Vec<String>,
+    /// Payment verbs, looked for within four words before a term.
+    pub verbs: Vec<String>,
+    /// Payers that are not the customer paying us: a verb right after one
+    /// of these ("my students pay with Venmo") is no cue.
+    pub third_parties: Vec<String>,
+    /// Words right after a term that introduce a handle.
+    pub handles: Vec<String>,
+    /// Phrases that make the sentence bookkeeping.
+    pub vetoes: Vec<String>,
+}
+
+/// `[detector.context]`: word lists that decide what a number or keyword
+/// means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Context {
+    /// A number right after one of these (within three words) is a
+    /// reference, not a phone number or an address: order, invoice, …
+    pub reference_words: Vec<String>,
+    /// Words that cancel a keyword within the two words before it.
+    pub negations: Vec<String>,
+    /// Phrases after a payment keyword, in the same sentence, that put the
+    /// payment back on the platform ("pay directly through the portal").
+    pub on_platform: Vec<String>,
+    /// Street suffixes that end a street address.
+    pub street_suffixes: Vec<String>,
+    /// Street suffixes that are also ordinary words, counted only when
+    /// capitalised ("Way", "Place").
+    pub street_suffixes_capitalised: Vec<String>,
+    /// Words that never belong to a street name ("the", "of", "days").
+    pub street_stopwords: Vec<String>,
+    /// Words before a number that make it a phone number even without
+    /// formatting (used with `bare_phone_numbers`).
+    pub phone_words: Vec<String>,
+}
+
+/// One configured regex (`[[detector.patterns]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternRule {
+    /// Unique name, reported as `pattern.<name>`.
+    pub name: String,
+    /// `phone`, `email`, `address`, `messaging` or `payment`.
+    pub category: String,
+    /// The regex, over the normalised text: lower case, look-alikes folded,
+    /// zero-width characters removed. Write it in lower case; classes are
+    /// ASCII (`\b`, `\s`, `\d`). A regex whose every match contains a
+    /// literal of three or more letters (found automatically) runs only
+    /// within 160 bytes of where that literal occurs; one without runs over
+    /// the whole text of every message.
+    pub regex: String,
+    /// Whether a negation just before the match cancels it.
+    #[serde(default = "yes")]
+    pub negatable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[detector.actions]`: what the pipeline does with a flagged message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Actions {
+    /// Reply in the thread with the warning template.
+    pub warn: bool,
+    /// Open a Compliance Alert ticket and mail the admins.
+    pub alert: bool,
+    /// On the `repeat_threshold`-th flag, suspend the client's access to
+    /// the queue (mail still stored and threaded).
+    pub suspend_on_repeat: bool,
+    /// Issue type of the alert ticket.
+    pub alert_issue_type: String,
+    /// Priority of the alert ticket.
+    pub alert_priority: Priority,
+    /// Priority of the alert ticket from the repeat on.
+    pub repeat_priority: Priority,
+    /// Which flag of the same client counts as a repeat (2 = the second).
+    pub repeat_threshold: u32,
+    /// Minutes between rescans of in-scope tickets under changed rules.
+    pub rescan_interval_minutes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_scope_is_accounting_support_open_or_replied() {
+        let cfg = DetectorConfig::default();
+        assert!(in_scope(&cfg, "support", "Accounting Support", "Open"));
+        assert!(in_scope(&cfg, "Support", "accounting support", "replied"));
+        assert!(!in_scope(&cfg, "support", "Accounting Support", "Closed"));
+        assert!(!in_scope(&cfg, "support", "Bug", "Open"));
+        assert!(!in_scope(&cfg, "sales", "Accounting Support", "Open"));
+        let off = DetectorConfig {
+            enabled: false,
+            ..DetectorConfig::default()
+        };
+        assert!(!in_scope(&off, "support", "Accounting Support", "Open"));
+    }
+
+    #[test]
+    fn empty_scope_lists_mean_any() {
+        let cfg = DetectorConfig {
+            scope: Scope {
+                queues: vec![],
+                issue_types: vec![],
+                statuses: vec![],
+            },
+            ..DetectorConfig::default()
+        };
+        assert!(in_scope(&cfg, "sales", "Bug", "Closed"));
+    }
+
+    #[test]
+    fn defaults_build() {
+        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        assert_eq!(d.version().len(), 16);
+    }
+
+    #[test]
+    fn version_changes_with_rules_but_not_with_actions() {
+        let base = DetectorConfig::default();
+        let v = Detector::new(&base).expect("compiles").version().to_owned();
+        let mut more = base.clone();
+        more.keywords.messaging.push("line app".into());
+        let v2 = Detector::new(&more).expect("compiles").version().to_owned();
+        assert_ne!(v, v2);
+        let mut acts = base.clone();
+        acts.actions.warn = false;
+        acts.scope.statuses.push("Resolved".into());
+        let v3 = Detector::new(&acts).expect("compiles").version().to_owned();
+        assert_eq!(v, v3);
+    }
+
+    #[test]
+    fn a_bad_regex_names_its_pattern() {
+        let mut cfg = DetectorConfig::default();
+        cfg.patterns.push(PatternRule {
+            name: "broken".into(),
+            category: "payment".into(),
+            regex: "(unclosed".into(),
+            negatable: true,
+        });
+        let err = Detector::new(&cfg).expect_err("must fail").to_string();
+        assert!(err.contains("broken"), "{err}");
+        assert!(err.contains("detector.patterns["), "{err}");
+    }
+
+    #[test]
+    fn an_upper_case_pattern_or_unknown_category_is_refused() {
+        let mut cfg = DetectorConfig::default();
+        cfg.patterns.push(PatternRule {
+            name: "shouty".into(),
+            category: "payment".into(),
+            regex: r"\bVenmo\b".into(),
+            negatable: true,
+        });
+        let err = Detector::new(&cfg).expect_err("must fail").to_string();
+        assert!(
+            err.contains("shouty") && err.contains("lower case"),
+            "{err}"
+        );
+        let mut cfg = DetectorConfig::default();
+        cfg.patterns.push(PatternRule {
+            name: "odd".into(),
+            category: "fax".into(),
+            regex: "x".into(),
+            negatable: true,
+        });
+        let err = Detector::new(&cfg).expect_err("must fail").to_string();
+        assert!(err.contains("odd") && err.contains("category"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_keyword_names_its_list() {
+        let mut cfg = DetectorConfig::default();
+        cfg.keywords.payment.push(" - ".into());
+        let err = Detector::new(&cfg).expect_err("must fail").to_string();
+        assert!(err.contains("keywords.payment["), "{err}");
+    }
+
+    #[test]
+    fn partial_table_keeps_the_other_defaults_and_typos_are_errors() {
+        let cfg: DetectorConfig =
+            toml::from_str("min_score = 2\n[rules]\niban = false\n").expect("parses");
+        assert_eq!(cfg.min_score, 2);
+        assert!(!cfg.rules.iban);
+        assert!(cfg.rules.crypto);
+        assert_eq!(cfg.keywords, Keywords::default());
+        let err = toml::from_str::<DetectorConfig>("[rules]\nibn = false\n").expect_err("typo");
+        assert!(err.to_string().contains("ibn"), "{err}");
+    }
+
+    #[test]
+    fn verdict_serialises_categories_in_lower_case() {
+        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let v = d.scan("add me on WhatsApp", &ScanContext::default());
+        let json = serde_json::to_value(&v).expect("serialises");
+        assert_eq!(json["hits"][0]["category"], "messaging");
+        assert_eq!(json["hits"][0]["text"], "WhatsApp");
+        assert!(
+            json["hits"][0]["rule"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty())
+        );
+    }
+}

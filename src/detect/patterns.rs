@@ -1,0 +1,552 @@
+//! Patterns, compiled once: the configuration turned into automata, regex
+//! sets and word sets that [`scan`](super::scan) runs for every message.
+//!
+//! Receives a [`DetectorConfig`] and returns [`Compiled`] or an [`Error`]
+//! that names the key and entry at fault, so `postdesk check` can point at
+//! the line. Nothing here runs per message.
+//!
+//! Also holds the default `[[detector.patterns]]`: the context rules for
+//! words that are ambiguous on their own ("signal", "slack", "wire",
+//! "friends and family"), links to messaging apps, PO boxes and street
+//! address forms of other countries. They are configuration, not code, so an
+//! admin can read, change or extend them.
+
+use regex::bytes::{Regex, RegexBuilder};
+use regex_syntax::hir::{Hir, HirKind};
+
+use super::keywords::KeywordSet;
+use super::words::{PhraseList, WordSet, normalise_entry};
+use super::{Category, DetectorConfig, Error, PatternRule, Rules};
+
+/// Regexes are compiled with these limits: generous for admin patterns,
+/// small enough that a pathological one fails at load, not at scan.
+const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// One configured regex, compiled.
+#[derive(Debug)]
+pub(crate) struct CompiledPattern {
+    /// `pattern.<name>`.
+    pub rule: String,
+    pub category: Category,
+    pub regex: Regex,
+    pub negatable: bool,
+    /// Letters and digits of literals one of which every match contains
+    /// (`signal` for the Signal rule): the keyword pass looks for them, and
+    /// the regex runs only on a message that has one. `None`: no usable
+    /// literal, the regex runs on every message.
+    pub anchors: Option<Anchors>,
+}
+
+/// All configured regexes.
+///
+/// Not a `RegexSet`: a set over a dozen context rules has no literal to
+/// skip ahead with, so it walks every byte of every message through a big
+/// DFA. Anchoring each rule on a required word found by the keyword pass
+/// (which runs anyway) costs nothing on mail without those words.
+#[derive(Debug)]
+pub(crate) struct PatternSet {
+    pub patterns: Vec<CompiledPattern>,
+}
+
+/// The cue lists of `[detector.payment_mentions]`.
+#[derive(Debug)]
+pub(crate) struct MentionCues {
+    pub second_person: WordSet,
+    pub verbs: WordSet,
+    pub third_parties: WordSet,
+    pub handles: WordSet,
+    pub vetoes: PhraseList,
+}
+
+/// A platform street address, reduced to what identifies it: the house
+/// number and the first word of the street name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AddressKey {
+    pub number: Vec<u8>,
+    pub first_word: Vec<u8>,
+}
+
+/// Everything a scan needs, built once.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub rules: Rules,
+    pub keywords: KeywordSet,
+    pub patterns: Option<PatternSet>,
+    pub mention: MentionCues,
+    pub reference_words: WordSet,
+    pub negations: WordSet,
+    pub on_platform: PhraseList,
+    pub street_suffixes: WordSet,
+    pub street_suffixes_capitalised: WordSet,
+    pub street_stopwords: WordSet,
+    pub phone_words: WordSet,
+    /// Lower-case freemail domains.
+    pub freemail: Vec<String>,
+    /// Lower-case platform domains from the configuration.
+    pub platform_domains: Vec<String>,
+    /// The platform's phone numbers as digit strings (at most the last ten).
+    pub platform_phones: Vec<Vec<u8>>,
+    pub platform_addresses: Vec<AddressKey>,
+}
+
+impl Compiled {
+    /// Compile a configuration.
+    pub fn new(cfg: &DetectorConfig) -> Result<Compiled, Error> {
+        let patterns = compile_patterns(&cfg.patterns)?;
+        let anchors: Vec<Option<Anchors>> = patterns
+            .iter()
+            .flat_map(|ps| ps.patterns.iter().map(|p| p.anchors.clone()))
+            .collect();
+        let keywords = KeywordSet::new(cfg, &anchors)?;
+        for (index, p) in cfg.allow.platform_phones.iter().enumerate() {
+            if p.bytes().filter(u8::is_ascii_digit).count() < 7 {
+                return Err(Error::Entry {
+                    key: "allow.platform_phones".into(),
+                    index,
+                    value: p.clone(),
+                    reason: "a phone number needs at least 7 digits",
+                });
+            }
+        }
+        let mut platform_addresses = Vec::new();
+        for (index, a) in cfg.allow.platform_addresses.iter().enumerate() {
+            let Some(key) = address_key(a) else {
+                return Err(Error::Entry {
+                    key: "allow.platform_addresses".into(),
+                    index,
+                    value: a.clone(),
+                    reason: "an address starts with a house number and a street name",
+                });
+            };
+            platform_addresses.push(key);
+        }
+        Ok(Compiled {
+            rules: cfg.rules.clone(),
+            keywords,
+            patterns,
+            mention: MentionCues {
+                second_person: WordSet::new(&cfg.payment_mentions.second_person),
+                verbs: WordSet::new(&cfg.payment_mentions.verbs),
+                third_parties: WordSet::new(&cfg.payment_mentions.third_parties),
+                handles: WordSet::new(&cfg.payment_mentions.handles),
+                vetoes: PhraseList::new(&cfg.payment_mentions.vetoes).map_err(Error::Keywords)?,
+            },
+            reference_words: WordSet::new(&cfg.context.reference_words),
+            negations: WordSet::new(&cfg.context.negations),
+            on_platform: PhraseList::new(&cfg.context.on_platform).map_err(Error::Keywords)?,
+            street_suffixes: WordSet::new(&cfg.context.street_suffixes),
+            street_suffixes_capitalised: WordSet::new(&cfg.context.street_suffixes_capitalised),
+            street_stopwords: WordSet::new(&cfg.context.street_stopwords),
+            phone_words: WordSet::new(&cfg.context.phone_words),
+            freemail: lower_list(&cfg.allow.freemail_domains),
+            platform_domains: lower_list(&cfg.allow.platform_domains),
+            platform_phones: cfg
+                .allow
+                .platform_phones
+                .iter()
+                .map(|p| phone_key(p.bytes().filter(u8::is_ascii_digit)))
+                .collect(),
+            platform_addresses,
+        })
+    }
+
+    /// True when the category's rules are switched on.
+    pub fn category_enabled(&self, c: Category) -> bool {
+        match c {
+            Category::Phone => self.rules.phone,
+            Category::Email => self.rules.email,
+            Category::Address => self.rules.address,
+            Category::Messaging => self.rules.messaging,
+            Category::Payment => self.rules.payment,
+        }
+    }
+}
+
+fn lower_list(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
+/// The comparable form of a phone number: its last ten digits.
+pub(crate) fn phone_key(digits: impl Iterator<Item = u8>) -> Vec<u8> {
+    let all: Vec<u8> = digits.collect();
+    let from = all.len().saturating_sub(10);
+    all[from..].to_vec()
+}
+
+/// House number and first street-name word of an address.
+pub(crate) fn address_key(address: &str) -> Option<AddressKey> {
+    let norm = normalise_entry(address);
+    let mut words = norm
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    let number = words.next()?;
+    if !number.first()?.is_ascii_digit() {
+        return None;
+    }
+    let first_word = words.next()?;
+    Some(AddressKey {
+        number: number.to_vec(),
+        first_word: first_word.to_vec(),
+    })
+}
+
+/// True when `regex` has an ASCII upper-case letter outside an escape
+/// (`\S`, `\D`, `\P{..}` are fine): it could never match lower-cased text.
+fn has_upper_case_literal(regex: &str) -> bool {
+    let mut chars = regex.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some('p' | 'P') = chars.next() {
+                // Skip a `{...}` class name, or the one-letter form.
+                if chars.clone().next() == Some('{') {
+                    for d in chars.by_ref() {
+                        if d == '}' {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            continue;
+        }
+        if c.is_ascii_uppercase() {
+            return true;
+        }
+    }
+    false
+}
+
+fn compile_patterns(rules: &[PatternRule]) -> Result<Option<PatternSet>, Error> {
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    let mut patterns = Vec::with_capacity(rules.len());
+    for (index, r) in rules.iter().enumerate() {
+        let fail = |reason: &str| Error::Pattern {
+            index,
+            name: r.name.clone(),
+            reason: reason.to_owned(),
+        };
+        if r.name.trim().is_empty() {
+            return Err(fail("name is empty"));
+        }
+        if rules[..index].iter().any(|o| o.name == r.name) {
+            return Err(fail("name is used by an earlier pattern"));
+        }
+        let Some(category) = Category::parse(&r.category) else {
+            return Err(fail(
+                "unknown category (phone, email, address, messaging or payment)",
+            ));
+        };
+        if r.regex.is_empty() {
+            return Err(fail("regex is empty"));
+        }
+        if has_upper_case_literal(&r.regex) {
+            return Err(fail(
+                "write the regex in lower case: it matches the lower-cased text",
+            ));
+        }
+        let regex = RegexBuilder::new(&r.regex)
+            .unicode(false)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| Error::Regex {
+                index,
+                name: r.name.clone(),
+                source: Box::new(e),
+            })?;
+        if regex.is_match(b"") {
+            return Err(fail(
+                "regex matches the empty text, so it would match everywhere",
+            ));
+        }
+        patterns.push(CompiledPattern {
+            rule: format!("pattern.{}", r.name),
+            category,
+            regex,
+            negatable: r.negatable,
+            anchors: anchors_of(&r.regex),
+        });
+    }
+    Ok(Some(PatternSet { patterns }))
+}
+
+/// Shortest anchor worth looking for (shorter literals are everywhere).
+const MIN_ANCHOR: usize = 3;
+/// Most anchors per pattern.
+const MAX_ANCHORS: usize = 48;
+
+/// Literals one of which every match of a regex contains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Anchors {
+    /// Squeezed to letters and digits, like the text they are looked for in.
+    pub words: Vec<Vec<u8>>,
+    /// Every match has them at the start of a word (after `\b` or a space),
+    /// so "rue" in "true" does not count.
+    pub word_start: bool,
+}
+
+/// The anchors of a regex (see [`CompiledPattern::anchors`]).
+fn anchors_of(regex: &str) -> Option<Anchors> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(regex)
+        .ok()?;
+    let (lits, word_start) = required_literals(&hir, false)?;
+    let mut words: Vec<Vec<u8>> = lits
+        .iter()
+        .map(|l| {
+            l.iter()
+                .copied()
+                .filter(u8::is_ascii_alphanumeric)
+                .collect()
+        })
+        .collect();
+    words.sort();
+    words.dedup();
+    let min = MIN_ANCHOR;
+    let usable =
+        !words.is_empty() && words.len() <= MAX_ANCHORS && words.iter().all(|l| l.len() >= min);
+    usable.then_some(Anchors { words, word_start })
+}
+
+/// True when `hir` always ends on a word boundary: `\b`, or at least one
+/// byte of a class without letters and digits (`\s+`, `[,/]`).
+fn ends_a_word(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Look(look) => matches!(
+            look,
+            regex_syntax::hir::Look::WordAscii
+                | regex_syntax::hir::Look::WordStartAscii
+                | regex_syntax::hir::Look::WordStartHalfAscii
+                | regex_syntax::hir::Look::Start
+                | regex_syntax::hir::Look::StartLF
+        ),
+        HirKind::Class(regex_syntax::hir::Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .all(|r| (r.start()..=r.end()).all(|b| !b.is_ascii_alphanumeric())),
+        HirKind::Repetition(r) if r.min >= 1 => ends_a_word(&r.sub),
+        HirKind::Capture(c) => ends_a_word(&c.sub),
+        HirKind::Concat(subs) => subs.last().is_some_and(ends_a_word),
+        HirKind::Literal(l) => l.0.last().is_some_and(|b| !b.is_ascii_alphanumeric()),
+        _ => false,
+    }
+}
+
+/// A set of literals one of which every match of `hir` contains, and
+/// whether they always start a word (`after_word`: what precedes `hir`
+/// ends a word). Concatenations keep their most selective part (word start
+/// first, then the longest shortest literal, then the fewest literals);
+/// alternations need every branch to have a set and take the union.
+fn required_literals(hir: &Hir, after_word: bool) -> Option<(Vec<Vec<u8>>, bool)> {
+    match hir.kind() {
+        HirKind::Literal(lit) => Some((vec![lit.0.to_vec()], after_word)),
+        HirKind::Capture(c) => required_literals(&c.sub, after_word),
+        HirKind::Repetition(r) if r.min >= 1 => required_literals(&r.sub, after_word),
+        HirKind::Concat(subs) => {
+            // Whether each part starts on a word boundary: after one that
+            // ends a word, or after an optional part that ends a word when
+            // present and follows a boundary when absent.
+            let mut ctx = Vec::with_capacity(subs.len());
+            let mut at_word = after_word;
+            for sub in subs {
+                ctx.push(at_word);
+                at_word = match sub.kind() {
+                    HirKind::Repetition(r) if r.min == 0 => at_word && ends_a_word(&r.sub),
+                    HirKind::Look(_) => at_word || ends_a_word(sub),
+                    _ => ends_a_word(sub),
+                };
+            }
+            subs.iter()
+                .zip(ctx)
+                .filter_map(|(sub, ctx)| required_literals(sub, ctx))
+                .max_by_key(|(set, word_start)| {
+                    let shortest = set.iter().map(Vec::len).min().unwrap_or(0).min(8);
+                    (
+                        *word_start && shortest >= MIN_ANCHOR,
+                        shortest,
+                        usize::MAX - set.len(),
+                    )
+                })
+        }
+        HirKind::Alternation(subs) => {
+            let mut all = Vec::new();
+            let mut word_start = true;
+            for s in subs {
+                let (lits, ws) = required_literals(s, after_word)?;
+                all.extend(lits);
+                word_start &= ws;
+            }
+            Some((all, word_start))
+        }
+        _ => None,
+    }
+}
+
+fn pattern(name: &str, category: &str, regex: &str) -> PatternRule {
+    PatternRule {
+        name: name.to_owned(),
+        category: category.to_owned(),
+        regex: regex.to_owned(),
+        negatable: true,
+    }
+}
+
+/// The shipped `[[detector.patterns]]`.
+pub(crate) fn default_patterns() -> Vec<PatternRule> {
+    vec![
+        pattern(
+            "signal_app",
+            "messaging",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+signal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+signal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*signal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+signal\s*(?:\(|,|$)",
+        ),
+        pattern(
+            "slack_dm",
+            "messaging",
+            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+slack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+slack\b",
+        ),
+        pattern(
+            "social_dm",
+            "messaging",
+            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b",
+        ),
+        pattern(
+            "messaging_link",
+            "messaging",
+            r"\b(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|t\.me|telegram\.me|telegram\.dog|discord\.gg|discord\.com/users|discordapp\.com/users|signal\.me|signal\.group|m\.me|join\.skype\.com|u\.wechat\.com|line\.me|viber\.click)/",
+        ),
+        pattern(
+            "send_me_a_text",
+            "messaging",
+            r"\b(?:send|shoot|drop)\s+me\s+an?\s+(?:dm|pm|text|txt|sms|direct message)\b|\bslide\s+into\s+my\s+dms?\b|\b(?:call|ring|text)\s+me\s+(?:at|on)\s+my\s+(?:cell|mobile|personal|home|private)\b",
+        ),
+        pattern(
+            "talk_off_platform",
+            "messaging",
+            r"\b(?:talk|chat|discuss|speak|communicate|continue|message|connect|correspond)\b[^.!?\n]{0,40}\b(?:outside|off)\s+(?:of\s+)?(?:the\s+|this\s+)?(?:platform|portal|site|system)\b",
+        ),
+        pattern(
+            "wire_to_you",
+            "payment",
+            r"\bwire\s+(?:you|u|them|him|her|me|us|funds|money|payment|the\s+(?:money|funds|payment|balance|amount|fee|fees|deposit|retainer))\b|\bwire\s+(?:it|them)\s+(?:to\s+(?:you|your|my)|over|directly|today|tomorrow)\b|\bwiring\s+(?:you|u|it\s+to\s+you|the\s+(?:money|funds|payment|balance|amount|fee|fees)|funds|money)\b|\b(?:by|via|per|through)\s+(?:bank\s+)?wire(?:\s+(?:to|instead|directly|or|today|tomorrow)\b|\s*[,.!?;)]|\s*$)|\bwired\s+(?:you|it\s+to\s+you)\b",
+        ),
+        pattern(
+            "pay_cash",
+            "payment",
+            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\bcash\s+in\s+hand\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)\s+(?:can\s+|could\s+|will\s+|would\s+|'ll\s+)?(?:just\s+)?pay\s+(?:in\s+)?cash\b",
+        ),
+        pattern(
+            "pay_directly",
+            "payment",
+            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b",
+        ),
+        pattern(
+            "friends_and_family",
+            "payment",
+            r"\bpaypal\b[^.!?\n]{0,30}\b(?:friends\s*(?:and|&|n)\s*family|f\s*&\s*f|f\s*and\s*f)\b|\b(?:as|via|using|send|sent|select|choose|choosing|under)\s+(?:a\s+)?friends\s*(?:and|&)\s*family\b|\bf\s*(?:&|and)\s*f\s+(?:payment|option|transfer)\b|\bmark(?:ed)?\s+(?:it\s+)?as\s+(?:friends\s*(?:and|&)\s*family|f\s*&\s*f)\b|\bfriends\s*(?:and|&)\s*family\s+(?:payment|option|transfer|setting)\b",
+        ),
+        pattern(
+            "personal_paypal",
+            "payment",
+            r"\b(?:to|into)\s+(?:my|your|his|her)\s+(?:personal\s+)?paypal\b|\bmy\s+paypal\s+(?:is|address|email|handle)\b|\bpaypal\s+(?:it|me|you|u)\b|\b(?:via|through|by|on|using)\s+paypal\s+to\s+(?:my|me)\b",
+        ),
+        pattern(
+            "card_by_hand",
+            "payment",
+            r"\b(?:charge|bill)\s+(?:me|it|my\s+card|the\s+card)\s+(?:directly|yourself|personally|manually)\b|\bgive\s+you\s+my\s+card\s+(?:number|details|info)\b|\bmy\s+card\s+(?:number|details)\s+(?:over\s+the\s+phone|by\s+phone|directly)\b",
+        ),
+        pattern(
+            "bank_account_number",
+            "payment",
+            r"\b(?:bank|checking|savings|chequing)\s+(?:account|acct)\s*(?:number|no|num|#)\s*:?\s*\d",
+        ),
+        pattern(
+            "po_box",
+            "address",
+            r"\b(?:p\s*\.?\s*o\s*\.?|post\s+office)\s*box\s*#?\s*\d{1,7}\b",
+        ),
+        pattern(
+            "street_de",
+            "address",
+            r"\b[a-z]{3,}(?:strasse|weg|gasse|platz|allee)\s+\d{1,4}[a-z]?\b",
+        ),
+        pattern(
+            "street_fr",
+            "address",
+            r"\b\d{1,4}(?:\s*(?:bis|ter))?,?\s+(?:rue|chemin|allee|impasse|quai)\s+[a-z][a-z'-]*(?:\s+[a-z][a-z'-]*){0,2}",
+        ),
+        pattern(
+            "street_es",
+            "address",
+            r"\b(?:calle|avenida|avda\.|paseo|carrera|rua)\s+[a-z][a-z ]{2,30}?,?\s+(?:n[o.]?\s*)?\d{1,4}\b",
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_case_literals_are_found_outside_escapes() {
+        assert!(has_upper_case_literal("Venmo"));
+        assert!(!has_upper_case_literal(r"\Svenmo\D\W\P{L}\pL"));
+        assert!(has_upper_case_literal(r"\P{L}X"));
+    }
+
+    #[test]
+    fn default_patterns_compile_and_each_has_an_anchor() {
+        let set = compile_patterns(&default_patterns())
+            .expect("compiles")
+            .expect("non-empty");
+        assert_eq!(set.patterns.len(), default_patterns().len());
+        for p in &set.patterns {
+            assert!(p.anchors.is_some(), "{} runs on every message", p.rule);
+        }
+    }
+
+    #[test]
+    fn anchors_are_the_most_selective_required_literals() {
+        let a = |r: &str| {
+            anchors_of(r).map(|a| {
+                let words: Vec<String> = a
+                    .words
+                    .into_iter()
+                    .map(|l| String::from_utf8(l).expect("ascii"))
+                    .collect();
+                (words.join(","), a.word_start)
+            })
+        };
+        let some = |w: &str, ws: bool| Some((w.to_owned(), ws));
+        assert_eq!(a(r"\b(?:on|via)\s+signal\b"), some("signal", true));
+        assert_eq!(a(r"\bwire\s+you|\bwiring\s+it"), some("wire,wiring", true));
+        assert_eq!(a(r"\b(?:wa\.me|t\.me)/"), some("tme,wame", true));
+        assert_eq!(
+            a(r"\b[a-z]{3,}(?:strasse|gasse)\s+\d"),
+            some("gasse,strasse", false)
+        );
+        assert_eq!(a(r"\b\d+\s+(?:rue|quai)\s"), some("quai,rue", true));
+        // Too short, or a branch without a literal: no
+        // anchor, the regex runs on every message.
+        assert_eq!(a(r"[a-z]box"), some("box", false));
+        assert_eq!(a(r"[a-z]bo"), None);
+        assert_eq!(a(r"signal|\d{3}"), None);
+        assert_eq!(a(r"\b(?:on|at)\b"), None);
+    }
+
+    #[test]
+    fn address_keys_and_phone_keys() {
+        let k = address_key("1200 Market Street, Suite 400").expect("key");
+        assert_eq!(k.number, b"1200");
+        assert_eq!(k.first_word, b"market");
+        assert!(address_key("Market Street").is_none());
+        assert_eq!(phone_key(b"18005550199".iter().copied()), b"8005550199");
+    }
+}

@@ -1,0 +1,684 @@
+//! Scan: one message's text through every rule, hits out.
+//!
+//! Receives the compiled rules, the text and the [`ScanContext`], and
+//! returns the hits ordered by position, with spans mapped back to the text
+//! as written. The passes, each linear in the text:
+//!
+//! 1. [`normalize`](super::normalize): the lower-case skeleton (a plain
+//!    lower-cased copy for ASCII mail, no offset map).
+//! 2. One pass of the keyword automaton over the skeleton (it reads
+//!    through separators, see [`automaton`](super::automaton)) finds the
+//!    keys and notes the few places worth a closer look: tokens with digits,
+//!    number words, `@`, the word `at`. Most mail has a handful.
+//! 3. Structured rules at those places only: phone runs, card, routing and
+//!    account numbers, IBANs, wallets, street addresses, e-mail addresses.
+//! 4. The keys are judged: word boundaries, separators, negation, cues.
+//! 5. The configured regexes, each only around its anchor words (the keys
+//!    of step 2 include them).
+//! 6. Overlaps are resolved: a checksum-verified hit (IBAN, card, wallet)
+//!    absorbs phone or address readings of the same digits, and a phrase
+//!    inside a longer phrase is reported once.
+//!
+//! Buffers live in a thread-local scratch and are reused: a scan allocates
+//! only for the hits it returns.
+
+use std::cell::RefCell;
+
+use super::automaton::Step;
+use super::email::{self, Email, domain_matches};
+use super::keywords::{self, Marker};
+use super::money;
+use super::normalize::Normalized;
+use super::patterns::Compiled;
+use super::phone::{self, Run};
+use super::{Category, Hit, ScanContext, address, words};
+
+/// Where a hit came from; decides how overlaps are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A keyword or a configured phrase pattern.
+    Phrase,
+    /// A parsed structure (phone, address, e-mail).
+    Structured,
+    /// A structure verified by a checksum (IBAN, card, wallet, routing).
+    Checksum,
+}
+
+/// A hit in skeleton coordinates.
+#[derive(Debug, Clone)]
+pub(crate) struct RawHit<'c> {
+    pub category: Category,
+    pub rule: &'c str,
+    pub start: usize,
+    pub end: usize,
+    pub weight: u32,
+    pub source: Source,
+}
+
+/// A place worth a closer look (skeleton offsets).
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// A token with at least one digit.
+    Digits(u32, u32),
+    /// A number word ("five").
+    NumberWord(u32),
+    /// The word "at".
+    AtWord(u32),
+    /// An `@`.
+    AtSign(u32),
+}
+
+#[derive(Debug, Default)]
+struct Scratch {
+    norm: Normalized,
+    /// Keys the automaton found: (key, end offset in the skeleton).
+    found: Vec<(u32, u32)>,
+    events: Vec<Event>,
+    /// Anchors of configured regexes seen: (pattern, skeleton position).
+    triggered: Vec<(u32, u32)>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Scan `text`; offsets of the hits are into `text`.
+pub(crate) fn scan(c: &Compiled, text: &str, ctx: &ScanContext<'_>) -> Vec<Hit> {
+    let text = cap(text);
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => scan_with(c, text, ctx, &mut scratch),
+        // Only reachable if a scan re-entered itself on this thread.
+        Err(_) => scan_with(c, text, ctx, &mut Scratch::default()),
+    })
+}
+
+/// Offsets are `u32`: text past 4 GiB (far beyond any message limit) is
+/// not scanned.
+fn cap(text: &str) -> &str {
+    let max = u32::MAX as usize - 1;
+    if text.len() <= max {
+        return text;
+    }
+    let mut e = max;
+    while !text.is_char_boundary(e) {
+        e -= 1;
+    }
+    &text[..e]
+}
+
+fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -> Vec<Hit> {
+    s.norm.build(text);
+    let norm = &s.norm.bytes[..];
+    let (events, found) = (&mut s.events, &mut s.found);
+    events.clear();
+    found.clear();
+    let keys = &c.keywords;
+    keys.automaton().walk(norm, |step| match step {
+        Step::Key(k, end) => {
+            let (marker, more) = keys.marker(k);
+            if marker != Marker::None {
+                // Markers count only as whole words, letters contiguous.
+                let len = if marker == Marker::At {
+                    2
+                } else {
+                    keys.automaton().key_len(k)
+                };
+                let start = end.saturating_sub(len);
+                let whole = norm[start..end].iter().all(u8::is_ascii_alphabetic)
+                    && (start == 0 || !words::is_word_byte(norm[start - 1]))
+                    && (end == norm.len() || !words::is_word_byte(norm[end]));
+                if whole {
+                    events.push(match marker {
+                        Marker::At => Event::AtWord(start as u32),
+                        _ => Event::NumberWord(start as u32),
+                    });
+                }
+            }
+            if more {
+                found.push((k, end as u32));
+            }
+        }
+        Step::Token(start, end, _) => events.push(Event::Digits(start as u32, end as u32)),
+        Step::At(p) => events.push(Event::AtSign(p as u32)),
+    });
+    let mut raw: Vec<RawHit<'_>> = Vec::with_capacity(16);
+    structured(c, text, &s.norm, &s.events, ctx, &mut raw);
+    s.triggered.clear();
+    keywords::judge(c, norm, &s.found, &mut s.triggered, &mut raw);
+    find_patterns(c, norm, &mut s.triggered, &mut raw);
+    resolve(text, &s.norm, raw)
+}
+
+fn structured<'c>(
+    c: &'c Compiled,
+    text: &str,
+    nmap: &Normalized,
+    events: &[Event],
+    ctx: &ScanContext<'_>,
+    out: &mut Vec<RawHit<'c>>,
+) {
+    let norm = &nmap.bytes[..];
+    let rules = &c.rules;
+    let mut phone_until = 0usize;
+    for &ev in events {
+        match ev {
+            Event::Digits(s, e) => {
+                let (s, e) = (s as usize, e as usize);
+                if rules.payment
+                    && rules.iban
+                    && let Some(end) = money::iban_at(norm, s, e)
+                {
+                    out.push(hit(
+                        Category::Payment,
+                        "payment.iban",
+                        s,
+                        end,
+                        Source::Checksum,
+                    ));
+                    phone_until = phone_until.max(end);
+                }
+                if rules.payment && rules.crypto && e - s >= 25 {
+                    let (os, oe) = nmap.to_original(text, s, e);
+                    if let Some(rule) = money::wallet_kind(&text[os..oe]) {
+                        out.push(hit(Category::Payment, rule, s, e, Source::Checksum));
+                    }
+                }
+                if s >= phone_until && norm[s].is_ascii_digit() {
+                    let run = phone::read_run(norm, s);
+                    phone_until = run.end.max(s + 1);
+                    judge_run(c, norm, &run, out);
+                }
+                if rules.address
+                    && let Some((hs, he)) =
+                        address::street_at(c, text, |i| nmap.original_offset(text, i), norm, s, e)
+                {
+                    out.push(hit(
+                        Category::Address,
+                        "address.street",
+                        hs,
+                        he,
+                        Source::Structured,
+                    ));
+                }
+            }
+            Event::NumberWord(s) => {
+                let s = s as usize;
+                if s >= phone_until && rules.phone && rules.spelled_digits {
+                    let run = phone::read_run(norm, s);
+                    phone_until = run.end.max(s + 1);
+                    judge_run(c, norm, &run, out);
+                }
+            }
+            Event::AtSign(p) => {
+                if rules.email
+                    && let Some(e) = email::at_sign(norm, p as usize)
+                    && let Some(h) = judge_email(c, ctx, &e)
+                {
+                    out.push(h);
+                }
+            }
+            Event::AtWord(p) => {
+                if rules.email
+                    && let Some(e) = email::at_word(norm, p as usize)
+                    && let Some(h) = judge_email(c, ctx, &e)
+                {
+                    out.push(h);
+                }
+            }
+        }
+    }
+}
+
+fn hit(category: Category, rule: &str, start: usize, end: usize, source: Source) -> RawHit<'_> {
+    RawHit {
+        category,
+        rule,
+        start,
+        end,
+        weight: 1,
+        source,
+    }
+}
+
+/// A digit run: card, routing or account number first (they would also
+/// read as long phone numbers), then phone.
+fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'c>>) {
+    if run.len == 0 {
+        return;
+    }
+    let rules = &c.rules;
+    if rules.payment {
+        if rules.card_numbers && money::is_card(run) && !phone::is_reference(c, norm, run) {
+            out.push(hit(
+                Category::Payment,
+                "payment.card_number",
+                run.start,
+                run.end,
+                Source::Checksum,
+            ));
+            return;
+        }
+        if rules.routing_numbers && money::is_routing_number(norm, run) {
+            out.push(hit(
+                Category::Payment,
+                "payment.routing_number",
+                run.start,
+                run.end,
+                Source::Checksum,
+            ));
+            return;
+        }
+        if rules.routing_numbers && money::is_bank_account(norm, run) {
+            out.push(hit(
+                Category::Payment,
+                "payment.bank_account",
+                run.start,
+                run.end,
+                Source::Structured,
+            ));
+            return;
+        }
+    }
+    if rules.phone
+        && let Some(kind) = phone::classify(c, norm, run)
+        && !phone::is_reference(c, norm, run)
+        && !money::is_platform_phone(c, run)
+    {
+        out.push(hit(
+            Category::Phone,
+            kind.rule(),
+            run.start,
+            run.end,
+            Source::Structured,
+        ));
+    }
+}
+
+/// An address is evidence unless it is the platform's, the ticket's, or
+/// the sender's own (the sender's domain too, unless it is freemail).
+fn judge_email<'c>(c: &'c Compiled, ctx: &ScanContext<'_>, e: &Email) -> Option<RawHit<'c>> {
+    let ours = c
+        .platform_domains
+        .iter()
+        .chain(ctx.platform_domains)
+        .chain(ctx.ticket_domains)
+        .any(|d| domain_matches(&e.domain, d));
+    if ours {
+        return None;
+    }
+    let freemail = |d: &str| c.freemail.iter().any(|f| domain_matches(d, f));
+    if let Some(sender) = ctx.sender {
+        let sender = sender.trim().trim_start_matches('<').trim_end_matches('>');
+        let addr = format!("{}@{}", e.local, e.domain);
+        if sender.eq_ignore_ascii_case(&addr) {
+            return None;
+        }
+        if let Some((_, sender_domain)) = sender.rsplit_once('@')
+            && !freemail(sender_domain)
+            && domain_matches(&e.domain, sender_domain)
+        {
+            return None;
+        }
+    }
+    let rule = if e.obfuscated {
+        "email.obfuscated"
+    } else {
+        "email.address"
+    };
+    let mut h = hit(Category::Email, rule, e.start, e.end, Source::Structured);
+    if freemail(&e.domain) {
+        h.weight = 2;
+    }
+    Some(h)
+}
+
+/// Run the configured regexes: those with an anchor only around the places
+/// the keyword pass saw it (see [`ANCHOR_REACH`]), the others over the whole
+/// text.
+fn find_patterns<'c>(
+    c: &'c Compiled,
+    norm: &[u8],
+    triggered: &mut [(u32, u32)],
+    out: &mut Vec<RawHit<'c>>,
+) {
+    let Some(ps) = &c.patterns else {
+        return;
+    };
+    triggered.sort_unstable();
+    let mut t = 0;
+    let mut windows: Vec<(usize, usize)> = Vec::new();
+    for (idx, p) in ps.patterns.iter().enumerate() {
+        // This pattern's anchor positions, in order.
+        let from = t;
+        while t < triggered.len() && triggered[t].0 as usize == idx {
+            t += 1;
+        }
+        let places = &triggered[from..t];
+        if !c.category_enabled(p.category) || (p.anchors.is_some() && places.is_empty()) {
+            continue;
+        }
+        windows.clear();
+        if p.anchors.is_none() {
+            windows.push((0, norm.len()));
+        }
+        for &(_, pos) in places {
+            let pos = pos as usize;
+            let ws = pos.saturating_sub(ANCHOR_REACH);
+            let mut we = (pos + ANCHOR_REACH).min(norm.len());
+            // End the window between words, so `\b` at its end is real.
+            while we < norm.len() && words::is_word_byte(norm[we]) {
+                we += 1;
+            }
+            match windows.last_mut() {
+                Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+                _ => windows.push((ws, we)),
+            }
+        }
+        for &(ws, we) in &windows {
+            let mut at = ws;
+            while at <= we {
+                let Some(m) = p.regex.find_at(&norm[..we], at) else {
+                    break;
+                };
+                at = if m.is_empty() { m.end() + 1 } else { m.end() };
+                if m.is_empty() {
+                    continue;
+                }
+                if p.negatable && c.rules.negation && keywords::is_negated(c, norm, m.start()) {
+                    continue;
+                }
+                if p.category == Category::Payment && keywords::is_put_on_platform(c, norm, m.end())
+                {
+                    continue;
+                }
+                let source = match p.category {
+                    Category::Messaging | Category::Payment => Source::Phrase,
+                    Category::Phone | Category::Email | Category::Address => Source::Structured,
+                };
+                // Trailing spaces or punctuation of a context alternative are
+                // not part of the evidence.
+                let mut end = m.end();
+                while end > m.start() + 1
+                    && matches!(
+                        norm[end - 1],
+                        b' ' | b',' | b'.' | b'!' | b'?' | b':' | b';' | b')'
+                    )
+                {
+                    end -= 1;
+                }
+                out.push(hit(p.category, &p.rule, m.start(), end, source));
+            }
+        }
+    }
+}
+
+/// How far from its anchor a configured regex may match: the regex runs
+/// over this many bytes on each side of each anchor.
+pub(crate) const ANCHOR_REACH: usize = 160;
+
+fn overlaps(a: &RawHit<'_>, b: &RawHit<'_>) -> bool {
+    a.start < b.end && b.start < a.end
+}
+
+fn contains(outer: &RawHit<'_>, inner: &RawHit<'_>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+/// Resolve overlaps and map to the original text.
+fn resolve(text: &str, nmap: &Normalized, mut raw: Vec<RawHit<'_>>) -> Vec<Hit> {
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut keep = vec![true; raw.len()];
+    // Only hits in one cluster of overlapping spans can affect each other;
+    // clusters are tiny, so the pairwise pass stays linear overall.
+    let mut cluster_start = 0;
+    let mut cluster_end = 0;
+    for k in 0..=raw.len() {
+        if k < raw.len() && (k == cluster_start || raw[k].start < cluster_end) {
+            cluster_end = cluster_end.max(raw[k].end);
+            continue;
+        }
+        resolve_cluster(&raw[cluster_start..k], &mut keep[cluster_start..k]);
+        if k < raw.len() {
+            cluster_start = k;
+            cluster_end = raw[k].end;
+        }
+    }
+    let mut hits = Vec::with_capacity(keep.iter().filter(|k| **k).count());
+    for (h, _) in raw.into_iter().zip(keep).filter(|(_, k)| *k) {
+        let (s, e) = nmap.to_original(text, h.start, h.end);
+        hits.push(Hit {
+            category: h.category,
+            rule: h.rule.to_owned(),
+            text: text[s..e].to_owned(),
+            start: s,
+            end: e,
+            weight: h.weight,
+        });
+    }
+    hits
+}
+
+/// Decide, within one cluster of overlapping hits, which to keep.
+fn resolve_cluster(raw: &[RawHit<'_>], keep: &mut [bool]) {
+    for i in 0..raw.len() {
+        for j in 0..raw.len() {
+            if i == j || !keep[j] || !overlaps(&raw[i], &raw[j]) {
+                continue;
+            }
+            let (a, b) = (&raw[i], &raw[j]);
+            let same_span = a.start == b.start && a.end == b.end;
+            let strictly_inside = contains(b, a) && !same_span;
+            let drop = if a.category == b.category && same_span {
+                // The same thing found twice: keep the first.
+                j < i
+            } else {
+                match (a.source, b.source) {
+                    // A checksum-verified number absorbs a phone or address
+                    // reading of the same digits.
+                    (Source::Structured, Source::Checksum) => {
+                        matches!(a.category, Category::Phone | Category::Address)
+                    }
+                    // A phrase inside a longer phrase (any category) is
+                    // reported once; overlapping phrases of one category
+                    // are one hit, the earlier.
+                    (Source::Phrase, Source::Phrase) => {
+                        strictly_inside || (a.category == b.category && !contains(a, b) && j < i)
+                    }
+                    (Source::Structured, Source::Structured)
+                    | (Source::Checksum, Source::Checksum) => {
+                        a.category == b.category && strictly_inside
+                    }
+                    _ => false,
+                }
+            };
+            if drop {
+                keep[i] = false;
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+
+    fn scan(text: &str) -> Vec<(Category, String, String)> {
+        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        d.scan(text, &ScanContext::default())
+            .hits
+            .into_iter()
+            .map(|h| (h.category, h.rule, h.text))
+            .collect()
+    }
+
+    #[test]
+    fn plain_mail_has_no_hits() {
+        let t = "Hi team,\n\nPlease find attached the Q3 statements for invoice INV-2024-0113 \
+                 ($4,250.00, due 10/15/2024). Our order #58213 shipped via UPS \
+                 1Z999AA10123456784. Thanks for signalling the issue with the wire harness \
+                 supplier; the signal at the office is weak today.\n\nBest,\nDana";
+        assert!(scan(t).is_empty(), "{:?}", scan(t));
+    }
+
+    #[test]
+    fn each_category_in_one_message_with_original_spans() {
+        let t = "Text me on WhatsApp at +1 (555) 123-4567 or jo.smith@gmail.com, \
+                 I'm at 42 Elm Street. Can I Zelle you the $300?";
+        let hits = scan(t);
+        let cats: Vec<Category> = hits.iter().map(|h| h.0).collect();
+        for c in Category::ALL {
+            assert!(cats.contains(&c), "{c:?} missing from {hits:?}");
+        }
+        assert!(hits.iter().any(|h| h.2 == "+1 (555) 123-4567"));
+        assert!(hits.iter().any(|h| h.2 == "42 Elm Street"));
+    }
+
+    #[test]
+    fn offsets_point_into_the_original_after_unicode_folding() {
+        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let text = "Héllo — add me on Ｔｅｌｅｇｒａｍ please";
+        let v = d.scan(text, &ScanContext::default());
+        assert_eq!(v.hits.len(), 1, "{:?}", v.hits);
+        let h = &v.hits[0];
+        assert_eq!(&text[h.start..h.end], "Ｔｅｌｅｇｒａｍ");
+        assert_eq!(h.text, "Ｔｅｌｅｇｒａｍ");
+    }
+
+    #[test]
+    fn an_iban_is_not_also_a_phone_number() {
+        let hits = scan("IBAN DE89 3704 0044 0532 0130 00");
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].1, "payment.iban");
+    }
+
+    #[test]
+    fn a_phrase_inside_a_longer_phrase_is_reported_once() {
+        let hits = scan("can we talk outside the platform?");
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].0, Category::Messaging);
+    }
+
+    #[test]
+    fn quoted_text_is_not_scanned_by_scan_message() {
+        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let body = "Thanks, paid on the portal.\n\nOn Mon, Mar 3, 2025 at 10:12 AM Support <support@example.com> wrote:\n> Reminder: never share WhatsApp numbers or pay by Zelle.\n";
+        assert!(
+            d.scan_message(body, &ScanContext::default())
+                .hits
+                .is_empty()
+        );
+        let body = "> Which app?\nWhatsApp is best\n";
+        let v = d.scan_message(body, &ScanContext::default());
+        assert_eq!(v.hits.len(), 1);
+        assert_eq!(&body[v.hits[0].start..v.hits[0].end], "WhatsApp");
+    }
+
+    #[test]
+    fn switching_a_category_off_silences_it() {
+        let mut cfg = DetectorConfig::default();
+        cfg.rules.messaging = false;
+        let d = Detector::new(&cfg).expect("compiles");
+        assert!(
+            d.scan("add me on signal or WhatsApp", &ScanContext::default())
+                .hits
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn ambiguous_words_need_context() {
+        for t in [
+            "Thanks for the signal, we'll look into it",
+            "signal the issue to your manager",
+            "the signal is weak in the basement",
+            "we ordered a new wire harness",
+            "wireless keyboard",
+            "cut me some slack this week",
+            "my friends and family recommended you",
+        ] {
+            assert!(scan(t).is_empty(), "{t}: {:?}", scan(t));
+        }
+        for (t, c) in [
+            ("message me on Signal", Category::Messaging),
+            ("I'm on signal.", Category::Messaging),
+            ("ping me on slack", Category::Messaging),
+            ("I can wire you the balance", Category::Payment),
+            ("send it via PayPal friends and family", Category::Payment),
+            ("wa.me/15551234567", Category::Messaging),
+        ] {
+            assert!(scan(t).iter().any(|h| h.0 == c), "{t}: {:?}", scan(t));
+        }
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use crate::detect::{Detector, DetectorConfig, ScanContext};
+
+    /// Nothing panics on input: random text from a pool of the characters
+    /// the rules care about (digits, separators, `@`, look-alikes,
+    /// zero-width and combining characters, fullwidth forms, emoji), and
+    /// every hit's span is a valid slice of the text it reports.
+    #[test]
+    fn random_text_never_panics_and_spans_are_valid() {
+        let pool: Vec<char> = "0123456789 abcdefghijklmnopqrstuvwxyz ATWZ@.-()+#$/:,\n\
+             аеорсΟν\u{200B}\u{FEFF}\u{0301}５＠ｗ①ﬁß🙂é中"
+            .chars()
+            .collect();
+        let words = [
+            "whatsapp ",
+            "zelle ",
+            "you ",
+            "at ",
+            "gmail ",
+            "dot ",
+            "com ",
+            "five ",
+            "street ",
+            "venmo ",
+            "signal ",
+            "wire ",
+            "iban ",
+            "de89 ",
+            "bc1q",
+            "0x",
+            "p.o. box ",
+            "pay ",
+            "> ",
+            "On Mon wrote:\n",
+            "-----Original Message-----\n",
+        ];
+        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let len = (next() % 200) as usize;
+            let mut text = String::new();
+            for _ in 0..len {
+                if next() % 4 == 0 {
+                    text.push_str(words[(next() % words.len() as u64) as usize]);
+                } else {
+                    text.push(pool[(next() % pool.len() as u64) as usize]);
+                }
+            }
+            for v in [
+                d.scan(&text, &ScanContext::default()),
+                d.scan_message(&text, &ScanContext::default()),
+            ] {
+                for h in &v.hits {
+                    assert!(h.start < h.end && h.end <= text.len(), "{h:?} in {text:?}");
+                    assert_eq!(text.get(h.start..h.end), Some(h.text.as_str()), "{text:?}");
+                }
+            }
+        }
+    }
+}

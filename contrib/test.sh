@@ -11,12 +11,33 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The IMAP poller tests (tests/imap_poll.rs, tests/digest.rs) start a
+# throwaway Dovecot and deliver alerts and digests to Postfix's smtp-sink.
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+[ -x /usr/sbin/smtp-sink ] || need+=(postfix)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
+fi
+
+# The outbound tests (tests/outbound.rs, tests/conversation.rs) deliver to a
+# real SMTP server: Python's aiosmtpd (tests/common/smtp_sink.py). Installed
+# only when missing; on a system Python that refuses pip (PEP 668), from
+# Debian's package instead.
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+    echo "test.sh: installing aiosmtpd"
+    python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages aiosmtpd 2>/dev/null \
+        || {
+            SUDO=""
+            [ "$(id -u)" = 0 ] || SUDO=sudo
+            $SUDO apt-get update
+            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends python3-aiosmtpd
+        }
+    python3 -c "import aiosmtpd"
 fi
 
 cargo test --release --locked "$@"

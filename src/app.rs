@@ -32,29 +32,77 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
     let cfg = Arc::new(cfg);
-    let (_cfg_tx, cfg_rx) = watch::channel(cfg.clone());
-    let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx))
+    let (cfg_tx, cfg_rx) = watch::channel(cfg.clone());
+    let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx.clone()))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let spool = Arc::new(Spool::new(writer));
+    // The listeners' path into the spool nudges the outbox worker after each
+    // commit, so the mail a message causes leaves at once.
+    let outbox_nudge = Arc::new(tokio::sync::Notify::new());
+    let listener_spool = Arc::new(crate::outbound::outbox::Waking::new(
+        spool.clone(),
+        outbox_nudge.clone(),
+    ));
 
     let shutdown = Shutdown::new();
+    let outbox = crate::outbound::outbox::open(&data_dir)
+        .with_context(|| format!("opening the outbox in {}", data_dir.display()))?;
+    shutdown.tracker.spawn(crate::outbound::outbox::run(
+        outbox,
+        cfg_rx.clone(),
+        data_dir.clone(),
+        outbox_nudge.clone(),
+        shutdown.token.child_token(),
+    ));
+    // Reload on edit, IMAP pollers and the digest scheduler (issue 6). The
+    // pollers stop after their current batch commits, before the writer
+    // is joined below.
+    shutdown.tracker.spawn(crate::config::reload::watch(
+        cfg.dir.clone(),
+        cfg_tx,
+        shutdown.token.child_token(),
+        crate::config::reload::INTERVAL,
+    ));
+    let shared_store = crate::poller::SharedStore::new(data_dir.clone());
+    shutdown.tracker.spawn(crate::poller::supervise(
+        crate::poller::Context {
+            spool: spool.clone(),
+            store: shared_store.clone(),
+            config: cfg_rx.clone(),
+            outbox: Some(outbox_nudge.clone()),
+        },
+        shutdown.token.child_token(),
+    ));
+    shutdown.tracker.spawn(crate::scheduler::run(
+        cfg_rx,
+        shared_store,
+        crate::clock::from_env(),
+        Some(outbox_nudge),
+        shutdown.token.child_token(),
+    ));
     let settings = Arc::new(Settings::from_config(&cfg)?);
     let limits = Arc::new(ConnLimits::from_config(&cfg.limits));
     let mut ports = serde_json::Map::new();
 
-    for (protocol, addr) in [(Protocol::Smtp, cfg.server.smtp), (Protocol::Lmtp, cfg.server.lmtp)] {
+    for (protocol, addr) in [
+        (Protocol::Smtp, cfg.server.smtp),
+        (Protocol::Lmtp, cfg.server.lmtp),
+    ] {
         let Some(addr) = addr else { continue };
         let tcp = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the {protocol:?} listener to {addr}"))?;
         let local = tcp.local_addr().context("reading the bound address")?;
         tracing::info!(protocol = ?protocol, addr = %local, "listening");
-        ports.insert(protocol.as_str().to_string(), serde_json::Value::String(local.to_string()));
+        ports.insert(
+            protocol.as_str().to_string(),
+            serde_json::Value::String(local.to_string()),
+        );
         shutdown.tracker.spawn(listener::serve(
             tcp,
             protocol,
             settings.clone(),
-            spool.clone(),
+            listener_spool.clone(),
             limits.clone(),
             shutdown.token.child_token(),
             shutdown.tracker.clone(),
@@ -67,6 +115,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     shutdown.drain(DRAIN_DEADLINE).await;
     // The writer exits once its last handle is gone and its queue is empty;
     // joining it is what flushes the final batch.
+    drop(listener_spool);
     drop(spool);
     tokio::task::spawn_blocking(move || writer_thread.join())
         .await
@@ -80,7 +129,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 fn write_ports(data_dir: &std::path::Path, ports: &serde_json::Value) -> anyhow::Result<()> {
     let tmp = data_dir.join("ports.json.tmp");
     let dst = data_dir.join("ports.json");
-    std::fs::write(&tmp, ports.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::write(&tmp, ports.to_string())
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &dst).with_context(|| format!("renaming to {}", dst.display()))?;
     Ok(())
 }
@@ -91,7 +141,10 @@ fn write_ports(data_dir: &std::path::Path, ports: &serde_json::Value) -> anyhow:
 ///
 /// The outer error is a setup failure (store cannot open: exit 75); the
 /// inner one is ingest's own outcome.
-pub async fn ingest(cfg: Config, path: &str) -> anyhow::Result<Result<ingest::Summary, ingest::Error>> {
+pub async fn ingest(
+    cfg: Config,
+    path: &str,
+) -> anyhow::Result<Result<ingest::Summary, ingest::Error>> {
     let data_dir = cfg.data_dir();
     let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
     let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx))
@@ -113,7 +166,11 @@ pub async fn ingest(cfg: Config, path: &str) -> anyhow::Result<Result<ingest::Su
 /// # Errors
 ///
 /// When the store cannot be opened.
-pub fn explain(cfg: Arc<Config>, raw: Vec<u8>, rcpt: Vec<String>) -> anyhow::Result<serde_json::Value> {
+pub fn explain(
+    cfg: Arc<Config>,
+    raw: Vec<u8>,
+    rcpt: Vec<String>,
+) -> anyhow::Result<serde_json::Value> {
     use crate::route::Route;
     let parsed = crate::parse::parse(&raw);
     let mut store = store::Store::open(&cfg.data_dir())?;
@@ -141,7 +198,13 @@ pub fn explain(cfg: Arc<Config>, raw: Vec<u8>, rcpt: Vec<String>) -> anyhow::Res
         None => None,
     };
     let (queue, priority, issue_type, inbound) = match &outcome.route {
-        Some(Route::Ticket { queue, priority, issue_type, inbound_address, .. }) => (
+        Some(Route::Ticket {
+            queue,
+            priority,
+            issue_type,
+            inbound_address,
+            ..
+        }) => (
             Some(queue.as_str()),
             Some(priority.as_str()),
             Some(issue_type.as_str()),
@@ -178,15 +241,26 @@ pub fn explain(cfg: Arc<Config>, raw: Vec<u8>, rcpt: Vec<String>) -> anyhow::Res
 /// and the rule behind it.
 pub fn explain_text(v: &serde_json::Value) -> String {
     use std::fmt::Write;
-    let s = |key: &str| v.get(key).and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+    let s = |key: &str| {
+        v.get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let mut out = String::new();
     let _ = writeln!(out, "message    {}", s("message_id"));
     if v["duplicate"].as_bool() == Some(true) {
-        let _ = writeln!(out, "duplicate  already stored (same Message-ID and content): nothing would change");
+        let _ = writeln!(
+            out,
+            "duplicate  already stored (same Message-ID and content): nothing would change"
+        );
         return out;
     }
     if v["reused_message_id"].as_bool() == Some(true) {
-        let _ = writeln!(out, "note       another stored message has this Message-ID: kept as a new message");
+        let _ = writeln!(
+            out,
+            "note       another stored message has this Message-ID: kept as a new message"
+        );
     }
     if let Some(p) = v["problem"].as_str() {
         let _ = writeln!(out, "problem    {p}");

@@ -81,28 +81,42 @@ enum Input {
 /// See [`Error`]; messages committed before an error stay committed (a rerun
 /// skips them as duplicates).
 pub async fn run(spool: &Spool, path: &str) -> Result<Summary, Error> {
-    let read_err = |source| Error::Read { path: path.to_string(), source };
+    let read_err = |source| Error::Read {
+        path: path.to_string(),
+        source,
+    };
     let input = if path == "-" {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).map_err(read_err)?;
         Input::One(buf)
     } else {
         classify(Path::new(path)).map_err(|e| match e {
-            Classify::Io(source) => Error::Read { path: path.to_string(), source },
-            Classify::NotMail(why) => Error::NotMail { path: path.to_string(), why },
+            Classify::Io(source) => Error::Read {
+                path: path.to_string(),
+                source,
+            },
+            Classify::NotMail(why) => Error::NotMail {
+                path: path.to_string(),
+                why,
+            },
         })?
     };
 
     let mut summary = Summary::default();
     match input {
         Input::One(raw) => {
-            check_is_mail(&raw).map_err(|why| Error::NotMail { path: path.to_string(), why })?;
+            check_is_mail(&raw).map_err(|why| Error::NotMail {
+                path: path.to_string(),
+                why,
+            })?;
             store_one(spool, path, 1, raw, &mut summary).await?;
         }
         Input::Mbox(file) => {
             let f = std::fs::File::open(&file).map_err(read_err)?;
             let bar = progress(None);
-            for (i, m) in mail_parser::mailbox::mbox::MessageIterator::new(BufReader::new(f)).enumerate() {
+            for (i, m) in
+                mail_parser::mailbox::mbox::MessageIterator::new(BufReader::new(f)).enumerate()
+            {
                 let m = m.map_err(read_err)?;
                 store_one(spool, path, i + 1, m.unwrap_contents(), &mut summary).await?;
                 bar.inc(1);
@@ -120,12 +134,21 @@ pub async fn run(spool: &Spool, path: &str) -> Result<Summary, Error> {
         }
     }
     if summary.read == 0 {
-        return Err(Error::NotMail { path: path.to_string(), why: "no messages found".into() });
+        return Err(Error::NotMail {
+            path: path.to_string(),
+            why: "no messages found".into(),
+        });
     }
     Ok(summary)
 }
 
-async fn store_one(spool: &Spool, path: &str, index: usize, raw: Vec<u8>, summary: &mut Summary) -> Result<(), Error> {
+async fn store_one(
+    spool: &Spool,
+    path: &str,
+    index: usize,
+    raw: Vec<u8>,
+    summary: &mut Summary,
+) -> Result<(), Error> {
     summary.read += 1;
     let envelope = Envelope {
         mail_from: String::new(),
@@ -137,7 +160,11 @@ async fn store_one(spool: &Spool, path: &str, index: usize, raw: Vec<u8>, summar
     let accepted = spool
         .accept(envelope, raw)
         .await
-        .map_err(|source| Error::Store { path: path.to_string(), index, source })?;
+        .map_err(|source| Error::Store {
+            path: path.to_string(),
+            index,
+            source,
+        })?;
     if accepted.duplicate {
         summary.duplicates += 1;
     } else {
@@ -175,7 +202,9 @@ fn classify(path: &Path) -> Result<Input, Classify> {
             }
         }
         if !is_maildir {
-            return Err(Classify::NotMail("a directory without cur/ or new/ is not a Maildir".into()));
+            return Err(Classify::NotMail(
+                "a directory without cur/ or new/ is not a Maildir".into(),
+            ));
         }
         files.sort();
         return Ok(Input::Maildir(files));
@@ -209,7 +238,9 @@ fn progress(len: Option<u64>) -> indicatif::ProgressBar {
         Some(n) => indicatif::ProgressBar::new(n),
         None => indicatif::ProgressBar::new_spinner(),
     };
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} messages {per_sec} {eta}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} messages {per_sec} {eta}")
+    {
         bar.set_style(style);
     }
     bar

@@ -4,8 +4,9 @@
 //!
 //! ```text
 //!  SMTP/LMTP listener ─┐
-//!  postdesk ingest ────┴─> spool ─> parse ─> thread ─> route ─> store
-//!                          (ack only after commit)
+//!  IMAP pollers ───────┤
+//!  postdesk ingest ────┴─> spool ─> parse ─> thread ─> route ─> store ─> outbox ─> smarthost
+//!                          (ack only after commit)   └─> agent (agent mail, bounces)
 //! ```
 //!
 //! - [`config`]: `rules.toml` and `mailboxes/*.toml`, typed and validated with
@@ -18,24 +19,39 @@
 //! - [`thread`]: which ticket a message joins (pure decision).
 //! - [`route`]: queue, priority, issue type, requester (pure decision).
 //! - [`token`]: signed reply-address tokens (HMAC-SHA256 over the ticket id).
-//! - [`detect`]: the off-platform bypass detector (pure, fast).
 //! - [`store`]: SQLite storage with a group-committing writer thread.
+//! - [`poller`]: one IMAP task per client mailbox (IDLE or polling), UID
+//!   state committed with the messages, broken-mailbox tickets; alerts and
+//!   digest items for tickets from client mailboxes.
+//! - [`scheduler`]: client and admin digests on their schedules.
+//! - [`clock`]: the scheduler's time (system, or a test-controlled file).
+//! - [`agent`]: agent replies and commands by mail, and bounces (DSNs).
+//! - [`command`]: the `#command` and `/canned` lines of an agent's mail.
+//! - [`guard`]: loop and abuse protection for automatic mail (pure).
+//! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
 //! - [`app`]: wiring for `postdesk serve`.
 //! - [`shutdown`]: cancellation and draining.
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod agent;
 pub mod app;
+pub mod clock;
+pub mod command;
 pub mod config;
 pub mod detect;
+pub mod guard;
 pub mod ids;
 pub mod ingest;
 pub mod listener;
 pub mod logging;
+pub mod outbound;
 pub mod parse;
 pub mod pipeline;
+pub mod poller;
 pub mod report;
 pub mod route;
+pub mod scheduler;
 pub mod shutdown;
 pub mod spool;
 pub mod store;

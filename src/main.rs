@@ -80,7 +80,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List every stored message, ticketed or not.
+    /// List every message received, ticketed or not (sent mail: `outbox`).
     Messages {
         #[command(flatten)]
         common: Common,
@@ -102,6 +102,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Client and admin digests (issue 6).
+    Digest {
+        #[command(subcommand)]
+        action: DigestAction,
+    },
+    /// Alert and digest mails composed so far, oldest first.
+    Notices {
+        #[command(flatten)]
+        common: Common,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Polled mailboxes: stored UID state and health.
+    Mailboxes {
+        #[command(flatten)]
+        common: Common,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mail postdesk sent or will send: queued, sent, failed.
+    Outbox {
+        #[command(flatten)]
+        common: Common,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
     /// Close a ticket (by number, e.g. 1001 or #1001, or row id): a later
     /// reply reopens it within the reopen window, else opens a linked ticket.
     Close {
@@ -109,6 +140,34 @@ enum Command {
         common: Common,
         /// Ticket number or id.
         ticket: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Queue a failed mail again, due now (the server sends it within its
+    /// poll interval).
+    Retry {
+        /// The outbox row id (see `postdesk outbox`).
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum DigestAction {
+    /// Compose the digests now (each lists what is not in an earlier one).
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Only this client (its file name), or `admin`.
+        #[arg(long)]
+        client: Option<String>,
+        /// Print the digests without recording or sending anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -143,7 +202,13 @@ fn load(common: &Common) -> anyhow::Result<Result<Config, ExitCode>> {
         }
         Err(e) => {
             for d in &e.diagnostics {
-                eprintln!("{}:{}:{}: {}", d.file.display(), d.line, d.column, d.message);
+                eprintln!(
+                    "{}:{}:{}: {}",
+                    d.file.display(),
+                    d.line,
+                    d.column,
+                    d.message
+                );
             }
             Ok(Err(ExitCode::from(1)))
         }
@@ -151,7 +216,10 @@ fn load(common: &Common) -> anyhow::Result<Result<Config, ExitCode>> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
 }
 
 fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
@@ -190,6 +258,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mailboxes,
                 postdesk::store::SCHEMA_VERSION
             );
+            for line in postdesk::outbound::report::check_summary(&cfg) {
+                println!("{line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { common, path } => {
@@ -216,7 +287,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Tickets { common, status, queue, json } => {
+        Command::Tickets {
+            common,
+            status,
+            queue,
+            json,
+        } => {
             let cfg = match load(&common)? {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
@@ -224,7 +300,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::open(&cfg.data_dir())?;
             let rows = store.list_tickets(&TicketFilter { status, queue })?;
             if json {
-                print_json(&serde_json::Value::Array(rows.iter().map(|t| report::ticket_json(&cfg, t)).collect()))?;
+                print_json(&serde_json::Value::Array(
+                    rows.iter().map(|t| report::ticket_json(&cfg, t)).collect(),
+                ))?;
             } else {
                 let mut out = std::io::stdout().lock();
                 for t in &rows {
@@ -236,7 +314,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show { common, ticket, json } => {
+        Command::Show {
+            common,
+            ticket,
+            json,
+        } => {
             let cfg = match load(&common)? {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
@@ -249,7 +331,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&report::detail_json(&cfg, &detail))?;
             } else {
-                write!(std::io::stdout().lock(), "{}", report::detail_text(&cfg, &detail))?;
+                write!(
+                    std::io::stdout().lock(),
+                    "{}",
+                    report::detail_text(&cfg, &detail)
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -259,9 +345,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let store = Store::open(&cfg.data_dir())?;
-            let rows = store.messages()?;
+            // Mail received; what postdesk sent is in `outbox` and `show`.
+            let rows = store.inbound_messages()?;
             if json {
-                print_json(&serde_json::Value::Array(rows.iter().map(report::message_json).collect()))?;
+                print_json(&serde_json::Value::Array(
+                    rows.iter().map(report::message_json).collect(),
+                ))?;
             } else {
                 let mut out = std::io::stdout().lock();
                 for m in &rows {
@@ -272,7 +361,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         m.state,
                         m.from,
                         m.subject,
-                        m.flag.as_deref().map(|f| format!("[{f}]")).unwrap_or_default()
+                        m.flag
+                            .as_deref()
+                            .map(|f| format!("[{f}]"))
+                            .unwrap_or_default()
                     )?;
                 }
             }
@@ -294,15 +386,162 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("postdesk: no ticket {ticket}");
                 return Ok(ExitCode::from(1));
             };
-            println!("{}: {} -> {}", cfg.tickets.format_number(c.number), c.from, c.to);
+            println!(
+                "{}: {} -> {}",
+                cfg.tickets.format_number(c.number),
+                c.from,
+                c.to
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explain { common, file, rcpt, json } => {
+        Command::Digest {
+            action:
+                DigestAction::Run {
+                    common,
+                    client,
+                    dry_run,
+                    json,
+                },
+        } => {
             let cfg = match load(&common)? {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let raw = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            if let Some(c) = &client
+                && c != "admin"
+                && !cfg.clients.iter().any(|k| &k.name == c)
+            {
+                eprintln!("postdesk: no client {c} (mailboxes/{c}.toml)");
+                return Ok(ExitCode::from(1));
+            }
+            let mut store = Store::open(&cfg.data_dir())?;
+            let now = postdesk::clock::from_env().now();
+            let digests =
+                postdesk::scheduler::run_now(&mut store, &cfg, client.as_deref(), now, dry_run)?;
+            if json {
+                print_json(&serde_json::to_value(&digests)?)?;
+            } else {
+                for d in &digests {
+                    println!(
+                        "To: {}\nSubject: {}\n\n{}",
+                        d.recipients.join(", "),
+                        d.subject,
+                        d.body
+                    );
+                }
+                if digests.is_empty() {
+                    println!("nothing to send");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Notices { common, json } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cfg.data_dir())?;
+            let notices = store.notices(0)?;
+            if json {
+                print_json(&serde_json::to_value(&notices)?)?;
+            } else {
+                for n in &notices {
+                    println!(
+                        "{:>5} {:<17} {} -> {}",
+                        n.id,
+                        n.kind,
+                        n.subject,
+                        n.recipients.join(", ")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mailboxes { common, json } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cfg.data_dir())?;
+            let states = store.mailbox_states()?;
+            if json {
+                print_json(&serde_json::to_value(&states)?)?;
+            } else {
+                for st in &states {
+                    let broken = st.health.as_ref().is_some_and(|h| h.broken);
+                    println!(
+                        "{:<40} last_uid {:<8} {}",
+                        st.mailbox,
+                        st.sync.as_ref().map_or(0, |s| s.last_uid),
+                        if broken { "BROKEN" } else { "ok" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outbox {
+            common,
+            json,
+            action,
+        } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let mut store = Store::open(&cfg.data_dir())?;
+            if let Some(OutboxAction::Retry { id }) = action {
+                let now_ms = jiff::Timestamp::now().as_millisecond();
+                use postdesk::store::RetryOutcome;
+                let code = match store.retry_outbox(id, now_ms)? {
+                    None => {
+                        eprintln!("postdesk: no outbox row {id}");
+                        1
+                    }
+                    Some(RetryOutcome::Requeued) => {
+                        println!("outbox {id}: queued again");
+                        0
+                    }
+                    Some(RetryOutcome::AlreadySent) => {
+                        eprintln!("postdesk: outbox {id} was already sent; nothing to retry");
+                        1
+                    }
+                    Some(RetryOutcome::Pending) => {
+                        println!("outbox {id}: already queued");
+                        0
+                    }
+                };
+                return Ok(ExitCode::from(code));
+            }
+            let rows = store.outbox()?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    rows.iter()
+                        .map(|r| postdesk::outbound::report::row_json(&cfg, r))
+                        .collect(),
+                ))?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                for r in &rows {
+                    writeln!(out, "{}", postdesk::outbound::report::row_line(&cfg, r))?;
+                }
+                if rows.is_empty() {
+                    writeln!(out, "outbox empty")?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain {
+            common,
+            file,
+            rcpt,
+            json,
+        } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let raw =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let outcome = app::explain(Arc::new(cfg), raw, rcpt)?;
             if json {
                 print_json(&outcome)?;
@@ -317,13 +556,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// The number in `1001`, `#1001` (the displayed form) or a row id.
 fn ticket_arg(arg: &str) -> anyhow::Result<i64> {
     let digits: String = arg.chars().filter(|c| c.is_ascii_digit()).collect();
-    digits.parse().with_context(|| format!("{arg:?} is not a ticket number or id"))
+    digits
+        .parse()
+        .with_context(|| format!("{arg:?} is not a ticket number or id"))
 }
 
 /// `1001`, `#1001` (the displayed form) or a row id.
-fn find_ticket(cfg: &Config, store: &Store, arg: &str) -> anyhow::Result<Option<postdesk::store::TicketDetail>> {
+fn find_ticket(
+    cfg: &Config,
+    store: &Store,
+    arg: &str,
+) -> anyhow::Result<Option<postdesk::store::TicketDetail>> {
     let digits: String = arg.chars().filter(|c| c.is_ascii_digit()).collect();
-    let n: i64 = digits.parse().with_context(|| format!("{arg:?} is not a ticket number or id"))?;
+    let n: i64 = digits
+        .parse()
+        .with_context(|| format!("{arg:?} is not a ticket number or id"))?;
     if let Some(d) = store.ticket(TicketRef::Number(n))? {
         return Ok(Some(d));
     }

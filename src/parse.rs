@@ -198,7 +198,12 @@ pub fn html_to_text(html: &str) -> String {
 /// our addresses through a relay, hashes the same while a different mail
 /// reusing a Message-ID does not.
 pub fn content_hash(raw: &[u8]) -> String {
-    const TRACE: [&[u8]; 4] = [b"received", b"return-path", b"delivered-to", b"x-original-to"];
+    const TRACE: [&[u8]; 4] = [
+        b"received",
+        b"return-path",
+        b"delivered-to",
+        b"x-original-to",
+    ];
     let mut hasher = Sha256::new();
     let mut in_headers = true;
     let mut skipping = false;
@@ -227,13 +232,25 @@ pub fn content_hash(raw: &[u8]) -> String {
 }
 
 fn clean_id(s: &str) -> String {
-    s.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+    s.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
 }
 
 fn ids(v: &HeaderValue<'_>) -> Vec<String> {
     match v {
-        HeaderValue::Text(t) => t.split_whitespace().map(clean_id).filter(|s| !s.is_empty()).collect(),
-        HeaderValue::TextList(l) => l.iter().map(|t| clean_id(t)).filter(|s| !s.is_empty()).collect(),
+        HeaderValue::Text(t) => t
+            .split_whitespace()
+            .map(clean_id)
+            .filter(|s| !s.is_empty())
+            .collect(),
+        HeaderValue::TextList(l) => l
+            .iter()
+            .map(|t| clean_id(t))
+            .filter(|s| !s.is_empty())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -245,7 +262,10 @@ fn first_mailbox(a: &Address<'_>) -> Option<Mailbox> {
             return None;
         }
         Some(Mailbox {
-            name: addr.name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+            name: addr
+                .name()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
             address,
         })
     })
@@ -257,7 +277,10 @@ fn mailboxes(a: Option<&Address<'_>>) -> Vec<Mailbox> {
         .filter_map(|addr| {
             let address = addr.address()?.trim().to_ascii_lowercase();
             (!address.is_empty()).then(|| Mailbox {
-                name: addr.name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+                name: addr
+                    .name()
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty()),
                 address,
             })
         })

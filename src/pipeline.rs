@@ -101,6 +101,16 @@ pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
         let cfg = config.borrow().clone();
         let now = jiff::Timestamp::now().as_second();
         let outcome = run(tx, &cfg, &job.envelope, &job.raw, &job.parsed, now)?;
+        // Mailbox monitoring (issue 6): the ticket's client and its alert or
+        // digest item, in this transaction.
+        if let Err(e) =
+            tx.attempt(|tx| crate::poller::alert::record(tx, &cfg, &job.parsed, &outcome, now))
+        {
+            if tx.is_poisoned() {
+                return Err(e);
+            }
+            crate::logging::log_error("recording the mailbox alert or digest item failed", &e);
+        }
         tracing::debug!(
             message_row = outcome.message.0,
             ticket = outcome.ticket.map(|t| t.0),
@@ -221,6 +231,8 @@ pub fn load_index(
     ids.extend(index.by_number.values());
     ids.extend(&index.recent);
     index.tickets = tx.ticket_facts(&ids)?;
+    // A merged ticket threads as the ticket it was merged into.
+    tx.follow_merges(&mut index)?;
     Ok(index)
 }
 
@@ -273,6 +285,20 @@ pub fn process(
     let probe = thread::probe(cfg, env, parsed);
     let index = load_index(tx, cfg, &probe, reused)?;
     let decision = thread::decide(cfg, &probe, &index, now);
+    // Bounces and authenticated agent mail do not take the customer path.
+    let cx = crate::agent::Context {
+        cfg,
+        env,
+        parsed,
+        probe: &probe,
+        decision: &decision,
+        base: &base,
+        reused,
+        now,
+    };
+    if let Some(outcome) = crate::agent::intercept(tx, &cx)? {
+        return Ok(outcome);
+    }
     // Only rules 5 and 6 of routing read the history: a new conversation
     // that did not come in through a support address.
     let needs_history = matches!(decision.action, Action::Open)
@@ -432,6 +458,11 @@ pub fn process(
         detail: &thread_json,
         now,
     })?;
+    // Status back to Open, acknowledgement, agent notifications: queued in
+    // this transaction (see `outbound`).
+    crate::outbound::after_customer_message(
+        tx, cfg, env, parsed, &decision, ticket, row, opened, now,
+    )?;
 
     Ok(Outcome {
         ticket: Some(ticket),

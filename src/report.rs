@@ -138,12 +138,19 @@ pub fn detail_text(cfg: &Config, d: &TicketDetail) -> String {
             m.text.trim_end()
         ));
         for a in &m.attachments {
-            s.push_str(&format!("[attachment: {} {} {} bytes]\n", a.name, a.content_type, a.size));
+            s.push_str(&format!(
+                "[attachment: {} {} {} bytes]\n",
+                a.name, a.content_type, a.size
+            ));
         }
     }
     s
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
 }

@@ -56,7 +56,10 @@ impl Shutdown {
         match tokio::time::timeout(deadline, self.tracker.wait()).await {
             Ok(()) => true,
             Err(_) => {
-                tracing::warn!(remaining = self.tracker.len(), "drain deadline passed, tasks cut");
+                tracing::warn!(
+                    remaining = self.tracker.len(),
+                    "drain deadline passed, tasks cut"
+                );
                 false
             }
         }

@@ -120,6 +120,26 @@ impl Spool {
         let parsed = crate::parse::parse(&raw);
         self.writer.submit(envelope, raw, parsed).await
     }
+
+    /// Parse and queue one message fetched by an IMAP poller, with the UID
+    /// state `sync` to commit in the same transaction. Returns once queued;
+    /// the message counts as accepted (and may be marked `\Seen` or moved)
+    /// only when [`store::writer::Pending::committed`] returns `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShuttingDown`] when the writer has stopped.
+    pub async fn accept_imap(
+        &self,
+        envelope: Envelope,
+        raw: Vec<u8>,
+        sync: store::SyncUpdate,
+    ) -> Result<store::writer::Pending, Error> {
+        let parsed = crate::parse::parse(&raw);
+        self.writer
+            .submit_with_sync(envelope, raw, parsed, sync)
+            .await
+    }
 }
 
 impl Deliver for Spool {

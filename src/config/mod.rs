@@ -10,9 +10,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod monitoring;
 mod raw;
+pub mod reload;
 mod validate;
 
+pub use monitoring::{
+    AfterIngest, CRTC_ISSUE_TYPE, CRTC_PRESET, DigestSettings, FirstSync, ImapAccount, Monitoring,
+    PasswordSource, Schedule, TlsMode,
+};
 pub use validate::{ConfigError, Diagnostic, load};
 
 /// Ticket priority, lowest first.
@@ -76,6 +82,10 @@ pub struct Config {
     pub agents: Vec<Agent>,
     /// One entry per `mailboxes/*.toml` file.
     pub clients: Vec<Client>,
+    /// `[monitoring]`: admin team, alert sender, admin digest.
+    pub monitoring: Monitoring,
+    /// `[outbound]`, `[teams]` and the templates.
+    pub outbound: crate::outbound::Settings,
 }
 
 /// `[server]` in rules.toml.
@@ -293,6 +303,12 @@ pub struct Client {
     pub domain: String,
     /// Addresses with their priority and issue type.
     pub mailboxes: Vec<Mailbox>,
+    /// Who gets the client's alerts and digests.
+    pub contacts: Vec<String>,
+    /// The client's time zone.
+    pub time_zone: jiff::tz::TimeZone,
+    /// The client's digest.
+    pub digest: DigestSettings,
 }
 
 /// One address of a client.
@@ -304,6 +320,8 @@ pub struct Mailbox {
     pub priority: Priority,
     /// Issue type given to tickets opened through it.
     pub issue_type: String,
+    /// Its IMAP account, when the client's mailboxes are polled.
+    pub imap: Option<ImapAccount>,
 }
 
 impl Config {

@@ -46,6 +46,12 @@ pub struct RawRules {
     pub threading: RawThreading,
     /// `[agents]`: agent name to address.
     pub agents: BTreeMap<String, Spanned<String>>,
+    /// `[teams]`: queue to agent names (see `outbound/settings.rs`).
+    pub teams: crate::outbound::settings::RawTeams,
+    /// `[outbound]`: smarthost, retries, loop limits, DKIM.
+    pub outbound: crate::outbound::settings::RawOutbound,
+    /// `[monitoring]`: admin team, admin digest (see `monitoring.rs`).
+    pub monitoring: super::monitoring::RawMonitoring,
 }
 
 /// `[server]`.
@@ -245,6 +251,12 @@ impl Default for RawThreading {
 pub struct RawClientFile {
     /// `[client]`: required.
     pub client: RawClient,
+    /// `[imap]`: where the client's mailboxes are polled; absent: not polled.
+    #[serde(default)]
+    pub imap: Option<super::monitoring::RawImap>,
+    /// `[digest]`: when the client's digest goes out.
+    #[serde(default)]
+    pub digest: super::monitoring::RawDigest,
     /// `[[mailbox]]` entries; a client may have none yet.
     #[serde(default)]
     pub mailbox: Vec<RawMailbox>,
@@ -258,6 +270,19 @@ pub struct RawClient {
     pub customer: Spanned<String>,
     /// The client's mail domain.
     pub domain: Spanned<String>,
+    /// A built-in set of mailboxes (`"crtc"`); `[[mailbox]]` entries with
+    /// the same address override single fields.
+    #[serde(default)]
+    pub preset: Option<Spanned<String>>,
+    /// Who gets the client's alerts and digests.
+    #[serde(default)]
+    pub contacts: Vec<Spanned<String>>,
+    /// IANA time zone of the digest schedule; absent: `[monitoring] time_zone`.
+    #[serde(default)]
+    pub time_zone: Option<Spanned<String>>,
+    /// Issue type of this client's mailboxes that name none.
+    #[serde(default)]
+    pub issue_type: Option<Spanned<String>>,
 }
 
 /// One `[[mailbox]]` entry.
@@ -272,4 +297,19 @@ pub struct RawMailbox {
     /// Issue type; absent means `[tickets] default_issue_type` ("General").
     #[serde(default)]
     pub issue_type: Option<Spanned<String>>,
+    /// Whether the IMAP poller reads this mailbox (when `[imap]` is on).
+    #[serde(default)]
+    pub poll: Option<Spanned<bool>>,
+    /// IMAP user for this mailbox; overrides `[imap] user`.
+    #[serde(default)]
+    pub user: Option<Spanned<String>>,
+    /// Environment variable with this mailbox's password.
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
+    /// File with this mailbox's password.
+    #[serde(default)]
+    pub password_file: Option<Spanned<PathBuf>>,
+    /// Folder to poll; overrides `[imap] folder`.
+    #[serde(default)]
+    pub folder: Option<Spanned<String>>,
 }

@@ -156,14 +156,15 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
         _ => None,
     };
 
-    let (default_priority, default_issue_type) = match &rules {
+    let (default_priority, default_issue_type, default_zone) = match &rules {
         Some(r) => (
             r.tickets.default_priority,
             r.tickets.default_issue_type.clone(),
+            r.monitoring.time_zone.clone(),
         ),
         // Only used to finish checking the client files: with rules.toml
         // broken no Config is built.
-        None => (Priority::Medium, String::new()),
+        None => (Priority::Medium, String::new(), jiff::tz::TimeZone::UTC),
     };
     let mut seen = HashMap::new();
     let mut clients = Vec::new();
@@ -172,8 +173,10 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
             clients.push(check_client(
                 raw,
                 &src,
+                dir,
                 default_priority,
                 &default_issue_type,
+                &default_zone,
                 &known,
                 &mut seen,
                 &mut out,
@@ -192,6 +195,8 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
             limits: rules.limits,
             threading: rules.threading,
             agents: rules.agents,
+            monitoring: rules.monitoring,
+            outbound: rules.outbound,
             clients,
         }),
         _ => {
@@ -217,7 +222,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
 }
 
 /// The text of one file, kept so a byte span can become line and column.
-struct Source {
+pub(super) struct Source {
     path: PathBuf,
     text: String,
 }
@@ -268,7 +273,12 @@ impl Source {
     }
 
     /// Push a diagnostic for `value`.
-    fn error<T>(&self, out: &mut Vec<Diagnostic>, value: &Spanned<T>, message: impl Into<String>) {
+    pub(super) fn error<T>(
+        &self,
+        out: &mut Vec<Diagnostic>,
+        value: &Spanned<T>,
+        message: impl Into<String>,
+    ) {
         out.push(self.at(value.span(), message));
     }
 }
@@ -448,6 +458,8 @@ struct Rules {
     limits: Limits,
     threading: Threading,
     agents: Vec<Agent>,
+    monitoring: super::Monitoring,
+    outbound: crate::outbound::Settings,
 }
 
 /// Semantic checks of rules.toml.
@@ -459,10 +471,28 @@ fn check_rules(
     out: &mut Vec<Diagnostic>,
 ) -> Rules {
     let served_span = raw.domains.served.first().map(Spanned::span);
+    let addresses = check_addresses(raw.addresses, served_span, src, known, out);
+    let monitoring = super::monitoring::check_monitoring(
+        raw.monitoring,
+        addresses.support.first().map(String::as_str),
+        src,
+        out,
+    );
+    let outbound = crate::outbound::settings::check(
+        raw.outbound,
+        raw.teams,
+        &raw.agents,
+        raw.server.hostname.get_ref(),
+        dir,
+        &|span, message| src.at(span, message),
+        out,
+    );
     Rules {
+        outbound,
         server: check_server(raw.server, src, dir, out),
         domains: check_domains(raw.domains, src, out),
-        addresses: check_addresses(raw.addresses, served_span, src, known, out),
+        addresses,
+        monitoring,
         senders: check_senders(raw.senders, src, out),
         tickets: check_tickets(raw.tickets, src, out),
         limits: check_limits(raw.limits, src, out),
@@ -682,7 +712,7 @@ fn check_domain(value: &str) -> Result<String, String> {
 }
 
 /// A lower-case `local@domain` address, or why it is not one.
-fn check_address(value: &str) -> Result<String, String> {
+pub(super) fn check_address(value: &str) -> Result<String, String> {
     let address = value.to_ascii_lowercase();
     if address
         .chars()
@@ -923,11 +953,14 @@ fn check_limits(raw: RawLimits, src: &Source, out: &mut Vec<Diagnostic>) -> Limi
 
 /// Semantic checks of one mailbox file. `seen` maps each mailbox address
 /// already defined to where, so a second definition names the first.
+#[allow(clippy::too_many_arguments)] // one call site; the defaults come from rules.toml
 fn check_client(
     raw: RawClientFile,
     src: &Source,
+    dir: &Path,
     default_priority: Priority,
     default_issue_type: &str,
+    default_zone: &jiff::tz::TimeZone,
     known: &Known,
     seen: &mut HashMap<String, String>,
     out: &mut Vec<Diagnostic>,
@@ -943,8 +976,35 @@ fn check_client(
         src.error(out, &raw.client.customer, "customer must not be empty");
     }
 
+    let name = src
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let monitoring = super::monitoring::check_client_monitoring(
+        &raw.client.contacts,
+        raw.client.time_zone.as_ref(),
+        &raw.digest,
+        default_zone,
+        src,
+        out,
+    );
+    let imap = super::monitoring::check_imap(raw.imap, &name, dir, src, out);
+    let default_issue_type = super::monitoring::default_issue_type(
+        raw.client.issue_type.as_ref(),
+        raw.client.preset.as_ref(),
+        default_issue_type,
+    );
+    let entries = super::monitoring::expand_preset(
+        raw.client.preset.as_ref(),
+        &domain,
+        raw.mailbox,
+        src,
+        out,
+    );
+
     let mut mailboxes = Vec::new();
-    for entry in raw.mailbox {
+    for entry in entries {
         let given = entry.address.get_ref();
         let address = if given.contains('@') {
             check_address(given)
@@ -986,30 +1046,33 @@ fn check_client(
             seen.insert(address.clone(), here);
         }
 
+        let imap = imap
+            .as_ref()
+            .and_then(|i| i.account(&address, &entry, src, &entry.address, out));
         let priority = entry
             .priority
             .map_or(default_priority, |p| check_priority(&p, src, out));
         let issue_type = entry.issue_type.map_or_else(
-            || default_issue_type.to_owned(),
+            || default_issue_type.clone(),
             |t| check_issue_type(t, src, out),
         );
         mailboxes.push(Mailbox {
             address,
             priority,
             issue_type,
+            imap,
         });
     }
 
     Client {
         file: src.path.clone(),
-        name: src
-            .path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        name,
         customer: raw.client.customer.into_inner(),
         domain,
         mailboxes,
+        contacts: monitoring.contacts,
+        time_zone: monitoring.time_zone,
+        digest: monitoring.digest,
     }
 }
 

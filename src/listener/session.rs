@@ -889,6 +889,8 @@ pub(crate) mod tests {
             threading: crate::config::Threading::default(),
             agents: Vec::new(),
             clients: Vec::new(),
+            outbound: crate::outbound::Settings::default(),
+            monitoring: crate::config::Monitoring::default(),
         }
     }
 

@@ -15,6 +15,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_threading",
         include_str!("migrations/0002_threading.sql"),
     ),
+    ("0003_outbox", include_str!("migrations/0003_outbox.sql")),
+    (
+        "0004_monitoring",
+        include_str!("migrations/0004_monitoring.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -17,12 +17,22 @@ use rusqlite::{Connection, OpenFlags};
 
 mod admin;
 mod migrate;
+mod outbox;
+mod poll;
 mod read;
 mod tx;
 pub mod writer;
 
 pub use admin::StatusChange;
 pub use migrate::LATEST as SCHEMA_VERSION;
+pub use outbox::{
+    Claimed, Conversation, Enqueue, NewOutbound, Outbox, OutboxId, OutboxRow, RetryOutcome,
+    Settlement, TicketField,
+};
+pub use poll::{
+    ClientTicket, DigestItem, MailboxHealth, MailboxState, NewDigestItem, NewNotice, Notice,
+    OpenCount, SyncState, SyncUpdate, TicketLine,
+};
 pub use read::{
     AttachmentSummary, EventRow, MessageDetail, MessageSummary, TicketDetail, TicketFilter,
     TicketRef, TicketSummary,
@@ -75,7 +85,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn sql(statement: impl Into<String>, source: rusqlite::Error) -> Self {
-        Error::Sql { statement: statement.into(), source }
+        Error::Sql {
+            statement: statement.into(),
+            source,
+        }
     }
 
     /// Whether retrying later may succeed (a busy or locked database, a full
@@ -107,7 +120,10 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 /// pragmas.
 pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     let mut conn = Connection::open_with_flags(
         path,
@@ -115,7 +131,10 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
+    .map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
     // WAL lets readers (the CLI, explain) run beside the one writer.
     // synchronous=FULL: a commit returns only after the WAL is fsynced, which
     // is what makes "250 after commit" mean "on disk".
@@ -145,7 +164,9 @@ impl Store {
     ///
     /// [`Error::Open`], [`Error::Io`] or a migration failure.
     pub fn open(data_dir: &Path) -> Result<Store, Error> {
-        Ok(Store { conn: connect(&db_path(data_dir))? })
+        Ok(Store {
+            conn: connect(&db_path(data_dir))?,
+        })
     }
 
     /// The schema version of the open database.
@@ -166,8 +187,14 @@ impl Store {
     ///
     /// Whatever `f` returns, or [`Error::Sql`] when the transaction cannot
     /// begin.
-    pub fn dry_run<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>) -> Result<T, Error> {
-        let txn = self.conn.transaction().map_err(|e| Error::sql("BEGIN", e))?;
+    pub fn dry_run<T>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let txn = self
+            .conn
+            .transaction()
+            .map_err(|e| Error::sql("BEGIN", e))?;
         let out = f(&mut Tx::new(&txn));
         txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
         out

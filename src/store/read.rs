@@ -200,11 +200,15 @@ impl Store {
                AND (?2 IS NULL OR t.queue = ?2 COLLATE NOCASE)
              ORDER BY t.number DESC"
         );
-        let mut st = self.conn.prepare(&q).map_err(|e| Error::sql("list tickets", e))?;
+        let mut st = self
+            .conn
+            .prepare(&q)
+            .map_err(|e| Error::sql("list tickets", e))?;
         let rows = st
             .query_map(params![filter.status, filter.queue], ticket_row)
             .map_err(|e| Error::sql("list tickets", e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| Error::sql("list tickets", e))
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| Error::sql("list tickets", e))
     }
 
     /// One ticket with its messages and events.
@@ -257,8 +261,7 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(|e| Error::sql(MSGS, e))?;
 
-        const ATT: &str =
-            "SELECT name, content_type, size, sha256 FROM attachments WHERE message_row_id = ?1 ORDER BY id";
+        const ATT: &str = "SELECT name, content_type, size, sha256 FROM attachments WHERE message_row_id = ?1 ORDER BY id";
         let mut st = self.conn.prepare(ATT).map_err(|e| Error::sql(ATT, e))?;
         for m in &mut messages {
             m.attachments = st
@@ -275,17 +278,27 @@ impl Store {
                 .map_err(|e| Error::sql(ATT, e))?;
         }
 
-        const EVS: &str = "SELECT at, kind, cause, detail FROM events WHERE ticket_id = ?1 ORDER BY id";
+        const EVS: &str =
+            "SELECT at, kind, cause, detail FROM events WHERE ticket_id = ?1 ORDER BY id";
         let mut st = self.conn.prepare(EVS).map_err(|e| Error::sql(EVS, e))?;
         let events = st
             .query_map([ticket.id], |r| {
-                Ok(EventRow { at: r.get(0)?, kind: r.get(1)?, cause: r.get(2)?, detail: r.get(3)? })
+                Ok(EventRow {
+                    at: r.get(0)?,
+                    kind: r.get(1)?,
+                    cause: r.get(2)?,
+                    detail: r.get(3)?,
+                })
             })
             .map_err(|e| Error::sql(EVS, e))?
             .collect::<Result<_, _>>()
             .map_err(|e| Error::sql(EVS, e))?;
 
-        Ok(Some(TicketDetail { ticket, messages, events }))
+        Ok(Some(TicketDetail {
+            ticket,
+            messages,
+            events,
+        }))
     }
 
     /// Every stored message, oldest first.
@@ -294,7 +307,8 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn messages(&self) -> Result<Vec<MessageSummary>, Error> {
-        const Q: &str = "SELECT id, message_id, ticket_id, state, flag, size, content_hash, from_addr,
+        const Q: &str =
+            "SELECT id, message_id, ticket_id, state, flag, size, content_hash, from_addr,
                 subject, source, received_at
             FROM messages ORDER BY id";
         let mut st = self.conn.prepare(Q).map_err(|e| Error::sql(Q, e))?;

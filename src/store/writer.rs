@@ -38,7 +38,31 @@ pub struct Job {
     pub raw: Vec<u8>,
     /// What parse made of them.
     pub parsed: ParsedMessage,
+    /// An IMAP poller's UID bookkeeping, applied in the same transaction
+    /// right after the pipeline stored the message (see
+    /// [`Writer::submit_with_sync`]).
+    pub sync: Option<super::SyncUpdate>,
     reply: oneshot::Sender<Result<Accepted, Error>>,
+}
+
+/// A job queued by [`Writer::submit_with_sync`]: resolves once its batch
+/// committed.
+pub struct Pending {
+    rx: oneshot::Receiver<Result<Accepted, Error>>,
+}
+
+impl Pending {
+    /// Wait for the commit of the batch holding the job.
+    ///
+    /// # Errors
+    ///
+    /// As [`Writer::submit`].
+    pub async fn committed(self) -> Result<Accepted, spool::Error> {
+        match self.rx.await {
+            Ok(r) => r.map_err(spool::Error::Store),
+            Err(_) => Err(spool::Error::ShuttingDown),
+        }
+    }
 }
 
 /// What the writer runs for each job, inside the batch's transaction.
@@ -89,7 +113,10 @@ impl Writer {
         // copied, finishes, and lets the next transaction restart the WAL.
         let checkpoint_conn = connect(&path)?;
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let spawn_err = |source| Error::Io { path: data_dir.to_path_buf(), source };
+        let spawn_err = |source| Error::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        };
         let checkpointer = std::thread::Builder::new()
             .name("store-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
@@ -103,7 +130,13 @@ impl Writer {
                 drop(stop_tx);
             })
             .map_err(spawn_err)?;
-        Ok((Writer { tx }, WriterThread { handle, checkpointer }))
+        Ok((
+            Writer { tx },
+            WriterThread {
+                handle,
+                checkpointer,
+            },
+        ))
     }
 
     /// Submit one message and wait until the batch holding it is committed.
@@ -120,13 +153,48 @@ impl Writer {
     ) -> Result<Accepted, spool::Error> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { envelope, raw, parsed, reply })
+            .send(Job {
+                envelope,
+                raw,
+                parsed,
+                sync: None,
+                reply,
+            })
             .await
             .map_err(|_| spool::Error::ShuttingDown)?;
         match rx.await {
             Ok(r) => r.map_err(spool::Error::Store),
             Err(_) => Err(spool::Error::ShuttingDown),
         }
+    }
+
+    /// Queue one message fetched by an IMAP poller, with the UID state to
+    /// record in the same transaction; returns once it is queued, so a
+    /// poller can queue a whole fetch in UID order and then wait for the
+    /// commits. Jobs leave the queue in the order they entered it.
+    ///
+    /// # Errors
+    ///
+    /// [`spool::Error::ShuttingDown`] when the writer is gone.
+    pub async fn submit_with_sync(
+        &self,
+        envelope: Envelope,
+        raw: Vec<u8>,
+        parsed: ParsedMessage,
+        sync: super::SyncUpdate,
+    ) -> Result<Pending, spool::Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job {
+                envelope,
+                raw,
+                parsed,
+                sync: Some(sync),
+                reply,
+            })
+            .await
+            .map_err(|_| spool::Error::ShuttingDown)?;
+        Ok(Pending { rx })
     }
 }
 
@@ -140,14 +208,10 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(5
 /// committed frame in the WAL is already on disk.
 fn checkpoint_loop(conn: rusqlite::Connection, stop: std::sync::mpsc::Receiver<()>) {
     use std::sync::mpsc::RecvTimeoutError;
-    loop {
-        match stop.recv_timeout(CHECKPOINT_EVERY) {
-            Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::warn!(error = %e, "wal checkpoint failed");
-                }
-            }
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+    // Ends when the writer drops its sender (or sends, which it never does).
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(error = %e, "wal checkpoint failed");
         }
     }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
@@ -221,9 +285,25 @@ fn run_pass(
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
     let poisoned = {
-        let mut tx = if savepoints { Tx::new(&txn) } else { Tx::optimistic(&txn) };
+        let mut tx = if savepoints {
+            Tx::new(&txn)
+        } else {
+            Tx::optimistic(&txn)
+        };
         for job in batch {
-            results.push(handler(&mut tx, job));
+            let result = handler(&mut tx, job);
+            // The UID state moves only with a stored message, in its
+            // transaction: a crash before COMMIT loses both, after it keeps
+            // both, so the message is fetched again or not at all.
+            if let (Ok(_), Some(sync)) = (&result, &job.sync)
+                && let Err(e) = tx.attempt(|tx| tx.advance_sync(sync))
+                && !tx.is_poisoned()
+            {
+                // Savepoint pass: the message stands; the state stays
+                // behind it and the next fetch dedupes the message.
+                crate::logging::log_error("recording the imap sync state failed", &e);
+            }
+            results.push(result);
             if tx.is_poisoned() {
                 break;
             }

@@ -24,6 +24,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod sink;
+
+pub mod dovecot;
+pub mod postfix_sink;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_postdesk");
 
@@ -152,6 +157,9 @@ pub struct Env {
     pub config_dir: PathBuf,
     /// The data directory given with `--data`.
     pub data_dir: PathBuf,
+    /// Extra environment variables for `postdesk serve` in this env (see
+    /// [`TestServer::start_in`]).
+    pub server_vars: Vec<(String, String)>,
 }
 
 impl Env {
@@ -170,6 +178,7 @@ impl Env {
             dir,
             config_dir,
             data_dir,
+            server_vars: Vec::new(),
         }
     }
 
@@ -324,7 +333,13 @@ impl TestServer {
 
     /// Start a server with `opts`.
     pub fn start_with(opts: Options) -> TestServer {
-        let env = Env::new(&opts);
+        TestServer::start_in(Env::new(&opts), Vec::new())
+    }
+
+    /// Start a server in a prepared `env` (config files already written)
+    /// with extra environment variables (e.g. `POSTDESK_CLOCK_FILE`).
+    pub fn start_in(mut env: Env, vars: Vec<(String, String)>) -> TestServer {
+        env.server_vars = vars;
         let mut server = TestServer {
             env,
             child: None,
@@ -363,6 +378,7 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
+            .envs(self.env.server_vars.iter().map(|(k, v)| (k, v)))
             .spawn()
             .expect("spawn postdesk serve");
         self.child = Some(child);

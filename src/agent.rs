@@ -1,0 +1,732 @@
+//! Agent actions and bounces: the messages that are not a customer's.
+//!
+//! Runs in the pipeline, after threading and before routing, inside the
+//! writer's transaction. [`intercept`] takes a message away from the
+//! customer path when it is
+//!
+//! - a bounce (an RFC 3464 DSN): recorded on the ticket of the mail that
+//!   bounced (found by the original Message-ID, or by the thread rule that
+//!   matched: the signed token the bounce was sent back to, In-Reply-To,
+//!   References), never a new ticket; a permanent failure suppresses the
+//!   address and tells the ticket's agents (see
+//!   [`crate::outbound::permanent_failure`]);
+//! - an agent action: the sender is an `[agents]` address *and* the mail
+//!   came to the ticket's signed reply address (thread rule `token`, whose
+//!   HMAC verified). Anything else from an agent's address (no token, a
+//!   forged one, a spoofed `From:`) stays a customer message, and the
+//!   pipeline records why (`agent_not_authenticated`): spoofing an agent
+//!   gains nothing.
+//!
+//! An agent action: the quoted text is stripped (after decoding, by
+//! [`crate::detect::quote`]; never to nothing), the `#commands` at the top
+//! are parsed ([`crate::command`]); with any problem nothing runs, nothing
+//! is relayed and the agent gets an answer saying what was wrong. Otherwise
+//! the reply (canned responses expanded, attachments kept) is relayed to
+//! the requester and Cc participants from `Agent via Queue <support@…>`,
+//! threaded under the customer's latest message; then each command runs,
+//! each one an event. `#note` makes the whole mail an internal note that is
+//! stored and never relayed. An automatic mail from an agent (a vacation
+//! reply to a notification) is stored as a note and never relayed.
+
+use minijinja::Value;
+
+use crate::command::{self, Command, Known, Script};
+use crate::config::{Agent, Config};
+use crate::guard::{self, AutoReply};
+use crate::ids::{MessageRowId, TicketId};
+use crate::outbound::bounce::{self, Dsn};
+use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
+use crate::outbound::{self, Failure, Mail, display_name, event};
+use crate::parse::ParsedMessage;
+use crate::pipeline::Outcome;
+use crate::spool::Envelope;
+use crate::store::{self, Conversation, NewMessage, TicketField, Tx};
+use crate::thread::{self, Action, Probe, ThreadMatch};
+
+/// What [`intercept`] needs from the pipeline.
+pub struct Context<'a, 'b> {
+    /// The configuration snapshot.
+    pub cfg: &'a Config,
+    /// The envelope.
+    pub env: &'a Envelope,
+    /// The parsed message.
+    pub parsed: &'a ParsedMessage,
+    /// What threading was given.
+    pub probe: &'a Probe,
+    /// The thread decision.
+    pub decision: &'a thread::Decision,
+    /// The message row the pipeline would store, to adjust.
+    pub base: &'a NewMessage<'b>,
+    /// Whether another stored message has this Message-ID.
+    pub reused: bool,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+impl Context<'_, '_> {
+    fn outcome(
+        &self,
+        message: MessageRowId,
+        ticket: Option<TicketId>,
+        thread_match: &'static str,
+        state: &'static str,
+    ) -> Outcome {
+        Outcome {
+            message,
+            ticket,
+            duplicate: false,
+            message_id: self.base.message_id.to_owned(),
+            reused_message_id: self.reused,
+            probe: Some(self.probe.clone()),
+            thread: Some(self.decision.clone()),
+            route: None,
+            thread_match,
+            state,
+            opened: false,
+            reopened: false,
+        }
+    }
+}
+
+/// Handle the message here if it is a bounce or an agent action; `None`
+/// leaves it to the customer path.
+///
+/// # Errors
+///
+/// [`store::Error`]; the pipeline rolls back to its savepoint.
+pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome>, store::Error> {
+    if let Some(dsn) = bounce::parse(cx.base.raw) {
+        return record_bounce(tx, cx, &dsn).map(Some);
+    }
+    let ThreadMatch::Token {
+        ticket: claimed, ..
+    } = &cx.decision.matched
+    else {
+        return Ok(None);
+    };
+    let Some(sender) = cx.parsed.from.as_ref().map(|m| m.address.as_str()) else {
+        return Ok(None);
+    };
+    let (base, _) = crate::token::split_detail(sender);
+    let Some(agent) = cx.cfg.agents.iter().find(|a| a.address == base) else {
+        return Ok(None);
+    };
+    // The ticket the token names, after merges (threading already followed
+    // them into the action).
+    let ticket = match &cx.decision.action {
+        Action::Join { ticket, .. } | Action::Reopen { ticket, .. } => *ticket,
+        Action::OpenLinked { previous, .. } => *previous,
+        Action::Open => *claimed,
+    };
+    let Some(conv) = tx.conversation(ticket)? else {
+        return Ok(None);
+    };
+    act(tx, cx, agent, conv).map(Some)
+}
+
+/// The ticket of a bounce: the mail that bounced, else the thread match.
+fn record_bounce(
+    tx: &mut Tx<'_>,
+    cx: &Context<'_, '_>,
+    dsn: &Dsn,
+) -> Result<Outcome, store::Error> {
+    let mut ticket = None;
+    let mut how: &'static str = "new";
+    if let Some(id) = &dsn.original_message_id
+        && let Some(t) = tx.ticket_of_message_id(id)?
+    {
+        ticket = Some(t);
+        how = "in_reply_to";
+    }
+    if ticket.is_none()
+        && let Some(t) = cx.decision.matched.ticket()
+    {
+        ticket = Some(t);
+        how = cx.decision.matched.rule();
+    }
+    if let Some(t) = ticket
+        && let Some(target) = tx.merge_target(t)?
+    {
+        ticket = Some(target);
+    }
+    let flag = if ticket.is_some() {
+        ""
+    } else {
+        "bounce for a mail postdesk does not know"
+    };
+    let state = if ticket.is_some() {
+        "ticketed"
+    } else {
+        "quarantined"
+    };
+    let row = tx.insert_message(&NewMessage {
+        ticket,
+        kind: "bounce",
+        state,
+        flag,
+        thread_match: how,
+        ..cx.base.clone()
+    })?;
+    tracing::info!(
+        ticket = ticket.map(|t| t.0),
+        recipients = dsn.recipients.len(),
+        "bounce recorded"
+    );
+    event(
+        tx,
+        ticket,
+        Some(row),
+        "bounce_received",
+        how,
+        &serde_json::json!({
+            "original_message_id": dsn.original_message_id,
+            "recipients": dsn.recipients,
+        }),
+        cx.now,
+    )?;
+    for r in &dsn.recipients {
+        if r.is_permanent_failure() {
+            let detail = format!("bounced: {} {}", r.status, r.diagnostic);
+            let marked = match &dsn.original_message_id {
+                Some(id) => tx.mark_bounced(id, &r.address, detail.trim())?,
+                None => None,
+            };
+            let kind = marked.as_ref().map_or("", |(_, k)| k.as_str());
+            outbound::permanent_failure(
+                tx,
+                cx.cfg,
+                &Failure {
+                    ticket,
+                    kind,
+                    address: &r.address,
+                    status: &r.status,
+                    diagnostic: &r.diagnostic,
+                    is_recipient_failure: true,
+                    alert_admins: false,
+                    source: "bounce",
+                },
+                cx.now,
+            )?;
+        } else if r.action == "delayed" {
+            event(
+                tx,
+                ticket,
+                Some(row),
+                "delivery_delayed",
+                "bounce",
+                &serde_json::json!({ "to": r.address, "status": r.status, "diagnostic": r.diagnostic }),
+                cx.now,
+            )?;
+        }
+    }
+    Ok(cx.outcome(row, ticket, how, state))
+}
+
+/// Carry out an authenticated agent's mail on `conv`.
+fn act(
+    tx: &mut Tx<'_>,
+    cx: &Context<'_, '_>,
+    agent: &Agent,
+    mut conv: Conversation,
+) -> Result<Outcome, store::Error> {
+    let cfg = cx.cfg;
+    let now = cx.now;
+    let ticket = conv.id;
+    let cause = format!("agent:{}", agent.name);
+
+    if let Some(auto) = guard::is_automatic(cfg, cx.env, cx.parsed) {
+        let row = tx.insert_message(&NewMessage {
+            ticket: Some(ticket),
+            kind: "note",
+            flag: "automatic mail from an agent: not relayed",
+            thread_match: "token",
+            ..cx.base.clone()
+        })?;
+        event(
+            tx,
+            Some(ticket),
+            Some(row),
+            "agent_auto_reply_ignored",
+            auto.because,
+            &serde_json::json!({ "agent": agent.name, "detail": auto.detail }),
+            now,
+        )?;
+        return Ok(cx.outcome(row, Some(ticket), "token", "ticketed"));
+    }
+
+    // Quotes go after decoding: parse already decoded QP and base64.
+    let text = crate::detect::quote::new_text(&cx.parsed.text).into_owned();
+    let agents: Vec<String> = cfg.agents.iter().map(|a| a.name.clone()).collect();
+    let script = command::parse(
+        &text,
+        &Known {
+            agents: &agents,
+            canned: cfg.outbound.templates.canned_names(),
+            number_format: &cfg.tickets.number_format,
+        },
+    );
+    let mut errors = script.errors.clone();
+    let mut targets = Vec::new();
+    for (line, c) in &script.commands {
+        if let Command::Merge(n) = c {
+            let tag = cfg.tickets.format_tag(*n);
+            match tx.ticket_by_number(*n)? {
+                None => errors.push(format!("line {line}: #merge: there is no ticket {tag}")),
+                Some(t) => {
+                    let t = tx.merge_target(t)?.unwrap_or(t);
+                    if t == ticket {
+                        errors.push(format!(
+                            "line {line}: #merge: {tag} is this ticket; a ticket cannot be merged into itself"
+                        ));
+                    }
+                    targets.push(t);
+                }
+            }
+        }
+    }
+
+    let stored_text = if script.is_note() {
+        [script.note_text.as_str(), script.body.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        text.clone()
+    };
+    let row = tx.insert_message(&NewMessage {
+        ticket: Some(ticket),
+        kind: if script.is_note() { "note" } else { "agent" },
+        flag: if errors.is_empty() {
+            ""
+        } else {
+            "command error: not relayed"
+        },
+        thread_match: "token",
+        text: &stored_text,
+        ..cx.base.clone()
+    })?;
+
+    if !errors.is_empty() {
+        tracing::info!(ticket = ticket.0, agent = %agent.name, errors = errors.len(), "agent command rejected");
+        event(
+            tx,
+            Some(ticket),
+            Some(row),
+            "command_rejected",
+            &cause,
+            &serde_json::json!({ "errors": errors }),
+            now,
+        )?;
+        answer_agent(tx, cx, agent, &conv, &errors, row)?;
+        return Ok(cx.outcome(row, Some(ticket), "token", "ticketed"));
+    }
+
+    if script.is_note() {
+        event(
+            tx,
+            Some(ticket),
+            Some(row),
+            "note_added",
+            &cause,
+            &serde_json::json!({ "agent": agent.name }),
+            now,
+        )?;
+    } else if !script.body.trim().is_empty() {
+        relay(tx, cx, agent, &conv, &script, row)?;
+        tx.set_ticket_status(ticket, "Replied", true, now)?;
+        if conv.status != "Replied" {
+            event(
+                tx,
+                Some(ticket),
+                Some(row),
+                "status_changed",
+                &cause,
+                &serde_json::json!({ "from": conv.status, "to": "Replied" }),
+                now,
+            )?;
+            conv.status = "Replied".into();
+        }
+    }
+
+    run_commands(tx, cx, &cause, &mut conv, &script, &targets, row)?;
+    Ok(cx.outcome(row, Some(conv.id), "token", "ticketed"))
+}
+
+/// Relay the agent's reply to the requester and the Cc participants.
+fn relay(
+    tx: &Tx<'_>,
+    cx: &Context<'_, '_>,
+    agent: &Agent,
+    conv: &Conversation,
+    script: &Script,
+    row: MessageRowId,
+) -> Result<(), store::Error> {
+    let cfg = cx.cfg;
+    let now = cx.now;
+    let mut conv = conv.clone();
+    tx.load_thread(&mut conv)?;
+    let conv = &conv;
+    let mut vars = outbound::ticket_vars(cfg, conv);
+    vars.insert("agent_name", Value::from(display_name(&agent.name)));
+    vars.insert("agent_email", Value::from(agent.address.clone()));
+    let body = command::expand_canned(&script.body, |name| {
+        cfg.outbound
+            .templates
+            .render_canned(name, &vars)
+            .map_err(|e| crate::logging::log_error("canned response failed", &e))
+            .ok()
+    });
+    vars.insert("message_text", Value::from(body));
+
+    // Recipients: the requester, then the Cc participants who are neither
+    // staff nor postdesk, each once, none that is suppressed.
+    let mut to: Vec<Address> = Vec::new();
+    let mut cc: Vec<Address> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut candidates = Vec::new();
+    if !conv.requester.is_empty() {
+        candidates.push((conv.requester.clone(), conv.requester_name.clone(), true));
+    }
+    for (address, name) in tx.cc_participants(conv.id)? {
+        candidates.push((address, name, false));
+    }
+    for (address, name, is_requester) in candidates {
+        let a = address.to_ascii_lowercase();
+        if seen.contains(&a) || cfg.is_agent(&a) || cfg.is_own_address(&a) {
+            continue;
+        }
+        seen.push(a.clone());
+        if let Some(reason) = tx.suppression(&a, now)? {
+            event(
+                tx,
+                Some(conv.id),
+                Some(row),
+                "mail_suppressed",
+                "suppressed",
+                &serde_json::json!({ "to": a, "reason": reason, "mail": "relay" }),
+                now,
+            )?;
+            continue;
+        }
+        let addr = Address::named(&name, &a);
+        if is_requester {
+            to.push(addr);
+        } else {
+            cc.push(addr);
+        }
+    }
+    if to.is_empty() && cc.is_empty() {
+        event(
+            tx,
+            Some(conv.id),
+            Some(row),
+            "relay_skipped",
+            "no_recipient",
+            &serde_json::json!({ "why": "the ticket has no customer address to send to" }),
+            now,
+        )?;
+        return Ok(());
+    }
+    let Some(r) = cfg
+        .outbound
+        .templates
+        .render("agent_reply", &vars)
+        .map_err(|e| crate::logging::log_error("agent reply template failed", &e))
+        .ok()
+    else {
+        return Ok(());
+    };
+    let from = outbound::our_address(cfg, conv);
+    let mut refs = conv.last_customer_refs.clone();
+    refs.extend(conv.sent_to_customer.iter().cloned());
+    refs.extend(conv.last_customer_message.iter().cloned());
+    let rcpts: Vec<String> = to.iter().chain(&cc).map(|a| a.address.clone()).collect();
+    let mail = Mail {
+        kind: "relay",
+        message_kind: "agent",
+        ticket: Some(conv.id),
+        draft: Draft {
+            from: Address::named(
+                &format!(
+                    "{} via {}",
+                    display_name(&agent.name),
+                    display_name(&conv.queue)
+                ),
+                &from,
+            ),
+            to,
+            cc,
+            reply_to: None,
+            subject: r.subject,
+            body: r.body,
+            in_reply_to: conv.last_customer_message.clone(),
+            references: compose::trim_references(refs),
+            auto_submitted: AutoSubmitted::No,
+            attachments: cx.parsed.attachments.clone(),
+            x_loop: cfg.outbound.x_loop.clone(),
+            date: now,
+            message_id: compose::message_id(&cfg.server.hostname),
+        },
+        rcpts,
+        // Bounces come back to the token address and so to this ticket.
+        mail_from: outbound::token_address(cfg, conv).unwrap_or(from),
+        is_automatic: false,
+    };
+    let sent = outbound::queue(tx, &mail, now)?;
+    event(
+        tx,
+        Some(conv.id),
+        Some(row),
+        "agent_replied",
+        &format!("agent:{}", agent.name),
+        &serde_json::json!({
+            "to": mail.rcpts,
+            "message_id": mail.draft.message_id,
+            "stored_as": sent,
+            "attachments": mail.draft.attachments.len(),
+        }),
+        now,
+    )?;
+    Ok(())
+}
+
+/// Tell the agent what was wrong with their commands.
+fn answer_agent(
+    tx: &Tx<'_>,
+    cx: &Context<'_, '_>,
+    agent: &Agent,
+    conv: &Conversation,
+    errors: &[String],
+    row: MessageRowId,
+) -> Result<(), store::Error> {
+    let cfg = cx.cfg;
+    let now = cx.now;
+    let decision = guard::limit(
+        cfg,
+        tx.automatic_mails_since(&agent.address, now - 3600)?,
+        tx.suppression(&agent.address, now)?.as_deref(),
+    );
+    if let AutoReply::Suppressed { because, detail } = decision {
+        return event(
+            tx,
+            Some(conv.id),
+            Some(row),
+            "auto_reply_suppressed",
+            because,
+            &serde_json::json!({ "to": agent.address, "detail": detail, "mail": "command answer" }),
+            now,
+        );
+    }
+    let mut vars = outbound::ticket_vars(cfg, conv);
+    vars.insert("agent_name", Value::from(display_name(&agent.name)));
+    vars.insert("agent_email", Value::from(agent.address.clone()));
+    vars.insert("errors", Value::from(errors.to_vec()));
+    vars.insert(
+        "commands",
+        Value::from(
+            command::SYNTAX
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect::<Vec<_>>(),
+        ),
+    );
+    let Some(r) = cfg
+        .outbound
+        .templates
+        .render("unknown_command", &vars)
+        .map_err(|e| crate::logging::log_error("command answer template failed", &e))
+        .ok()
+    else {
+        return Ok(());
+    };
+    let from = outbound::our_address(cfg, conv);
+    let mut refs = cx.parsed.references.clone();
+    refs.extend(cx.parsed.message_id.iter().cloned());
+    let mail = Mail {
+        kind: "command_error",
+        message_kind: "system",
+        ticket: Some(conv.id),
+        draft: Draft {
+            from: Address::named("postdesk", &from),
+            to: vec![Address::named(&display_name(&agent.name), &agent.address)],
+            cc: Vec::new(),
+            // Replying to the answer acts on the ticket again.
+            reply_to: outbound::token_address(cfg, conv).map(|a| Address::bare(&a)),
+            subject: r.subject,
+            body: r.body,
+            in_reply_to: cx.parsed.message_id.clone(),
+            references: compose::trim_references(refs),
+            auto_submitted: AutoSubmitted::AutoReplied,
+            attachments: Vec::new(),
+            x_loop: cfg.outbound.x_loop.clone(),
+            date: now,
+            message_id: compose::message_id(&cfg.server.hostname),
+        },
+        rcpts: vec![agent.address.clone()],
+        mail_from: String::new(),
+        is_automatic: true,
+    };
+    outbound::queue(tx, &mail, now)?;
+    Ok(())
+}
+
+/// Run the commands in order, each an event. After `#merge` the commands
+/// that follow act on the target.
+fn run_commands(
+    tx: &Tx<'_>,
+    cx: &Context<'_, '_>,
+    cause: &str,
+    conv: &mut Conversation,
+    script: &Script,
+    targets: &[TicketId],
+    row: MessageRowId,
+) -> Result<(), store::Error> {
+    let now = cx.now;
+    let mut targets = targets.iter();
+    for (_, c) in &script.commands {
+        let ticket = conv.id;
+        let changed = |kind: &str, from: &str, to: &str| {
+            event(
+                tx,
+                Some(ticket),
+                Some(row),
+                kind,
+                cause,
+                &serde_json::json!({ "command": c.name(), "from": from, "to": to }),
+                now,
+            )
+        };
+        match c {
+            Command::Note => {}
+            Command::Close | Command::Resolve | Command::Reopen => {
+                let status = match c {
+                    Command::Close => "Closed",
+                    Command::Resolve => "Resolved",
+                    _ => "Open",
+                };
+                tx.set_ticket_status(ticket, status, false, now)?;
+                changed("status_changed", &conv.status, status)?;
+                conv.status = status.to_owned();
+            }
+            Command::Priority(p) => {
+                tx.set_ticket_field(ticket, TicketField::Priority, p.as_str(), now)?;
+                changed("priority_changed", &conv.priority, p.as_str())?;
+                conv.priority = p.as_str().to_owned();
+            }
+            Command::Assign(name) => {
+                tx.set_ticket_field(ticket, TicketField::Assignee, name, now)?;
+                changed("assigned", &conv.assignee, name)?;
+                conv.assignee = name.clone();
+            }
+            Command::Type(t) => {
+                tx.set_ticket_field(ticket, TicketField::IssueType, t, now)?;
+                changed("type_changed", &conv.issue_type, t)?;
+                conv.issue_type = t.clone();
+            }
+            Command::Tag(t) => {
+                let added = tx.add_tag(ticket, t, now)?;
+                event(
+                    tx,
+                    Some(ticket),
+                    Some(row),
+                    "tag_added",
+                    cause,
+                    &serde_json::json!({ "command": "tag", "tag": t, "new": added }),
+                    now,
+                )?;
+            }
+            Command::Merge(n) => {
+                let Some(target) = targets.next().copied() else {
+                    continue;
+                };
+                let moved = tx.merge_ticket(ticket, target, now)?;
+                let detail = serde_json::json!({
+                    "command": "merge",
+                    "source": cx.cfg.tickets.format_number(conv.number),
+                    "target": cx.cfg.tickets.format_number(*n),
+                    "messages_moved": moved,
+                });
+                event(tx, Some(ticket), Some(row), "merged", cause, &detail, now)?;
+                event(tx, Some(target), Some(row), "merged", cause, &detail, now)?;
+                if let Some(next) = tx.conversation(target)? {
+                    *conv = next;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
+mod tests {
+    use crate::detect::quote::new_text;
+
+    /// The agent's text as the pipeline sees it: parsed (decoded), then
+    /// stripped of quotes.
+    fn agent_text(raw: &str) -> String {
+        let parsed = crate::parse::parse(raw.as_bytes());
+        new_text(&parsed.text).into_owned()
+    }
+
+    #[test]
+    fn a_quoted_printable_separator_is_found_after_decoding() {
+        // The separator is split by a soft line break and its dashes are
+        // encoded: only decoding makes it a line again.
+        let raw = "From: bob@agents.test\r\nTo: support+1-0011223344556677@example.com\r\n\
+            Subject: Re: [#1001] Printer\r\nMIME-Version: 1.0\r\n\
+            Content-Type: text/plain; charset=utf-8\r\n\
+            Content-Transfer-Encoding: quoted-printable\r\n\r\n\
+            Try the red button =E2=80=94 it resets the fuser.\r\n\r\n\
+            =2D=2D reply above th=\r\nis line =2D=2D\r\n\r\n\
+            Alice Example <alice@customer.test> wrote:\r\n\r\nmy printer is on fire\r\n";
+        let text = agent_text(raw);
+        assert_eq!(
+            text.trim(),
+            "Try the red button \u{2014} it resets the fuser."
+        );
+    }
+
+    #[test]
+    fn quoted_lines_and_attributions_are_stripped() {
+        let rows = [
+            (
+                "Thanks!\n\nOn Mon, 2 Mar 2026 at 10:00, Alice <a@c.test> wrote:\n> old text\n> more\n",
+                "Thanks!",
+            ),
+            (
+                "Merci !\n\nLe lun. 2 mars 2026 à 10:00, Alice <a@c.test> a écrit :\n> ancien\n",
+                "Merci !",
+            ),
+            (
+                "Danke.\n\nAm 02.03.2026 um 10:00 schrieb Alice <a@c.test>:\n> alt\n",
+                "Danke.",
+            ),
+            (
+                "See below.\n\n-----Original Message-----\nFrom: Alice\nSent: Monday\nSubject: x\n\nold\n",
+                "See below.",
+            ),
+            (
+                "Done.\n\nFrom: Alice Example <a@c.test>\nSent: Monday, March 2, 2026 10:00 AM\nTo: Support\nSubject: Printer\n\nold\n",
+                "Done.",
+            ),
+        ];
+        for (body, expected) in rows {
+            let raw = format!(
+                "From: bob@agents.test\r\nSubject: Re: x\r\n\r\n{}",
+                body.replace('\n', "\r\n")
+            );
+            assert_eq!(agent_text(&raw).trim(), expected, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn stripping_never_leaves_an_empty_reply() {
+        let raw =
+            "From: bob@agents.test\r\nSubject: Re: x\r\n\r\n> everything is quoted\r\n> here\r\n";
+        let text = agent_text(raw);
+        assert!(text.contains("everything is quoted"), "{text:?}");
+    }
+}

@@ -1,0 +1,435 @@
+//! Agent commands: the `#command` lines at the top of an agent's mail and
+//! the `/canned` lines in its body.
+//!
+//! A pure parse of the agent's new text (quotes already stripped). Receives
+//! the text and the names it can check (agents, canned responses); returns
+//! a [`Script`]: the commands in order, the body left to relay, and every
+//! problem found. Commands are the lines at the top that start with `#` and
+//! a letter (blank lines before them are skipped); the first other line
+//! ends them. A line that is only `/name` (a canned response name) anywhere
+//! in the body is expanded later by [`crate::agent`].
+//!
+//! Nothing is half-done: with any problem, no command runs and nothing is
+//! relayed (the agent gets an answer listing the problems instead).
+
+use serde::Serialize;
+
+use crate::config::Priority;
+
+/// One command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "command", content = "value", rename_all = "snake_case")]
+pub enum Command {
+    /// `#note [text]`: the whole mail is an internal note, never relayed.
+    Note,
+    /// `#close`.
+    Close,
+    /// `#resolve`.
+    Resolve,
+    /// `#reopen`.
+    Reopen,
+    /// `#priority low|medium|high|urgent`.
+    Priority(Priority),
+    /// `#assign NAME` (an `[agents]` name, as configured).
+    Assign(String),
+    /// `#type TYPE` (the rest of the line).
+    Type(String),
+    /// `#tag TAG` (one word).
+    Tag(String),
+    /// `#merge NUMBER`: merge this ticket into ticket NUMBER.
+    Merge(i64),
+}
+
+impl Command {
+    /// The command's name, as written.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Note => "note",
+            Command::Close => "close",
+            Command::Resolve => "resolve",
+            Command::Reopen => "reopen",
+            Command::Priority(_) => "priority",
+            Command::Assign(_) => "assign",
+            Command::Type(_) => "type",
+            Command::Tag(_) => "tag",
+            Command::Merge(_) => "merge",
+        }
+    }
+}
+
+/// Every command with its syntax, for the answer to a malformed one.
+pub const SYNTAX: [&str; 9] = [
+    "#note TEXT        internal note, not sent to the customer",
+    "#close",
+    "#resolve",
+    "#reopen",
+    "#priority low|medium|high|urgent",
+    "#assign NAME      an agent's name",
+    "#type TYPE        the issue type",
+    "#tag TAG          one word",
+    "#merge NUMBER     merge this ticket into ticket NUMBER",
+];
+
+const NAMES: [&str; 9] = [
+    "note", "close", "resolve", "reopen", "priority", "assign", "type", "tag", "merge",
+];
+
+/// The parsed mail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Script {
+    /// Commands with their 1-based line numbers, in order.
+    pub commands: Vec<(usize, Command)>,
+    /// Text of a `#note` line after the command word.
+    pub note_text: String,
+    /// The text after the command lines.
+    pub body: String,
+    /// Canned response names used by `/name` lines, in order.
+    pub canned: Vec<String>,
+    /// What is wrong, one sentence each, with its line.
+    pub errors: Vec<String>,
+}
+
+impl Script {
+    /// Whether the mail is an internal note.
+    pub fn is_note(&self) -> bool {
+        self.commands.iter().any(|(_, c)| *c == Command::Note)
+    }
+}
+
+/// What the parser checks names against.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    /// `[agents]` names.
+    pub agents: &'a [String],
+    /// Canned response names.
+    pub canned: &'a [String],
+    /// How a ticket number is written (`#{n}`), to accept `#merge #1040`.
+    pub number_format: &'a str,
+}
+
+/// Whether `line` is a command line: `#` then an ASCII letter.
+fn is_command_line(line: &str) -> bool {
+    let mut chars = line.trim_start().chars();
+    chars.next() == Some('#') && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+}
+
+/// The edit distance between two short words (for "did you mean").
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Parse the agent's new text.
+pub fn parse(text: &str, known: &Known<'_>) -> Script {
+    let mut script = Script::default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() && lines[i].trim().is_empty() {
+        i += 1;
+    }
+    while i < lines.len() && is_command_line(lines[i]) {
+        let n = i + 1;
+        let line = lines[i].trim();
+        let (word, rest) = match line[1..].split_once(char::is_whitespace) {
+            Some((w, r)) => (w, r.trim()),
+            None => (&line[1..], ""),
+        };
+        let name = word.to_ascii_lowercase();
+        let mut bad = |msg: String| script.errors.push(format!("line {n}: {msg}"));
+        let no_arg = |cmd: Command, bad: &mut dyn FnMut(String)| {
+            if rest.is_empty() {
+                Some(cmd)
+            } else {
+                bad(format!("#{name} takes no argument, found `{rest}`"));
+                None
+            }
+        };
+        let cmd = match name.as_str() {
+            "note" => {
+                script.note_text = rest.to_owned();
+                Some(Command::Note)
+            }
+            "close" => no_arg(Command::Close, &mut bad),
+            "resolve" => no_arg(Command::Resolve, &mut bad),
+            "reopen" => no_arg(Command::Reopen, &mut bad),
+            "priority" => match Priority::parse(rest) {
+                Some(p) => Some(Command::Priority(p)),
+                None if rest.is_empty() => {
+                    bad("#priority needs one of low, medium, high, urgent".into());
+                    None
+                }
+                None => {
+                    bad(format!(
+                        "#priority `{rest}` is not one of low, medium, high, urgent"
+                    ));
+                    None
+                }
+            },
+            "assign" => {
+                if rest.is_empty() {
+                    bad("#assign needs an agent's name".into());
+                    None
+                } else {
+                    match known.agents.iter().find(|a| a.eq_ignore_ascii_case(rest)) {
+                        Some(a) => Some(Command::Assign(a.clone())),
+                        None => {
+                            bad(format!(
+                                "#assign: no agent named `{rest}` (agents: {})",
+                                if known.agents.is_empty() {
+                                    "none configured".to_owned()
+                                } else {
+                                    known.agents.join(", ")
+                                }
+                            ));
+                            None
+                        }
+                    }
+                }
+            }
+            "type" => {
+                if rest.is_empty() {
+                    bad("#type needs an issue type".into());
+                    None
+                } else if rest.chars().count() > 80 {
+                    bad("#type: the issue type is longer than 80 characters".into());
+                    None
+                } else {
+                    Some(Command::Type(rest.to_owned()))
+                }
+            }
+            "tag" => {
+                let ok = !rest.is_empty()
+                    && rest.chars().count() <= 64
+                    && rest
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
+                if ok {
+                    Some(Command::Tag(rest.to_lowercase()))
+                } else if rest.is_empty() {
+                    bad("#tag needs a tag".into());
+                    None
+                } else {
+                    bad(format!(
+                        "#tag `{rest}` must be one word of letters, digits, - _ . : /"
+                    ));
+                    None
+                }
+            }
+            "merge" => {
+                let (before, after) = known.number_format.split_once("{n}").unwrap_or(("#", ""));
+                let mut digits = rest;
+                if !before.is_empty() {
+                    digits = digits.strip_prefix(before).unwrap_or(digits);
+                }
+                if !after.is_empty() {
+                    digits = digits.strip_suffix(after).unwrap_or(digits);
+                }
+                match digits.trim().parse::<i64>() {
+                    Ok(number) if number > 0 => Some(Command::Merge(number)),
+                    _ if rest.is_empty() => {
+                        bad("#merge needs the number of the ticket to merge into".into());
+                        None
+                    }
+                    _ => {
+                        bad(format!("#merge `{rest}` is not a ticket number"));
+                        None
+                    }
+                }
+            }
+            _ => {
+                let guess = NAMES
+                    .iter()
+                    .map(|k| (distance(&name, k), *k))
+                    .min()
+                    .filter(|(d, _)| *d <= 2)
+                    .map(|(_, k)| format!("; did you mean #{k}?"))
+                    .unwrap_or_default();
+                bad(format!("unknown command #{word}{guess}"));
+                None
+            }
+        };
+        if let Some(c) = cmd {
+            script.commands.push((n, c));
+        }
+        i += 1;
+    }
+    let body_start = i;
+    let mut body_lines = Vec::new();
+    for (k, line) in lines.iter().enumerate().skip(body_start) {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('/')
+            && crate::outbound::templates::is_canned_name(name)
+        {
+            if known.canned.iter().any(|c| c == name) {
+                script.canned.push(name.to_owned());
+            } else {
+                script.errors.push(format!(
+                    "line {}: unknown canned response /{name} (known: {})",
+                    k + 1,
+                    if known.canned.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known
+                            .canned
+                            .iter()
+                            .map(|c| format!("/{c}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ));
+            }
+        }
+        body_lines.push(*line);
+    }
+    script.body = body_lines.join("\n").trim().to_owned();
+    script
+}
+
+/// `body` with each line that is only `/name` replaced by `expand(name)`.
+pub fn expand_canned(body: &str, mut expand: impl FnMut(&str) -> Option<String>) -> String {
+    body.lines()
+        .map(|line| {
+            let t = line.trim();
+            t.strip_prefix('/')
+                .filter(|n| crate::outbound::templates::is_canned_name(n))
+                .and_then(&mut expand)
+                .unwrap_or_else(|| line.to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
+mod tests {
+    use super::*;
+
+    fn known() -> (Vec<String>, Vec<String>) {
+        (vec!["bob".into(), "Carol".into()], vec!["thanks".into()])
+    }
+
+    fn run(text: &str) -> Script {
+        let (agents, canned) = known();
+        parse(
+            text,
+            &Known {
+                agents: &agents,
+                canned: &canned,
+                number_format: "#{n}",
+            },
+        )
+    }
+
+    #[test]
+    fn commands_one_row_each() {
+        // (text, commands, body, errors)
+        let rows: Vec<(&str, Vec<Command>, &str, usize)> = vec![
+            ("Hello\n", vec![], "Hello", 0),
+            ("#close\n", vec![Command::Close], "", 0),
+            (
+                "\n\n#resolve\nDone, thanks.\n",
+                vec![Command::Resolve],
+                "Done, thanks.",
+                0,
+            ),
+            ("#reopen\n", vec![Command::Reopen], "", 0),
+            (
+                "#priority HIGH\n",
+                vec![Command::Priority(Priority::High)],
+                "",
+                0,
+            ),
+            (
+                "#priority urgent\n#assign carol\nOn it.",
+                vec![
+                    Command::Priority(Priority::Urgent),
+                    Command::Assign("Carol".into()),
+                ],
+                "On it.",
+                0,
+            ),
+            (
+                "#type Billing question\n",
+                vec![Command::Type("Billing question".into())],
+                "",
+                0,
+            ),
+            ("#tag VIP\n", vec![Command::Tag("vip".into())], "", 0),
+            ("#merge 1040\n", vec![Command::Merge(1040)], "", 0),
+            ("#merge #1040\n", vec![Command::Merge(1040)], "", 0),
+            (
+                "#note customer sounds upset\nsee call log",
+                vec![Command::Note],
+                "see call log",
+                0,
+            ),
+            // A tag in the subject style is text, not a command.
+            ("#1040 is related\n", vec![], "#1040 is related", 0),
+            // Commands only at the top: a later #close is text.
+            ("Hi\n#close\n", vec![], "Hi\n#close", 0),
+            ("#clsoe\n", vec![], "", 1),
+            ("#priority\n", vec![], "", 1),
+            ("#priority soon\n", vec![], "", 1),
+            ("#close now\n", vec![], "", 1),
+            ("#assign dave\n", vec![], "", 1),
+            ("#assign\n", vec![], "", 1),
+            ("#tag two words\n", vec![], "", 1),
+            ("#merge abc\n", vec![], "", 1),
+            ("#merge\n", vec![], "", 1),
+            ("#type\n", vec![], "", 1),
+        ];
+        for (text, commands, body, errors) in rows {
+            let s = run(text);
+            let got: Vec<Command> = s.commands.iter().map(|(_, c)| c.clone()).collect();
+            assert_eq!(got, commands, "{text:?}");
+            assert_eq!(s.body, body, "{text:?}");
+            assert_eq!(s.errors.len(), errors, "{text:?}: {:?}", s.errors);
+        }
+    }
+
+    #[test]
+    fn an_unknown_command_suggests_the_nearest_and_names_the_line() {
+        let s = run("\n#prority high\n");
+        assert_eq!(
+            s.errors,
+            ["line 2: unknown command #prority; did you mean #priority?"]
+        );
+        let s = run("#frobnicate\n");
+        assert_eq!(s.errors, ["line 1: unknown command #frobnicate"]);
+    }
+
+    #[test]
+    fn notes_keep_their_text() {
+        let s = run("#note called her, will ship Monday\n");
+        assert!(s.is_note());
+        assert_eq!(s.note_text, "called her, will ship Monday");
+    }
+
+    #[test]
+    fn canned_lines_are_found_and_unknown_ones_reported() {
+        let s = run("Hi\n/thanks\n");
+        assert_eq!(s.canned, ["thanks"]);
+        assert!(s.errors.is_empty());
+        let s = run("Hi\n/refund\n");
+        assert_eq!(
+            s.errors,
+            ["line 2: unknown canned response /refund (known: /thanks)"]
+        );
+        // Paths and URLs are not canned names.
+        let s = run("see /etc/hosts\n/etc/hosts\n/Thanks now\n");
+        assert!(s.errors.is_empty() && s.canned.is_empty(), "{s:?}");
+        assert_eq!(
+            expand_canned("Hi\n  /thanks  \nBye", |n| Some(format!("[{n}]"))),
+            "Hi\n[thanks]\nBye"
+        );
+    }
+}

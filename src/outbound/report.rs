@@ -1,0 +1,106 @@
+//! Renders the outbox and the templates for the CLI: `postdesk outbox
+//! [--json]` and the template lines of `postdesk check`.
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::store::OutboxRow;
+
+fn time_s(secs: i64) -> Value {
+    jiff::Timestamp::from_second(secs).map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+fn time_ms(ms: i64) -> Value {
+    jiff::Timestamp::from_millisecond(ms).map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+/// One outbox row as JSON (the `outbox --json` contract).
+pub fn row_json(cfg: &Config, r: &OutboxRow) -> Value {
+    json!({
+        "id": r.id,
+        "ticket": r.ticket.map(|n| cfg.tickets.format_number(n)),
+        "kind": r.kind,
+        "to": r.to,
+        "subject": r.subject,
+        "status": r.status,
+        "attempts": r.attempts,
+        "last_error": if r.last_error.is_empty() { Value::Null } else { Value::String(r.last_error.clone()) },
+        "message_id": r.message_id,
+        "next_attempt_at": if r.status == "queued" { time_ms(r.next_attempt_at_ms) } else { Value::Null },
+        "created_at": time_s(r.created_at),
+        "sent_at": r.sent_at.map_or(Value::Null, time_s),
+    })
+}
+
+/// One outbox row as a terminal line.
+pub fn row_line(cfg: &Config, r: &OutboxRow) -> String {
+    let ticket = r
+        .ticket
+        .map(|n| cfg.tickets.format_number(n))
+        .unwrap_or_else(|| "-".into());
+    let mut line = format!(
+        "{:>6} {:<7} {:<8} {:<13} {:>2} {:<30} {}",
+        r.id, r.status, ticket, r.kind, r.attempts, r.to, r.subject
+    );
+    if !r.last_error.is_empty() {
+        line.push_str(&format!("  [{}]", r.last_error));
+    }
+    line
+}
+
+/// What `check` says about outbound mail and the templates.
+pub fn check_summary(cfg: &Config) -> Vec<String> {
+    let o = &cfg.outbound;
+    let mut lines = Vec::new();
+    lines.push(match &o.smarthost {
+        Some(h) => format!(
+            "outbound: smarthost {}:{} ({:?} TLS{})",
+            h.host,
+            h.port,
+            h.tls,
+            if h.user.is_some() { ", AUTH" } else { "" }
+        ),
+        None => format!(
+            "outbound: no smarthost; mail is written to {}",
+            cfg.data_dir().join("outbound/new").display()
+        ),
+    });
+    if let Some(d) = &o.dkim {
+        lines.push(format!(
+            "outbound: DKIM d={} s={} ({})",
+            d.domain,
+            d.selector,
+            d.key_file.display()
+        ));
+    }
+    let templates: Vec<String> = o
+        .templates
+        .sources()
+        .map(|(name, file)| match file {
+            Some(f) => format!("{name} ({})", f.display()),
+            None => format!("{name} (built in)"),
+        })
+        .collect();
+    lines.push(format!(
+        "templates: {} rendered with sample data: {}",
+        templates.len(),
+        templates.join(", ")
+    ));
+    lines.push(format!(
+        "canned responses: {}",
+        o.templates
+            .canned_names()
+            .iter()
+            .map(|c| format!("/{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if !cfg.agents.is_empty() && cfg.threading.token_secret.is_none() {
+        lines.push(
+            "warning: agents are configured but no token secret is: agents' replies cannot be \
+             authenticated and are handled as customer mail; set [threading] token_secret_file"
+                .into(),
+        );
+    }
+    lines
+}

@@ -1,0 +1,335 @@
+//! Broken mailboxes: consecutive failures become one ticket and one alert,
+//! and a working session afterwards becomes one recovery note.
+//!
+//! The failure count lives in memory (a restart gives a mailbox a fresh
+//! start); whether the mailbox is broken, and its ticket, live in the store
+//! (`mailbox_health`), written in the same transaction as the ticket, the
+//! event and the notice. So a restart while broken opens no second ticket,
+//! and a recovery after a restart is still noted on the ticket.
+
+use super::alert::{Notify, alert_vars, deliver};
+use super::{Context, Error};
+use crate::config::Config;
+use crate::ids::TicketId;
+use crate::store::{self, MailboxHealth, NewEvent, NewMessage, NewTicket, Tx};
+
+/// One mailbox's failure count.
+pub struct Health {
+    mailbox: String,
+    client: String,
+    threshold: u32,
+    failures: u32,
+}
+
+impl Health {
+    /// A mailbox that has not failed yet.
+    pub fn new(mailbox: &str, client: &str, threshold: u32) -> Self {
+        Health {
+            mailbox: mailbox.to_owned(),
+            client: client.to_owned(),
+            threshold: threshold.max(1),
+            failures: 0,
+        }
+    }
+
+    /// Count a failure; at the threshold, report the mailbox broken (once).
+    /// Returns the consecutive failures so far.
+    pub async fn failed(&mut self, ctx: &Context, error: &Error) -> u32 {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= self.threshold {
+            let cfg = ctx.config.borrow().clone();
+            let mailbox = self.mailbox.clone();
+            let client = self.client.clone();
+            let reason = reason(error);
+            let now = jiff::Timestamp::now().as_second();
+            let result = ctx
+                .store
+                .with(move |s| s.write(|tx| mark_broken(tx, &cfg, &mailbox, &client, &reason, now)))
+                .await;
+            match result {
+                Ok(Some(ticket)) => {
+                    ctx.nudge_outbox();
+                    tracing::error!(
+                    mailbox = %self.mailbox,
+                    ticket = ticket.0,
+                    failures = self.failures,
+                    "mailbox broken, ticket opened"
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => crate::logging::log_error("recording a broken mailbox failed", &e),
+            }
+        }
+        self.failures
+    }
+
+    /// A session got as far as selecting the folder: reset the count and,
+    /// if the mailbox was broken, note its recovery.
+    pub async fn succeeded(&mut self, ctx: &Context) {
+        self.failures = 0;
+        let cfg = ctx.config.borrow().clone();
+        let mailbox = self.mailbox.clone();
+        let now = jiff::Timestamp::now().as_second();
+        let result = ctx
+            .store
+            .with(move |s| s.write(|tx| mark_recovered(tx, &cfg, &mailbox, now)))
+            .await;
+        match result {
+            Ok(true) => {
+                ctx.nudge_outbox();
+                tracing::info!(mailbox = %self.mailbox, "mailbox recovered");
+            }
+            Ok(false) => {}
+            Err(e) => crate::logging::log_error("recording a mailbox recovery failed", &e),
+        }
+    }
+}
+
+/// What the ticket says went wrong: the error chain, one line, never a
+/// password (none is ever put in an error).
+pub fn reason(error: &Error) -> String {
+    let text = crate::logging::chain(error);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    one_line.chars().take(300).collect()
+}
+
+/// Store an internal note on `ticket`.
+fn add_note(tx: &Tx<'_>, ticket: TicketId, text: &str, now: i64) -> Result<(), store::Error> {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let message_id = format!("note-{}-{now}-{}@postdesk.invalid", ticket.0, &hash[..16]);
+    tx.insert_message(&NewMessage {
+        ticket: Some(ticket),
+        message_id: &message_id,
+        is_synthetic_id: true,
+        content_hash: &hash,
+        direction: "internal",
+        kind: "note",
+        state: "ticketed",
+        flag: "",
+        thread_match: "",
+        route: "",
+        source: "poller",
+        envelope_from: "",
+        envelope_to: "[]",
+        peer: "",
+        from_addr: "",
+        from_name: "postdesk",
+        to_addrs: "[]",
+        cc_addrs: "[]",
+        subject: "",
+        in_reply_to: "[]",
+        refs: "[]",
+        date_header: None,
+        headers: "[]",
+        text,
+        html: None,
+        raw: text.as_bytes(),
+        attachments: &[],
+        now,
+    })?;
+    Ok(())
+}
+
+/// Mark `mailbox` broken: open its ticket (or note on the still-open one
+/// of an earlier break), record the event and the admins' alert. `None`
+/// when it was already broken.
+///
+/// # Errors
+///
+/// [`store::Error`]; nothing is written then.
+pub fn mark_broken(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    mailbox: &str,
+    client: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Option<TicketId>, store::Error> {
+    let before = tx.mailbox_health(mailbox)?;
+    if before.as_ref().is_some_and(|h| h.broken) {
+        return Ok(None);
+    }
+    let subject = crate::route::display_subject(
+        Some(&format!("Mailbox {mailbox} unreachable: {reason}")),
+        cfg.tickets.subject_max,
+    );
+    let reopened = match before.as_ref().and_then(|h| h.ticket) {
+        Some(t) => tx
+            .ticket_number_status(t)?
+            .filter(|(_, status)| !crate::thread::is_closed(status))
+            .map(|_| t),
+        None => None,
+    };
+    let ticket = match reopened {
+        Some(t) => {
+            add_note(
+                tx,
+                t,
+                &format!("Mailbox {mailbox} is unreachable again: {reason}"),
+                now,
+            )?;
+            t
+        }
+        None => {
+            let number = tx.next_ticket_number(cfg.tickets.number_start)?;
+            let t = tx.insert_ticket(&NewTicket {
+                number,
+                subject: &subject,
+                normalized_subject: "",
+                status: "Open",
+                priority: "High",
+                queue: "support",
+                issue_type: "Bug",
+                requester: None,
+                requester_name: "postdesk",
+                inbound_address: mailbox,
+                linked_ticket: None,
+                now,
+            })?;
+            add_note(
+                tx,
+                t,
+                &format!("Mailbox {mailbox} unreachable: {reason}"),
+                now,
+            )?;
+            tx.record_event(&NewEvent {
+                ticket: Some(t),
+                message: None,
+                kind: "ticket_opened",
+                cause: "mailbox_broken",
+                detail: &serde_json::json!({ "mailbox": mailbox }).to_string(),
+                now,
+            })?;
+            if let Some((c, _)) = cfg.mailbox(mailbox) {
+                tx.link_ticket_client(t, client, &c.customer, mailbox)?;
+            }
+            t
+        }
+    };
+    tx.record_event(&NewEvent {
+        ticket: Some(ticket),
+        message: None,
+        kind: "mailbox_broken",
+        cause: "poller",
+        detail: &serde_json::json!({ "mailbox": mailbox, "reason": reason }).to_string(),
+        now,
+    })?;
+    let number = tx.ticket_number_status(ticket)?.map_or(0, |(n, _)| n);
+    let text = format!(
+        "postdesk cannot read the mailbox {mailbox}.\n\n\
+         Reason     {reason}\n\n\
+         Mail sent to this address is not turned into tickets until the \
+         problem is fixed. postdesk keeps retrying and will note on the ticket \
+         when the mailbox works again."
+    );
+    if cfg.monitoring.admins.is_empty() {
+        tracing::warn!(
+            mailbox,
+            "mailbox broken but no [monitoring] admins to alert"
+        );
+    } else {
+        deliver(
+            tx,
+            cfg,
+            &Notify {
+                kind: "mailbox_broken",
+                template: "alert",
+                client,
+                ticket: Some(ticket),
+                digest: None,
+                recipients: &cfg.monitoring.admins,
+                vars: alert_vars(
+                    cfg,
+                    number,
+                    &format!("Mailbox {mailbox} unreachable"),
+                    &text,
+                    &subject,
+                ),
+            },
+            now,
+        )?;
+    }
+    tx.set_mailbox_health(
+        mailbox,
+        &MailboxHealth {
+            broken: true,
+            ticket: Some(ticket),
+            reason: reason.to_owned(),
+            since: now,
+        },
+        now,
+    )?;
+    Ok(Some(ticket))
+}
+
+/// Note the recovery of a broken `mailbox`; false when it was not broken.
+///
+/// # Errors
+///
+/// [`store::Error`]; nothing is written then.
+pub fn mark_recovered(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    mailbox: &str,
+    now: i64,
+) -> Result<bool, store::Error> {
+    let Some(h) = tx.mailbox_health(mailbox)? else {
+        return Ok(false);
+    };
+    if !h.broken {
+        return Ok(false);
+    }
+    let minutes = (now - h.since).max(0) / 60;
+    let text = format!("Mailbox {mailbox} works again (it was unreachable for {minutes} min).");
+    if let Some(t) = h.ticket {
+        add_note(tx, t, &text, now)?;
+        tx.record_event(&NewEvent {
+            ticket: Some(t),
+            message: None,
+            kind: "mailbox_recovered",
+            cause: "poller",
+            detail: &serde_json::json!({ "mailbox": mailbox, "down_secs": now - h.since })
+                .to_string(),
+            now,
+        })?;
+        let (number, _) = tx.ticket_number_status(t)?.unwrap_or((0, String::new()));
+        let client = cfg
+            .mailbox(mailbox)
+            .map(|(c, _)| c.name.clone())
+            .unwrap_or_default();
+        if !cfg.monitoring.admins.is_empty() {
+            deliver(
+                tx,
+                cfg,
+                &Notify {
+                    kind: "mailbox_recovered",
+                    template: "alert",
+                    client: &client,
+                    ticket: Some(t),
+                    digest: None,
+                    recipients: &cfg.monitoring.admins,
+                    vars: alert_vars(
+                        cfg,
+                        number,
+                        &format!("Mailbox {mailbox} recovered"),
+                        &text,
+                        &format!("Mailbox {mailbox} unreachable"),
+                    ),
+                },
+                now,
+            )?;
+        }
+    }
+    tx.set_mailbox_health(
+        mailbox,
+        &MailboxHealth {
+            broken: false,
+            ticket: h.ticket,
+            reason: h.reason,
+            since: h.since,
+        },
+        now,
+    )?;
+    Ok(true)
+}

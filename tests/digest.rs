@@ -1,0 +1,199 @@
+//! Client digests on their schedule, with a controlled clock (issue 6).
+//!
+//! Medium and Low mail polled from Dovecot waits for the client's digest;
+//! the digest goes out when the clock file passes 08:00 in the client's
+//! zone, once, survives a restart without repeating, and a firing missed
+//! while postdesk was down is sent at start, listing only what is new. The
+//! mail reaches a real SMTP server (Postfix's smtp-sink).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::dovecot::Dovecot;
+use common::postfix_sink::PostfixSink;
+use common::{Env, Options, TestServer, eventually, text_mail};
+use serde_json::Value;
+
+const PASSWORD: &str = "digest-pass";
+
+fn set_clock(path: &PathBuf, t: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, t).expect("write clock");
+    std::fs::rename(&tmp, path).expect("rename clock");
+}
+
+fn digests(env: &Env) -> Vec<Value> {
+    match env.run_json(&["notices", "--json"]) {
+        Value::Array(a) => a.into_iter().filter(|n| n["kind"] == "digest").collect(),
+        other => panic!("notices --json: {other}"),
+    }
+}
+
+fn append(dovecot: &Dovecot, local: &str, subject: &str, id: &str) {
+    let to = format!("{local}@acme.test");
+    let from = format!("{id}@outside.test");
+    dovecot.append(
+        &to,
+        PASSWORD,
+        "INBOX",
+        &[text_mail(
+            &from,
+            &to,
+            subject,
+            &format!("{id}@outside.test"),
+            &[],
+            "Hello.\n",
+        )],
+    );
+}
+
+#[test]
+fn medium_and_low_mail_is_digested_at_the_scheduled_time_once_and_a_missed_digest_is_sent_at_start()
+{
+    let dovecot = Dovecot::start(&[
+        ("billing@acme.test", PASSWORD),
+        ("support@acme.test", PASSWORD),
+        ("regulatory@acme.test", PASSWORD),
+    ]);
+    let sink = PostfixSink::start();
+    let env = Env::new(&Options {
+        extra_toml: sink.outbound_toml(),
+        ..Options::default()
+    });
+    for l in ["billing", "support", "regulatory"] {
+        env.write_config(&format!("secrets/{l}.pass"), PASSWORD);
+    }
+    env.write_config(
+        "mailboxes/acme.toml",
+        &format!(
+            "[client]\ncustomer = \"Acme Telecom\"\ndomain = \"acme.test\"\n\
+             contacts = [\"boss@acme-owner.test\"]\ntime_zone = \"America/Toronto\"\n\
+             [imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             password_file = \"secrets/{{local}}.pass\"\npoll_interval_secs = 2\n\
+             [digest]\nschedule = \"08:00\"\n\
+             [[mailbox]]\naddress = \"billing\"\npriority = \"Medium\"\n\
+             [[mailbox]]\naddress = \"support\"\npriority = \"Low\"\n\
+             [[mailbox]]\naddress = \"regulatory\"\npriority = \"High\"\n",
+            dovecot.port
+        ),
+    );
+    let clock = env.dir.path().join("clock");
+    // 07:00 in Toronto (EST, UTC-5).
+    set_clock(&clock, "2026-03-02T12:00:00Z");
+    let vars = vec![(
+        "POSTDESK_CLOCK_FILE".to_owned(),
+        clock.display().to_string(),
+    )];
+    let mut server = TestServer::start_in(env, vars);
+
+    append(&dovecot, "billing", "Invoice question", "d1");
+    append(&dovecot, "support", "Password reset", "d2");
+    append(&dovecot, "regulatory", "Hearing notice", "d3");
+    let tickets = eventually(Duration::from_secs(30), || {
+        let t = server.tickets_json();
+        if t.len() == 3 {
+            Ok(t)
+        } else {
+            Err(format!("{} tickets\n{}", t.len(), server.stderr()))
+        }
+    });
+    let number = |subject: &str| {
+        tickets
+            .iter()
+            .find(|t| t["subject"] == subject)
+            .and_then(|t| t["number"].as_str())
+            .unwrap_or_else(|| panic!("no ticket {subject}"))
+            .to_owned()
+    };
+    let (billing, support, regulatory) = (
+        number("Invoice question"),
+        number("Password reset"),
+        number("Hearing notice"),
+    );
+    // Before 08:00 nothing is sent (give the scheduler a few ticks).
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(digests(&server.env).is_empty());
+
+    // 08:00:30 in Toronto: one digest with the Medium and Low tickets.
+    set_clock(&clock, "2026-03-02T13:00:30Z");
+    let d = eventually(Duration::from_secs(20), || {
+        let d = digests(&server.env);
+        if d.len() == 1 {
+            Ok(d)
+        } else {
+            Err(format!("{} digests\n{}", d.len(), server.stderr()))
+        }
+    });
+    let body = d[0]["body"].as_str().expect("body");
+    assert!(body.contains(&billing) && body.contains(&support), "{body}");
+    assert!(
+        !body.contains(&regulatory),
+        "High tickets are alerted, not digested: {body}"
+    );
+    assert!(
+        body.contains("billing@acme.test") && body.contains("d1@outside.test"),
+        "{body}"
+    );
+    assert_eq!(d[0]["recipients"][0], "boss@acme-owner.test");
+    // It reached the SMTP server.
+    eventually(Duration::from_secs(20), || {
+        let n = sink
+            .messages()
+            .iter()
+            .filter(|m| m.contains("Digest") && m.contains("Invoice question"))
+            .count();
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(format!("{n} digest mails"))
+        }
+    });
+
+    // Later ticks and a restart at the same time send nothing more.
+    std::thread::sleep(Duration::from_secs(2));
+    server.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(digests(&server.env).len(), 1);
+
+    // A new Medium item, then postdesk is down across the next 08:00: the
+    // missed digest goes out at start, with only the new item.
+    append(&dovecot, "billing", "Second invoice", "d4");
+    eventually(Duration::from_secs(30), || {
+        let n = server.tickets_json().len();
+        if n == 4 {
+            Ok(())
+        } else {
+            Err(format!("{n} tickets\n{}", server.stderr()))
+        }
+    });
+    let second = server
+        .tickets_json()
+        .iter()
+        .find(|t| t["subject"] == "Second invoice")
+        .and_then(|t| t["number"].as_str().map(str::to_owned))
+        .expect("second ticket");
+    server.kill9();
+    set_clock(&clock, "2026-03-03T15:45:00Z");
+    server.restart();
+    let d = eventually(Duration::from_secs(20), || {
+        let d = digests(&server.env);
+        if d.len() == 2 {
+            Ok(d)
+        } else {
+            Err(format!("{} digests\n{}", d.len(), server.stderr()))
+        }
+    });
+    let body = d[1]["body"].as_str().expect("body");
+    assert!(body.contains(&second), "{body}");
+    assert!(
+        !body.contains(&billing) && !body.contains(&support),
+        "never twice: {body}"
+    );
+    // Nothing is left pending.
+    let dry = server
+        .env
+        .run_json(&["digest", "run", "--client", "acme", "--dry-run", "--json"]);
+    assert_eq!(dry[0]["items"], 0, "{dry}");
+}

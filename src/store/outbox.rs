@@ -171,33 +171,7 @@ impl<'c> Tx<'c> {
         ])
         .map_err(|e| Error::sql(Q, e))?;
         let id = MessageRowId(self.conn.last_insert_rowid());
-        const RAW: &str = "INSERT INTO message_raw (message_row_id, raw) VALUES (?1, ?2)";
-        let mut st = self
-            .conn
-            .prepare_cached(RAW)
-            .map_err(|e| Error::sql(RAW, e))?;
-        st.execute(params![id.0, m.raw])
-            .map_err(|e| Error::sql(RAW, e))?;
-        if !m.attachments.is_empty() {
-            use sha2::{Digest, Sha256};
-            const ATT: &str = "INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-            let mut st = self
-                .conn
-                .prepare_cached(ATT)
-                .map_err(|e| Error::sql(ATT, e))?;
-            for a in m.attachments {
-                st.execute(params![
-                    id.0,
-                    a.name.as_deref().unwrap_or(""),
-                    a.content_type,
-                    a.content.len() as i64,
-                    hex::encode(Sha256::digest(&a.content)),
-                    a.content,
-                ])
-                .map_err(|e| Error::sql(ATT, e))?;
-            }
-        }
+        self.insert_raw_and_attachments(id, m.raw, m.attachments)?;
         Ok(id)
     }
 
@@ -959,30 +933,7 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn inbound_messages(&self) -> Result<Vec<MessageSummary>, Error> {
-        const Q: &str =
-            "SELECT id, message_id, ticket_id, state, flag, size, content_hash, from_addr,
-                subject, source, received_at
-            FROM messages WHERE direction = 'inbound' ORDER BY id";
-        let mut st = self.conn.prepare(Q).map_err(|e| Error::sql(Q, e))?;
-        let rows = st
-            .query_map([], |r| {
-                let flag: String = r.get(4)?;
-                Ok(MessageSummary {
-                    id: r.get(0)?,
-                    message_id: r.get(1)?,
-                    ticket_id: r.get(2)?,
-                    state: r.get(3)?,
-                    flag: (!flag.is_empty()).then_some(flag),
-                    size: r.get(5)?,
-                    content_hash: r.get(6)?,
-                    from: r.get(7)?,
-                    subject: r.get(8)?,
-                    source: r.get(9)?,
-                    received_at: r.get(10)?,
-                })
-            })
-            .map_err(|e| Error::sql(Q, e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| Error::sql(Q, e))
+        self.message_summaries(true)
     }
 
     /// The tags of ticket `ticket` (row id), sorted.

@@ -307,13 +307,21 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn messages(&self) -> Result<Vec<MessageSummary>, Error> {
+        self.message_summaries(false)
+    }
+
+    /// Message rows, oldest first; only received ones when `only_inbound`.
+    pub(super) fn message_summaries(
+        &self,
+        only_inbound: bool,
+    ) -> Result<Vec<MessageSummary>, Error> {
         const Q: &str =
             "SELECT id, message_id, ticket_id, state, flag, size, content_hash, from_addr,
                 subject, source, received_at
-            FROM messages ORDER BY id";
+            FROM messages WHERE (?1 = 0 OR direction = 'inbound') ORDER BY id";
         let mut st = self.conn.prepare(Q).map_err(|e| Error::sql(Q, e))?;
         let rows = st
-            .query_map([], |r| {
+            .query_map([only_inbound], |r| {
                 let flag: String = r.get(4)?;
                 Ok(MessageSummary {
                     id: r.get(0)?,

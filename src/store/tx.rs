@@ -343,6 +343,20 @@ impl<'c> Tx<'c> {
             .map_err(|e| Error::sql(Q, e))
     }
 
+    /// The queue, issue type and status of `ticket`, if it exists (what
+    /// decides whether the detector scans its messages).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn ticket_scope(&self, ticket: TicketId) -> Result<Option<(String, String, String)>, Error> {
+        const Q: &str = "SELECT queue, issue_type, status FROM tickets WHERE id = ?1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row([ticket.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .map_err(|e| Error::sql(Q, e))
+    }
+
     /// The addresses of every participant of `ticket`.
     ///
     /// # Errors
@@ -569,34 +583,7 @@ impl<'c> Tx<'c> {
         .map_err(|e| Error::sql(Q, e))?;
         let id = MessageRowId(self.conn.last_insert_rowid());
 
-        const RAW: &str = "INSERT INTO message_raw (message_row_id, raw) VALUES (?1, ?2)";
-        let mut st = self
-            .conn
-            .prepare_cached(RAW)
-            .map_err(|e| Error::sql(RAW, e))?;
-        st.execute(params![id.0, m.raw])
-            .map_err(|e| Error::sql(RAW, e))?;
-
-        if !m.attachments.is_empty() {
-            const ATT: &str = "INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-            let mut st = self
-                .conn
-                .prepare_cached(ATT)
-                .map_err(|e| Error::sql(ATT, e))?;
-            for a in m.attachments {
-                let sha = hex::encode(Sha256::digest(&a.content));
-                st.execute(params![
-                    id.0,
-                    a.name.as_deref().unwrap_or(""),
-                    a.content_type,
-                    a.content.len() as i64,
-                    sha,
-                    a.content,
-                ])
-                .map_err(|e| Error::sql(ATT, e))?;
-            }
-        }
+        self.insert_raw_and_attachments(id, m.raw, m.attachments)?;
 
         if let Some(ticket) = m.ticket {
             const TOUCH: &str = "UPDATE tickets SET message_count = message_count + 1, updated_at = ?2 WHERE id = ?1";
@@ -608,6 +595,46 @@ impl<'c> Tx<'c> {
                 .map_err(|e| Error::sql(TOUCH, e))?;
         }
         Ok(id)
+    }
+
+    /// Store the raw bytes and the attachments of message `id` (received or
+    /// sent: both paths write them the same way).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub(super) fn insert_raw_and_attachments(
+        &self,
+        id: MessageRowId,
+        raw: &[u8],
+        attachments: &[Attachment],
+    ) -> Result<(), Error> {
+        const RAW: &str = "INSERT INTO message_raw (message_row_id, raw) VALUES (?1, ?2)";
+        let mut st = self
+            .conn
+            .prepare_cached(RAW)
+            .map_err(|e| Error::sql(RAW, e))?;
+        st.execute(params![id.0, raw])
+            .map_err(|e| Error::sql(RAW, e))?;
+        const ATT: &str =
+            "INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        for a in attachments {
+            let mut st = self
+                .conn
+                .prepare_cached(ATT)
+                .map_err(|e| Error::sql(ATT, e))?;
+            st.execute(params![
+                id.0,
+                a.name.as_deref().unwrap_or(""),
+                a.content_type,
+                a.content.len() as i64,
+                hex::encode(Sha256::digest(&a.content)),
+                a.content,
+            ])
+            .map_err(|e| Error::sql(ATT, e))?;
+        }
+        Ok(())
     }
 
     /// Add `contact` to `ticket` with `role`, unless already there.

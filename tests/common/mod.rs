@@ -969,10 +969,26 @@ impl RawSmtp {
         self.read_reply().expect("reply to end of data")
     }
 
-    /// Whether the server has closed the connection (EOF on read).
+    /// Whether the server has closed the connection: EOF on read, or a
+    /// reset (a close that races the peer's last segment ends in RST).
     pub fn is_closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        matches!(self.reader.read(&mut byte), Ok(0))
+        // Read until the server closes (EOF, or a reset when our last
+        // command was still unread on its side: Linux may then report
+        // reset or aborted). Bytes already in flight before the close are
+        // skipped; only the read timeout (20 s) means "still open".
+        let mut buf = [0u8; 512];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    );
+                }
+            }
+        }
     }
 }
 

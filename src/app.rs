@@ -185,18 +185,19 @@ pub fn explain(
     let outcome = store.dry_run(|tx| pipeline::process(tx, &cfg, &envelope, &raw, &parsed, now))?;
     // The ticket joined, as the CLI names it; a ticket that would be opened
     // does not exist outside the rolled-back transaction.
-    let ticket = match outcome.ticket.filter(|_| !outcome.opened) {
-        Some(t) => store.ticket(store::TicketRef::Id(t.0))?.map(|d| {
-            serde_json::json!({
-                "id": d.ticket.id,
-                "number": cfg.tickets.format_number(d.ticket.number),
-                "subject": d.ticket.subject,
-                "status": d.ticket.status,
-                "queue": d.ticket.queue,
-            })
-        }),
+    let existing = match outcome.ticket.filter(|_| !outcome.opened) {
+        Some(t) => store.ticket(store::TicketRef::Id(t.0))?,
         None => None,
     };
+    let ticket = existing.as_ref().map(|d| {
+        serde_json::json!({
+            "id": d.ticket.id,
+            "number": cfg.tickets.format_number(d.ticket.number),
+            "subject": d.ticket.subject,
+            "status": d.ticket.status,
+            "queue": d.ticket.queue,
+        })
+    });
     let (queue, priority, issue_type, inbound) = match &outcome.route {
         Some(Route::Ticket {
             queue,
@@ -212,6 +213,36 @@ pub fn explain(
         ),
         _ => (None, None, None, None),
     };
+    // The detector's verdict whether or not the ticket is in scope. Scope:
+    // the joined ticket's queue, issue type and status (Open if this
+    // message reopens it), or the route's for a ticket it would open.
+    let scope = match (&existing, queue, issue_type) {
+        (Some(d), _, _) => Some((
+            d.ticket.queue.clone(),
+            d.ticket.issue_type.clone(),
+            if outcome.reopened {
+                "Open".to_owned()
+            } else {
+                d.ticket.status.clone()
+            },
+        )),
+        (None, Some(q), Some(i)) if outcome.opened => {
+            Some((q.to_owned(), i.to_owned(), "Open".to_owned()))
+        }
+        _ => None,
+    };
+    let in_scope = scope
+        .as_ref()
+        .is_some_and(|(q, i, st)| crate::detect::in_scope(&cfg.detector, q, i, st));
+    let verdict = pipeline::detector_verdict(&cfg, &parsed);
+    let detector = serde_json::json!({
+        "in_scope": in_scope,
+        "enabled": cfg.detector.enabled,
+        "version": cfg.detector_engine.version(),
+        "flagged": verdict.flagged,
+        "score": verdict.score,
+        "hits": verdict.hits,
+    });
     Ok(serde_json::json!({
         "message_id": outcome.message_id,
         "duplicate": outcome.duplicate,
@@ -232,8 +263,7 @@ pub fn explain(
         "subject": crate::route::display_subject(parsed.subject.as_deref(), cfg.tickets.subject_max),
         "normalized_subject": outcome.probe.as_ref().map(|p| p.normalized_subject.as_str()),
         "problem": parsed.problem,
-        // The bypass detector is not built yet; its hits will go here.
-        "detector": serde_json::Value::Null,
+        "detector": detector,
     }))
 }
 
@@ -313,5 +343,42 @@ pub fn explain_text(v: &serde_json::Value) -> String {
     }
     let _ = writeln!(out, "requester  {}", s("requester_name"));
     let _ = writeln!(out, "subject    {}", s("subject"));
+    if let Some(d) = v.get("detector").filter(|d| !d.is_null()) {
+        let scope = if d["in_scope"].as_bool() == Some(true) {
+            "in scope: the message would be scanned"
+        } else {
+            "not in scope: the message would not be scanned"
+        };
+        let _ = writeln!(
+            out,
+            "detector   {scope} (rules {})",
+            d["version"].as_str().unwrap_or("")
+        );
+        let hits = d["hits"].as_array().map_or(&[][..], Vec::as_slice);
+        if hits.is_empty() {
+            let _ = writeln!(out, "  verdict  no off-platform evidence");
+        } else {
+            let flagged = if d["flagged"].as_bool() == Some(true) {
+                "flagged"
+            } else {
+                "below the flagging score"
+            };
+            let _ = writeln!(
+                out,
+                "  verdict  {} hit(s), score {}: {flagged}",
+                hits.len(),
+                d["score"]
+            );
+            for h in hits {
+                let _ = writeln!(
+                    out,
+                    "  hit      {:<10}{:?} (rule {})",
+                    h["category"].as_str().unwrap_or(""),
+                    h["text"].as_str().unwrap_or(""),
+                    h["rule"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
     out
 }

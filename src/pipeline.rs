@@ -125,6 +125,85 @@ pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
     })
 }
 
+/// The event recorded on a ticket when the detector finds evidence in one
+/// of its customer messages.
+pub const DETECTOR_FLAGGED: &str = "detector_flagged";
+
+/// The detector's verdict on the new (unquoted) text of `parsed`, with what
+/// is not evidence for it: the sender's own address, the served, internal
+/// and client domains. Pure: `explain` and the pipeline call the same.
+pub fn detector_verdict(cfg: &Config, parsed: &ParsedMessage) -> crate::detect::Verdict {
+    let mut platform: Vec<String> = cfg
+        .domains
+        .served
+        .iter()
+        .chain(&cfg.domains.internal)
+        .cloned()
+        .collect();
+    platform.extend(cfg.clients.iter().map(|c| c.domain.clone()));
+    let ctx = crate::detect::ScanContext {
+        sender: parsed.from.as_ref().map(|m| m.address.as_str()),
+        ticket_domains: &[],
+        platform_domains: &platform,
+    };
+    cfg.detector_engine.scan_message(&parsed.text, &ctx)
+}
+
+/// Scan a customer message stored in `ticket` when the ticket is in the
+/// detector's scope, and record a [`DETECTOR_FLAGGED`] event (hits and
+/// rules version) when the verdict is flagged. Runs in the message's
+/// transaction, before it commits.
+fn scan_inbound(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    parsed: &ParsedMessage,
+    ticket: TicketId,
+    row: MessageRowId,
+    now: i64,
+) -> Result<(), store::Error> {
+    if !cfg.detector.enabled
+        || parsed
+            .from
+            .as_ref()
+            .is_some_and(|m| cfg.is_agent(&m.address))
+    {
+        return Ok(());
+    }
+    let Some((queue, issue_type, status)) = tx.ticket_scope(ticket)? else {
+        return Ok(());
+    };
+    if !crate::detect::in_scope(&cfg.detector, &queue, &issue_type, &status) {
+        return Ok(());
+    }
+    let verdict = detector_verdict(cfg, parsed);
+    if !verdict.flagged {
+        return Ok(());
+    }
+    let version = cfg.detector_engine.version();
+    let detail = serde_json::json!({
+        "version": version,
+        "score": verdict.score,
+        "hits": verdict.hits,
+    })
+    .to_string();
+    tx.record_event(&NewEvent {
+        ticket: Some(ticket),
+        message: Some(row),
+        kind: DETECTOR_FLAGGED,
+        cause: version,
+        detail: &detail,
+        now,
+    })?;
+    tracing::info!(
+        ticket = ticket.0,
+        message_row = row.0,
+        hits = verdict.hits.len(),
+        version,
+        "detector flagged a customer message"
+    );
+    Ok(())
+}
+
 /// [`process`] inside a savepoint; if it fails, the message is stored all
 /// the same, in a ticket of the `unrouted` queue (or, if that fails too, as
 /// a bare `unrouted` message), and the error is logged here, once.
@@ -458,6 +537,11 @@ pub fn process(
         detail: &thread_json,
         now,
     })?;
+    // The bypass detector, on the ticket's status before this message
+    // moves it (a reopened ticket is Open again).
+    if kind == "customer" {
+        scan_inbound(tx, cfg, parsed, ticket, row, now)?;
+    }
     // Status back to Open, acknowledgement, agent notifications: queued in
     // this transaction (see `outbound`).
     crate::outbound::after_customer_message(

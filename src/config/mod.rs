@@ -86,6 +86,10 @@ pub struct Config {
     pub monitoring: Monitoring,
     /// `[outbound]`, `[teams]` and the templates.
     pub outbound: crate::outbound::Settings,
+    /// `[detector]`: the off-platform bypass detector's settings.
+    pub detector: crate::detect::DetectorConfig,
+    /// The detector built from [`Config::detector`], shared by every scan.
+    pub detector_engine: std::sync::Arc<crate::detect::Detector>,
 }
 
 /// `[server]` in rules.toml.

@@ -52,6 +52,8 @@ pub struct RawRules {
     pub outbound: crate::outbound::settings::RawOutbound,
     /// `[monitoring]`: admin team, admin digest (see `monitoring.rs`).
     pub monitoring: super::monitoring::RawMonitoring,
+    /// `[detector]`: the off-platform bypass detector (see `detect`).
+    pub detector: crate::detect::DetectorConfig,
 }
 
 /// `[server]`.

@@ -184,8 +184,9 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
         }
     }
 
-    match rules {
-        Some(rules) if out.is_empty() => Ok(Config {
+    let engine = rules.as_ref().and_then(|r| r.detector_engine.clone());
+    match (rules, engine) {
+        (Some(rules), Some(detector_engine)) if out.is_empty() => Ok(Config {
             dir: dir.to_path_buf(),
             server: rules.server,
             domains: rules.domains,
@@ -197,6 +198,8 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
             agents: rules.agents,
             monitoring: rules.monitoring,
             outbound: rules.outbound,
+            detector: rules.detector,
+            detector_engine,
             clients,
         }),
         _ => {
@@ -460,6 +463,39 @@ struct Rules {
     agents: Vec<Agent>,
     monitoring: super::Monitoring,
     outbound: crate::outbound::Settings,
+    detector: crate::detect::DetectorConfig,
+    detector_engine: Option<std::sync::Arc<crate::detect::Detector>>,
+}
+
+/// Build the detector of `[detector]`; an error points at the table header
+/// (1:1 when the file has none) and leaves no detector (no `Config` is built
+/// with a diagnostic anyway).
+fn check_detector(
+    cfg: &crate::detect::DetectorConfig,
+    src: &Source,
+    out: &mut Vec<Diagnostic>,
+) -> Option<std::sync::Arc<crate::detect::Detector>> {
+    match crate::detect::Detector::new(cfg) {
+        Ok(d) => Some(std::sync::Arc::new(d)),
+        Err(e) => {
+            out.push(src.at(detector_table_span(&src.text), e.to_string()));
+            None
+        }
+    }
+}
+
+/// The byte span of the first `[detector` table header in `text`, or 0..0.
+fn detector_table_span(text: &str) -> Range<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("[detector]") || trimmed.starts_with("[detector.") {
+            let at = offset + (line.len() - trimmed.len());
+            return at..at;
+        }
+        offset += line.len();
+    }
+    0..0
 }
 
 /// Semantic checks of rules.toml.
@@ -498,6 +534,8 @@ fn check_rules(
         limits: check_limits(raw.limits, src, out),
         threading: check_threading(raw.threading, src, dir, out),
         agents: check_agents(raw.agents, src, out),
+        detector_engine: check_detector(&raw.detector, src, out),
+        detector: raw.detector,
     }
 }
 
@@ -1164,6 +1202,12 @@ domain = \"acme.test\"
             )
         };
         assert_eq!(parts(&shipped), parts(&builtin));
+        assert_eq!(shipped.detector, builtin.detector);
+        assert_eq!(builtin.detector, crate::detect::DetectorConfig::default());
+        assert_eq!(
+            shipped.detector_engine.version(),
+            builtin.detector_engine.version()
+        );
         assert_eq!(builtin.limits.idle_timeout, Duration::from_secs(300));
         // The Default used where no file is read is the same as the
         // built-in one (no secret either way unless the environment sets it).
@@ -1468,6 +1512,25 @@ domain = \"acme.test\"
         let tls = load(dir.path()).unwrap().server.tls.unwrap();
         assert_eq!(tls.cert, dir.path().join("tls/cert.pem"));
         assert_eq!(tls.key, dir.path().join("tls/key.pem"));
+    }
+
+    #[test]
+    fn a_bad_detector_pattern_points_at_the_detector_table() {
+        let dir = dir_with(&[(
+            "rules.toml",
+            "[limits]\nmax_errors = 3\n\n[detector]\nmin_score = 1\n\n[[detector.patterns]]\n\
+             name = \"broken\"\ncategory = \"payment\"\nregex = \"(unclosed\"\n",
+        )]);
+        let errs = errors(&dir);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("rules.toml:4:1: "), "{errs:?}");
+        assert!(errs[0].contains("broken"), "{errs:?}");
+        let dir = dir_with(&[(
+            "rules.toml",
+            "[[detector.patterns]]\nname = \"odd\"\ncategory = \"fax\"\nregex = \"x\"\n",
+        )]);
+        let errs = errors(&dir);
+        assert!(errs[0].starts_with("rules.toml:1:1: "), "{errs:?}");
     }
 
     #[test]

@@ -891,6 +891,11 @@ pub(crate) mod tests {
             clients: Vec::new(),
             outbound: crate::outbound::Settings::default(),
             monitoring: crate::config::Monitoring::default(),
+            detector: crate::detect::DetectorConfig::default(),
+            detector_engine: std::sync::Arc::new(
+                crate::detect::Detector::new(&crate::detect::DetectorConfig::default())
+                    .expect("the default detector builds"),
+            ),
         }
     }
 

@@ -349,7 +349,10 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn ticket_scope(&self, ticket: TicketId) -> Result<Option<(String, String, String)>, Error> {
+    pub fn ticket_scope(
+        &self,
+        ticket: TicketId,
+    ) -> Result<Option<(String, String, String)>, Error> {
         const Q: &str = "SELECT queue, issue_type, status FROM tickets WHERE id = ?1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.query_row([ticket.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

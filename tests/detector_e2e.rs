@@ -1,0 +1,213 @@
+//! The off-platform bypass detector end to end (issue #5): `postdesk
+//! explain` shows its verdict whether or not the message is in scope, and
+//! the pipeline records a `detector_flagged` event on in-scope tickets.
+//!
+//! Every test runs the real binary (tests/common): the CLI on a temp
+//! config, or `postdesk serve` on port 0 with mail sent over SMTP.
+
+mod common;
+
+use common::{Env, Mail, Options, TestServer, str_field, text_mail};
+use serde_json::Value;
+
+const ANN: &str = "ann@customer.example.org";
+const SUPPORT: &str = "support@example.com";
+
+/// Scope that makes the harness's support queue and default issue type
+/// ("General") in scope.
+const IN_SCOPE: &str = "[detector.scope]\nqueues = [\"support\"]\nissue_types = [\"General\"]\n\
+                        statuses = [\"Open\", \"Replied\"]\n";
+
+const WHATSAPP: &str =
+    "Hi,\n\nit is easier to sort this out on WhatsApp: +1 415 555 0198.\n\nAnn\n";
+const CLEAN: &str =
+    "Hi,\n\nmy invoice 4471 from March 3 shows $120.50 twice. Can you check?\n\nAnn\n";
+
+/// `postdesk explain FILE --json` for a message from Ann to support.
+fn explain(env: &Env, name: &str, body: &str) -> Value {
+    let file = env.dir.path().join(name);
+    std::fs::write(
+        &file,
+        text_mail(
+            ANN,
+            SUPPORT,
+            "Billing question",
+            &format!("{name}@customer.example.org"),
+            &[],
+            body,
+        ),
+    )
+    .expect("write eml");
+    let path = file.to_str().expect("utf-8 path");
+    env.run_json(&["explain", path, "--rcpt", SUPPORT, "--json"])
+}
+
+fn hits(v: &Value) -> &Vec<Value> {
+    v["detector"]["hits"].as_array().expect("detector.hits")
+}
+
+#[test]
+fn explain_shows_hits_for_a_whatsapp_number_and_none_for_a_clean_message() {
+    let env = Env::new(&Options::default());
+    let v = explain(&env, "whatsapp", WHATSAPP);
+    // The harness's tickets are "General", outside the default scope: the
+    // verdict is shown all the same.
+    assert_eq!(v["detector"]["in_scope"], false, "{v:#}");
+    assert!(
+        v["detector"]["version"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{v:#}"
+    );
+    let found = hits(&v);
+    assert!(
+        found.iter().any(|h| {
+            matches!(str_field(h, "category"), "messaging" | "phone")
+                && !str_field(h, "rule").is_empty()
+                && !str_field(h, "text").is_empty()
+        }),
+        "{v:#}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|h| str_field(h, "text").eq_ignore_ascii_case("whatsapp")),
+        "{v:#}"
+    );
+
+    let v = explain(&env, "clean", CLEAN);
+    assert!(hits(&v).is_empty(), "{v:#}");
+    assert_eq!(v["detector"]["in_scope"], false, "{v:#}");
+
+    // The plain output says the same in words.
+    let file = env.dir.path().join("whatsapp");
+    let text = env.run_ok(&["explain", file.to_str().expect("utf-8"), "--rcpt", SUPPORT]);
+    assert!(text.contains("detector   not in scope"), "{text}");
+    assert!(text.contains("\"WhatsApp\""), "{text}");
+}
+
+#[test]
+fn explain_reports_in_scope_for_a_ticket_the_scope_names() {
+    let env = Env::new(&Options {
+        extra_toml: IN_SCOPE.to_owned(),
+        ..Options::default()
+    });
+    let v = explain(&env, "whatsapp", WHATSAPP);
+    assert_eq!(v["detector"]["in_scope"], true, "{v:#}");
+    assert!(!hits(&v).is_empty(), "{v:#}");
+    let text = env.run_ok(&[
+        "explain",
+        env.dir.path().join("whatsapp").to_str().expect("utf-8"),
+        "--rcpt",
+        SUPPORT,
+    ]);
+    assert!(text.contains("detector   in scope"), "{text}");
+}
+
+/// The events of the only ticket, by kind.
+fn event_kinds(server: &TestServer) -> Vec<Value> {
+    let tickets = server.wait_tickets(1);
+    let id = tickets[0]["id"].as_i64().expect("ticket id").to_string();
+    let shown = server.show_json(&id);
+    shown["events"].as_array().expect("events").clone()
+}
+
+#[test]
+fn an_in_scope_client_sharing_a_whatsapp_number_is_flagged() {
+    let server = TestServer::start_with(Options {
+        extra_toml: IN_SCOPE.to_owned(),
+        ..Options::default()
+    });
+    server.deliver(&[Mail::text(
+        ANN,
+        "Billing question",
+        "wa1@customer.example.org",
+        WHATSAPP,
+    )]);
+    let events = event_kinds(&server);
+    let flagged: Vec<&Value> = events
+        .iter()
+        .filter(|e| str_field(e, "kind") == "detector_flagged")
+        .collect();
+    assert_eq!(flagged.len(), 1, "{events:#?}");
+    assert!(!str_field(flagged[0], "cause").is_empty(), "{events:#?}");
+    let detail = &flagged[0]["detail"];
+    assert_eq!(
+        detail["version"].as_str(),
+        Some(str_field(flagged[0], "cause"))
+    );
+    let hits = detail["hits"].as_array().expect("hits");
+    assert!(
+        hits.iter()
+            .any(|h| matches!(str_field(h, "category"), "messaging" | "phone")),
+        "{detail:#}"
+    );
+}
+
+#[test]
+fn an_out_of_scope_client_is_not_scanned() {
+    // Default scope: Accounting Support only; the harness's tickets are General.
+    let server = TestServer::start();
+    server.deliver(&[Mail::text(
+        ANN,
+        "Billing question",
+        "wa2@customer.example.org",
+        WHATSAPP,
+    )]);
+    let events = event_kinds(&server);
+    assert!(
+        events
+            .iter()
+            .all(|e| str_field(e, "kind") != "detector_flagged"),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn a_clean_in_scope_message_is_not_flagged() {
+    let server = TestServer::start_with(Options {
+        extra_toml: IN_SCOPE.to_owned(),
+        ..Options::default()
+    });
+    server.deliver(&[Mail::text(
+        ANN,
+        "Billing question",
+        "clean1@customer.example.org",
+        CLEAN,
+    )]);
+    let events = event_kinds(&server);
+    assert!(
+        events
+            .iter()
+            .all(|e| str_field(e, "kind") != "detector_flagged"),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn check_names_the_detector_table_for_a_bad_pattern() {
+    let env = Env::new(&Options {
+        extra_toml: "[detector]\nmin_score = 1\n\n[[detector.patterns]]\nname = \"broken\"\n\
+                     category = \"payment\"\nregex = \"(unclosed\"\n"
+            .to_owned(),
+        ..Options::default()
+    });
+    let out = env.run(&["check"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let rules = std::fs::read_to_string(env.config_dir.join("rules.toml")).expect("rules.toml");
+    let line = rules
+        .lines()
+        .position(|l| l == "[detector]")
+        .expect("header")
+        + 1;
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&format!("rules.toml:{line}:1:")) && l.contains("broken")),
+        "{text}"
+    );
+}

@@ -39,6 +39,9 @@ pub enum Queue {
     Support,
     /// Sales leads.
     Sales,
+    /// Mail to a client's monitored mailbox (mailboxes/*.toml): the
+    /// client's own correspondence, alerted or digested, never acknowledged.
+    Monitoring,
     /// Messages whose routing failed: visible, waiting for a person.
     Unrouted,
 }
@@ -49,6 +52,7 @@ impl Queue {
         match self {
             Queue::Support => "support",
             Queue::Sales => "sales",
+            Queue::Monitoring => "monitoring",
             Queue::Unrouted => "unrouted",
         }
     }
@@ -59,6 +63,7 @@ impl Queue {
         match name.to_ascii_lowercase().as_str() {
             "support" => Queue::Support,
             "sales" => Queue::Sales,
+            "monitoring" => Queue::Monitoring,
             _ => Queue::Unrouted,
         }
     }
@@ -295,9 +300,18 @@ pub fn decide(
         return ticket(target, queue, because);
     }
 
-    // 5. and 6.: a customer with support history gets support; otherwise
-    // the sender's open lead, or a new one.
     let is_sales = cfg.addresses.sales.contains(&inbound) || cfg.addresses.info.contains(&inbound);
+
+    // 5. A client's monitored mailbox (mailboxes/*.toml): the client's own
+    // correspondence, one ticket per conversation in the monitoring queue
+    // with the mailbox's priority and type, never folded into the sender's
+    // lead nor made a lead, and not acknowledged (acknowledge = ["support"]).
+    if !is_sales && cfg.mailbox(&inbound).is_some() {
+        return ticket(Target::New, Queue::Monitoring, "client_mailbox");
+    }
+
+    // 6. and 7.: a customer with support history gets support; otherwise
+    // the sender's open lead, or a new one.
     if history.has_support_ticket {
         let because = if is_sales {
             "support_customer"
@@ -760,7 +774,33 @@ mod tests {
             (priority, issue_type.as_str(), inbound_address.as_str()),
             (Priority::High, "Regulatory", "regulatory@acme.test")
         );
-        assert_eq!(because, "new_sender");
+        assert_eq!(because, "client_mailbox");
+        // A sender with an open lead writing to a client's mailbox still gets
+        // a ticket of its own in the monitoring queue, not the lead.
+        let lead = SenderHistory {
+            open_lead: Some(TicketId(9)),
+            ..SenderHistory::default()
+        };
+        let r = decide(
+            &cfg,
+            &env(&["regulatory@acme.test"]),
+            &msg(CUSTOMER),
+            &thread(Action::Open),
+            &lead,
+        );
+        let Route::Ticket {
+            target,
+            queue,
+            because,
+            ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (target, queue, because),
+            (Target::New, Queue::Monitoring, "client_mailbox")
+        );
         let r = decide(
             &cfg,
             &env(&["support@example.com"]),

@@ -360,6 +360,50 @@ fn mailbox_entry_sets_priority_and_issue_type() {
 }
 
 #[test]
+fn client_mailbox_mail_gets_its_own_monitoring_ticket_never_a_lead() {
+    let mut server = TestServer::start();
+    server.env.write_config(
+        "mailboxes/acme.toml",
+        "[client]\ncustomer = \"Acme\"\ndomain = \"acme.example\"\n\
+         [[mailbox]]\naddress = \"regulatory\"\npriority = \"High\"\nissue_type = \"Regulatory\"\n",
+    );
+    server.restart();
+    // Ann first becomes a sales lead, then writes twice, on two matters, to
+    // the client's monitored mailbox.
+    server.deliver(&[mail(
+        ANN,
+        "sales@example.com",
+        "Pricing",
+        "cm1@c.example.org",
+        &[],
+    )]);
+    server.deliver(&[mail(
+        ANN,
+        "regulatory@acme.example",
+        "Notice of inquiry",
+        "cm2@c.example.org",
+        &[],
+    )]);
+    server.deliver(&[mail(
+        ANN,
+        "regulatory@acme.example",
+        "Filing deadline",
+        "cm3@c.example.org",
+        &[],
+    )]);
+    let q = queues(&server);
+    assert_eq!(
+        q.iter()
+            .map(|(_, queue)| queue.as_str())
+            .collect::<Vec<_>>(),
+        vec!["sales", "monitoring", "monitoring"],
+        "{q:?}"
+    );
+    assert_eq!(opened_because(&server, &q[1].0), "client_mailbox");
+    assert_eq!(opened_because(&server, &q[2].0), "client_mailbox");
+}
+
+#[test]
 fn explain_names_each_decision_and_changes_nothing() {
     let server = TestServer::start();
     server.deliver(&[mail(ANN, SUPPORT, "Login broken", "e1@c.example.org", &[])]);

@@ -102,21 +102,9 @@ pub fn client_vars(cfg: &Config, client: &Client, items: &[DigestItem], slot: i6
         .iter()
         .map(|i| {
             let subject = crate::route::display_subject(Some(&i.subject), cfg.tickets.subject_max);
-            let sender = if i.sender.is_empty() {
-                "(no sender)"
-            } else {
-                i.sender.as_str()
-            };
             item([
                 ("ticket_number", cfg.tickets.format_number(i.ticket_number)),
-                // The shipped digest template prints number, priority,
-                // status and subject only; sender and mailbox ride along in
-                // the subject line so the mail names them (they are also
-                // given on their own for templates that print them).
-                (
-                    "subject",
-                    format!("{subject} (from {sender} to {})", i.mailbox),
-                ),
+                ("subject", subject),
                 ("priority", i.priority.clone()),
                 ("status", i.status.clone()),
                 (

@@ -419,6 +419,9 @@ pub fn sample() -> Vars {
     item.insert("subject", Value::from("Printer on fire"));
     item.insert("priority", Value::from("Medium"));
     item.insert("status", Value::from("Open"));
+    item.insert("sender", Value::from("alice@customer.example.org"));
+    item.insert("mailbox", Value::from("support@example.com"));
+    item.insert("received", Value::from("2026-01-05 08:00 EST"));
     v.insert("items", Value::from(vec![Value::from(item)]));
     v
 }

@@ -2,9 +2,10 @@
 # The test command (README "Run the tests"; .ci/run calls exactly this).
 #
 # The integration tests start the real `postdesk serve` on loopback port 0
-# and talk to it with Python's smtplib (stdlib only) and raw sockets, so
-# besides Rust they need python3 and nothing else. Installs it with apt only
-# when it is missing, then runs the whole suite in the release profile.
+# and talk to it with real peers: Python's smtplib and raw sockets, aiosmtpd
+# and Postfix's smtp-sink as SMTP servers for outbound mail, a throwaway
+# Dovecot for the IMAP pollers. Installs what is missing (apt, pip), then
+# runs the whole suite in the release profile.
 # Extra arguments go to `cargo test` (e.g. `bash contrib/test.sh --test crash`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,9 @@ if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update
+    # Postfix is only wanted for smtp-sink: install it without setting up a
+    # mail server on this machine.
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
 fi
 

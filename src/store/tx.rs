@@ -219,6 +219,33 @@ impl<'c> Tx<'c> {
         .map_err(|e| Error::sql(Q, e))
     }
 
+    /// Run `query` (one `?1` parameter, one ticket id column) for each
+    /// distinct id in `ids`; the ids it finds a ticket for, with that ticket.
+    fn ticket_per_id(
+        &self,
+        query: &'static str,
+        ids: &[String],
+    ) -> Result<HashMap<String, TicketId>, Error> {
+        let mut st = self
+            .conn
+            .prepare_cached(query)
+            .map_err(|e| Error::sql(query, e))?;
+        let mut out = HashMap::new();
+        for id in ids {
+            if out.contains_key(id) {
+                continue;
+            }
+            if let Some(t) = st
+                .query_row([id], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(|e| Error::sql(query, e))?
+            {
+                out.insert(id.clone(), TicketId(t));
+            }
+        }
+        Ok(out)
+    }
+
     /// For each id in `ids` that postdesk has stored or sent with a ticket,
     /// the ticket of its newest such message.
     ///
@@ -230,21 +257,7 @@ impl<'c> Tx<'c> {
         ids: &[String],
     ) -> Result<HashMap<String, TicketId>, Error> {
         const Q: &str = "SELECT ticket_id FROM messages WHERE message_id = ?1 AND ticket_id IS NOT NULL ORDER BY id DESC LIMIT 1";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        let mut out = HashMap::new();
-        for id in ids {
-            if out.contains_key(id) {
-                continue;
-            }
-            if let Some(t) = st
-                .query_row([id], |r| r.get::<_, i64>(0))
-                .optional()
-                .map_err(|e| Error::sql(Q, e))?
-            {
-                out.insert(id.clone(), TicketId(t));
-            }
-        }
-        Ok(out)
+        self.ticket_per_id(Q, ids)
     }
 
     /// For each id in `ids` that a ticketed message lists in its
@@ -258,21 +271,7 @@ impl<'c> Tx<'c> {
         ids: &[String],
     ) -> Result<HashMap<String, TicketId>, Error> {
         const Q: &str = "SELECT ticket_id FROM message_refs WHERE ref_id = ?1 ORDER BY message_row_id DESC LIMIT 1";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        let mut out = HashMap::new();
-        for id in ids {
-            if out.contains_key(id) {
-                continue;
-            }
-            if let Some(t) = st
-                .query_row([id], |r| r.get::<_, i64>(0))
-                .optional()
-                .map_err(|e| Error::sql(Q, e))?
-            {
-                out.insert(id.clone(), TicketId(t));
-            }
-        }
-        Ok(out)
+        self.ticket_per_id(Q, ids)
     }
 
     /// Whether any message is stored under `message_id`.

@@ -285,6 +285,43 @@ fn act(
         }
     }
 
+    // `#unsuspend`: admins only; without an address, the clients suspended
+    // on this ticket (as the flagged ticket or its Compliance Alert), else
+    // its requester.
+    let mut lift: Vec<String> = Vec::new();
+    for (line, c) in &script.commands {
+        let Command::Unsuspend(address) = c else {
+            continue;
+        };
+        let is_admin = cfg
+            .monitoring
+            .admins
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&agent.address));
+        if !is_admin {
+            errors.push(format!(
+                "line {line}: #unsuspend: only [monitoring] admins may lift a suspension"
+            ));
+            continue;
+        }
+        let clients = match address {
+            Some(a) => vec![a.clone()],
+            None => {
+                let mut c = tx.suspended_clients_of_ticket(ticket)?;
+                if c.is_empty() && !conv.requester.is_empty() {
+                    c.push(conv.requester.clone());
+                }
+                c
+            }
+        };
+        if clients.is_empty() {
+            errors.push(format!(
+                "line {line}: #unsuspend: no client is suspended on this ticket; write #unsuspend ADDRESS"
+            ));
+        }
+        lift.extend(clients);
+    }
+
     let stored_text = if script.is_note() {
         [script.note_text.as_str(), script.body.as_str()]
             .iter()
@@ -351,6 +388,18 @@ fn act(
     }
 
     run_commands(tx, cx, &cause, &mut conv, &script, &targets, row)?;
+    for client in &lift {
+        let lifted = crate::compliance::unsuspend(tx, client, None, &cause, now)?;
+        event(
+            tx,
+            Some(conv.id),
+            Some(row),
+            "unsuspend_command",
+            &cause,
+            &serde_json::json!({ "client": client, "lifted": lifted.len() }),
+            now,
+        )?;
+    }
     Ok(cx.outcome(row, Some(conv.id), "token", "ticketed"))
 }
 
@@ -637,6 +686,8 @@ fn run_commands(
                     now,
                 )?;
             }
+            // Carried out after the others, by `act`.
+            Command::Unsuspend(_) => {}
             Command::Merge(n) => {
                 let Some(target) = targets.next().copied() else {
                     continue;

@@ -73,6 +73,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         },
         shutdown.token.child_token(),
     ));
+    shutdown.tracker.spawn(crate::compliance::run(
+        cfg_rx.clone(),
+        shared_store.clone(),
+        Some(outbox_nudge.clone()),
+        shutdown.token.child_token(),
+    ));
     shutdown.tracker.spawn(crate::scheduler::run(
         cfg_rx,
         shared_store,
@@ -231,9 +237,15 @@ pub fn explain(
         }
         _ => None,
     };
-    let in_scope = scope
+    // Agents' mail is never scanned, whatever the ticket.
+    let from_agent = parsed
+        .from
         .as_ref()
-        .is_some_and(|(q, i, st)| crate::detect::in_scope(&cfg.detector, q, i, st));
+        .is_some_and(|m| cfg.is_agent(&m.address));
+    let in_scope = !from_agent
+        && scope
+            .as_ref()
+            .is_some_and(|(q, i, st)| crate::detect::in_scope(&cfg.detector, q, i, st));
     let verdict = pipeline::detector_verdict(&cfg, &parsed);
     let detector = serde_json::json!({
         "in_scope": in_scope,

@@ -38,6 +38,9 @@ pub enum Command {
     Tag(String),
     /// `#merge NUMBER`: merge this ticket into ticket NUMBER.
     Merge(i64),
+    /// `#unsuspend [ADDRESS]`: lift the suspension of a client (the one
+    /// this ticket is about, or ADDRESS); admins only.
+    Unsuspend(Option<String>),
 }
 
 impl Command {
@@ -53,12 +56,13 @@ impl Command {
             Command::Type(_) => "type",
             Command::Tag(_) => "tag",
             Command::Merge(_) => "merge",
+            Command::Unsuspend(_) => "unsuspend",
         }
     }
 }
 
 /// Every command with its syntax, for the answer to a malformed one.
-pub const SYNTAX: [&str; 9] = [
+pub const SYNTAX: [&str; 10] = [
     "#note TEXT        internal note, not sent to the customer",
     "#close",
     "#resolve",
@@ -68,10 +72,20 @@ pub const SYNTAX: [&str; 9] = [
     "#type TYPE        the issue type",
     "#tag TAG          one word",
     "#merge NUMBER     merge this ticket into ticket NUMBER",
+    "#unsuspend [ADDRESS]  lift a client's suspension (admins)",
 ];
 
-const NAMES: [&str; 9] = [
-    "note", "close", "resolve", "reopen", "priority", "assign", "type", "tag", "merge",
+const NAMES: [&str; 10] = [
+    "note",
+    "close",
+    "resolve",
+    "reopen",
+    "priority",
+    "assign",
+    "type",
+    "tag",
+    "merge",
+    "unsuspend",
 ];
 
 /// The parsed mail.
@@ -243,6 +257,17 @@ pub fn parse(text: &str, known: &Known<'_>) -> Script {
                         bad(format!("#merge `{rest}` is not a ticket number"));
                         None
                     }
+                }
+            }
+            "unsuspend" => {
+                if rest.is_empty() {
+                    Some(Command::Unsuspend(None))
+                } else if rest.contains('@') && !rest.contains(char::is_whitespace) {
+                    let address = rest.trim_start_matches('<').trim_end_matches('>');
+                    Some(Command::Unsuspend(Some(address.to_lowercase())))
+                } else {
+                    bad(format!("#unsuspend `{rest}` is not an e-mail address"));
+                    None
                 }
             }
             _ => {

@@ -38,6 +38,7 @@ pub mod agent;
 pub mod app;
 pub mod clock;
 pub mod command;
+pub mod compliance;
 pub mod config;
 pub mod detect;
 pub mod guard;

@@ -133,6 +133,21 @@ enum Command {
         #[command(subcommand)]
         action: Option<OutboxAction>,
     },
+    /// Clients the bypass detector suspended: list, lift.
+    Client {
+        #[command(subcommand)]
+        action: ClientAction,
+    },
+    /// Rescan stored customer messages of in-scope tickets under the current
+    /// detector rules now (the server does it at start, on every change of
+    /// the rules and every `rescan_interval_minutes`).
+    Rescan {
+        #[command(flatten)]
+        common: Common,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Close a ticket (by number, e.g. 1001 or #1001, or row id): a later
     /// reply reopens it within the reopen window, else opens a linked ticket.
     Close {
@@ -140,6 +155,33 @@ enum Command {
         common: Common,
         /// Ticket number or id.
         ticket: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientAction {
+    /// Lift a client's suspension (every queue, or only `--queue`): their
+    /// mail is answered again. Recorded on the Compliance Alert ticket.
+    Unsuspend {
+        #[command(flatten)]
+        common: Common,
+        /// The client's e-mail address.
+        address: String,
+        /// Only this queue.
+        #[arg(long)]
+        queue: Option<String>,
+    },
+    /// Suspended clients (with `--all`, lifted suspensions too) and how
+    /// many of each client's messages were flagged.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Lifted suspensions too.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -432,6 +474,93 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if digests.is_empty() {
                     println!("nothing to send");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client {
+            action:
+                ClientAction::Unsuspend {
+                    common,
+                    address,
+                    queue,
+                },
+        } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let mut store = Store::open(&cfg.data_dir())?;
+            let now = jiff::Timestamp::now().as_second();
+            let lifted = store.write(|tx| {
+                postdesk::compliance::unsuspend(tx, &address, queue.as_deref(), "cli", now)
+            })?;
+            if lifted.is_empty() {
+                eprintln!(
+                    "postdesk: {address} is not suspended{}",
+                    queue.map(|q| format!(" in queue {q}")).unwrap_or_default()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            for s in &lifted {
+                println!("{}: access to queue {} restored", s.client, s.queue);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client {
+            action: ClientAction::List { common, all, json },
+        } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cfg.data_dir())?;
+            let suspensions = store.suspensions(!all)?;
+            let counts = store.flag_counts()?;
+            if json {
+                let flagged: serde_json::Map<String, serde_json::Value> = counts
+                    .iter()
+                    .map(|(c, n)| (c.clone(), serde_json::Value::from(*n)))
+                    .collect();
+                print_json(&serde_json::json!({
+                    "suspensions": suspensions,
+                    "flagged_messages": flagged,
+                }))?;
+            } else {
+                for s in &suspensions {
+                    let state = match s.lifted_at {
+                        Some(_) => format!("lifted by {}", s.lifted_by),
+                        None => "suspended".to_owned(),
+                    };
+                    println!("{:<40} {:<12} {state}", s.client, s.queue);
+                }
+                if suspensions.is_empty() {
+                    println!("no suspended clients");
+                }
+                for (client, n) in &counts {
+                    println!("flagged  {client}: {n} message(s)");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rescan { common, json } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let mut store = Store::open(&cfg.data_dir())?;
+            let now = jiff::Timestamp::now().as_second();
+            let (scanned, flags) = postdesk::compliance::rescan_all(&mut store, &cfg, now)?;
+            if json {
+                print_json(&serde_json::json!({
+                    "version": cfg.detector_engine.version(),
+                    "scanned": scanned,
+                    "flagged": flags,
+                }))?;
+            } else {
+                println!(
+                    "rules {}: {scanned} message(s) scanned, {flags} flagged",
+                    cfg.detector_engine.version()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

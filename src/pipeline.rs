@@ -125,48 +125,35 @@ pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
     })
 }
 
-/// The event recorded on a ticket when the detector finds evidence in one
-/// of its customer messages.
-pub const DETECTOR_FLAGGED: &str = "detector_flagged";
-
-/// The detector's verdict on the new (unquoted) text of `parsed`, with what
-/// is not evidence for it: the sender's own address, the served, internal
-/// and client domains. Pure: `explain` and the pipeline call the same.
+/// The detector's verdict on the new (unquoted) text of `parsed`; see
+/// [`crate::compliance::verdict`]. `explain` and the pipeline call this.
 pub fn detector_verdict(cfg: &Config, parsed: &ParsedMessage) -> crate::detect::Verdict {
-    let mut platform: Vec<String> = cfg
-        .domains
-        .served
-        .iter()
-        .chain(&cfg.domains.internal)
-        .cloned()
-        .collect();
-    platform.extend(cfg.clients.iter().map(|c| c.domain.clone()));
-    let ctx = crate::detect::ScanContext {
-        sender: parsed.from.as_ref().map(|m| m.address.as_str()),
-        ticket_domains: &[],
-        platform_domains: &platform,
-    };
-    cfg.detector_engine.scan_message(&parsed.text, &ctx)
+    crate::compliance::verdict(
+        cfg,
+        parsed.from.as_ref().map(|m| m.address.as_str()),
+        &parsed.text,
+    )
 }
 
 /// Scan a customer message stored in `ticket` when the ticket is in the
-/// detector's scope, and record a [`DETECTOR_FLAGGED`] event (hits and
-/// rules version) when the verdict is flagged. Runs in the message's
-/// transaction, before it commits.
+/// detector's scope, and carry out what a flag sets in motion (see
+/// [`crate::compliance`]). Runs in the message's transaction, before it
+/// commits.
+#[allow(clippy::too_many_arguments)] // one call site, all values distinct
 fn scan_inbound(
     tx: &mut Tx<'_>,
     cfg: &Config,
+    env: &Envelope,
     parsed: &ParsedMessage,
+    message_id: &str,
     ticket: TicketId,
     row: MessageRowId,
     now: i64,
 ) -> Result<(), store::Error> {
-    if !cfg.detector.enabled
-        || parsed
-            .from
-            .as_ref()
-            .is_some_and(|m| cfg.is_agent(&m.address))
-    {
+    let Some(sender) = parsed.from.as_ref().map(|m| m.address.as_str()) else {
+        return Ok(());
+    };
+    if !cfg.detector.enabled || cfg.is_agent(sender) {
         return Ok(());
     }
     let Some((queue, issue_type, status)) = tx.ticket_scope(ticket)? else {
@@ -176,31 +163,17 @@ fn scan_inbound(
         return Ok(());
     }
     let verdict = detector_verdict(cfg, parsed);
-    if !verdict.flagged {
-        return Ok(());
-    }
-    let version = cfg.detector_engine.version();
-    let detail = serde_json::json!({
-        "version": version,
-        "score": verdict.score,
-        "hits": verdict.hits,
-    })
-    .to_string();
-    tx.record_event(&NewEvent {
-        ticket: Some(ticket),
-        message: Some(row),
-        kind: DETECTOR_FLAGGED,
-        cause: version,
-        detail: &detail,
-        now,
-    })?;
-    tracing::info!(
-        ticket = ticket.0,
-        message_row = row.0,
-        hits = verdict.hits.len(),
-        version,
-        "detector flagged a customer message"
-    );
+    let scanned = crate::compliance::Scanned {
+        ticket,
+        message: row,
+        message_id,
+        sender,
+        queue: &queue,
+        sends_mail: env.source != crate::spool::Source::Ingest || cfg.outbound.ingest_sends_mail,
+        automatic: crate::guard::is_automatic(cfg, env, parsed),
+        rescan: false,
+    };
+    crate::compliance::act(tx, cfg, &scanned, &verdict, now)?;
     Ok(())
 }
 
@@ -540,7 +513,7 @@ pub fn process(
     // The bypass detector, on the ticket's status before this message
     // moves it (a reopened ticket is Open again).
     if kind == "customer" {
-        scan_inbound(tx, cfg, parsed, ticket, row, now)?;
+        scan_inbound(tx, cfg, env, parsed, &message_id, ticket, row, now)?;
     }
     // Status back to Open, acknowledgement, agent notifications: queued in
     // this transaction (see `outbound`).

@@ -348,91 +348,183 @@ pub fn after_customer_message(
         )?;
     }
 
-    if env.source == Source::Ingest && !cfg.outbound.ingest_sends_mail {
+    let sends_mail = env.source != Source::Ingest || cfg.outbound.ingest_sends_mail;
+    // A client suspended from this queue (bypass detector): stored and
+    // threaded as always; the notice instead of an acknowledgement, and
+    // the agents' notification says so.
+    let suspension = if sender.is_empty() {
+        None
+    } else {
+        tx.active_suspension(sender, &conv.queue)?
+    };
+    let suspended_line = match &suspension {
+        Some(s) => Some(crate::compliance::suspended_mail(
+            tx,
+            cfg,
+            s,
+            &conv,
+            row,
+            sender,
+            parsed.message_id.as_deref(),
+            guard::is_automatic(cfg, env, parsed),
+            sends_mail,
+            now,
+        )?),
+        None => None,
+    };
+
+    if !sends_mail {
         return Ok(());
     }
 
-    if opened
+    if suspension.is_none()
+        && opened
         && !sender.is_empty()
         && cfg
             .outbound
             .acknowledges(&conv.queue, &conv.inbound_address)
     {
-        // The pure checks first: the store is asked only for a person.
-        let decision = match guard::is_automatic(cfg, env, parsed) {
-            Some(a) => AutoReply::Suppressed {
-                because: a.because,
-                detail: a.detail,
-            },
-            None => guard::limit(
-                cfg,
-                tx.automatic_mails_since(sender, now - 3600)?,
-                tx.suppression(sender, now)?.as_deref(),
-            ),
-        };
-        match decision {
-            AutoReply::Send => acknowledge(tx, cfg, &conv, parsed, sender, now)?,
-            AutoReply::Suppressed { because, detail } => {
-                tracing::info!(ticket = ticket.0, because, "acknowledgement suppressed");
-                event(
-                    tx,
-                    Some(ticket),
-                    Some(row),
-                    "auto_reply_suppressed",
-                    because,
-                    &serde_json::json!({ "to": sender, "detail": detail, "mail": "acknowledgement" }),
-                    now,
-                )?;
-            }
+        let auto = guard::is_automatic(cfg, env, parsed);
+        if may_auto_reply(
+            tx,
+            cfg,
+            ticket,
+            Some(row),
+            sender,
+            auto,
+            "acknowledgement",
+            now,
+        )? {
+            let vars = ticket_vars(cfg, &conv);
+            let mut refs = parsed.references.clone();
+            refs.extend(parsed.message_id.iter().cloned());
+            let reply = AutoReplyMail {
+                kind: "ack",
+                template: "acknowledgement",
+                to: sender,
+                in_reply_to: parsed.message_id.clone(),
+                references: refs,
+            };
+            auto_reply(tx, cfg, &conv, &reply, &vars, now)?;
         }
     }
 
-    notify_agents(tx, cfg, &conv, parsed, sender, now)
+    notify_agents(tx, cfg, &conv, parsed, sender, suspended_line, now)
 }
 
-/// Queue the acknowledgement of a new ticket.
-fn acknowledge(
+/// Whether an automatic mail (`mail`, for the record) may go to `to`: the
+/// message that causes it is not itself automatic (`auto`, from
+/// [`guard::is_automatic`]), the address is not suppressed and the hourly cap
+/// is not reached. When not, an `auto_reply_suppressed` event says why.
+///
+/// # Errors
+///
+/// [`store::Error`].
+#[allow(clippy::too_many_arguments)] // the event's fields, all distinct
+pub fn may_auto_reply(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    ticket: TicketId,
+    row: Option<MessageRowId>,
+    to: &str,
+    auto: Option<guard::Automatic>,
+    mail: &str,
+    now: i64,
+) -> Result<bool, store::Error> {
+    // The pure check first: the store is asked only for a person.
+    let decision = match auto {
+        Some(a) => AutoReply::Suppressed {
+            because: a.because,
+            detail: a.detail,
+        },
+        None => guard::limit(
+            cfg,
+            tx.automatic_mails_since(to, now - 3600)?,
+            tx.suppression(to, now)?.as_deref(),
+        ),
+    };
+    match decision {
+        AutoReply::Send => Ok(true),
+        AutoReply::Suppressed { because, detail } => {
+            tracing::info!(
+                ticket = ticket.0,
+                because,
+                mail,
+                "automatic reply suppressed"
+            );
+            event(
+                tx,
+                Some(ticket),
+                row,
+                "auto_reply_suppressed",
+                because,
+                &serde_json::json!({ "to": to, "detail": detail, "mail": mail }),
+                now,
+            )?;
+            Ok(false)
+        }
+    }
+}
+
+/// An automatic reply to a customer, in their ticket's thread.
+#[derive(Debug, Clone)]
+pub struct AutoReplyMail<'a> {
+    /// Outbox kind (`ack`, `warning`, `suspension`).
+    pub kind: &'static str,
+    /// The template.
+    pub template: &'a str,
+    /// The customer.
+    pub to: &'a str,
+    /// The Message-ID it answers.
+    pub in_reply_to: Option<String>,
+    /// The thread's Message-IDs, oldest first (the answered one last).
+    pub references: Vec<String>,
+}
+
+/// Queue `reply` on `conv` from the ticket's address, with `Auto-Submitted:
+/// auto-replied` and the null envelope sender; returns its stored row.
+///
+/// # Errors
+///
+/// [`store::Error`].
+pub fn auto_reply(
     tx: &Tx<'_>,
     cfg: &Config,
     conv: &Conversation,
-    parsed: &ParsedMessage,
-    to: &str,
+    reply: &AutoReplyMail<'_>,
+    vars: &Vars,
     now: i64,
-) -> Result<(), store::Error> {
-    let vars = ticket_vars(cfg, conv);
-    let Some(r) = render(tx, cfg, Some(conv.id), "acknowledgement", &vars, now)? else {
-        return Ok(());
+) -> Result<Option<MessageRowId>, store::Error> {
+    let Some(r) = render(tx, cfg, Some(conv.id), reply.template, vars, now)? else {
+        return Ok(None);
     };
     let from = our_address(cfg, conv);
-    let mut refs = parsed.references.clone();
-    refs.extend(parsed.message_id.iter().cloned());
     let mail = Mail {
-        kind: "ack",
+        kind: reply.kind,
         message_kind: "system",
         ticket: Some(conv.id),
         draft: Draft {
             from: Address::named(&display_name(&conv.queue), &from),
-            to: vec![Address::named(&conv.requester_name, to)],
+            to: vec![Address::named(&conv.requester_name, reply.to)],
             cc: Vec::new(),
             reply_to: None,
             subject: r.subject,
             body: r.body,
-            in_reply_to: parsed.message_id.clone(),
-            references: compose::trim_references(refs),
+            in_reply_to: reply.in_reply_to.clone(),
+            references: compose::trim_references(reply.references.clone()),
             auto_submitted: AutoSubmitted::AutoReplied,
             attachments: Vec::new(),
             x_loop: cfg.outbound.x_loop.clone(),
             date: now,
             message_id: compose::message_id(&cfg.server.hostname),
         },
-        rcpts: vec![to.to_owned()],
+        rcpts: vec![reply.to.to_owned()],
         // RFC 3834 §3.3: an automatic response goes out with the null
         // reverse-path, so a failure of it cannot start a loop.
         mail_from: String::new(),
         is_automatic: true,
     };
-    queue(tx, &mail, now)?;
-    Ok(())
+    queue(tx, &mail, now)
 }
 
 /// Queue the notification of a customer message to the ticket's agents.
@@ -442,6 +534,7 @@ fn notify_agents(
     conv: &Conversation,
     parsed: &ParsedMessage,
     sender: &str,
+    suspended: Option<String>,
     now: i64,
 ) -> Result<(), store::Error> {
     let agents: Vec<(String, String)> = agents_for(cfg, conv)
@@ -461,6 +554,9 @@ fn notify_agents(
     vars.insert("customer_email", Value::from(sender.to_owned()));
     let text = crate::detect::quote::new_text(&parsed.text).into_owned();
     vars.insert("message_text", Value::from(text));
+    if let Some(line) = suspended {
+        vars.insert("client_suspended", Value::from(line));
+    }
     if let [(name, address)] = agents.as_slice() {
         vars.insert("agent_name", Value::from(display_name(name)));
         vars.insert("agent_email", Value::from(address.clone()));
@@ -685,8 +781,30 @@ pub fn alert(
         tracing::warn!("no [monitoring] admins to alert");
         return Ok(());
     }
+    alert_to(tx, cfg, ticket, vars, admins, None, now).map(|_| ())
+}
+
+/// Queue an alert (template `alert`) to `rcpts`, with `reply_to` (a
+/// ticket's signed address, so an agent among them can act by replying).
+/// Returns whether one was queued.
+///
+/// # Errors
+///
+/// [`store::Error`].
+pub fn alert_to(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    ticket: Option<TicketId>,
+    vars: &Vars,
+    rcpts: &[String],
+    reply_to: Option<String>,
+    now: i64,
+) -> Result<bool, store::Error> {
+    if rcpts.is_empty() {
+        return Ok(false);
+    }
     let Some(r) = render(tx, cfg, ticket, "alert", vars, now)? else {
-        return Ok(());
+        return Ok(false);
     };
     let mail = Mail {
         kind: "alert",
@@ -696,9 +814,9 @@ pub fn alert(
         ticket: None,
         draft: Draft {
             from: Address::named("postdesk", &cfg.monitoring.from),
-            to: admins.iter().map(|a| Address::bare(a)).collect(),
+            to: rcpts.iter().map(|a| Address::bare(a)).collect(),
             cc: Vec::new(),
-            reply_to: None,
+            reply_to: reply_to.map(|a| Address::bare(&a)),
             subject: r.subject,
             body: r.body,
             in_reply_to: None,
@@ -709,12 +827,12 @@ pub fn alert(
             date: now,
             message_id: compose::message_id(&cfg.server.hostname),
         },
-        rcpts: admins.clone(),
+        rcpts: rcpts.to_vec(),
         mail_from: String::new(),
         is_automatic: false,
     };
     queue(tx, &mail, now)?;
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

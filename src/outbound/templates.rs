@@ -25,7 +25,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use crate::config::Diagnostic;
 
 /// The mail templates, by name (file `NAME.txt`).
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "acknowledgement",
     "notification",
     "agent_reply",
@@ -33,11 +33,12 @@ pub const NAMES: [&str; 8] = [
     "bounce_notice",
     "alert",
     "warning",
+    "suspension",
     "digest",
 ];
 
 /// The shipped templates, compiled in as defaults.
-const BUILTIN: [(&str, &str); 8] = [
+const BUILTIN: [(&str, &str); 9] = [
     (
         "acknowledgement",
         include_str!("../../templates/acknowledgement.txt"),
@@ -60,6 +61,7 @@ const BUILTIN: [(&str, &str); 8] = [
     ),
     ("alert", include_str!("../../templates/alert.txt")),
     ("warning", include_str!("../../templates/warning.txt")),
+    ("suspension", include_str!("../../templates/suspension.txt")),
     ("digest", include_str!("../../templates/digest.txt")),
 ];
 
@@ -398,6 +400,7 @@ pub fn sample() -> Vars {
         ("alert_title", "Delivery failed"),
         ("alert_text", "A mail could not be delivered."),
         ("matched", "a phone number"),
+        ("client_suspended", ""),
         ("period", "since yesterday 08:00"),
     ] {
         v.insert(k, Value::from(s));

@@ -11,7 +11,7 @@ use super::alert::{Notify, alert_vars, deliver};
 use super::{Context, Error};
 use crate::config::Config;
 use crate::ids::TicketId;
-use crate::store::{self, MailboxHealth, NewEvent, NewMessage, NewTicket, Tx};
+use crate::store::{self, MailboxHealth, NewEvent, NewTicket, Tx};
 
 /// One mailbox's failure count.
 pub struct Health {
@@ -95,40 +95,7 @@ pub fn reason(error: &Error) -> String {
 
 /// Store an internal note on `ticket`.
 fn add_note(tx: &Tx<'_>, ticket: TicketId, text: &str, now: i64) -> Result<(), store::Error> {
-    use sha2::Digest;
-    let hash = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-    let message_id = format!("note-{}-{now}-{}@postdesk.invalid", ticket.0, &hash[..16]);
-    tx.insert_message(&NewMessage {
-        ticket: Some(ticket),
-        message_id: &message_id,
-        is_synthetic_id: true,
-        content_hash: &hash,
-        direction: "internal",
-        kind: "note",
-        state: "ticketed",
-        flag: "",
-        thread_match: "",
-        route: "",
-        source: "poller",
-        envelope_from: "",
-        envelope_to: "[]",
-        peer: "",
-        from_addr: "",
-        from_name: "postdesk",
-        to_addrs: "[]",
-        cc_addrs: "[]",
-        subject: "",
-        in_reply_to: "[]",
-        refs: "[]",
-        date_header: None,
-        headers: "[]",
-        text,
-        html: None,
-        raw: text.as_bytes(),
-        attachments: &[],
-        now,
-    })?;
-    Ok(())
+    tx.add_note(ticket, text, "poller", now).map(|_| ())
 }
 
 /// Mark `mailbox` broken: open its ticket (or note on the still-open one

@@ -20,6 +20,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_monitoring",
         include_str!("migrations/0004_monitoring.sql"),
     ),
+    (
+        "0005_detector",
+        include_str!("migrations/0005_detector.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

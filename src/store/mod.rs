@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 mod admin;
+mod detector;
 mod migrate;
 mod outbox;
 mod poll;
@@ -24,6 +25,7 @@ mod tx;
 pub mod writer;
 
 pub use admin::StatusChange;
+pub use detector::{HitKey, NewFlag, ScanCandidate, ScopeFilter, Suspension};
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use outbox::{
     Claimed, Conversation, Enqueue, NewOutbound, Outbox, OutboxId, OutboxRow, RetryOutcome,

@@ -234,22 +234,27 @@ pub fn act(
     let Some(conv) = tx.conversation(s.ticket)? else {
         return Ok(None);
     };
-    let matched = matched_words(&new_hits);
-
-    let alert_ticket = if a.alert {
-        Some(report(tx, cfg, s, &conv, flag, &new_hits, repeat, now)?)
-    } else {
-        None
+    let f = Flag {
+        cfg,
+        s,
+        conv: &conv,
+        flag,
+        matched: matched_words(&new_hits),
+        hits: new_hits,
+        repeat,
+        now,
     };
+
+    let alert_ticket = if a.alert { Some(report(tx, &f)?) } else { None };
 
     // A repeat suspends (once per queue); the notice replaces the warning.
     let mut suspended = false;
     if repeat && a.suspend_on_repeat && first_for_message {
-        suspended = suspend(tx, cfg, s, &conv, flag, alert_ticket, &matched, now)?;
+        suspended = suspend(tx, &f, alert_ticket)?;
     }
     let mut warned = false;
     if a.warn && first_for_message && !suspended && s.sends_mail {
-        warned = warn(tx, cfg, s, &conv, &matched, now)?;
+        warned = warn(tx, &f)?;
     }
     Ok(Some(Flagged {
         flag,
@@ -260,15 +265,27 @@ pub fn act(
     }))
 }
 
-/// The warning, in the thread of the flagged message.
-fn warn(
-    tx: &Tx<'_>,
-    cfg: &Config,
-    s: &Scanned<'_>,
-    conv: &Conversation,
-    matched: &str,
+/// A flag being carried out: what [`warn`], [`report`] and [`suspend`]
+/// act on.
+struct Flag<'a> {
+    cfg: &'a Config,
+    s: &'a Scanned<'a>,
+    /// The flagged ticket.
+    conv: &'a Conversation,
+    /// The flag's row.
+    flag: i64,
+    /// The hits not acted on before.
+    hits: Vec<Hit>,
+    /// The hits in words.
+    matched: String,
+    /// Whether it is the client's repeat.
+    repeat: bool,
     now: i64,
-) -> Result<bool, store::Error> {
+}
+
+/// The warning, in the thread of the flagged message.
+fn warn(tx: &Tx<'_>, f: &Flag<'_>) -> Result<bool, store::Error> {
+    let (cfg, s, conv, matched, now) = (f.cfg, f.s, f.conv, f.matched.as_str(), f.now);
     if !outbound::may_auto_reply(
         tx,
         cfg,
@@ -322,17 +339,16 @@ fn hit_lines(hits: &[Hit]) -> String {
 /// Report a flag on the client's open Compliance Alert ticket (opened if
 /// there is none; raised to the repeat priority on a repeat) and mail the
 /// admins. Returns the alert ticket.
-#[allow(clippy::too_many_arguments)] // one call site; the flag's parts
-fn report(
-    tx: &Tx<'_>,
-    cfg: &Config,
-    s: &Scanned<'_>,
-    conv: &Conversation,
-    flag: i64,
-    hits: &[Hit],
-    repeat: bool,
-    now: i64,
-) -> Result<TicketId, store::Error> {
+fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
+    let (cfg, s, conv, flag, hits, repeat, now) = (
+        f.cfg,
+        f.s,
+        f.conv,
+        f.flag,
+        f.hits.as_slice(),
+        f.repeat,
+        f.now,
+    );
     let a = &cfg.detector.actions;
     let client = s.sender.to_lowercase();
     let flagged_number = cfg.tickets.format_number(conv.number);
@@ -482,17 +498,9 @@ fn report(
 /// Suspend the client's access to the flagged ticket's queue: the
 /// suspension, its events, the notice to the client, the agents told.
 /// `false` when the client was already suspended there.
-#[allow(clippy::too_many_arguments)] // one call site; the flag's parts
-fn suspend(
-    tx: &Tx<'_>,
-    cfg: &Config,
-    s: &Scanned<'_>,
-    conv: &Conversation,
-    flag: i64,
-    alert: Option<TicketId>,
-    matched: &str,
-    now: i64,
-) -> Result<bool, store::Error> {
+fn suspend(tx: &Tx<'_>, f: &Flag<'_>, alert: Option<TicketId>) -> Result<bool, store::Error> {
+    let (cfg, s, conv, flag, matched, now) =
+        (f.cfg, f.s, f.conv, f.flag, f.matched.as_str(), f.now);
     let client = s.sender.to_lowercase();
     if tx.suspend(&client, s.queue, alert, flag, now)?.is_none() {
         return Ok(false);

@@ -104,10 +104,14 @@ fn explain_reports_in_scope_for_a_ticket_the_scope_names() {
     assert!(text.contains("detector   in scope"), "{text}");
 }
 
-/// The events of the only ticket, by kind.
+/// The events of the customer's ticket (a flag also opens a Compliance
+/// Alert ticket beside it).
 fn event_kinds(server: &TestServer) -> Vec<Value> {
-    let tickets = server.wait_tickets(1);
-    let id = tickets[0]["id"].as_i64().expect("ticket id").to_string();
+    let message = server.wait_messages(1);
+    let id = message[0]["ticket_id"]
+        .as_i64()
+        .expect("ticket id")
+        .to_string();
     let shown = server.show_json(&id);
     shown["events"].as_array().expect("events").clone()
 }

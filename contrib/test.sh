@@ -4,7 +4,8 @@
 # The integration tests start the real `postdesk serve` on loopback port 0
 # and talk to it with real peers: Python's smtplib and raw sockets, aiosmtpd
 # and Postfix's smtp-sink as SMTP servers for outbound mail, a throwaway
-# Dovecot for the IMAP pollers. Installs what is missing (apt, pip), then
+# Dovecot (with a throwaway TLS certificate, made by openssl) for the IMAP
+# pollers. Installs what is missing (apt, pip), then
 # runs the whole suite in the release profile.
 # Extra arguments go to `cargo test` (e.g. `bash contrib/test.sh --test crash`).
 set -euo pipefail
@@ -16,6 +17,8 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # throwaway Dovecot and deliver alerts and digests to Postfix's smtp-sink.
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 [ -x /usr/sbin/smtp-sink ] || need+=(postfix)
+# The IMAP TLS test makes a throwaway CA and server certificate with openssl.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     SUDO=""

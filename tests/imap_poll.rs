@@ -678,3 +678,96 @@ fn bench_imap_catch_up_and_idle_latency() {
         samples[samples.len() - 1].as_secs_f64() * 1000.0
     );
 }
+
+#[test]
+fn mailboxes_are_polled_over_implicit_tls_and_starttls_trusting_the_configured_ca() {
+    let users = [
+        ("billing@acme.test", PASSWORD),
+        ("billing@beta.test", PASSWORD),
+        ("billing@gamma.test", PASSWORD),
+    ];
+    let dovecot = Dovecot::start_tls(&users);
+    let ca = dovecot.ca_file.clone().expect("a CA");
+    let env = env_with("");
+    write_passwords(&env, &["billing"], PASSWORD);
+    // Acme over implicit TLS (IMAPS), Beta over STARTTLS on the IMAP port;
+    // both trust only the throwaway CA that signed Dovecot's certificate.
+    for (client, domain, tls, port) in [
+        ("acme", "acme.test", "implicit", dovecot.tls_port),
+        ("beta", "beta.test", "starttls", dovecot.port),
+    ] {
+        env.write_config(
+            &format!("mailboxes/{client}.toml"),
+            &format!(
+                "[client]\ncustomer = \"{client}\"\ndomain = \"{domain}\"\n\
+                 [[mailbox]]\naddress = \"billing\"\npriority = \"Medium\"\n\
+                 [imap]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"{tls}\"\n\
+                 ca_file = \"{}\"\npassword_file = \"secrets/{{local}}.pass\"\n\
+                 poll_interval_secs = 2\ntimeout_secs = 20\n",
+                ca.display()
+            ),
+        );
+    }
+    // Gamma trusts the platform's roots only: the certificate is refused,
+    // and the mailbox is reported broken at the first failure.
+    env.write_config(
+        "mailboxes/gamma.toml",
+        &format!(
+            "[client]\ncustomer = \"gamma\"\ndomain = \"gamma.test\"\n\
+             [[mailbox]]\naddress = \"billing\"\n\
+             [imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"implicit\"\n\
+             password_file = \"secrets/{{local}}.pass\"\nfailures_before_broken = 1\n\
+             poll_interval_secs = 2\ntimeout_secs = 20\n",
+            dovecot.tls_port
+        ),
+    );
+    let server = TestServer::start_in(env, Vec::new());
+    for (user, subject) in [
+        ("billing@acme.test", "Over implicit TLS"),
+        ("billing@beta.test", "Over STARTTLS"),
+    ] {
+        dovecot.append(
+            user,
+            PASSWORD,
+            "INBOX",
+            &[mail(
+                "someone@outside.test",
+                user,
+                subject,
+                &format!("{}@outside.test", subject.len()),
+            )],
+        );
+    }
+    let tickets = eventually(Duration::from_secs(30), || {
+        let t = server.tickets_json();
+        let broken = t.iter().any(|x| {
+            x["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Mailbox billing@gamma.test unreachable"))
+        });
+        if ticket_by_subject(&t, "Over implicit TLS").is_some()
+            && ticket_by_subject(&t, "Over STARTTLS").is_some()
+            && broken
+        {
+            Ok(t)
+        } else {
+            Err(format!("tickets so far: {t:?}"))
+        }
+    });
+    assert_eq!(tickets.len(), 3, "{tickets:#?}");
+    let broken = tickets
+        .iter()
+        .find_map(|t| t["subject"].as_str().filter(|s| s.contains("gamma")))
+        .expect("gamma's ticket");
+    assert!(broken.to_lowercase().contains("certificate"), "{broken}");
+    // Dovecot logged postdesk's logins as TLS sessions (the test's own
+    // APPENDs log in over plain loopback, "secured").
+    let log = dovecot.log();
+    for user in ["billing@acme.test", "billing@beta.test"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("Login: user=<{user}>")) && l.contains(", TLS,")),
+            "no TLS login for {user}:\n{log}"
+        );
+    }
+}

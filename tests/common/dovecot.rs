@@ -1,7 +1,8 @@
 //! A throwaway Dovecot IMAP server for the poller tests.
 //!
 //! [`Dovecot::start`] writes a config into its own temp dir (passwd-file
-//! users with plain passwords, Maildir under the temp dir, `ssl = no`, a
+//! users with plain passwords, Maildir under the temp dir, `ssl = no` (or
+//! TLS with a throwaway CA, [`Dovecot::start_tls`]), a
 //! log file, no system services touched) and runs `dovecot -F` on a
 //! loopback port found by binding port 0, retrying with another port if
 //! Dovecot cannot bind it. Dropping the value kills the server.
@@ -29,10 +30,96 @@ use super::REPO;
 pub struct Dovecot {
     dir: tempfile::TempDir,
     child: Child,
-    /// The IMAP port on 127.0.0.1.
+    /// The IMAP port on 127.0.0.1 (STARTTLS offered when started with TLS).
     pub port: u16,
+    /// The IMAPS (implicit TLS) port, 0 without TLS.
+    pub tls_port: u16,
+    /// The CA that signed the server's certificate (for `ca_file`), when
+    /// started with TLS.
+    pub ca_file: Option<PathBuf>,
     uid: u32,
     gid: u32,
+}
+
+/// Write `ca.pem` (a throwaway CA) and `cert.pem` / `key.pem` (a server
+/// certificate for 127.0.0.1 and localhost signed by it) into `dir` with
+/// the `openssl` command; returns the CA's path.
+fn make_certificates(dir: &Path) -> PathBuf {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl (contrib/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=postdesk test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "key.pem",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n\
+         keyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n",
+    )
+    .expect("write the extensions file");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    dir.join("ca.pem")
 }
 
 /// Whether Dovecot is installed.
@@ -48,8 +135,20 @@ fn free_port() -> u16 {
 }
 
 impl Dovecot {
-    /// Start Dovecot with `users` (address, password).
+    /// Start Dovecot with `users` (address, password), without TLS.
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(users, false)
+    }
+
+    /// Start Dovecot with TLS as well: STARTTLS on [`Dovecot::port`],
+    /// implicit TLS on [`Dovecot::tls_port`], with a certificate for
+    /// 127.0.0.1 signed by a throwaway CA ([`Dovecot::ca_file`]) made with
+    /// the `openssl` command.
+    pub fn start_tls(users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(users, true)
+    }
+
+    fn start_with(users: &[(&str, &str)], tls: bool) -> Dovecot {
         assert!(
             available(),
             "dovecot-imapd is not installed (contrib/test.sh installs it)"
@@ -73,6 +172,7 @@ impl Dovecot {
             fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
             std::os::unix::fs::chown(&mail, Some(uid), Some(gid)).expect("chown mail dir");
         }
+        let ca_file = tls.then(|| make_certificates(dir.path()));
         let mut dir = dir;
         let mut last_log = String::new();
         for _attempt in 0..5 {
@@ -81,6 +181,8 @@ impl Dovecot {
                 child: Command::new("true").spawn().expect("placeholder child"),
                 dir,
                 port,
+                tls_port: if tls { free_port() } else { 0 },
+                ca_file: ca_file.clone(),
                 uid,
                 gid,
             };
@@ -130,7 +232,7 @@ impl Dovecot {
              log_path = {d}/dovecot.log\n\
              protocols = imap\n\
              listen = 127.0.0.1\n\
-             ssl = no\n\
+             {ssl}\n\
              disable_plaintext_auth = no\n\
              auth_mechanisms = plain login\n\
              default_login_user = {login_user}\n\
@@ -142,11 +244,17 @@ impl Dovecot {
              mail_max_userip_connections = 100\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/mail/%u\n}}\n\
-             service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n  }}\n}}\n\
              service anvil {{\n  chroot =\n}}\n",
             uid = self.uid,
             gid = self.gid,
             port = self.port,
+            tls_port = self.tls_port,
+            ssl = if self.ca_file.is_some() {
+                format!("ssl = yes\nssl_cert = <{d}/cert.pem\nssl_key = <{d}/key.pem")
+            } else {
+                "ssl = no".to_owned()
+            },
         )
     }
 

@@ -411,6 +411,16 @@ mod tests {
             ("#merge abc\n", vec![], "", 1),
             ("#merge\n", vec![], "", 1),
             ("#type\n", vec![], "", 1),
+            ("#unsuspend\n", vec![Command::Unsuspend(None)], "", 0),
+            (
+                "#unsuspend <Ann@Customer.test>\n",
+                vec![Command::Unsuspend(Some("ann@customer.test".into()))],
+                "",
+                0,
+            ),
+            ("#unsuspend ann\n", vec![], "", 1),
+            ("#unsuspend ann @customer.test\n", vec![], "", 1),
+            ("#unsuspnd\n", vec![], "", 1),
         ];
         for (text, commands, body, errors) in rows {
             let s = run(text);

@@ -285,40 +285,20 @@ struct Flag<'a> {
 
 /// The warning, in the thread of the flagged message.
 fn warn(tx: &Tx<'_>, f: &Flag<'_>) -> Result<bool, store::Error> {
-    let (cfg, s, conv, matched, now) = (f.cfg, f.s, f.conv, f.matched.as_str(), f.now);
-    if !outbound::may_auto_reply(
+    let s = f.s;
+    mail_client(
         tx,
-        cfg,
+        f.cfg,
+        ClientMail::Warning,
         s.ticket,
         Some(s.message),
+        f.conv,
         s.sender,
+        &f.matched,
         s.automatic.clone(),
-        "warning",
-        now,
-    )? {
-        return Ok(false);
-    }
-    let mut vars = outbound::ticket_vars(cfg, conv);
-    vars.insert("customer_email", Value::from(s.sender.to_owned()));
-    vars.insert("matched", Value::from(matched.to_owned()));
-    let reply = AutoReplyMail {
-        kind: "warning",
-        template: "warning",
-        to: s.sender,
-        in_reply_to: Some(s.message_id.to_owned()),
-        references: vec![s.message_id.to_owned()],
-    };
-    let row = outbound::auto_reply(tx, cfg, conv, &reply, &vars, now)?;
-    event(
-        tx,
-        Some(s.ticket),
-        Some(s.message),
-        "detector_warning_sent",
-        "detector",
-        &serde_json::json!({ "to": s.sender, "matched": matched, "message_row": row }),
-        now,
-    )?;
-    Ok(row.is_some())
+        Some(s.message_id),
+        f.now,
+    )
 }
 
 /// The hits as lines for an admin: category, matched text, rule.
@@ -524,9 +504,10 @@ fn suspend(tx: &Tx<'_>, f: &Flag<'_>, alert: Option<TicketId>) -> Result<bool, s
     }
     tracing::warn!(client = %client, queue = s.queue, ticket = s.ticket.0, "client suspended after a repeat flag");
     if s.sends_mail {
-        notice(
+        mail_client(
             tx,
             cfg,
+            ClientMail::Suspension,
             s.ticket,
             Some(s.message),
             conv,
@@ -580,12 +561,40 @@ fn suspend(tx: &Tx<'_>, f: &Flag<'_>, alert: Option<TicketId>) -> Result<bool, s
     Ok(true)
 }
 
-/// Queue the suspension notice to `to` on `conv` (loop-guarded). `matched`
-/// is empty for mail written while suspended.
-#[allow(clippy::too_many_arguments)] // the notice's parts, all distinct
-fn notice(
+/// A mail to the client about the detector, in the ticket's thread.
+#[derive(Debug, Clone, Copy)]
+enum ClientMail {
+    /// `templates/warning.txt`, after a flag.
+    Warning,
+    /// `templates/suspension.txt`, on suspension and mail while suspended.
+    Suspension,
+}
+
+impl ClientMail {
+    /// Template and outbox kind.
+    fn name(self) -> &'static str {
+        match self {
+            ClientMail::Warning => "warning",
+            ClientMail::Suspension => "suspension",
+        }
+    }
+
+    /// The event recorded when it is queued, and its cause.
+    fn event(self) -> (&'static str, &'static str) {
+        match self {
+            ClientMail::Warning => ("detector_warning_sent", "detector"),
+            ClientMail::Suspension => ("suspension_notice_sent", "suspended"),
+        }
+    }
+}
+
+/// Queue `mail` to the client `to` on `conv` (loop-guarded), answering
+/// `in_reply_to`. `matched` is empty for mail written while suspended.
+#[allow(clippy::too_many_arguments)] // the mail's parts, all distinct
+fn mail_client(
     tx: &Tx<'_>,
     cfg: &Config,
+    mail: ClientMail,
     ticket: TicketId,
     row: Option<MessageRowId>,
     conv: &Conversation,
@@ -595,27 +604,28 @@ fn notice(
     in_reply_to: Option<&str>,
     now: i64,
 ) -> Result<bool, store::Error> {
-    if !outbound::may_auto_reply(tx, cfg, ticket, row, to, automatic, "suspension", now)? {
+    if !outbound::may_auto_reply(tx, cfg, ticket, row, to, automatic, mail.name(), now)? {
         return Ok(false);
     }
     let mut vars = outbound::ticket_vars(cfg, conv);
     vars.insert("customer_email", Value::from(to.to_owned()));
     vars.insert("matched", Value::from(matched.to_owned()));
     let reply = AutoReplyMail {
-        kind: "suspension",
-        template: "suspension",
+        kind: mail.name(),
+        template: mail.name(),
         to,
         in_reply_to: in_reply_to.map(str::to_owned),
         references: in_reply_to.map(str::to_owned).into_iter().collect(),
     };
     let sent = outbound::auto_reply(tx, cfg, conv, &reply, &vars, now)?;
+    let (kind, cause) = mail.event();
     event(
         tx,
         Some(ticket),
         row,
-        "suspension_notice_sent",
-        "suspended",
-        &serde_json::json!({ "to": to, "message_row": sent }),
+        kind,
+        cause,
+        &serde_json::json!({ "to": to, "matched": matched, "message_row": sent }),
         now,
     )?;
     Ok(sent.is_some())
@@ -665,9 +675,10 @@ pub fn suspended_mail(
             now,
         )?;
         if sends_mail {
-            notice(
+            mail_client(
                 tx,
                 cfg,
+                ClientMail::Suspension,
                 conv.id,
                 Some(row),
                 conv,

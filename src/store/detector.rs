@@ -92,9 +92,18 @@ pub struct ScopeFilter<'a> {
     pub statuses: &'a [String],
 }
 
-const SUSPENSION: &str = "SELECT s.id, s.client, s.queue, s.since, s.alert_ticket_id,
-        f.message_row_id, s.lifted_at, s.lifted_by
-    FROM suspensions s LEFT JOIN detector_flags f ON f.id = s.flag_id";
+/// The suspension query with `$where` appended, as one literal (so the
+/// statement cache is keyed without building a string per call).
+macro_rules! suspension_query {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.id, s.client, s.queue, s.since, s.alert_ticket_id,
+                f.message_row_id, s.lifted_at, s.lifted_by
+            FROM suspensions s LEFT JOIN detector_flags f ON f.id = s.flag_id ",
+            $where
+        )
+    };
+}
 
 fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
     Ok(Suspension {
@@ -272,15 +281,12 @@ impl Tx<'_> {
         client: &str,
         queue: &str,
     ) -> Result<Option<Suspension>, Error> {
-        let q =
-            format!("{SUSPENSION} WHERE s.client = ?1 AND s.queue = ?2 AND s.lifted_at IS NULL");
-        let mut st = self
-            .conn
-            .prepare_cached(&q)
-            .map_err(|e| Error::sql(&q, e))?;
+        const Q: &str =
+            suspension_query!("WHERE s.client = ?1 AND s.queue = ?2 AND s.lifted_at IS NULL");
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.query_row(params![client.to_lowercase(), queue], suspension_row)
             .optional()
-            .map_err(|e| Error::sql(&q, e))
+            .map_err(|e| Error::sql(Q, e))
     }
 
     /// Suspend `client`'s access to `queue`; `None` if it already was.
@@ -325,18 +331,15 @@ impl Tx<'_> {
         now: i64,
     ) -> Result<Vec<Suspension>, Error> {
         let client = client.to_lowercase();
-        let q = format!(
-            "{SUSPENSION} WHERE s.client = ?1 AND s.lifted_at IS NULL AND (?2 IS NULL OR s.queue = ?2)"
+        const Q: &str = suspension_query!(
+            "WHERE s.client = ?1 AND s.lifted_at IS NULL AND (?2 IS NULL OR s.queue = ?2)"
         );
-        let mut st = self
-            .conn
-            .prepare_cached(&q)
-            .map_err(|e| Error::sql(&q, e))?;
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let mut lifted: Vec<Suspension> = st
             .query_map(params![client, queue], suspension_row)
-            .map_err(|e| Error::sql(&q, e))?
+            .map_err(|e| Error::sql(Q, e))?
             .collect::<Result<_, _>>()
-            .map_err(|e| Error::sql(&q, e))?;
+            .map_err(|e| Error::sql(Q, e))?;
         const U: &str = "UPDATE suspensions SET lifted_at = ?2, lifted_by = ?3 WHERE id = ?1";
         let mut up = self.conn.prepare_cached(U).map_err(|e| Error::sql(U, e))?;
         for s in &mut lifted {
@@ -496,13 +499,13 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn suspensions(&self, active_only: bool) -> Result<Vec<Suspension>, Error> {
-        let q = format!("{SUSPENSION} WHERE (?1 = 0 OR s.lifted_at IS NULL) ORDER BY s.id DESC");
-        let mut st = self.conn.prepare(&q).map_err(|e| Error::sql(&q, e))?;
+        const Q: &str =
+            suspension_query!("WHERE (?1 = 0 OR s.lifted_at IS NULL) ORDER BY s.id DESC");
+        let mut st = self.conn.prepare(Q).map_err(|e| Error::sql(Q, e))?;
         let rows = st
             .query_map([i64::from(active_only)], suspension_row)
-            .map_err(|e| Error::sql(&q, e))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(|e| Error::sql(&q, e))
+            .map_err(|e| Error::sql(Q, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::sql(Q, e))
     }
 
     /// Flagged messages per client: `(client, flagged messages)`.

@@ -437,32 +437,10 @@ fn act(
     } else if !script.body.trim().is_empty() {
         if reopens && thread::is_closed(&conv.status) {
             // Reopen first, so the reply goes out on an open ticket.
-            tx.set_ticket_status(ticket, "Open", false, now)?;
-            event(
-                tx,
-                Some(ticket),
-                Some(row),
-                "status_changed",
-                &cause,
-                &serde_json::json!({ "from": conv.status, "to": "Open" }),
-                now,
-            )?;
-            conv.status = "Open".into();
+            outbound::set_status(tx, &mut conv, "Open", false, &cause, row, now)?;
         }
         relay(tx, cx, agent, &conv, &script, row)?;
-        tx.set_ticket_status(ticket, "Replied", true, now)?;
-        if conv.status != "Replied" {
-            event(
-                tx,
-                Some(ticket),
-                Some(row),
-                "status_changed",
-                &cause,
-                &serde_json::json!({ "from": conv.status, "to": "Replied" }),
-                now,
-            )?;
-            conv.status = "Replied".into();
-        }
+        outbound::set_status(tx, &mut conv, "Replied", true, &cause, row, now)?;
     }
 
     run_commands(tx, cx, &cause, &mut conv, &script, &targets, row)?;

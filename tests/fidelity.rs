@@ -41,21 +41,9 @@ fn with_attachment(id: &str, name: &str, size: usize) -> Mail {
     Mail::new(ALICE, &[SUPPORT], raw.into_bytes())
 }
 
-fn notifications(sink: &Sink) -> Vec<Received> {
-    sink.to(BOB)
-        .into_iter()
-        .filter(|m| m.header("Auto-Submitted") == Some("auto-generated"))
-        .collect()
-}
-
 fn wait_notifications(sink: &Sink, n: usize) -> Vec<Received> {
-    eventually(DEADLINE, || {
-        let got = notifications(sink);
-        if got.len() >= n {
-            Ok(got)
-        } else {
-            Err(format!("{} of {n} notifications", got.len()))
-        }
+    sink.wait_to_where(BOB, n, |m| {
+        m.header("Auto-Submitted") == Some("auto-generated")
     })
 }
 
@@ -76,18 +64,7 @@ fn bob_replies(note: &Received, id: &str, text: &str) -> Mail {
 }
 
 fn relays(sink: &Sink, n: usize) -> Vec<Received> {
-    eventually(DEADLINE, || {
-        let got: Vec<Received> = sink
-            .to(ALICE)
-            .into_iter()
-            .filter(|m| m.header("Auto-Submitted").is_none())
-            .collect();
-        if got.len() >= n {
-            Ok(got)
-        } else {
-            Err(format!("{} of {n} relays", got.len()))
-        }
-    })
+    sink.wait_to_where(ALICE, n, |m| m.header("Auto-Submitted").is_none())
 }
 
 #[test]

@@ -66,44 +66,30 @@ fn forged(
     )
 }
 
+fn is_notification(m: &Received) -> bool {
+    m.header("Reply-To").is_some() && m.header("Auto-Submitted") == Some("auto-generated")
+}
+
+fn is_relay(m: &Received) -> bool {
+    m.header("Auto-Submitted").is_none()
+}
+
 /// Notifications that reached `agent` (they carry a Reply-To).
 fn notifications(sink: &Sink, agent: &str) -> Vec<Received> {
-    sink.to(agent)
-        .into_iter()
-        .filter(|m| {
-            m.header("Reply-To").is_some() && m.header("Auto-Submitted") == Some("auto-generated")
-        })
-        .collect()
+    sink.to(agent).into_iter().filter(is_notification).collect()
 }
 
 fn wait_notifications(sink: &Sink, agent: &str, n: usize) -> Vec<Received> {
-    eventually(DEADLINE, || {
-        let got = notifications(sink, agent);
-        if got.len() >= n {
-            Ok(got)
-        } else {
-            Err(format!("{} of {n} notifications to {agent}", got.len()))
-        }
-    })
+    sink.wait_to_where(agent, n, is_notification)
 }
 
 /// Relayed agent replies (not automatic) that reached `to`.
 fn relays(sink: &Sink, to: &str) -> Vec<Received> {
-    sink.to(to)
-        .into_iter()
-        .filter(|m| m.header("Auto-Submitted").is_none())
-        .collect()
+    sink.to(to).into_iter().filter(is_relay).collect()
 }
 
 fn wait_relays(sink: &Sink, to: &str, n: usize) -> Vec<Received> {
-    eventually(DEADLINE, || {
-        let got = relays(sink, to);
-        if got.len() >= n {
-            Ok(got)
-        } else {
-            Err(format!("{} of {n} relays to {to}", got.len()))
-        }
-    })
+    sink.wait_to_where(to, n, is_relay)
 }
 
 /// The agent's reply to `notification`, sent to its Reply-To (envelope and

@@ -184,6 +184,38 @@ pub fn event(
     })
 }
 
+/// Set `conv`'s status to `status` and record the change (`status_changed`,
+/// with `cause`) when it is one; `first_response` stamps the first
+/// response as [`Tx::set_ticket_status`] does.
+///
+/// # Errors
+///
+/// [`store::Error`].
+pub fn set_status(
+    tx: &Tx<'_>,
+    conv: &mut Conversation,
+    status: &str,
+    first_response: bool,
+    cause: &str,
+    row: MessageRowId,
+    now: i64,
+) -> Result<(), store::Error> {
+    tx.set_ticket_status(conv.id, status, first_response, now)?;
+    if conv.status != status {
+        event(
+            tx,
+            Some(conv.id),
+            Some(row),
+            "status_changed",
+            cause,
+            &serde_json::json!({ "from": conv.status, "to": status }),
+            now,
+        )?;
+        conv.status = status.to_owned();
+    }
+    Ok(())
+}
+
 /// `support` → `Support`, `mary_ann` → `Mary Ann`.
 pub fn display_name(name: &str) -> String {
     name.split(['_', '.', '-', ' '])
@@ -415,17 +447,7 @@ pub fn after_customer_message(
 
     // A customer's reply puts a ticket waiting on them back in the queue.
     if !opened && !thread::is_closed(&conv.status) && !conv.status.eq_ignore_ascii_case("Open") {
-        tx.set_ticket_status(ticket, "Open", false, now)?;
-        event(
-            tx,
-            Some(ticket),
-            Some(row),
-            "status_changed",
-            "customer_reply",
-            &serde_json::json!({ "from": conv.status, "to": "Open" }),
-            now,
-        )?;
-        conv.status = "Open".into();
+        set_status(tx, &mut conv, "Open", false, "customer_reply", row, now)?;
     }
 
     // An agent's address without its agent address is a customer here, and

@@ -210,6 +210,24 @@ impl Sink {
             .collect()
     }
 
+    /// Wait until at least `n` messages to `address` pass `keep`; return
+    /// those that do.
+    pub fn wait_to_where(
+        &self,
+        address: &str,
+        n: usize,
+        keep: impl Fn(&Received) -> bool,
+    ) -> Vec<Received> {
+        eventually(DEADLINE, || {
+            let got: Vec<Received> = self.to(address).into_iter().filter(&keep).collect();
+            if got.len() >= n {
+                Ok(got)
+            } else {
+                Err(format!("{} of {n} such messages to {address}", got.len()))
+            }
+        })
+    }
+
     /// Wait until at least `n` messages went to `address`; return them all.
     pub fn wait_to(&self, address: &str, n: usize) -> Vec<Received> {
         eventually(DEADLINE, || {

@@ -581,7 +581,7 @@ fn relay(
         // Bounces come back to the bounce address and so to this ticket;
         // it is all the customers see of postdesk's signed addresses, and
         // it grants nothing.
-        mail_from: outbound::bounce_address(cfg, conv),
+        mail_from: outbound::bounce_sender(cfg, conv),
         is_automatic: false,
     };
     let sent = outbound::queue(tx, &mail, now)?;
@@ -687,7 +687,7 @@ fn answer_agent(
             message_id: compose::message_id(&cfg.server.hostname),
         },
         rcpts: vec![agent.address.clone()],
-        mail_from: String::new(),
+        mail_from: outbound::Sender::Null,
         is_automatic: true,
     };
     outbound::queue(tx, &mail, now)?;

@@ -171,6 +171,10 @@ pub enum ThreadMatch {
         /// For an agent address: the address of the agent it was issued to.
         #[serde(skip_serializing_if = "Option::is_none")]
         agent: Option<String>,
+        /// For a bounce address: the outbox row (one mail to one recipient)
+        /// whose envelope sender it was.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        outbox: Option<i64>,
         /// Whether the address was an envelope recipient (only then can it
         /// authenticate an agent).
         in_envelope: bool,
@@ -459,12 +463,12 @@ fn verify_token(
             Some(agent.to_owned())
         }
         kind => {
-            let purpose = if kind == Kind::Bounce {
-                Purpose::Bounce
+            let verified = if kind == Kind::Bounce {
+                crate::token::verify_bounce(keys, &claim).is_some()
             } else {
-                Purpose::Customer
+                crate::token::verify(keys, &claim, &Purpose::Customer)
             };
-            if !crate::token::verify(keys, &claim, &purpose) {
+            if !verified {
                 notes.push(format!(
                     "{address}: {} address does not verify (forged or altered)",
                     kind.as_str()
@@ -501,6 +505,7 @@ fn verify_token(
             address: address.clone(),
             purpose: claim.kind,
             agent,
+            outbox: claim.outbox,
             in_envelope: seen.in_envelope,
         },
         said,
@@ -872,6 +877,7 @@ mod tests {
                 address: agent.clone(),
                 purpose: crate::token::Kind::Agent,
                 agent: Some("bob@example.com".into()),
+                outbox: None,
                 in_envelope: true,
             }
         );
@@ -913,7 +919,7 @@ mod tests {
     #[test]
     fn a_bounce_address_threads_only_automatic_mail() {
         let cfg = config("");
-        let bounce = address_to(&cfg, 1, &crate::token::Purpose::Bounce);
+        let bounce = address_to(&cfg, 1, &crate::token::Purpose::Bounce { outbox: 5 });
         let m = msg("x", "support@example.com", &[], &[]);
         let d = decide(&cfg, &probe(&cfg, &smtp_env(&bounce), &m), &index(), NOW);
         assert_ne!(d.matched.rule(), "token");
@@ -940,7 +946,7 @@ mod tests {
             d.matched
         );
         // Its MAC under the agent letter is no agent address.
-        let forged = bounce.replacen("+b1-", "+a1-", 1);
+        let forged = bounce.replacen("+b1.5-", "+a1-", 1);
         let d = decide(&cfg, &probe(&cfg, &smtp_env(&forged), &auto), &index(), NOW);
         assert_ne!(d.matched.rule(), "token");
     }
@@ -972,6 +978,7 @@ mod tests {
                     address: token_to(&cfg, 1),
                     purpose: crate::token::Kind::Customer,
                     agent: None,
+                    outbox: None,
                     in_envelope: false,
                 },
                 "matched: ",

@@ -12,10 +12,11 @@
 //!   was issued to, so it is bound to the ticket *and* that agent; it goes
 //!   only into mail to that agent (the notification's `Reply-To`, the
 //!   answer to a command error, an alert to an admin who is an agent).
-//! - [`Purpose::Bounce`] (`b<ticket>-<mac>`): the envelope sender of mail
-//!   postdesk sends (VERP), so a DSN finds its ticket; it threads bounces
-//!   and automatic mail only and grants nothing. Every recipient of such
-//!   mail may see it (`Return-Path:`), which is why it grants nothing.
+//! - [`Purpose::Bounce`] (`b<ticket>.<outbox row>-<mac>`): the envelope
+//!   sender of mail postdesk sends, one per recipient (VERP), so a DSN
+//!   finds its ticket and the one recipient it is about; it threads
+//!   bounces and automatic mail only, and a bounce suppresses only the
+//!   recipient of the row it names. It grants nothing else.
 //! - [`Purpose::Customer`] (`c<ticket>-<mac>`): an optional customer reply
 //!   address (`[threading] customer_reply_address`); threads a reply like
 //!   `In-Reply-To` does, never grants agent rights.
@@ -86,9 +87,13 @@ impl Secret {
         mac.update(LABEL);
         mac.update(&[purpose.kind().letter()]);
         mac.update(&ticket.0.to_be_bytes());
-        if let Purpose::Agent(agent) = purpose {
-            mac.update(b"\0");
-            mac.update(agent.to_ascii_lowercase().as_bytes());
+        match purpose {
+            Purpose::Agent(agent) => {
+                mac.update(b"\0");
+                mac.update(agent.to_ascii_lowercase().as_bytes());
+            }
+            Purpose::Bounce { outbox } => mac.update(&outbox.to_be_bytes()),
+            Purpose::Customer => {}
         }
         mac
     }
@@ -123,8 +128,12 @@ impl Keys<'_> {
 pub enum Purpose<'a> {
     /// Authenticates the agent with this address on the ticket.
     Agent(&'a str),
-    /// The envelope sender of mail postdesk sends.
-    Bounce,
+    /// The envelope sender of one outbox row (one recipient): VERP, so a
+    /// DSN names the mail and recipient it is about.
+    Bounce {
+        /// The outbox row.
+        outbox: i64,
+    },
     /// A customer's reply address.
     Customer,
 }
@@ -134,7 +143,7 @@ impl Purpose<'_> {
     pub fn kind(&self) -> Kind {
         match self {
             Purpose::Agent(_) => Kind::Agent,
-            Purpose::Bounce => Kind::Bounce,
+            Purpose::Bounce { .. } => Kind::Bounce,
             Purpose::Customer => Kind::Customer,
         }
     }
@@ -174,8 +183,12 @@ impl Kind {
 /// The token for `purpose` on `ticket`, signed with the current key.
 pub fn sign(keys: Keys<'_>, purpose: &Purpose<'_>, ticket: TicketId) -> String {
     let tag = keys.current.mac(purpose, ticket).finalize().into_bytes();
+    let outbox = match purpose {
+        Purpose::Bounce { outbox } => format!(".{outbox}"),
+        _ => String::new(),
+    };
     format!(
-        "{}{}-{}",
+        "{}{}{outbox}-{}",
         char::from(purpose.kind().letter()),
         ticket.0,
         hex::encode(&tag[..MAC_BYTES])
@@ -189,6 +202,8 @@ pub struct Claim {
     pub kind: Kind,
     /// The ticket it claims.
     pub ticket: TicketId,
+    /// The outbox row a bounce address claims (`None` for the others).
+    pub outbox: Option<i64>,
     tag: Vec<u8>,
 }
 
@@ -203,10 +218,13 @@ pub fn claim(token: &str) -> Option<Claim> {
         b'c' => Kind::Customer,
         _ => return None,
     };
-    let id = &head[1..];
-    let well_formed = !id.is_empty()
-        && id.len() <= 18
-        && id.bytes().all(|b| b.is_ascii_digit())
+    let digits = |d: &str| !d.is_empty() && d.len() <= 18 && d.bytes().all(|b| b.is_ascii_digit());
+    let (id, outbox) = match (kind, head[1..].split_once('.')) {
+        (Kind::Bounce, Some((id, outbox))) if digits(outbox) => (id, Some(outbox.parse().ok()?)),
+        (Kind::Bounce, _) | (_, Some(_)) => return None,
+        (_, None) => (&head[1..], None),
+    };
+    let well_formed = digits(id)
         && tag.len() == MAC_BYTES * 2
         && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !well_formed {
@@ -215,6 +233,7 @@ pub fn claim(token: &str) -> Option<Claim> {
     Some(Claim {
         kind,
         ticket: TicketId(id.parse().ok()?),
+        outbox,
         tag: hex::decode(tag).ok()?,
     })
 }
@@ -234,6 +253,13 @@ pub fn is_retired_format(token: &str) -> bool {
 /// under either key.
 pub fn verify(keys: Keys<'_>, claim: &Claim, purpose: &Purpose<'_>) -> bool {
     claim.kind == purpose.kind() && keys.verifies(purpose, claim.ticket, &claim.tag)
+}
+
+/// Whether `claim` is a bounce address that verifies; the outbox row it
+/// names when it does.
+pub fn verify_bounce(keys: Keys<'_>, claim: &Claim) -> Option<i64> {
+    let outbox = claim.outbox?;
+    verify(keys, claim, &Purpose::Bounce { outbox }).then_some(outbox)
 }
 
 /// The agent an agent address was issued to, among `agents` (addresses);
@@ -301,23 +327,27 @@ mod tests {
         let k = keys(&s);
         let t = TicketId(1042);
         let agent = sign(k, &Purpose::Agent(BOB), t);
-        let bounce = sign(k, &Purpose::Bounce, t);
+        let bounce = sign(k, &Purpose::Bounce { outbox: 77 }, t);
         let customer = sign(k, &Purpose::Customer, t);
         assert!(agent.starts_with("a1042-"), "{agent}");
-        assert!(bounce.starts_with("b1042-"), "{bounce}");
+        assert!(bounce.starts_with("b1042.77-"), "{bounce}");
         assert!(customer.starts_with("c1042-"), "{customer}");
         assert_eq!(agent.len(), "a1042-".len() + 16);
         let c = claim(&agent).unwrap();
         assert_eq!((c.kind, c.ticket), (Kind::Agent, t));
         assert!(verify(k, &c, &Purpose::Agent(BOB)));
-        assert!(verify(k, &claim(&bounce).unwrap(), &Purpose::Bounce));
+        assert_eq!(verify_bounce(k, &claim(&bounce).unwrap()), Some(77));
+        // Another row's MAC does not verify for this row.
+        let other_row = sign(k, &Purpose::Bounce { outbox: 78 }, t);
+        let swapped = format!("b1042.77-{}", other_row.split_once('-').unwrap().1);
+        assert_eq!(verify_bounce(k, &claim(&swapped).unwrap()), None);
         assert!(verify(k, &claim(&customer).unwrap(), &Purpose::Customer));
         // One purpose's MAC under another purpose's letter never verifies.
         let mac = |tok: &str| tok.split_once('-').unwrap().1.to_owned();
         let bounce_as_agent = claim(&format!("a1042-{}", mac(&bounce))).unwrap();
         assert_eq!(verify_agent(k, &bounce_as_agent, [BOB, ANN]), None);
-        let agent_as_bounce = claim(&format!("b1042-{}", mac(&agent))).unwrap();
-        assert!(!verify(k, &agent_as_bounce, &Purpose::Bounce));
+        let agent_as_bounce = claim(&format!("b1042.77-{}", mac(&agent))).unwrap();
+        assert_eq!(verify_bounce(k, &agent_as_bounce), None);
         let customer_as_agent = claim(&format!("a1042-{}", mac(&customer))).unwrap();
         assert_eq!(verify_agent(k, &customer_as_agent, [BOB, ANN]), None);
     }
@@ -342,23 +372,27 @@ mod tests {
     fn altered_foreign_and_retired_tokens_do_not_verify() {
         let s = secret();
         let k = keys(&s);
-        let good = sign(k, &Purpose::Bounce, TicketId(7));
+        let good = sign(k, &Purpose::Bounce { outbox: 3 }, TicketId(7));
         let mut flipped = good.clone().into_bytes();
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
         let flipped = String::from_utf8(flipped).unwrap();
         let o = other();
-        let foreign = sign(keys(&o), &Purpose::Bounce, TicketId(7));
+        let foreign = sign(keys(&o), &Purpose::Bounce { outbox: 3 }, TicketId(7));
         for bad in [flipped.as_str(), foreign.as_str()] {
-            assert!(!verify(k, &claim(bad).unwrap(), &Purpose::Bounce), "{bad}");
+            assert_eq!(verify_bounce(k, &claim(bad).unwrap()), None, "{bad}");
         }
         for malformed in [
             "b7",
-            "b7-",
+            "b7.3-",
             "b-0011223344556677",
-            "b7-00112233445566",
-            "b7-0011223344556677aa",
-            "b7-00112233445566GG",
+            "b.3-0011223344556677",
+            "b7.-0011223344556677",
+            "b7-0011223344556677",
+            "a7.3-0011223344556677",
+            "b7.3-00112233445566",
+            "b7.3-0011223344556677aa",
+            "b7.3-00112233445566GG",
             "x7-0011223344556677",
             "7-0011223344556677",
             "bx7-0011223344556677",
@@ -366,7 +400,7 @@ mod tests {
             assert_eq!(claim(malformed), None, "{malformed}");
         }
         assert!(is_retired_format("7-0011223344556677"));
-        assert!(!is_retired_format("b7-0011223344556677"));
+        assert!(!is_retired_format("b7.3-0011223344556677"));
     }
 
     #[test]
@@ -383,8 +417,8 @@ mod tests {
         assert_eq!(verify_agent(keys(&new), &c, [BOB]), None);
         // Signing always uses the current key.
         assert_eq!(
-            sign(rotating, &Purpose::Bounce, TicketId(9)),
-            sign(keys(&new), &Purpose::Bounce, TicketId(9))
+            sign(rotating, &Purpose::Customer, TicketId(9)),
+            sign(keys(&new), &Purpose::Customer, TicketId(9))
         );
     }
 

@@ -118,7 +118,7 @@ fn events<'a>(ticket: &'a Value, kind: &str) -> Vec<&'a Value> {
 
 /// Every `support+<detail>@example.com` in `bytes`.
 fn signed_addresses(bytes: &[u8]) -> BTreeSet<String> {
-    let re = regex::bytes::Regex::new(r"(?i)support\+([a-z0-9-]+)@example\.com").expect("regex");
+    let re = regex::bytes::Regex::new(r"(?i)support\+([a-z0-9.-]+)@example\.com").expect("regex");
     re.find_iter(bytes)
         .map(|m| String::from_utf8_lossy(m.as_bytes()).to_ascii_lowercase())
         .collect()

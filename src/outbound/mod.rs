@@ -65,10 +65,31 @@ pub struct Mail {
     pub draft: Draft,
     /// Envelope recipients, one outbox row each.
     pub rcpts: Vec<String>,
-    /// Envelope sender; empty for `<>`.
-    pub mail_from: String,
+    /// Envelope sender.
+    pub mail_from: Sender,
     /// Rate-limited and loop-protected.
     pub is_automatic: bool,
+}
+
+/// The envelope sender (`MAIL FROM`) of a mail postdesk sends.
+#[derive(Debug, Clone)]
+pub enum Sender {
+    /// The null reverse-path `<>`: automatic responses (RFC 3834 §3.3) and
+    /// mail about failures, so no failure of theirs can start a loop.
+    Null,
+    /// A plain address.
+    Address(String),
+    /// The ticket's bounce address for each recipient's outbox row
+    /// (`support+b<ticket>.<row>-<mac>@…`), signed with the current secret:
+    /// a DSN to it names the ticket and the one recipient it is about.
+    Bounce {
+        /// The address it extends.
+        base: String,
+        /// The ticket.
+        ticket: TicketId,
+        /// The secret that signs it.
+        secret: crate::token::Secret,
+    },
 }
 
 /// Compose `mail` and queue it: an outbound `messages` row (when it is
@@ -142,19 +163,43 @@ pub fn queue(tx: &Tx<'_>, mail: &Mail, now: i64) -> Result<Option<MessageRowId>,
         None => None,
     };
     let subject = templates::header_value(&mail.draft.subject);
+    let plain = match &mail.mail_from {
+        Sender::Null => "",
+        Sender::Address(a) | Sender::Bounce { base: a, .. } => a.as_str(),
+    };
     for rcpt in &mail.rcpts {
-        tx.enqueue(&Enqueue {
+        let id = tx.enqueue(&Enqueue {
             ticket: mail.ticket,
             message_row: row,
             kind: mail.kind,
             is_automatic: mail.is_automatic,
             message_id: &mail.draft.message_id,
-            mail_from: &mail.mail_from,
+            mail_from: plain,
             rcpt_to: rcpt,
             subject: &subject,
             raw: &raw,
             now_ms: now.saturating_mul(1000),
         })?;
+        // The row's own bounce address names the row, so it can only be
+        // made once the row has its id.
+        if let Sender::Bounce {
+            base,
+            ticket,
+            secret,
+        } = &mail.mail_from
+        {
+            let keys = crate::token::Keys {
+                current: secret,
+                previous: None,
+            };
+            let verp = crate::token::address(
+                keys,
+                &crate::token::Purpose::Bounce { outbox: id.0 },
+                *ticket,
+                base,
+            );
+            tx.set_outbox_sender(id, &verp)?;
+        }
     }
     tracing::debug!(kind = mail.kind, rcpts = mail.rcpts.len(), message_id = %mail.draft.message_id, "mail queued");
     Ok(row)
@@ -263,14 +308,18 @@ pub fn agent_address(cfg: &Config, conv: &Conversation, agent: &str) -> Option<S
     ))
 }
 
-/// The bounce address (VERP) of `conv`'s ticket, the envelope sender of
-/// non-automatic mail about it, so a DSN finds the ticket; else the plain
-/// address. Every recipient may see it, and it grants nothing.
-pub fn bounce_address(cfg: &Config, conv: &Conversation) -> String {
-    let from = our_address(cfg, conv);
-    match cfg.threading.keys() {
-        Some(keys) => crate::token::address(keys, &crate::token::Purpose::Bounce, conv.id, &from),
-        None => from,
+/// The envelope sender of non-automatic mail about `conv`: its bounce
+/// address, made per recipient when the mail is queued (VERP, see
+/// [`Sender::Bounce`]); the plain address without a secret.
+pub fn bounce_sender(cfg: &Config, conv: &Conversation) -> Sender {
+    let base = our_address(cfg, conv);
+    match &cfg.threading.token_secret {
+        Some(secret) => Sender::Bounce {
+            base,
+            ticket: conv.id,
+            secret: secret.clone(),
+        },
+        None => Sender::Address(base),
     }
 }
 
@@ -679,7 +728,7 @@ pub fn auto_reply(
         rcpts: vec![reply.to.to_owned()],
         // RFC 3834 §3.3: an automatic response goes out with the null
         // reverse-path, so a failure of it cannot start a loop.
-        mail_from: String::new(),
+        mail_from: Sender::Null,
         is_automatic: true,
     };
     queue(tx, &mail, now)
@@ -789,7 +838,7 @@ fn notify_agents(
             },
             rcpts: vec![address.clone()],
             // Bounces come back to the bounce address and so to this ticket.
-            mail_from: bounce_address(cfg, conv),
+            mail_from: bounce_sender(cfg, conv),
             is_automatic: false,
         };
         queue(tx, &mail, now)?;
@@ -932,7 +981,7 @@ pub fn permanent_failure(
                         message_id: compose::message_id(&cfg.server.hostname),
                     },
                     rcpts: agents.iter().map(|(_, a)| a.clone()).collect(),
-                    mail_from: String::new(),
+                    mail_from: Sender::Null,
                     is_automatic: false,
                 };
                 queue_per_recipient(tx, cfg, &mail, Some(conv), None, now)?;
@@ -1027,7 +1076,7 @@ pub fn alert_to(
             message_id: compose::message_id(&cfg.server.hostname),
         },
         rcpts: rcpts.to_vec(),
-        mail_from: String::new(),
+        mail_from: Sender::Null,
         is_automatic: false,
     };
     match reply_on {

@@ -95,7 +95,7 @@ pub fn deliver(
             message_id: compose::message_id(&cfg.server.hostname),
         },
         rcpts: n.recipients.to_vec(),
-        mail_from: String::new(),
+        mail_from: crate::outbound::Sender::Null,
         is_automatic: false,
     };
     crate::outbound::queue(tx, &mail, now)?;

@@ -203,6 +203,20 @@ impl<'c> Tx<'c> {
         Ok(OutboxId(self.conn.last_insert_rowid()))
     }
 
+    /// Set the envelope sender of outbox row `id` (its bounce address,
+    /// which names the row).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn set_outbox_sender(&self, id: OutboxId, mail_from: &str) -> Result<(), Error> {
+        const Q: &str = "UPDATE outbox SET mail_from = ?2 WHERE id = ?1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.execute(params![id.0, mail_from])
+            .map_err(|e| Error::sql(Q, e))?;
+        Ok(())
+    }
+
     /// How many automatic mails were queued for `rcpt` at or after `since`
     /// (Unix seconds): what the per-recipient rate limit counts.
     ///

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use postdesk::config::{self, Config};
+use postdesk::report::{printable, printable_lines};
 use postdesk::store::{Store, TicketFilter, TicketRef};
 use postdesk::{app, logging, report};
 
@@ -400,12 +401,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         out,
                         "{:>6} {:<11} {:<30} {} {}",
                         m.id,
-                        m.state,
-                        m.from,
-                        m.subject,
+                        printable(&m.state),
+                        printable(&m.from),
+                        printable(&m.subject),
                         m.flag
                             .as_deref()
-                            .map(|f| format!("[{f}]"))
+                            .map(|f| format!("[{}]", printable(f)))
                             .unwrap_or_default()
                     )?;
                 }
@@ -431,8 +432,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "{}: {} -> {}",
                 cfg.tickets.format_number(c.number),
-                c.from,
-                c.to
+                printable(&c.from),
+                printable(&c.to)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -466,9 +467,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for d in &digests {
                     println!(
                         "To: {}\nSubject: {}\n\n{}",
-                        d.recipients.join(", "),
-                        d.subject,
-                        d.body
+                        printable(&d.recipients.join(", ")),
+                        printable(&d.subject),
+                        printable_lines(&d.body)
                     );
                 }
                 if digests.is_empty() {
@@ -496,13 +497,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             if lifted.is_empty() {
                 eprintln!(
-                    "postdesk: {address} is not suspended{}",
-                    queue.map(|q| format!(" in queue {q}")).unwrap_or_default()
+                    "postdesk: {} is not suspended{}",
+                    printable(&address),
+                    queue
+                        .map(|q| format!(" in queue {}", printable(&q)))
+                        .unwrap_or_default()
                 );
                 return Ok(ExitCode::from(1));
             }
             for s in &lifted {
-                println!("{}: access to queue {} restored", s.client, s.queue);
+                println!(
+                    "{}: access to queue {} restored",
+                    printable(&s.client),
+                    printable(&s.queue)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -528,16 +536,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 for s in &suspensions {
                     let state = match s.lifted_at {
-                        Some(_) => format!("lifted by {}", s.lifted_by),
+                        Some(_) => format!("lifted by {}", printable(&s.lifted_by)),
                         None => "suspended".to_owned(),
                     };
-                    println!("{:<40} {:<12} {state}", s.client, s.queue);
+                    println!(
+                        "{:<40} {:<12} {state}",
+                        printable(&s.client),
+                        printable(&s.queue)
+                    );
                 }
                 if suspensions.is_empty() {
                     println!("no suspended clients");
                 }
                 for (client, n) in &counts {
-                    println!("flagged  {client}: {n} message(s)");
+                    println!("flagged  {}: {n} message(s)", printable(client));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -578,9 +590,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!(
                         "{:>5} {:<17} {} -> {}",
                         n.id,
-                        n.kind,
-                        n.subject,
-                        n.recipients.join(", ")
+                        printable(&n.kind),
+                        printable(&n.subject),
+                        printable(&n.recipients.join(", "))
                     );
                 }
             }

@@ -63,7 +63,7 @@ fn medium_and_low_mail_is_digested_at_the_scheduled_time_once_and_a_missed_diges
         ..Options::default()
     });
     for l in ["billing", "support", "regulatory"] {
-        env.write_config(&format!("secrets/{l}.pass"), PASSWORD);
+        env.write_secret(&format!("secrets/{l}.pass"), PASSWORD);
     }
     env.write_config(
         "mailboxes/acme.toml",

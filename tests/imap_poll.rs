@@ -46,7 +46,7 @@ fn imap_table(dovecot: &Dovecot, extra: &str) -> String {
 /// Write the password files for `locals`.
 fn write_passwords(env: &Env, locals: &[&str], password: &str) {
     for l in locals {
-        env.write_config(&format!("secrets/{l}.pass"), &format!("{password}\n"));
+        env.write_secret(&format!("secrets/{l}.pass"), &format!("{password}\n"));
     }
 }
 

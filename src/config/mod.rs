@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod monitoring;
+mod private;
 mod raw;
 pub mod reload;
 mod validate;
@@ -19,6 +20,7 @@ pub use monitoring::{
     AfterIngest, CRTC_ISSUE_TYPE, CRTC_PRESET, DigestSettings, FirstSync, ImapAccount, Monitoring,
     PasswordSource, Schedule, TlsMode,
 };
+pub use private::read_private_file;
 pub use validate::{ConfigError, Diagnostic, load};
 
 /// Ticket priority, lowest first.

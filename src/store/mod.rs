@@ -121,12 +121,32 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 /// Open (creating and migrating if needed) a connection with postdesk's
 /// pragmas.
 pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    // The store holds every customer's mail: the data directory is the
+    // owner's alone (0700), and so is the database (0600). SQLite gives
+    // the `-wal` and `-shm` files the database file's mode, so creating it
+    // here, before SQLite does with its default 0644, covers all three.
+    // An existing directory or file keeps the mode it has.
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
             source,
         })?;
-    }
     let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE

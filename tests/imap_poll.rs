@@ -4,8 +4,8 @@
 //! client's mailboxes as users, its own postdesk with a client file that
 //! polls them, APPENDs mail over IMAP and checks what postdesk made of it:
 //! tickets with the mailbox's priority, type and customer; an immediate
-//! alert for High; `\Seen` on the server after the commit; no loss and no
-//! duplicate across kill -9; one broken-mailbox ticket for a wrong password
+//! alert for High; `\Seen` on the server after the commit; no loss, no
+//! duplicate and nothing left unread across kill -9; one broken-mailbox ticket for a wrong password
 //! and its recovery; a UIDVALIDITY change; a mailbox added while running.
 
 mod common;
@@ -266,7 +266,7 @@ fn tickets_from_client_mailboxes_carry_priority_type_and_customer_and_high_alert
 }
 
 #[test]
-fn kill9_during_a_poll_of_many_messages_loses_none_and_duplicates_none() {
+fn kill9_during_a_poll_of_many_messages_loses_none_duplicates_none_and_leaves_none_unseen() {
     const N: usize = 1500;
     let dovecot = dovecot_for(&["support"]);
     let env = Env::new(&Options::default());
@@ -338,6 +338,26 @@ fn kill9_during_a_poll_of_many_messages_loses_none_and_duplicates_none() {
             Ok(())
         } else {
             Err(format!("last_uid {last} != {max_uid}"))
+        }
+    });
+    // `\Seen` follows every commit, those committed just before the kill
+    // included (marked when the poller starts again).
+    eventually(Duration::from_secs(30), || {
+        let flags = dovecot.flags(&address("support"), PASSWORD, "INBOX");
+        let unseen: Vec<u32> = flags
+            .iter()
+            .filter(|(_, f)| !f.iter().any(|x| x == "\\Seen"))
+            .map(|(uid, _)| *uid)
+            .collect();
+        if flags.len() == N && unseen.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} of {} messages not \\Seen (first {:?}; {at_kill} stored at the kill)",
+                unseen.len(),
+                flags.len(),
+                unseen.iter().take(10).collect::<Vec<_>>()
+            ))
         }
     });
 }

@@ -196,16 +196,24 @@ async fn start_state(
     Ok(base)
 }
 
-/// In move and delete modes, messages at or below `last` still in the
-/// folder were committed before a crash cut the move short: finish it.
+/// Messages at or below `last` are committed; a crash (or a lost
+/// connection) between that commit and the after-ingest step leaves them
+/// unmarked. Finish it at every session start: in move and delete modes,
+/// those still in the folder; in seen mode, those still without `\Seen`.
+/// (In seen mode this also marks again a stored message someone set back
+/// to unread: the folder belongs to the poller.)
 async fn finish_leftovers(
     session: &mut Session,
     account: &ImapAccount,
     last: u32,
 ) -> Result<(), Error> {
-    if matches!(account.after_ingest, AfterIngest::Seen) || last == 0 {
+    if last == 0 {
         return Ok(());
     }
+    let query = match account.after_ingest {
+        AfterIngest::Seen => format!("UID 1:{last} UNSEEN"),
+        _ => format!("UID 1:{last}"),
+    };
     if let AfterIngest::Move(folder) = &account.after_ingest {
         // Creating an existing folder fails harmlessly.
         let _ = timed(account.timeout, "create", async {
@@ -213,7 +221,7 @@ async fn finish_leftovers(
         })
         .await;
     }
-    let left = uid_search(session, account, format!("UID 1:{last}")).await?;
+    let left = uid_search(session, account, query).await?;
     let left: Vec<u32> = left.into_iter().filter(|u| *u <= last).collect();
     if !left.is_empty() {
         tracing::info!(

@@ -606,13 +606,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::open(&cfg.data_dir())?;
             let states = store.mailbox_states()?;
             if json {
-                print_json(&serde_json::to_value(&states)?)?;
+                print_json(&serde_json::Value::Array(
+                    states
+                        .iter()
+                        .map(|st| report::mailbox_json(&cfg, st))
+                        .collect(),
+                ))?;
             } else {
                 for st in &states {
                     let broken = st.health.as_ref().is_some_and(|h| h.broken);
                     println!(
                         "{:<40} last_uid {:<8} {}",
-                        st.mailbox,
+                        printable(&st.mailbox),
                         st.sync.as_ref().map_or(0, |s| s.last_uid),
                         if broken { "BROKEN" } else { "ok" }
                     );

@@ -47,7 +47,7 @@ pub fn printable_lines(s: &str) -> String {
 }
 
 use crate::config::Config;
-use crate::store::{MessageSummary, TicketDetail, TicketSummary};
+use crate::store::{MailboxState, MessageSummary, TicketDetail, TicketSummary};
 
 fn time(secs: i64) -> Value {
     match jiff::Timestamp::from_second(secs) {
@@ -136,6 +136,22 @@ pub fn message_json(m: &MessageSummary) -> Value {
         "subject": m.subject,
         "source": m.source,
         "received_at": time(m.received_at),
+    })
+}
+
+/// A polled mailbox as a JSON object (the `mailboxes --json` contract):
+/// its UID state and its health, the health's ticket by number (`#1301`)
+/// like every other output.
+pub fn mailbox_json(cfg: &Config, st: &MailboxState) -> Value {
+    json!({
+        "mailbox": st.mailbox,
+        "sync": st.sync,
+        "health": st.health.as_ref().map(|h| json!({
+            "broken": h.broken,
+            "ticket": st.health_ticket_number.map(|n| cfg.tickets.format_number(n)),
+            "reason": h.reason,
+            "since": h.since,
+        })),
     })
 }
 

@@ -390,6 +390,16 @@ fn a_wrong_password_opens_exactly_one_broken_ticket_and_the_recovery_is_noted() 
     });
     assert_eq!(broken["priority"], "High");
     assert_eq!(broken["issue_type"], "Bug");
+    // The admins' queue for client mailboxes, not customers' support.
+    assert_eq!(broken["queue"], "monitoring", "{broken}");
+    // `mailboxes --json` names the ticket as every other output does.
+    let states = server.env.run_json(&["mailboxes", "--json"]);
+    let state = states
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["mailbox"] == address("regulatory")))
+        .unwrap_or_else(|| panic!("no state for the mailbox: {states}"));
+    assert_eq!(state["health"]["broken"], true, "{state}");
+    assert_eq!(state["health"]["ticket"], broken["number"], "{state}");
     // Keep failing for a while (several more attempts), and across a restart.
     eventually(Duration::from_secs(30), || {
         let fails = dovecot.log().matches("auth failed").count()

@@ -177,6 +177,9 @@ pub struct MailboxState {
     pub sync: Option<SyncState>,
     /// Its health.
     pub health: Option<MailboxHealth>,
+    /// The number of the ticket that reports its health (what people see;
+    /// `health.ticket` is the row id).
+    pub health_ticket_number: Option<i64>,
 }
 
 /// One ticket opened through a client mailbox.
@@ -610,10 +613,11 @@ impl Store {
     /// [`Error::Sql`].
     pub fn mailbox_states(&self) -> Result<Vec<MailboxState>, Error> {
         const Q: &str = "SELECT m.mailbox, s.uid_validity, s.last_uid, s.source, h.broken,
-                h.ticket_id, h.reason, h.since
+                h.ticket_id, h.reason, h.since, t.number
             FROM (SELECT mailbox FROM mailbox_sync UNION SELECT mailbox FROM mailbox_health) m
             LEFT JOIN mailbox_sync s ON s.mailbox = m.mailbox
             LEFT JOIN mailbox_health h ON h.mailbox = m.mailbox
+            LEFT JOIN tickets t ON t.id = h.ticket_id
             ORDER BY m.mailbox";
         let mut st = self.conn.prepare(Q).map_err(sql(Q))?;
         let rows = st
@@ -639,6 +643,7 @@ impl Store {
                     mailbox: r.get(0)?,
                     sync,
                     health,
+                    health_ticket_number: r.get(8)?,
                 })
             })
             .map_err(sql(Q))?;

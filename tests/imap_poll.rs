@@ -801,3 +801,89 @@ fn mailboxes_are_polled_over_implicit_tls_and_starttls_trusting_the_configured_c
         );
     }
 }
+
+/// Mail already in the folder when a `first_sync = "new"` sync began was
+/// never stored: the after-ingest step (here `after_ingest`) must never
+/// reach it, not even when a restart finishes what a crash left undone.
+fn mail_from_before_the_first_sync_is_left_alone(after_ingest: &str) {
+    let dovecot = dovecot_for(&["info"]);
+    let env = Env::new(&Options::default());
+    write_passwords(&env, &["info"], PASSWORD);
+    env.write_config(
+        "mailboxes/acme.toml",
+        &format!(
+            "[client]\ncustomer = \"Acme\"\ndomain = \"{DOMAIN}\"\n{}\
+             [[mailbox]]\naddress = \"info\"\npriority = \"Low\"\n",
+            imap_table(
+                &dovecot,
+                &format!("first_sync = \"new\"\nafter_ingest = \"{after_ingest}\"")
+            )
+        ),
+    );
+    let append = |subject: &str, id: &str| {
+        dovecot.append(
+            &address("info"),
+            PASSWORD,
+            "INBOX",
+            &[mail(
+                "someone@outside.test",
+                &address("info"),
+                subject,
+                &format!("{id}@outside.test"),
+            )],
+        )[0]
+    };
+    let old = append("Old mail", "old1");
+    let mut server = TestServer::start_in(env, Vec::new());
+    // The first sync has begun (after the old message) once its state is
+    // stored; mail appended from now on is new.
+    eventually(Duration::from_secs(30), || {
+        match count(&server.env, "SELECT COUNT(*) FROM mailbox_sync") {
+            1 => Ok(()),
+            n => Err(format!("{n} sync rows\n{}", server.stderr())),
+        }
+    });
+    let wait_tickets = |server: &TestServer, n: usize| {
+        eventually(Duration::from_secs(30), || {
+            let t = server.tickets_json();
+            if t.len() == n {
+                Ok(t)
+            } else {
+                Err(format!("{} of {n} tickets\n{}", t.len(), server.stderr()))
+            }
+        })
+    };
+    append("New mail 1", "new1");
+    wait_tickets(&server, 1);
+    // A new session finishes the after-ingest leftovers before it fetches,
+    // so once the mail appended after the restart is a ticket, that ran.
+    server.restart();
+    append("New mail 2", "new2");
+    let tickets = wait_tickets(&server, 2);
+    assert!(
+        ticket_by_subject(&tickets, "Old mail").is_none(),
+        "{tickets:#?}"
+    );
+    let flags = dovecot.flags(&address("info"), PASSWORD, "INBOX");
+    let old_flags = flags
+        .iter()
+        .find(|(uid, _)| *uid == old)
+        .unwrap_or_else(|| panic!("the old message is gone ({after_ingest}): {flags:?}"));
+    assert!(
+        !old_flags
+            .1
+            .iter()
+            .any(|f| f == "\\Seen" || f == "\\Deleted"),
+        "the old message was touched ({after_ingest}): {flags:?}"
+    );
+}
+
+#[test]
+fn seen_mode_never_marks_mail_from_before_the_first_sync() {
+    mail_from_before_the_first_sync_is_left_alone("seen");
+}
+
+#[test]
+fn delete_mode_never_deletes_mail_from_before_the_first_sync() {
+    mail_from_before_the_first_sync_is_left_alone("delete");
+}

@@ -99,7 +99,11 @@ pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome
         return record_bounce(tx, cx, &dsn).map(Some);
     }
     let ThreadMatch::Token {
-        ticket: claimed, ..
+        ticket: claimed,
+        purpose: crate::token::Kind::Agent,
+        agent: Some(issued_to),
+        in_envelope: true,
+        ..
     } = &cx.decision.matched
     else {
         return Ok(None);
@@ -107,8 +111,19 @@ pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome
     let Some(sender) = cx.parsed.from.as_ref().map(|m| m.address.as_str()) else {
         return Ok(None);
     };
+    // The agent address authenticates the agent it was issued to, and only
+    // when the mail is from that agent: anyone else writing to it (a
+    // forwarded copy, a forged From) is a customer message of the ticket.
     let (base, _) = crate::token::split_detail(sender);
-    let Some(agent) = cx.cfg.agents.iter().find(|a| a.address == base) else {
+    if !base.eq_ignore_ascii_case(issued_to) {
+        return Ok(None);
+    }
+    let Some(agent) = cx
+        .cfg
+        .agents
+        .iter()
+        .find(|a| a.address.eq_ignore_ascii_case(issued_to))
+    else {
         return Ok(None);
     };
     // The ticket the token names, after merges (threading already followed
@@ -322,6 +337,35 @@ fn act(
         lift.extend(clients);
     }
 
+    // A closed ticket's agent address still threads a late reply, but it
+    // acts only after `#reopen`: without it, only `#note`, `#close` and
+    // `#resolve` are taken, and anything else (a reply to relay, another
+    // command) is answered instead of relayed or carried out.
+    let reopens = script
+        .commands
+        .iter()
+        .any(|(_, c)| matches!(c, Command::Reopen));
+    if thread::is_closed(&conv.status) && !reopens {
+        let tag = cfg.tickets.format_tag(conv.number);
+        for (line, c) in &script.commands {
+            if !matches!(c, Command::Note | Command::Close | Command::Resolve) {
+                errors.push(format!(
+                    "line {line}: #{}: {tag} is {}; start the mail with #reopen to act on it",
+                    c.name(),
+                    conv.status
+                ));
+            }
+        }
+        if !script.is_note() && !script.body.trim().is_empty() {
+            errors.push(format!(
+                "{tag} is {}: your reply was not sent to the customer. Start the mail with \
+                 #reopen to reopen the ticket and send it, or with #note to keep it as an \
+                 internal note",
+                conv.status
+            ));
+        }
+    }
+
     let stored_text = if script.is_note() {
         [script.note_text.as_str(), script.body.as_str()]
             .iter()
@@ -360,6 +404,26 @@ fn act(
         return Ok(cx.outcome(row, Some(ticket), "token", "ticketed"));
     }
 
+    // `#cc` first, so the reply that carries it already goes to them.
+    for (_, c) in &script.commands {
+        if let Command::Cc(address) = c {
+            let before = tx.copy_participant(ticket, address, now)?;
+            event(
+                tx,
+                Some(ticket),
+                Some(row),
+                "participant_copied",
+                &cause,
+                &serde_json::json!({
+                    "command": "cc",
+                    "address": address,
+                    "was": before.unwrap_or_default(),
+                }),
+                now,
+            )?;
+        }
+    }
+
     if script.is_note() {
         event(
             tx,
@@ -371,6 +435,20 @@ fn act(
             now,
         )?;
     } else if !script.body.trim().is_empty() {
+        if reopens && thread::is_closed(&conv.status) {
+            // Reopen first, so the reply goes out on an open ticket.
+            tx.set_ticket_status(ticket, "Open", false, now)?;
+            event(
+                tx,
+                Some(ticket),
+                Some(row),
+                "status_changed",
+                &cause,
+                &serde_json::json!({ "from": conv.status, "to": "Open" }),
+                now,
+            )?;
+            conv.status = "Open".into();
+        }
         relay(tx, cx, agent, &conv, &script, row)?;
         tx.set_ticket_status(ticket, "Replied", true, now)?;
         if conv.status != "Replied" {
@@ -507,7 +585,9 @@ fn relay(
             ),
             to,
             cc,
-            reply_to: None,
+            // Off by default: the customer's Reply goes to `from` and
+            // threads by In-Reply-To.
+            reply_to: outbound::customer_reply_address(cfg, conv).map(|a| Address::bare(&a)),
             subject: r.subject,
             body: r.body,
             in_reply_to: conv.last_customer_message.clone(),
@@ -519,8 +599,10 @@ fn relay(
             message_id: compose::message_id(&cfg.server.hostname),
         },
         rcpts,
-        // Bounces come back to the token address and so to this ticket.
-        mail_from: outbound::token_address(cfg, conv).unwrap_or(from),
+        // Bounces come back to the bounce address and so to this ticket;
+        // it is all the customers see of postdesk's signed addresses, and
+        // it grants nothing.
+        mail_from: outbound::bounce_address(cfg, conv),
         is_automatic: false,
     };
     let sent = outbound::queue(tx, &mail, now)?;
@@ -601,8 +683,9 @@ fn answer_agent(
             from: Address::named("postdesk", &from),
             to: vec![Address::named(&display_name(&agent.name), &agent.address)],
             cc: Vec::new(),
-            // Replying to the answer acts on the ticket again.
-            reply_to: outbound::token_address(cfg, conv).map(|a| Address::bare(&a)),
+            // Replying to the answer acts on the ticket again: the agent
+            // address made for this agent, in mail to this agent only.
+            reply_to: outbound::agent_address(cfg, conv, &agent.address).map(|a| Address::bare(&a)),
             subject: r.subject,
             body: r.body,
             in_reply_to: cx.parsed.message_id.clone(),
@@ -655,6 +738,14 @@ fn run_commands(
                     Command::Resolve => "Resolved",
                     _ => "Open",
                 };
+                // Nothing to record when the status is already there, and
+                // `#reopen` reopens only what is closed (a reply already
+                // made a closed ticket Open, then Replied).
+                if conv.status == status
+                    || (matches!(c, Command::Reopen) && !thread::is_closed(&conv.status))
+                {
+                    continue;
+                }
                 tx.set_ticket_status(ticket, status, false, now)?;
                 changed("status_changed", &conv.status, status)?;
                 conv.status = status.to_owned();
@@ -688,6 +779,8 @@ fn run_commands(
             }
             // Carried out after the others, by `act`.
             Command::Unsuspend(_) => {}
+            // Carried out before the relay, by `act`.
+            Command::Cc(_) => {}
             Command::Merge(n) => {
                 let Some(target) = targets.next().copied() else {
                     continue;

@@ -38,6 +38,9 @@ pub enum Command {
     Tag(String),
     /// `#merge NUMBER`: merge this ticket into ticket NUMBER.
     Merge(i64),
+    /// `#cc ADDRESS`: copy ADDRESS on the agents' replies from now on (a
+    /// participant held after writing in, or anyone new).
+    Cc(String),
     /// `#unsuspend [ADDRESS]`: lift the suspension of a client (the one
     /// this ticket is about, or ADDRESS); admins only.
     Unsuspend(Option<String>),
@@ -56,13 +59,14 @@ impl Command {
             Command::Type(_) => "type",
             Command::Tag(_) => "tag",
             Command::Merge(_) => "merge",
+            Command::Cc(_) => "cc",
             Command::Unsuspend(_) => "unsuspend",
         }
     }
 }
 
 /// Every command with its syntax, for the answer to a malformed one.
-pub const SYNTAX: [&str; 10] = [
+pub const SYNTAX: [&str; 11] = [
     "#note TEXT        internal note, not sent to the customer",
     "#close",
     "#resolve",
@@ -72,10 +76,12 @@ pub const SYNTAX: [&str; 10] = [
     "#type TYPE        the issue type",
     "#tag TAG          one word",
     "#merge NUMBER     merge this ticket into ticket NUMBER",
+    "#cc ADDRESS       copy ADDRESS on replies from now on",
     "#unsuspend [ADDRESS]  lift a client's suspension (admins)",
 ];
 
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 11] = [
+    "cc",
     "note",
     "close",
     "resolve",
@@ -259,6 +265,18 @@ pub fn parse(text: &str, known: &Known<'_>) -> Script {
                     }
                 }
             }
+            "cc" => {
+                let address = rest.trim_start_matches('<').trim_end_matches('>');
+                if rest.is_empty() {
+                    bad("#cc needs an e-mail address".into());
+                    None
+                } else if crate::outbound::compose::is_valid_address(address) {
+                    Some(Command::Cc(address.to_ascii_lowercase()))
+                } else {
+                    bad(format!("#cc `{rest}` is not an e-mail address"));
+                    None
+                }
+            }
             "unsuspend" => {
                 if rest.is_empty() {
                     Some(Command::Unsuspend(None))
@@ -412,6 +430,14 @@ mod tests {
             ("#merge\n", vec![], "", 1),
             ("#type\n", vec![], "", 1),
             ("#unsuspend\n", vec![Command::Unsuspend(None)], "", 0),
+            (
+                "#cc <Carol@Customer.test>\n",
+                vec![Command::Cc("carol@customer.test".into())],
+                "",
+                0,
+            ),
+            ("#cc\n", vec![], "", 1),
+            ("#cc \"a>,evil@evil.test\"@cust.test\n", vec![], "", 1),
             (
                 "#unsuspend <Ann@Customer.test>\n",
                 vec![Command::Unsuspend(Some("ann@customer.test".into()))],

@@ -447,15 +447,7 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
         );
         vars.insert("alert_text", Value::from(text));
         let admins = &cfg.monitoring.admins;
-        if outbound::alert_to(
-            tx,
-            cfg,
-            Some(alert),
-            &vars,
-            admins,
-            outbound::token_address(cfg, c),
-            now,
-        )? {
+        if outbound::alert_to(tx, cfg, Some(alert), &vars, admins, Some(c), now)? {
             event(
                 tx,
                 Some(alert),
@@ -539,15 +531,7 @@ fn suspend(tx: &Tx<'_>, f: &Flag<'_>, alert: Option<TicketId>) -> Result<bool, s
             queue = outbound::display_name(s.queue),
         )),
     );
-    if outbound::alert_to(
-        tx,
-        cfg,
-        Some(s.ticket),
-        &vars,
-        &agents,
-        outbound::token_address(cfg, conv),
-        now,
-    )? {
+    if outbound::alert_to(tx, cfg, Some(s.ticket), &vars, &agents, Some(conv), now)? {
         event(
             tx,
             Some(s.ticket),

@@ -241,6 +241,12 @@ fn load(common: &Common) -> anyhow::Result<Result<Config, ExitCode>> {
             if let Some(d) = &common.data {
                 cfg.server.data_dir = std::path::absolute(d).unwrap_or_else(|_| d.clone());
             }
+            // The secret `serve` generated, when none is configured, so
+            // `explain` and `ingest` verify what the server signs.
+            if let Err(e) = cfg.use_generated_secret(false) {
+                eprintln!("postdesk: {e}");
+                return Ok(Err(ExitCode::from(1)));
+            }
             Ok(Ok(cfg))
         }
         Err(e) => {
@@ -284,6 +290,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if lmtp.is_some() {
                 cfg.server.lmtp = lmtp;
+            }
+            match cfg.use_generated_secret(true) {
+                Ok(Some(path)) => tracing::info!(
+                    file = %path.display(),
+                    "no [threading] token_secret_file configured: generated a token secret for \
+                     signed reply addresses"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("postdesk: the generated token secret: {e}");
+                    return Ok(ExitCode::from(1));
+                }
             }
             runtime()?.block_on(app::serve(cfg))?;
             Ok(ExitCode::SUCCESS)

@@ -466,8 +466,34 @@ pub fn process(
         .filter(|id| *id != message_id)
         .collect();
     tx.insert_refs(row, ticket, &refs)?;
+    // A sender new to an existing ticket (a reply by Message-ID from
+    // someone the conversation never included) is recorded, and by
+    // default held: threading alone never makes them a recipient of the
+    // agents' replies (`#cc ADDRESS` does).
+    let mut new_participant = false;
     if let Some(c) = contact {
-        tx.add_participant(ticket, c, if opened { "requester" } else { "cc" }, now)?;
+        let role = if opened {
+            "requester"
+        } else {
+            cfg.threading.new_participants.role()
+        };
+        new_participant = tx.add_participant(ticket, c, role, now)? && !opened;
+        if new_participant {
+            let detail = serde_json::json!({
+                "address": probe.sender,
+                "role": role,
+                "matched": thread_match,
+            })
+            .to_string();
+            tx.record_event(&NewEvent {
+                ticket: Some(ticket),
+                message: Some(row),
+                kind: "new_participant",
+                cause: thread_match,
+                detail: &detail,
+                now,
+            })?;
+        }
     }
     let thread_json = serde_json::to_string(&decision.matched).unwrap_or_default();
     if opened {
@@ -518,7 +544,16 @@ pub fn process(
     // Status back to Open, acknowledgement, agent notifications: queued in
     // this transaction (see `outbound`).
     crate::outbound::after_customer_message(
-        tx, cfg, env, parsed, &decision, ticket, row, opened, now,
+        tx,
+        cfg,
+        env,
+        parsed,
+        &decision,
+        ticket,
+        row,
+        opened,
+        new_participant,
+        now,
     )?;
 
     Ok(Outcome {

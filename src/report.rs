@@ -118,6 +118,14 @@ pub fn detail_json(cfg: &Config, d: &TicketDetail) -> Value {
     if let Value::Object(map) = &mut v {
         map.insert("messages".into(), Value::Array(messages));
         map.insert("events".into(), Value::Array(events));
+        map.insert(
+            "participants".into(),
+            d.participants
+                .iter()
+                .map(|(address, role)| json!({ "address": address, "role": role }))
+                .collect(),
+        );
+        map.insert("tags".into(), json!(d.tags));
     }
     v
 }
@@ -184,6 +192,24 @@ pub fn detail_text(cfg: &Config, d: &TicketDetail) -> String {
         t.message_count,
         time(t.created_at).as_str().unwrap_or(""),
     );
+    let others: Vec<String> = d
+        .participants
+        .iter()
+        .filter(|(_, role)| role != "requester")
+        .map(|(address, role)| match role.as_str() {
+            "held" => format!(
+                "{} (held: wrote in, not copied; #cc to add)",
+                printable(address)
+            ),
+            _ => printable(address).into_owned(),
+        })
+        .collect();
+    if !others.is_empty() {
+        s.push_str(&format!("Cc: {}\n", others.join(", ")));
+    }
+    if !d.tags.is_empty() {
+        s.push_str(&format!("Tags: {}\n", printable(&d.tags.join(", "))));
+    }
     for m in &d.messages {
         s.push_str(&format!(
             "\n--- {} {} from {} ({}; thread: {})\nSubject: {}\n\n{}\n",

@@ -80,9 +80,17 @@ pub struct TicketFacts {
 pub struct Probe {
     /// The sender (From), lower-case; empty if none.
     pub sender: String,
-    /// Recipient addresses carrying something shaped like a reply token:
-    /// `(address, token)`, envelope recipients first, then To and Cc.
-    pub tokens: Vec<(String, String)>,
+    /// Recipient addresses of ours carrying something shaped like a reply
+    /// token, envelope recipients first, then To and Cc.
+    pub tokens: Vec<TokenSeen>,
+    /// Whether the message came with an SMTP/LMTP envelope. Without one
+    /// (IMAP-polled mail, files), header addresses stand in for threading,
+    /// never for authenticating an agent.
+    pub has_envelope: bool,
+    /// Whether the message is a bounce or automatic mail (see
+    /// [`crate::guard::is_automatic`]): only such mail threads by a bounce
+    /// address.
+    pub is_automatic: bool,
     /// Tickets the tokens claim (unverified; only to know what to load).
     pub token_tickets: Vec<TicketId>,
     /// `In-Reply-To` ids.
@@ -97,6 +105,17 @@ pub struct Probe {
     pub inbound_address: String,
     /// The normalised subject.
     pub normalized_subject: String,
+}
+
+/// A recipient address that carries a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenSeen {
+    /// The whole address, lower-case.
+    pub address: String,
+    /// Its sub-address.
+    pub token: String,
+    /// Whether it is an envelope recipient (else a To/Cc header).
+    pub in_envelope: bool,
 }
 
 impl Probe {
@@ -147,6 +166,14 @@ pub enum ThreadMatch {
         ticket: TicketId,
         /// The address that carried the token.
         address: String,
+        /// What the address is for.
+        purpose: crate::token::Kind,
+        /// For an agent address: the address of the agent it was issued to.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        /// Whether the address was an envelope recipient (only then can it
+        /// authenticate an agent).
+        in_envelope: bool,
     },
     /// Rule 2: `In-Reply-To` names a message of this ticket.
     InReplyTo {
@@ -276,29 +303,40 @@ pub struct Decision {
 
 /// What `msg`, arriving under `env`, offers to thread on.
 pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
-    let mut tokens: Vec<(String, String)> = Vec::new();
+    use crate::spool::Source;
+    let has_envelope = matches!(env.source, Source::Smtp | Source::Lmtp);
+    let mut tokens: Vec<TokenSeen> = Vec::new();
     let recipients = env
         .rcpt_to
         .iter()
-        .map(|r| r.to_ascii_lowercase())
-        .chain(msg.to.iter().chain(&msg.cc).map(|m| m.address.clone()));
-    for address in recipients {
+        .map(|r| (r.to_ascii_lowercase(), true))
+        .chain(
+            msg.to
+                .iter()
+                .chain(&msg.cc)
+                .map(|m| (m.address.to_ascii_lowercase(), false)),
+        );
+    for (address, in_envelope) in recipients {
         let (_, detail) = crate::token::split_detail(&address);
         let ours = address
             .rsplit_once('@')
             .is_some_and(|(_, d)| cfg.serves_domain(d));
         if let Some(detail) = detail
             && ours
-            && crate::token::claimed_ticket(detail).is_some()
-            && !tokens.iter().any(|(a, _)| *a == address)
+            && (crate::token::claim(detail).is_some() || crate::token::is_retired_format(detail))
+            && !tokens.iter().any(|t| t.address == address)
         {
-            let detail = detail.to_string();
-            tokens.push((address, detail));
+            let token = detail.to_string();
+            tokens.push(TokenSeen {
+                address,
+                token,
+                in_envelope: in_envelope && has_envelope,
+            });
         }
     }
     let token_tickets = tokens
         .iter()
-        .filter_map(|(_, t)| crate::token::claimed_ticket(t))
+        .filter_map(|t| crate::token::claim(&t.token).map(|c| c.ticket))
         .collect();
     let subject = msg.subject.as_deref().unwrap_or("");
     Probe {
@@ -308,6 +346,8 @@ pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
             .map(|m| m.address.clone())
             .unwrap_or_default(),
         tokens,
+        has_envelope,
+        is_automatic: crate::guard::is_automatic(cfg, env, msg).is_some(),
         token_tickets,
         in_reply_to: msg.in_reply_to.clone(),
         references: msg.references.iter().rev().cloned().collect(),
@@ -370,6 +410,103 @@ fn step(tried: &mut Vec<Step>, rule: &'static str, result: impl Into<String>) {
     });
 }
 
+fn notes_then(notes: &[String], matched: String) -> String {
+    notes
+        .iter()
+        .cloned()
+        .chain(std::iter::once(matched))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Rule 1 for one address: the match and what to record, or `None` with a
+/// note on why it does not count.
+fn verify_token(
+    cfg: &Config,
+    keys: crate::token::Keys<'_>,
+    p: &Probe,
+    seen: &TokenSeen,
+    known: &dyn Fn(&TicketId) -> bool,
+    notes: &mut Vec<String>,
+) -> Option<(ThreadMatch, String)> {
+    use crate::token::{Kind, Purpose};
+    let address = &seen.address;
+    if p.has_envelope && !seen.in_envelope {
+        notes.push(format!(
+            "{address}: in a header only; only envelope recipients count"
+        ));
+        return None;
+    }
+    let Some(claim) = crate::token::claim(&seen.token) else {
+        notes.push(format!(
+            "{address}: a reply address of a retired format, no longer accepted"
+        ));
+        return None;
+    };
+    let ticket = claim.ticket;
+    let agent = match claim.kind {
+        Kind::Agent => {
+            let Some(agent) = crate::token::verify_agent(
+                keys,
+                &claim,
+                cfg.agents.iter().map(|a| a.address.as_str()),
+            ) else {
+                notes.push(format!(
+                    "{address}: agent address does not verify (forged, altered or its agent was removed)"
+                ));
+                return None;
+            };
+            Some(agent.to_owned())
+        }
+        kind => {
+            let purpose = if kind == Kind::Bounce {
+                Purpose::Bounce
+            } else {
+                Purpose::Customer
+            };
+            if !crate::token::verify(keys, &claim, &purpose) {
+                notes.push(format!(
+                    "{address}: {} address does not verify (forged or altered)",
+                    kind.as_str()
+                ));
+                return None;
+            }
+            if kind == Kind::Bounce && !p.is_automatic {
+                notes.push(format!(
+                    "{address}: a bounce address threads only bounces and automatic mail"
+                ));
+                return None;
+            }
+            None
+        }
+    };
+    if !known(&ticket) {
+        notes.push(format!(
+            "{address}: valid {} address for ticket {ticket}, which does not exist",
+            claim.kind.as_str()
+        ));
+        return None;
+    }
+    let said = format!(
+        "matched: {address} is a valid {} address for ticket {ticket}{}",
+        claim.kind.as_str(),
+        agent
+            .as_deref()
+            .map(|a| format!(", issued to {a}"))
+            .unwrap_or_default()
+    );
+    Some((
+        ThreadMatch::Token {
+            ticket,
+            address: address.clone(),
+            purpose: claim.kind,
+            agent,
+            in_envelope: seen.in_envelope,
+        },
+        said,
+    ))
+}
+
 fn find(
     cfg: &Config,
     p: &Probe,
@@ -387,35 +524,20 @@ fn find(
     }
     let known = |t: &TicketId| index.tickets.contains_key(t);
 
-    // Rule 1: a verified reply token.
-    match &cfg.threading.token_secret {
+    // Rule 1: a verified reply address.
+    match cfg.threading.keys() {
         _ if p.tokens.is_empty() => step(tried, "token", "no recipient address carries a token"),
         None => step(
             tried,
             "token",
             "a recipient carries a token but no token secret is configured",
         ),
-        Some(secret) => {
+        Some(keys) => {
             let mut notes = Vec::new();
-            for (address, token) in &p.tokens {
-                match crate::token::verify(secret, token) {
-                    Some(t) if known(&t) => {
-                        step(
-                            tried,
-                            "token",
-                            format!("matched: {address} carries a valid token for ticket {t}"),
-                        );
-                        return ThreadMatch::Token {
-                            ticket: t,
-                            address: address.clone(),
-                        };
-                    }
-                    Some(t) => notes.push(format!(
-                        "{address}: valid token for ticket {t}, which does not exist"
-                    )),
-                    None => notes.push(format!(
-                        "{address}: token does not verify (forged or altered)"
-                    )),
+            for seen in &p.tokens {
+                if let Some(m) = verify_token(cfg, keys, p, seen, &known, &mut notes) {
+                    step(tried, "token", notes_then(&notes, m.1));
+                    return m.0;
                 }
             }
             step(tried, "token", notes.join("; "));
@@ -718,17 +840,119 @@ mod tests {
     }
 
     fn token_to(cfg: &Config, ticket: i64) -> String {
-        crate::token::reply_address(
-            cfg.threading.token_secret.as_ref().unwrap(),
+        address_to(cfg, ticket, &crate::token::Purpose::Customer)
+    }
+
+    fn address_to(cfg: &Config, ticket: i64, purpose: &crate::token::Purpose<'_>) -> String {
+        crate::token::address(
+            cfg.threading.keys().unwrap(),
+            purpose,
             TicketId(ticket),
             "support@example.com",
         )
     }
 
+    fn smtp_env(rcpt: &str) -> Envelope {
+        Envelope {
+            mail_from: "ann@customer.test".into(),
+            rcpt_to: vec![rcpt.into()],
+            source: crate::spool::Source::Smtp,
+            peer: None,
+            helo: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_agent_address_threads_and_names_its_agent_only_as_an_envelope_recipient() {
+        let cfg = config("");
+        let agent = address_to(&cfg, 1, &crate::token::Purpose::Agent("bob@example.com"));
+        // As the envelope recipient: matched, issued to bob.
+        let m = msg("x", "support@example.com", &[], &[]);
+        let d = decide(&cfg, &probe(&cfg, &smtp_env(&agent), &m), &index(), NOW);
+        assert_eq!(
+            d.matched,
+            ThreadMatch::Token {
+                ticket: TicketId(1),
+                address: agent.clone(),
+                purpose: crate::token::Kind::Agent,
+                agent: Some("bob@example.com".into()),
+                in_envelope: true,
+            }
+        );
+        assert!(
+            d.tried[0].result.contains("issued to bob@example.com"),
+            "{:?}",
+            d.tried
+        );
+        // Only in a header of mail that has an envelope: not counted.
+        let m = msg("x", &agent, &[], &[]);
+        let d = decide(
+            &cfg,
+            &probe(&cfg, &smtp_env("support@example.com"), &m),
+            &index(),
+            NOW,
+        );
+        assert_ne!(d.matched.rule(), "token");
+        assert!(
+            d.tried[0].result.contains("in a header only"),
+            "{:?}",
+            d.tried
+        );
+        // Without an envelope (IMAP, files) a header threads, never as an
+        // envelope recipient.
+        let d = run(&cfg, &m, &index());
+        assert!(
+            matches!(
+                d.matched,
+                ThreadMatch::Token {
+                    in_envelope: false,
+                    ..
+                }
+            ),
+            "{:?}",
+            d.matched
+        );
+    }
+
+    #[test]
+    fn a_bounce_address_threads_only_automatic_mail() {
+        let cfg = config("");
+        let bounce = address_to(&cfg, 1, &crate::token::Purpose::Bounce);
+        let m = msg("x", "support@example.com", &[], &[]);
+        let d = decide(&cfg, &probe(&cfg, &smtp_env(&bounce), &m), &index(), NOW);
+        assert_ne!(d.matched.rule(), "token");
+        assert!(
+            d.tried[0]
+                .result
+                .contains("threads only bounces and automatic mail"),
+            "{:?}",
+            d.tried
+        );
+        let mut auto = m.clone();
+        auto.headers
+            .push(("Auto-Submitted".into(), "auto-replied".into()));
+        let d = decide(&cfg, &probe(&cfg, &smtp_env(&bounce), &auto), &index(), NOW);
+        assert!(
+            matches!(
+                d.matched,
+                ThreadMatch::Token {
+                    purpose: crate::token::Kind::Bounce,
+                    ..
+                }
+            ),
+            "{:?}",
+            d.matched
+        );
+        // Its MAC under the agent letter is no agent address.
+        let forged = bounce.replacen("+b1-", "+a1-", 1);
+        let d = decide(&cfg, &probe(&cfg, &smtp_env(&forged), &auto), &index(), NOW);
+        assert_ne!(d.matched.rule(), "token");
+    }
+
     #[test]
     fn each_rule_decides_and_says_why() {
         let cfg = config("");
-        let forged = "support+1-0011223344556677@example.com";
+        let forged = "support+c1-0011223344556677@example.com";
         // (name, message, index, expected match, expected last step prefix)
         let mut no_recent = index();
         no_recent.recent.clear();
@@ -750,6 +974,9 @@ mod tests {
                 ThreadMatch::Token {
                     ticket: TicketId(1),
                     address: token_to(&cfg, 1),
+                    purpose: crate::token::Kind::Customer,
+                    agent: None,
+                    in_envelope: false,
                 },
                 "matched: ",
             ),
@@ -891,7 +1118,7 @@ mod tests {
         let cfg = config("");
         let d = run(
             &cfg,
-            &msg("x", "support+1-0011223344556677@example.com", &[], &[]),
+            &msg("x", "support+c1-0011223344556677@example.com", &[], &[]),
             &index(),
         );
         assert_eq!(d.tried[0].rule, "token");

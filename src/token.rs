@@ -1,20 +1,40 @@
-//! Signed reply-address tokens: `support+<token>@example.com`.
+//! Signed reply addresses by purpose: `support+<token>@example.com`.
 //!
-//! Receives a ticket id and the secret from the configuration; returns a
-//! short token that names the ticket and carries an HMAC-SHA256 over it, so
-//! a reply sent to the address threads by rule 1 even when every header was
-//! rewritten. A guessed, altered or foreign token does not verify: the MAC is
-//! checked in constant time (`hmac`'s `verify_truncated_left`), so timing
-//! does not leak how much of a guess was right.
+//! Receives a purpose, a ticket id and the keys from the configuration;
+//! returns a short token that names the purpose and the ticket and carries
+//! an HMAC-SHA256 over them, so mail sent to the address threads by rule 1
+//! even when every header was rewritten. Three purposes, each its own MAC
+//! domain (the purpose is part of what is signed, so one can never be
+//! turned into another):
 //!
-//! Format: `<ticket id, decimal>-<first 8 bytes of the MAC, lower-case hex>`,
-//! e.g. `1042-3f9a0c1b2d4e5f60`. Lower-case only, because addresses are
-//! compared lower-cased; `-` and digits are valid in a dot-atom local part
-//! (RFC 5322 §3.4.1). 64 bits of MAC make a blind guess succeed once in
-//! 2^64 tries, far beyond what SMTP lets anyone send. The MAC input carries
-//! a version label, so a future format cannot be confused with this one.
+//! - [`Purpose::Agent`] (`a<ticket>-<mac>`): the only address that
+//!   authenticates an agent. The MAC also covers the address of the agent it
+//!   was issued to, so it is bound to the ticket *and* that agent; it goes
+//!   only into mail to that agent (the notification's `Reply-To`, the
+//!   answer to a command error, an alert to an admin who is an agent).
+//! - [`Purpose::Bounce`] (`b<ticket>-<mac>`): the envelope sender of mail
+//!   postdesk sends (VERP), so a DSN finds its ticket; it threads bounces
+//!   and automatic mail only and grants nothing. Every recipient of such
+//!   mail may see it (`Return-Path:`), which is why it grants nothing.
+//! - [`Purpose::Customer`] (`c<ticket>-<mac>`): an optional customer reply
+//!   address (`[threading] customer_reply_address`); threads a reply like
+//!   `In-Reply-To` does, never grants agent rights.
+//!
+//! A guessed, altered or foreign token does not verify: the MAC is checked
+//! in constant time (`hmac`'s `verify_truncated_left`). 64 bits of MAC make
+//! a blind guess succeed once in 2^64 tries, far beyond what SMTP lets
+//! anyone send. Tokens are lower-case (addresses are compared lower-cased)
+//! and use only characters of a dot-atom local part (RFC 5322 §3.4.1).
+//!
+//! Rotation: [`Keys`] holds the current secret, which signs and verifies,
+//! and optionally the previous one, which only verifies, so addresses
+//! already sent keep working while the previous secret stays configured.
+//!
+//! The first format (`<ticket>-<mac>`, one purpose for everything) leaked
+//! to customers as an envelope sender; it no longer verifies at all.
 
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use sha2::Sha256;
 
 use crate::ids::TicketId;
@@ -28,11 +48,11 @@ const MAC_BYTES: usize = 8;
 /// offline from a few tokens.
 pub const MIN_SECRET_BYTES: usize = 16;
 
-/// Domain separation: the MAC is over this label and the id, never the id
-/// alone, so a MAC made for another purpose with the same key never passes.
-const LABEL: &[u8] = b"postdesk reply token v1\0";
+/// Domain separation: the MAC is over this label, the purpose and the
+/// ticket (and for an agent address the agent), never the id alone.
+const LABEL: &[u8] = b"postdesk reply address v2\0";
 
-/// The key that signs reply tokens. Its `Debug` never shows the bytes.
+/// The key that signs reply addresses. Its `Debug` never shows the bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);
 
@@ -45,13 +65,31 @@ impl Secret {
         (trimmed.len() >= MIN_SECRET_BYTES).then(|| Secret(trimmed.to_vec()))
     }
 
-    fn mac(&self, ticket: TicketId) -> HmacSha256 {
+    /// A fresh random secret of 32 bytes, hex-encoded (64 characters), as
+    /// written to a generated secret file.
+    ///
+    /// # Errors
+    ///
+    /// When the system's random source cannot be read.
+    pub fn generate_hex() -> std::io::Result<String> {
+        use std::io::Read;
+        let mut bytes = [0u8; 32];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+        Ok(hex::encode(bytes))
+    }
+
+    fn mac(&self, purpose: &Purpose<'_>, ticket: TicketId) -> HmacSha256 {
         // HMAC accepts keys of any length; `new_from_slice` only fails for
         // MACs with fixed key sizes, which HMAC is not.
         let mut mac =
             HmacSha256::new_from_slice(&self.0).expect("HMAC-SHA256 takes keys of any length");
         mac.update(LABEL);
+        mac.update(&[purpose.kind().letter()]);
         mac.update(&ticket.0.to_be_bytes());
+        if let Purpose::Agent(agent) = purpose {
+            mac.update(b"\0");
+            mac.update(agent.to_ascii_lowercase().as_bytes());
+        }
         mac
     }
 }
@@ -62,29 +100,110 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// The token for `ticket`.
-pub fn sign(secret: &Secret, ticket: TicketId) -> String {
-    let tag = secret.mac(ticket).finalize().into_bytes();
-    format!("{}-{}", ticket.0, hex::encode(&tag[..MAC_BYTES]))
+/// The secrets in force: `current` signs and verifies; `previous` (while an
+/// admin rotates) only verifies.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys<'a> {
+    /// Signs and verifies.
+    pub current: &'a Secret,
+    /// Verifies only.
+    pub previous: Option<&'a Secret>,
 }
 
-/// The ticket a token names, if its MAC verifies under `secret`.
-pub fn verify(secret: &Secret, token: &str) -> Option<TicketId> {
-    let (ticket, tag) = claimed(token)?;
-    let tag = hex::decode(tag).ok()?;
-    secret.mac(ticket).verify_truncated_left(&tag).ok()?;
-    Some(ticket)
+impl Keys<'_> {
+    fn verifies(&self, purpose: &Purpose<'_>, ticket: TicketId, tag: &[u8]) -> bool {
+        std::iter::once(self.current)
+            .chain(self.previous)
+            .any(|s| s.mac(purpose, ticket).verify_truncated_left(tag).is_ok())
+    }
 }
 
-/// The ticket a token *claims* to name, without checking its MAC; `None`
-/// when it does not have the token's shape. Only for deciding what to load
-/// before [`verify`] runs: never trust it on its own.
-pub fn claimed_ticket(token: &str) -> Option<TicketId> {
-    claimed(token).map(|(t, _)| t)
+/// What an address is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose<'a> {
+    /// Authenticates the agent with this address on the ticket.
+    Agent(&'a str),
+    /// The envelope sender of mail postdesk sends.
+    Bounce,
+    /// A customer's reply address.
+    Customer,
 }
 
-fn claimed(token: &str) -> Option<(TicketId, &str)> {
-    let (id, tag) = token.split_once('-')?;
+impl Purpose<'_> {
+    /// The purpose without its agent.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Purpose::Agent(_) => Kind::Agent,
+            Purpose::Bounce => Kind::Bounce,
+            Purpose::Customer => Kind::Customer,
+        }
+    }
+}
+
+/// A purpose as a token shows it (its first letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// `a…`: an agent address.
+    Agent,
+    /// `b…`: a bounce address.
+    Bounce,
+    /// `c…`: a customer reply address.
+    Customer,
+}
+
+impl Kind {
+    fn letter(self) -> u8 {
+        match self {
+            Kind::Agent => b'a',
+            Kind::Bounce => b'b',
+            Kind::Customer => b'c',
+        }
+    }
+
+    /// The name used in events and `explain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Agent => "agent",
+            Kind::Bounce => "bounce",
+            Kind::Customer => "customer",
+        }
+    }
+}
+
+/// The token for `purpose` on `ticket`, signed with the current key.
+pub fn sign(keys: Keys<'_>, purpose: &Purpose<'_>, ticket: TicketId) -> String {
+    let tag = keys.current.mac(purpose, ticket).finalize().into_bytes();
+    format!(
+        "{}{}-{}",
+        char::from(purpose.kind().letter()),
+        ticket.0,
+        hex::encode(&tag[..MAC_BYTES])
+    )
+}
+
+/// A token's shape, before its MAC is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The purpose it claims.
+    pub kind: Kind,
+    /// The ticket it claims.
+    pub ticket: TicketId,
+    tag: Vec<u8>,
+}
+
+/// The purpose and ticket a token *claims*, without checking its MAC;
+/// `None` when it does not have a token's shape. Only for deciding what to
+/// load before [`verify`] runs: never trust it on its own.
+pub fn claim(token: &str) -> Option<Claim> {
+    let (head, tag) = token.split_once('-')?;
+    let kind = match head.bytes().next()? {
+        b'a' => Kind::Agent,
+        b'b' => Kind::Bounce,
+        b'c' => Kind::Customer,
+        _ => return None,
+    };
+    let id = &head[1..];
     let well_formed = !id.is_empty()
         && id.len() <= 18
         && id.bytes().all(|b| b.is_ascii_digit())
@@ -93,15 +212,51 @@ fn claimed(token: &str) -> Option<(TicketId, &str)> {
     if !well_formed {
         return None;
     }
-    Some((TicketId(id.parse().ok()?), tag))
+    Some(Claim {
+        kind,
+        ticket: TicketId(id.parse().ok()?),
+        tag: hex::decode(tag).ok()?,
+    })
 }
 
-/// `base` with the token for `ticket` as its sub-address:
-/// `support@example.com` becomes `support+1042-…@example.com`.
-pub fn reply_address(secret: &Secret, ticket: TicketId, base: &str) -> String {
+/// Whether the first format (`<ticket>-<mac>`, before purposes) has this
+/// shape: such a token is recognised only to say why it is refused.
+pub fn is_retired_format(token: &str) -> bool {
+    token.split_once('-').is_some_and(|(id, tag)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && tag.len() == MAC_BYTES * 2
+            && tag.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// Whether `claim` verifies for `purpose` (whose kind must be the claim's)
+/// under either key.
+pub fn verify(keys: Keys<'_>, claim: &Claim, purpose: &Purpose<'_>) -> bool {
+    claim.kind == purpose.kind() && keys.verifies(purpose, claim.ticket, &claim.tag)
+}
+
+/// The agent an agent address was issued to, among `agents` (addresses);
+/// `None` when it verifies for none of them (or is not an agent address).
+pub fn verify_agent<'a>(
+    keys: Keys<'_>,
+    claim: &Claim,
+    agents: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    if claim.kind != Kind::Agent {
+        return None;
+    }
+    agents
+        .into_iter()
+        .find(|a| keys.verifies(&Purpose::Agent(a), claim.ticket, &claim.tag))
+}
+
+/// `base` with the token for `purpose` on `ticket` as its sub-address:
+/// `support@example.com` becomes `support+a1042-…@example.com`.
+pub fn address(keys: Keys<'_>, purpose: &Purpose<'_>, ticket: TicketId, base: &str) -> String {
     let (local, domain) = base.rsplit_once('@').unwrap_or((base, ""));
     let local = local.split_once('+').map_or(local, |(l, _)| l);
-    format!("{local}+{}@{domain}", sign(secret, ticket))
+    format!("{local}+{}@{domain}", sign(keys, purpose, ticket))
 }
 
 /// Split `local+detail@domain` into `local@domain` and `detail`. An address
@@ -126,45 +281,111 @@ mod tests {
         Secret::new(b"0123456789abcdef-test-secret\n").unwrap()
     }
 
+    fn other() -> Secret {
+        Secret::new(b"another secret of enough length").unwrap()
+    }
+
+    fn keys(s: &Secret) -> Keys<'_> {
+        Keys {
+            current: s,
+            previous: None,
+        }
+    }
+
+    const BOB: &str = "bob@example.com";
+    const ANN: &str = "ann@example.com";
+
     #[test]
-    fn signed_token_verifies_and_names_its_ticket() {
-        let t = sign(&secret(), TicketId(1042));
-        assert!(t.starts_with("1042-"), "{t}");
-        assert_eq!(t.len(), "1042-".len() + 16);
-        assert_eq!(verify(&secret(), &t), Some(TicketId(1042)));
+    fn each_purpose_signs_a_token_that_verifies_only_for_that_purpose() {
+        let s = secret();
+        let k = keys(&s);
+        let t = TicketId(1042);
+        let agent = sign(k, &Purpose::Agent(BOB), t);
+        let bounce = sign(k, &Purpose::Bounce, t);
+        let customer = sign(k, &Purpose::Customer, t);
+        assert!(agent.starts_with("a1042-"), "{agent}");
+        assert!(bounce.starts_with("b1042-"), "{bounce}");
+        assert!(customer.starts_with("c1042-"), "{customer}");
+        assert_eq!(agent.len(), "a1042-".len() + 16);
+        let c = claim(&agent).unwrap();
+        assert_eq!((c.kind, c.ticket), (Kind::Agent, t));
+        assert!(verify(k, &c, &Purpose::Agent(BOB)));
+        assert!(verify(k, &claim(&bounce).unwrap(), &Purpose::Bounce));
+        assert!(verify(k, &claim(&customer).unwrap(), &Purpose::Customer));
+        // One purpose's MAC under another purpose's letter never verifies.
+        let mac = |tok: &str| tok.split_once('-').unwrap().1.to_owned();
+        let bounce_as_agent = claim(&format!("a1042-{}", mac(&bounce))).unwrap();
+        assert_eq!(verify_agent(k, &bounce_as_agent, [BOB, ANN]), None);
+        let agent_as_bounce = claim(&format!("b1042-{}", mac(&agent))).unwrap();
+        assert!(!verify(k, &agent_as_bounce, &Purpose::Bounce));
+        let customer_as_agent = claim(&format!("a1042-{}", mac(&customer))).unwrap();
+        assert_eq!(verify_agent(k, &customer_as_agent, [BOB, ANN]), None);
     }
 
     #[test]
-    fn altered_or_foreign_tokens_do_not_verify() {
+    fn an_agent_address_is_bound_to_its_agent_and_ticket() {
         let s = secret();
-        let good = sign(&s, TicketId(7));
+        let k = keys(&s);
+        let bobs = claim(&sign(k, &Purpose::Agent(BOB), TicketId(7))).unwrap();
+        assert_eq!(verify_agent(k, &bobs, [ANN, BOB]), Some(BOB));
+        assert_eq!(verify_agent(k, &bobs, [ANN]), None);
+        assert!(!verify(k, &bobs, &Purpose::Agent(ANN)));
+        // Case of the configured address does not matter.
+        assert!(verify(k, &bobs, &Purpose::Agent("Bob@Example.COM")));
         // Another ticket's MAC on this id.
-        let other = sign(&s, TicketId(8));
-        let swapped = format!("7-{}", other.split_once('-').unwrap().1);
-        // One hex digit changed.
+        let eight = sign(k, &Purpose::Agent(BOB), TicketId(8));
+        let swapped = claim(&format!("a7-{}", eight.split_once('-').unwrap().1)).unwrap();
+        assert_eq!(verify_agent(k, &swapped, [BOB]), None);
+    }
+
+    #[test]
+    fn altered_foreign_and_retired_tokens_do_not_verify() {
+        let s = secret();
+        let k = keys(&s);
+        let good = sign(k, &Purpose::Bounce, TicketId(7));
         let mut flipped = good.clone().into_bytes();
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
         let flipped = String::from_utf8(flipped).unwrap();
-        // Signed with another secret.
-        let foreign = sign(
-            &Secret::new(b"another secret of enough length").unwrap(),
-            TicketId(7),
-        );
-        for bad in [
-            swapped.as_str(),
-            flipped.as_str(),
-            foreign.as_str(),
-            "7",
-            "7-",
-            "-0011223344556677",
-            "7-00112233445566",
-            "7-0011223344556677aa",
-            "7-00112233445566GG",
-            "x7-0011223344556677",
-        ] {
-            assert_eq!(verify(&s, bad), None, "{bad}");
+        let o = other();
+        let foreign = sign(keys(&o), &Purpose::Bounce, TicketId(7));
+        for bad in [flipped.as_str(), foreign.as_str()] {
+            assert!(!verify(k, &claim(bad).unwrap(), &Purpose::Bounce), "{bad}");
         }
+        for malformed in [
+            "b7",
+            "b7-",
+            "b-0011223344556677",
+            "b7-00112233445566",
+            "b7-0011223344556677aa",
+            "b7-00112233445566GG",
+            "x7-0011223344556677",
+            "7-0011223344556677",
+            "bx7-0011223344556677",
+        ] {
+            assert_eq!(claim(malformed), None, "{malformed}");
+        }
+        assert!(is_retired_format("7-0011223344556677"));
+        assert!(!is_retired_format("b7-0011223344556677"));
+    }
+
+    #[test]
+    fn the_previous_secret_verifies_while_set_but_never_signs() {
+        let new = secret();
+        let old = other();
+        let issued_before = sign(keys(&old), &Purpose::Agent(BOB), TicketId(9));
+        let c = claim(&issued_before).unwrap();
+        let rotating = Keys {
+            current: &new,
+            previous: Some(&old),
+        };
+        assert_eq!(verify_agent(rotating, &c, [BOB]), Some(BOB));
+        assert_eq!(verify_agent(keys(&new), &c, [BOB]), None);
+        // Signing always uses the current key.
+        assert_eq!(
+            sign(rotating, &Purpose::Bounce, TicketId(9)),
+            sign(keys(&new), &Purpose::Bounce, TicketId(9))
+        );
     }
 
     #[test]
@@ -172,15 +393,20 @@ mod tests {
         assert!(Secret::new(b"short").is_none());
         assert!(Secret::new(b"   0123456789abcde   ").is_none());
         assert_eq!(format!("{:?}", secret()), "Secret(<redacted>)");
+        let g = Secret::generate_hex().unwrap();
+        assert_eq!(g.len(), 64);
+        assert!(Secret::new(g.as_bytes()).is_some());
     }
 
     #[test]
-    fn reply_address_carries_the_token_as_sub_address() {
+    fn address_carries_the_token_as_sub_address() {
         let s = secret();
-        let a = reply_address(&s, TicketId(5), "support@example.com");
+        let k = keys(&s);
+        let a = address(k, &Purpose::Customer, TicketId(5), "support@example.com");
         let (base, detail) = split_detail(&a);
         assert_eq!(base, "support@example.com");
-        assert_eq!(detail.and_then(|d| verify(&s, d)), Some(TicketId(5)));
+        let c = claim(detail.unwrap()).unwrap();
+        assert!(verify(k, &c, &Purpose::Customer));
         assert_eq!(split_detail("a@b.c"), ("a@b.c".to_string(), None));
     }
 }

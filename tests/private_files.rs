@@ -5,7 +5,8 @@
 //! and `-shm`, `ports.json` and the outbound `.eml` files `0600`. `check`
 //! and `serve` refuse a token secret, an IMAP password file or a DKIM key
 //! that the group or other users can read, naming the file and the `chmod`
-//! that fixes it.
+//! that fixes it; so does the token secret `serve` generated in the data
+//! directory, should someone loosen its mode.
 
 mod common;
 
@@ -104,6 +105,7 @@ fn serve_creates_the_data_directory_and_every_file_in_it_for_the_owner_only() {
 fn check_and_serve_refuse_secret_files_other_users_can_read_and_name_the_chmod() {
     let env = Env::new(&Options {
         extra_toml: "[threading]\ntoken_secret_file = \"token_secret\"\n\
+                     token_secret_previous_file = \"old_secret\"\n\
                      [outbound]\ndkim_key_file = \"dkim.pem\"\ndkim_selector = \"pd1\"\n\
                      dkim_domain = \"example.com\"\n"
             .into(),
@@ -117,20 +119,28 @@ fn check_and_serve_refuse_secret_files_other_users_can_read_and_name_the_chmod()
          [[mailbox]]\naddress = \"support\"\npriority = \"Low\"\n",
     );
     let secret = env.config_dir.join("token_secret");
+    let previous = env.config_dir.join("old_secret");
     let password = env.config_dir.join("secrets/support.pass");
     let key = env.config_dir.join("dkim.pem");
     env.write_secret("token_secret", "a token secret that is long enough");
+    env.write_secret("old_secret", "the secret in force before the rotation");
     env.write_secret("secrets/support.pass", "imap-pass\n");
     env.write_secret("dkim.pem", "not a key\n");
     // Left as an editor or a careless `cp` would leave them.
     chmod(&secret, 0o644);
+    chmod(&previous, 0o660);
     chmod(&password, 0o604);
     chmod(&key, 0o640);
 
     let out = env.run(&["check"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    for (path, mode) in [(&secret, "0644"), (&password, "0604"), (&key, "0640")] {
+    for (path, mode) in [
+        (&secret, "0644"),
+        (&previous, "0660"),
+        (&password, "0604"),
+        (&key, "0640"),
+    ] {
         let line = stderr
             .lines()
             .find(|l| l.contains(&format!("`{}`", path.display())))
@@ -157,7 +167,7 @@ fn check_and_serve_refuse_secret_files_other_users_can_read_and_name_the_chmod()
 
     // The chmod the message names is the fix: only the key's content (not
     // a PEM key) is left to complain about.
-    for path in [&secret, &password, &key] {
+    for path in [&secret, &previous, &password, &key] {
         chmod(path, 0o600);
     }
     let out = env.run(&["check"]);
@@ -167,4 +177,23 @@ fn check_and_serve_refuse_secret_files_other_users_can_read_and_name_the_chmod()
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with(&prefix)).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("no PEM private key"), "{stderr}");
+}
+
+#[test]
+fn a_generated_token_secret_other_users_can_read_is_refused_at_start() {
+    let env = Env::new(&Options::default());
+    let file = env.data_dir.join("token_secret");
+    common::write_private(&file, b"a generated secret that is long enough\n");
+    chmod(&file, 0o644);
+    let out = env.run(&["serve"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("run `chmod 600 {}`", file.display())),
+        "{stderr}"
+    );
+    assert!(
+        !env.data_dir.join("ports.json").exists(),
+        "serve must not have started"
+    );
 }

@@ -250,10 +250,18 @@ fn signed_reply_token_joins_and_a_forged_one_does_not() {
     )]);
     let ticket_id = int_field(&server.tickets_json()[0], "id");
     let secret = postdesk::token::Secret::new(&secret).expect("secret long enough");
-    let reply_to =
-        postdesk::token::reply_address(&secret, postdesk::ids::TicketId(ticket_id), SUPPORT);
+    let keys = postdesk::token::Keys {
+        current: &secret,
+        previous: None,
+    };
+    let reply_to = postdesk::token::address(
+        keys,
+        &postdesk::token::Purpose::Customer,
+        postdesk::ids::TicketId(ticket_id),
+        SUPPORT,
+    );
     assert!(
-        reply_to.starts_with(&format!("support+{ticket_id}-")),
+        reply_to.starts_with(&format!("support+c{ticket_id}-")),
         "{reply_to}"
     );
 

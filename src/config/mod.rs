@@ -253,6 +253,49 @@ pub struct Threading {
     /// `POSTDESK_TOKEN_SECRET` environment variable), for `check` and
     /// `explain`; never the secret itself.
     pub token_secret_source: Option<String>,
+    /// The secret in force before a rotation (`token_secret_previous_file`):
+    /// verifies addresses already sent, never signs.
+    pub token_secret_previous: Option<crate::token::Secret>,
+    /// Whether mail to customers carries a signed customer reply address
+    /// (`Reply-To: support+c…@`), which threads their reply and grants
+    /// nothing else.
+    pub customer_reply_address: bool,
+    /// What a sender who is not yet a participant becomes when their mail
+    /// threads into a ticket.
+    pub new_participants: NewParticipants,
+}
+
+/// `[threading] new_participants`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NewParticipants {
+    /// Recorded (`new_participant` event, named in the agents'
+    /// notification) but not copied on replies until an agent writes
+    /// `#cc ADDRESS`.
+    #[default]
+    Hold,
+    /// Copied on the agents' replies at once.
+    Cc,
+}
+
+impl NewParticipants {
+    /// The participant role such a sender gets.
+    pub fn role(self) -> &'static str {
+        match self {
+            NewParticipants::Hold => "held",
+            NewParticipants::Cc => "cc",
+        }
+    }
+}
+
+impl Threading {
+    /// The keys that sign and verify reply addresses; `None` without a
+    /// secret.
+    pub fn keys(&self) -> Option<crate::token::Keys<'_>> {
+        Some(crate::token::Keys {
+            current: self.token_secret.as_ref()?,
+            previous: self.token_secret_previous.as_ref(),
+        })
+    }
 }
 
 /// The built-in defaults (those the shipped `rules.toml` states), with no
@@ -266,6 +309,9 @@ impl Default for Threading {
             reopen_window: Duration::from_secs(14 * 86_400),
             token_secret: None,
             token_secret_source: None,
+            token_secret_previous: None,
+            customer_reply_address: false,
+            new_participants: NewParticipants::Hold,
         }
     }
 }
@@ -367,6 +413,84 @@ impl Config {
     pub fn data_dir(&self) -> PathBuf {
         resolve(&self.dir, &self.server.data_dir)
     }
+
+    /// Without a configured token secret, use the one postdesk generated in
+    /// the data directory ([`GENERATED_SECRET_FILE`]); with `create`, make
+    /// it first when there is none (32 random bytes, hex, mode 0600).
+    /// Returns the file's path when it was created now.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read or written, or holds too short a secret.
+    pub fn use_generated_secret(&mut self, create: bool) -> std::io::Result<Option<PathBuf>> {
+        if self.threading.token_secret.is_some() {
+            return Ok(None);
+        }
+        let path = self.data_dir().join(GENERATED_SECRET_FILE);
+        let mut created = None;
+        // An existing file is read like every secret: refused when other
+        // users can read it (someone copied or restored it carelessly).
+        let bytes = match std::fs::symlink_metadata(&path) {
+            Ok(_) => read_private_file(&path).map_err(std::io::Error::other)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                let hex = crate::token::Secret::generate_hex()?;
+                write_private_new(&path, hex.as_bytes())?;
+                created = Some(path.clone());
+                hex.into_bytes()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let secret = crate::token::Secret::new(&bytes).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} holds a secret shorter than {} bytes; delete it to have a new one generated",
+                    path.display(),
+                    crate::token::MIN_SECRET_BYTES
+                ),
+            )
+        })?;
+        self.threading.token_secret = Some(secret);
+        self.threading.token_secret_source = Some(path.display().to_string());
+        Ok(created)
+    }
+}
+
+/// The token secret postdesk generates in the data directory on the first
+/// `serve` when none is configured.
+pub const GENERATED_SECRET_FILE: &str = "token_secret";
+
+/// Create `path` (and its directory, 0700) with `bytes`, readable by the
+/// owner only (0600); fails if it exists, so two starts never overwrite
+/// each other's secret.
+fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    // A hard link fails if `path` exists: the first writer wins.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// `path` if absolute, else `base/path`.

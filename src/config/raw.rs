@@ -233,6 +233,15 @@ pub struct RawThreading {
     /// File holding the reply-token secret (relative to the config
     /// directory); absent: the `POSTDESK_TOKEN_SECRET` environment variable.
     pub token_secret_file: Option<Spanned<PathBuf>>,
+    /// The secret in force before a rotation: verifies addresses already
+    /// sent, never signs new ones.
+    pub token_secret_previous_file: Option<Spanned<PathBuf>>,
+    /// Whether mail to customers carries a signed customer reply address as
+    /// `Reply-To`.
+    pub customer_reply_address: Spanned<bool>,
+    /// What a sender who is not a participant and threads into a ticket
+    /// becomes: `hold` (recorded, not copied on replies) or `cc`.
+    pub new_participants: Spanned<String>,
 }
 
 impl Default for RawThreading {
@@ -243,6 +252,9 @@ impl Default for RawThreading {
             recent_window_days: unset(7),
             reopen_window_days: unset(14),
             token_secret_file: None,
+            token_secret_previous_file: None,
+            customer_reply_address: unset(false),
+            new_participants: unset("hold".to_owned()),
         }
     }
 }

@@ -85,6 +85,10 @@ pub async fn watch(
                 let current = tx.borrow().clone();
                 cfg.server = current.server.clone();
                 cfg.dir = current.dir.clone();
+                if let Err(e) = cfg.use_generated_secret(false) {
+                    tracing::warn!(error = %e, "configuration rejected, keeping the last good one");
+                    continue;
+                }
                 tracing::info!(clients = cfg.clients.len(), "configuration reloaded");
                 tx.send_replace(Arc::new(cfg));
             }

@@ -38,8 +38,8 @@ use super::raw::{
     RawThreading, RawTickets,
 };
 use super::{
-    Addresses, Agent, Client, Config, Domains, Limits, Mailbox, Priority, Senders, Server,
-    Threading, Tickets, TlsFiles, resolve,
+    Addresses, Agent, Client, Config, Domains, Limits, Mailbox, NewParticipants, Priority, Senders,
+    Server, Threading, Tickets, TlsFiles, resolve,
 };
 use crate::token::{MIN_SECRET_BYTES, Secret};
 
@@ -572,27 +572,26 @@ fn check_threading(
     let reopen_window = days("reopen_window_days", &raw.reopen_window_days, true, out);
 
     let short = format!("shorter than {MIN_SECRET_BYTES} bytes, too short to sign reply tokens");
-    let (token_secret, token_secret_source) = match &raw.token_secret_file {
-        Some(file) => {
-            let path = resolve(dir, file.get_ref());
-            match crate::config::read_private_file(&path) {
-                Ok(bytes) => match Secret::new(&bytes) {
-                    Some(secret) => (Some(secret), Some(path.display().to_string())),
-                    None => {
-                        src.error(
-                            out,
-                            file,
-                            format!("token_secret_file `{}` is {short}", path.display()),
-                        );
-                        (None, None)
-                    }
-                },
-                Err(e) => {
-                    src.error(out, file, format!("token_secret_file: {e}"));
-                    (None, None)
+    // Every secret file goes through read_private_file: one other users
+    // can read is refused, naming the file and the chmod that fixes it.
+    let read_secret = |key: &str, file: &Spanned<PathBuf>, out: &mut Vec<Diagnostic>| {
+        let path = resolve(dir, file.get_ref());
+        match crate::config::read_private_file(&path) {
+            Ok(bytes) => match Secret::new(&bytes) {
+                Some(secret) => Some((secret, path.display().to_string())),
+                None => {
+                    src.error(out, file, format!("{key} `{}` is {short}", path.display()));
+                    None
                 }
+            },
+            Err(e) => {
+                src.error(out, file, format!("{key}: {e}"));
+                None
             }
         }
+    };
+    let (token_secret, token_secret_source) = match &raw.token_secret_file {
+        Some(file) => read_secret("token_secret_file", file, out).unzip(),
         None => match std::env::var_os(TOKEN_SECRET_ENV) {
             Some(value) if !value.is_empty() => {
                 match Secret::new(value.as_encoded_bytes()) {
@@ -611,6 +610,31 @@ fn check_threading(
             _ => (None, None),
         },
     };
+    let token_secret_previous = raw.token_secret_previous_file.as_ref().and_then(|file| {
+        let previous = read_secret("token_secret_previous_file", file, out)?.0;
+        if token_secret.as_ref() == Some(&previous) {
+            src.error(
+                out,
+                file,
+                "token_secret_previous_file holds the current secret; \
+                 it must hold the one in force before the rotation"
+                    .to_owned(),
+            );
+        }
+        Some(previous)
+    });
+    let new_participants = match raw.new_participants.get_ref().as_str() {
+        "hold" => NewParticipants::Hold,
+        "cc" => NewParticipants::Cc,
+        other => {
+            src.error(
+                out,
+                &raw.new_participants,
+                format!("new_participants must be \"hold\" or \"cc\", not {other:?}"),
+            );
+            NewParticipants::Hold
+        }
+    };
     Threading {
         enabled: raw.enabled.into_inner(),
         recent_rule: raw.recent_rule.into_inner(),
@@ -618,6 +642,9 @@ fn check_threading(
         reopen_window,
         token_secret,
         token_secret_source,
+        token_secret_previous,
+        customer_reply_address: raw.customer_reply_address.into_inner(),
+        new_participants,
     }
 }
 

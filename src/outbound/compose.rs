@@ -217,6 +217,41 @@ pub fn build(draft: &Draft) -> std::io::Result<Vec<u8>> {
     b.write_to_vec()
 }
 
+/// Whether `address` is a plain `local@domain` postdesk will send to: a
+/// dot-atom local part (RFC 5322 §3.4.1; quoted local parts are refused,
+/// as they are where header injection and address confusion hide) and a
+/// domain of letter-digit-hyphen labels or an address literal. Anything
+/// else gets no mail.
+pub fn is_valid_address(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    let dot_atom = |s: &str| {
+        !s.is_empty()
+            && s.split('.')
+                .all(|part| !part.is_empty() && part.chars().all(atext))
+    };
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+    };
+    let domain_ok = if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        lit.parse::<std::net::Ipv4Addr>().is_ok()
+            || lit
+                .strip_prefix("IPv6:")
+                .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok())
+    } else {
+        domain.len() <= 255 && domain.split('.').all(label)
+    };
+    local.len() <= 64 && dot_atom(local) && domain_ok
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
 mod tests {
@@ -319,5 +354,34 @@ mod tests {
         assert_eq!(t[1], "11@x");
         assert_eq!(t.last().unwrap(), "29@x");
         assert_eq!(trim_references(vec!["a".into(), "a".into()]), ["a"]);
+    }
+
+    #[test]
+    fn only_plain_addresses_are_valid_recipients() {
+        for good in [
+            "ann@customer.test",
+            "a.b+tag@sub.example.com",
+            "o'neil@example.ie",
+            "x@[192.0.2.1]",
+        ] {
+            assert!(is_valid_address(good), "{good}");
+        }
+        for bad in [
+            "\"a",
+            "\"a>,evil6@evil.test\"@cust.test",
+            "a@",
+            "@b.test",
+            "a..b@c.test",
+            ".a@c.test",
+            "a@-c.test",
+            "a@c..test",
+            "a b@c.test",
+            "a@c.test>",
+            "a<b@c.test",
+            "a@c.test\r\nBcc: x@y.test",
+            "",
+        ] {
+            assert!(!is_valid_address(bad), "{bad:?}");
+        }
     }
 }

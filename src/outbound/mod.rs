@@ -184,14 +184,92 @@ pub fn our_address(cfg: &Config, conv: &Conversation) -> String {
         .unwrap_or_else(|| cfg.monitoring.from.clone())
 }
 
-/// The signed reply address of `conv`'s ticket, if a token secret is set.
-pub fn token_address(cfg: &Config, conv: &Conversation) -> Option<String> {
-    let secret = cfg.threading.token_secret.as_ref()?;
-    Some(crate::token::reply_address(
-        secret,
+/// The agent address of `conv`'s ticket for the agent at `agent` (an
+/// address), if a token secret is set and `agent` is an agent. It
+/// authenticates that agent on that ticket, so it goes only into mail to
+/// that agent ([`queue_per_recipient`]).
+pub fn agent_address(cfg: &Config, conv: &Conversation, agent: &str) -> Option<String> {
+    let keys = cfg.threading.keys()?;
+    let agent = cfg
+        .agents
+        .iter()
+        .find(|a| a.address.eq_ignore_ascii_case(agent))?;
+    Some(crate::token::address(
+        keys,
+        &crate::token::Purpose::Agent(&agent.address),
         conv.id,
         &our_address(cfg, conv),
     ))
+}
+
+/// The bounce address (VERP) of `conv`'s ticket, the envelope sender of
+/// non-automatic mail about it, so a DSN finds the ticket; else the plain
+/// address. Every recipient may see it, and it grants nothing.
+pub fn bounce_address(cfg: &Config, conv: &Conversation) -> String {
+    let from = our_address(cfg, conv);
+    match cfg.threading.keys() {
+        Some(keys) => crate::token::address(keys, &crate::token::Purpose::Bounce, conv.id, &from),
+        None => from,
+    }
+}
+
+/// The customer reply address of `conv`'s ticket, when `[threading]
+/// customer_reply_address` is on and a secret is set: the `Reply-To` of
+/// mail to customers. It threads their reply and grants nothing else.
+pub fn customer_reply_address(cfg: &Config, conv: &Conversation) -> Option<String> {
+    if !cfg.threading.customer_reply_address {
+        return None;
+    }
+    let keys = cfg.threading.keys()?;
+    Some(crate::token::address(
+        keys,
+        &crate::token::Purpose::Customer,
+        conv.id,
+        &our_address(cfg, conv),
+    ))
+}
+
+/// Queue `mail` once per recipient, each copy with a Message-ID of its own
+/// and, when `about` is a ticket and the recipient is an agent, that
+/// agent's address on the ticket as `Reply-To` (else `fallback_reply_to`).
+/// An agent address is a credential: it must reach no one but its agent,
+/// so it is never in a mail with another recipient. Returns the stored
+/// rows.
+///
+/// # Errors
+///
+/// [`store::Error`] from the inserts.
+pub fn queue_per_recipient(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    mail: &Mail,
+    about: Option<&Conversation>,
+    fallback_reply_to: Option<&str>,
+    now: i64,
+) -> Result<Vec<Option<MessageRowId>>, store::Error> {
+    let mut rows = Vec::with_capacity(mail.rcpts.len());
+    for (i, rcpt) in mail.rcpts.iter().enumerate() {
+        let mut one = mail.clone();
+        let to = mail
+            .draft
+            .to
+            .iter()
+            .find(|a| a.address.eq_ignore_ascii_case(rcpt))
+            .cloned()
+            .unwrap_or_else(|| Address::bare(rcpt));
+        one.draft.to = vec![to];
+        one.draft.cc = Vec::new();
+        one.rcpts = vec![rcpt.clone()];
+        let reply_to = about
+            .and_then(|c| agent_address(cfg, c, rcpt))
+            .or_else(|| fallback_reply_to.map(str::to_owned));
+        one.draft.reply_to = reply_to.map(|a| Address::bare(&a));
+        if i > 0 {
+            one.draft.message_id = compose::message_id(&cfg.server.hostname);
+        }
+        rows.push(queue(tx, &one, now)?);
+    }
+    Ok(rows)
 }
 
 /// Every template variable, empty, so a template that uses one that does
@@ -294,6 +372,7 @@ pub fn after_customer_message(
     ticket: TicketId,
     row: MessageRowId,
     opened: bool,
+    new_participant: bool,
     now: i64,
 ) -> Result<(), store::Error> {
     let Some(mut conv) = tx.conversation(ticket)? else {
@@ -320,28 +399,53 @@ pub fn after_customer_message(
         conv.status = "Open".into();
     }
 
-    // An agent's address without a verified token is a customer here.
-    if !sender.is_empty() && cfg.is_agent(sender) {
+    // An agent's address without its agent address is a customer here, and
+    // so is anyone else who writes to an agent address.
+    let to_agent_address = matches!(
+        &decision.matched,
+        ThreadMatch::Token {
+            purpose: crate::token::Kind::Agent,
+            ..
+        }
+    );
+    if !sender.is_empty() && (cfg.is_agent(sender) || to_agent_address) {
         let why = match &decision.matched {
-            ThreadMatch::Token { .. } => "the token is for another ticket".to_owned(),
+            ThreadMatch::Token {
+                purpose: crate::token::Kind::Agent,
+                agent,
+                in_envelope,
+                ..
+            } => {
+                if !in_envelope {
+                    "the agent address was not an envelope recipient".to_owned()
+                } else {
+                    format!(
+                        "the agent address was issued to {}, the mail is from {sender}",
+                        agent.as_deref().unwrap_or("another agent")
+                    )
+                }
+            }
+            ThreadMatch::Token { purpose, .. } => {
+                format!("a {} address grants no agent rights", purpose.as_str())
+            }
             _ => decision
                 .tried
                 .iter()
                 .find(|s| s.rule == "token")
                 .map(|s| s.result.clone())
-                .unwrap_or_else(|| "no signed reply token".to_owned()),
+                .unwrap_or_else(|| "no agent address".to_owned()),
         };
         event(
             tx,
             Some(ticket),
             Some(row),
             "agent_not_authenticated",
-            "no_valid_token",
+            "no_valid_agent_address",
             &serde_json::json!({
                 "from": sender,
                 "why": format!(
-                    "handled as a customer message: an agent action needs the ticket's signed \
-                     reply address ({why})"
+                    "handled as a customer message: an agent action needs the agent address \
+                     made for that agent on this ticket ({why})"
                 ),
             }),
             now,
@@ -409,7 +513,10 @@ pub fn after_customer_message(
         }
     }
 
-    notify_agents(tx, cfg, &conv, parsed, sender, suspended_line, now)
+    let held = (new_participant
+        && cfg.threading.new_participants == crate::config::NewParticipants::Hold)
+        .then_some(sender);
+    notify_agents(tx, cfg, &conv, parsed, sender, suspended_line, held, now)
 }
 
 /// Whether an automatic mail (`mail`, for the record) may go to `to`: the
@@ -507,7 +614,7 @@ pub fn auto_reply(
             from: Address::named(&display_name(&conv.queue), &from),
             to: vec![Address::named(&conv.requester_name, reply.to)],
             cc: Vec::new(),
-            reply_to: None,
+            reply_to: customer_reply_address(cfg, conv).map(|a| Address::bare(&a)),
             subject: r.subject,
             body: r.body,
             in_reply_to: reply.in_reply_to.clone(),
@@ -528,6 +635,7 @@ pub fn auto_reply(
 }
 
 /// Queue the notification of a customer message to the ticket's agents.
+#[allow(clippy::too_many_arguments)] // one call site, all values distinct
 fn notify_agents(
     tx: &Tx<'_>,
     cfg: &Config,
@@ -535,6 +643,7 @@ fn notify_agents(
     parsed: &ParsedMessage,
     sender: &str,
     suspended: Option<String>,
+    held: Option<&str>,
     now: i64,
 ) -> Result<(), store::Error> {
     let agents: Vec<(String, String)> = agents_for(cfg, conv)
@@ -557,6 +666,9 @@ fn notify_agents(
     if let Some(line) = suspended {
         vars.insert("client_suspended", Value::from(line));
     }
+    if let Some(address) = held {
+        vars.insert("new_participant", Value::from(address.to_owned()));
+    }
     if let [(name, address)] = agents.as_slice() {
         vars.insert("agent_name", Value::from(display_name(name)));
         vars.insert("agent_email", Value::from(address.clone()));
@@ -565,7 +677,6 @@ fn notify_agents(
         return Ok(());
     };
     let from = our_address(cfg, conv);
-    let reply_to = token_address(cfg, conv);
     let mut refs = parsed.references.clone();
     refs.extend(parsed.message_id.iter().cloned());
     let mail = Mail {
@@ -582,7 +693,8 @@ fn notify_agents(
                 .map(|(n, a)| Address::named(&display_name(n), a))
                 .collect(),
             cc: Vec::new(),
-            reply_to: Some(Address::bare(reply_to.as_deref().unwrap_or(&from))),
+            // Set per agent: each gets the agent address made for them.
+            reply_to: None,
             subject: r.subject,
             body: r.body,
             in_reply_to: parsed.message_id.clone(),
@@ -594,11 +706,11 @@ fn notify_agents(
             message_id: compose::message_id(&cfg.server.hostname),
         },
         rcpts: agents.iter().map(|(_, a)| a.clone()).collect(),
-        // Bounces come back to the token address and so to this ticket.
-        mail_from: reply_to.unwrap_or(from),
+        // Bounces come back to the bounce address and so to this ticket.
+        mail_from: bounce_address(cfg, conv),
         is_automatic: false,
     };
-    queue(tx, &mail, now)?;
+    queue_per_recipient(tx, cfg, &mail, Some(conv), Some(&from), now)?;
     Ok(())
 }
 
@@ -724,7 +836,8 @@ pub fn permanent_failure(
                             .map(|(n, a)| Address::named(&display_name(n), a))
                             .collect(),
                         cc: Vec::new(),
-                        reply_to: token_address(cfg, conv).map(|a| Address::bare(&a)),
+                        // Set per agent by queue_per_recipient.
+                        reply_to: None,
                         subject: r.subject,
                         body: r.body,
                         in_reply_to: None,
@@ -739,7 +852,7 @@ pub fn permanent_failure(
                     mail_from: String::new(),
                     is_automatic: false,
                 };
-                queue(tx, &mail, now)?;
+                queue_per_recipient(tx, cfg, &mail, Some(conv), None, now)?;
             }
         }
     }
@@ -784,8 +897,9 @@ pub fn alert(
     alert_to(tx, cfg, ticket, vars, admins, None, now).map(|_| ())
 }
 
-/// Queue an alert (template `alert`) to `rcpts`, with `reply_to` (a
-/// ticket's signed address, so an agent among them can act by replying).
+/// Queue an alert (template `alert`) to `rcpts`. With `reply_on`, each
+/// recipient who is an agent gets a copy of their own whose `Reply-To` is
+/// their agent address on that ticket, so they can act by replying.
 /// Returns whether one was queued.
 ///
 /// # Errors
@@ -797,7 +911,7 @@ pub fn alert_to(
     ticket: Option<TicketId>,
     vars: &Vars,
     rcpts: &[String],
-    reply_to: Option<String>,
+    reply_on: Option<&Conversation>,
     now: i64,
 ) -> Result<bool, store::Error> {
     if rcpts.is_empty() {
@@ -816,7 +930,9 @@ pub fn alert_to(
             from: Address::named("postdesk", &cfg.monitoring.from),
             to: rcpts.iter().map(|a| Address::bare(a)).collect(),
             cc: Vec::new(),
-            reply_to: reply_to.map(|a| Address::bare(&a)),
+            // Per recipient: an admin who is an agent gets their agent
+            // address on `reply_on`, no one else gets one.
+            reply_to: None,
             subject: r.subject,
             body: r.body,
             in_reply_to: None,
@@ -831,7 +947,14 @@ pub fn alert_to(
         mail_from: String::new(),
         is_automatic: false,
     };
-    queue(tx, &mail, now)?;
+    match reply_on {
+        Some(conv) => {
+            queue_per_recipient(tx, cfg, &mail, Some(conv), None, now)?;
+        }
+        None => {
+            queue(tx, &mail, now)?;
+        }
+    }
     Ok(true)
 }
 

@@ -106,8 +106,9 @@ pub fn check_summary(cfg: &Config) -> Vec<String> {
     ));
     if !cfg.agents.is_empty() && cfg.threading.token_secret.is_none() {
         lines.push(
-            "warning: agents are configured but no token secret is: agents' replies cannot be \
-             authenticated and are handled as customer mail; set [threading] token_secret_file"
+            "note: no token secret is configured yet: `postdesk serve` generates one in the \
+             data directory (token_secret, mode 0600) on its first start; to manage it \
+             yourself, set [threading] token_secret_file"
                 .into(),
         );
     }

@@ -401,6 +401,7 @@ pub fn sample() -> Vars {
         ("alert_text", "A mail could not be delivered."),
         ("matched", "a phone number"),
         ("client_suspended", ""),
+        ("new_participant", ""),
         ("period", "since yesterday 08:00"),
     ] {
         v.insert(k, Value::from(s));

@@ -129,6 +129,11 @@ pub struct TicketDetail {
     pub messages: Vec<MessageDetail>,
     /// Events, oldest first.
     pub events: Vec<EventRow>,
+    /// Participants: `(address, role)`, role `requester`, `cc` (copied on
+    /// replies) or `held` (wrote in, not copied until `#cc`).
+    pub participants: Vec<(String, String)>,
+    /// Tags, sorted.
+    pub tags: Vec<String>,
 }
 
 /// One row of `postdesk messages`.
@@ -294,10 +299,29 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(|e| Error::sql(EVS, e))?;
 
+        const PARTS: &str = "SELECT c.address, p.role FROM participants p
+            JOIN contacts c ON c.id = p.contact_id
+            WHERE p.ticket_id = ?1 ORDER BY p.added_at, c.address";
+        let mut st = self.conn.prepare(PARTS).map_err(|e| Error::sql(PARTS, e))?;
+        let participants = st
+            .query_map([ticket.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| Error::sql(PARTS, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::sql(PARTS, e))?;
+        const TAGS: &str = "SELECT tag FROM ticket_tags WHERE ticket_id = ?1 ORDER BY tag";
+        let mut st = self.conn.prepare(TAGS).map_err(|e| Error::sql(TAGS, e))?;
+        let tags = st
+            .query_map([ticket.id], |r| r.get(0))
+            .map_err(|e| Error::sql(TAGS, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::sql(TAGS, e))?;
+
         Ok(Some(TicketDetail {
             ticket,
             messages,
             events,
+            participants,
+            tags,
         }))
     }
 

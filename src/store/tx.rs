@@ -639,7 +639,8 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    /// Add `contact` to `ticket` with `role`, unless already there.
+    /// Add `contact` to `ticket` with `role`, unless already there; returns
+    /// whether it was added.
     ///
     /// # Errors
     ///
@@ -650,13 +651,56 @@ impl<'c> Tx<'c> {
         contact: ContactId,
         role: &str,
         now: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         const Q: &str = "INSERT INTO participants (ticket_id, contact_id, role, added_at)
             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.execute(params![ticket.0, contact.0, role, now])
-            .map_err(|e| Error::sql(Q, e))?;
-        Ok(())
+            .map(|n| n > 0)
+            .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// Make `address` a Cc participant of `ticket` (adding the contact and
+    /// the participant if need be; a requester stays the requester);
+    /// returns the role it had before (`None`: it was not a participant).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn copy_participant(
+        &self,
+        ticket: TicketId,
+        address: &str,
+        now: i64,
+    ) -> Result<Option<String>, Error> {
+        const CONTACT: &str =
+            "INSERT INTO contacts (address, name, first_seen, last_seen, message_count)
+            VALUES (?1, '', ?2, ?2, 0)
+            ON CONFLICT (address) DO UPDATE SET address = excluded.address
+            RETURNING id";
+        const ROLE: &str = "SELECT role FROM participants WHERE ticket_id = ?1 AND contact_id = ?2";
+        const SET: &str = "INSERT INTO participants (ticket_id, contact_id, role, added_at)
+            VALUES (?1, ?2, 'cc', ?3)
+            ON CONFLICT (ticket_id, contact_id) DO UPDATE SET role = 'cc'
+            WHERE participants.role <> 'requester'";
+        let contact: i64 = self
+            .conn
+            .prepare_cached(CONTACT)
+            .and_then(|mut st| st.query_row(params![address, now], |r| r.get(0)))
+            .map_err(|e| Error::sql(CONTACT, e))?;
+        let before: Option<String> = self
+            .conn
+            .prepare_cached(ROLE)
+            .and_then(|mut st| {
+                st.query_row(params![ticket.0, contact], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(|e| Error::sql(ROLE, e))?;
+        self.conn
+            .prepare_cached(SET)
+            .and_then(|mut st| st.execute(params![ticket.0, contact, now]))
+            .map_err(|e| Error::sql(SET, e))?;
+        Ok(before)
     }
 
     /// Append to the audit log.

@@ -137,16 +137,24 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
                 source,
             })?;
     }
-    std::fs::OpenOptions::new()
+    // Only a missing file is created: an existing one is left to SQLite
+    // untouched (opened for writing here, a read-only one would fail
+    // where SQLite falls back to reading).
+    match std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    }
     let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE

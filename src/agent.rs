@@ -505,6 +505,7 @@ fn relay(
             .map_err(|e| crate::logging::log_error("canned response failed", &e))
             .ok()
     });
+    vars.insert("agent_signed", Value::from(ends_with_signature(&body)));
     vars.insert("message_text", Value::from(body));
 
     // Recipients: the requester, then the Cc participants who are neither
@@ -621,6 +622,17 @@ fn relay(
         now,
     )?;
     Ok(())
+}
+
+/// Whether `text` ends with a signature block: a line `-- ` (or `--`)
+/// followed by at most eight lines, the usenet convention mail clients
+/// follow. Then the template's own signature is left out.
+pub fn ends_with_signature(text: &str) -> bool {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines
+        .iter()
+        .rposition(|l| l.trim_end() == "--")
+        .is_some_and(|at| at + 1 < lines.len() && lines.len() - at - 1 <= 8)
 }
 
 /// Tell the agent what was wrong with their commands.
@@ -872,5 +884,18 @@ mod tests {
             "From: bob@agents.test\r\nSubject: Re: x\r\n\r\n> everything is quoted\r\n> here\r\n";
         let text = agent_text(raw);
         assert!(text.contains("everything is quoted"), "{text:?}");
+    }
+
+    #[test]
+    fn a_trailing_dash_dash_block_is_a_signature() {
+        assert!(super::ends_with_signature(
+            "Hello.\n\n-- \nBob\nAcme support\n"
+        ));
+        assert!(super::ends_with_signature("Hello.\n--\nBob"));
+        assert!(!super::ends_with_signature("Hello.\n\nBob\n"));
+        assert!(!super::ends_with_signature("Hello.\n-- \n"));
+        assert!(!super::ends_with_signature("a -- b\nc"));
+        let long = format!("Hi\n-- \n{}", "line\n".repeat(9));
+        assert!(!super::ends_with_signature(&long));
     }
 }

@@ -80,6 +80,18 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Write the attachment NAME of the ticket's messages (the newest of
+        /// that name) to standard output, or to the file given by -o.
+        #[arg(long, value_name = "NAME")]
+        attachment: Option<String>,
+        /// With --attachment: the file to write (created, never overwritten).
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FILE",
+            requires = "attachment"
+        )]
+        output: Option<std::path::PathBuf>,
     },
     /// List every message received, ticketed or not (sent mail: `outbox`).
     Messages {
@@ -379,6 +391,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             common,
             ticket,
             json,
+            attachment,
+            output,
         } => {
             let cfg = match load(&common)? {
                 Ok(c) => c,
@@ -389,6 +403,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("postdesk: no ticket {ticket}");
                 return Ok(ExitCode::from(1));
             };
+            if let Some(name) = attachment {
+                let id = postdesk::ids::TicketId(detail.ticket.id);
+                let Some((_, bytes)) = store.attachment_bytes(id, &name)? else {
+                    eprintln!("postdesk: ticket {ticket} has no attachment named {name:?}");
+                    return Ok(ExitCode::from(1));
+                };
+                match output {
+                    Some(path) => {
+                        use std::os::unix::fs::OpenOptionsExt;
+                        let mut f = std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o600)
+                            .open(&path)
+                            .with_context(|| format!("creating {}", path.display()))?;
+                        f.write_all(&bytes)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                    }
+                    None => std::io::stdout().lock().write_all(&bytes)?,
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if json {
                 print_json(&report::detail_json(&cfg, &detail))?;
             } else {

@@ -66,8 +66,9 @@ pub struct RawServer {
     pub lmtp: Option<Spanned<String>>,
     /// Data directory, relative to the config directory unless absolute.
     pub data_dir: Spanned<PathBuf>,
-    /// Name announced in the greeting and EHLO.
-    pub hostname: Spanned<String>,
+    /// Name announced in the greeting and EHLO, and the right-hand side of
+    /// the Message-IDs postdesk makes; absent: the first served domain.
+    pub hostname: Option<Spanned<String>>,
     /// STARTTLS certificate chain (PEM); needs `tls_key`.
     pub tls_cert: Option<Spanned<PathBuf>>,
     /// STARTTLS private key (PEM); needs `tls_cert`.
@@ -80,7 +81,7 @@ impl Default for RawServer {
             smtp: Some(unset("127.0.0.1:2525".to_owned())),
             lmtp: None,
             data_dir: unset(PathBuf::from("data")),
-            hostname: unset("localhost".to_owned()),
+            hostname: None,
             tls_cert: None,
             tls_key: None,
         }

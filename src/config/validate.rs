@@ -507,6 +507,17 @@ fn check_rules(
     out: &mut Vec<Diagnostic>,
 ) -> Rules {
     let served_span = raw.domains.served.first().map(Spanned::span);
+    // Unset, the hostname is the first served domain, so Message-IDs and
+    // X-Loop name a domain of ours rather than `localhost`.
+    let hostname = match &raw.server.hostname {
+        Some(h) => h.get_ref().clone(),
+        None => raw
+            .domains
+            .served
+            .first()
+            .map(|d| d.get_ref().to_ascii_lowercase())
+            .unwrap_or_else(|| "localhost".to_owned()),
+    };
     let addresses = check_addresses(raw.addresses, served_span, src, known, out);
     let monitoring = super::monitoring::check_monitoring(
         raw.monitoring,
@@ -518,14 +529,14 @@ fn check_rules(
         raw.outbound,
         raw.teams,
         &raw.agents,
-        raw.server.hostname.get_ref(),
+        &hostname,
         dir,
         &|span, message| src.at(span, message),
         out,
     );
     Rules {
         outbound,
-        server: check_server(raw.server, src, dir, out),
+        server: check_server(raw.server, hostname, src, dir, out),
         domains: check_domains(raw.domains, src, out),
         addresses,
         monitoring,
@@ -668,7 +679,13 @@ fn check_agents(
     agents
 }
 
-fn check_server(raw: RawServer, src: &Source, dir: &Path, out: &mut Vec<Diagnostic>) -> Server {
+fn check_server(
+    raw: RawServer,
+    hostname: String,
+    src: &Source,
+    dir: &Path,
+    out: &mut Vec<Diagnostic>,
+) -> Server {
     let listen = |value: Option<Spanned<String>>, out: &mut Vec<Diagnostic>| {
         let value = value?;
         if value.get_ref().is_empty() {
@@ -696,13 +713,15 @@ fn check_server(raw: RawServer, src: &Source, dir: &Path, out: &mut Vec<Diagnost
     if raw.data_dir.get_ref().as_os_str().is_empty() {
         src.error(out, &raw.data_dir, "data_dir must not be empty");
     }
-    let hostname = raw.hostname.get_ref();
-    if hostname.is_empty() || hostname.chars().any(char::is_whitespace) {
-        src.error(
-            out,
-            &raw.hostname,
-            format!("hostname `{hostname}` must be one non-empty word without spaces"),
-        );
+    if let Some(h) = &raw.hostname {
+        let hostname = h.get_ref();
+        if hostname.is_empty() || hostname.chars().any(char::is_whitespace) {
+            src.error(
+                out,
+                h,
+                format!("hostname `{hostname}` must be one non-empty word without spaces"),
+            );
+        }
     }
 
     let tls = match (raw.tls_cert, raw.tls_key) {
@@ -751,7 +770,7 @@ fn check_server(raw: RawServer, src: &Source, dir: &Path, out: &mut Vec<Diagnost
         smtp,
         lmtp,
         data_dir: raw.data_dir.into_inner(),
-        hostname: raw.hostname.into_inner(),
+        hostname,
         tls,
     }
 }

@@ -212,9 +212,26 @@ pub fn build(draft: &Draft) -> std::io::Result<Vec<u8>> {
     b = b.text_body(body);
     for a in &draft.attachments {
         let name = header_value(a.name.as_deref().unwrap_or("attachment"));
-        b = b.attachment(a.content_type.clone(), name, a.content.clone());
+        b = b.attachment(safe_content_type(&a.content_type), name, a.content.clone());
     }
     b.write_to_vec()
+}
+
+/// `content_type` reduced to a bare `type/subtype` of RFC 2045 token
+/// characters, lower-case; anything else (parameters, quotes, line breaks a
+/// sender put there to inject headers) becomes `application/octet-stream`.
+pub fn safe_content_type(content_type: &str) -> String {
+    let bare = content_type.split(';').next().unwrap_or("").trim();
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.len() <= 127
+            && t.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    };
+    match bare.split_once('/') {
+        Some((ty, sub)) if token(ty) && token(sub) => bare.to_ascii_lowercase(),
+        _ => "application/octet-stream".to_owned(),
+    }
 }
 
 /// Whether `address` is a plain `local@domain` postdesk will send to: a
@@ -382,6 +399,30 @@ mod tests {
             "",
         ] {
             assert!(!is_valid_address(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn attachment_content_types_are_reduced_to_a_safe_type() {
+        assert_eq!(safe_content_type("Application/PDF"), "application/pdf");
+        assert_eq!(
+            safe_content_type("text/plain; charset=\"x\"\r\nBcc: evil@evil.test"),
+            "text/plain"
+        );
+        for bad in [
+            "",
+            "pdf",
+            "text/",
+            "/x",
+            "te xt/plain",
+            "text/pl\"ain",
+            "a/b/c",
+        ] {
+            assert_eq!(
+                safe_content_type(bad),
+                "application/octet-stream",
+                "{bad:?}"
+            );
         }
     }
 }

@@ -104,6 +104,14 @@ pub fn check_summary(cfg: &Config) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    if o.smarthost.is_some() && cfg.server.hostname.eq_ignore_ascii_case("localhost") {
+        lines.push(
+            "warning: [server] hostname is \"localhost\" and a smarthost is set: the \
+             Message-IDs and X-Loop of every mail sent will name localhost; set hostname to \
+             this server's name (or leave it unset for the first served domain)"
+                .into(),
+        );
+    }
     if !cfg.agents.is_empty() && cfg.threading.token_secret.is_none() {
         lines.push(
             "note: no token secret is configured yet: `postdesk serve` generates one in the \

@@ -71,6 +71,9 @@ pub struct RawOutbound {
     pub acknowledge: Option<Vec<Spanned<String>>>,
     /// Whether mail brought in by `postdesk ingest` causes mail.
     pub ingest_sends_mail: Option<Spanned<bool>>,
+    /// Most bytes of a customer's attachments, in all, attached to an
+    /// agent's notification.
+    pub notify_attachments_max_bytes: Option<Spanned<u64>>,
     /// PEM private key (RSA or Ed25519) to DKIM-sign outbound mail.
     pub dkim_key_file: Option<Spanned<PathBuf>>,
     /// DKIM selector (`s=`); required with `dkim_key_file`.
@@ -157,6 +160,10 @@ pub struct Settings {
     pub acknowledge: Vec<String>,
     /// Whether ingested mail causes acknowledgements and notifications.
     pub ingest_sends_mail: bool,
+    /// Most bytes of a customer's attachments, in all, that an agent's
+    /// notification carries; past it, they are listed with the command
+    /// that fetches them.
+    pub notify_attachments_max_bytes: u64,
     /// DKIM signing, when a key is configured.
     pub dkim: Option<Dkim>,
     /// Queue name (lower-case) to the names of the agents notified of its
@@ -182,6 +189,7 @@ impl Default for Settings {
             suppress_for: Duration::from_secs(7 * 86_400),
             acknowledge: vec!["support".into()],
             ingest_sends_mail: false,
+            notify_attachments_max_bytes: 10 * 1024 * 1024,
             dkim: None,
             teams: BTreeMap::new(),
             templates: Arc::new(Templates::builtin()),
@@ -539,6 +547,9 @@ pub fn check(
         ingest_sends_mail: raw
             .ingest_sends_mail
             .map_or(d.ingest_sends_mail, Spanned::into_inner),
+        notify_attachments_max_bytes: raw
+            .notify_attachments_max_bytes
+            .map_or(d.notify_attachments_max_bytes, Spanned::into_inner),
         dkim,
         teams: typed_teams,
         templates: Arc::new(templates),
@@ -636,16 +647,18 @@ mod tests {
                 o.auto_replies_per_hour,
                 o.suppress_for,
                 &o.acknowledge,
-                o.ingest_sends_mail
+                o.ingest_sends_mail,
+                o.notify_attachments_max_bytes
             ),
             (
                 d.auto_replies_per_hour,
                 d.suppress_for,
                 &d.acknowledge,
-                d.ingest_sends_mail
+                d.ingest_sends_mail,
+                d.notify_attachments_max_bytes
             )
         );
-        assert_eq!(o.x_loop, "postdesk@localhost");
+        assert_eq!(o.x_loop, "postdesk@example.com");
         assert!(o.teams.is_empty());
     }
 

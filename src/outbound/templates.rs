@@ -402,6 +402,7 @@ pub fn sample() -> Vars {
         ("matched", "a phone number"),
         ("client_suspended", ""),
         ("new_participant", ""),
+        ("ticket_id_number", "1001"),
         ("period", "since yesterday 08:00"),
     ] {
         v.insert(k, Value::from(s));
@@ -427,6 +428,15 @@ pub fn sample() -> Vars {
     item.insert("mailbox", Value::from("support@example.com"));
     item.insert("received", Value::from("2026-01-05 08:00 EST"));
     v.insert("items", Value::from(vec![Value::from(item)]));
+    let mut withheld = BTreeMap::new();
+    withheld.insert("name", Value::from("scan.pdf"));
+    withheld.insert("content_type", Value::from("application/pdf"));
+    withheld.insert("size", Value::from(12_582_912));
+    v.insert(
+        "attachments_withheld",
+        Value::from(vec![Value::from(withheld)]),
+    );
+    v.insert("agent_signed", Value::from(false));
     v
 }
 

@@ -446,6 +446,31 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
+    /// The Message-IDs of the mail `agent` has of `ticket`, oldest first:
+    /// what postdesk sent to them about it (notifications, answers) and
+    /// what they sent to it. A notification threads under these, so the
+    /// agent's mail client roots the ticket in mail the agent holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn agent_thread(&self, ticket: TicketId, agent: &str) -> Result<Vec<String>, Error> {
+        const Q: &str = "SELECT message_id FROM messages
+            WHERE ticket_id = ?1 AND is_synthetic_id = 0 AND (
+                (direction = 'outbound'
+                 AND EXISTS (SELECT 1 FROM json_each(to_addrs) WHERE value = ?2))
+                OR (direction = 'inbound' AND kind IN ('agent', 'note') AND from_addr = ?2))
+            ORDER BY id DESC LIMIT 20";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let mut ids: Vec<String> = st
+            .query_map(params![ticket.0, agent.to_ascii_lowercase()], |r| r.get(0))
+            .map_err(|e| Error::sql(Q, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::sql(Q, e))?;
+        ids.reverse();
+        Ok(ids)
+    }
+
     /// The Cc participants of `ticket` (role `cc`), with their names.
     ///
     /// # Errors

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, Store};
+use crate::ids::TicketId;
 
 /// Filter for [`Store::list_tickets`].
 #[derive(Debug, Clone, Default)]
@@ -193,6 +194,27 @@ fn json_list(s: String) -> Vec<String> {
 }
 
 impl Store {
+    /// The newest attachment named `name` (exactly, else ignoring case) of
+    /// `ticket`'s messages: `(content type, bytes)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn attachment_bytes(
+        &self,
+        ticket: TicketId,
+        name: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, Error> {
+        const Q: &str = "SELECT a.content_type, a.content FROM attachments a
+            JOIN messages m ON m.id = a.message_row_id
+            WHERE m.ticket_id = ?1 AND a.name = ?2 COLLATE NOCASE
+            ORDER BY a.name = ?2 DESC, a.id DESC LIMIT 1";
+        let mut st = self.conn.prepare(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row(params![ticket.0, name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| Error::sql(Q, e))
+    }
+
     /// Tickets matching `filter`, newest number first.
     ///
     /// # Errors

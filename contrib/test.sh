@@ -5,8 +5,10 @@
 # and talk to it with real peers: Python's smtplib and raw sockets, aiosmtpd
 # and Postfix's smtp-sink as SMTP servers for outbound mail, a throwaway
 # Dovecot (with a throwaway TLS certificate, made by openssl) for the IMAP
-# pollers. Installs what is missing (apt, pip), then
-# runs the whole suite in the release profile.
+# pollers. Installs what is missing: python3, dovecot-imapd, postfix (for
+# smtp-sink only, no mail server set up) and openssl with apt (sudo when not
+# root), aiosmtpd with pip or apt. Then runs the whole suite in the release
+# profile.
 # Extra arguments go to `cargo test` (e.g. `bash contrib/test.sh --test crash`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -133,10 +133,21 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 /// `<data>/ports.json`, written atomically, so tests and scripts that bind
 /// port 0 learn the real ports.
 fn write_ports(data_dir: &std::path::Path, ports: &serde_json::Value) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = data_dir.join("ports.json.tmp");
     let dst = data_dir.join("ports.json");
-    std::fs::write(&tmp, ports.to_string())
+    // Owner-only like everything in the data directory.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
         .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(ports.to_string().as_bytes())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(f);
     std::fs::rename(&tmp, &dst).with_context(|| format!("renaming to {}", dst.display()))?;
     Ok(())
 }
@@ -283,12 +294,10 @@ pub fn explain(
 /// and the rule behind it.
 pub fn explain_text(v: &serde_json::Value) -> String {
     use std::fmt::Write;
-    let s = |key: &str| {
-        v.get(key)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    // Every value may come from the message: printed through `printable`.
+    let text =
+        |x: &serde_json::Value| crate::report::printable(x.as_str().unwrap_or("")).into_owned();
+    let s = |key: &str| text(v.get(key).unwrap_or(&serde_json::Value::Null));
     let mut out = String::new();
     let _ = writeln!(out, "message    {}", s("message_id"));
     if v["duplicate"].as_bool() == Some(true) {
@@ -304,28 +313,28 @@ pub fn explain_text(v: &serde_json::Value) -> String {
             "note       another stored message has this Message-ID: kept as a new message"
         );
     }
-    if let Some(p) = v["problem"].as_str() {
-        let _ = writeln!(out, "problem    {p}");
+    if v["problem"].is_string() {
+        let _ = writeln!(out, "problem    {}", text(&v["problem"]));
     }
     let _ = writeln!(out, "state      {}", s("state"));
     if let Some(thread) = v.get("thread").filter(|t| !t.is_null()) {
-        let rule = thread["matched"]["rule"].as_str().unwrap_or("");
-        let action = thread["action"]["action"].as_str().unwrap_or("");
+        let rule = text(&thread["matched"]["rule"]);
+        let action = text(&thread["action"]["action"]);
         let _ = writeln!(out, "thread     {rule} -> {action}");
         for step in thread["tried"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 out,
                 "  tried    {:<17}{}",
-                step["rule"].as_str().unwrap_or(""),
-                step["result"].as_str().unwrap_or("")
+                text(&step["rule"]),
+                text(&step["result"])
             );
         }
     }
     if let Some(route) = v.get("route").filter(|r| !r.is_null()) {
-        let outcome = route["outcome"].as_str().unwrap_or("");
+        let outcome = text(&route["outcome"]);
         let _ = writeln!(out, "route      {outcome} (rule {})", s("because"));
-        if let Some(reason) = route["reason"].as_str() {
-            let _ = writeln!(out, "reason     {reason}");
+        if route["reason"].is_string() {
+            let _ = writeln!(out, "reason     {}", text(&route["reason"]));
         }
     }
     if !v["queue"].is_null() {
@@ -339,10 +348,10 @@ pub fn explain_text(v: &serde_json::Value) -> String {
             let _ = writeln!(
                 out,
                 "ticket     {} {} ({}, {})",
-                t["number"].as_str().unwrap_or(""),
-                t["subject"].as_str().unwrap_or(""),
-                t["status"].as_str().unwrap_or(""),
-                t["queue"].as_str().unwrap_or("")
+                text(&t["number"]),
+                text(&t["subject"]),
+                text(&t["status"]),
+                text(&t["queue"])
             );
         }
         None if v["would_open_ticket"].as_bool() == Some(true) => {
@@ -385,9 +394,9 @@ pub fn explain_text(v: &serde_json::Value) -> String {
                 let _ = writeln!(
                     out,
                     "  hit      {:<10}{:?} (rule {})",
-                    h["category"].as_str().unwrap_or(""),
+                    text(&h["category"]),
                     h["text"].as_str().unwrap_or(""),
-                    h["rule"].as_str().unwrap_or("")
+                    text(&h["rule"])
                 );
             }
         }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use postdesk::config::{self, Config};
+use postdesk::report::{printable, printable_lines};
 use postdesk::store::{Store, TicketFilter, TicketRef};
 use postdesk::{app, logging, report};
 
@@ -454,12 +455,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         out,
                         "{:>6} {:<11} {:<30} {} {}",
                         m.id,
-                        m.state,
-                        m.from,
-                        m.subject,
+                        printable(&m.state),
+                        printable(&m.from),
+                        printable(&m.subject),
                         m.flag
                             .as_deref()
-                            .map(|f| format!("[{f}]"))
+                            .map(|f| format!("[{}]", printable(f)))
                             .unwrap_or_default()
                     )?;
                 }
@@ -485,8 +486,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "{}: {} -> {}",
                 cfg.tickets.format_number(c.number),
-                c.from,
-                c.to
+                printable(&c.from),
+                printable(&c.to)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -520,9 +521,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for d in &digests {
                     println!(
                         "To: {}\nSubject: {}\n\n{}",
-                        d.recipients.join(", "),
-                        d.subject,
-                        d.body
+                        printable(&d.recipients.join(", ")),
+                        printable(&d.subject),
+                        printable_lines(&d.body)
                     );
                 }
                 if digests.is_empty() {
@@ -550,13 +551,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             if lifted.is_empty() {
                 eprintln!(
-                    "postdesk: {address} is not suspended{}",
-                    queue.map(|q| format!(" in queue {q}")).unwrap_or_default()
+                    "postdesk: {} is not suspended{}",
+                    printable(&address),
+                    queue
+                        .map(|q| format!(" in queue {}", printable(&q)))
+                        .unwrap_or_default()
                 );
                 return Ok(ExitCode::from(1));
             }
             for s in &lifted {
-                println!("{}: access to queue {} restored", s.client, s.queue);
+                println!(
+                    "{}: access to queue {} restored",
+                    printable(&s.client),
+                    printable(&s.queue)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -582,16 +590,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 for s in &suspensions {
                     let state = match s.lifted_at {
-                        Some(_) => format!("lifted by {}", s.lifted_by),
+                        Some(_) => format!("lifted by {}", printable(&s.lifted_by)),
                         None => "suspended".to_owned(),
                     };
-                    println!("{:<40} {:<12} {state}", s.client, s.queue);
+                    println!(
+                        "{:<40} {:<12} {state}",
+                        printable(&s.client),
+                        printable(&s.queue)
+                    );
                 }
                 if suspensions.is_empty() {
                     println!("no suspended clients");
                 }
                 for (client, n) in &counts {
-                    println!("flagged  {client}: {n} message(s)");
+                    println!("flagged  {}: {n} message(s)", printable(client));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -632,9 +644,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!(
                         "{:>5} {:<17} {} -> {}",
                         n.id,
-                        n.kind,
-                        n.subject,
-                        n.recipients.join(", ")
+                        printable(&n.kind),
+                        printable(&n.subject),
+                        printable(&n.recipients.join(", "))
                     );
                 }
             }
@@ -648,13 +660,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::open(&cfg.data_dir())?;
             let states = store.mailbox_states()?;
             if json {
-                print_json(&serde_json::to_value(&states)?)?;
+                print_json(&serde_json::Value::Array(
+                    states
+                        .iter()
+                        .map(|st| report::mailbox_json(&cfg, st))
+                        .collect(),
+                ))?;
             } else {
                 for st in &states {
                     let broken = st.health.as_ref().is_some_and(|h| h.broken);
                     println!(
                         "{:<40} last_uid {:<8} {}",
-                        st.mailbox,
+                        printable(&st.mailbox),
                         st.sync.as_ref().map_or(0, |s| s.last_uid),
                         if broken { "BROKEN" } else { "ok" }
                     );

@@ -1,11 +1,53 @@
 //! Renders store rows for the CLI: JSON objects for `--json`, plain text
 //! otherwise. Ticket numbers are shown in the configured format and times
 //! as RFC 3339.
+//!
+//! Text output passes every value a stranger could have written (subjects,
+//! names, addresses, bodies, error texts) through [`printable`]: a subject
+//! carrying `\r\n` or an `ESC ]0;...` sequence must not forge a row or
+//! retitle the admin's terminal. JSON output needs no such care: serde
+//! escapes control characters itself.
+
+use std::borrow::Cow;
 
 use serde_json::{Value, json};
 
+/// `s` made safe to print on a terminal: C0 controls (line breaks
+/// included), DEL, C1 controls and the Unicode bidirectional overrides are
+/// shown escaped (`\r`, `\n`, `\u{1b}`, ...), so a value prints as exactly
+/// one visible span of its own line. Tabs stay. Borrowed when there is
+/// nothing to escape.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    fn is_unsafe(c: char) -> bool {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+    }
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Multi-line text (a message body, a digest) made safe to print: each
+/// line through [`printable`], the line breaks kept.
+pub fn printable_lines(s: &str) -> String {
+    s.split('\n')
+        .map(|line| printable(line.strip_suffix('\r').unwrap_or(line)).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 use crate::config::Config;
-use crate::store::{MessageSummary, TicketDetail, TicketSummary};
+use crate::store::{MailboxState, MessageSummary, TicketDetail, TicketSummary};
 
 fn time(secs: i64) -> Value {
     match jiff::Timestamp::from_second(secs) {
@@ -105,16 +147,32 @@ pub fn message_json(m: &MessageSummary) -> Value {
     })
 }
 
+/// A polled mailbox as a JSON object (the `mailboxes --json` contract):
+/// its UID state and its health, the health's ticket by number (`#1301`)
+/// like every other output.
+pub fn mailbox_json(cfg: &Config, st: &MailboxState) -> Value {
+    json!({
+        "mailbox": st.mailbox,
+        "sync": st.sync,
+        "health": st.health.as_ref().map(|h| json!({
+            "broken": h.broken,
+            "ticket": st.health_ticket_number.map(|n| cfg.tickets.format_number(n)),
+            "reason": h.reason,
+            "since": h.since,
+        })),
+    })
+}
+
 /// One line per ticket for the terminal.
 pub fn ticket_line(cfg: &Config, t: &TicketSummary) -> String {
     format!(
         "{:<8} {:<9} {:<7} {:<8} {:<28} {}",
         cfg.tickets.format_number(t.number),
-        t.status,
-        t.queue,
-        t.priority,
-        truncate(&t.requester, 28),
-        t.subject
+        printable(&t.status),
+        printable(&t.queue),
+        printable(&t.priority),
+        truncate(&printable(&t.requester), 28),
+        printable(&t.subject)
     )
 }
 
@@ -124,13 +182,13 @@ pub fn detail_text(cfg: &Config, d: &TicketDetail) -> String {
     let mut s = format!(
         "Ticket {}  {}\nStatus: {}  Priority: {}  Queue: {}  Type: {}\nRequester: {} <{}>\nMessages: {}  Created: {}\n",
         cfg.tickets.format_number(t.number),
-        t.subject,
-        t.status,
-        t.priority,
-        t.queue,
-        t.issue_type,
-        t.requester_name,
-        t.requester,
+        printable(&t.subject),
+        printable(&t.status),
+        printable(&t.priority),
+        printable(&t.queue),
+        printable(&t.issue_type),
+        printable(&t.requester_name),
+        printable(&t.requester),
         t.message_count,
         time(t.created_at).as_str().unwrap_or(""),
     );
@@ -139,31 +197,36 @@ pub fn detail_text(cfg: &Config, d: &TicketDetail) -> String {
         .iter()
         .filter(|(_, role)| role != "requester")
         .map(|(address, role)| match role.as_str() {
-            "held" => format!("{address} (held: wrote in, not copied; #cc to add)"),
-            _ => address.clone(),
+            "held" => format!(
+                "{} (held: wrote in, not copied; #cc to add)",
+                printable(address)
+            ),
+            _ => printable(address).into_owned(),
         })
         .collect();
     if !others.is_empty() {
         s.push_str(&format!("Cc: {}\n", others.join(", ")));
     }
     if !d.tags.is_empty() {
-        s.push_str(&format!("Tags: {}\n", d.tags.join(", ")));
+        s.push_str(&format!("Tags: {}\n", printable(&d.tags.join(", "))));
     }
     for m in &d.messages {
         s.push_str(&format!(
             "\n--- {} {} from {} ({}; thread: {})\nSubject: {}\n\n{}\n",
             time(m.received_at).as_str().unwrap_or(""),
-            m.direction,
-            m.from,
-            m.kind,
-            m.thread_match,
-            m.subject,
-            m.text.trim_end()
+            printable(&m.direction),
+            printable(&m.from),
+            printable(&m.kind),
+            printable(&m.thread_match),
+            printable(&m.subject),
+            printable_lines(m.text.trim_end())
         ));
         for a in &m.attachments {
             s.push_str(&format!(
                 "[attachment: {} {} {} bytes]\n",
-                a.name, a.content_type, a.size
+                printable(&a.name),
+                printable(&a.content_type),
+                a.size
             ));
         }
     }
@@ -175,5 +238,36 @@ fn truncate(s: &str, n: usize) -> String {
         s.to_string()
     } else {
         s.chars().take(n - 1).chain(['…']).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_line_breaks_escapes_and_c1_but_keeps_text_and_tabs() {
+        assert!(matches!(
+            printable("Printer on fire\tnow"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(printable("Café ☕"), "Café ☕");
+        assert_eq!(
+            printable("a\r\n#9999 Open\u{1b}]0;pwned\u{7}"),
+            "a\\r\\n#9999 Open\\u{1b}]0;pwned\\u{7}"
+        );
+        assert_eq!(
+            printable("x\u{9b}31m\u{7f}\u{0}"),
+            "x\\u{9b}31m\\u{7f}\\u{0}"
+        );
+        assert_eq!(printable("evil\u{202e}fdp.exe"), "evil\\u{202e}fdp.exe");
+    }
+
+    #[test]
+    fn printable_lines_keeps_line_breaks_and_escapes_inside_lines() {
+        assert_eq!(
+            printable_lines("one\r\ntwo \u{1b}[2J\nthree\r"),
+            "one\ntwo \\u{1b}[2J\nthree"
+        );
     }
 }

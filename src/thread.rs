@@ -764,7 +764,11 @@ mod tests {
 
     fn config(extra: &str) -> Config {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("secret"), "a test secret of enough bytes").unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "a test secret of enough bytes").unwrap();
+        // Secret files must be private (config::read_private_file).
+        let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+        std::fs::set_permissions(&secret, private).unwrap();
         let rules = format!(
             "[threading]\ntoken_secret_file = \"secret\"\n{extra}\n[agents]\nbob = \"bob@example.com\"\n"
         );

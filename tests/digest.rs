@@ -31,6 +31,19 @@ fn digests(env: &Env) -> Vec<Value> {
     }
 }
 
+/// Each of `numbers` starts exactly one line of `body`, and no line holds
+/// two items.
+fn assert_items_on_lines_of_their_own(body: &str, numbers: &[&str]) {
+    for n in numbers {
+        let starting = body.lines().filter(|l| l.starts_with(n)).count();
+        assert_eq!(starting, 1, "{n} does not start a line of its own:\n{body}");
+    }
+    for line in body.lines() {
+        let items = numbers.iter().filter(|n| line.contains(**n)).count();
+        assert!(items <= 1, "two items on one line: {line:?}\n{body}");
+    }
+}
+
 fn append(dovecot: &Dovecot, local: &str, subject: &str, id: &str) {
     let to = format!("{local}@acme.test");
     let from = format!("{id}@outside.test");
@@ -63,7 +76,7 @@ fn medium_and_low_mail_is_digested_at_the_scheduled_time_once_and_a_missed_diges
         ..Options::default()
     });
     for l in ["billing", "support", "regulatory"] {
-        env.write_config(&format!("secrets/{l}.pass"), PASSWORD);
+        env.write_secret(&format!("secrets/{l}.pass"), PASSWORD);
     }
     env.write_config(
         "mailboxes/acme.toml",
@@ -137,19 +150,27 @@ fn medium_and_low_mail_is_digested_at_the_scheduled_time_once_and_a_missed_diges
         "each item names its sender and mailbox: {body}"
     );
     assert_eq!(d[0]["recipients"][0], "boss@acme-owner.test");
-    // It reached the SMTP server.
-    eventually(Duration::from_secs(20), || {
-        let n = sink
+    // Each item starts on a line of its own (a block tag ending a template
+    // line must not eat the break between items).
+    assert_items_on_lines_of_their_own(body, &[&billing, &support]);
+    // It reached the SMTP server, laid out the same.
+    let mails = eventually(Duration::from_secs(20), || {
+        let m: Vec<String> = sink
             .messages()
-            .iter()
+            .into_iter()
             .filter(|m| m.contains("Digest") && m.contains("Invoice question"))
-            .count();
-        if n == 1 {
-            Ok(())
+            .collect();
+        if m.len() == 1 {
+            Ok(m)
         } else {
-            Err(format!("{n} digest mails"))
+            Err(format!("{} digest mails", m.len()))
         }
     });
+    let delivered = mail_parser::MessageParser::default()
+        .parse(mails[0].as_bytes())
+        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+        .expect("a text body in the delivered digest");
+    assert_items_on_lines_of_their_own(&delivered, &[&billing, &support]);
 
     // Later ticks and a restart at the same time send nothing more.
     std::thread::sleep(Duration::from_secs(2));

@@ -653,8 +653,8 @@ fn outbound_mail_is_dkim_signed_when_a_key_is_configured() {
     );
     let env = common::Env::new(&Options::default());
     env.write_config("rules.toml", &rules);
-    env.write_config("token_secret", common::sink::SECRET);
-    env.write_config(
+    env.write_secret("token_secret", common::sink::SECRET);
+    env.write_secret(
         "dkim.pem",
         &format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n"),
     );

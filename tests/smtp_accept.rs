@@ -447,3 +447,44 @@ fn pipelined_commands_get_their_replies_in_order() {
     assert_eq!(done.code, 250, "{done:?}");
     server.wait_messages(1);
 }
+
+// RFC 5321 §4.5.1: `RCPT TO:<Postmaster>` (no domain, any case) MUST be
+// accepted; it reaches postmaster at the first served domain. `<>` is no
+// recipient at all.
+#[test]
+fn rcpt_to_bare_postmaster_is_accepted_for_the_first_served_domain() {
+    let server = TestServer::start();
+    let mut s = RawSmtp::connect_ehlo(server.smtp);
+    let r = s.cmd(&format!("MAIL FROM:<{ALICE}>"));
+    assert_eq!(r.code, 250, "{r:?}");
+    let r = s.cmd("RCPT TO:<>");
+    assert_eq!(
+        r.code, 501,
+        "an empty forward-path is a syntax error: {r:?}"
+    );
+    for bare in ["RCPT TO:<postmaster>", "RCPT TO:<PostMaster>"] {
+        let r = s.cmd(bare);
+        assert_eq!(r.code, 250, "{bare}: {r:?}");
+    }
+    let r = s.cmd("DATA");
+    assert_eq!(r.code, 354, "{r:?}");
+    let raw = text_mail(
+        "Alice Customer <alice@customer.example.org>",
+        "postmaster",
+        "Your server bounces my mail",
+        "pm-1@customer.example.org",
+        &[],
+        "Hello postmaster,\nyour server bounces my mail.\n",
+    );
+    let mut data = common::dot_stuff(&raw);
+    data.extend_from_slice(b".\r\n");
+    s.send(&data).expect("write message");
+    let done = s.read_reply().expect("end of data reply");
+    assert_eq!(done.code, 250, "{done:?}");
+    let tickets = server.wait_tickets(1);
+    assert_eq!(
+        str_field(&tickets[0], "inbound_address"),
+        "postmaster@example.com",
+        "{tickets:?}"
+    );
+}

@@ -56,7 +56,7 @@ fn server_with_secret(threading: &str) -> (TestServer, tempfile::TempDir, Vec<u8
     let dir = tempfile::tempdir().expect("temp dir");
     let secret = b"integration-test-secret-0123456789".to_vec();
     let path = dir.path().join("token_secret");
-    std::fs::write(&path, &secret).expect("write secret");
+    common::write_private(&path, &secret);
     let extra_toml = format!(
         "[threading]\ntoken_secret_file = \"{}\"\n{threading}\n",
         path.display()

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod monitoring;
+mod private;
 mod raw;
 pub mod reload;
 mod validate;
@@ -19,6 +20,7 @@ pub use monitoring::{
     AfterIngest, CRTC_ISSUE_TYPE, CRTC_PRESET, DigestSettings, FirstSync, ImapAccount, Monitoring,
     PasswordSource, Schedule, TlsMode,
 };
+pub use private::read_private_file;
 pub use validate::{ConfigError, Diagnostic, load};
 
 /// Ticket priority, lowest first.
@@ -426,8 +428,10 @@ impl Config {
         }
         let path = self.data_dir().join(GENERATED_SECRET_FILE);
         let mut created = None;
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+        // An existing file is read like every secret: refused when other
+        // users can read it (someone copied or restored it carelessly).
+        let bytes = match std::fs::symlink_metadata(&path) {
+            Ok(_) => read_private_file(&path).map_err(std::io::Error::other)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 let hex = crate::token::Secret::generate_hex()?;
                 write_private_new(&path, hex.as_bytes())?;

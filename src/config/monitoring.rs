@@ -792,6 +792,19 @@ impl ClientImap {
                 PasswordSource::Env(String::new())
             }
         };
+        // A password file that is already there must be private now; one
+        // still missing is not an error here (the poller reports it as a
+        // broken mailbox until it appears).
+        if let PasswordSource::File(path) = &password
+            && path.exists()
+            && let Err(e) = crate::config::read_private_file(path)
+        {
+            let message = format!("password_file: {e}");
+            match entry.password_file.as_ref().or(raw.password_file.as_ref()) {
+                Some(f) => src.error(out, f, message),
+                None => src.error(out, at, message),
+            }
+        }
         let folder = entry
             .folder
             .as_ref()

@@ -583,9 +583,11 @@ fn check_threading(
     let reopen_window = days("reopen_window_days", &raw.reopen_window_days, true, out);
 
     let short = format!("shorter than {MIN_SECRET_BYTES} bytes, too short to sign reply tokens");
+    // Every secret file goes through read_private_file: one other users
+    // can read is refused, naming the file and the chmod that fixes it.
     let read_secret = |key: &str, file: &Spanned<PathBuf>, out: &mut Vec<Diagnostic>| {
         let path = resolve(dir, file.get_ref());
-        match std::fs::read(&path) {
+        match crate::config::read_private_file(&path) {
             Ok(bytes) => match Secret::new(&bytes) {
                 Some(secret) => Some((secret, path.display().to_string())),
                 None => {
@@ -594,11 +596,7 @@ fn check_threading(
                 }
             },
             Err(e) => {
-                src.error(
-                    out,
-                    file,
-                    format!("{key} `{}` cannot be read: {e}", path.display()),
-                );
+                src.error(out, file, format!("{key}: {e}"));
                 None
             }
         }
@@ -1163,13 +1161,16 @@ fn check_client(
 mod tests {
     use super::*;
 
-    /// A config directory with `files` (relative path, text) in it.
+    /// A config directory with `files` (relative path, text) in it, each
+    /// readable by its owner only (secrets must be).
     fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             let path = dir.path().join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         dir
     }
@@ -1525,6 +1526,30 @@ domain = \"acme.test\"
         );
         assert!(cfg.is_agent("bob@example.com"));
         assert!(!format!("{:?}", cfg.threading).contains("long enough"));
+    }
+
+    #[test]
+    fn a_token_secret_other_users_can_read_is_refused_with_the_chmod_that_fixes_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = dir_with(&[
+            (
+                "rules.toml",
+                "[threading]\ntoken_secret_file = \"secret\"\n",
+            ),
+            ("secret", "a secret that is long enough\n"),
+        ]);
+        let secret = dir.path().join("secret");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let errs = errors(&dir);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("rules.toml:2:21: token_secret_file: `"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[0].ends_with(&format!("run `chmod 600 {}`", secret.display())),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -118,6 +118,11 @@ impl Settings {
         self.config.serves_domain(domain)
     }
 
+    /// The first served domain: where the domain-less `<postmaster>` goes.
+    pub fn first_served_domain(&self) -> Option<&str> {
+        self.config.domains.served.first().map(String::as_str)
+    }
+
     /// The STARTTLS acceptor, when a certificate is configured.
     pub fn tls(&self) -> Option<&TlsAcceptor> {
         self.tls.as_ref()

@@ -488,7 +488,7 @@ impl<'a, D: Deliver> Session<'a, D> {
             Request::Helo { host } => self.hello(host, Hello::Helo),
             Request::Lhlo { host } => self.hello(host, Hello::Lhlo),
             Request::Mail { from } => self.mail(from),
-            Request::Rcpt { to } => self.rcpt(to),
+            Request::Rcpt { to } => self.rcpt(to, line),
             Request::Data => self.data(),
             Request::Rset => {
                 self.transaction = None;
@@ -568,7 +568,10 @@ impl<'a, D: Deliver> Session<'a, D> {
         self.reply(reply::sender_ok())
     }
 
-    fn rcpt(&mut self, to: RcptTo<String>) -> Flow {
+    /// `line` is the raw command: smtp-proto gives both `<>` and
+    /// `<postmaster>` as an empty address, and only the line tells them
+    /// apart.
+    fn rcpt(&mut self, to: RcptTo<String>, line: &[u8]) -> Flow {
         let limits = self.ctx.settings.limits();
         let Some(transaction) = &self.transaction else {
             return self.reject(reply::mail_first());
@@ -576,11 +579,14 @@ impl<'a, D: Deliver> Session<'a, D> {
         if transaction.rcpt_to.len() >= limits.max_recipients {
             return self.reply(reply::too_many_recipients());
         }
-        // smtp-proto turns the domain-less `<postmaster>` (RFC 5321 §4.5.1)
-        // into an empty address; it means this host's postmaster. (`<>`,
-        // which is not a valid recipient, ends up here too, harmlessly.)
+        // RFC 5321 §4.5.1: `RCPT TO:<postmaster>` (any case, no domain)
+        // MUST be accepted; it is postmaster at the first served domain.
+        // `<>` is no forward-path at all (§4.1.1.3): a syntax error.
         let address = if to.address.is_empty() {
-            format!("postmaster@{}", self.ctx.settings.hostname())
+            match self.ctx.settings.first_served_domain() {
+                Some(domain) if names_bare_postmaster(line) => format!("postmaster@{domain}"),
+                _ => return self.reject(reply::bad_recipient_address()),
+            }
         } else {
             to.address
         };
@@ -789,6 +795,22 @@ fn ingest_discarding(receiver: &mut DummyDataReceiver, bytes: &mut &[u8]) -> boo
     let is_done = receiver.ingest(&mut input);
     *bytes = input.as_slice();
     is_done
+}
+
+/// Whether an RCPT line's path is the bare `<postmaster>` (any case,
+/// spaces around it allowed), as opposed to `<>` or `< >`, which smtp-proto
+/// also hands over as an empty address.
+fn names_bare_postmaster(line: &[u8]) -> bool {
+    let Some(open) = line.iter().position(|&b| b == b'<') else {
+        return false;
+    };
+    let rest = &line[open + 1..];
+    let Some(close) = rest.iter().position(|&b| b == b'>') else {
+        return false;
+    };
+    rest[..close]
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"postmaster")
 }
 
 #[cfg(test)]

@@ -42,9 +42,10 @@ pub enum Signer {
 /// Why a key could not be loaded or a message signed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The key file could not be read.
-    #[error("cannot read the key: {0}")]
-    Read(#[source] std::io::Error),
+    /// The key file could not be read, or other users can read it (the
+    /// message names the file and the `chmod` that fixes it).
+    #[error("{0}")]
+    Read(String),
     /// The file holds no private key in PEM form.
     #[error("no PEM private key found (expected PKCS#8 or PKCS#1 RSA, or PKCS#8 Ed25519)")]
     NoKey,
@@ -62,7 +63,7 @@ pub enum Error {
 ///
 /// [`Error::Read`], [`Error::NoKey`] or [`Error::Key`].
 pub fn load(path: &std::path::Path, domain: &str, selector: &str) -> Result<Signer, Error> {
-    let pem = std::fs::read(path).map_err(Error::Read)?;
+    let pem = crate::config::read_private_file(path).map_err(Error::Read)?;
     from_pem(&pem, domain, selector)
 }
 

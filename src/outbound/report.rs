@@ -1,9 +1,12 @@
 //! Renders the outbox and the templates for the CLI: `postdesk outbox
-//! [--json]` and the template lines of `postdesk check`.
+//! [--json]` and the template lines of `postdesk check`. Text lines pass
+//! what a stranger could have written (addresses, subjects, a relay's
+//! error text) through [`crate::report::printable`].
 
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::report::printable;
 use crate::store::OutboxRow;
 
 fn time_s(secs: i64) -> Value {
@@ -40,10 +43,16 @@ pub fn row_line(cfg: &Config, r: &OutboxRow) -> String {
         .unwrap_or_else(|| "-".into());
     let mut line = format!(
         "{:>6} {:<7} {:<8} {:<13} {:>2} {:<30} {}",
-        r.id, r.status, ticket, r.kind, r.attempts, r.to, r.subject
+        r.id,
+        printable(&r.status),
+        ticket,
+        printable(&r.kind),
+        r.attempts,
+        printable(&r.to),
+        printable(&r.subject)
     );
     if !r.last_error.is_empty() {
-        line.push_str(&format!("  [{}]", r.last_error));
+        line.push_str(&format!("  [{}]", printable(&r.last_error)));
     }
     line
 }

@@ -7,9 +7,11 @@
 //! reported at its `file:line:column` like the rest of the file. Template
 //! problems name the template file and line (see [`super::templates`]).
 //!
-//! No secret is read here: a smarthost password is named by an environment
+//! No secret is kept here: a smarthost password is named by an environment
 //! variable or a file, and read when the worker connects, so a rotated
-//! password needs no reload and `check` never prints one.
+//! password needs no reload and `check` never prints one. A password file
+//! is opened here only to refuse one other users can read
+//! ([`crate::config::read_private_file`]); its content is dropped.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -333,6 +335,8 @@ pub fn check(
                             f.span(),
                             format!("password_file `{}` does not exist", path.display()),
                         );
+                    } else if let Err(e) = crate::config::read_private_file(&path) {
+                        error(f.span(), format!("password_file: {e}"));
                     }
                     Some(PasswordSource::File(path))
                 }

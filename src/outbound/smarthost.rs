@@ -401,9 +401,12 @@ fn read_password(source: &PasswordSource) -> Result<String, SendError> {
     match source {
         PasswordSource::Env(name) => std::env::var(name)
             .map_err(|_| SendError::Password(format!("environment variable {name} is not set"))),
-        PasswordSource::File(path) => std::fs::read_to_string(path)
+        PasswordSource::File(path) => crate::config::read_private_file(path)
+            .and_then(|b| {
+                String::from_utf8(b).map_err(|_| format!("`{}` is not UTF-8", path.display()))
+            })
             .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
-            .map_err(|e| SendError::Password(format!("{}: {e}", path.display()))),
+            .map_err(SendError::Password),
     }
 }
 
@@ -439,13 +442,25 @@ impl Maildir {
         };
         let tmp_dir = self.root.join("tmp");
         let new_dir = self.root.join("new");
+        // Outbound mail is customers' mail: owner-only, like the store.
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         for d in [&tmp_dir, &new_dir, &self.root.join("cur")] {
-            std::fs::create_dir_all(d).map_err(err(d))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(d)
+                .map_err(err(d))?;
         }
         let name = format!("{:012}.postdesk.eml", env.outbox_id);
         let tmp = tmp_dir.join(&name);
         let dst = new_dir.join(&name);
-        let mut f = std::fs::File::create(&tmp).map_err(err(&tmp))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(err(&tmp))?;
         let head = format!(
             "Return-Path: <{}>\r\nDelivered-To: {}\r\n",
             env.mail_from, env.rcpt_to

@@ -507,6 +507,48 @@ mod tests {
         dir
     }
 
+    // trim_blocks eats the line break after a block tag that ends a line:
+    // the shipped digest must still start every item on a line of its own,
+    // with a time and without one.
+    #[test]
+    fn the_digest_starts_each_item_on_a_line_of_its_own() {
+        let item = |n: &str, received: &str| {
+            let mut i = BTreeMap::new();
+            i.insert("ticket_number", Value::from(n));
+            i.insert("subject", Value::from("Subject"));
+            i.insert("priority", Value::from("Low"));
+            i.insert("status", Value::from("Open"));
+            i.insert("sender", Value::from("a@customer.example"));
+            i.insert("mailbox", Value::from("support@example.com"));
+            i.insert("received", Value::from(received));
+            Value::from(i)
+        };
+        let mut vars = sample();
+        vars.insert(
+            "items",
+            Value::from(vec![
+                item("#1001", "2026-01-05 08:00 EST"),
+                item("#1002", ""),
+                item("#1003", "2026-01-05 09:00 EST"),
+            ]),
+        );
+        let r = Templates::builtin().render("digest", &vars).unwrap();
+        for n in ["#1001", "#1002", "#1003"] {
+            assert_eq!(
+                r.body.lines().filter(|l| l.starts_with(n)).count(),
+                1,
+                "{n} does not start a line:\n{}",
+                r.body
+            );
+        }
+        assert!(
+            r.body
+                .contains("support@example.com, 2026-01-05 08:00 EST\n#1002"),
+            "{}",
+            r.body
+        );
+    }
+
     #[test]
     fn a_syntax_error_names_the_file_and_line() {
         let dir = dir_with(&[(

@@ -161,11 +161,12 @@ pub fn password(account: &ImapAccount) -> Result<String, Error> {
         PasswordSource::Env(name) => std::env::var(name).map_err(|_| Error::Password {
             what: format!("environment variable {name} is not set"),
         }),
-        PasswordSource::File(path) => std::fs::read_to_string(path)
+        PasswordSource::File(path) => crate::config::read_private_file(path)
+            .and_then(|b| {
+                String::from_utf8(b).map_err(|_| format!("`{}` is not UTF-8", path.display()))
+            })
             .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
-            .map_err(|e| Error::Password {
-                what: format!("cannot read password file {}: {e}", path.display()),
-            }),
+            .map_err(|what| Error::Password { what }),
     }
 }
 

@@ -146,7 +146,9 @@ pub fn mark_broken(
                 normalized_subject: "",
                 status: "Open",
                 priority: "High",
-                queue: "support",
+                // The admins' queue for client mailboxes, where the
+                // mailbox's own mail lands too.
+                queue: crate::route::Queue::Monitoring.as_str(),
                 issue_type: "Bug",
                 requester: None,
                 requester_name: "postdesk",

@@ -16,8 +16,10 @@
 //!   never runs ahead of what is committed.
 //! - `\Seen`/move/delete happen only after the batch committed. A crash
 //!   between the commit and the flag leaves those messages unflagged on the
-//!   server but never fetches them again (move and delete modes finish the
-//!   job at the next session start).
+//!   server but never fetches them again; every session start finishes the
+//!   job for the stored messages, those between `start_uid` (where the sync
+//!   began: older mail was never fetched and is never touched) and
+//!   `last_uid`.
 //! - A changed UIDVALIDITY makes the stored UIDs meaningless: the state is
 //!   reset to 0 and everything is fetched again; what was stored before is
 //!   recognised as a duplicate. A changed server, user or folder starts
@@ -61,7 +63,7 @@ pub async fn session(
     let mut validity = selected
         .uid_validity
         .ok_or_else(|| Error::Protocol("SELECT returned no UIDVALIDITY".into()))?;
-    let mut last = start_state(
+    let (start, mut last) = start_state(
         ctx,
         &mut session,
         mailbox,
@@ -77,7 +79,7 @@ pub async fn session(
         idle = has_idle && account.idle,
         "mailbox selected"
     );
-    finish_leftovers(&mut session, account, last).await?;
+    finish_leftovers(&mut session, account, start, last).await?;
 
     let unsolicited = session.unsolicited_responses.clone();
     loop {
@@ -109,7 +111,7 @@ pub async fn session(
                     && v != validity
                 {
                     validity = v;
-                    last =
+                    (_, last) =
                         start_state(ctx, &mut session, mailbox, account, v, again.uid_next).await?;
                 }
             }
@@ -139,8 +141,8 @@ async fn uid_search(
     Ok(uids)
 }
 
-/// Reconcile the stored state with the selected folder; returns the UID
-/// to fetch after.
+/// Reconcile the stored state with the selected folder; returns where the
+/// sync started and the UID to fetch after.
 async fn start_state(
     ctx: &Context,
     session: &mut Session,
@@ -148,12 +150,14 @@ async fn start_state(
     account: &ImapAccount,
     validity: u32,
     uid_next: Option<u32>,
-) -> Result<u32, Error> {
+) -> Result<(u32, u32), Error> {
     let source = account.source();
     let mb = mailbox.to_owned();
     let stored = ctx.store.with(move |s| s.sync_state(&mb)).await?;
     let base = match stored {
-        Some(s) if s.source == source && s.uid_validity == validity => return Ok(s.last_uid),
+        Some(s) if s.source == source && s.uid_validity == validity => {
+            return Ok((s.start_uid.min(s.last_uid), s.last_uid));
+        }
         Some(s) if s.source == source => {
             tracing::warn!(
                 old = s.uid_validity,
@@ -187,25 +191,37 @@ async fn start_state(
     let state = SyncState {
         uid_validity: validity,
         last_uid: base,
+        start_uid: base,
         source,
     };
     let now = jiff::Timestamp::now().as_second();
     ctx.store
         .with(move |s| s.set_sync_state(&mb, &state, now))
         .await?;
-    Ok(base)
+    Ok((base, base))
 }
 
-/// In move and delete modes, messages at or below `last` still in the
-/// folder were committed before a crash cut the move short: finish it.
+/// Messages above `start` and at or below `last` are committed; a crash
+/// (or a lost connection) between that commit and the after-ingest step
+/// leaves them unmarked. Finish it at every session start: in move and
+/// delete modes, those still in the folder; in seen mode, those still
+/// without `\Seen`. (In seen mode this also marks again a stored message
+/// someone set back to unread: the folder belongs to the poller.) Mail at
+/// or below `start` was never fetched and is left alone.
 async fn finish_leftovers(
     session: &mut Session,
     account: &ImapAccount,
+    start: u32,
     last: u32,
 ) -> Result<(), Error> {
-    if matches!(account.after_ingest, AfterIngest::Seen) || last == 0 {
+    if last <= start {
         return Ok(());
     }
+    let first = start + 1;
+    let query = match account.after_ingest {
+        AfterIngest::Seen => format!("UID {first}:{last} UNSEEN"),
+        _ => format!("UID {first}:{last}"),
+    };
     if let AfterIngest::Move(folder) = &account.after_ingest {
         // Creating an existing folder fails harmlessly.
         let _ = timed(account.timeout, "create", async {
@@ -213,8 +229,13 @@ async fn finish_leftovers(
         })
         .await;
     }
-    let left = uid_search(session, account, format!("UID 1:{last}")).await?;
-    let left: Vec<u32> = left.into_iter().filter(|u| *u <= last).collect();
+    let left = uid_search(session, account, query).await?;
+    // `a:b` is unordered in IMAP and a UID past the newest matches the
+    // newest message: keep only what the range means.
+    let left: Vec<u32> = left
+        .into_iter()
+        .filter(|u| (first..=last).contains(u))
+        .collect();
     if !left.is_empty() {
         tracing::info!(
             count = left.len(),

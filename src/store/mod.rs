@@ -121,11 +121,39 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 /// Open (creating and migrating if needed) a connection with postdesk's
 /// pragmas.
 pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    // The store holds every customer's mail: the data directory is the
+    // owner's alone (0700), and so is the database (0600). SQLite gives
+    // the `-wal` and `-shm` files the database file's mode, so creating it
+    // here, before SQLite does with its default 0644, covers all three.
+    // An existing directory or file keeps the mode it has.
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+    }
+    // Only a missing file is created: an existing one is left to SQLite
+    // untouched (opened for writing here, a read-only one would fail
+    // where SQLite falls back to reading).
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     }
     let mut conn = Connection::open_with_flags(
         path,

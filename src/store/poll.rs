@@ -36,6 +36,10 @@ pub struct SyncState {
     pub uid_validity: u32,
     /// Every message up to this UID is stored.
     pub last_uid: u32,
+    /// Where the sync of this folder started: messages at or below it were
+    /// never fetched (a first sync of only new or unseen mail), so the
+    /// after-ingest step never touches them.
+    pub start_uid: u32,
     /// The folder it describes (see `ImapAccount::source`).
     pub source: String,
 }
@@ -177,6 +181,9 @@ pub struct MailboxState {
     pub sync: Option<SyncState>,
     /// Its health.
     pub health: Option<MailboxHealth>,
+    /// The number of the ticket that reports its health (what people see;
+    /// `health.ticket` is the row id).
+    pub health_ticket_number: Option<i64>,
 }
 
 /// One ticket opened through a client mailbox.
@@ -516,13 +523,14 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn sync_state(&self, mailbox: &str) -> Result<Option<SyncState>, Error> {
-        const Q: &str =
-            "SELECT uid_validity, last_uid, source FROM mailbox_sync WHERE mailbox = ?1";
+        const Q: &str = "SELECT uid_validity, last_uid, source, start_uid FROM mailbox_sync
+            WHERE mailbox = ?1";
         self.conn
             .query_row(Q, [mailbox], |r| {
                 Ok(SyncState {
                     uid_validity: r.get(0)?,
                     last_uid: r.get(1)?,
+                    start_uid: r.get(3)?,
                     source: r.get(2)?,
                 })
             })
@@ -538,15 +546,22 @@ impl Store {
     /// [`Error::Sql`].
     pub fn set_sync_state(&self, mailbox: &str, s: &SyncState, now: i64) -> Result<(), Error> {
         const Q: &str = "INSERT INTO mailbox_sync (mailbox, uid_validity, last_uid, updated_at,
-                source)
-            VALUES (?1, ?2, ?3, ?4, ?5)
+                source, start_uid)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
             ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity,
                 last_uid = excluded.last_uid, updated_at = excluded.updated_at,
-                source = excluded.source";
+                source = excluded.source, start_uid = excluded.start_uid";
         self.conn
             .execute(
                 Q,
-                params![mailbox, s.uid_validity, s.last_uid, now, s.source],
+                params![
+                    mailbox,
+                    s.uid_validity,
+                    s.last_uid,
+                    now,
+                    s.source,
+                    s.start_uid
+                ],
             )
             .map_err(sql(Q))?;
         Ok(())
@@ -610,10 +625,11 @@ impl Store {
     /// [`Error::Sql`].
     pub fn mailbox_states(&self) -> Result<Vec<MailboxState>, Error> {
         const Q: &str = "SELECT m.mailbox, s.uid_validity, s.last_uid, s.source, h.broken,
-                h.ticket_id, h.reason, h.since
+                h.ticket_id, h.reason, h.since, t.number, s.start_uid
             FROM (SELECT mailbox FROM mailbox_sync UNION SELECT mailbox FROM mailbox_health) m
             LEFT JOIN mailbox_sync s ON s.mailbox = m.mailbox
             LEFT JOIN mailbox_health h ON h.mailbox = m.mailbox
+            LEFT JOIN tickets t ON t.id = h.ticket_id
             ORDER BY m.mailbox";
         let mut st = self.conn.prepare(Q).map_err(sql(Q))?;
         let rows = st
@@ -622,6 +638,7 @@ impl Store {
                     Some(v) => Some(SyncState {
                         uid_validity: v,
                         last_uid: r.get(2)?,
+                        start_uid: r.get(9)?,
                         source: r.get(3)?,
                     }),
                     None => None,
@@ -639,6 +656,7 @@ impl Store {
                     mailbox: r.get(0)?,
                     sync,
                     health,
+                    health_ticket_number: r.get(8)?,
                 })
             })
             .map_err(sql(Q))?;

@@ -266,6 +266,25 @@ impl Env {
         }
         fs::write(path, contents).expect("write config file");
     }
+
+    /// Write a secret under the config dir (a password, the token secret,
+    /// a key) readable by its owner only, as postdesk requires.
+    pub fn write_secret(&self, rel: &str, contents: &str) {
+        let path = self.config_dir.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("create config subdir");
+        }
+        write_private(&path, contents.as_bytes());
+    }
+}
+
+/// Write `contents` to `path` with mode 0600 (postdesk refuses a secret
+/// file that other users can read).
+pub fn write_private(path: &Path, contents: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .unwrap_or_else(|e| panic!("chmod 600 {}: {e}", path.display()));
 }
 
 fn as_array(v: Value, what: &str) -> Vec<Value> {

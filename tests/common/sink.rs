@@ -282,7 +282,7 @@ impl TestServer {
     pub fn start_with_rules(rules: &str) -> TestServer {
         let env = Env::new(&Options::default());
         fs::write(env.config_dir.join("rules.toml"), rules).expect("write rules.toml");
-        fs::write(env.config_dir.join("token_secret"), SECRET).expect("write token_secret");
+        env.write_secret("token_secret", SECRET);
         TestServer::start_in(env, Vec::new())
     }
 

@@ -80,6 +80,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write one attachment of a stored message to stdout (or a file).
+    Attachment {
+        #[command(flatten)]
+        common: Common,
+        /// The message's row id (`id` in `messages --json` and `show --json`).
+        message: i64,
+        /// Which attachment, from 1, in the order `show` lists them.
+        index: usize,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// List every message received, ticketed or not (sent mail: `outbox`).
     Messages {
         #[command(flatten)]
@@ -378,6 +390,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "{}",
                     report::detail_text(&cfg, &detail)
                 )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Attachment {
+            common,
+            message,
+            index,
+            output,
+        } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cfg.data_dir())?;
+            let Some(stored) = store.attachment(message, index)? else {
+                eprintln!("postdesk: message {message} has no attachment {index}");
+                return Ok(ExitCode::from(1));
+            };
+            let content = match stored.bytes {
+                postdesk::store::AttachmentBytes::Stored(bytes) => bytes,
+                postdesk::store::AttachmentBytes::InRaw { raw, part } => {
+                    match postdesk::parse::attachment(&raw, part) {
+                        Some(a) => a.content,
+                        None => {
+                            eprintln!(
+                                "postdesk: attachment {index} of message {message} is no longer in its raw bytes"
+                            );
+                            return Ok(ExitCode::from(1));
+                        }
+                    }
+                }
+            };
+            match output {
+                Some(path) => std::fs::write(&path, &content)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().lock().write_all(&content)?,
             }
             Ok(ExitCode::SUCCESS)
         }

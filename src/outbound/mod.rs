@@ -553,7 +553,13 @@ fn notify_agents(
     vars.insert("customer_name", Value::from(customer.clone()));
     vars.insert("customer_email", Value::from(sender.to_owned()));
     let text = crate::detect::quote::new_text(&parsed.text).into_owned();
-    vars.insert("message_text", Value::from(text));
+    vars.insert(
+        "message_text",
+        Value::from(compose::notification_text(
+            &text,
+            compose::NOTIFICATION_TEXT_MAX,
+        )),
+    );
     if let Some(line) = suspended {
         vars.insert("client_suspended", Value::from(line));
     }

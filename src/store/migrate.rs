@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_detector",
         include_str!("migrations/0005_detector.sql"),
     ),
+    (
+        "0006_attachment_parts",
+        include_str!("migrations/0006_attachment_parts.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -71,6 +71,30 @@ pub struct AttachmentSummary {
     pub sha256: String,
 }
 
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone)]
+pub enum AttachmentBytes {
+    /// In the row itself (stored before schema version 6).
+    Stored(Vec<u8>),
+    /// Part `part` of the message's raw bytes, to be decoded
+    /// (`parse::attachment`).
+    InRaw {
+        /// The message's raw bytes.
+        raw: Vec<u8>,
+        /// Position among the message's attachments, from 0.
+        part: usize,
+    },
+}
+
+/// One attachment row with the means to its bytes.
+#[derive(Debug, Clone)]
+pub struct StoredAttachment {
+    /// What `show` lists.
+    pub summary: AttachmentSummary,
+    /// Its bytes, or where they are.
+    pub bytes: AttachmentBytes,
+}
+
 /// One message of `postdesk show`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageDetail {
@@ -352,5 +376,58 @@ impl Store {
             .query_row(Q, [message_row_id], |r| r.get(0))
             .optional()
             .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// Attachment `index` (from 1, in `show`'s order) of message
+    /// `message_row_id`; `None` when there is no such attachment.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn attachment(
+        &self,
+        message_row_id: i64,
+        index: usize,
+    ) -> Result<Option<StoredAttachment>, Error> {
+        const Q: &str = "SELECT name, content_type, size, sha256, part, content FROM attachments
+            WHERE message_row_id = ?1 ORDER BY id LIMIT 1 OFFSET ?2";
+        let Some(offset) = index.checked_sub(1) else {
+            return Ok(None);
+        };
+        let row = self
+            .conn
+            .query_row(Q, params![message_row_id, offset as i64], |r| {
+                let part: Option<i64> = r.get(4)?;
+                let summary = AttachmentSummary {
+                    name: r.get(0)?,
+                    content_type: r.get(1)?,
+                    size: r.get(2)?,
+                    sha256: r.get(3)?,
+                };
+                // Only rows from before the part column hold their bytes.
+                let content: Option<Vec<u8>> = match part {
+                    Some(_) => None,
+                    None => Some(r.get(5)?),
+                };
+                Ok((summary, part, content))
+            })
+            .optional()
+            .map_err(|e| Error::sql(Q, e))?;
+        let Some((summary, part, content)) = row else {
+            return Ok(None);
+        };
+        let bytes = match (part, content) {
+            (Some(part), _) => {
+                let Some(raw) = self.raw(message_row_id)? else {
+                    return Ok(None);
+                };
+                AttachmentBytes::InRaw {
+                    raw,
+                    part: usize::try_from(part).unwrap_or(usize::MAX),
+                }
+            }
+            (None, content) => AttachmentBytes::Stored(content.unwrap_or_default()),
+        };
+        Ok(Some(StoredAttachment { summary, bytes }))
     }
 }

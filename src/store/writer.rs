@@ -232,6 +232,7 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, mut handler:
                 Err(_) => break,
             }
         }
+        let batch_octets: usize = batch.iter().map(|j| j.raw.len()).sum();
         let outcome = commit_batch(&mut conn, &batch, &mut results, &mut handler);
         match outcome {
             Ok(()) => {
@@ -249,6 +250,11 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, mut handler:
                     let _ = job.reply.send(Err(copy_err(&e)));
                 }
             }
+        }
+        // The batch's messages, parses and rendered mail are dropped by
+        // now; after large ones, give the memory back.
+        if crate::memory::release_after(batch_octets) {
+            tracing::debug!(octets = batch_octets, "memory released after a large batch");
         }
     }
     tracing::info!("store writer stopped");

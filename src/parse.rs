@@ -7,7 +7,9 @@
 //! headers, comes back with [`ParsedMessage::problem`] set, so the store keeps
 //! the raw bytes and flags them instead of dropping anything.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use std::borrow::Cow;
+
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
 /// One address with its display name.
@@ -110,7 +112,7 @@ impl ParsedMessage {
 /// Parse `raw`. Never fails; see [`ParsedMessage::problem`].
 pub fn parse(raw: &[u8]) -> ParsedMessage {
     let content_hash = content_hash(raw);
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    let Some(mut msg) = MessageParser::default().parse(raw) else {
         return ParsedMessage {
             content_hash,
             problem: Some("not parseable as a mail message".into()),
@@ -135,7 +137,28 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
         .and_then(|p| p.text_contents())
         .map(str::to_string);
     let has_text_part = msg.text_bodies().any(|p| p.is_text() && !p.is_text_html());
-    let text = if has_text_part {
+    // One text part (the usual case) is moved out of the parse, not copied.
+    let single_text = match msg.text_body.as_slice() {
+        [id] if !msg.attachments.contains(id) => Some(*id as usize),
+        _ => None,
+    };
+    let text = if let Some(id) = single_text.filter(|_| has_text_part) {
+        match msg
+            .parts
+            .get_mut(id)
+            .map(|p| std::mem::replace(&mut p.body, PartType::Text(Cow::Borrowed(""))))
+        {
+            Some(PartType::Text(t)) => t.into_owned(),
+            Some(other) => {
+                // Not a text part after all: put it back, take nothing.
+                if let Some(p) = msg.parts.get_mut(id) {
+                    p.body = other;
+                }
+                String::new()
+            }
+            None => String::new(),
+        }
+    } else if has_text_part {
         let mut out = String::new();
         for (i, part) in msg.text_bodies().enumerate() {
             if part.is_text_html() {

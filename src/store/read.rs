@@ -431,3 +431,54 @@ impl Store {
         Ok(Some(StoredAttachment { summary, bytes }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store with one message whose raw bytes carry one attachment, and
+    /// two attachment rows: one as written before schema version 6 (bytes
+    /// in the row), one as written since (a part of the raw message).
+    fn store_with_both_kinds() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        let raw = b"From: a@b.c\r\nSubject: att\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee file\r\n--XX\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--XX--\r\n";
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO messages (id, message_id, content_hash) VALUES (1, 'a@x', 'h');
+                 INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content)
+                 VALUES (1, 'old.txt', 'text/plain', 3, 's', x'6f6c64');
+                 INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content, part)
+                 VALUES (1, 'r.pdf', 'application/pdf', 8, 's', x'', 0);",
+            )
+            .expect("rows");
+        store
+            .conn
+            .execute(
+                "INSERT INTO message_raw (message_row_id, raw) VALUES (1, ?1)",
+                [&raw[..]],
+            )
+            .expect("raw");
+        (dir, store)
+    }
+
+    #[test]
+    fn attachments_of_both_schemas_are_found() {
+        let (_dir, store) = store_with_both_kinds();
+        let old = store.attachment(1, 1).expect("query").expect("first");
+        assert_eq!(old.summary.name, "old.txt");
+        assert!(matches!(old.bytes, AttachmentBytes::Stored(ref b) if b == b"old"));
+        let new = store.attachment(1, 2).expect("query").expect("second");
+        assert_eq!(new.summary.name, "r.pdf");
+        let AttachmentBytes::InRaw { raw, part } = new.bytes else {
+            panic!("a part of the raw message")
+        };
+        assert_eq!(part, 0);
+        let decoded = crate::parse::attachment(&raw, part).expect("decodes");
+        assert_eq!(decoded.content, b"%PDF-1.4");
+        assert!(store.attachment(1, 3).expect("query").is_none());
+        assert!(store.attachment(1, 0).expect("query").is_none());
+        assert!(store.attachment(2, 1).expect("query").is_none());
+    }
+}

@@ -319,6 +319,7 @@ struct Bounded {
 /// Run `cmd`, killing it (and failing) if its resident memory passes
 /// [`PEAK_RSS_KIB`] or it runs past `deadline`; the peak comes from the
 /// kernel's accounting of the exited child (`wait4`'s `ru_maxrss`).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std cannot see
 fn run_bounded(mut cmd: std::process::Command, deadline: std::time::Duration) -> Bounded {
     use std::io::Read as _;
     use std::os::unix::process::ExitStatusExt as _;

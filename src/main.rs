@@ -49,11 +49,13 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Store a .eml file, an mbox, a Maildir, or stdin (`-`).
+    /// Store a .eml file, an mbox, a Maildir, or stdin (`-`); a message over
+    /// `max_message_size` is refused (exit 65), the others are stored.
     Ingest {
         #[command(flatten)]
         common: Common,
-        /// File, folder, or `-` for stdin.
+        /// File (or FIFO), folder, or `-` for stdin; input starting with
+        /// `From ` is read as an mbox.
         path: String,
     },
     /// List tickets.

@@ -599,3 +599,18 @@ fn fifo_written_by_another_process_is_ingested() {
         messages[0]
     );
 }
+
+#[test]
+fn mbox_on_stdin_is_ingested() {
+    // An MTA pipe that prepends the envelope `From ` line (Postfix's `F`
+    // flag) hands over a one-message mbox; a whole mbox works the same.
+    let env = Env::new(&Options::default());
+    let out = env.run_with_stdin(&["ingest", "-"], &fixture("ingest/three.mbox"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(message_ids(&env.messages_json()).len(), 3);
+}

@@ -281,6 +281,8 @@ impl Job<'_> {
         Ok(())
     }
 
+    /// Record a refused message; [`Error::TooLarge`] names each one at the
+    /// end (the one report of it).
     fn refuse(&mut self, index: usize, place: String, message_id: Option<String>, at_least: u64) {
         let refused = Refused {
             index,
@@ -288,13 +290,6 @@ impl Job<'_> {
             message_id,
             at_least,
         };
-        tracing::warn!(
-            path = self.path,
-            index,
-            limit = self.max,
-            at_least,
-            "message larger than max_message_size, not stored"
-        );
         self.summary.refused.push(refused);
     }
 

@@ -572,7 +572,8 @@ fn relay(
             in_reply_to: conv.last_customer_message.clone(),
             references: compose::trim_references(refs),
             auto_submitted: AutoSubmitted::No,
-            attachments: cx.parsed.attachments.clone(),
+            // Decoded again from the agent's mail, the one copy of them.
+            attachments: crate::parse::attachments(cx.base.raw),
             x_loop: cfg.outbound.x_loop.clone(),
             date: now,
             message_id: compose::message_id(&cfg.server.hostname),

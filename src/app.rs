@@ -163,11 +163,12 @@ pub async fn ingest(
     path: &str,
 ) -> anyhow::Result<Result<ingest::Summary, ingest::Error>> {
     let data_dir = cfg.data_dir();
+    let max_message_size = cfg.limits.max_message_size;
     let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
     let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let spool = Spool::new(writer);
-    let result = ingest::run(&spool, path).await;
+    let result = ingest::run(&spool, path, max_message_size).await;
     drop(spool);
     tokio::task::spawn_blocking(move || writer_thread.join())
         .await

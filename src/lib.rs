@@ -31,6 +31,7 @@
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
 //! - [`app`]: wiring for `postdesk serve`.
 //! - [`shutdown`]: cancellation and draining.
+//! - [`memory`]: freed memory back to the system after a large message.
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
@@ -46,6 +47,7 @@ pub mod ids;
 pub mod ingest;
 pub mod listener;
 pub mod logging;
+pub mod memory;
 pub mod outbound;
 pub mod parse;
 pub mod pipeline;

@@ -50,11 +50,13 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Store a .eml file, an mbox, a Maildir, or stdin (`-`).
+    /// Store a .eml file, an mbox, a Maildir, or stdin (`-`); a message over
+    /// `max_message_size` is refused (exit 65), the others are stored.
     Ingest {
         #[command(flatten)]
         common: Common,
-        /// File, folder, or `-` for stdin.
+        /// File (or FIFO), folder, or `-` for stdin; input starting with
+        /// `From ` is read as an mbox.
         path: String,
     },
     /// List tickets.
@@ -92,6 +94,18 @@ enum Command {
             requires = "attachment"
         )]
         output: Option<std::path::PathBuf>,
+    },
+    /// Write one attachment of a stored message to stdout (or a file).
+    Attachment {
+        #[command(flatten)]
+        common: Common,
+        /// The message's row id (`id` in `messages --json` and `show --json`).
+        message: i64,
+        /// Which attachment, from 1, in the order `show` lists them.
+        index: usize,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// List every message received, ticketed or not (sent mail: `outbox`).
     Messages {
@@ -244,6 +258,44 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The bytes of attachment `index` (from 1) of message row `message`,
+/// decoded from the raw message when that is where they are.
+fn attachment_content(
+    store: &Store,
+    message: i64,
+    index: usize,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(stored) = store.attachment(message, index)? else {
+        return Ok(None);
+    };
+    Ok(match stored.bytes {
+        postdesk::store::AttachmentBytes::Stored(bytes) => Some(bytes),
+        postdesk::store::AttachmentBytes::InRaw { raw, part } => {
+            postdesk::parse::attachment(&raw, part).map(|a| a.content)
+        }
+    })
+}
+
+/// Write `bytes` to `path` (created 0600, never overwriting a file), or to
+/// standard output.
+fn write_output(path: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match path {
+        Some(path) => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            f.write_all(bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => std::io::stdout().lock().write_all(bytes)?,
+    }
+    Ok(())
 }
 
 /// Load the config or print its diagnostics.
@@ -405,24 +457,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             if let Some(name) = attachment {
                 let id = postdesk::ids::TicketId(detail.ticket.id);
-                let Some((_, bytes)) = store.attachment_bytes(id, &name)? else {
+                let content = match store.attachment_named(id, &name)? {
+                    Some((message, index)) => attachment_content(&store, message, index)?,
+                    None => None,
+                };
+                let Some(content) = content else {
                     eprintln!("postdesk: ticket {ticket} has no attachment named {name:?}");
                     return Ok(ExitCode::from(1));
                 };
-                match output {
-                    Some(path) => {
-                        use std::os::unix::fs::OpenOptionsExt;
-                        let mut f = std::fs::OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(0o600)
-                            .open(&path)
-                            .with_context(|| format!("creating {}", path.display()))?;
-                        f.write_all(&bytes)
-                            .with_context(|| format!("writing {}", path.display()))?;
-                    }
-                    None => std::io::stdout().lock().write_all(&bytes)?,
-                }
+                write_output(output.as_deref(), &content)?;
                 return Ok(ExitCode::SUCCESS);
             }
             if json {
@@ -434,6 +477,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report::detail_text(&cfg, &detail)
                 )?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Attachment {
+            common,
+            message,
+            index,
+            output,
+        } => {
+            let cfg = match load(&common)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cfg.data_dir())?;
+            let Some(content) = attachment_content(&store, message, index)? else {
+                eprintln!("postdesk: message {message} has no attachment {index}");
+                return Ok(ExitCode::from(1));
+            };
+            write_output(output.as_deref(), &content)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Messages { common, json } => {

@@ -1,12 +1,15 @@
 //! Parse: raw bytes into our owned [`ParsedMessage`].
 //!
 //! Receives the bytes exactly as accepted; returns headers, text (HTML
-//! rendered to text where there is no text part), attachments and a content
-//! hash. It never fails: a message mail-parser rejects, or one with no
+//! rendered to text where there is no text part), what each attachment is
+//! (its bytes stay in the raw message: [`attachments`] decodes them again
+//! when they are needed) and a content hash. It never fails: a message mail-parser rejects, or one with no
 //! headers, comes back with [`ParsedMessage::problem`] set, so the store keeps
 //! the raw bytes and flags them instead of dropping anything.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use std::borrow::Cow;
+
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
 /// One address with its display name.
@@ -33,7 +36,23 @@ impl Mailbox {
     }
 }
 
-/// An attachment, decoded.
+/// What a message's attachment is; its bytes stay in the raw message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    /// File name, if the part named one.
+    pub name: Option<String>,
+    /// MIME type, e.g. `application/pdf`.
+    pub content_type: String,
+    /// Decoded size in octets.
+    pub size: u64,
+    /// SHA-256 of the decoded content, hex.
+    pub sha256: String,
+    /// Position among the message's attachments, from 0: what
+    /// [`attachments`] of the same raw bytes returns at this index.
+    pub part: usize,
+}
+
+/// An attachment, decoded (as read back from a raw message, or as sent).
 #[derive(Debug, Clone)]
 pub struct Attachment {
     /// File name, if the part named one.
@@ -69,8 +88,8 @@ pub struct ParsedMessage {
     pub text: String,
     /// The HTML body, when there was one.
     pub html: Option<String>,
-    /// Attachments.
-    pub attachments: Vec<Attachment>,
+    /// Attachments (what they are; their bytes stay in the raw message).
+    pub attachments: Vec<AttachmentInfo>,
     /// Header names and raw values, in order (for the `headers` column and
     /// the loop checks of later stages).
     pub headers: Vec<(String, String)>,
@@ -93,7 +112,7 @@ impl ParsedMessage {
 /// Parse `raw`. Never fails; see [`ParsedMessage::problem`].
 pub fn parse(raw: &[u8]) -> ParsedMessage {
     let content_hash = content_hash(raw);
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    let Some(mut msg) = MessageParser::default().parse(raw) else {
         return ParsedMessage {
             content_hash,
             problem: Some("not parseable as a mail message".into()),
@@ -118,7 +137,28 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
         .and_then(|p| p.text_contents())
         .map(str::to_string);
     let has_text_part = msg.text_bodies().any(|p| p.is_text() && !p.is_text_html());
-    let text = if has_text_part {
+    // One text part (the usual case) is moved out of the parse, not copied.
+    let single_text = match msg.text_body.as_slice() {
+        [id] if !msg.attachments.contains(id) => Some(*id as usize),
+        _ => None,
+    };
+    let text = if let Some(id) = single_text.filter(|_| has_text_part) {
+        match msg
+            .parts
+            .get_mut(id)
+            .map(|p| std::mem::replace(&mut p.body, PartType::Text(Cow::Borrowed(""))))
+        {
+            Some(PartType::Text(t)) => t.into_owned(),
+            Some(other) => {
+                // Not a text part after all: put it back, take nothing.
+                if let Some(p) = msg.parts.get_mut(id) {
+                    p.body = other;
+                }
+                String::new()
+            }
+            None => String::new(),
+        }
+    } else if has_text_part {
         let mut out = String::new();
         for (i, part) in msg.text_bodies().enumerate() {
             if part.is_text_html() {
@@ -142,17 +182,16 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
 
     let attachments = msg
         .attachments()
-        .map(|part| Attachment {
-            name: part.attachment_name().map(str::to_string),
-            content_type: part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_string(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".to_string())
-                .to_ascii_lowercase(),
-            content: part.contents().to_vec(),
+        .enumerate()
+        .map(|(part, a)| {
+            let content = a.contents();
+            AttachmentInfo {
+                name: a.attachment_name().map(str::to_string),
+                content_type: attachment_type(a),
+                size: content.len() as u64,
+                sha256: hex::encode(Sha256::digest(content)),
+                part,
+            }
         })
         .collect();
 
@@ -173,6 +212,45 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
         content_hash,
         problem,
     }
+}
+
+/// The attachments of `raw`, decoded, in the order of
+/// [`ParsedMessage::attachments`]; empty when `raw` does not parse.
+pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    msg.attachments()
+        .map(|a| Attachment {
+            name: a.attachment_name().map(str::to_string),
+            content_type: attachment_type(a),
+            content: a.contents().to_vec(),
+        })
+        .collect()
+}
+
+/// One attachment of `raw` (`part` as in [`AttachmentInfo::part`]),
+/// decoded; `None` when there is no such part.
+pub fn attachment(raw: &[u8], part: usize) -> Option<Attachment> {
+    let msg = MessageParser::default().parse(raw)?;
+    let a = msg.attachments().nth(part)?;
+    Some(Attachment {
+        name: a.attachment_name().map(str::to_string),
+        content_type: attachment_type(a),
+        content: a.contents().to_vec(),
+    })
+}
+
+/// An attachment's MIME type, lower-case (`application/octet-stream` when
+/// it declares none).
+fn attachment_type(part: &mail_parser::MessagePart<'_>) -> String {
+    part.content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        })
+        .unwrap_or_else(|| "application/octet-stream".to_string())
+        .to_ascii_lowercase()
 }
 
 /// Whether `raw` begins with a header field (`Name: value`, RFC 5322 §2.2),
@@ -323,8 +401,18 @@ mod tests {
         assert_eq!(p.attachments.len(), 1);
         assert_eq!(p.attachments[0].name.as_deref(), Some("r.pdf"));
         assert_eq!(p.attachments[0].content_type, "application/pdf");
-        assert_eq!(p.attachments[0].content, b"%PDF-1.4");
+        assert_eq!(p.attachments[0].size, 8);
+        assert_eq!(
+            p.attachments[0].sha256,
+            hex::encode(Sha256::digest(b"%PDF-1.4"))
+        );
+        assert_eq!(p.attachments[0].part, 0);
         assert!(p.text.contains("see file"));
+        let back = attachment(raw, 0).expect("part 0");
+        assert_eq!(back.content, b"%PDF-1.4");
+        assert_eq!(back.name.as_deref(), Some("r.pdf"));
+        assert_eq!(attachments(raw).len(), 1);
+        assert!(attachment(raw, 1).is_none());
     }
 
     #[test]

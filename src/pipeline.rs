@@ -547,6 +547,7 @@ pub fn process(
         tx,
         cfg,
         env,
+        raw,
         parsed,
         &decision,
         ticket,

@@ -394,7 +394,10 @@ fn commands_canned_responses_and_attachments_act_on_the_ticket() {
         relay.parsed.attachments[0].name.as_deref(),
         Some("manual.pdf")
     );
-    assert_eq!(relay.parsed.attachments[0].content, b"%PDF-1.4 manual");
+    assert_eq!(
+        postdesk::parse::attachments(&relay.raw)[0].content,
+        b"%PDF-1.4 manual"
+    );
 
     let shown = server.show_json("1001");
     assert_eq!(str_field(&shown, "priority"), "High");

@@ -79,7 +79,11 @@ fn notifications_carry_the_customers_attachments_or_list_them_past_the_limit() {
         note.parsed.attachments[0].name.as_deref(),
         Some("small.txt")
     );
-    assert_eq!(note.parsed.attachments[0].content.len(), 300);
+    assert_eq!(note.parsed.attachments[0].size, 300);
+    assert_eq!(
+        postdesk::parse::attachments(&note.raw)[0].content.len(),
+        300
+    );
 
     server.deliver(&[with_attachment("s2@customer.test", "big.bin", 5000)]);
     let note = wait_notifications(&sink, 2)

@@ -45,6 +45,18 @@ pub struct Dsn {
 
 /// Parse `raw` as a DSN; `None` if it is not one.
 pub fn parse(raw: &[u8]) -> Option<Dsn> {
+    // The header section decides; only a report is parsed whole (every
+    // message passes here, and a large one would be decoded twice).
+    let head = MessageParser::default().parse_headers(raw)?;
+    let is_report = head.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    if !is_report {
+        return None;
+    }
     let msg = MessageParser::default().parse(raw)?;
     let root = msg.parts.first()?;
     let ct = root.content_type()?;

@@ -269,9 +269,85 @@ pub fn is_valid_address(address: &str) -> bool {
     local.len() <= 64 && dot_atom(local) && domain_ok
 }
 
+/// Most octets of a customer's text quoted in an agent notification: enough
+/// to read and answer, while the whole message stays with the ticket.
+pub const NOTIFICATION_TEXT_MAX: usize = 64 * 1024;
+
+/// `text` for an agent notification: whole when it is at most `max_bytes`
+/// octets, otherwise cut at a line end (or a character boundary) before
+/// `max_bytes` and followed by a note of the full size.
+pub fn notification_text(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // A line end in the last quarter makes a cleaner cut.
+    if let Some(nl) = text[..end].rfind('\n')
+        && nl >= end - end / 4
+    {
+        end = nl + 1;
+    }
+    let shown = &text[..end];
+    let mut out = String::with_capacity(end + 200);
+    out.push_str(shown);
+    if !shown.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\n[Message text truncated: {} of {} bytes shown. The whole message is stored with the ticket.]\n",
+        thousands(end),
+        thousands(text.len())
+    ));
+    out
+}
+
+/// `n` with `,` between groups of three digits.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
 mod tests {
+    use super::{NOTIFICATION_TEXT_MAX, notification_text};
+
+    #[test]
+    fn short_text_is_kept_whole() {
+        assert_eq!(notification_text("Hello\n", 100), "Hello\n");
+        let exact = "x".repeat(NOTIFICATION_TEXT_MAX);
+        assert_eq!(notification_text(&exact, NOTIFICATION_TEXT_MAX), exact);
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_line_with_the_full_size_noted() {
+        let text = "line of text\n".repeat(1000); // 13,000 bytes
+        let out = notification_text(&text, 1000);
+        assert!(out.len() < 1200, "{}", out.len());
+        assert!(out.starts_with("line of text\n"));
+        let (shown, note) = out.split_once("\n\n[").expect("a note after the text");
+        assert!(shown.lines().all(|l| l == "line of text"), "{shown:?}");
+        assert!(note.contains("of 13,000 bytes shown"), "{note}");
+    }
+
+    #[test]
+    fn cut_never_splits_a_character() {
+        let text = "é".repeat(100); // 200 bytes, two per character
+        let out = notification_text(&text, 51);
+        assert!(out.starts_with(&"é".repeat(25)));
+        assert!(out.contains("50 of 200 bytes shown"), "{out}");
+    }
+
     use super::*;
 
     fn draft() -> Draft {
@@ -293,6 +369,30 @@ mod tests {
             x_loop: "postdesk@desk.example.com".into(),
             date: 1_800_000_000,
             message_id: "m1.1.abc@desk.example.com".into(),
+        }
+    }
+
+    #[test]
+    fn attachments_come_back_in_draft_order() {
+        // The store records a sent attachment by its position in the draft
+        // and reads it back from the composed bytes by the same position.
+        let mut d = draft();
+        d.attachments.push(Attachment {
+            name: Some("notes.txt".into()),
+            content_type: "text/plain".into(),
+            content: b"plain notes".to_vec(),
+        });
+        d.attachments.push(Attachment {
+            name: Some("photo.png".into()),
+            content_type: "image/png".into(),
+            content: vec![0x89, b'P', b'N', b'G', 0, 1, 2],
+        });
+        let raw = build(&d).unwrap();
+        let back = crate::parse::attachments(&raw);
+        assert_eq!(back.len(), 3);
+        for (sent, got) in d.attachments.iter().zip(&back) {
+            assert_eq!(sent.name, got.name);
+            assert_eq!(sent.content, got.content);
         }
     }
 
@@ -319,7 +419,9 @@ mod tests {
         assert_eq!(p.header("X-Loop"), Some("postdesk@desk.example.com"));
         assert!(p.text.contains("have you tried water?"), "{}", p.text);
         assert_eq!(p.attachments.len(), 1);
-        assert_eq!(p.attachments[0].content, b"%PDF-1.4 fake");
+        assert_eq!(p.attachments[0].size, 13);
+        let back = crate::parse::attachments(&raw);
+        assert_eq!(back[0].content, b"%PDF-1.4 fake");
         // Every line ends in CRLF (RFC 5322 §2.1).
         assert!(!raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'));
     }

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_sync_start",
         include_str!("migrations/0006_sync_start.sql"),
     ),
+    (
+        "0007_attachment_parts",
+        include_str!("migrations/0007_attachment_parts.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -36,8 +36,8 @@ pub use poll::{
     OpenCount, SyncState, SyncUpdate, TicketLine,
 };
 pub use read::{
-    AttachmentSummary, EventRow, MessageDetail, MessageSummary, TicketDetail, TicketFilter,
-    TicketRef, TicketSummary,
+    AttachmentBytes, AttachmentSummary, EventRow, MessageDetail, MessageSummary, StoredAttachment,
+    TicketDetail, TicketFilter, TicketRef, TicketSummary,
 };
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use writer::{Job, Writer, WriterThread};
@@ -167,13 +167,16 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
     })?;
     // WAL lets readers (the CLI, explain) run beside the one writer.
     // synchronous=FULL: a commit returns only after the WAL is fsynced, which
-    // is what makes "250 after commit" mean "on disk".
+    // is what makes "250 after commit" mean "on disk". journal_size_limit:
+    // a WAL grown by a batch of large messages is cut back to 32 MiB once
+    // it has been checkpointed, instead of keeping its largest size.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -65536;
-         PRAGMA wal_autocheckpoint = 4000;",
+         PRAGMA wal_autocheckpoint = 4000;
+         PRAGMA journal_size_limit = 33554432;",
     )
     .map_err(|e| Error::sql("PRAGMA setup", e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))

@@ -15,9 +15,12 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use sha2::{Digest, Sha256};
+
+use super::tx::AttachmentRow;
 use super::{Error, MessageSummary, Store, Tx};
 use crate::ids::{MessageRowId, TicketId};
-use crate::parse::Attachment;
+use crate::parse::{Attachment, AttachmentInfo};
 use crate::thread::ThreadIndex;
 
 /// Row id of an outbox row.
@@ -171,7 +174,22 @@ impl<'c> Tx<'c> {
         ])
         .map_err(|e| Error::sql(Q, e))?;
         let id = MessageRowId(self.conn.last_insert_rowid());
-        self.insert_raw_and_attachments(id, m.raw, m.attachments)?;
+        // What was attached to the draft, in the order the composed mail
+        // carries it (see `compose::build`).
+        let infos: Vec<AttachmentInfo> = m
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(part, a)| AttachmentInfo {
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                size: a.content.len() as u64,
+                sha256: hex::encode(Sha256::digest(&a.content)),
+                part,
+            })
+            .collect();
+        let rows: Vec<AttachmentRow<'_>> = infos.iter().map(AttachmentRow::from).collect();
+        self.insert_raw_and_attachments(id, m.raw, &rows)?;
         Ok(id)
     }
 

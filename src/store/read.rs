@@ -72,6 +72,30 @@ pub struct AttachmentSummary {
     pub sha256: String,
 }
 
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone)]
+pub enum AttachmentBytes {
+    /// In the row itself (stored before schema version 7).
+    Stored(Vec<u8>),
+    /// Part `part` of the message's raw bytes, to be decoded
+    /// (`parse::attachment`).
+    InRaw {
+        /// The message's raw bytes.
+        raw: Vec<u8>,
+        /// Position among the message's attachments, from 0.
+        part: usize,
+    },
+}
+
+/// One attachment row with the means to its bytes.
+#[derive(Debug, Clone)]
+pub struct StoredAttachment {
+    /// What `show` lists.
+    pub summary: AttachmentSummary,
+    /// Its bytes, or where they are.
+    pub bytes: AttachmentBytes,
+}
+
 /// One message of `postdesk show`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageDetail {
@@ -195,24 +219,29 @@ fn json_list(s: String) -> Vec<String> {
 
 impl Store {
     /// The newest attachment named `name` (exactly, else ignoring case) of
-    /// `ticket`'s messages: `(content type, bytes)`.
+    /// `ticket`'s messages, as `(message row, index from 1)` for
+    /// [`Store::attachment`].
     ///
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn attachment_bytes(
+    pub fn attachment_named(
         &self,
         ticket: TicketId,
         name: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, Error> {
-        const Q: &str = "SELECT a.content_type, a.content FROM attachments a
-            JOIN messages m ON m.id = a.message_row_id
+    ) -> Result<Option<(i64, usize)>, Error> {
+        const Q: &str = "SELECT a.message_row_id,
+                (SELECT COUNT(*) FROM attachments b
+                 WHERE b.message_row_id = a.message_row_id AND b.id <= a.id)
+            FROM attachments a JOIN messages m ON m.id = a.message_row_id
             WHERE m.ticket_id = ?1 AND a.name = ?2 COLLATE NOCASE
             ORDER BY a.name = ?2 DESC, a.id DESC LIMIT 1";
         let mut st = self.conn.prepare(Q).map_err(|e| Error::sql(Q, e))?;
-        st.query_row(params![ticket.0, name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .map_err(|e| Error::sql(Q, e))
+        st.query_row(params![ticket.0, name], |r| {
+            Ok((r.get(0)?, usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+        })
+        .optional()
+        .map_err(|e| Error::sql(Q, e))
     }
 
     /// Tickets matching `filter`, newest number first.
@@ -398,5 +427,109 @@ impl Store {
             .query_row(Q, [message_row_id], |r| r.get(0))
             .optional()
             .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// Attachment `index` (from 1, in `show`'s order) of message
+    /// `message_row_id`; `None` when there is no such attachment.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn attachment(
+        &self,
+        message_row_id: i64,
+        index: usize,
+    ) -> Result<Option<StoredAttachment>, Error> {
+        const Q: &str = "SELECT name, content_type, size, sha256, part, content FROM attachments
+            WHERE message_row_id = ?1 ORDER BY id LIMIT 1 OFFSET ?2";
+        let Some(offset) = index.checked_sub(1) else {
+            return Ok(None);
+        };
+        let row = self
+            .conn
+            .query_row(Q, params![message_row_id, offset as i64], |r| {
+                let part: Option<i64> = r.get(4)?;
+                let summary = AttachmentSummary {
+                    name: r.get(0)?,
+                    content_type: r.get(1)?,
+                    size: r.get(2)?,
+                    sha256: r.get(3)?,
+                };
+                // Only rows from before the part column hold their bytes.
+                let content: Option<Vec<u8>> = match part {
+                    Some(_) => None,
+                    None => Some(r.get(5)?),
+                };
+                Ok((summary, part, content))
+            })
+            .optional()
+            .map_err(|e| Error::sql(Q, e))?;
+        let Some((summary, part, content)) = row else {
+            return Ok(None);
+        };
+        let bytes = match (part, content) {
+            (Some(part), _) => {
+                let Some(raw) = self.raw(message_row_id)? else {
+                    return Ok(None);
+                };
+                AttachmentBytes::InRaw {
+                    raw,
+                    part: usize::try_from(part).unwrap_or(usize::MAX),
+                }
+            }
+            (None, content) => AttachmentBytes::Stored(content.unwrap_or_default()),
+        };
+        Ok(Some(StoredAttachment { summary, bytes }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store with one message whose raw bytes carry one attachment, and
+    /// two attachment rows: one as written before schema version 7 (bytes
+    /// in the row), one as written since (a part of the raw message).
+    fn store_with_both_kinds() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        let raw = b"From: a@b.c\r\nSubject: att\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee file\r\n--XX\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--XX--\r\n";
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO messages (id, message_id, content_hash) VALUES (1, 'a@x', 'h');
+                 INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content)
+                 VALUES (1, 'old.txt', 'text/plain', 3, 's', x'6f6c64');
+                 INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content, part)
+                 VALUES (1, 'r.pdf', 'application/pdf', 8, 's', x'', 0);",
+            )
+            .expect("rows");
+        store
+            .conn
+            .execute(
+                "INSERT INTO message_raw (message_row_id, raw) VALUES (1, ?1)",
+                [&raw[..]],
+            )
+            .expect("raw");
+        (dir, store)
+    }
+
+    #[test]
+    fn attachments_of_both_schemas_are_found() {
+        let (_dir, store) = store_with_both_kinds();
+        let old = store.attachment(1, 1).expect("query").expect("first");
+        assert_eq!(old.summary.name, "old.txt");
+        assert!(matches!(old.bytes, AttachmentBytes::Stored(ref b) if b == b"old"));
+        let new = store.attachment(1, 2).expect("query").expect("second");
+        assert_eq!(new.summary.name, "r.pdf");
+        let AttachmentBytes::InRaw { raw, part } = new.bytes else {
+            panic!("a part of the raw message")
+        };
+        assert_eq!(part, 0);
+        let decoded = crate::parse::attachment(&raw, part).expect("decodes");
+        assert_eq!(decoded.content, b"%PDF-1.4");
+        assert!(store.attachment(1, 3).expect("query").is_none());
+        assert!(store.attachment(1, 0).expect("query").is_none());
+        assert!(store.attachment(2, 1).expect("query").is_none());
     }
 }

@@ -7,11 +7,10 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
 use super::Error;
 use crate::ids::{ContactId, MessageRowId, TicketId};
-use crate::parse::Attachment;
+use crate::parse::AttachmentInfo;
 use crate::route::SenderHistory;
 use crate::thread::{CLOSED_STATUSES, TicketFacts};
 
@@ -112,11 +111,42 @@ pub struct NewMessage<'a> {
     pub html: Option<&'a str>,
     /// The raw bytes as accepted.
     pub raw: &'a [u8],
-    /// Attachments to store with it.
-    pub attachments: &'a [Attachment],
+    /// What its attachments are (their bytes are in `raw`).
+    pub attachments: &'a [AttachmentInfo],
     /// Now, Unix seconds.
     pub now: i64,
 }
+
+/// One `attachments` row: what the attachment is and which part of its
+/// message's raw bytes holds it. The bytes are stored once, in
+/// `message_raw`.
+#[derive(Debug, Clone)]
+pub(super) struct AttachmentRow<'a> {
+    pub(super) name: &'a str,
+    pub(super) content_type: &'a str,
+    pub(super) size: u64,
+    pub(super) sha256: String,
+    pub(super) part: usize,
+}
+
+impl<'a> From<&'a AttachmentInfo> for AttachmentRow<'a> {
+    fn from(a: &'a AttachmentInfo) -> Self {
+        AttachmentRow {
+            name: a.name.as_deref().unwrap_or(""),
+            content_type: &a.content_type,
+            size: a.size,
+            sha256: a.sha256.clone(),
+            part: a.part,
+        }
+    }
+}
+
+/// Raw messages up to this size are bound whole; larger ones are written
+/// into a zero-filled blob in [`RAW_CHUNK`] pieces.
+const RAW_INLINE_MAX: usize = 256 * 1024;
+
+/// The piece a large raw message is written in.
+const RAW_CHUNK: usize = 256 * 1024;
 
 /// An audit event.
 #[derive(Debug, Clone)]
@@ -585,7 +615,8 @@ impl<'c> Tx<'c> {
         .map_err(|e| Error::sql(Q, e))?;
         let id = MessageRowId(self.conn.last_insert_rowid());
 
-        self.insert_raw_and_attachments(id, m.raw, m.attachments)?;
+        let rows: Vec<AttachmentRow<'_>> = m.attachments.iter().map(AttachmentRow::from).collect();
+        self.insert_raw_and_attachments(id, m.raw, &rows)?;
 
         if let Some(ticket) = m.ticket {
             const TOUCH: &str = "UPDATE tickets SET message_count = message_count + 1, updated_at = ?2 WHERE id = ?1";
@@ -600,7 +631,10 @@ impl<'c> Tx<'c> {
     }
 
     /// Store the raw bytes and the attachments of message `id` (received or
-    /// sent: both paths write them the same way).
+    /// sent: both paths write them the same way). The raw bytes are written
+    /// into a blob of their size in pieces, so SQLite makes no copy of a
+    /// large message; an attachment row names its part of them and holds
+    /// no bytes of its own.
     ///
     /// # Errors
     ///
@@ -609,18 +643,32 @@ impl<'c> Tx<'c> {
         &self,
         id: MessageRowId,
         raw: &[u8],
-        attachments: &[Attachment],
+        attachments: &[AttachmentRow<'_>],
     ) -> Result<(), Error> {
         const RAW: &str = "INSERT INTO message_raw (message_row_id, raw) VALUES (?1, ?2)";
         let mut st = self
             .conn
             .prepare_cached(RAW)
             .map_err(|e| Error::sql(RAW, e))?;
-        st.execute(params![id.0, raw])
-            .map_err(|e| Error::sql(RAW, e))?;
+        if raw.len() <= RAW_INLINE_MAX {
+            st.execute(params![id.0, raw])
+                .map_err(|e| Error::sql(RAW, e))?;
+        } else {
+            st.execute(params![id.0, rusqlite::blob::ZeroBlob(raw.len() as u64)])
+                .map_err(|e| Error::sql(RAW, e))?;
+            const BLOB: &str = "message_raw blob write";
+            let mut blob = self
+                .conn
+                .blob_open("main", "message_raw", "raw", id.0, false)
+                .map_err(|e| Error::sql(BLOB, e))?;
+            for (i, chunk) in raw.chunks(RAW_CHUNK).enumerate() {
+                blob.write_at(chunk, i * RAW_CHUNK)
+                    .map_err(|e| Error::sql(BLOB, e))?;
+            }
+        }
         const ATT: &str =
-            "INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+            "INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content, part)
+                VALUES (?1, ?2, ?3, ?4, ?5, x'', ?6)";
         for a in attachments {
             let mut st = self
                 .conn
@@ -628,11 +676,11 @@ impl<'c> Tx<'c> {
                 .map_err(|e| Error::sql(ATT, e))?;
             st.execute(params![
                 id.0,
-                a.name.as_deref().unwrap_or(""),
+                a.name,
                 a.content_type,
-                a.content.len() as i64,
-                hex::encode(Sha256::digest(&a.content)),
-                a.content,
+                a.size as i64,
+                a.sha256,
+                a.part as i64,
             ])
             .map_err(|e| Error::sql(ATT, e))?;
         }

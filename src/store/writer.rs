@@ -201,17 +201,44 @@ impl Writer {
 /// How often the WAL is copied back into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// A WAL file larger than this, once wholly copied back, is truncated.
+const WAL_KEEP: u64 = 32 * 1024 * 1024;
+
 /// Copy the WAL into the database file every [`CHECKPOINT_EVERY`] with a
 /// PASSIVE checkpoint, which never blocks the writer and leaves the writer's
-/// own autocheckpoint little to do; a TRUNCATE one at the
-/// end leaves a small WAL behind. Durability does not depend on this: a
-/// committed frame in the WAL is already on disk.
+/// own autocheckpoint little to do; a TRUNCATE one at the end, or when a
+/// batch of large messages left a WAL over [`WAL_KEEP`] that is wholly
+/// copied back, leaves a small WAL behind (that one waits for the writer,
+/// which then has nothing left to copy). Durability does not depend on
+/// this: a committed frame in the WAL is already on disk.
 fn checkpoint_loop(conn: rusqlite::Connection, stop: std::sync::mpsc::Receiver<()>) {
     use std::sync::mpsc::RecvTimeoutError;
+    let wal = conn.path().map(|p| format!("{p}-wal"));
     // Ends when the writer drops its sender (or sends, which it never does).
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-            tracing::warn!(error = %e, "wal checkpoint failed");
+        // (busy, frames in the WAL, frames copied back)
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        });
+        match done {
+            Ok((0, log, copied)) if log == copied => {
+                let size = wal
+                    .as_deref()
+                    .and_then(|w| std::fs::metadata(w).ok())
+                    .map_or(0, |m| m.len());
+                if size > WAL_KEEP {
+                    match conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+                        Ok(()) => tracing::debug!(size, "large wal truncated"),
+                        Err(e) => tracing::warn!(error = %e, "wal truncation failed"),
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
         }
     }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
@@ -232,6 +259,7 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, mut handler:
                 Err(_) => break,
             }
         }
+        let batch_octets: usize = batch.iter().map(|j| j.raw.len()).sum();
         let outcome = commit_batch(&mut conn, &batch, &mut results, &mut handler);
         match outcome {
             Ok(()) => {
@@ -249,6 +277,11 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, mut handler:
                     let _ = job.reply.send(Err(copy_err(&e)));
                 }
             }
+        }
+        // The batch's messages, parses and rendered mail are dropped by
+        // now; after large ones, give the memory back.
+        if crate::memory::release_after(batch_octets) {
+            tracing::debug!(octets = batch_octets, "memory released after a large batch");
         }
     }
     tracing::info!("store writer stopped");

@@ -443,6 +443,11 @@ impl TestServer {
         }
     }
 
+    /// The server's process id (for reading `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
     /// Send `signal` (e.g. `libc::SIGTERM`) to the server.
     pub fn signal(&self, signal: i32) {
         let child = self.child.as_ref().expect("server is running");

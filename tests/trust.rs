@@ -429,6 +429,23 @@ fn a_stranger_who_threads_in_by_message_id_is_held_until_an_agent_copies_them() 
         to_mallory.parsed.to.iter().any(|a| a.address == ALICE),
         "the same reply, to Alice and Mallory"
     );
+    // One bounce address per recipient (VERP): a DSN names whose mail
+    // bounced, and Mallory's Return-Path says nothing about Alice's.
+    let to_alice = wait_relays(&sink, ALICE, 2)
+        .into_iter()
+        .find(|m| m.parsed.text.contains("Copying your colleague"))
+        .expect("the same reply to Alice");
+    assert!(
+        to_mallory.mail_from.starts_with("support+b1."),
+        "{}",
+        to_mallory.mail_from
+    );
+    assert!(
+        to_alice.mail_from.starts_with("support+b1."),
+        "{}",
+        to_alice.mail_from
+    );
+    assert_ne!(to_mallory.mail_from, to_alice.mail_from);
     let shown = server.show_json("1001");
     assert_eq!(events(&shown, "participant_copied").len(), 1);
 

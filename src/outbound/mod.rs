@@ -773,7 +773,8 @@ fn notify_agents(
         .unwrap_or_else(|| conv.requester_name.clone());
     vars.insert("customer_name", Value::from(customer.clone()));
     vars.insert("customer_email", Value::from(sender.to_owned()));
-    let text = crate::detect::quote::new_text(&parsed.text).into_owned();
+    // Borrowed when nothing is quoted: a large body is not copied whole.
+    let text = crate::detect::quote::new_text(&parsed.text);
     vars.insert(
         "message_text",
         Value::from(compose::notification_text(

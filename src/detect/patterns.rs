@@ -58,6 +58,15 @@ pub(crate) struct MentionCues {
     pub vetoes: PhraseList,
 }
 
+/// The cue lists of `[detector.app_mentions]`.
+#[derive(Debug)]
+pub(crate) struct AppCues {
+    pub invitations: PhraseList,
+    pub acceptances: PhraseList,
+    pub past: PhraseList,
+    pub vetoes: PhraseList,
+}
+
 /// A platform street address, reduced to what identifies it: the house
 /// number and the first word of the street name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,12 +82,15 @@ pub(crate) struct Compiled {
     pub keywords: KeywordSet,
     pub patterns: Option<PatternSet>,
     pub mention: MentionCues,
+    pub app: AppCues,
     pub reference_words: WordSet,
     pub negations: WordSet,
     pub on_platform: PhraseList,
     pub street_suffixes: WordSet,
     pub street_suffixes_capitalised: WordSet,
     pub street_stopwords: WordSet,
+    pub address_vetoes: PhraseList,
+    pub phone_vetoes: PhraseList,
     pub phone_words: WordSet,
     /// Lower-case freemail domains.
     pub freemail: Vec<String>,
@@ -131,12 +143,23 @@ impl Compiled {
                 handles: WordSet::new(&cfg.payment_mentions.handles),
                 vetoes: PhraseList::new(&cfg.payment_mentions.vetoes).map_err(Error::Keywords)?,
             },
+            app: AppCues {
+                invitations: PhraseList::new(&cfg.app_mentions.invitations)
+                    .map_err(Error::Keywords)?,
+                acceptances: PhraseList::new(&cfg.app_mentions.acceptances)
+                    .map_err(Error::Keywords)?,
+                past: PhraseList::new(&cfg.app_mentions.past).map_err(Error::Keywords)?,
+                vetoes: PhraseList::new(&cfg.app_mentions.vetoes).map_err(Error::Keywords)?,
+            },
             reference_words: WordSet::new(&cfg.context.reference_words),
             negations: WordSet::new(&cfg.context.negations),
             on_platform: PhraseList::new(&cfg.context.on_platform).map_err(Error::Keywords)?,
             street_suffixes: WordSet::new(&cfg.context.street_suffixes),
             street_suffixes_capitalised: WordSet::new(&cfg.context.street_suffixes_capitalised),
             street_stopwords: WordSet::new(&cfg.context.street_stopwords),
+            address_vetoes: PhraseList::new(&cfg.context.address_vetoes)
+                .map_err(Error::Keywords)?,
+            phone_vetoes: PhraseList::new(&cfg.context.phone_vetoes).map_err(Error::Keywords)?,
             phone_words: WordSet::new(&cfg.context.phone_words),
             freemail: lower_list(&cfg.allow.freemail_domains),
             platform_domains: lower_list(&cfg.allow.platform_domains),

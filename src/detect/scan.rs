@@ -191,6 +191,7 @@ fn structured<'c>(
                 if rules.address
                     && let Some((hs, he)) =
                         address::street_at(c, text, |i| nmap.original_offset(text, i), norm, s, e)
+                    && !address_in_bookkeeping_sense(c, norm, hs, he)
                 {
                     out.push(hit(
                         Category::Address,
@@ -227,6 +228,27 @@ fn structured<'c>(
             }
         }
     }
+}
+
+/// A street address whose sentence puts it in a bookkeeping sense (a
+/// rental property, a sale, a vendor's address): not evidence.
+fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    c.address_vetoes.any_in(&norm[s..e])
+}
+
+/// Words of the customer's own: a number near one is theirs.
+const OWN: &[&[u8]] = &[
+    b"me", b"my", b"mine", b"myself", b"i'm", b"i'll", b"i'd", b"us", b"our", b"ours",
+];
+
+/// A phone number whose sentence gives it to someone else (the IRS, a
+/// department, the number on a notice) and has no word of the customer's
+/// own: not evidence.
+fn phone_of_someone_else(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    c.phone_vetoes.any_in(sentence) && !words::words_in(sentence).any(|w| OWN.contains(&w))
 }
 
 fn hit(category: Category, rule: &str, start: usize, end: usize, source: Source) -> RawHit<'_> {
@@ -283,6 +305,7 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
         && let Some(kind) = phone::classify(c, norm, run)
         && !phone::is_reference(c, norm, run)
         && !money::is_platform_phone(c, run)
+        && !phone_of_someone_else(c, norm, run.start, run.end)
     {
         out.push(hit(
             Category::Phone,
@@ -587,6 +610,56 @@ mod tests {
                 .hits
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_street_address_in_a_bookkeeping_sense_is_not_evidence() {
+        for t in [
+            "The rental at 312 Pine Street had a new roof put on in June.",
+            "I sold the duplex at 2245 Cedar Avenue in May.",
+            "The supplier's invoice lists 1800 Distribution Way, Memphis.",
+            "The IRS office we visited was at 31 Hopkins Plaza, Baltimore.",
+        ] {
+            assert!(
+                !scan(t).iter().any(|h| h.0 == Category::Address),
+                "{t}: {:?}",
+                scan(t)
+            );
+        }
+        for t in [
+            "Please mail the copies to my home: 52 Birchwood Drive, Albany NY.",
+            "We moved! New address is 3302 Industrial Pkwy, Dayton OH.",
+        ] {
+            assert!(
+                scan(t).iter().any(|h| h.0 == Category::Address),
+                "{t}: {:?}",
+                scan(t)
+            );
+        }
+    }
+
+    #[test]
+    fn a_phone_number_given_to_someone_else_is_not_evidence() {
+        for t in [
+            "The health department's number on the notice is 555-0111.",
+            "The IRS hotline is 800-829-1040, they were no help.",
+        ] {
+            assert!(
+                !scan(t).iter().any(|h| h.0 == Category::Phone),
+                "{t}: {:?}",
+                scan(t)
+            );
+        }
+        for t in [
+            "Call me at 415-555-0199 about the IRS notice.",
+            "About the notice: my cell is 415 555 0199.",
+        ] {
+            assert!(
+                scan(t).iter().any(|h| h.0 == Category::Phone),
+                "{t}: {:?}",
+                scan(t)
+            );
+        }
     }
 
     #[test]

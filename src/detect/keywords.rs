@@ -18,7 +18,10 @@
 //!    the sentence ("pay you directly through the portal"); for payment
 //!    *mentions* (`venmo`, `bitcoin`), a cue that the sentence is about
 //!    paying us and no bookkeeping veto (see
-//!    [`PaymentMentions`](super::PaymentMentions)).
+//!    [`PaymentMentions`](super::PaymentMentions)); for messaging apps
+//!    (`whatsapp`, `telegram`), a cue of intent to move the conversation and
+//!    no vendor, expense or past sense (see
+//!    [`AppMentions`](super::AppMentions)).
 
 use std::collections::HashMap;
 

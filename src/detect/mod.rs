@@ -17,12 +17,17 @@
 //!   own domains, also written `jane (at) gmail (dot) com`; freemail counts
 //!   double;
 //! - `address`: street addresses (number, name, suffix), PO boxes;
-//! - `messaging`: WhatsApp, Telegram, Signal, … and "text me", "DM me";
+//! - `messaging`: WhatsApp, Telegram, Signal, … named with a cue of intent
+//!   (an invitation, a handle or number, an acceptance, a future or
+//!   conditional; not in a past, vendor or expense sense), and "text me",
+//!   "DM me";
 //! - `payment`: Venmo, Zelle, Cash App, PayPal.me and friends-and-family,
 //!   wires and bank details, IBANs (mod-97), routing numbers (ABA checksum),
 //!   card numbers (Luhn), Bitcoin/Litecoin/Dogecoin/Tron addresses
 //!   (Base58Check or Bech32/Bech32m checksums), Ethereum addresses, and
-//!   "pay you directly" / "outside the platform".
+//!   "pay you directly" / "outside the system" / "straight to your
+//!   account"; payment apps only with a cue (offered, accepted, asked
+//!   about), as for messaging apps.
 //!
 //! How (see `scan.rs` for the pipeline): the text is normalised
 //! once (`normalize.rs`: case, zero-width characters, Unicode look-alikes,

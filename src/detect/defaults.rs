@@ -426,6 +426,7 @@ impl Default for AppMentions {
                 "wickr",
                 "google voice",
             ]),
+            ambiguous: strings(&["signal", "slack"]),
             invitations: strings(&[
                 "message me",
                 "msg me",
@@ -536,6 +537,8 @@ impl Default for AppMentions {
                 "former",
                 "formerly",
                 "old",
+                "told",
+                "said",
             ]),
             vetoes: strings(&[
                 "subscription",
@@ -871,6 +874,15 @@ impl Default for Context {
                 "donation",
                 "donations",
                 "food bank",
+                "moved the",
+                "moved our",
+                "moving the",
+                "moving our",
+                "relocated",
+                "relocating",
+                "relocation",
+                "moving costs",
+                "moving expenses",
             ]),
             phone_vetoes: strings(&[
                 "irs",

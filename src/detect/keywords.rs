@@ -21,7 +21,9 @@
 //!    [`PaymentMentions`](super::PaymentMentions)); for messaging apps
 //!    (`whatsapp`, `telegram`), a cue of intent to move the conversation and
 //!    no vendor, expense or past sense (see
-//!    [`AppMentions`](super::AppMentions)).
+//!    [`AppMentions`](super::AppMentions)); for app names that are also
+//!    words (`signal`), a spelling that evades ("s.i.g.n.a.l") and a cue;
+//!    for invitations ("text me"), no habit just before ("used to text me").
 
 use std::collections::HashMap;
 
@@ -59,6 +61,9 @@ enum Mention {
     Detail,
     /// A messaging app (`app_mentions.messaging`).
     App,
+    /// A messaging app whose name is also an ordinary word
+    /// (`app_mentions.ambiguous`): only spelled out to evade, and with a cue.
+    Evasive,
 }
 
 /// The compiled keyword lists.
@@ -102,7 +107,7 @@ impl KeywordSet {
         let k = &cfg.keywords;
         let pm = &cfg.payment_mentions;
         let am = &cfg.app_mentions;
-        let lists: [(&str, Category, Mention, &[String]); 8] = [
+        let lists: [(&str, Category, Mention, &[String]); 9] = [
             ("keywords.phone", Category::Phone, Mention::No, &k.phone),
             ("keywords.email", Category::Email, Mention::No, &k.email),
             (
@@ -140,6 +145,12 @@ impl KeywordSet {
                 Category::Messaging,
                 Mention::App,
                 &am.messaging,
+            ),
+            (
+                "app_mentions.ambiguous",
+                Category::Messaging,
+                Mention::Evasive,
+                &am.ambiguous,
             ),
         ];
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -286,7 +297,12 @@ pub(crate) fn judge<'c>(
             if !c.category_enabled(v.category) {
                 continue;
             }
-            if !(shape.spaced_letters || shape.space_bits & !v.spaces == 0) {
+            if v.mention == Mention::Evasive {
+                // "signal" is a word; "s.i.g.n.a.l" and "sig nal" are not.
+                if shape.gaps == 0 {
+                    continue;
+                }
+            } else if !(shape.spaced_letters || shape.space_bits & !v.spaces == 0) {
                 continue;
             }
             if c.rules.negation && is_negated(c, norm, ns) {
@@ -295,9 +311,12 @@ pub(crate) fn judge<'c>(
             if v.category == Category::Payment && is_put_on_platform(c, norm, ne) {
                 continue;
             }
+            if v.category == Category::Messaging && v.mention == Mention::No && is_habit(norm, ns) {
+                continue;
+            }
             let cued = match v.mention {
                 Mention::No => true,
-                Mention::App => has_app_cue(c, norm, ns, ne),
+                Mention::App | Mention::Evasive => has_app_cue(c, norm, ns, ne),
                 Mention::Term | Mention::Detail => has_payment_cue(c, norm, ns, ne, v.mention),
             };
             if !cued {
@@ -321,6 +340,8 @@ struct Shape {
     space_bits: u128,
     /// Every character stood alone (`w h a t s a p p`).
     spaced_letters: bool,
+    /// How many gaps of separators the match spans.
+    gaps: usize,
 }
 
 impl Shape {
@@ -352,6 +373,7 @@ impl Shape {
         Some(Shape {
             space_bits,
             spaced_letters: pos.len() >= 4 && gaps + 1 == pos.len(),
+            gaps,
         })
     }
 }
@@ -359,6 +381,16 @@ impl Shape {
 /// Words that start a new thought: negation before them does not reach
 /// past ("not sure, but WhatsApp me").
 const CLAUSE_WORDS: &[&[u8]] = &[b"but", b"so", b"then", b"instead", b"however", b"though"];
+
+/// Words of habit or history just before an invitation: "my previous
+/// accountant used to text me", "the bank usually texts me".
+const HABIT: &[&[u8]] = &[b"used", b"usually", b"often"];
+
+/// A word of habit within three words before `start`, in the same clause:
+/// what someone did, not an invitation.
+fn is_habit(norm: &[u8], start: usize) -> bool {
+    words_before(norm, start, CLAUSE_STOPS, 3).any(|w| HABIT.contains(&w))
+}
 
 /// A negation word within four words before `start`, in the same clause.
 pub(crate) fn is_negated(c: &Compiled, norm: &[u8], start: usize) -> bool {
@@ -374,27 +406,51 @@ pub(crate) fn is_negated(c: &Compiled, norm: &[u8], start: usize) -> bool {
 }
 
 /// Words that turn an on-platform phrase around ("instead of through the
-/// portal", "rather than the invoice link", "not through the platform").
+/// portal", "rather than the invoice link", "not through the platform",
+/// "save on the platform fee").
 const CONTRARY: &[&[u8]] = &[
     b"instead", b"rather", b"than", b"not", b"outside", b"without", b"bypass", b"avoid", b"skip",
+    b"save", b"saves", b"saving", b"split", b"dodge",
 ];
 
-/// An on-platform phrase after `end` in the same sentence (≤ 80 bytes),
-/// not turned around by "instead of" or "not" (within three words before).
+/// Words right after an on-platform phrase that make it the platform's
+/// charge, not the way to pay ("on the platform fee").
+const PLATFORM_CHARGES: &[&[u8]] = &[
+    b"fee",
+    b"fees",
+    b"charge",
+    b"charges",
+    b"cut",
+    b"commission",
+    b"markup",
+    b"surcharge",
+];
+
+/// An on-platform phrase after `end` in the same sentence (≤ 80 bytes) that
+/// puts the payment back on the platform: not turned around by "instead
+/// of" or "not" (within three words before), not the platform's fee ("save
+/// on the platform fee"), and not an alternative the customer weighs ("can
+/// I Zelle you, or does it have to go through the portal?").
 pub(crate) fn is_put_on_platform(c: &Compiled, norm: &[u8], end: usize) -> bool {
     let (_, e) = words::sentence(norm, end, end, 80);
     let after = &norm[end..e];
-    c.on_platform
-        .positions_in(after)
-        .any(|p| !words_before(after, p, SENTENCE_STOPS, 3).any(|w| CONTRARY.contains(&w)))
+    c.on_platform.matches_in(after).any(|(p, q)| {
+        !words_before(after, p, SENTENCE_STOPS, 3).any(|w| CONTRARY.contains(&w))
+            && !words_after(after, q, CLAUSE_STOPS, 1).any(|w| PLATFORM_CHARGES.contains(&w))
+            && !words::words_in(&after[..p]).any(|w| w == b"or")
+    })
 }
 
-/// A second-person word in `sentence` ("thank you" is politeness, not the
-/// reader being addressed).
+/// Words before a second-person word that do not address the reader:
+/// politeness ("thank you") and comparison or time ("the accountant before
+/// you", "faster than you").
+const NOT_ADDRESSING: &[&[u8]] = &[b"thank", b"thanks", b"before", b"after", b"than", b"like"];
+
+/// A second-person word in `sentence` that addresses the reader.
 fn speaks_to_reader(c: &Compiled, sentence: &[u8]) -> bool {
     let mut prev: &[u8] = b"";
     for w in words::words_in(sentence) {
-        if c.mention.second_person.contains(w) && prev != b"thank" && prev != b"thanks" {
+        if c.mention.second_person.contains(w) && !NOT_ADDRESSING.contains(&prev) {
             return true;
         }
         prev = w;
@@ -495,10 +551,31 @@ const PAYEE_OWNERS: &[&[u8]] = &[b"my", b"our", b"his", b"her", b"their"];
 /// Payment "verbs" that are prepositions: they say how, not who pays.
 const PREPOSITIONS: &[&[u8]] = &[b"via", b"through", b"using"];
 
+/// Words that make "pay" after them a product's name ("Apple Pay").
+const PAY_BRANDS: &[&[u8]] = &[b"apple", b"google", b"samsung", b"amazon", b"shop", b"app"];
+
 /// The customer speaking of themself.
 const FIRST_PERSON: &[&[u8]] = &[
     b"i", b"i'll", b"i'd", b"i'm", b"i've", b"we", b"we'll", b"we'd", b"we're", b"me", b"us",
 ];
+
+/// Whether the clause before `start` has someone else as its subject: a
+/// third-party word before any first-person word, reading back to the
+/// clause start ("my clients now ask to pay by Zelle", "parents sometimes
+/// pay with Zelle"; not "we'd like our clients to see it, so can I pay by
+/// Zelle").
+fn third_party_subject(c: &Compiled, norm: &[u8], start: usize) -> bool {
+    for w in words_before(norm, start, VERB_STOPS, 12) {
+        if CLAUSE_WORDS.contains(&w) || FIRST_PERSON.contains(&w) {
+            return false;
+        }
+        // "it" is mostly a dummy subject: "it would be easier to pay by Zelle".
+        if w != b"it" && c.mention.third_parties.contains(w) {
+            return true;
+        }
+    }
+    false
+}
 
 /// The sentence around a payment mention is about paying us (and is not
 /// bookkeeping).
@@ -544,9 +621,14 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
         }
         if cues.verbs.contains(w) {
             let payer = before.peek().copied().unwrap_or_default();
+            if w == b"pay" && PAY_BRANDS.contains(&payer) {
+                // "Apple Pay, Google Pay and Cash App": names, not a verb.
+                continue;
+            }
             let preposition = PREPOSITIONS.contains(&w);
             if !third_party_payee
                 && !cues.third_parties.contains(payer)
+                && !third_party_subject(c, norm, start)
                 && (!preposition || words::words_in(sentence).any(|w| FIRST_PERSON.contains(&w)))
             {
                 return true;
@@ -782,5 +864,77 @@ mod tests {
             "I'll pay straight to your account instead of the invoice link.",
             Category::Payment
         ));
+    }
+    #[test]
+    fn a_habit_of_texting_is_not_an_invitation() {
+        assert!(!finds(
+            "My previous accountant used to text me reminders about estimates.",
+            Category::Messaging
+        ));
+        assert!(!finds(
+            "The bank usually texts me, and my old bookkeeper often text me too.",
+            Category::Messaging
+        ));
+        assert!(finds(
+            "It used to be email, but text me from now on.",
+            Category::Messaging
+        ));
+    }
+
+    #[test]
+    fn a_payment_app_named_in_passing_is_not_evidence() {
+        for t in [
+            // "before you" places the reader in time; it does not address them.
+            "Our accountant before you told us to keep the Zelle receipts in a folder.",
+            // Someone else is the subject of the clause, not the customer.
+            "Lots of my clients now ask to pay by Zelle at the inspection.",
+            "Parents sometimes pay tutoring fees with Zelle, sometimes cash.",
+            // "Pay" in a product's name is not a payment verb.
+            "Our point of sale takes Apple Pay, Google Pay and Cash App Pay.",
+        ] {
+            assert!(!finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "It would be easier to pay by Zelle this time.",
+            "My clients pay by card, but can I pay by Zelle?",
+        ] {
+            assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn the_platform_fee_or_an_alternative_does_not_put_payment_back_on_the_platform() {
+        for t in [
+            "We could pay you directly and split what we save on the platform fee.",
+            "Could I Zelle you instead, or does it have to go through the portal?",
+            "I'd like to pay the person who does our books directly, not the company.",
+        ] {
+            assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+        assert!(!finds(
+            "I will pay you directly through the portal, fee included.",
+            Category::Payment
+        ));
+    }
+
+    #[test]
+    fn an_app_named_like_a_word_counts_spelled_out_or_in_context() {
+        for t in [
+            "please add me on s.i.g.n.a.l, username is anita.k.22",
+            "I'm on sig nal, same handle as my email name",
+            "We should talk on Signal about the estate stuff.",
+            "can we jump on Signal for this?",
+            "Signal would be better for the tax documents. Message me there.",
+            "DM me on s-l-a-c-k please",
+        ] {
+            assert!(finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "The signal at the cabin is good, so I'll upload from there.",
+            "Cut me some slack, can we push the deadline to Friday?",
+            "Signal strength would be better upstairs.",
+        ] {
+            assert!(!finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
+        }
     }
 }

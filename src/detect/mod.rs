@@ -465,6 +465,12 @@ pub struct PaymentMentions {
 pub struct AppMentions {
     /// Messaging apps (same matching as keywords).
     pub messaging: Vec<String>,
+    /// Messaging apps whose names are also ordinary words ("signal",
+    /// "slack"): counted here only when spelled out to evade (`s.i.g.n.a.l`,
+    /// `sig nal`), with the same cues as [`messaging`](Self::messaging);
+    /// their plain spelling is left to the `[[detector.patterns]]` rules,
+    /// which read its context.
+    pub ambiguous: Vec<String>,
     /// Invitations, handles and proposals ("message me", "let's", "can we",
     /// "my handle"): a cue in the sentence or the next.
     pub invitations: Vec<String>,
@@ -509,7 +515,9 @@ pub struct Context {
     /// Phrases that make a phone number someone else's (the IRS, a
     /// department, the number on a notice): a phone number in a sentence
     /// with one, and with no word of the customer's own ("me", "my", "our"),
-    /// is not evidence.
+    /// is not evidence. The clause ends at "but", "so", "and" ("the IRS
+    /// says to call 800-…, but I'd rather you do"), so a word of the
+    /// customer's own there does not make the number theirs.
     pub phone_vetoes: Vec<String>,
     /// Words before a number that make it a phone number even without
     /// formatting (used with `bare_phone_numbers`).

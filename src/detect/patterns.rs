@@ -428,7 +428,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "signal_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+signal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+signal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*signal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+signal\s*(?:\(|,|$)",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+signal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+signal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*signal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+signal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+signal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b",
         ),
         pattern(
             "slack_dm",
@@ -468,7 +468,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "pay_directly",
             "payment",
-            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b",
+            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
         ),
         pattern(
             "friends_and_family",

@@ -242,13 +242,27 @@ const OWN: &[&[u8]] = &[
     b"me", b"my", b"mine", b"myself", b"i'm", b"i'll", b"i'd", b"us", b"our", b"ours",
 ];
 
+/// Words that start a new clause of their own: a word of the customer's
+/// own past one does not reach the number ("the IRS says to call
+/// 800-829-1040, but I'd rather you handle it").
+const CLAUSE_STARTS: &[&[u8]] = &[b"but", b"so", b"though", b"although", b"however", b"and"];
+
 /// A phone number whose sentence gives it to someone else (the IRS, a
-/// department, the number on a notice) and has no word of the customer's
-/// own: not evidence.
+/// department, the number on a notice) and whose clause has no word of the
+/// customer's own: not evidence.
 fn phone_of_someone_else(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     let (s, e) = words::sentence(norm, start, end, 160);
-    let sentence = &norm[s..e];
-    c.phone_vetoes.any_in(sentence) && !words::words_in(sentence).any(|w| OWN.contains(&w))
+    if !c.phone_vetoes.any_in(&norm[s..e]) {
+        return false;
+    }
+    let own = |w: &[u8]| OWN.contains(&w);
+    let before_own = words::words_before(norm, start, words::SENTENCE_STOPS, 40)
+        .take_while(|w| !CLAUSE_STARTS.contains(w))
+        .any(own);
+    let after_own = words::words_after(norm, end, words::SENTENCE_STOPS, 40)
+        .take_while(|w| !CLAUSE_STARTS.contains(w))
+        .any(own);
+    !before_own && !after_own
 }
 
 fn hit(category: Category, rule: &str, start: usize, end: usize, source: Source) -> RawHit<'_> {
@@ -685,6 +699,30 @@ mod tests {
         ] {
             assert!(scan(t).iter().any(|h| h.0 == c), "{t}: {:?}", scan(t));
         }
+    }
+    #[test]
+    fn someone_else_s_number_stays_theirs_past_a_clause_of_the_customer_s_own() {
+        let has_phone = |t: &str| scan(t).iter().any(|(c, _, _)| *c == Category::Phone);
+        assert!(!has_phone(
+            "The IRS notice says to call 800-829-1040 if we disagree, but I'd rather you handle it."
+        ));
+        assert!(has_phone(
+            "The IRS notice has my old number; my cell is 312-555-0144."
+        ));
+        assert!(has_phone(
+            "The IRS may call, so please give them my cell, 312-555-0144."
+        ));
+    }
+
+    #[test]
+    fn a_business_moving_between_addresses_is_bookkeeping() {
+        let has_address = |t: &str| scan(t).iter().any(|(c, _, _)| *c == Category::Address);
+        assert!(!has_address(
+            "We moved the bakery from 220 Elm Street to the new space at 14 Water Street in March."
+        ));
+        assert!(has_address(
+            "Drop the originals at my house, 220 Elm Street, after five."
+        ));
     }
 }
 

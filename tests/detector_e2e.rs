@@ -86,6 +86,64 @@ fn explain_shows_hits_for_a_whatsapp_number_and_none_for_a_clean_message() {
     assert!(text.contains("\"WhatsApp\""), "{text}");
 }
 
+/// App names in ordinary senses: the app as an expense, the ordinary-sense
+/// word, an app named as history, a customer's payment app, a habit of
+/// texting, the customer's own clients paying them.
+const MENTIONS: &[&str] = &[
+    "Hi,\n\nour WhatsApp Business subscription is $45/month. Deductible as software?\n\nAnn\n",
+    "Hi,\n\nthere was some discord between the partners about the draws.\n\nAnn\n",
+    "Hi,\n\nour old bookkeeper used to send the reports over Telegram. Much better here.\n\nAnn\n",
+    "Hi,\n\nlast year I paid the nanny through Zelle every Friday. Is that the dependent care credit?\n\nAnn\n",
+    "Hi,\n\nmy previous accountant used to text me reminders. Does the portal send them?\n\nAnn\n",
+    "Hi,\n\nlots of my clients now ask to pay by Zelle. Do I give them a receipt?\n\nAnn\n",
+];
+
+/// Intent without a handle or number: an app accepted as the way to pay,
+/// spaced out; a transfer that skips the billing system, in plain words; an
+/// app whose name is a word, spelled out to evade; paying the person and
+/// sharing the platform's fee.
+const INTENT: &[(&str, &str)] = &[
+    (
+        "Hi,\n\nV e n m o works too if that is easier, I can send it today.\n\nAnn\n",
+        "payment",
+    ),
+    (
+        "Hi,\n\ncould we do a bank transfer straight to your account instead of the invoice?\n\nAnn\n",
+        "payment",
+    ),
+    (
+        "Hi,\n\nthis portal is slow. Do you have Telegram? I can send the scans there.\n\nAnn\n",
+        "messaging",
+    ),
+    (
+        "Hi,\n\nplease add me on s.i.g.n.a.l, I'll send the docs there.\n\nAnn\n",
+        "messaging",
+    ),
+    (
+        "Hi,\n\nwe could pay you directly and split what we save on the platform fee.\n\nAnn\n",
+        "payment",
+    ),
+];
+
+#[test]
+fn explain_does_not_flag_an_app_named_without_intent_and_flags_an_offer() {
+    let env = Env::new(&Options::default());
+    for (i, body) in MENTIONS.iter().enumerate() {
+        let v = explain(&env, &format!("mention{i}"), body);
+        assert_eq!(v["detector"]["flagged"], false, "{body}: {v:#}");
+    }
+    for (i, (body, category)) in INTENT.iter().enumerate() {
+        let v = explain(&env, &format!("intent{i}"), body);
+        assert_eq!(v["detector"]["flagged"], true, "{body}: {v:#}");
+        assert!(
+            hits(&v)
+                .iter()
+                .any(|h| str_field(h, "category") == *category),
+            "{body}: {v:#}"
+        );
+    }
+}
+
 #[test]
 fn explain_reports_in_scope_for_a_ticket_the_scope_names() {
     let env = Env::new(&Options {

@@ -2,11 +2,22 @@
 //! `tests/fixtures/detector/` (see its README for the format and the
 //! labelling rules).
 //!
-//! Prints precision and recall per category and overall (message level: a
-//! category is predicted when the message has any hit of it), lists every
-//! miss with the hits behind it, and fails below 0.95 precision or recall
-//! overall. Also checks that `contrib/detector.toml` is exactly the built-in
-//! default, so the documented configuration cannot drift from the code.
+//! The set has two parts: the tuned part (the `*.txt` files of the folder),
+//! which rules are developed against, and the held-out part (`heldout/`),
+//! written before the rules it measures and never tuned on. For each part
+//! the test prints precision and recall per category and overall (message
+//! level: a category is predicted when the message has any hit of it), the
+//! flag's own precision and recall, and the share of hard negatives (clean
+//! messages marked `hard`: app names, numbers and addresses in ordinary
+//! business senses) that raise an alarm. It lists every miss of the tuned
+//! part with the hits behind it; held-out misses are listed only with
+//! `DETECTOR_SHOW_HELDOUT=1`, so tuning does not read them by accident.
+//! It fails when the tuned part is below 0.95 precision or recall or above
+//! 5 % alarms on hard negatives, or when the held-out part scores below the
+//! floors it scored when first measured (`HELD_OUT_FLOORS`: it misses every
+//! target). Also checks that `contrib/detector.toml` is
+//! exactly the built-in default, so the documented configuration cannot
+//! drift from the code.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -20,6 +31,9 @@ struct Case {
     id: String,
     expect: BTreeSet<Category>,
     sender: Option<String>,
+    /// A clean message that names an app, a number or an address in an
+    /// ordinary sense (header word `hard`).
+    hard: bool,
     body: String,
 }
 
@@ -45,8 +59,10 @@ fn unescape(s: &str) -> String {
     out
 }
 
-fn load_cases() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/detector");
+fn load_cases(part: &str) -> Vec<Case> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/detector")
+        .join(part);
     let mut files: Vec<_> = fs::read_dir(&dir)
         .expect("fixture directory")
         .map(|e| e.expect("dir entry").path())
@@ -73,6 +89,7 @@ fn load_cases() -> Vec<Case> {
                 let id = parts.next().expect("case id").to_owned();
                 let mut expect = BTreeSet::new();
                 let mut sender = None;
+                let mut hard = false;
                 for p in parts {
                     if let Some(list) = p.strip_prefix("expect=") {
                         for name in list.split(',').filter(|n| !n.is_empty()) {
@@ -84,16 +101,23 @@ fn load_cases() -> Vec<Case> {
                         }
                     } else if let Some(s) = p.strip_prefix("sender=") {
                         sender = Some(s.to_owned());
+                    } else if p == "hard" {
+                        hard = true;
                     } else {
                         panic!("{file} {id}: unknown header field {p}");
                     }
                 }
                 assert!(header.contains("expect="), "{file} {id}: no expect=");
+                assert!(
+                    !hard || expect.is_empty(),
+                    "{file} {id}: only a clean message can be a hard negative"
+                );
                 current = Some(Case {
                     file: file.clone(),
                     id,
                     expect,
                     sender,
+                    hard,
                     body: String::new(),
                 });
             } else {
@@ -144,25 +168,41 @@ impl Counts {
     }
 }
 
-#[test]
-fn labelled_set_precision_and_recall_are_at_least_95_percent() {
-    let cases = load_cases();
-    assert!(
-        cases.len() >= 300,
-        "the labelled set has {} messages, want 300+",
-        cases.len()
-    );
-    let ids: BTreeSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids.len(), cases.len(), "case ids must be unique");
+/// What one part of the set scored.
+struct Report {
+    /// Per category, in [`Category::ALL`] order.
+    per: [Counts; 5],
+    /// All categories added up.
+    total: Counts,
+    /// The flag itself: a message with any label against `flagged`.
+    flag: Counts,
+    /// Hard negatives, and how many of them flagged.
+    hard: u32,
+    hard_alarms: u32,
+}
 
+impl Report {
+    fn hard_alarm_rate(&self) -> f64 {
+        if self.hard == 0 {
+            0.0
+        } else {
+            f64::from(self.hard_alarms) / f64::from(self.hard)
+        }
+    }
+}
+
+/// Scan every case, print the part's figures (and its misses when
+/// `show_misses`), and return them.
+fn evaluate(name: &str, cases: &[Case], show_misses: bool) -> Report {
     let detector = Detector::new(&platform_config()).expect("config compiles");
     let mut per = [Counts::default(); 5];
-    let mut binary = Counts::default();
+    let mut flag = Counts::default();
     let mut misses = Vec::new();
     let mut positives = 0;
+    let (mut hard, mut hard_alarms) = (0, 0);
     // Per file: messages, messages whose categories differ from the label.
     let mut per_file: std::collections::BTreeMap<&str, (u32, u32)> = Default::default();
-    for case in &cases {
+    for case in cases {
         let ticket_domains: Vec<String> = case
             .sender
             .as_deref()
@@ -175,7 +215,11 @@ fn labelled_set_precision_and_recall_are_at_least_95_percent() {
             platform_domains: &[],
         };
         let verdict = detector.scan_message(&case.body, &ctx);
-        let got: BTreeSet<Category> = verdict.hits.iter().map(|h| h.category).collect();
+        let got: BTreeSet<Category> = if verdict.flagged {
+            verdict.hits.iter().map(|h| h.category).collect()
+        } else {
+            BTreeSet::new()
+        };
         for (i, cat) in Category::ALL.iter().enumerate() {
             match (case.expect.contains(cat), got.contains(cat)) {
                 (true, true) => per[i].tp += 1,
@@ -185,13 +229,19 @@ fn labelled_set_precision_and_recall_are_at_least_95_percent() {
             }
         }
         match (!case.expect.is_empty(), verdict.flagged) {
-            (true, true) => binary.tp += 1,
-            (false, true) => binary.fp += 1,
-            (true, false) => binary.fn_ += 1,
+            (true, true) => flag.tp += 1,
+            (false, true) => flag.fp += 1,
+            (true, false) => flag.fn_ += 1,
             (false, false) => {}
         }
         if !case.expect.is_empty() {
             positives += 1;
+        }
+        if case.hard {
+            hard += 1;
+            if verdict.flagged {
+                hard_alarms += 1;
+            }
         }
         let file_counts = per_file.entry(case.file.as_str()).or_default();
         file_counts.0 += 1;
@@ -215,71 +265,157 @@ fn labelled_set_precision_and_recall_are_at_least_95_percent() {
 
     let mut total = Counts::default();
     println!(
-        "\ndetector quality on {} messages ({} with evidence, {} clean)",
+        "\n{name}: {} messages ({} with evidence, {} clean, {} of them hard negatives)",
         cases.len(),
         positives,
-        cases.len() - positives
+        cases.len() - positives,
+        hard
     );
     println!(
         "{:<10} {:>4} {:>4} {:>4} {:>9} {:>7}",
         "category", "tp", "fp", "fn", "precision", "recall"
     );
-    for (i, cat) in Category::ALL.iter().enumerate() {
-        let c = per[i];
-        assert!(
-            c.tp + c.fn_ >= 20,
-            "{}: only {} labelled positives",
-            cat.as_str(),
-            c.tp + c.fn_
-        );
+    let line = |label: &str, c: Counts| {
         println!(
             "{:<10} {:>4} {:>4} {:>4} {:>9.3} {:>7.3}",
-            cat.as_str(),
+            label,
             c.tp,
             c.fp,
             c.fn_,
             c.precision(),
             c.recall()
         );
-        total.tp += c.tp;
-        total.fp += c.fp;
-        total.fn_ += c.fn_;
+    };
+    for (i, cat) in Category::ALL.iter().enumerate() {
+        line(cat.as_str(), per[i]);
+        total.tp += per[i].tp;
+        total.fp += per[i].fp;
+        total.fn_ += per[i].fn_;
     }
+    line("overall", total);
+    line("flagged", flag);
+    let report = Report {
+        per,
+        total,
+        flag,
+        hard,
+        hard_alarms,
+    };
     println!(
-        "{:<10} {:>4} {:>4} {:>4} {:>9.3} {:>7.3}",
-        "overall",
-        total.tp,
-        total.fp,
-        total.fn_,
-        total.precision(),
-        total.recall()
+        "hard negatives flagged: {} of {} ({:.1} %)",
+        hard_alarms,
+        hard,
+        100.0 * report.hard_alarm_rate()
     );
-    println!(
-        "{:<10} {:>4} {:>4} {:>4} {:>9.3} {:>7.3}",
-        "flagged",
-        binary.tp,
-        binary.fp,
-        binary.fn_,
-        binary.precision(),
-        binary.recall()
-    );
-    println!("\nper file: messages, exactly right");
+    println!("per file: messages, exactly right");
     for (file, (n, wrong)) in &per_file {
         println!("  {file:<28} {n:>4} {:>4}", n - wrong);
     }
-    println!(
-        "\nmessages whose categories differ from the label ({}):",
-        misses.len()
-    );
-    for m in &misses {
-        println!("{m}");
+    if show_misses {
+        println!(
+            "messages whose categories differ from the label ({}):",
+            misses.len()
+        );
+        for m in &misses {
+            println!("{m}");
+        }
+    } else {
+        println!(
+            "{} messages differ from their label (listed with DETECTOR_SHOW_HELDOUT=1)",
+            misses.len()
+        );
     }
+    report
+}
+
+/// Floors a part must stay above: precision and recall (overall and of the
+/// flag), and the most hard negatives that may raise an alarm.
+struct Floors {
+    precision: f64,
+    recall: f64,
+    hard_alarm_rate: f64,
+}
+
+/// The targets: 0.95 precision and recall, at most 5 % alarms on hard
+/// negatives.
+const TARGETS: Floors = Floors {
+    precision: 0.95,
+    recall: 0.95,
+    hard_alarm_rate: 0.05,
+};
+
+/// What the held-out part (the second batch, 162 messages) scored when it
+/// was first measured against these rules, far below the targets (overall
+/// precision 0.816 and recall 0.877, the flag's 0.792 and 0.864, 15 of 76
+/// hard negatives): a change that scores worse there is a regression,
+/// whatever the tuned part says.
+const HELD_OUT_FLOORS: Floors = Floors {
+    precision: 0.79,
+    recall: 0.86,
+    hard_alarm_rate: 0.20,
+};
+
+fn assert_floors(name: &str, r: &Report, f: &Floors) {
     assert!(
-        total.precision() >= 0.95 && total.recall() >= 0.95,
-        "overall precision {:.3} / recall {:.3} below 0.95",
-        total.precision(),
-        total.recall()
+        r.total.precision() >= f.precision && r.total.recall() >= f.recall,
+        "{name}: overall precision {:.3} / recall {:.3} below {} / {}",
+        r.total.precision(),
+        r.total.recall(),
+        f.precision,
+        f.recall
     );
+    assert!(
+        r.flag.precision() >= f.precision && r.flag.recall() >= f.recall,
+        "{name}: flag precision {:.3} / recall {:.3} below {} / {}",
+        r.flag.precision(),
+        r.flag.recall(),
+        f.precision,
+        f.recall
+    );
+    assert!(
+        r.hard_alarm_rate() <= f.hard_alarm_rate,
+        "{name}: {} of {} hard negatives flagged, above {:.0} %",
+        r.hard_alarms,
+        r.hard,
+        100.0 * f.hard_alarm_rate
+    );
+}
+
+#[test]
+fn tuned_part_meets_the_targets_and_held_out_part_its_floors() {
+    let tuned = load_cases("");
+    let heldout = load_cases("heldout");
+    let all: Vec<&Case> = tuned.iter().chain(&heldout).collect();
+    let ids: BTreeSet<&str> = all.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), all.len(), "case ids must be unique");
+    let t = evaluate("tuned part", &tuned, true);
+    let show = std::env::var_os("DETECTOR_SHOW_HELDOUT").is_some_and(|v| v == "1");
+    let h = evaluate("held-out part", &heldout, show);
+    assert!(
+        all.len() >= 600,
+        "the labelled set has {} messages, want 600+",
+        all.len()
+    );
+    let positives = all.iter().filter(|c| !c.expect.is_empty()).count();
+    let hard = all.iter().filter(|c| c.hard).count();
+    assert!(positives >= 200, "{positives} positives, want 200+");
+    assert!(hard >= 200, "{hard} hard negatives, want 200+");
+    assert!(
+        heldout.len() >= 100,
+        "the held-out part has {} messages, want 100+",
+        heldout.len()
+    );
+
+    for (i, cat) in Category::ALL.iter().enumerate() {
+        let labelled = t.per[i].tp + t.per[i].fn_ + h.per[i].tp + h.per[i].fn_;
+        assert!(
+            labelled >= 20,
+            "{}: only {labelled} labelled positives",
+            cat.as_str()
+        );
+    }
+    assert_floors("tuned part", &t, &TARGETS);
+    assert_floors("held-out part", &h, &HELD_OUT_FLOORS);
 }
 
 #[test]

@@ -18,7 +18,12 @@
 //!    the sentence ("pay you directly through the portal"); for payment
 //!    *mentions* (`venmo`, `bitcoin`), a cue that the sentence is about
 //!    paying us and no bookkeeping veto (see
-//!    [`PaymentMentions`](super::PaymentMentions)).
+//!    [`PaymentMentions`](super::PaymentMentions)); for messaging apps
+//!    (`whatsapp`, `telegram`), a cue of intent to move the conversation and
+//!    no vendor, expense or past sense (see
+//!    [`AppMentions`](super::AppMentions)); for app names that are also
+//!    words (`signal`), a spelling that evades ("s.i.g.n.a.l") and a cue;
+//!    for invitations ("text me"), no habit just before ("used to text me").
 
 use std::collections::HashMap;
 
@@ -54,6 +59,11 @@ enum Mention {
     Term,
     /// A bank detail (`payment_mentions.details`).
     Detail,
+    /// A messaging app (`app_mentions.messaging`).
+    App,
+    /// A messaging app whose name is also an ordinary word
+    /// (`app_mentions.ambiguous`): only spelled out to evade, and with a cue.
+    Evasive,
 }
 
 /// The compiled keyword lists.
@@ -96,7 +106,8 @@ impl KeywordSet {
     pub fn new(cfg: &DetectorConfig, anchors: &[Option<Anchors>]) -> Result<KeywordSet, Error> {
         let k = &cfg.keywords;
         let pm = &cfg.payment_mentions;
-        let lists: [(&str, Category, Mention, &[String]); 7] = [
+        let am = &cfg.app_mentions;
+        let lists: [(&str, Category, Mention, &[String]); 9] = [
             ("keywords.phone", Category::Phone, Mention::No, &k.phone),
             ("keywords.email", Category::Email, Mention::No, &k.email),
             (
@@ -128,6 +139,18 @@ impl KeywordSet {
                 Category::Payment,
                 Mention::Detail,
                 &pm.details,
+            ),
+            (
+                "app_mentions.messaging",
+                Category::Messaging,
+                Mention::App,
+                &am.messaging,
+            ),
+            (
+                "app_mentions.ambiguous",
+                Category::Messaging,
+                Mention::Evasive,
+                &am.ambiguous,
             ),
         ];
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -274,7 +297,12 @@ pub(crate) fn judge<'c>(
             if !c.category_enabled(v.category) {
                 continue;
             }
-            if !(shape.spaced_letters || shape.space_bits & !v.spaces == 0) {
+            if v.mention == Mention::Evasive {
+                // "signal" is a word; "s.i.g.n.a.l" and "sig nal" are not.
+                if shape.gaps == 0 {
+                    continue;
+                }
+            } else if !(shape.spaced_letters || shape.space_bits & !v.spaces == 0) {
                 continue;
             }
             if c.rules.negation && is_negated(c, norm, ns) {
@@ -283,7 +311,15 @@ pub(crate) fn judge<'c>(
             if v.category == Category::Payment && is_put_on_platform(c, norm, ne) {
                 continue;
             }
-            if v.mention != Mention::No && !has_payment_cue(c, norm, ns, ne, v.mention) {
+            if v.category == Category::Messaging && v.mention == Mention::No && is_habit(norm, ns) {
+                continue;
+            }
+            let cued = match v.mention {
+                Mention::No => true,
+                Mention::App | Mention::Evasive => has_app_cue(c, norm, ns, ne),
+                Mention::Term | Mention::Detail => has_payment_cue(c, norm, ns, ne, v.mention),
+            };
+            if !cued {
                 continue;
             }
             out.push(RawHit {
@@ -304,6 +340,8 @@ struct Shape {
     space_bits: u128,
     /// Every character stood alone (`w h a t s a p p`).
     spaced_letters: bool,
+    /// How many gaps of separators the match spans.
+    gaps: usize,
 }
 
 impl Shape {
@@ -335,6 +373,7 @@ impl Shape {
         Some(Shape {
             space_bits,
             spaced_letters: pos.len() >= 4 && gaps + 1 == pos.len(),
+            gaps,
         })
     }
 }
@@ -342,6 +381,16 @@ impl Shape {
 /// Words that start a new thought: negation before them does not reach
 /// past ("not sure, but WhatsApp me").
 const CLAUSE_WORDS: &[&[u8]] = &[b"but", b"so", b"then", b"instead", b"however", b"though"];
+
+/// Words of habit or history just before an invitation: "my previous
+/// accountant used to text me", "the bank usually texts me".
+const HABIT: &[&[u8]] = &[b"used", b"usually", b"often"];
+
+/// A word of habit within three words before `start`, in the same clause:
+/// what someone did, not an invitation.
+fn is_habit(norm: &[u8], start: usize) -> bool {
+    words_before(norm, start, CLAUSE_STOPS, 3).any(|w| HABIT.contains(&w))
+}
 
 /// A negation word within four words before `start`, in the same clause.
 pub(crate) fn is_negated(c: &Compiled, norm: &[u8], start: usize) -> bool {
@@ -357,19 +406,175 @@ pub(crate) fn is_negated(c: &Compiled, norm: &[u8], start: usize) -> bool {
 }
 
 /// Words that turn an on-platform phrase around ("instead of through the
-/// portal", "not through the platform").
+/// portal", "rather than the invoice link", "not through the platform",
+/// "save on the platform fee").
 const CONTRARY: &[&[u8]] = &[
     b"instead", b"rather", b"than", b"not", b"outside", b"without", b"bypass", b"avoid", b"skip",
+    b"save", b"saves", b"saving", b"split", b"dodge",
 ];
 
-/// An on-platform phrase after `end` in the same sentence (≤ 80 bytes),
-/// not turned around by "instead of" or "not".
+/// Words right after an on-platform phrase that make it the platform's
+/// charge, not the way to pay ("on the platform fee").
+const PLATFORM_CHARGES: &[&[u8]] = &[
+    b"fee",
+    b"fees",
+    b"charge",
+    b"charges",
+    b"cut",
+    b"commission",
+    b"markup",
+    b"surcharge",
+];
+
+/// An on-platform phrase after `end` in the same sentence (≤ 80 bytes) that
+/// puts the payment back on the platform: not turned around by "instead
+/// of" or "not" (within three words before), not the platform's fee ("save
+/// on the platform fee"), and not an alternative the customer weighs ("can
+/// I Zelle you, or does it have to go through the portal?").
 pub(crate) fn is_put_on_platform(c: &Compiled, norm: &[u8], end: usize) -> bool {
     let (_, e) = words::sentence(norm, end, end, 80);
     let after = &norm[end..e];
-    c.on_platform
-        .positions_in(after)
-        .any(|p| !words_before(after, p, SENTENCE_STOPS, 2).any(|w| CONTRARY.contains(&w)))
+    c.on_platform.matches_in(after).any(|(p, q)| {
+        !words_before(after, p, SENTENCE_STOPS, 3).any(|w| CONTRARY.contains(&w))
+            && !words_after(after, q, CLAUSE_STOPS, 1).any(|w| PLATFORM_CHARGES.contains(&w))
+            && !words::words_in(&after[..p]).any(|w| w == b"or")
+    })
+}
+
+/// Words before a second-person word that do not address the reader:
+/// politeness ("thank you") and comparison or time ("the accountant before
+/// you", "faster than you").
+const NOT_ADDRESSING: &[&[u8]] = &[b"thank", b"thanks", b"before", b"after", b"than", b"like"];
+
+/// A second-person word in `sentence` that addresses the reader.
+fn speaks_to_reader(c: &Compiled, sentence: &[u8]) -> bool {
+    let mut prev: &[u8] = b"";
+    for w in words::words_in(sentence) {
+        if c.mention.second_person.contains(w) && !NOT_ADDRESSING.contains(&prev) {
+            return true;
+        }
+        prev = w;
+    }
+    false
+}
+
+/// A handle or a number in `window`: an `@` before a word, or a run of
+/// seven or more digits (spaces, dots, dashes, brackets and `+` between
+/// them allowed).
+fn has_handle(window: &[u8]) -> bool {
+    let mut digits = 0;
+    for (i, &b) in window.iter().enumerate() {
+        if b.is_ascii_digit() {
+            digits += 1;
+            if digits >= 7 {
+                return true;
+            }
+        } else if !matches!(b, b' ' | b'.' | b'-' | b'(' | b')' | b'+') {
+            digits = 0;
+        }
+        if b == b'@' && window.get(i + 1).is_some_and(|&n| is_word_byte(n)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The sentence after the one ending at `e` (at most `max` bytes), or an
+/// empty range.
+fn next_sentence(norm: &[u8], e: usize, max: usize) -> (usize, usize) {
+    let mut s = e;
+    while s < norm.len() && !is_word_byte(norm[s]) && norm[s] != b'@' {
+        s += 1;
+    }
+    if s >= norm.len() {
+        return (norm.len(), norm.len());
+    }
+    words::sentence(norm, s, s, max)
+}
+
+/// A messaging app named with a cue of intent to move the conversation
+/// (see [`AppMentions`](super::AppMentions)).
+fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    let app = &c.app;
+    if c.mention.vetoes.any_in(sentence) || app.vetoes.any_in(sentence) {
+        return false;
+    }
+    // An invitation, or a handle right after ("whatsapp me", "telegram:
+    // @jo"), whatever the tense.
+    if app.invitations.any_in(sentence) || handle_follows(c, norm, end, e) {
+        return true;
+    }
+    let to_reader = speaks_to_reader(c, sentence);
+    if !to_reader && app.past.any_in(sentence) {
+        return false;
+    }
+    if to_reader || app.acceptances.any_in(sentence) || has_handle(sentence) {
+        return true;
+    }
+    let (ns, ne) = next_sentence(norm, e, 160);
+    let next = &norm[ns..ne];
+    app.invitations.any_in(next) || has_handle(next)
+}
+
+/// A handle right after a name: "venmo me", "zelle: 555…", "cash app $jo".
+fn handle_follows(c: &Compiled, norm: &[u8], end: usize, sentence_end: usize) -> bool {
+    let rest = &norm[end..sentence_end];
+    let first_mark = rest.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first_mark, Some(b'@' | b'$' | b':')) {
+        return true;
+    }
+    let next = words_after(norm, end, SENTENCE_STOPS, 1)
+        .next()
+        .unwrap_or_default();
+    c.mention.handles.contains(next)
+}
+
+/// An acceptance within three words after a payment app: "Venmo works
+/// too", "Zelle is fine", "Cash App is OK with us".
+fn acceptance_follows(c: &Compiled, norm: &[u8], end: usize, sentence_end: usize) -> bool {
+    let rest = &norm[end..sentence_end];
+    c.app
+        .acceptances
+        .positions_in(rest)
+        .next()
+        .is_some_and(|p| words::words_in(&rest[..p]).count() <= 2)
+}
+
+/// What ends the clause a payment verb is looked for in.
+const VERB_STOPS: &[u8] = b".!?;:\n";
+
+/// Owners that make the one paid someone else ("pay our cleaners by Zelle").
+const PAYEE_OWNERS: &[&[u8]] = &[b"my", b"our", b"his", b"her", b"their"];
+
+/// Payment "verbs" that are prepositions: they say how, not who pays.
+const PREPOSITIONS: &[&[u8]] = &[b"via", b"through", b"using"];
+
+/// Words that make "pay" after them a product's name ("Apple Pay").
+const PAY_BRANDS: &[&[u8]] = &[b"apple", b"google", b"samsung", b"amazon", b"shop", b"app"];
+
+/// The customer speaking of themself.
+const FIRST_PERSON: &[&[u8]] = &[
+    b"i", b"i'll", b"i'd", b"i'm", b"i've", b"we", b"we'll", b"we'd", b"we're", b"me", b"us",
+];
+
+/// Whether the clause before `start` has someone else as its subject: a
+/// third-party word before any first-person word, reading back to the
+/// clause start ("my clients now ask to pay by Zelle", "parents sometimes
+/// pay with Zelle"; not "we'd like our clients to see it, so can I pay by
+/// Zelle").
+fn third_party_subject(c: &Compiled, norm: &[u8], start: usize) -> bool {
+    for w in words_before(norm, start, VERB_STOPS, 12) {
+        if CLAUSE_WORDS.contains(&w) || FIRST_PERSON.contains(&w) {
+            return false;
+        }
+        // "it" is mostly a dummy subject: "it would be easier to pay by Zelle".
+        if w != b"it" && c.mention.third_parties.contains(w) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The sentence around a payment mention is about paying us (and is not
@@ -381,16 +586,7 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
     if cues.vetoes.any_in(sentence) {
         return false;
     }
-    let mut prev: &[u8] = b"";
-    let mut second_person = false;
-    for w in words::words_in(sentence) {
-        // "thank you" is politeness, not the payee.
-        if cues.second_person.contains(w) && prev != b"thank" && prev != b"thanks" {
-            second_person = true;
-            break;
-        }
-        prev = w;
-    }
+    let second_person = speaks_to_reader(c, sentence);
     if kind == Mention::Detail {
         // Asked for: "your routing number", "send me ur IBAN"; or offered
         // with a payment in the same sentence.
@@ -402,29 +598,50 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
     if second_person {
         return true;
     }
-    // A payment verb shortly before, unless someone else is paying ("my
-    // tenants pay by Zelle").
-    let mut before = words_before(norm, start, SENTENCE_STOPS, 5).peekable();
+    // What someone paid or was paid, not a proposal: "last year I paid the
+    // nanny through Zelle".
+    if c.app.past.any_in(sentence) {
+        return false;
+    }
+    // Offered or accepted as the way to pay: "Venmo works too", "Zelle is
+    // fine", "can we do Zelle?".
+    if acceptance_follows(c, norm, end, e) || c.app.invitations.any_in(sentence) {
+        return true;
+    }
+    // A payment verb shortly before in the same clause, unless someone else
+    // is paying ("my tenants pay by Zelle") or someone else is paid ("we
+    // pay our instructors by Zelle"); "via", "through" and "using" only
+    // when the customer speaks of themself ("my ex pays it through Zelle"
+    // is not).
+    let mut before = words_before(norm, start, VERB_STOPS, 5).peekable();
+    let mut third_party_payee = false;
     while let Some(w) = before.next() {
+        if PAYEE_OWNERS.contains(&w) {
+            third_party_payee = true;
+        }
         if cues.verbs.contains(w) {
             let payer = before.peek().copied().unwrap_or_default();
-            if !cues.third_parties.contains(payer) {
+            if w == b"pay" && PAY_BRANDS.contains(&payer) {
+                // "Apple Pay, Google Pay and Cash App": names, not a verb.
+                continue;
+            }
+            let preposition = PREPOSITIONS.contains(&w);
+            if !third_party_payee
+                && !cues.third_parties.contains(payer)
+                && !third_party_subject(c, norm, start)
+                && (!preposition || words::words_in(sentence).any(|w| FIRST_PERSON.contains(&w)))
+            {
                 return true;
             }
         }
     }
     // A handle right after: "venmo me", "zelle: 555…", "cash app $jo".
-    let rest = &norm[end..e];
-    let first_mark = rest.iter().find(|b| !b.is_ascii_whitespace());
-    if matches!(first_mark, Some(b'@' | b'$' | b':')) {
+    if handle_follows(c, norm, end, e) {
         return true;
     }
     let next = words_after(norm, end, SENTENCE_STOPS, 1)
         .next()
         .unwrap_or_default();
-    if cues.handles.contains(next) {
-        return true;
-    }
     // "my venmo is jo-smith".
     let owner = words_before(norm, start, SENTENCE_STOPS, 1)
         .next()
@@ -467,12 +684,12 @@ mod tests {
     fn spacing_and_punctuation_evasion_still_matches() {
         for t in [
             "w h a t s a p p me",
-            "whats-app +44",
-            "W.h.a.t.s.A.p.p",
-            "Whats App",
-            "what's app?",
-            "t e l e g r a m",
-            "tele-gram",
+            "whats-app +44 7911 123456",
+            "add me on W.h.a.t.s.A.p.p",
+            "Whats App is easier",
+            "can we use what's app?",
+            "I'm on t e l e g r a m",
+            "tele-gram me",
         ] {
             let hits = rules_for(t);
             assert!(
@@ -509,7 +726,7 @@ mod tests {
     fn look_alikes_and_zero_width_characters_match() {
         assert!(finds("add me on Tеlеgrаm", Category::Messaging));
         assert!(finds("Whats\u{200B}App me", Category::Messaging));
-        assert!(finds("ＷｈａｔｓＡｐｐ", Category::Messaging));
+        assert!(finds("ＷｈａｔｓＡｐｐ me", Category::Messaging));
     }
 
     #[test]
@@ -554,5 +771,170 @@ mod tests {
             "Thank you, the Zelle deposit from my customer cleared.",
             Category::Payment
         ));
+    }
+
+    #[test]
+    fn messaging_apps_named_without_intent_are_not_evidence() {
+        for t in [
+            // The app as a vendor or an expense.
+            "Our WhatsApp Business subscription is $45/month. Deductible?",
+            "We spent $1,900 on Telegram ads for the launch.",
+            "The Skype number for the store was cancelled; the last bill was $14.99.",
+            // The app in the past, or as history.
+            "Our old bookkeeper used to send the reports over WhatsApp.",
+            "When we lived in Shanghai everything went through WeChat.",
+            // Someone else's use of it, or a scam.
+            "My son runs a Discord server for his gaming group.",
+            "I got a WhatsApp message claiming to be from the IRS, a scam I think.",
+            // The ordinary-sense word.
+            "There was some discord between the partners about the draws.",
+            "The telegram from the estate lawyer confirms the inheritance.",
+            // Named, nothing more.
+            "We use Telegram with our suppliers.",
+        ] {
+            assert!(!finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn messaging_apps_named_with_intent_are_evidence() {
+        for t in [
+            // Invitations and proposals.
+            "Let's continue this on Viber.",
+            "Can we switch to WhatsApp? Much quicker.",
+            "Do you have Telegram?",
+            "My assistant will reach out on WhatsApp to set a time.",
+            // A handle or number, in the sentence or the next.
+            "I'm on Telegram. Search for @hal_deli and message me there.",
+            "Discord? My handle is zoe_games.",
+            "WeChat id: weiliu_88",
+            // Acceptance, preference, future, conditional.
+            "WhatsApp would be easier for me.",
+            "Telegram is fine too if you'd rather chat there.",
+            "I'll send the photos on WhatsApp tonight.",
+            // The past, spoken to the reader.
+            "Did you get my WhatsApp yesterday?",
+        ] {
+            assert!(finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn a_payment_app_offered_or_accepted_is_a_cue_even_spaced_out() {
+        for t in [
+            "Venmo works too if that's easier.",
+            "Zelle is fine for me.",
+            "Cash App is OK with us as well.",
+            "z e l l e is fine for me",
+            "C.a.s.h A.p.p works too",
+            "V-e-n-m-o would work",
+            "Can we do Zelle this time?",
+        ] {
+            assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "Last year I paid my nanny through Zelle every Friday.",
+            "We pay our instructors by Zelle every two weeks.",
+            "My ex-husband pays child support through Zelle.",
+            "My landlord only accepts rent through Zelle.",
+            "Is Venmo or Zelle safer for paying my landscaper?",
+        ] {
+            assert!(!finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn plain_words_payment_outside_the_billing_system_is_evidence() {
+        for t in [
+            "Could we do a bank transfer straight to your account instead?",
+            "I'd rather transfer the money directly and skip the invoice.",
+            "We can settle this outside the system, no one takes a cut.",
+            "I'll wire it to your own bank account, no need for the invoice.",
+            "Let's keep the next invoice off the books.",
+            "Is a check made out to you personally ok?",
+            "Happy to pay via bank transfer, bypassing the invoice.",
+        ] {
+            assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+        assert!(!finds(
+            "I'll pay straight to your account through the invoice link.",
+            Category::Payment
+        ));
+        assert!(finds(
+            "I'll pay straight to your account instead of the invoice link.",
+            Category::Payment
+        ));
+    }
+    #[test]
+    fn a_habit_of_texting_is_not_an_invitation() {
+        assert!(!finds(
+            "My previous accountant used to text me reminders about estimates.",
+            Category::Messaging
+        ));
+        assert!(!finds(
+            "The bank usually texts me, and my old bookkeeper often text me too.",
+            Category::Messaging
+        ));
+        assert!(finds(
+            "It used to be email, but text me from now on.",
+            Category::Messaging
+        ));
+    }
+
+    #[test]
+    fn a_payment_app_named_in_passing_is_not_evidence() {
+        for t in [
+            // "before you" places the reader in time; it does not address them.
+            "Our accountant before you told us to keep the Zelle receipts in a folder.",
+            // Someone else is the subject of the clause, not the customer.
+            "Lots of my clients now ask to pay by Zelle at the inspection.",
+            "Parents sometimes pay tutoring fees with Zelle, sometimes cash.",
+            // "Pay" in a product's name is not a payment verb.
+            "Our point of sale takes Apple Pay, Google Pay and Cash App Pay.",
+        ] {
+            assert!(!finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "It would be easier to pay by Zelle this time.",
+            "My clients pay by card, but can I pay by Zelle?",
+        ] {
+            assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn the_platform_fee_or_an_alternative_does_not_put_payment_back_on_the_platform() {
+        for t in [
+            "We could pay you directly and split what we save on the platform fee.",
+            "Could I Zelle you instead, or does it have to go through the portal?",
+            "I'd like to pay the person who does our books directly, not the company.",
+        ] {
+            assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+        assert!(!finds(
+            "I will pay you directly through the portal, fee included.",
+            Category::Payment
+        ));
+    }
+
+    #[test]
+    fn an_app_named_like_a_word_counts_spelled_out_or_in_context() {
+        for t in [
+            "please add me on s.i.g.n.a.l, username is anita.k.22",
+            "I'm on sig nal, same handle as my email name",
+            "We should talk on Signal about the estate stuff.",
+            "can we jump on Signal for this?",
+            "Signal would be better for the tax documents. Message me there.",
+            "DM me on s-l-a-c-k please",
+        ] {
+            assert!(finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "The signal at the cabin is good, so I'll upload from there.",
+            "Cut me some slack, can we push the deadline to Friday?",
+            "Signal strength would be better upstairs.",
+        ] {
+            assert!(!finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
+        }
     }
 }

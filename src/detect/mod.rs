@@ -17,12 +17,17 @@
 //!   own domains, also written `jane (at) gmail (dot) com`; freemail counts
 //!   double;
 //! - `address`: street addresses (number, name, suffix), PO boxes;
-//! - `messaging`: WhatsApp, Telegram, Signal, … and "text me", "DM me";
+//! - `messaging`: WhatsApp, Telegram, Signal, … named with a cue of intent
+//!   (an invitation, a handle or number, an acceptance, a future or
+//!   conditional; not in a past, vendor or expense sense), and "text me",
+//!   "DM me";
 //! - `payment`: Venmo, Zelle, Cash App, PayPal.me and friends-and-family,
 //!   wires and bank details, IBANs (mod-97), routing numbers (ABA checksum),
 //!   card numbers (Luhn), Bitcoin/Litecoin/Dogecoin/Tron addresses
 //!   (Base58Check or Bech32/Bech32m checksums), Ethereum addresses, and
-//!   "pay you directly" / "outside the platform".
+//!   "pay you directly" / "outside the system" / "straight to your
+//!   account"; payment apps only with a cue (offered, accepted, asked
+//!   about), as for messaging apps.
 //!
 //! How (see `scan.rs` for the pipeline): the text is normalised
 //! once (`normalize.rs`: case, zero-width characters, Unicode look-alikes,
@@ -62,7 +67,7 @@ pub use quote::{new_text, new_text_ranges};
 
 /// Bumped when the scanning code changes what it finds for the same
 /// configuration; part of [`Detector::version`].
-pub const ENGINE_VERSION: u32 = 1;
+pub const ENGINE_VERSION: u32 = 2;
 
 /// What kind of off-platform evidence a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -284,6 +289,7 @@ fn version_of(cfg: &DetectorConfig) -> String {
         &cfg.rules,
         &cfg.keywords,
         &cfg.payment_mentions,
+        &cfg.app_mentions,
         &cfg.context,
         &cfg.patterns,
     ))
@@ -324,6 +330,9 @@ pub struct DetectorConfig {
     pub keywords: Keywords,
     /// Payment apps and crypto that are evidence only with a cue.
     pub payment_mentions: PaymentMentions,
+    /// Messaging apps that are evidence only with a cue of intent, and the
+    /// cues (shared with the payment apps).
+    pub app_mentions: AppMentions,
     /// Word lists that give numbers and keywords their context.
     pub context: Context,
     /// Extra regexes over the normalised (lower-case) text.
@@ -402,7 +411,8 @@ pub struct Keywords {
     pub email: Vec<String>,
     /// Phrases that share a street address.
     pub address: Vec<String>,
-    /// Messaging platforms and invitations to message elsewhere.
+    /// Invitations to message elsewhere ("text me", "DM me"); the apps'
+    /// names are in [`AppMentions::messaging`] and need a cue.
     pub messaging: Vec<String>,
     /// Paying outside the platform.
     pub payment: Vec<String>,
@@ -438,6 +448,46 @@ pub struct PaymentMentions {
     pub vetoes: Vec<String>,
 }
 
+/// `[detector.app_mentions]`: app names that clients also write in
+/// ordinary senses (the WhatsApp Business bill, Telegram ads, the app an old
+/// bookkeeper used) and that are evidence only with a cue of intent to move
+/// the conversation or the payment. A messaging app counts when its
+/// sentence has no veto, is not about the past (unless it speaks to the
+/// reader: "did you get my WhatsApp?"), and has a cue: a second-person
+/// word, an invitation, an acceptance, a handle or a number; an invitation,
+/// handle or number in the next sentence counts too. A payment app
+/// (`payment_mentions.terms`) also counts when an acceptance follows it
+/// ("Venmo works too", "Zelle is fine") or an invitation shares its
+/// sentence, and never in a past-tense sentence that does not speak to the
+/// reader ("last year I paid the nanny through Zelle").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppMentions {
+    /// Messaging apps (same matching as keywords).
+    pub messaging: Vec<String>,
+    /// Messaging apps whose names are also ordinary words ("signal",
+    /// "slack"): counted here only when spelled out to evade (`s.i.g.n.a.l`,
+    /// `sig nal`), with the same cues as [`messaging`](Self::messaging);
+    /// their plain spelling is left to the `[[detector.patterns]]` rules,
+    /// which read its context.
+    pub ambiguous: Vec<String>,
+    /// Invitations, handles and proposals ("message me", "let's", "can we",
+    /// "my handle"): a cue in the sentence or the next.
+    pub invitations: Vec<String>,
+    /// Acceptance and preference ("works", "is fine", "easier",
+    /// "instead"): a cue anywhere in a messaging app's sentence, and right
+    /// after a payment app (within three words).
+    pub acceptances: Vec<String>,
+    /// Phrases of the past or of history ("used to", "last year", "my
+    /// previous accountant"): no cue counts in their sentence unless it
+    /// speaks to the reader.
+    pub past: Vec<String>,
+    /// Vendor, expense and third-party senses ("subscription", "ads",
+    /// "export", "scam"), on top of `payment_mentions.vetoes`: a messaging
+    /// app in a sentence with one is never evidence.
+    pub vetoes: Vec<String>,
+}
+
 /// `[detector.context]`: word lists that decide what a number or keyword
 /// means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -458,6 +508,17 @@ pub struct Context {
     pub street_suffixes_capitalised: Vec<String>,
     /// Words that never belong to a street name ("the", "of", "days").
     pub street_stopwords: Vec<String>,
+    /// Phrases that put a street address in a bookkeeping sense (a rental
+    /// property, a sale, a lease, a vendor's or the IRS's office): a street
+    /// address in a sentence with one is not evidence.
+    pub address_vetoes: Vec<String>,
+    /// Phrases that make a phone number someone else's (the IRS, a
+    /// department, the number on a notice): a phone number in a sentence
+    /// with one, and with no word of the customer's own ("me", "my", "our"),
+    /// is not evidence. The clause ends at "but", "so", "and" ("the IRS
+    /// says to call 800-…, but I'd rather you do"), so a word of the
+    /// customer's own there does not make the number theirs.
+    pub phone_vetoes: Vec<String>,
     /// Words before a number that make it a phone number even without
     /// formatting (used with `bare_phone_numbers`).
     pub phone_words: Vec<String>,

@@ -58,6 +58,15 @@ pub(crate) struct MentionCues {
     pub vetoes: PhraseList,
 }
 
+/// The cue lists of `[detector.app_mentions]`.
+#[derive(Debug)]
+pub(crate) struct AppCues {
+    pub invitations: PhraseList,
+    pub acceptances: PhraseList,
+    pub past: PhraseList,
+    pub vetoes: PhraseList,
+}
+
 /// A platform street address, reduced to what identifies it: the house
 /// number and the first word of the street name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,12 +82,15 @@ pub(crate) struct Compiled {
     pub keywords: KeywordSet,
     pub patterns: Option<PatternSet>,
     pub mention: MentionCues,
+    pub app: AppCues,
     pub reference_words: WordSet,
     pub negations: WordSet,
     pub on_platform: PhraseList,
     pub street_suffixes: WordSet,
     pub street_suffixes_capitalised: WordSet,
     pub street_stopwords: WordSet,
+    pub address_vetoes: PhraseList,
+    pub phone_vetoes: PhraseList,
     pub phone_words: WordSet,
     /// Lower-case freemail domains.
     pub freemail: Vec<String>,
@@ -131,12 +143,23 @@ impl Compiled {
                 handles: WordSet::new(&cfg.payment_mentions.handles),
                 vetoes: PhraseList::new(&cfg.payment_mentions.vetoes).map_err(Error::Keywords)?,
             },
+            app: AppCues {
+                invitations: PhraseList::new(&cfg.app_mentions.invitations)
+                    .map_err(Error::Keywords)?,
+                acceptances: PhraseList::new(&cfg.app_mentions.acceptances)
+                    .map_err(Error::Keywords)?,
+                past: PhraseList::new(&cfg.app_mentions.past).map_err(Error::Keywords)?,
+                vetoes: PhraseList::new(&cfg.app_mentions.vetoes).map_err(Error::Keywords)?,
+            },
             reference_words: WordSet::new(&cfg.context.reference_words),
             negations: WordSet::new(&cfg.context.negations),
             on_platform: PhraseList::new(&cfg.context.on_platform).map_err(Error::Keywords)?,
             street_suffixes: WordSet::new(&cfg.context.street_suffixes),
             street_suffixes_capitalised: WordSet::new(&cfg.context.street_suffixes_capitalised),
             street_stopwords: WordSet::new(&cfg.context.street_stopwords),
+            address_vetoes: PhraseList::new(&cfg.context.address_vetoes)
+                .map_err(Error::Keywords)?,
+            phone_vetoes: PhraseList::new(&cfg.context.phone_vetoes).map_err(Error::Keywords)?,
             phone_words: WordSet::new(&cfg.context.phone_words),
             freemail: lower_list(&cfg.allow.freemail_domains),
             platform_domains: lower_list(&cfg.allow.platform_domains),
@@ -405,7 +428,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "signal_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+signal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+signal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*signal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+signal\s*(?:\(|,|$)",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+signal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+signal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*signal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+signal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+signal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b",
         ),
         pattern(
             "slack_dm",
@@ -445,7 +468,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "pay_directly",
             "payment",
-            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b",
+            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
         ),
         pattern(
             "friends_and_family",

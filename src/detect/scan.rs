@@ -191,6 +191,7 @@ fn structured<'c>(
                 if rules.address
                     && let Some((hs, he)) =
                         address::street_at(c, text, |i| nmap.original_offset(text, i), norm, s, e)
+                    && !address_in_bookkeeping_sense(c, norm, hs, he)
                 {
                     out.push(hit(
                         Category::Address,
@@ -227,6 +228,41 @@ fn structured<'c>(
             }
         }
     }
+}
+
+/// A street address whose sentence puts it in a bookkeeping sense (a
+/// rental property, a sale, a vendor's address): not evidence.
+fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    c.address_vetoes.any_in(&norm[s..e])
+}
+
+/// Words of the customer's own: a number near one is theirs.
+const OWN: &[&[u8]] = &[
+    b"me", b"my", b"mine", b"myself", b"i'm", b"i'll", b"i'd", b"us", b"our", b"ours",
+];
+
+/// Words that start a new clause of their own: a word of the customer's
+/// own past one does not reach the number ("the IRS says to call
+/// 800-829-1040, but I'd rather you handle it").
+const CLAUSE_STARTS: &[&[u8]] = &[b"but", b"so", b"though", b"although", b"however", b"and"];
+
+/// A phone number whose sentence gives it to someone else (the IRS, a
+/// department, the number on a notice) and whose clause has no word of the
+/// customer's own: not evidence.
+fn phone_of_someone_else(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    if !c.phone_vetoes.any_in(&norm[s..e]) {
+        return false;
+    }
+    let own = |w: &[u8]| OWN.contains(&w);
+    let before_own = words::words_before(norm, start, words::SENTENCE_STOPS, 40)
+        .take_while(|w| !CLAUSE_STARTS.contains(w))
+        .any(own);
+    let after_own = words::words_after(norm, end, words::SENTENCE_STOPS, 40)
+        .take_while(|w| !CLAUSE_STARTS.contains(w))
+        .any(own);
+    !before_own && !after_own
 }
 
 fn hit(category: Category, rule: &str, start: usize, end: usize, source: Source) -> RawHit<'_> {
@@ -283,6 +319,7 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
         && let Some(kind) = phone::classify(c, norm, run)
         && !phone::is_reference(c, norm, run)
         && !money::is_platform_phone(c, run)
+        && !phone_of_someone_else(c, norm, run.start, run.end)
     {
         out.push(hit(
             Category::Phone,
@@ -590,6 +627,56 @@ mod tests {
     }
 
     #[test]
+    fn a_street_address_in_a_bookkeeping_sense_is_not_evidence() {
+        for t in [
+            "The rental at 312 Pine Street had a new roof put on in June.",
+            "I sold the duplex at 2245 Cedar Avenue in May.",
+            "The supplier's invoice lists 1800 Distribution Way, Memphis.",
+            "The IRS office we visited was at 31 Hopkins Plaza, Baltimore.",
+        ] {
+            assert!(
+                !scan(t).iter().any(|h| h.0 == Category::Address),
+                "{t}: {:?}",
+                scan(t)
+            );
+        }
+        for t in [
+            "Please mail the copies to my home: 52 Birchwood Drive, Albany NY.",
+            "We moved! New address is 3302 Industrial Pkwy, Dayton OH.",
+        ] {
+            assert!(
+                scan(t).iter().any(|h| h.0 == Category::Address),
+                "{t}: {:?}",
+                scan(t)
+            );
+        }
+    }
+
+    #[test]
+    fn a_phone_number_given_to_someone_else_is_not_evidence() {
+        for t in [
+            "The health department's number on the notice is 555-0111.",
+            "The IRS hotline is 800-829-1040, they were no help.",
+        ] {
+            assert!(
+                !scan(t).iter().any(|h| h.0 == Category::Phone),
+                "{t}: {:?}",
+                scan(t)
+            );
+        }
+        for t in [
+            "Call me at 415-555-0199 about the IRS notice.",
+            "About the notice: my cell is 415 555 0199.",
+        ] {
+            assert!(
+                scan(t).iter().any(|h| h.0 == Category::Phone),
+                "{t}: {:?}",
+                scan(t)
+            );
+        }
+    }
+
+    #[test]
     fn ambiguous_words_need_context() {
         for t in [
             "Thanks for the signal, we'll look into it",
@@ -612,6 +699,30 @@ mod tests {
         ] {
             assert!(scan(t).iter().any(|h| h.0 == c), "{t}: {:?}", scan(t));
         }
+    }
+    #[test]
+    fn someone_else_s_number_stays_theirs_past_a_clause_of_the_customer_s_own() {
+        let has_phone = |t: &str| scan(t).iter().any(|(c, _, _)| *c == Category::Phone);
+        assert!(!has_phone(
+            "The IRS notice says to call 800-829-1040 if we disagree, but I'd rather you handle it."
+        ));
+        assert!(has_phone(
+            "The IRS notice has my old number; my cell is 312-555-0144."
+        ));
+        assert!(has_phone(
+            "The IRS may call, so please give them my cell, 312-555-0144."
+        ));
+    }
+
+    #[test]
+    fn a_business_moving_between_addresses_is_bookkeeping() {
+        let has_address = |t: &str| scan(t).iter().any(|(c, _, _)| *c == Category::Address);
+        assert!(!has_address(
+            "We moved the bakery from 220 Elm Street to the new space at 14 Water Street in March."
+        ));
+        assert!(has_address(
+            "Drop the originals at my house, 220 Elm Street, after five."
+        ));
     }
 }
 

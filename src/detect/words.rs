@@ -114,6 +114,11 @@ impl PhraseList {
 
     /// The start of every phrase occurrence in `hay` on word boundaries.
     pub fn positions_in<'a>(&'a self, hay: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+        self.matches_in(hay).map(|(s, _)| s)
+    }
+
+    /// Start and end of every phrase occurrence in `hay` on word boundaries.
+    pub fn matches_in<'a>(&'a self, hay: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
         self.0
             .iter()
             .flat_map(move |ac| ac.find_overlapping_iter(hay))
@@ -121,7 +126,7 @@ impl PhraseList {
                 (m.start() == 0 || !is_word_byte(hay[m.start() - 1]))
                     && (m.end() == hay.len() || !is_word_byte(hay[m.end()]))
             })
-            .map(|m| m.start())
+            .map(|m| (m.start(), m.end()))
     }
 }
 

@@ -26,6 +26,7 @@
 //! to refuse the customer's message.
 
 pub mod bounce;
+pub mod classify;
 pub mod compose;
 pub mod dkim;
 pub mod outbox;

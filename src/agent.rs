@@ -4,11 +4,14 @@
 //! writer's transaction. [`intercept`] takes a message away from the
 //! customer path when it is
 //!
-//! - a bounce (an RFC 3464 DSN): recorded on the ticket of the mail that
-//!   bounced (found by the original Message-ID, or by the thread rule that
-//!   matched: the signed token the bounce was sent back to, In-Reply-To,
-//!   References), never a new ticket; a permanent failure suppresses the
-//!   address and tells the ticket's agents (see
+//! - mail that machines send about mail ([`crate::outbound::classify`]: a
+//!   bounce, a feedback report, an automatic reply, a list notice):
+//!   recorded on the ticket of the mail it is about (found by the original
+//!   Message-ID, or by the thread rule that matched: the signed token the
+//!   bounce was sent back to, In-Reply-To, References), never a new
+//!   ticket, unticketed and flagged when none matches; a DSN's permanent
+//!   failure, or a feedback report about mail postdesk sent to the
+//!   complainer, suppresses the address and tells the ticket's agents (see
 //!   [`crate::outbound::permanent_failure`]);
 //! - an agent action: the sender is an `[agents]` address *and* the mail
 //!   came to the ticket's signed reply address (thread rule `token`, whose

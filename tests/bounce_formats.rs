@@ -93,6 +93,18 @@ fn the_bounce_corpus_opens_at_most_one_percent_of_tickets() {
 }
 
 #[test]
+fn explain_names_the_rule_that_recognised_a_bounce() {
+    let env = Env::new(&Options::default());
+    let qmail = common::fixture_path("bounces/flufl-bounce/qmail_01.eml");
+    let out = env.run_ok(&["explain", qmail.to_str().expect("utf-8 path")]);
+    assert!(
+        out.contains("automatic  bounce (rule mta_signature)"),
+        "{out}"
+    );
+    assert!(out.contains("state      quarantined"), "{out}");
+}
+
+#[test]
 fn ordinary_mail_next_to_the_corpus_still_opens_tickets() {
     let env = Env::new(&Options::default());
     let mut files: Vec<PathBuf> = fs::read_dir(common::fixture_path("mail"))

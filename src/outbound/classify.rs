@@ -617,8 +617,14 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
             detail,
         })
     };
-    // 1-4: structure.
-    if let Some(dsn) = bounce::parse(raw) {
+    // 1-4: structure. The root's headers say whether a full parse can
+    // find a report: ordinary mail pays for its headers only.
+    let report = report_type(raw);
+    if matches!(
+        report.as_deref(),
+        Some("delivery-status" | "global-delivery-status")
+    ) && let Some(dsn) = bounce::parse(raw)
+    {
         let n = dsn.recipients.len();
         return class(
             Kind::Dsn(dsn),
@@ -626,7 +632,6 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
             format!("multipart/report delivery-status, {n} recipient(s)"),
         );
     }
-    let report = report_type(raw);
     match report.as_deref() {
         Some("feedback-report") => {
             if let Some(f) = feedback(raw) {

@@ -12,7 +12,8 @@
 //!   ticket, unticketed and flagged when none matches; a DSN's permanent
 //!   failure, or a feedback report about mail postdesk sent to the
 //!   complainer, suppresses the address and tells the ticket's agents (see
-//!   [`crate::outbound::permanent_failure`]);
+//!   [`crate::outbound::permanent_failure`]); a client's monitored mailbox
+//!   keeps all but DSNs as its own correspondence;
 //! - an agent action: the sender is an `[agents]` address *and* the mail
 //!   came to the ticket's signed reply address (thread rule `token`, whose
 //!   HMAC verified). Anything else from an agent's address (no token, a
@@ -109,7 +110,13 @@ pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome
             .as_ref()
             .is_some_and(|m| cx.cfg.is_agent(&m.address));
         let is_reply = matches!(class.kind, Kind::AutoReply | Kind::ListNotice);
-        if !(is_reply && from_agent) {
+        // A client's monitored mailbox (abuse@, postmaster@) receives
+        // feedback reports, bounces and auto-replies as its own
+        // correspondence: only a DSN about postdesk's mail is taken away.
+        let monitored = cx.cfg.mailbox(&cx.probe.inbound_address).is_some()
+            && !matches!(class.kind, Kind::Dsn(_));
+        let stays = monitored || (is_reply && from_agent);
+        if !stays {
             return record_bounce(tx, cx, &class).map(Some);
         }
     }

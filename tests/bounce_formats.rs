@@ -354,3 +354,41 @@ fn a_person_who_forwards_or_quotes_a_bounce_opens_a_ticket() {
     let tickets = server.tickets_json();
     assert_eq!(tickets.len(), 3, "{tickets:#?}");
 }
+
+#[test]
+fn a_clients_monitored_mailbox_keeps_its_reports_and_auto_replies_as_tickets() {
+    let mut server = TestServer::start();
+    server.env.write_config(
+        "mailboxes/acme.toml",
+        "[client]\ncustomer = \"Acme\"\ndomain = \"acme.example\"\n\
+         [[mailbox]]\naddress = \"abuse\"\npriority = \"High\"\nissue_type = \"Abuse\"\n",
+    );
+    server.restart();
+    // A feedback report and a vacation reply to the client's abuse@: the
+    // client's own correspondence, monitored like any other.
+    server.deliver(&[
+        Mail::new(
+            "",
+            &["abuse@acme.example"],
+            arf("someone@isp.test", "m1@acme.example", "fbl-2"),
+        ),
+        Mail::new(
+            ALICE,
+            &["abuse@acme.example"],
+            text_mail(
+                ALICE,
+                "abuse@acme.example",
+                "Automatic reply: Spam from your network",
+                "v3@customer.test",
+                &[],
+                "I am out of the office until Monday.\n",
+            ),
+        ),
+    ]);
+    let tickets = server.tickets_json();
+    assert_eq!(tickets.len(), 2, "{tickets:#?}");
+    assert!(
+        tickets.iter().all(|t| t["queue"] == "monitoring"),
+        "{tickets:#?}"
+    );
+}

@@ -550,22 +550,29 @@ fn feedback(raw: &[u8]) -> Option<Feedback> {
 }
 
 /// The type of the first part that carries a returned message
-/// (`message/rfc822`, `text/rfc822-headers`), if any.
+/// (`message/rfc822`, `text/rfc822-headers`), if any, read from the part
+/// headers in the first [`SCAN_CHARS`] * 4 bytes: no second parse of a
+/// large message (delivery reports put the returned message right after
+/// their short notice).
 fn returned_part(raw: &[u8]) -> Option<&'static str> {
-    let msg = MessageParser::default().parse(raw)?;
-    msg.parts.iter().skip(1).find_map(|part| {
-        let ct = part.content_type()?;
-        let sub = ct.subtype().unwrap_or("");
-        match (
-            ct.ctype().to_ascii_lowercase().as_str(),
-            sub.to_ascii_lowercase().as_str(),
-        ) {
-            ("message", "rfc822") => Some("message/rfc822"),
-            ("text", "rfc822-headers") => Some("text/rfc822-headers"),
-            ("message", "global") => Some("message/global"),
-            _ => None,
-        }
-    })
+    static PART: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(
+            r"(?im)^content-type:[ \t]*(message/rfc822|text/rfc822-headers|message/global)\b",
+        )
+        .expect("constant pattern")
+    });
+    let window = prefix_bytes(raw, SCAN_CHARS * 4);
+    // The root's own header section is not a part.
+    let body_start = window
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| window.windows(2).position(|w| w == b"\n\n"))?;
+    let m = PART.captures(window.get(body_start..)?)?;
+    match m.get(1)?.as_bytes().to_ascii_lowercase().as_slice() {
+        b"message/rfc822" => Some("message/rfc822"),
+        b"text/rfc822-headers" => Some("text/rfc822-headers"),
+        _ => Some("message/global"),
+    }
 }
 
 /// `rfc822; <Ann@X.test>` → `ann@x.test`.

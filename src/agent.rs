@@ -4,12 +4,16 @@
 //! writer's transaction. [`intercept`] takes a message away from the
 //! customer path when it is
 //!
-//! - a bounce (an RFC 3464 DSN): recorded on the ticket of the mail that
-//!   bounced (found by the original Message-ID, or by the thread rule that
-//!   matched: the signed token the bounce was sent back to, In-Reply-To,
-//!   References), never a new ticket; a permanent failure suppresses the
-//!   address and tells the ticket's agents (see
-//!   [`crate::outbound::permanent_failure`]);
+//! - mail that machines send about mail ([`crate::outbound::classify`]: a
+//!   bounce, a feedback report, an automatic reply, a list notice):
+//!   recorded on the ticket of the mail it is about (found by the original
+//!   Message-ID, or by the thread rule that matched: the signed token the
+//!   bounce was sent back to, In-Reply-To, References), never a new
+//!   ticket, unticketed and flagged when none matches; a DSN's permanent
+//!   failure, or a feedback report about mail postdesk sent to the
+//!   complainer, suppresses the address and tells the ticket's agents (see
+//!   [`crate::outbound::permanent_failure`]); a client's monitored mailbox
+//!   keeps all but DSNs as its own correspondence;
 //! - an agent action: the sender is an `[agents]` address *and* the mail
 //!   came to the ticket's signed reply address (thread rule `token`, whose
 //!   HMAC verified). Anything else from an agent's address (no token, a
@@ -34,7 +38,8 @@ use crate::command::{self, Command, Known, Script};
 use crate::config::{Agent, Config};
 use crate::guard::{self, AutoReply};
 use crate::ids::{MessageRowId, TicketId};
-use crate::outbound::bounce::{self, Dsn};
+use crate::outbound::bounce::Dsn;
+use crate::outbound::classify::{self, Class, Feedback, Kind};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::{self, Failure, Mail, display_name, event};
 use crate::parse::ParsedMessage;
@@ -95,8 +100,25 @@ impl Context<'_, '_> {
 ///
 /// [`store::Error`]; the pipeline rolls back to its savepoint.
 pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome>, store::Error> {
-    if let Some(dsn) = bounce::parse(cx.base.raw) {
-        return record_bounce(tx, cx, &dsn).map(Some);
+    let null_return_path = guard::has_null_return_path(cx.env, cx.parsed);
+    if let Some(class) = classify::classify(cx.base.raw, cx.parsed, null_return_path) {
+        // An agent's own vacation reply to a notification is the agent
+        // branch's to store as a note.
+        let from_agent = cx
+            .parsed
+            .from
+            .as_ref()
+            .is_some_and(|m| cx.cfg.is_agent(&m.address));
+        let is_reply = matches!(class.kind, Kind::AutoReply | Kind::ListNotice);
+        // A client's monitored mailbox (abuse@, postmaster@) receives
+        // feedback reports, bounces and auto-replies as its own
+        // correspondence: only a DSN about postdesk's mail is taken away.
+        let monitored = cx.cfg.mailbox(&cx.probe.inbound_address).is_some()
+            && !matches!(class.kind, Kind::Dsn(_));
+        let stays = monitored || (is_reply && from_agent);
+        if !stays {
+            return record_bounce(tx, cx, &class).map(Some);
+        }
     }
     let ThreadMatch::Token {
         ticket: claimed,
@@ -139,15 +161,27 @@ pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome
     act(tx, cx, agent, conv).map(Some)
 }
 
-/// The ticket of a bounce: the mail that bounced, else the thread match.
+/// Record mail that machines sent about mail ([`classify`]): on the
+/// ticket of the mail it is about (the Message-ID a report quotes, else the
+/// thread match), else unticketed and flagged; never a new ticket, never an
+/// acknowledgement, notification or status change. A DSN's permanent
+/// failures and a feedback report's complainers are suppressed.
 fn record_bounce(
     tx: &mut Tx<'_>,
     cx: &Context<'_, '_>,
-    dsn: &Dsn,
+    class: &Class,
 ) -> Result<Outcome, store::Error> {
+    let original_id = match &class.kind {
+        Kind::Dsn(d) => d.original_message_id.as_deref(),
+        Kind::Bounce {
+            original_message_id,
+        } => original_message_id.as_deref(),
+        Kind::Feedback(f) => f.original_message_id.as_deref(),
+        Kind::AutoReply | Kind::ListNotice => None,
+    };
     let mut ticket = None;
     let mut how: &'static str = "new";
-    if let Some(id) = &dsn.original_message_id
+    if let Some(id) = original_id
         && let Some(t) = tx.ticket_of_message_id(id)?
     {
         ticket = Some(t);
@@ -164,19 +198,29 @@ fn record_bounce(
     {
         ticket = Some(target);
     }
-    let flag = if ticket.is_some() {
-        ""
-    } else {
-        "bounce for a mail postdesk does not know"
+    let (flag, event_kind) = match &class.kind {
+        Kind::Dsn(_) | Kind::Bounce { .. } => (
+            "bounce for a mail postdesk does not know",
+            "bounce_received",
+        ),
+        Kind::Feedback(_) => (
+            "feedback report for a mail postdesk does not know",
+            "feedback_received",
+        ),
+        Kind::AutoReply => ("automatic reply to no known ticket", "auto_reply_received"),
+        Kind::ListNotice => (
+            "mailing-list notice about no known ticket",
+            "list_notice_received",
+        ),
     };
-    let state = if ticket.is_some() {
-        "ticketed"
+    let (state, flag) = if ticket.is_some() {
+        ("ticketed", "")
     } else {
-        "quarantined"
+        ("quarantined", flag)
     };
     let row = tx.insert_message(&NewMessage {
         ticket,
-        kind: "bounce",
+        kind: class.kind.as_str(),
         state,
         flag,
         thread_match: how,
@@ -184,21 +228,40 @@ fn record_bounce(
     })?;
     tracing::info!(
         ticket = ticket.map(|t| t.0),
-        recipients = dsn.recipients.len(),
-        "bounce recorded"
+        kind = class.kind.as_str(),
+        because = class.because,
+        "automatic mail recorded"
     );
-    event(
-        tx,
-        ticket,
-        Some(row),
-        "bounce_received",
-        how,
-        &serde_json::json!({
-            "original_message_id": dsn.original_message_id,
-            "recipients": dsn.recipients,
-        }),
-        cx.now,
-    )?;
+    let mut detail = serde_json::json!({
+        "rule": class.because,
+        "detail": class.detail,
+        "original_message_id": original_id,
+    });
+    match &class.kind {
+        Kind::Dsn(dsn) => detail["recipients"] = serde_json::json!(dsn.recipients),
+        Kind::Feedback(f) => {
+            detail["feedback_type"] = serde_json::json!(f.feedback_type);
+            detail["addresses"] = serde_json::json!(f.addresses);
+        }
+        _ => {}
+    }
+    event(tx, ticket, Some(row), event_kind, how, &detail, cx.now)?;
+    match &class.kind {
+        Kind::Dsn(dsn) => dsn_failures(tx, cx, ticket, row, dsn)?,
+        Kind::Feedback(f) => complaints(tx, cx, ticket, row, f)?,
+        Kind::Bounce { .. } | Kind::AutoReply | Kind::ListNotice => {}
+    }
+    Ok(cx.outcome(row, ticket, how, state))
+}
+
+/// A DSN's permanent failures suppress their address; delays are events.
+fn dsn_failures(
+    tx: &mut Tx<'_>,
+    cx: &Context<'_, '_>,
+    ticket: Option<TicketId>,
+    row: MessageRowId,
+    dsn: &Dsn,
+) -> Result<(), store::Error> {
     for r in &dsn.recipients {
         if r.is_permanent_failure() {
             let detail = format!("bounced: {} {}", r.status, r.diagnostic);
@@ -234,7 +297,61 @@ fn record_bounce(
             )?;
         }
     }
-    Ok(cx.outcome(row, ticket, how, state))
+    Ok(())
+}
+
+/// A feedback report suppresses each complaining address like a hard
+/// bounce, but only when the reported mail is one postdesk sent to that
+/// address: a forged report naming someone else's address, or a mail
+/// postdesk never sent, suppresses nothing. `not-spam` reports never do.
+fn complaints(
+    tx: &mut Tx<'_>,
+    cx: &Context<'_, '_>,
+    ticket: Option<TicketId>,
+    row: MessageRowId,
+    f: &Feedback,
+) -> Result<(), store::Error> {
+    if f.feedback_type == "not-spam" {
+        return Ok(());
+    }
+    let diagnostic = format!("feedback report: {}", f.feedback_type);
+    for address in &f.addresses {
+        let sent = match &f.original_message_id {
+            Some(id) => tx.sent_to(id, address)?,
+            None => None,
+        };
+        let Some((sent_ticket, kind)) = sent else {
+            event(
+                tx,
+                ticket,
+                Some(row),
+                "feedback_not_suppressed",
+                "feedback",
+                &serde_json::json!({
+                    "to": address,
+                    "why": "the reported mail is not one postdesk sent to this address",
+                }),
+                cx.now,
+            )?;
+            continue;
+        };
+        outbound::permanent_failure(
+            tx,
+            cx.cfg,
+            &Failure {
+                ticket: ticket.or(sent_ticket),
+                kind: &kind,
+                address,
+                status: "",
+                diagnostic: &diagnostic,
+                is_recipient_failure: true,
+                alert_admins: false,
+                source: "feedback",
+            },
+            cx.now,
+        )?;
+    }
+    Ok(())
 }
 
 /// Carry out an authenticated agent's mail on `conv`.

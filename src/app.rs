@@ -201,6 +201,12 @@ pub fn explain(
     };
     let now = jiff::Timestamp::now().as_second();
     let outcome = store.dry_run(|tx| pipeline::process(tx, &cfg, &envelope, &raw, &parsed, now))?;
+    // Mail about mail (bounce, feedback report, automatic reply): the rule
+    // that recognised it, as `intercept` saw it.
+    let null_return_path = crate::guard::has_null_return_path(&envelope, &parsed);
+    let automatic = crate::outbound::classify::classify(&raw, &parsed, null_return_path).map(|c| {
+        serde_json::json!({ "kind": c.kind.as_str(), "because": c.because, "detail": c.detail })
+    });
     // The ticket joined, as the CLI names it; a ticket that would be opened
     // does not exist outside the rolled-back transaction.
     let existing = match outcome.ticket.filter(|_| !outcome.opened) {
@@ -272,6 +278,7 @@ pub fn explain(
         "duplicate": outcome.duplicate,
         "reused_message_id": outcome.reused_message_id,
         "state": outcome.state,
+        "automatic": automatic,
         "thread_match": outcome.thread_match,
         "would_open_ticket": outcome.opened,
         "would_reopen_ticket": outcome.reopened,
@@ -318,6 +325,15 @@ pub fn explain_text(v: &serde_json::Value) -> String {
         let _ = writeln!(out, "problem    {}", text(&v["problem"]));
     }
     let _ = writeln!(out, "state      {}", s("state"));
+    if let Some(a) = v.get("automatic").filter(|a| !a.is_null()) {
+        let _ = writeln!(
+            out,
+            "automatic  {} (rule {}): {}",
+            a["kind"].as_str().unwrap_or(""),
+            a["because"].as_str().unwrap_or(""),
+            a["detail"].as_str().unwrap_or("")
+        );
+    }
     if let Some(thread) = v.get("thread").filter(|t| !t.is_null()) {
         let rule = text(&thread["matched"]["rule"]);
         let action = text(&thread["action"]["action"]);

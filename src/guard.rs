@@ -78,7 +78,7 @@ fn values<'a>(msg: &'a ParsedMessage, name: &'a str) -> impl Iterator<Item = &'a
 /// Whether the envelope or headers carry the null reverse-path. Only
 /// SMTP and LMTP have an envelope; for ingested and polled mail an empty
 /// `mail_from` means "unknown", so a `Return-Path: <>` header decides.
-fn has_null_return_path(env: &Envelope, msg: &ParsedMessage) -> bool {
+pub fn has_null_return_path(env: &Envelope, msg: &ParsedMessage) -> bool {
     match env.source {
         Source::Smtp | Source::Lmtp => env.mail_from.trim().is_empty(),
         Source::Ingest | Source::Imap => values(msg, "Return-Path").next().is_some_and(|v| {

@@ -25,7 +25,9 @@
 //!   digest items for tickets from client mailboxes.
 //! - [`scheduler`]: client and admin digests on their schedules.
 //! - [`clock`]: the scheduler's time (system, or a test-controlled file).
-//! - [`agent`]: agent replies and commands by mail, and bounces (DSNs).
+//! - [`agent`]: agent replies and commands by mail, and mail about mail
+//!   (bounces, feedback reports, automatic replies; see
+//!   [`outbound::classify`]).
 //! - [`command`]: the `#command` and `/canned` lines of an agent's mail.
 //! - [`guard`]: loop and abuse protection for automatic mail (pure).
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost.

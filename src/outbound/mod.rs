@@ -5,7 +5,8 @@
 //!  pipeline (writer thread, batch transaction)
 //!    ├─ customer message stored ─> after_customer_message: status, ack, notifications
 //!    ├─ agent mail (token)       ─> crate::agent: commands, relay, command answer
-//!    └─ bounce (RFC 3464)        ─> crate::agent::intercept: event, suppression, notice
+//!    └─ bounce, feedback report, ─> crate::agent::intercept: event, suppression, notice
+//!       automatic reply (classify)
 //!         │  queue(): compose (template + mail-builder, Message-ID, X-Loop)
 //!         └─> outbox rows + outbound `messages` row, same transaction
 //!  outbox worker (tokio task): claim ─> sign (DKIM) ─> smarthost or Maildir ─> mark
@@ -18,6 +19,8 @@
 //! - [`smarthost`]: mail-send to the relay, or the Maildir fallback.
 //! - [`outbox`]: the delivery worker (claim, send, mark, retry, backoff).
 //! - [`bounce`]: DSN parsing.
+//! - [`classify`]: bounces, feedback reports, automatic replies and list
+//!   notices in the shapes real servers send them.
 //! - [`report`]: `postdesk outbox` and the template lines of `check`.
 //!
 //! Promise: a mail is queued in the transaction of the change that causes
@@ -26,6 +29,7 @@
 //! to refuse the customer's message.
 
 pub mod bounce;
+pub mod classify;
 pub mod compose;
 pub mod dkim;
 pub mod outbox;

@@ -292,6 +292,31 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
+    /// The ticket and kind of the outbox row that sent `message_id` to
+    /// `rcpt`, if postdesk sent that mail to that address. A report about
+    /// mail (a feedback report) is believed only for mail postdesk sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn sent_to(
+        &self,
+        message_id: &str,
+        rcpt: &str,
+    ) -> Result<Option<(Option<TicketId>, String)>, Error> {
+        const Q: &str = "SELECT ticket_id, kind FROM outbox WHERE message_id = ?1 AND rcpt_to = ?2
+            LIMIT 1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row(params![message_id, rcpt.to_ascii_lowercase()], |r| {
+            Ok((
+                r.get::<_, Option<i64>>(0)?.map(TicketId),
+                r.get::<_, String>(1)?,
+            ))
+        })
+        .optional()
+        .map_err(|e| Error::sql(Q, e))
+    }
+
     /// Mark the outbox row that sent `message_id` to `rcpt` as failed
     /// (a bounce arrived after the relay accepted it). Returns its ticket
     /// and kind, if there is such a row.

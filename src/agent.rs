@@ -39,7 +39,7 @@ use crate::config::{Agent, Config};
 use crate::guard::{self, AutoReply};
 use crate::ids::{MessageRowId, TicketId};
 use crate::outbound::bounce::Dsn;
-use crate::outbound::classify::{self, Class, Feedback, Kind};
+use crate::outbound::classify::{Class, Feedback, Kind};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::{self, Failure, Mail, display_name, event};
 use crate::parse::ParsedMessage;
@@ -64,6 +64,8 @@ pub struct Context<'a, 'b> {
     pub base: &'a NewMessage<'b>,
     /// Whether another stored message has this Message-ID.
     pub reused: bool,
+    /// What [`crate::outbound::classify::classify`] made of it: mail about mail, or `None`.
+    pub class: Option<&'a Class>,
     /// Now, Unix seconds.
     pub now: i64,
 }
@@ -100,8 +102,7 @@ impl Context<'_, '_> {
 ///
 /// [`store::Error`]; the pipeline rolls back to its savepoint.
 pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome>, store::Error> {
-    let null_return_path = guard::has_null_return_path(cx.env, cx.parsed);
-    if let Some(class) = classify::classify(cx.base.raw, cx.parsed, null_return_path) {
+    if let Some(class) = cx.class {
         // An agent's own vacation reply to a notification is the agent
         // branch's to store as a note.
         let from_agent = cx
@@ -117,7 +118,7 @@ pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome
             && !matches!(class.kind, Kind::Dsn(_));
         let stays = monitored || (is_reply && from_agent);
         if !stays {
-            return record_bounce(tx, cx, &class).map(Some);
+            return record_bounce(tx, cx, class).map(Some);
         }
     }
     let ThreadMatch::Token {
@@ -264,12 +265,26 @@ fn dsn_failures(
 ) -> Result<(), store::Error> {
     for r in &dsn.recipients {
         if r.is_permanent_failure() {
-            let detail = format!("bounced: {} {}", r.status, r.diagnostic);
-            let marked = match &dsn.original_message_id {
-                Some(id) => tx.mark_bounced(id, &r.address, detail.trim())?,
-                None => None,
+            let kind = match report_about(tx, cx, dsn.original_message_id.as_deref(), &r.address)? {
+                Ok((_, kind)) => kind,
+                Err(why) => {
+                    event(
+                        tx,
+                        ticket,
+                        Some(row),
+                        "bounce_not_acted_on",
+                        "bounce",
+                        &serde_json::json!({ "to": r.address, "status": r.status, "why": why }),
+                        cx.now,
+                    )?;
+                    continue;
+                }
             };
-            let kind = marked.as_ref().map_or("", |(_, k)| k.as_str());
+            let detail = format!("bounced: {} {}", r.status, r.diagnostic);
+            if let Some(id) = &dsn.original_message_id {
+                tx.mark_bounced(id, &r.address, detail.trim())?;
+            }
+            let kind = kind.as_str();
             outbound::permanent_failure(
                 tx,
                 cx.cfg,
@@ -300,6 +315,48 @@ fn dsn_failures(
     Ok(())
 }
 
+/// Whether a report about mail (a DSN, a feedback report) may act on
+/// `address`: the ticket and kind of the mail it is about when it may, else
+/// why not. Anyone can write a report, so it counts only when its writer
+/// must have seen what postdesk sent to `address` and nothing else:
+///
+/// 1. it came to the bounce address of the outbox row that sent mail to
+///    `address` (VERP: that envelope sender went to that recipient only);
+/// 2. or it names a Message-ID postdesk sent to `address` alone. A mail to
+///    several recipients (a relay to the requester and a Cc) does not
+///    count this way: any of them could name another.
+fn report_about(
+    tx: &Tx<'_>,
+    cx: &Context<'_, '_>,
+    original_message_id: Option<&str>,
+    address: &str,
+) -> Result<Result<(Option<TicketId>, String), &'static str>, store::Error> {
+    if let ThreadMatch::Token {
+        purpose: crate::token::Kind::Bounce,
+        outbox: Some(row),
+        ..
+    } = &cx.decision.matched
+    {
+        return Ok(match tx.outbox_recipient(store::OutboxId(*row))? {
+            Some((rcpt, ticket, kind)) if rcpt.eq_ignore_ascii_case(address) => Ok((ticket, kind)),
+            _ => Err("it came to the bounce address of mail to another recipient"),
+        });
+    }
+    let Some(id) = original_message_id else {
+        return Ok(Err(
+            "it names no mail postdesk sent and did not come to a bounce address",
+        ));
+    };
+    Ok(match tx.sent_to(id, address)? {
+        None => Err("the reported mail is not one postdesk sent to this address"),
+        Some(_) if tx.recipient_count(id)? > 1 => Err(
+            "the reported mail went to several recipients, any of whom could write this; \
+             only a report to its bounce address counts",
+        ),
+        Some(found) => Ok(found),
+    })
+}
+
 /// A feedback report suppresses each complaining address like a hard
 /// bounce, but only when the reported mail is one postdesk sent to that
 /// address: a forged report naming someone else's address, or a mail
@@ -316,25 +373,22 @@ fn complaints(
     }
     let diagnostic = format!("feedback report: {}", f.feedback_type);
     for address in &f.addresses {
-        let sent = match &f.original_message_id {
-            Some(id) => tx.sent_to(id, address)?,
-            None => None,
-        };
-        let Some((sent_ticket, kind)) = sent else {
-            event(
-                tx,
-                ticket,
-                Some(row),
-                "feedback_not_suppressed",
-                "feedback",
-                &serde_json::json!({
-                    "to": address,
-                    "why": "the reported mail is not one postdesk sent to this address",
-                }),
-                cx.now,
-            )?;
-            continue;
-        };
+        let (sent_ticket, kind) =
+            match report_about(tx, cx, f.original_message_id.as_deref(), address)? {
+                Ok(found) => found,
+                Err(why) => {
+                    event(
+                        tx,
+                        ticket,
+                        Some(row),
+                        "feedback_not_suppressed",
+                        "feedback",
+                        &serde_json::json!({ "to": address, "why": why }),
+                        cx.now,
+                    )?;
+                    continue;
+                }
+            };
         outbound::permanent_failure(
             tx,
             cx.cfg,

@@ -334,7 +334,15 @@ pub fn process(
         });
     }
 
-    let probe = thread::probe(cfg, env, parsed);
+    let mut probe = thread::probe(cfg, env, parsed);
+    // Mail about mail (a bounce in any MTA's words, an auto-reply without
+    // headers) is automatic too, so a bounce address threads it.
+    let class = crate::outbound::classify::classify(
+        raw,
+        parsed,
+        crate::guard::has_null_return_path(env, parsed),
+    );
+    probe.is_automatic |= class.is_some();
     let index = load_index(tx, cfg, &probe, reused)?;
     let decision = thread::decide(cfg, &probe, &index, now);
     // Bounces and authenticated agent mail do not take the customer path.
@@ -346,6 +354,7 @@ pub fn process(
         decision: &decision,
         base: &base,
         reused,
+        class: class.as_ref(),
         now,
     };
     if let Some(outcome) = crate::agent::intercept(tx, &cx)? {

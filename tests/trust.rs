@@ -638,3 +638,102 @@ fn serve_generates_a_private_token_secret_when_none_is_configured() {
     )]);
     wait_relays(&sink, ALICE, 1);
 }
+
+/// A DSN for `original` saying `rcpt` failed for good.
+fn dsn(to: &str, rcpt: &str, original: &str, id: &str) -> Vec<u8> {
+    common::crlf(
+        format!(
+            "From: MAILER-DAEMON@mx.test (Mail Delivery System)\n\
+             To: {to}\n\
+             Subject: Undelivered Mail Returned to Sender\n\
+             Auto-Submitted: auto-replied\n\
+             Message-ID: <{id}>\n\
+             MIME-Version: 1.0\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B1\"\n\
+             \n\
+             --B1\n\
+             Content-Type: text/plain\n\
+             \n\
+             Your message could not be delivered.\n\
+             \n\
+             --B1\n\
+             Content-Type: message/delivery-status\n\
+             \n\
+             Reporting-MTA: dns; mx.test\n\
+             \n\
+             Final-Recipient: rfc822; {rcpt}\n\
+             Action: failed\n\
+             Status: 5.1.1\n\
+             Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: User unknown\n\
+             \n\
+             --B1\n\
+             Content-Type: text/rfc822-headers\n\
+             \n\
+             From: Support <support@example.com>\n\
+             To: {rcpt}\n\
+             Message-ID: <{original}>\n\
+             \n\
+             --B1--\n"
+        )
+        .as_bytes(),
+    )
+}
+
+#[test]
+fn a_cc_participant_cannot_forge_a_bounce_that_silences_the_requester() {
+    let sink = Sink::start();
+    let server = helpdesk(&sink, "");
+    server.deliver(&[customer(
+        ALICE,
+        "Shared case",
+        "x1@customer.test",
+        &[],
+        "Please copy my colleague.\n",
+    )]);
+    let note = wait_notifications(&sink, BOB, 1).remove(0);
+    server.deliver(&[reply_to_notification(
+        BOB,
+        &note,
+        "b1@agents.test",
+        "#cc mallory@evil.test\nHello both.",
+    )]);
+    let to_mallory = wait_relays(&sink, MALLORY, 1).remove(0);
+    let to_alice = wait_relays(&sink, ALICE, 1).remove(0);
+    assert_eq!(to_mallory.message_id(), to_alice.message_id());
+
+    // Mallory holds the relay's Message-ID, Alice's address and her own
+    // bounce address: three forged DSNs saying Alice's mailbox is gone.
+    let relay_id = to_mallory.message_id().to_owned();
+    server.deliver(&[
+        Mail::new(
+            "",
+            &[&to_mallory.mail_from],
+            dsn(&to_mallory.mail_from, ALICE, &relay_id, "f1@mx.test"),
+        ),
+        Mail::new("", &[SUPPORT], dsn(SUPPORT, ALICE, &relay_id, "f2@mx.test")),
+    ]);
+    let shown = server.show_json("1001");
+    let refused = events(&shown, "bounce_not_acted_on");
+    assert_eq!(refused.len(), 2, "{shown:#}");
+    assert!(events(&shown, "delivery_failed").is_empty(), "{shown:#}");
+    // Alice still gets mail.
+    let before = relays(&sink, ALICE).len();
+    server.deliver(&[reply_to_notification(
+        BOB,
+        &note,
+        "b2@agents.test",
+        "Still reaching you?",
+    )]);
+    wait_relays(&sink, ALICE, before + 1);
+
+    // The real bounce comes to the envelope sender of Alice's own copy.
+    server.deliver(&[Mail::new(
+        "",
+        &[&to_alice.mail_from],
+        dsn(&to_alice.mail_from, ALICE, &relay_id, "r1@mx.test"),
+    )]);
+    let shown = server.show_json("1001");
+    let failed = events(&shown, "delivery_failed");
+    assert_eq!(failed.len(), 1, "{shown:#}");
+    assert_eq!(failed[0]["detail"]["to"], ALICE);
+}

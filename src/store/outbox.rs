@@ -317,6 +317,40 @@ impl<'c> Tx<'c> {
         .map_err(|e| Error::sql(Q, e))
     }
 
+    /// How many distinct recipients postdesk sent `message_id` to.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn recipient_count(&self, message_id: &str) -> Result<u32, Error> {
+        const Q: &str = "SELECT COUNT(DISTINCT rcpt_to) FROM outbox WHERE message_id = ?1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row(params![message_id], |r| r.get(0))
+            .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// The recipient, ticket and kind of outbox row `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn outbox_recipient(
+        &self,
+        id: OutboxId,
+    ) -> Result<Option<(String, Option<TicketId>, String)>, Error> {
+        const Q: &str = "SELECT rcpt_to, ticket_id, kind FROM outbox WHERE id = ?1";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.query_row(params![id.0], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?.map(TicketId),
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .optional()
+        .map_err(|e| Error::sql(Q, e))
+    }
+
     /// Mark the outbox row that sent `message_id` to `rcpt` as failed
     /// (a bounce arrived after the relay accepted it). Returns its ticket
     /// and kind, if there is such a row.

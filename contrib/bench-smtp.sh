@@ -13,7 +13,22 @@
 # loopback allow on this machine; postdesk's rate is with every message
 # parsed, threaded and committed (synchronous=FULL) before its 250.
 #
+# The server runs the SHIPPED configuration by default (the repository's
+# rules.toml, mailboxes/ and templates/: acknowledgements on, the
+# recent-ticket rule on), only with SMTP on a free port and a fresh data
+# dir; CONFIG=bench instead writes the older minimal config (recent rule
+# off, raised connection limits). Beside each rate it prints the server's
+# CPU time (user + system, from /proc/PID/stat) per message.
+#
+# smtp-source sends every message from one sender with no Subject: the
+# recent-ticket rule has no subject to compare (each message opens its own
+# ticket) and only the first auto_replies_per_hour acknowledgements are
+# written. contrib/bench_mix.py sends a mix of many senders and subjects
+# instead (MIX=N messages after the smtp-source runs; 0 to skip).
+#
 # Environment (defaults in brackets), to rerun small or large:
+#   CONFIG [shipped]    shipped | bench
+#   MIX [5000]          messages of the many-senders mix (0: skip)
 #   MESSAGES [20000]    messages per measured run
 #   SESSIONS [20]       parallel SMTP sessions (smtp-source -s)
 #   SIZE [4096]         payload bytes per message (smtp-source -l)
@@ -45,6 +60,8 @@
 set -euo pipefail
 
 MESSAGES=${MESSAGES:-20000}
+CONFIG=${CONFIG:-shipped}
+MIX=${MIX:-5000}
 SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-4096}
 FILL_BATCH=${FILL_BATCH:-50000}
@@ -161,6 +178,10 @@ wait "$SINK_PID" 2>/dev/null || true
 
 # --- postdesk -----------------------------------------------------------------
 mkdir -p "$WORK/config" "$WORK/data"
+if [ "$CONFIG" = shipped ]; then
+    cp rules.toml "$WORK/config/"
+    cp -r mailboxes templates "$WORK/config/"
+else
 cat >"$WORK/config/rules.toml" <<EOF
 # Written by contrib/bench-smtp.sh.
 [server]
@@ -186,6 +207,8 @@ recent_rule = false
 max_connections = 1000
 max_connections_per_ip = 1000
 EOF
+fi
+echo "== configuration: $CONFIG" >&2
 "$BIN" check --config "$WORK/config" --data "$WORK/data" >/dev/null
 
 pd() { "$BIN" "$@" --config "$WORK/config" --data "$WORK/data"; }
@@ -195,7 +218,7 @@ start_server() {
     local data=$1 log=$2
     mkdir -p "$data"
     rm -f "$data/ports.json"
-    "$BIN" serve --config "$WORK/config" --data "$data" 2>"$log" &
+    "$BIN" serve --config "$WORK/config" --data "$data" --smtp 127.0.0.1:0 2>"$log" &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
     for _ in $(seq 1 300); do
@@ -229,7 +252,20 @@ verify_counts() { # EXPECTED
     fi
 }
 
+# cpu_ticks PID: user + system clock ticks the process has used.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+# cpu_per_message PID TICKS_BEFORE COUNT: prints ms of server CPU per message.
+cpu_per_message() {
+    local after
+    after=$(cpu_ticks "$1")
+    awk -v a="$2" -v b="$after" -v t="$TICK" -v n="$3" \
+        'BEGIN { printf "server CPU per message:      %.3f ms\n", 1000 * (b - a) / t / n }' >&2
+}
+
+CPU0=$(cpu_ticks "$SERVE_PID")
 EMPTY_RATE=$(run_source "postdesk (empty store)" "$FULL_PORT" "$MESSAGES")
+cpu_per_message "$SERVE_PID" "$CPU0" "$MESSAGES"
 awk -v p="$EMPTY_RATE" -v s="$SINK_RATE" \
     'BEGIN { printf "postdesk / smtp-sink:        %.1f%%\n", 100 * p / s }' >&2
 verify_counts "$MESSAGES"
@@ -261,6 +297,14 @@ if [ "$FILL" -gt 0 ]; then
     awk -v f1="$FULL_RATE" -v f2="$FULL2_RATE" -v e="$EMPTY2_RATE" -v n="$FILL" \
         'BEGIN { f = (f1 + f2) / 2; r = 100 * f / e; printf "after %d stored vs the empty run between them: %.1f%% (target >= 80%%): %s\n", n, r, (r >= 80 ? "PASS" : "FAIL") }' >&2
     verify_counts "$STORED"
+fi
+
+if [ "$MIX" -gt 0 ]; then
+    # A fresh server: many senders, subjects and replies, as a helpdesk gets.
+    start_server "$WORK/data-mix" "$WORK/serve-mix.log"
+    CPU0=$(cpu_ticks "$SERVE_PID")
+    python3 contrib/bench_mix.py --port "$PORT" --messages "$MIX" --sessions "$SESSIONS" --size "$SIZE" >&2
+    cpu_per_message "$SERVE_PID" "$CPU0" "$MIX"
 fi
 
 echo "server log (RUST_LOG=$RUST_LOG): $(wc -l <"$WORK/serve.log") lines; warnings/errors:" >&2

@@ -502,43 +502,7 @@ fn two_careless_auto_responders_are_stopped_by_the_hourly_limit() {
 
 /// A DSN for `original` (sent to `rcpt`), addressed to `to`.
 fn dsn(to: &str, rcpt: &str, original: &str) -> Vec<u8> {
-    common::crlf(
-        format!(
-            "From: MAILER-DAEMON@mx.customer.test (Mail Delivery System)\n\
-             To: {to}\n\
-             Subject: Undelivered Mail Returned to Sender\n\
-             Auto-Submitted: auto-replied\n\
-             Message-ID: <dsn-1@mx.customer.test>\n\
-             MIME-Version: 1.0\n\
-             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B1\"\n\
-             \n\
-             --B1\n\
-             Content-Type: text/plain\n\
-             \n\
-             Your message could not be delivered.\n\
-             \n\
-             --B1\n\
-             Content-Type: message/delivery-status\n\
-             \n\
-             Reporting-MTA: dns; mx.customer.test\n\
-             \n\
-             Final-Recipient: rfc822; {rcpt}\n\
-             Action: failed\n\
-             Status: 5.1.1\n\
-             Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: User unknown\n\
-             \n\
-             --B1\n\
-             Content-Type: text/rfc822-headers\n\
-             \n\
-             From: Support <support@example.com>\n\
-             To: {rcpt}\n\
-             Subject: Re: Printer on fire [#1001]\n\
-             Message-ID: <{original}>\n\
-             \n\
-             --B1--\n"
-        )
-        .as_bytes(),
-    )
+    common::sink::dsn(to, rcpt, original, "dsn-1@mx.customer.test")
 }
 
 #[test]

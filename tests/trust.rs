@@ -18,7 +18,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 
-use common::sink::{Received, SECRET, Sink, outbound_rules};
+use common::sink::{Received, SECRET, Sink, dsn, outbound_rules};
 use common::{DEADLINE, Mail, TestServer, eventually, str_field, text_mail};
 use serde_json::Value;
 
@@ -637,46 +637,6 @@ fn serve_generates_a_private_token_secret_when_none_is_configured() {
         "Agents can reply out of the box.",
     )]);
     wait_relays(&sink, ALICE, 1);
-}
-
-/// A DSN for `original` saying `rcpt` failed for good.
-fn dsn(to: &str, rcpt: &str, original: &str, id: &str) -> Vec<u8> {
-    common::crlf(
-        format!(
-            "From: MAILER-DAEMON@mx.test (Mail Delivery System)\n\
-             To: {to}\n\
-             Subject: Undelivered Mail Returned to Sender\n\
-             Auto-Submitted: auto-replied\n\
-             Message-ID: <{id}>\n\
-             MIME-Version: 1.0\n\
-             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B1\"\n\
-             \n\
-             --B1\n\
-             Content-Type: text/plain\n\
-             \n\
-             Your message could not be delivered.\n\
-             \n\
-             --B1\n\
-             Content-Type: message/delivery-status\n\
-             \n\
-             Reporting-MTA: dns; mx.test\n\
-             \n\
-             Final-Recipient: rfc822; {rcpt}\n\
-             Action: failed\n\
-             Status: 5.1.1\n\
-             Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: User unknown\n\
-             \n\
-             --B1\n\
-             Content-Type: text/rfc822-headers\n\
-             \n\
-             From: Support <support@example.com>\n\
-             To: {rcpt}\n\
-             Message-ID: <{original}>\n\
-             \n\
-             --B1--\n"
-        )
-        .as_bytes(),
-    )
 }
 
 #[test]

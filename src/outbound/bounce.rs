@@ -76,23 +76,7 @@ pub fn parse(raw: &[u8]) -> Option<Dsn> {
         recipients: Vec::new(),
     };
     let mut saw_status = false;
-    for part in msg.parts.iter().skip(1) {
-        let Some(ct) = part.content_type() else {
-            continue;
-        };
-        let full = format!(
-            "{}/{}",
-            ct.ctype().to_ascii_lowercase(),
-            ct.subtype().unwrap_or("").to_ascii_lowercase()
-        );
-        let body: &[u8] = match &part.body {
-            PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
-            PartType::Binary(b) | PartType::InlineBinary(b) => b,
-            // A part mail-parser read as a nested message: take its bytes.
-            PartType::Message(_) | PartType::Multipart(_) => raw
-                .get(part.offset_body as usize..part.offset_end as usize)
-                .unwrap_or(&[]),
-        };
+    for (full, body) in report_parts(&msg, raw) {
         match full.as_str() {
             "message/delivery-status" | "message/global-delivery-status" => {
                 saw_status = true;
@@ -104,10 +88,8 @@ pub fn parse(raw: &[u8]) -> Option<Dsn> {
             | "message/global-headers"
                 if dsn.original_message_id.is_none() =>
             {
-                dsn.original_message_id = match &part.body {
-                    PartType::Message(m) => m.message_id().map(clean_id),
-                    _ => original_id(body),
-                };
+                // A nested message's bytes start with its headers too.
+                dsn.original_message_id = original_id(body);
             }
             _ => {}
         }
@@ -188,6 +170,31 @@ fn recipients(body: &[u8]) -> Vec<DsnRecipient> {
             })
         })
         .collect()
+}
+
+/// The parts of a report after its first: each one's `type/subtype`
+/// (lower-case) and body bytes (a part mail-parser read as a nested
+/// message gives its raw bytes).
+pub(crate) fn report_parts<'a>(
+    msg: &'a mail_parser::Message<'a>,
+    raw: &'a [u8],
+) -> impl Iterator<Item = (String, &'a [u8])> + 'a {
+    msg.parts.iter().skip(1).filter_map(move |part| {
+        let ct = part.content_type()?;
+        let full = format!(
+            "{}/{}",
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or("").to_ascii_lowercase()
+        );
+        let body: &[u8] = match &part.body {
+            PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
+            PartType::Binary(b) | PartType::InlineBinary(b) => b,
+            PartType::Message(_) | PartType::Multipart(_) => raw
+                .get(part.offset_body as usize..part.offset_end as usize)
+                .unwrap_or(&[]),
+        };
+        Some((full, body))
+    })
 }
 
 #[cfg(test)]

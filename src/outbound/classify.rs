@@ -66,7 +66,7 @@
 
 use std::sync::LazyLock;
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{MessageParser, MimeHeaders};
 use regex::{Regex, RegexSet};
 use serde::Serialize;
 
@@ -491,22 +491,7 @@ fn feedback(raw: &[u8]) -> Option<Feedback> {
     };
     let mut saw_report = false;
     let mut returned_to = Vec::new();
-    for part in msg.parts.iter().skip(1) {
-        let Some(ct) = part.content_type() else {
-            continue;
-        };
-        let full = format!(
-            "{}/{}",
-            ct.ctype().to_ascii_lowercase(),
-            ct.subtype().unwrap_or("").to_ascii_lowercase()
-        );
-        let body: &[u8] = match &part.body {
-            PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
-            PartType::Binary(b) | PartType::InlineBinary(b) => b,
-            PartType::Message(_) | PartType::Multipart(_) => raw
-                .get(part.offset_body as usize..part.offset_end as usize)
-                .unwrap_or(&[]),
-        };
+    for (full, body) in super::bounce::report_parts(&msg, raw) {
         match full.as_str() {
             "message/feedback-report" => {
                 saw_report = true;

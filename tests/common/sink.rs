@@ -294,3 +294,43 @@ impl TestServer {
         }
     }
 }
+
+/// A DSN for `original` saying `rcpt` failed for good.
+pub fn dsn(to: &str, rcpt: &str, original: &str, id: &str) -> Vec<u8> {
+    super::crlf(
+        format!(
+            "From: MAILER-DAEMON@mx.test (Mail Delivery System)\n\
+             To: {to}\n\
+             Subject: Undelivered Mail Returned to Sender\n\
+             Auto-Submitted: auto-replied\n\
+             Message-ID: <{id}>\n\
+             MIME-Version: 1.0\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B1\"\n\
+             \n\
+             --B1\n\
+             Content-Type: text/plain\n\
+             \n\
+             Your message could not be delivered.\n\
+             \n\
+             --B1\n\
+             Content-Type: message/delivery-status\n\
+             \n\
+             Reporting-MTA: dns; mx.test\n\
+             \n\
+             Final-Recipient: rfc822; {rcpt}\n\
+             Action: failed\n\
+             Status: 5.1.1\n\
+             Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: User unknown\n\
+             \n\
+             --B1\n\
+             Content-Type: text/rfc822-headers\n\
+             \n\
+             From: Support <support@example.com>\n\
+             To: {rcpt}\n\
+             Message-ID: <{original}>\n\
+             \n\
+             --B1--\n"
+        )
+        .as_bytes(),
+    )
+}

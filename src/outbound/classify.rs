@@ -658,24 +658,25 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
 
     // 5: a delivery system's own sentence.
     if sender.is_some() || !is_forward {
-        let matched = first(&MTA_SET, MTA_SIGNATURES, &text);
-        if let Some(p) = matched {
-            // The first line with a word in it (banners of `*` or `-`
-            // come before some reports' first sentence).
-            let first_line = text
-                .lines()
+        // Anywhere in the text from a delivery system; from anyone else
+        // only on the first line with a word in it (banners of `*` or `-`
+        // come before some reports' first sentence), so ordinary mail
+        // pays for one line, not its whole text.
+        let scope = if sender.is_some() {
+            text.as_str()
+        } else {
+            text.lines()
                 .find(|l| l.chars().any(char::is_alphanumeric))
-                .unwrap_or("");
-            let at_top = MTA_SET.matches(first_line).matched_any();
-            if sender.is_some() || at_top {
-                return class(
-                    Kind::Bounce {
-                        original_message_id: quoted_message_id(raw),
-                    },
-                    "mta_signature",
-                    p.to_owned(),
-                );
-            }
+                .unwrap_or("")
+        };
+        if let Some(p) = first(&MTA_SET, MTA_SIGNATURES, scope) {
+            return class(
+                Kind::Bounce {
+                    original_message_id: quoted_message_id(raw),
+                },
+                "mta_signature",
+                p.to_owned(),
+            );
         }
     }
 
@@ -758,10 +759,9 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
     if AUTOREPLY_SUBJECT_START.is_match(subject) {
         return class(Kind::AutoReply, "autoreply_subject", subject.to_owned());
     }
-    let vacation = VACATION_SET.matches(&text);
-    let automatic_sentence = AUTOMATIC_SENTENCE.find(&text);
+    // The body is read only when the subject has an auto-reply word.
     if let Some(p) = first(&AUTOREPLY_WORD_SET, AUTOREPLY_SUBJECT_WORDS, &lower_subject)
-        && (vacation.matched_any() || automatic_sentence.is_some() || sender.is_some())
+        && (sender.is_some() || VACATION_SET.is_match(&text) || AUTOMATIC_SENTENCE.is_match(&text))
     {
         return class(
             Kind::AutoReply,

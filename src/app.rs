@@ -134,16 +134,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 /// port 0 learn the real ports.
 fn write_ports(data_dir: &std::path::Path, ports: &serde_json::Value) -> anyhow::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let tmp = data_dir.join("ports.json.tmp");
     let dst = data_dir.join("ports.json");
     // Owner-only like everything in the data directory.
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
+    let mut f = crate::config::create_private(&tmp, true)
         .with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(ports.to_string().as_bytes())
         .with_context(|| format!("writing {}", tmp.display()))?;

@@ -58,7 +58,7 @@ pub enum AutoReply {
 
 /// The header value before any `;` parameter or `(comment)`, trimmed and
 /// lower-case: `Auto-Submitted: auto-replied; owner=x` is `auto-replied`.
-fn token(value: &str) -> String {
+pub(crate) fn token(value: &str) -> String {
     value
         .split([';', '('])
         .next()
@@ -68,7 +68,7 @@ fn token(value: &str) -> String {
 }
 
 /// Every value of header `name` (case-insensitive).
-fn values<'a>(msg: &'a ParsedMessage, name: &'a str) -> impl Iterator<Item = &'a str> {
+pub(crate) fn values<'a>(msg: &'a ParsedMessage, name: &'a str) -> impl Iterator<Item = &'a str> {
     msg.headers
         .iter()
         .filter(move |(n, _)| n.eq_ignore_ascii_case(name))

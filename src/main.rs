@@ -281,14 +281,9 @@ fn attachment_content(
 /// Write `bytes` to `path` (created 0600, never overwriting a file), or to
 /// standard output.
 fn write_output(path: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     match path {
         Some(path) => {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
+            let mut f = config::create_private(path, false)
                 .with_context(|| format!("creating {}", path.display()))?;
             f.write_all(bytes)
                 .with_context(|| format!("writing {}", path.display()))?;

@@ -20,7 +20,7 @@ pub use monitoring::{
     AfterIngest, CRTC_ISSUE_TYPE, CRTC_PRESET, DigestSettings, FirstSync, ImapAccount, Monitoring,
     PasswordSource, Schedule, TlsMode,
 };
-pub use private::read_private_file;
+pub use private::{create_private, read_private_file};
 pub use validate::{ConfigError, Diagnostic, load};
 
 /// Ticket priority, lowest first.
@@ -466,7 +466,7 @@ pub const GENERATED_SECRET_FILE: &str = "token_secret";
 /// each other's secret.
 fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -475,11 +475,7 @@ fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = create_private(&tmp, false)?;
     f.write_all(bytes)?;
     f.write_all(b"\n")?;
     f.sync_all()?;

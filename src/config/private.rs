@@ -12,6 +12,25 @@ use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+/// Open `path` for writing, readable by its owner only (mode 0600): a
+/// new file when `replace` is false (an existing one is an error), else
+/// created or truncated. Everything postdesk writes into its data
+/// directory, and the files it saves for an admin, go through this.
+///
+/// # Errors
+///
+/// The I/O error of the open.
+pub fn create_private(path: &Path, replace: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    options.open(path)
+}
+
 /// Permission bits that let the group or other users at a file.
 const SHARED_BITS: u32 = 0o077;
 

@@ -443,7 +443,7 @@ impl Maildir {
         let tmp_dir = self.root.join("tmp");
         let new_dir = self.root.join("new");
         // Outbound mail is customers' mail: owner-only, like the store.
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::DirBuilderExt;
         for d in [&tmp_dir, &new_dir, &self.root.join("cur")] {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -454,13 +454,7 @@ impl Maildir {
         let name = format!("{:012}.postdesk.eml", env.outbox_id);
         let tmp = tmp_dir.join(&name);
         let dst = new_dir.join(&name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(err(&tmp))?;
+        let mut f = crate::config::create_private(&tmp, true).map_err(err(&tmp))?;
         let head = format!(
             "Return-Path: <{}>\r\nDelivered-To: {}\r\n",
             env.mail_from, env.rcpt_to

@@ -122,7 +122,7 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 /// Open (creating and migrating if needed) a connection with postdesk's
 /// pragmas.
 pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     // The store holds every customer's mail: the data directory is the
     // owner's alone (0700), and so is the database (0600). SQLite gives
     // the `-wal` and `-shm` files the database file's mode, so creating it
@@ -141,12 +141,7 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
     // Only a missing file is created: an existing one is left to SQLite
     // untouched (opened for writing here, a read-only one would fail
     // where SQLite falls back to reading).
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
+    match crate::config::create_private(path, false) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(source) => {

@@ -36,15 +36,15 @@ use minijinja::Value;
 
 use crate::command::{self, Command, Known, Script};
 use crate::config::{Agent, Config};
+use crate::domain::Envelope;
+use crate::domain::{MessageRowId, TicketId};
 use crate::guard::{self, AutoReply};
-use crate::ids::{MessageRowId, TicketId};
 use crate::outbound::bounce::Dsn;
 use crate::outbound::classify::{Class, Feedback, Kind};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::{self, Failure, Mail, display_name, event};
 use crate::parse::ParsedMessage;
 use crate::pipeline::Outcome;
-use crate::spool::Envelope;
 use crate::store::{self, Conversation, NewMessage, TicketField, Tx};
 use crate::thread::{self, Action, Probe, ThreadMatch};
 

@@ -186,10 +186,10 @@ pub fn explain(
     use crate::route::Route;
     let parsed = crate::parse::parse(&raw);
     let mut store = store::Store::open(&cfg.data_dir())?;
-    let envelope = crate::spool::Envelope {
+    let envelope = crate::domain::Envelope {
         mail_from: String::new(),
         rcpt_to: rcpt,
-        source: crate::spool::Source::Ingest,
+        source: crate::domain::Source::Ingest,
         peer: None,
         helo: String::new(),
     };

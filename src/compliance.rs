@@ -39,8 +39,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::detect::{Category, Hit, Verdict};
+use crate::domain::{MessageRowId, TicketId};
 use crate::guard::Automatic;
-use crate::ids::{MessageRowId, TicketId};
 use crate::outbound::{self, AutoReplyMail, event};
 use crate::poller::SharedStore;
 use crate::store::{self, Conversation, HitKey, NewFlag, NewTicket, ScopeFilter, Suspension, Tx};
@@ -50,7 +50,7 @@ use crate::store::{self, Conversation, HitKey, NewFlag, NewTicket, ScopeFilter, 
 pub const FLAGGED: &str = "detector_flagged";
 
 /// The queue Compliance Alert tickets are opened in.
-pub const ALERT_QUEUE: &str = "compliance";
+pub const ALERT_QUEUE: &str = crate::domain::Queue::Compliance.as_str();
 
 /// Messages scanned per rescan transaction.
 const RESCAN_BATCH: usize = 200;
@@ -889,10 +889,10 @@ mod tests {
             "From: Ann <ann@customer.test>\r\nTo: support@example.com\r\n\
              Subject: {subject}\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n"
         );
-        let env = crate::spool::Envelope {
+        let env = crate::domain::Envelope {
             mail_from: "ann@customer.test".into(),
             rcpt_to: vec!["support@example.com".into()],
-            source: crate::spool::Source::Smtp,
+            source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
         };

@@ -44,8 +44,13 @@ pub mod command;
 pub mod compliance;
 pub mod config;
 pub mod detect;
+pub mod domain;
+pub mod files;
 pub mod guard;
-pub mod ids;
+pub mod ids {
+    //! Typed identifiers (see [`crate::domain`]).
+    pub use crate::domain::{ContactId, MessageRowId, OutboxId, TicketId};
+}
 pub mod ingest;
 pub mod listener;
 pub mod logging;

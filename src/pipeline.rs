@@ -22,10 +22,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::ids::{MessageRowId, TicketId};
+use crate::domain::{Accepted, Envelope};
+use crate::domain::{MessageRowId, TicketId};
 use crate::parse::ParsedMessage;
 use crate::route::{self, Queue, Route, SenderHistory, Target};
-use crate::spool::{Accepted, Envelope};
 use crate::store::{self, NewEvent, NewMessage, NewTicket, Tx};
 use crate::thread::{self, Action, Probe, ThreadIndex};
 
@@ -169,7 +169,7 @@ fn scan_inbound(
         message_id,
         sender,
         queue: &queue,
-        sends_mail: env.source != crate::spool::Source::Ingest || cfg.outbound.ingest_sends_mail,
+        sends_mail: env.source != crate::domain::Source::Ingest || cfg.outbound.ingest_sends_mail,
         automatic: crate::guard::is_automatic(cfg, env, parsed),
         rescan: false,
     };
@@ -283,9 +283,29 @@ pub fn load_index(
     ids.extend(index.by_number.values());
     ids.extend(&index.recent);
     index.tickets = tx.ticket_facts(&ids)?;
-    // A merged ticket threads as the ticket it was merged into.
-    tx.follow_merges(&mut index)?;
+    follow_merges(tx, &mut index)?;
     Ok(index)
+}
+
+/// A merged ticket threads as the ticket it was merged into: the facts (and
+/// participants) of every merged ticket in `index` become its target's, so a
+/// reply to either ticket's messages joins the target.
+fn follow_merges(tx: &Tx<'_>, index: &mut ThreadIndex) -> Result<(), store::Error> {
+    let mut merged: Vec<(TicketId, TicketId)> = Vec::new();
+    for t in index.tickets.keys() {
+        if let Some(target) = tx.merge_target(*t)? {
+            merged.push((*t, target));
+        }
+    }
+    for (source, target) in merged {
+        if let Some(facts) = tx.ticket_facts(&[target])?.remove(&target) {
+            index.tickets.insert(source, facts);
+        }
+        if let Some(people) = index.participants.get_mut(&source) {
+            *people = tx.participant_addresses(target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Thread, route and store one message.
@@ -733,7 +753,7 @@ mod tests {
         Envelope {
             mail_from: "ann@customer.test".into(),
             rcpt_to: vec!["support@example.com".into()],
-            source: crate::spool::Source::Smtp,
+            source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
         }

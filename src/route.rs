@@ -26,59 +26,14 @@
 use serde::Serialize;
 
 use crate::config::{Config, Priority};
-use crate::ids::TicketId;
+use crate::domain::Envelope;
+use crate::domain::TicketId;
 use crate::parse::{Mailbox, ParsedMessage};
-use crate::spool::Envelope;
 use crate::thread::{self, Action};
 
-/// The queue a ticket lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Queue {
-    /// Support tickets.
-    Support,
-    /// Sales leads.
-    Sales,
-    /// Mail to a client's monitored mailbox (mailboxes/*.toml): the
-    /// client's own correspondence, alerted or digested, never acknowledged.
-    Monitoring,
-    /// Messages whose routing failed: visible, waiting for a person.
-    Unrouted,
-}
+pub use crate::domain::Queue;
 
-impl Queue {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Queue::Support => "support",
-            Queue::Sales => "sales",
-            Queue::Monitoring => "monitoring",
-            Queue::Unrouted => "unrouted",
-        }
-    }
-
-    /// The queue of a stored name (any case); an unknown name is
-    /// [`Queue::Unrouted`], the queue a person looks at.
-    pub fn parse(name: &str) -> Queue {
-        match name.to_ascii_lowercase().as_str() {
-            "support" => Queue::Support,
-            "sales" => Queue::Sales,
-            "monitoring" => Queue::Monitoring,
-            _ => Queue::Unrouted,
-        }
-    }
-}
-
-/// What the store knows about the sender, for rules 5 and 6.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SenderHistory {
-    /// The sender is the requester of a ticket in the support queue (any
-    /// status).
-    pub has_support_ticket: bool,
-    /// The sender's most recently active lead (sales queue) that is not
-    /// closed.
-    pub open_lead: Option<TicketId>,
-}
+pub use crate::store::SenderHistory;
 
 /// Which ticket the message goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -426,7 +381,7 @@ mod tests {
         Envelope {
             mail_from: String::new(),
             rcpt_to: rcpt.iter().map(|s| s.to_string()).collect(),
-            source: crate::spool::Source::Smtp,
+            source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
         }

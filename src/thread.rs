@@ -35,43 +35,18 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::ids::TicketId;
+use crate::domain::Envelope;
+use crate::domain::TicketId;
 use crate::parse::ParsedMessage;
-use crate::spool::Envelope;
 
-/// Ticket statuses that count as closed for threading: a reply to one of
-/// these reopens it or opens a linked ticket, and rule 4 ignores them.
-pub const CLOSED_STATUSES: [&str; 2] = ["Closed", "Resolved"];
+pub use crate::domain::Status;
 
-/// Whether `status` (any case) is closed (see [`CLOSED_STATUSES`]).
+/// Whether `status` (any case) is closed; see [`Status::is_closed`].
 pub fn is_closed(status: &str) -> bool {
-    CLOSED_STATUSES
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(status))
+    Status::name_is_closed(status)
 }
 
-/// What the store knows about one ticket that threading needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TicketFacts {
-    /// Row id.
-    pub id: TicketId,
-    /// Ticket number (unformatted).
-    pub number: i64,
-    /// Status, e.g. `Open`.
-    pub status: String,
-    /// Queue, e.g. `support`.
-    pub queue: String,
-    /// The requester's address (lower-case), empty if none.
-    pub requester: String,
-    /// The address the ticket came in through.
-    pub inbound_address: String,
-    /// The ticket's normalised subject (see [`normalize_subject`]).
-    pub normalized_subject: String,
-    /// Last activity, Unix seconds.
-    pub updated_at: i64,
-    /// When it was closed, Unix seconds, if it is.
-    pub closed_at: Option<i64>,
-}
+pub use crate::store::TicketFacts;
 
 /// What the message offers to thread on, taken from the envelope, the
 /// headers and the configuration. The pipeline loads a [`ThreadIndex`] for
@@ -307,7 +282,7 @@ pub struct Decision {
 
 /// What `msg`, arriving under `env`, offers to thread on.
 pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
-    use crate::spool::Source;
+    use crate::domain::Source;
     let has_envelope = matches!(env.source, Source::Smtp | Source::Lmtp);
     let mut tokens: Vec<TokenSeen> = Vec::new();
     let recipients = env
@@ -812,7 +787,7 @@ mod tests {
         Envelope {
             mail_from: String::new(),
             rcpt_to: Vec::new(),
-            source: crate::spool::Source::Ingest,
+            source: crate::domain::Source::Ingest,
             peer: None,
             helo: String::new(),
         }
@@ -861,7 +836,7 @@ mod tests {
         Envelope {
             mail_from: "ann@customer.test".into(),
             rcpt_to: vec![rcpt.into()],
-            source: crate::spool::Source::Smtp,
+            source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
         }

@@ -11,55 +11,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod monitoring;
-mod private;
+
 mod raw;
 pub mod reload;
 mod validate;
 
+pub use crate::files::{create_private, read_private_file};
 pub use monitoring::{
     AfterIngest, CRTC_ISSUE_TYPE, CRTC_PRESET, DigestSettings, FirstSync, ImapAccount, Monitoring,
     PasswordSource, Schedule, TlsMode,
 };
-pub use private::{create_private, read_private_file};
 pub use validate::{ConfigError, Diagnostic, load};
 
-/// Ticket priority, lowest first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub enum Priority {
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Urgent.
-    Urgent,
-}
-
-impl Priority {
-    /// The name as stored and displayed (`Low`, `Medium`, `High`, `Urgent`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Low => "Low",
-            Priority::Medium => "Medium",
-            Priority::High => "High",
-            Priority::Urgent => "Urgent",
-        }
-    }
-
-    /// Parse a name case-insensitively.
-    pub fn parse(s: &str) -> Option<Priority> {
-        match s.to_ascii_lowercase().as_str() {
-            "low" => Some(Priority::Low),
-            "medium" => Some(Priority::Medium),
-            "high" => Some(Priority::High),
-            "urgent" => Some(Priority::Urgent),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::Priority;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]

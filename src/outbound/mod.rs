@@ -43,10 +43,10 @@ pub use settings::Settings;
 use minijinja::Value;
 
 use crate::config::Config;
+use crate::domain::{Envelope, Source};
+use crate::domain::{MessageRowId, TicketId};
 use crate::guard::{self, AutoReply};
-use crate::ids::{MessageRowId, TicketId};
 use crate::parse::ParsedMessage;
-use crate::spool::{Envelope, Source};
 use crate::store::{self, Conversation, Enqueue, NewEvent, NewOutbound, Tx};
 use crate::thread::{self, ThreadMatch};
 use compose::{Address, AutoSubmitted, Draft};

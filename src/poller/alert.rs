@@ -14,7 +14,7 @@
 //! mailbox cannot set off another alert. It still becomes a ticket.
 
 use crate::config::{Config, Priority};
-use crate::ids::TicketId;
+use crate::domain::TicketId;
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::templates::Vars;
 use crate::parse::ParsedMessage;

@@ -10,7 +10,7 @@
 use super::alert::{Notify, alert_vars, deliver};
 use super::{Context, Error};
 use crate::config::Config;
-use crate::ids::TicketId;
+use crate::domain::TicketId;
 use crate::store::{self, MailboxHealth, NewEvent, NewTicket, Tx};
 
 /// One mailbox's failure count.
@@ -124,7 +124,7 @@ pub fn mark_broken(
     let reopened = match before.as_ref().and_then(|h| h.ticket) {
         Some(t) => tx
             .ticket_number_status(t)?
-            .filter(|(_, status)| !crate::thread::is_closed(status))
+            .filter(|(_, status)| !crate::domain::Status::name_is_closed(status))
             .map(|_| t),
         None => None,
     };

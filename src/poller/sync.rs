@@ -33,7 +33,7 @@ use super::health::Health;
 use super::idle::{self, Wake};
 use super::{Context, Error, timed};
 use crate::config::{AfterIngest, FirstSync, ImapAccount};
-use crate::spool::{Envelope, Source};
+use crate::domain::{Envelope, Source};
 use crate::store::{SyncState, SyncUpdate};
 
 /// Messages fetched per `UID FETCH`: the unit that commits before the next

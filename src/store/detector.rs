@@ -1,14 +1,14 @@
 //! The bypass detector's bookkeeping: which rules version scanned each
 //! message, the hits acted on, the flags, and suspended clients.
 //!
-//! Written by [`crate::compliance`] in the transaction of the scan (the
+//! Written by the bypass detector's actions in the transaction of the scan (the
 //! message's own, or a rescan batch), so a flag, its warning, its alert and
 //! a suspension commit together or not at all.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Store, Tx};
-use crate::ids::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId};
 
 /// A flag to record.
 #[derive(Debug, Clone)]
@@ -260,10 +260,12 @@ impl Tx<'_> {
     ///
     /// [`Error::Sql`].
     pub fn open_alert_ticket(&self, client: &str) -> Result<Option<TicketId>, Error> {
-        const Q: &str =
+        const Q: &str = concat!(
             "SELECT t.id FROM detector_flags f JOIN tickets t ON t.id = f.alert_ticket_id
-            WHERE f.client = ?1 AND t.status NOT IN ('Closed', 'Resolved')
-            ORDER BY f.id DESC LIMIT 1";
+            WHERE f.client = ?1 AND t.status COLLATE NOCASE NOT IN ",
+            closed_statuses!(),
+            " ORDER BY f.id DESC LIMIT 1"
+        );
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.query_row([client], |r| r.get(0))
             .optional()

@@ -14,10 +14,20 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::config::DbConfig;
+
+/// `status NOT IN` this list is "not closed": the SQL spelling of
+/// [`crate::domain::Status::CLOSED`] (a test keeps the two equal). Compare
+/// with `COLLATE NOCASE`.
+macro_rules! closed_statuses {
+    () => {
+        "('Closed', 'Resolved')"
+    };
+}
 use rusqlite::{Connection, OpenFlags};
 
 mod admin;
 mod detector;
+mod facts;
 mod migrate;
 mod outbox;
 mod poll;
@@ -27,6 +37,7 @@ pub mod writer;
 
 pub use admin::StatusChange;
 pub use detector::{HitKey, NewFlag, ScanCandidate, ScopeFilter, Suspension};
+pub use facts::{SenderHistory, TicketFacts};
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use outbox::{
     Claimed, Conversation, Enqueue, NewOutbound, Outbox, OutboxId, OutboxRow, RetryOutcome,
@@ -141,7 +152,7 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
     // Only a missing file is created: an existing one is left to SQLite
     // untouched (opened for writing here, a read-only one would fail
     // where SQLite falls back to reading).
-    match crate::config::create_private(path, false) {
+    match crate::files::create_private(path, false) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(source) => {
@@ -243,5 +254,19 @@ impl Store {
         let out = f(&mut Tx::new(&txn));
         txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::Status;
+
+    #[test]
+    fn the_sql_list_of_closed_statuses_is_the_domain_one() {
+        let names: Vec<String> = Status::CLOSED
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(closed_statuses!(), format!("({})", names.join(", ")));
     }
 }

@@ -9,10 +9,9 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Error;
-use crate::ids::{ContactId, MessageRowId, TicketId};
+use super::facts::{SenderHistory, TicketFacts};
+use crate::domain::{ContactId, MessageRowId, TicketId};
 use crate::parse::AttachmentInfo;
-use crate::route::SenderHistory;
-use crate::thread::{CLOSED_STATUSES, TicketFacts};
 
 /// A handle on an open transaction.
 pub struct Tx<'c> {
@@ -447,20 +446,19 @@ impl<'c> Tx<'c> {
         let has_support_ticket = st
             .query_row([sender], |r| r.get(0))
             .map_err(|e| Error::sql(SUPPORT, e))?;
-        // ?2 and ?3 are thread::CLOSED_STATUSES.
-        const LEAD: &str = "SELECT t.id FROM tickets t JOIN contacts c ON c.id = t.requester_id
+        const LEAD: &str = concat!(
+            "SELECT t.id FROM tickets t JOIN contacts c ON c.id = t.requester_id
             WHERE c.address = ?1 AND t.queue = 'sales'
-              AND t.status COLLATE NOCASE NOT IN (?2, ?3)
-            ORDER BY t.updated_at DESC, t.id DESC LIMIT 1";
+              AND t.status COLLATE NOCASE NOT IN ",
+            closed_statuses!(),
+            " ORDER BY t.updated_at DESC, t.id DESC LIMIT 1"
+        );
         let mut st = self
             .conn
             .prepare_cached(LEAD)
             .map_err(|e| Error::sql(LEAD, e))?;
         let open_lead = st
-            .query_row(
-                params![sender, CLOSED_STATUSES[0], CLOSED_STATUSES[1]],
-                |r| r.get(0),
-            )
+            .query_row([sender], |r| r.get(0))
             .optional()
             .map_err(|e| Error::sql(LEAD, e))?
             .map(TicketId);

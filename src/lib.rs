@@ -55,6 +55,7 @@ pub mod ingest;
 pub mod listener;
 pub mod logging;
 pub mod memory;
+pub mod monitor;
 pub mod outbound;
 pub mod parse;
 pub mod pipeline;

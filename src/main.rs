@@ -378,7 +378,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mailboxes,
                 postdesk::store::SCHEMA_VERSION
             );
-            for line in postdesk::outbound::report::check_summary(&cfg) {
+            for line in postdesk::report::outbox::check_summary(&cfg) {
                 println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
@@ -772,13 +772,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&serde_json::Value::Array(
                     rows.iter()
-                        .map(|r| postdesk::outbound::report::row_json(&cfg, r))
+                        .map(|r| postdesk::report::outbox::row_json(&cfg, r))
                         .collect(),
                 ))?;
             } else {
                 let mut out = std::io::stdout().lock();
                 for r in &rows {
-                    writeln!(out, "{}", postdesk::outbound::report::row_line(&cfg, r))?;
+                    writeln!(out, "{}", postdesk::report::outbox::row_line(&cfg, r))?;
                 }
                 if rows.is_empty() {
                     writeln!(out, "outbox empty")?;

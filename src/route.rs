@@ -29,6 +29,7 @@ use crate::config::{Config, Priority};
 use crate::domain::Envelope;
 use crate::domain::TicketId;
 use crate::parse::{Mailbox, ParsedMessage};
+pub use crate::thread::inbound_address;
 use crate::thread::{self, Action};
 
 pub use crate::domain::Queue;
@@ -100,47 +101,6 @@ impl Route {
             | Route::Internal { because } => because,
         }
     }
-}
-
-/// The address the message came in through, sub-address removed: among the
-/// envelope recipients and then To/Cc that postdesk serves, the first
-/// support address, else the first sales or info address, else the first
-/// address with a mailbox entry, else the first served address at all. So a
-/// mail to both support@ and info@ is a support mail, whatever the order
-/// (the script's `'support@' in recipient`). Empty when none is ours.
-pub fn inbound_address(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> String {
-    let rank = |a: &str| -> Option<u8> {
-        let (_, domain) = a.rsplit_once('@')?;
-        if !cfg.serves_domain(domain) {
-            return None;
-        }
-        let ad = &cfg.addresses;
-        Some(if ad.support.iter().any(|s| s == a) {
-            0
-        } else if ad.sales.iter().chain(&ad.info).any(|s| s == a) {
-            1
-        } else if cfg.mailbox(a).is_some() {
-            2
-        } else {
-            3
-        })
-    };
-    let mut best: Option<(u8, String)> = None;
-    let all = env.rcpt_to.iter().map(|r| r.to_ascii_lowercase()).chain(
-        msg.to
-            .iter()
-            .chain(&msg.cc)
-            .map(|m| m.address.to_ascii_lowercase()),
-    );
-    for address in all {
-        let (base, _) = crate::token::split_detail(&address);
-        if let Some(r) = rank(&base)
-            && best.as_ref().is_none_or(|(b, _)| r < *b)
-        {
-            best = Some((r, base));
-        }
-    }
-    best.map(|(_, a)| a).unwrap_or_default()
 }
 
 /// Decide the route of `msg`, given the thread decision and what the store

@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Client, Config, Schedule};
+use crate::monitor::{Notify, deliver};
 use crate::outbound::templates::Vars;
 use crate::poller::SharedStore;
-use crate::poller::alert::{Notify, deliver};
 use crate::store::{self, DigestItem, OpenCount, TicketLine, Tx};
 
 /// The schedule key of the admin digest.

@@ -76,7 +76,7 @@ pub struct Probe {
     pub own_id: Option<String>,
     /// The ticket number of a tag in the subject.
     pub tag_number: Option<i64>,
-    /// The inbound address (see [`crate::route::inbound_address`]).
+    /// The inbound address (see [`inbound_address`]).
     pub inbound_address: String,
     /// The normalised subject.
     pub normalized_subject: String,
@@ -332,7 +332,7 @@ pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
         references: msg.references.iter().rev().cloned().collect(),
         own_id: msg.message_id.clone(),
         tag_number: cfg.tickets.tag_number(subject),
-        inbound_address: crate::route::inbound_address(cfg, env, msg),
+        inbound_address: inbound_address(cfg, env, msg),
         normalized_subject: normalize_subject(subject, &cfg.tickets.tag_pattern),
     }
 }
@@ -727,6 +727,47 @@ pub fn normalize_subject(subject: &str, tag: &regex::Regex) -> String {
         .to_lowercase()
 }
 
+/// The address the message came in through, sub-address removed: among the
+/// envelope recipients and then To/Cc that postdesk serves, the first
+/// support address, else the first sales or info address, else the first
+/// address with a mailbox entry, else the first served address at all. So a
+/// mail to both support@ and info@ is a support mail, whatever the order
+/// (the script's `'support@' in recipient`). Empty when none is ours.
+pub fn inbound_address(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> String {
+    let rank = |a: &str| -> Option<u8> {
+        let (_, domain) = a.rsplit_once('@')?;
+        if !cfg.serves_domain(domain) {
+            return None;
+        }
+        let ad = &cfg.addresses;
+        Some(if ad.support.iter().any(|s| s == a) {
+            0
+        } else if ad.sales.iter().chain(&ad.info).any(|s| s == a) {
+            1
+        } else if cfg.mailbox(a).is_some() {
+            2
+        } else {
+            3
+        })
+    };
+    let mut best: Option<(u8, String)> = None;
+    let all = env.rcpt_to.iter().map(|r| r.to_ascii_lowercase()).chain(
+        msg.to
+            .iter()
+            .chain(&msg.cc)
+            .map(|m| m.address.to_ascii_lowercase()),
+    );
+    for address in all {
+        let (base, _) = crate::token::split_detail(&address);
+        if let Some(r) = rank(&base)
+            && best.as_ref().is_none_or(|(b, _)| r < *b)
+        {
+            best = Some((r, base));
+        }
+    }
+    best.map(|(_, a)| a).unwrap_or_default()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
 mod tests {
@@ -762,6 +803,9 @@ mod tests {
             normalized_subject: "printer on fire".into(),
             updated_at,
             closed_at: is_closed(status).then_some(updated_at),
+            issue_type: "General".into(),
+            priority: "Medium".into(),
+            assignee: String::new(),
         }
     }
 

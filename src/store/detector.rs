@@ -54,9 +54,9 @@ pub struct Suspension {
     /// Since when (Unix seconds).
     pub since: i64,
     /// The Compliance Alert ticket that reported it.
-    pub alert_ticket: Option<i64>,
+    pub alert_ticket: Option<TicketId>,
     /// The message whose flag caused it.
-    pub message: Option<i64>,
+    pub message: Option<MessageRowId>,
     /// When it was lifted, if it was.
     pub lifted_at: Option<i64>,
     /// Who lifted it.
@@ -111,8 +111,8 @@ fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
         client: r.get(1)?,
         queue: r.get(2)?,
         since: r.get(3)?,
-        alert_ticket: r.get(4)?,
-        message: r.get(5)?,
+        alert_ticket: r.get::<_, Option<i64>>(4)?.map(TicketId),
+        message: r.get::<_, Option<i64>>(5)?.map(MessageRowId),
         lifted_at: r.get(6)?,
         lifted_by: r.get(7)?,
     })
@@ -271,6 +271,20 @@ impl Tx<'_> {
             .optional()
             .map(|t| t.map(TicketId))
             .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// Every suspension of `client` in force (one per queue).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn active_suspensions(&self, client: &str) -> Result<Vec<Suspension>, Error> {
+        const Q: &str = suspension_query!("WHERE s.client = ?1 AND s.lifted_at IS NULL");
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let rows = st
+            .query_map([client.to_lowercase()], suspension_row)
+            .map_err(|e| Error::sql(Q, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::sql(Q, e))
     }
 
     /// The suspension of `client`'s access to `queue`, if one is active.

@@ -27,6 +27,12 @@ pub struct TicketFacts {
     pub updated_at: i64,
     /// When it was closed, Unix seconds, if it is.
     pub closed_at: Option<i64>,
+    /// Issue type, e.g. `General`.
+    pub issue_type: String,
+    /// Priority as stored, e.g. `Medium`.
+    pub priority: String,
+    /// The assigned agent's name, empty if none.
+    pub assignee: String,
 }
 
 /// What the store knows about the sender, for rules 5 and 6.

@@ -51,6 +51,7 @@ pub use read::{
     AttachmentBytes, AttachmentSummary, EventRow, MessageDetail, MessageSummary, StoredAttachment,
     TicketDetail, TicketFilter, TicketRef, TicketSummary,
 };
+pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use writer::{Job, Writer, WriterThread};
 
@@ -95,6 +96,10 @@ pub enum Error {
     /// The writer thread has stopped.
     #[error("store writer has stopped")]
     WriterGone,
+    /// A caller broke a rule of the store's verbs (a bug, reported instead
+    /// of a panic).
+    #[error("invariant broken: {0}")]
+    Invariant(String),
 }
 
 impl Error {
@@ -120,7 +125,7 @@ impl Error {
                 )
             ),
             Error::Io { .. } | Error::WriterGone => true,
-            Error::TooNew { .. } => false,
+            Error::TooNew { .. } | Error::Invariant(_) => false,
         }
     }
 }

@@ -10,20 +10,11 @@
 
 mod common;
 
-use common::{Mail, Options, TestServer, bare_id, find_message, int_field, str_field, text_mail};
+use common::{Mail, Options, TestServer, bare_id, find_message, int_field, mail, str_field};
 use serde_json::Value;
 
 const ANN: &str = "ann@customer.example.org";
 const SUPPORT: &str = "support@example.com";
-
-/// A plain mail from `from` to `to` (envelope and header alike).
-fn mail(from: &str, to: &str, subject: &str, id: &str, extra: &[(&str, &str)]) -> Mail {
-    Mail::new(
-        from,
-        &[to],
-        text_mail(from, to, subject, id, extra, "Hello,\nsome text.\n"),
-    )
-}
 
 /// The one ticket the server has, shown.
 fn only_ticket(server: &TestServer) -> Value {

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use common::dovecot::Dovecot;
 use common::postfix_sink::PostfixSink;
-use common::{Env, Options, TestServer, eventually, mail, text_mail};
+use common::{Env, Options, POLL_FAILED, POLL_PASS, TestServer, eventually, mail, text_mail};
 use serde_json::Value;
 
 const DOMAIN: &str = "acme.test";
@@ -395,7 +395,9 @@ fn a_wrong_password_opens_exactly_one_broken_ticket_and_the_recovery_is_noted() 
         }
     });
     server.restart();
-    std::thread::sleep(Duration::from_secs(4)); // a few failed attempts after the restart
+    // Three failed attempts after the restart: past the threshold again,
+    // with the mailbox already marked broken in the store.
+    server.wait_log_lines(POLL_FAILED, 3, Duration::from_secs(30));
     let tickets = server.tickets_json();
     let brokens = tickets
         .iter()
@@ -520,8 +522,9 @@ fn a_uidvalidity_change_resyncs_and_stored_mail_is_not_duplicated() {
             Err(format!("{n}\n{}", server.stderr()))
         }
     });
-    // A little longer: nothing more appears.
-    std::thread::sleep(Duration::from_secs(3));
+    // Two more passes over the folder (each caught up, everything fetched
+    // committed): nothing more appears.
+    server.wait_log_lines(POLL_PASS, 2, Duration::from_secs(30));
     assert_eq!(server.tickets_json().len(), 4);
     assert_eq!(count(&server.env, "SELECT COUNT(*) FROM messages"), 4);
     assert!(

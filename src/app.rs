@@ -414,5 +414,96 @@ pub fn explain_text(v: &serde_json::Value) -> String {
             }
         }
     }
+    explain_steps(v, &mut out);
     out
+}
+
+/// The plan's later steps, as lines: sender path, status change,
+/// acknowledgement, notifications, monitoring.
+fn explain_steps(v: &serde_json::Value, out: &mut String) {
+    use std::fmt::Write;
+    let text =
+        |x: &serde_json::Value| crate::report::printable(x.as_str().unwrap_or("")).into_owned();
+    if let Some(s) = v.get("sender").filter(|s| !s.is_null()) {
+        let kind = text(&s["kind"]);
+        let line = match kind.as_str() {
+            "agent" => format!("an agent ({})", text(&s["name"])),
+            "mail_about_mail" => format!("mail about mail (rule {})", text(&s["because"])),
+            _ if s["not_authenticated"].is_string() => {
+                format!("a customer: {}", text(&s["not_authenticated"]))
+            }
+            _ => "a customer".to_owned(),
+        };
+        let _ = writeln!(out, "sender     {line}");
+    }
+    if let Some(g) = v.get("loop_guard").filter(|g| !g.is_null()) {
+        let _ = writeln!(
+            out,
+            "automatic  the loop guard's rule {}: {}",
+            text(&g["because"]),
+            text(&g["detail"])
+        );
+    }
+    if let Some(st) = v.get("status_change").filter(|s| !s.is_null()) {
+        let _ = writeln!(
+            out,
+            "status     {} -> {} (rule {})",
+            text(&st["from"]),
+            text(&st["to"]),
+            text(&st["because"])
+        );
+    }
+    if let Some(a) = v.get("acknowledgement").filter(|a| !a.is_null()) {
+        let what = if a["send"].as_bool() == Some(true) {
+            "sent"
+        } else {
+            "not sent"
+        };
+        let detail = a["detail"]
+            .as_str()
+            .map(|d| format!(": {}", crate::report::printable(d)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "ack        {what} (rule {}){detail}",
+            text(&a["because"])
+        );
+    }
+    if let Some(n) = v.get("notifications").filter(|n| !n.is_null()) {
+        let names: Vec<String> = n["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| text(&a["name"]))
+            .collect();
+        let who = if names.is_empty() {
+            "nobody".to_owned()
+        } else {
+            names.join(", ")
+        };
+        let _ = writeln!(out, "notify     {who} (rule {})", text(&n["because"]));
+    }
+    if let Some(m) = v.get("monitoring").filter(|m| !m.is_null()) {
+        let action = match text(&m["action"]).as_str() {
+            "alert" => format!(
+                "alert to {}",
+                m["recipients"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "digest" => "a digest item".to_owned(),
+            _ => "nothing".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "monitor    {} ({}): {action} (rule {})",
+            text(&m["mailbox"]),
+            text(&m["client"]),
+            text(&m["because"])
+        );
+    }
 }

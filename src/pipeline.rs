@@ -101,7 +101,7 @@ pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
         let cfg = config.borrow().clone();
         let now = jiff::Timestamp::now().as_second();
         let outcome = run(tx, &cfg, &job.envelope, &job.raw, &job.parsed, now)?;
-        // Mailbox monitoring (issue 6): the ticket's client and its alert or
+        // Mailbox monitoring: the ticket's client and its alert or
         // digest item, in this transaction.
         if let Err(e) =
             tx.attempt(|tx| crate::poller::alert::record(tx, &cfg, &job.parsed, &outcome, now))

@@ -102,7 +102,7 @@ fn text_listings_escape_control_characters_and_json_keeps_them_exact() {
 }
 
 /// `postdesk --help` lists every subcommand and describes each by what it
-/// does, never by a tracker reference such as "(issue 6)".
+/// does, never by a tracker reference.
 #[test]
 fn help_lists_every_subcommand_by_what_it_does() {
     let out = std::process::Command::new(common::BIN)

@@ -1,4 +1,4 @@
-//! The off-platform bypass detector end to end (issue #5): `postdesk
+//! The off-platform bypass detector end to end: `postdesk
 //! explain` shows its verdict whether or not the message is in scope, and
 //! the pipeline records a `detector_flagged` event on in-scope tickets.
 //!

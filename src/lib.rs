@@ -35,8 +35,6 @@
 //! - [`cli`]: the `postdesk` command line, one function per subcommand.
 //! - [`shutdown`]: cancellation and draining.
 //! - [`memory`]: freed memory back to the system after a large message.
-#![warn(missing_docs)]
-#![warn(clippy::unwrap_used)]
 
 pub mod agent;
 pub mod app;

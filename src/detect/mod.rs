@@ -61,7 +61,7 @@ mod words;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Priority;
+use crate::config::diag::Priority;
 
 pub use quote::{new_text, new_text_ranges};
 

@@ -827,7 +827,7 @@ domain = \"acme.test\"
     }
 
     #[test]
-    fn a_bad_detector_pattern_points_at_the_detector_table() {
+    fn a_bad_detector_pattern_points_at_its_own_value() {
         let dir = dir_with(&[(
             "rules.toml",
             "[limits]\nmax_errors = 3\n\n[detector]\nmin_score = 1\n\n[[detector.patterns]]\n\
@@ -835,14 +835,14 @@ domain = \"acme.test\"
         )]);
         let errs = errors(&dir);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].starts_with("rules.toml:4:1: "), "{errs:?}");
+        assert!(errs[0].starts_with("rules.toml:10:9: "), "{errs:?}");
         assert!(errs[0].contains("broken"), "{errs:?}");
         let dir = dir_with(&[(
             "rules.toml",
             "[[detector.patterns]]\nname = \"odd\"\ncategory = \"fax\"\nregex = \"x\"\n",
         )]);
         let errs = errors(&dir);
-        assert!(errs[0].starts_with("rules.toml:1:1: "), "{errs:?}");
+        assert!(errs[0].starts_with("rules.toml:3:12: "), "{errs:?}");
     }
 
     #[test]

@@ -44,12 +44,18 @@ pub mod command;
 pub mod compliance;
 pub mod config;
 pub mod detect;
+pub mod domain;
+pub mod files;
 pub mod guard;
-pub mod ids;
+pub mod ids {
+    //! Typed identifiers (see [`crate::domain`]).
+    pub use crate::domain::{ContactId, MessageRowId, OutboxId, TicketId};
+}
 pub mod ingest;
 pub mod listener;
 pub mod logging;
 pub mod memory;
+pub mod monitor;
 pub mod outbound;
 pub mod parse;
 pub mod pipeline;

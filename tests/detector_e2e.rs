@@ -223,6 +223,13 @@ fn an_out_of_scope_client_is_not_scanned() {
             .all(|e| str_field(e, "kind") != "detector_flagged"),
         "{events:#?}"
     );
+    // Not scanned at all, not merely scanned without effect: the detector
+    // keeps no record of the message.
+    assert_eq!(
+        server.env.detector_scan("wa2@customer.example.org"),
+        None,
+        "{events:#?}"
+    );
 }
 
 #[test]
@@ -243,6 +250,19 @@ fn a_clean_in_scope_message_is_not_flagged() {
             .iter()
             .all(|e| str_field(e, "kind") != "detector_flagged"),
         "{events:#?}"
+    );
+    // The message was scanned, under the running rules, and the scan found
+    // nothing: "not flagged" is the detector's verdict, not a skipped scan.
+    let (version, flagged) = server
+        .env
+        .detector_scan("clean1@customer.example.org")
+        .unwrap_or_else(|| panic!("the clean message was never scanned\n{}", server.stderr()));
+    assert!(!flagged, "scan recorded as flagged");
+    let running = explain(&server.env, "clean", CLEAN);
+    assert_eq!(
+        running["detector"]["version"].as_str(),
+        Some(version.as_str()),
+        "{running:#}"
     );
 }
 

@@ -8,22 +8,13 @@
 
 mod common;
 
-use common::{Mail, TestServer, find_message, int_field, str_field, text_mail};
+use common::{Mail, TestServer, find_message, int_field, mail, str_field, text_mail};
 use serde_json::Value;
 
 const ANN: &str = "ann@customer.example.org";
 const SUPPORT: &str = "support@example.com";
 const SALES: &str = "sales@example.com";
 const INFO: &str = "info@example.com";
-
-/// A plain mail from `from` to `to` (envelope and header alike).
-fn mail(from: &str, to: &str, subject: &str, id: &str, extra: &[(&str, &str)]) -> Mail {
-    Mail::new(
-        from,
-        &[to],
-        text_mail(from, to, subject, id, extra, "Hello,\nsome text.\n"),
-    )
-}
 
 /// Every ticket, oldest number first.
 fn tickets(server: &TestServer) -> Vec<Value> {

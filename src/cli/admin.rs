@@ -200,14 +200,14 @@ pub(super) fn outbox(args: OutboxArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&serde_json::Value::Array(
             rows.iter()
-                .map(|r| crate::outbound::report::row_json(&cfg, r))
+                .map(|r| crate::report::outbox::row_json(&cfg, r))
                 .collect(),
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
     for r in &rows {
-        writeln!(out, "{}", crate::outbound::report::row_line(&cfg, r))?;
+        writeln!(out, "{}", crate::report::outbox::row_line(&cfg, r))?;
     }
     if rows.is_empty() {
         writeln!(out, "outbox empty")?;

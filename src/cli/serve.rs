@@ -60,7 +60,7 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         mailboxes,
         crate::store::SCHEMA_VERSION
     );
-    for line in crate::outbound::report::check_summary(&cfg) {
+    for line in crate::report::outbox::check_summary(&cfg) {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,7 @@
 //! The leaf of the configuration: what a check reports
 //! ([`Diagnostic`], [`ConfigError`]), the file text it points into
 //! (`Source`), and the plain values other modules share
-//! ([`PasswordSource`], [`Priority`], [`resolve`]).
+//! ([`PasswordSource`], [`resolve`]).
 //!
 //! It imports nothing of the crate, so a module that checks its own table
 //! (`outbound::settings`, `detect`) can use it without depending on the
@@ -171,42 +171,4 @@ pub enum PasswordSource {
     Env(String),
     /// A file (absolute); its content, trailing newline removed.
     File(PathBuf),
-}
-
-/// Ticket priority, lowest first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub enum Priority {
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Urgent.
-    Urgent,
-}
-
-impl Priority {
-    /// The name as stored and displayed (`Low`, `Medium`, `High`, `Urgent`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Low => "Low",
-            Priority::Medium => "Medium",
-            Priority::High => "High",
-            Priority::Urgent => "Urgent",
-        }
-    }
-
-    /// Parse a name case-insensitively.
-    pub fn parse(s: &str) -> Option<Priority> {
-        match s.to_ascii_lowercase().as_str() {
-            "low" => Some(Priority::Low),
-            "medium" => Some(Priority::Medium),
-            "high" => Some(Priority::High),
-            "urgent" => Some(Priority::Urgent),
-            _ => None,
-        }
-    }
 }

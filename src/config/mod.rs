@@ -13,18 +13,19 @@ use std::time::Duration;
 
 pub mod diag;
 mod monitoring;
-mod private;
 mod raw;
 pub mod reload;
 mod validate;
 
-pub use diag::{ConfigError, Diagnostic, PasswordSource, Priority, resolve};
+pub use diag::{ConfigError, Diagnostic, PasswordSource, resolve};
 pub use monitoring::{
     AfterIngest, CRTC_ISSUE_TYPE, CRTC_PRESET, DigestSettings, FirstSync, ImapAccount, Monitoring,
     Schedule, TlsMode,
 };
-pub use private::{create_private, read_private_file};
 pub use validate::load;
+
+pub use crate::domain::Priority;
+pub use crate::files::{create_private, read_private_file};
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]

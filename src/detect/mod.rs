@@ -61,7 +61,7 @@ mod words;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::diag::Priority;
+use crate::domain::Priority;
 
 pub use quote::{new_text, new_text_ranges};
 

@@ -25,7 +25,7 @@ use serde_spanned::Spanned;
 use super::dkim::Signer;
 use super::templates::Templates;
 use crate::config::diag::{Diagnostic, PasswordSource, resolve};
-use crate::config::read_private_file;
+use crate::files::read_private_file;
 
 /// `[teams]`: queue name to agent names.
 pub type RawTeams = BTreeMap<String, Vec<Spanned<String>>>;

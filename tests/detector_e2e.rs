@@ -1,4 +1,4 @@
-//! The off-platform bypass detector end to end (issue #5): `postdesk
+//! The off-platform bypass detector end to end: `postdesk
 //! explain` shows its verdict whether or not the message is in scope, and
 //! the pipeline records a `detector_flagged` event on in-scope tickets.
 //!
@@ -267,7 +267,7 @@ fn a_clean_in_scope_message_is_not_flagged() {
 }
 
 #[test]
-fn check_names_the_detector_table_for_a_bad_pattern() {
+fn check_names_the_value_of_a_bad_pattern() {
     let env = Env::new(&Options {
         extra_toml: "[detector]\nmin_score = 1\n\n[[detector.patterns]]\nname = \"broken\"\n\
                      category = \"payment\"\nregex = \"(unclosed\"\n"
@@ -282,14 +282,15 @@ fn check_names_the_detector_table_for_a_bad_pattern() {
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
     let rules = std::fs::read_to_string(env.config_dir.join("rules.toml")).expect("rules.toml");
+    // At the regex's value (column 9), not the `[detector]` header.
     let line = rules
         .lines()
-        .position(|l| l == "[detector]")
-        .expect("header")
+        .position(|l| l == "regex = \"(unclosed\"")
+        .expect("the regex line")
         + 1;
     assert!(
         text.lines()
-            .any(|l| l.contains(&format!("rules.toml:{line}:1:")) && l.contains("broken")),
+            .any(|l| l.contains(&format!("rules.toml:{line}:9:")) && l.contains("broken")),
         "{text}"
     );
 }

@@ -1,4 +1,4 @@
-//! Client digests on their schedule, with a controlled clock (issue 6).
+//! Client digests on their schedule, with a controlled clock.
 //!
 //! Medium and Low mail polled from Dovecot waits for the client's digest;
 //! the digest goes out when the clock file passes 08:00 in the client's

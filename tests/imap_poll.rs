@@ -1,4 +1,4 @@
-//! IMAP pollers against a real Dovecot (issue 6).
+//! IMAP pollers against a real Dovecot.
 //!
 //! Each test starts its own Dovecot (tests/common/dovecot.rs) with the
 //! client's mailboxes as users, its own postdesk with a client file that
@@ -595,7 +595,7 @@ fn a_mailbox_added_to_the_config_while_running_starts_polling() {
     assert_eq!(starts, 1, "{log}");
 }
 
-/// The benchmark of issue 6 (run it with
+/// The IMAP poller benchmark (run it with
 /// `cargo test --release --test imap_poll -- --ignored --nocapture bench`,
 /// or `contrib/bench-imap.sh`): catch-up ingest of 10,000 messages waiting
 /// in four Dovecot mailboxes, then the time from APPEND to ticket with

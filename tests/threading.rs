@@ -1,4 +1,4 @@
-//! Threading against the running server over SMTP (issue #3): one
+//! Threading against the running server over SMTP: one
 //! conversation, one ticket, whichever rule finds it, and never a second
 //! ticket for a duplicate or a stranger inside someone else's ticket.
 //!

@@ -6,7 +6,7 @@ use super::{
     Actions, Allow, AppMentions, Context, DetectorConfig, Keywords, PaymentMentions, Rules, Scope,
     patterns,
 };
-use crate::config::Priority;
+use crate::domain::Priority;
 
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()

@@ -37,10 +37,11 @@ use minijinja::Value;
 use crate::command::{self, Command, Known, Script};
 use serde::Serialize;
 
-use crate::config::{Agent, Config};
+use crate::config::Agent;
 use crate::domain::Envelope;
 use crate::domain::{MessageRowId, TicketId};
 use crate::guard::{self, AutoReply};
+use crate::outbound::Config;
 use crate::outbound::bounce::Dsn;
 use crate::outbound::classify::{Class, Feedback, Kind};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};

@@ -13,9 +13,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
 use crate::ingest;
 use crate::listener::{self, ConnLimits, Protocol, Settings};
+use crate::outbound::Config;
 use crate::pipeline;
 use crate::shutdown::Shutdown;
 use crate::spool::Spool;
@@ -62,6 +62,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         cfg_tx,
         shutdown.token.child_token(),
         crate::config::reload::INTERVAL,
+        crate::outbound::whole::load,
     ));
     let shared_store = crate::poller::SharedStore::new(data_dir.clone());
     shutdown.tracker.spawn(crate::poller::supervise(

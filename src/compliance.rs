@@ -37,10 +37,10 @@ use minijinja::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::detect::{Category, Hit, Verdict};
 use crate::domain::{MessageRowId, TicketId};
 use crate::guard::Automatic;
+use crate::outbound::Config;
 use crate::outbound::{self, AutoReplyMail};
 use crate::poller::SharedStore;
 use crate::store::{self, Conversation, HitKey, NewFlag, NewTicket, ScopeFilter, Suspension, Tx};
@@ -868,7 +868,7 @@ mod tests {
              [detector.scope]\nissue_types = [\"General\"]\n",
         )
         .expect("rules");
-        let cfg = crate::config::load(dir.path()).expect("config");
+        let cfg = crate::outbound::whole::load(dir.path()).expect("config");
         let mut conn = crate::store::connect(&dir.path().join("db.sqlite3")).expect("open");
         let txn = conn.transaction().expect("begin");
         f(&txn, &cfg);
@@ -1042,7 +1042,7 @@ mod tests {
         // way the warning must not flag the reply.
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("rules.toml"), "").expect("rules");
-        let cfg = crate::config::load(dir.path()).expect("config");
+        let cfg = crate::outbound::whole::load(dir.path()).expect("config");
         for name in ["warning", "suspension"] {
             let mut vars = crate::outbound::templates::sample();
             vars.insert(

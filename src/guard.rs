@@ -25,6 +25,10 @@
 //! `rate_limit` (`[outbound] auto_replies_per_hour`) bound what one
 //! recipient can receive, whatever the headers claim: two responders that
 //! strip every header above still stop after N mails an hour.
+//!
+//! Both `[outbound]` values come from the core configuration's
+//! [`LoopGuard`](crate::config::LoopGuard), so the guard, which `outbound`
+//! itself uses, depends on nothing of `outbound`.
 
 use serde::Serialize;
 
@@ -117,7 +121,7 @@ pub fn is_automatic(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Option
     if has_null_return_path(env, msg) {
         return hit("null_return_path", "MAIL FROM:<>".into());
     }
-    let ours = cfg.outbound.x_loop.trim();
+    let ours = cfg.loop_guard.x_loop.trim();
     if let Some(v) = values(msg, "X-Loop").find(|v| v.eq_ignore_ascii_case(ours)) {
         return hit("x_loop", format!("X-Loop: {v}"));
     }
@@ -162,7 +166,7 @@ pub fn limit(cfg: &Config, sent_last_hour: u32, suppression: Option<&str>) -> Au
             detail: reason.to_owned(),
         };
     }
-    let max = cfg.outbound.auto_replies_per_hour;
+    let max = cfg.loop_guard.auto_replies_per_hour;
     if sent_last_hour >= max {
         return AutoReply::Suppressed {
             because: "rate_limit",
@@ -178,14 +182,14 @@ mod tests {
     use super::*;
     use crate::parse::Mailbox;
 
-    fn config() -> Config {
+    fn config() -> crate::outbound::Config {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("rules.toml"),
             "[server]\nhostname = \"desk.example.com\"\n[outbound]\nauto_replies_per_hour = 3\n",
         )
         .unwrap();
-        crate::config::load(dir.path()).unwrap()
+        crate::outbound::whole::load(dir.path()).unwrap()
     }
 
     fn env(source: Source, mail_from: &str) -> Envelope {

@@ -19,9 +19,10 @@
 
 use serde::Serialize;
 
-use crate::config::{Config, Priority};
+use crate::config::Priority;
 use crate::domain::MessageRowId;
 use crate::domain::TicketId;
+use crate::outbound::Config;
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::templates::Vars;
 use crate::parse::ParsedMessage;

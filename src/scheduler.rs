@@ -23,8 +23,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::config::{Client, Config, Schedule};
+use crate::config::{Client, Schedule};
 use crate::monitor::{Notify, deliver};
+use crate::outbound::Config;
 use crate::outbound::templates::Vars;
 use crate::poller::SharedStore;
 use crate::store::{self, DigestItem, OpenCount, TicketLine, Tx};

@@ -18,8 +18,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config};
+use crate::config;
 use crate::logging;
+use crate::outbound::Config;
 use crate::store::Store;
 
 /// The parsed command line of `postdesk`.
@@ -139,7 +140,7 @@ fn refuse(message: impl std::fmt::Display) -> anyhow::Error {
 /// The configuration in `common.config`, with `--data` applied, or its
 /// diagnostics printed as `file:line:column: message`.
 fn load(common: &Common) -> anyhow::Result<Config> {
-    let mut cfg = match config::load(&common.config) {
+    let mut cfg = match crate::outbound::whole::load(&common.config) {
         Ok(cfg) => cfg,
         Err(e) => {
             for d in &e.diagnostics {

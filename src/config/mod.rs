@@ -6,6 +6,16 @@
 //! `file:line:column: message`, all of them at once, and a config with any
 //! error is never used. [`diag`] holds what a check reports and the plain
 //! values other modules share; it imports nothing of the crate.
+//!
+//! This is the core of the configuration: every table of `rules.toml`
+//! except `[outbound]`, `[teams]` and `[detector]`, whose owners
+//! (`outbound::settings`, `detect::table`) read them into their own types.
+//! `config` imports neither: [`load_with`] hands those tables, with their
+//! spans, to a check the caller supplies, and
+//! `outbound::whole::load` puts the parts together into the configuration
+//! the server runs on (`outbound::Config`, which derefs to this [`Config`]).
+//! Stages that read only core tables (threading, routing, the loop guard,
+//! the listener) take this type and never see the rest.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +33,7 @@ pub use monitoring::{
     Schedule, TlsMode,
 };
 pub use validate::load;
+pub(crate) use validate::load_with;
 
 pub use crate::domain::Priority;
 pub use crate::files::{create_private, read_private_file};
@@ -52,12 +63,43 @@ pub struct Config {
     pub clients: Vec<Client>,
     /// `[monitoring]`: admin team, alert sender, admin digest.
     pub monitoring: Monitoring,
-    /// `[outbound]`, `[teams]` and the templates.
-    pub outbound: crate::outbound::Settings,
-    /// `[detector]`: the off-platform bypass detector's settings.
-    pub detector: crate::detect::DetectorConfig,
-    /// The detector built from [`Config::detector`], shared by every scan.
-    pub detector_engine: std::sync::Arc<crate::detect::Detector>,
+    /// The two `[outbound]` values the loop guard reads.
+    pub loop_guard: LoopGuard,
+}
+
+/// `[outbound] x_loop` and `auto_replies_per_hour`: what the loop guard
+/// (`guard`, which sits below `outbound`) needs of `[outbound]`.
+///
+/// `outbound::settings` checks the table; `outbound::whole::load` copies
+/// these two values here, so they always equal `outbound::Settings`'s.
+/// [`load`] alone does not read `[outbound]` and leaves the defaults
+/// ([`LoopGuard::defaults`]), which are the table's own defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopGuard {
+    /// The `X-Loop` value on every mail postdesk sends; an inbound mail
+    /// carrying it is postdesk's own come back.
+    pub x_loop: String,
+    /// Most automatic mails to one recipient per hour.
+    pub auto_replies_per_hour: u32,
+}
+
+impl LoopGuard {
+    /// The automatic mails one recipient gets per hour when
+    /// `[outbound] auto_replies_per_hour` is not set.
+    pub const DEFAULT_AUTO_REPLIES_PER_HOUR: u32 = 5;
+
+    /// The `X-Loop` value when `[outbound] x_loop` is not set.
+    pub fn default_x_loop(hostname: &str) -> String {
+        format!("postdesk@{hostname}")
+    }
+
+    /// The values when `[outbound]` sets neither, for `hostname`.
+    pub fn defaults(hostname: &str) -> LoopGuard {
+        LoopGuard {
+            x_loop: LoopGuard::default_x_loop(hostname),
+            auto_replies_per_hour: LoopGuard::DEFAULT_AUTO_REPLIES_PER_HOUR,
+        }
+    }
 }
 
 /// `[server]` in rules.toml.

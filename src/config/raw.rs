@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_spanned::Spanned;
 
 /// A value that was not written in any file: its span is empty.
@@ -46,15 +47,21 @@ pub struct RawRules {
     pub threading: RawThreading,
     /// `[agents]`: agent name to address.
     pub agents: BTreeMap<String, Spanned<String>>,
-    /// `[teams]`: queue to agent names (see `outbound/settings.rs`).
-    pub teams: crate::outbound::settings::RawTeams,
-    /// `[outbound]`: smarthost, retries, loop limits, DKIM.
-    pub outbound: crate::outbound::settings::RawOutbound,
+    /// `[teams]`: left to `outbound/settings.rs` (see [`FOREIGN_TABLES`]).
+    pub teams: IgnoredAny,
+    /// `[outbound]`: left to `outbound/settings.rs`.
+    pub outbound: IgnoredAny,
     /// `[monitoring]`: admin team, admin digest (see `monitoring.rs`).
     pub monitoring: super::monitoring::RawMonitoring,
-    /// `[detector]`: the off-platform bypass detector (see `detect`).
-    pub detector: crate::detect::DetectorConfig,
+    /// `[detector]`: left to `detect/table.rs`.
+    pub detector: IgnoredAny,
 }
+
+/// The tables of `rules.toml` that `config` names but does not read: their
+/// owners deserialize them (see `validate::load_with`). They stay fields of
+/// [`RawRules`] so an unknown table is still an error and its message still
+/// lists every table a file may hold.
+pub const FOREIGN_TABLES: [&str; 3] = ["teams", "outbound", "detector"];
 
 /// `[server]`.
 #[derive(Debug, Deserialize)]

@@ -13,11 +13,17 @@
 //! files have stopped changing for one interval, so an editor's half-written
 //! save is not read.
 //!
+//! What is loaded is the caller's: `watch` is given the loader
+//! (`outbound::whole::load` for the server, which reads the tables `config`
+//! leaves to others too) and works on any configuration that derefs to the
+//! core [`Config`].
+//!
 //! `[server]` (listen addresses, data directory) is taken from the running
 //! configuration, not the file: moving a listener or the database needs a
 //! restart, and command-line overrides (`--data`, `--smtp`) must survive a
 //! reload.
 
+use std::ops::DerefMut;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::Config;
+use super::{Config, ConfigError};
 
 /// How often the files are looked at.
 pub const INTERVAL: Duration = Duration::from_secs(2);
@@ -50,14 +56,17 @@ fn fingerprint(dir: &Path) -> Fingerprint {
     out
 }
 
-/// Watch `dir` until `token` is cancelled, sending each new valid config
-/// on `tx`.
-pub async fn watch(
+/// Watch `dir` until `token` is cancelled, sending each new valid config,
+/// as `load` reads it, on `tx`.
+pub async fn watch<C>(
     dir: PathBuf,
-    tx: watch::Sender<Arc<Config>>,
+    tx: watch::Sender<Arc<C>>,
     token: CancellationToken,
     interval: Duration,
-) {
+    load: fn(&Path) -> Result<C, ConfigError>,
+) where
+    C: DerefMut<Target = Config> + Send + Sync + 'static,
+{
     let mut loaded = fingerprint(&dir);
     let mut pending: Option<Fingerprint> = None;
     loop {
@@ -79,7 +88,7 @@ pub async fn watch(
         pending = None;
         loaded = now;
         let load_dir = dir.clone();
-        let result = tokio::task::spawn_blocking(move || super::load(&load_dir)).await;
+        let result = tokio::task::spawn_blocking(move || load(&load_dir)).await;
         match result {
             Ok(Ok(mut cfg)) => {
                 let current = tx.borrow().clone();

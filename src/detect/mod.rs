@@ -57,6 +57,7 @@ mod patterns;
 mod phone;
 pub mod quote;
 mod scan;
+pub mod table;
 mod words;
 
 use serde::{Deserialize, Serialize};

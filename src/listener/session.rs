@@ -911,13 +911,8 @@ pub(crate) mod tests {
             threading: crate::config::Threading::default(),
             agents: Vec::new(),
             clients: Vec::new(),
-            outbound: crate::outbound::Settings::default(),
             monitoring: crate::config::Monitoring::default(),
-            detector: crate::detect::DetectorConfig::default(),
-            detector_engine: std::sync::Arc::new(
-                crate::detect::Detector::new(&crate::detect::DetectorConfig::default())
-                    .expect("the default detector builds"),
-            ),
+            loop_guard: crate::config::LoopGuard::defaults("mx.test"),
         }
     }
 

@@ -37,12 +37,12 @@ pub mod outbox;
 pub mod settings;
 pub mod smarthost;
 pub mod templates;
+pub mod whole;
 
 pub use settings::Settings;
+pub use whole::Config;
 
 use minijinja::Value;
-
-use crate::config::Config;
 
 use crate::domain::{MessageRowId, TicketId};
 use crate::guard::{self, AutoReply};

@@ -37,9 +37,9 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::Config;
 use super::smarthost::{Envelope as SendEnvelope, SendError, Transport};
 use super::{Failure, permanent_failure};
-use crate::config::Config;
 use crate::spool::{Accepted, Deliver, Envelope, Error as SpoolError};
 use crate::store::{self, Claimed, Outbox, OutboxId, Settlement};
 

@@ -186,7 +186,7 @@ impl Default for Settings {
             max_attempts: 30,
             poll: Duration::from_secs(5),
             x_loop: "postdesk@localhost".into(),
-            auto_replies_per_hour: 5,
+            auto_replies_per_hour: crate::config::LoopGuard::DEFAULT_AUTO_REPLIES_PER_HOUR,
             suppress_for: Duration::from_secs(7 * 86_400),
             acknowledge: vec!["support".into()],
             ingest_sends_mail: false,
@@ -472,7 +472,7 @@ fn check_password(raw: &RawOutbound, dir: &Path, error: Report) -> Option<Passwo
 /// The `X-Loop` value: `x_loop`, or `postdesk@HOSTNAME` when unset.
 fn check_x_loop(value: Option<&Spanned<String>>, hostname: &str, error: Report) -> String {
     let Some(v) = value else {
-        return format!("postdesk@{hostname}");
+        return crate::config::LoopGuard::default_x_loop(hostname);
     };
     let value = v.get_ref().trim();
     if value.is_empty() || value.chars().any(|c| c.is_control()) {
@@ -600,7 +600,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
         let prefix = format!("{}/", dir.path().display());
-        crate::config::load(dir.path())
+        crate::outbound::whole::load(dir.path())
             .expect_err("errors")
             .render()
             .lines()
@@ -642,7 +642,7 @@ mod tests {
 
     #[test]
     fn the_shipped_outbound_table_states_the_defaults() {
-        let shipped = crate::config::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let shipped = crate::outbound::whole::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
         let d = Settings::default();
         let o = &shipped.outbound;
         assert!(o.smarthost.is_none() && o.dkim.is_none());

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::agent::{self, Sender};
-use crate::config::Config;
 use crate::domain::{ContactId, MessageRowId, Status, TicketId};
+use crate::outbound::Config;
 use crate::outbound::{self, AutoReplyMail};
 use crate::route::{self, Route, Target};
 use crate::store::{self, NewEvent, NewMessage, NewTicket, Tx};

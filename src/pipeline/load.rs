@@ -2,9 +2,9 @@
 //! needs about one message, in one struct, so the decision itself reads
 //! nothing.
 
-use crate::config::Config;
 use crate::domain::{MessageRowId, TicketId};
 use crate::guard::Automatic;
+use crate::outbound::Config;
 use crate::outbound::classify::Class;
 use crate::store::{self, SenderHistory, Suspension, TicketFacts, Tx};
 use crate::thread::{self, Probe, ThreadIndex};

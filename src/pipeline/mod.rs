@@ -28,8 +28,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::config::Config;
 use crate::domain::{Accepted, Envelope, MessageRowId, Queue, Status, TicketId};
+use crate::outbound::Config;
 use crate::parse::ParsedMessage;
 use crate::store::{self, NewMessage, NewTicket, Tx};
 
@@ -312,7 +312,7 @@ mod tests {
     fn config() -> (tempfile::TempDir, Config) {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("rules.toml"), "").expect("write rules");
-        let cfg = crate::config::load(dir.path()).expect("config");
+        let cfg = crate::outbound::whole::load(dir.path()).expect("config");
         (dir, cfg)
     }
 

@@ -5,10 +5,10 @@
 use serde::Serialize;
 
 use crate::agent::{self, Sender};
-use crate::config::Config;
 use crate::domain::{Envelope, MessageRowId, Source, Status, TicketId};
 use crate::guard::{self, AutoReply, Automatic};
 use crate::monitor::Monitoring;
+use crate::outbound::Config;
 use crate::outbound::classify::Class;
 use crate::parse::ParsedMessage;
 use crate::route::{self, Route, Target};

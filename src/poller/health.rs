@@ -8,9 +8,9 @@
 //! and a recovery after a restart is still noted on the ticket.
 
 use super::{Context, Error};
-use crate::config::Config;
 use crate::domain::TicketId;
 use crate::monitor::{Notify, alert_vars, deliver};
+use crate::outbound::Config;
 use crate::store::{self, MailboxHealth, NewEvent, NewTicket, Tx};
 
 /// One mailbox's failure count.

@@ -26,7 +26,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ImapAccount};
+use crate::config::ImapAccount;
+use crate::outbound::Config;
 use crate::spool::Spool;
 use crate::store::{self, Store};
 

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::printable;
-use crate::config::Config;
+use crate::outbound::Config;
 use crate::store::OutboxRow;
 
 fn time_s(secs: i64) -> Value {

@@ -24,41 +24,75 @@
 //!
 //! The checks live with the tables they judge: `server.rs` (`[server]`,
 //! `[limits]`), `addresses.rs` (`[domains]`, `[addresses]`, `[senders]`,
-//! `[agents]`), `tickets.rs`, `threading.rs`, `detector.rs`, and
-//! `clients.rs` (one `mailboxes/*.toml` file). `[monitoring]` and the IMAP
-//! keys are in `config/monitoring.rs`, `[outbound]` and `[teams]` in
-//! `outbound/settings.rs`.
+//! `[agents]`), `tickets.rs`, `threading.rs`, and `clients.rs` (one
+//! `mailboxes/*.toml` file). `[monitoring]` and the IMAP keys are in
+//! `config/monitoring.rs`. `[outbound]` and `[teams]` are checked in
+//! `outbound/settings.rs` and `[detector]` in `detect/table.rs`, through
+//! [`load_with`]: `config` names those tables (an unknown table is still an
+//! error) but never reads them.
 
 mod addresses;
 mod clients;
-mod detector;
 mod server;
 mod threading;
 mod tickets;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_spanned::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use super::diag::{ConfigError, Diagnostic, Source};
-use super::raw::{RawClientFile, RawRules};
+use super::raw::{FOREIGN_TABLES, RawClientFile, RawRules};
 use super::{
-    Addresses, Agent, Config, Domains, Limits, Priority, Senders, Server, Threading, Tickets,
+    Addresses, Agent, Config, Domains, Limits, LoopGuard, Priority, Senders, Server, Threading,
+    Tickets,
 };
 
 pub(super) use addresses::check_address;
 use addresses::{check_addresses, check_agents, check_domains, check_senders};
 use clients::check_client;
-use detector::check_detector;
 use server::{check_limits, check_server};
 use threading::check_threading;
 use tickets::check_tickets;
 
-/// Load and validate `dir/rules.toml` and `dir/mailboxes/*.toml`.
+/// Load and validate the core of the configuration: `dir/rules.toml`
+/// (leaving out `[outbound]`, `[teams]` and `[detector]`, which are not
+/// read at all) and `dir/mailboxes/*.toml`. The server loads the whole
+/// configuration with `outbound::whole::load`, which calls [`load_with`].
+///
+/// # Errors
+///
+/// As [`load_with`].
+pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+    load_with(dir, |_: IgnoredAny, _, _| Some(())).map(|(config, ())| config)
+}
+
+/// What the check of the tables `config` leaves to others (see
+/// [`load_with`]) may use of the rest of `rules.toml`.
+pub(crate) struct Context<'a> {
+    /// `rules.toml`: [`Source::at`] turns a span into a diagnostic.
+    pub src: &'a Source,
+    /// The configuration directory.
+    pub dir: &'a Path,
+    /// `[server] hostname`, or its default.
+    pub hostname: &'a str,
+    /// `[agents]` as written: name to address.
+    pub agents: &'a BTreeMap<String, Spanned<String>>,
+}
+
+/// Load and validate `dir/rules.toml` and `dir/mailboxes/*.toml`, with the
+/// tables of rules.toml that `config` does not own (`[teams]`,
+/// `[outbound]`, `[detector]`) deserialized into `R` and checked by
+/// `check`.
+///
+/// `R` is deserialized from a document holding only those tables, with
+/// their spans, so its shape errors point into rules.toml like the rest;
+/// `check` runs only when the shape of all of rules.toml is right, as the
+/// core checks do, and returns `None` only after reporting why.
 ///
 /// Mailbox files are read in file-name order; a missing `mailboxes`
 /// directory means no clients. Files whose name starts with `.` (editor
@@ -70,12 +104,24 @@ use tickets::check_tickets;
 /// unreadable file, TOML syntax, unknown keys and wrong types, and failed
 /// semantic checks. Diagnostics are sorted by file (`rules.toml` first), then
 /// position.
-pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+pub(crate) fn load_with<R, T>(
+    dir: &Path,
+    check: impl FnOnce(R, &Context<'_>, &mut Vec<Diagnostic>) -> Option<T>,
+) -> Result<(Config, T), ConfigError>
+where
+    R: DeserializeOwned,
+{
     let mut out = Vec::new();
 
     let rules_path = dir.join("rules.toml");
     let rules_src = Source::read(rules_path.clone(), &mut out);
-    let rules: Option<RawRules> = rules_src.as_ref().and_then(|s| parse(s, &mut out));
+    let rules: Option<(RawRules, R)> = rules_src.as_ref().and_then(|src| {
+        let root = syntax(src, &mut out)?;
+        let foreign = foreign_tables(&root);
+        let core = shape::<RawRules>(src, root, &mut out);
+        let others = shape::<R>(src, foreign, &mut out);
+        core.zip(others)
+    });
 
     let mut all_clients_read = true;
     let mut client_files = Vec::new();
@@ -95,7 +141,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
     let known = Known {
         served: rules
             .as_ref()
-            .map(|r| r.domains.served.iter().map(lower).collect()),
+            .map(|(r, _)| r.domains.served.iter().map(lower).collect()),
         clients: all_clients_read.then(|| {
             client_files
                 .iter()
@@ -106,7 +152,9 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
     };
 
     let rules = match (rules_src, rules) {
-        (Some(src), Some(raw)) => Some(check_rules(raw, &src, dir, &known, &mut out)),
+        (Some(src), Some((raw, others))) => {
+            Some(check_rules(raw, others, check, &src, dir, &known, &mut out))
+        }
         _ => None,
     };
 
@@ -138,25 +186,47 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
         }
     }
 
-    let engine = rules.as_ref().and_then(|r| r.detector_engine.clone());
-    match (rules, engine) {
-        (Some(rules), Some(detector_engine)) if out.is_empty() => Ok(Config {
-            dir: dir.to_path_buf(),
-            server: rules.server,
-            domains: rules.domains,
-            addresses: rules.addresses,
-            senders: rules.senders,
-            tickets: rules.tickets,
-            limits: rules.limits,
-            threading: rules.threading,
-            agents: rules.agents,
-            monitoring: rules.monitoring,
-            outbound: rules.outbound,
-            detector: rules.detector,
-            detector_engine,
-            clients,
-        }),
+    match rules {
+        Some(Rules {
+            others: Some(others),
+            server,
+            domains,
+            addresses,
+            senders,
+            tickets,
+            limits,
+            threading,
+            agents,
+            monitoring,
+            loop_guard,
+        }) if out.is_empty() => Ok((
+            Config {
+                dir: dir.to_path_buf(),
+                server,
+                domains,
+                addresses,
+                senders,
+                tickets,
+                limits,
+                threading,
+                agents,
+                monitoring,
+                loop_guard,
+                clients,
+            },
+            others,
+        )),
         _ => {
+            if out.is_empty() {
+                // `check` broke its promise to say why: never use the
+                // configuration, and never fail without a word.
+                out.push(Diagnostic {
+                    file: rules_path.clone(),
+                    line: 1,
+                    column: 1,
+                    message: "the configuration could not be built".to_owned(),
+                });
+            }
             // rules.toml first, then the mailboxes directory, then the
             // mailbox files by name; within a file, by position. The sort is
             // stable, so errors at one position keep the order found.
@@ -176,6 +246,19 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
             Err(ConfigError { diagnostics: out })
         }
     }
+}
+
+/// The tables of `root` that `config` leaves to others
+/// ([`FOREIGN_TABLES`]), alone in a document with `root`'s span; each
+/// keeps its own span.
+fn foreign_tables<'i>(root: &Spanned<DeTable<'i>>) -> Spanned<DeTable<'i>> {
+    let mut table = DeTable::new();
+    for (key, value) in root.get_ref().iter() {
+        if FOREIGN_TABLES.contains(&key.get_ref().as_ref()) {
+            table.insert(key.clone(), value.clone());
+        }
+    }
+    Spanned::new(root.span(), table)
 }
 
 /// The `*.toml` files in `dir/mailboxes`, sorted by name.
@@ -217,6 +300,12 @@ fn mailbox_files(dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
 
 /// Syntax and shape: `src` into `T`, or every error found on the way.
 fn parse<T: DeserializeOwned>(src: &Source, out: &mut Vec<Diagnostic>) -> Option<T> {
+    let root = syntax(src, out)?;
+    shape(src, root, out)
+}
+
+/// Syntax: the document tree of `src`, or every syntax error in it.
+fn syntax<'i>(src: &'i Source, out: &mut Vec<Diagnostic>) -> Option<Spanned<DeTable<'i>>> {
     let (root, syntax) = DeTable::parse_recoverable(src.text());
     if !syntax.is_empty() {
         // The recovered tree is partial: checking its shape would only add
@@ -224,7 +313,16 @@ fn parse<T: DeserializeOwned>(src: &Source, out: &mut Vec<Diagnostic>) -> Option
         out.extend(syntax.iter().map(|e| toml_error(src, e)));
         return None;
     }
+    Some(root)
+}
 
+/// Shape: `root` (a document of `src`, or some of its tables) into `T`, or
+/// every shape error found.
+fn shape<T: DeserializeOwned>(
+    src: &Source,
+    root: Spanned<DeTable<'_>>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<T> {
     let first = match T::deserialize(toml::de::Deserializer::from(root.clone())) {
         Ok(value) => return Some(value),
         Err(e) => e,
@@ -329,8 +427,9 @@ impl Known {
 fn lower(value: &Spanned<String>) -> String {
     value.get_ref().to_ascii_lowercase()
 }
-/// The checked parts of rules.toml.
-struct Rules {
+/// The checked parts of rules.toml; `others` is what the caller's check
+/// of the tables `config` does not own returned.
+struct Rules<T> {
     server: Server,
     domains: Domains,
     addresses: Addresses,
@@ -340,19 +439,21 @@ struct Rules {
     threading: Threading,
     agents: Vec<Agent>,
     monitoring: crate::config::Monitoring,
-    outbound: crate::outbound::Settings,
-    detector: crate::detect::DetectorConfig,
-    detector_engine: Option<std::sync::Arc<crate::detect::Detector>>,
+    loop_guard: LoopGuard,
+    others: Option<T>,
 }
 
-/// Semantic checks of rules.toml.
-fn check_rules(
+/// Semantic checks of rules.toml: the core tables here, the others by
+/// `check`.
+fn check_rules<R, T>(
     raw: RawRules,
+    others: R,
+    check: impl FnOnce(R, &Context<'_>, &mut Vec<Diagnostic>) -> Option<T>,
     src: &Source,
     dir: &Path,
     known: &Known,
     out: &mut Vec<Diagnostic>,
-) -> Rules {
+) -> Rules<T> {
     let served_span = raw.domains.served.first().map(Spanned::span);
     // Unset, the hostname is the first served domain, so Message-IDs and
     // X-Loop name a domain of ours rather than `localhost`.
@@ -372,17 +473,16 @@ fn check_rules(
         src,
         out,
     );
-    let outbound = crate::outbound::settings::check(
-        raw.outbound,
-        raw.teams,
-        &raw.agents,
-        &hostname,
+    let context = Context {
+        src,
         dir,
-        &|span, message| src.at(span, message),
-        out,
-    );
+        hostname: &hostname,
+        agents: &raw.agents,
+    };
+    let others = check(others, &context, out);
     Rules {
-        outbound,
+        others,
+        loop_guard: LoopGuard::defaults(&hostname),
         server: check_server(raw.server, hostname, src, dir, out),
         domains: check_domains(raw.domains, src, out),
         addresses,
@@ -392,8 +492,6 @@ fn check_rules(
         limits: check_limits(raw.limits, src, out),
         threading: check_threading(raw.threading, src, dir, out),
         agents: check_agents(raw.agents, src, out),
-        detector_engine: check_detector(&raw.detector, src, out),
-        detector: raw.detector,
     }
 }
 
@@ -490,12 +588,6 @@ domain = \"acme.test\"
             )
         };
         assert_eq!(parts(&shipped), parts(&builtin));
-        assert_eq!(shipped.detector, builtin.detector);
-        assert_eq!(builtin.detector, crate::detect::DetectorConfig::default());
-        assert_eq!(
-            shipped.detector_engine.version(),
-            builtin.detector_engine.version()
-        );
         assert_eq!(builtin.limits.idle_timeout, Duration::from_secs(300));
         // The Default used where no file is read is the same as the
         // built-in one (no secret either way unless the environment sets it).
@@ -824,25 +916,6 @@ domain = \"acme.test\"
         let tls = load(dir.path()).unwrap().server.tls.unwrap();
         assert_eq!(tls.cert, dir.path().join("tls/cert.pem"));
         assert_eq!(tls.key, dir.path().join("tls/key.pem"));
-    }
-
-    #[test]
-    fn a_bad_detector_pattern_points_at_its_own_value() {
-        let dir = dir_with(&[(
-            "rules.toml",
-            "[limits]\nmax_errors = 3\n\n[detector]\nmin_score = 1\n\n[[detector.patterns]]\n\
-             name = \"broken\"\ncategory = \"payment\"\nregex = \"(unclosed\"\n",
-        )]);
-        let errs = errors(&dir);
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].starts_with("rules.toml:10:9: "), "{errs:?}");
-        assert!(errs[0].contains("broken"), "{errs:?}");
-        let dir = dir_with(&[(
-            "rules.toml",
-            "[[detector.patterns]]\nname = \"odd\"\ncategory = \"fax\"\nregex = \"x\"\n",
-        )]);
-        let errs = errors(&dir);
-        assert!(errs[0].starts_with("rules.toml:3:12: "), "{errs:?}");
     }
 
     #[test]

@@ -1,5 +1,9 @@
-//! `[detector]`: the bypass detector's rules, compiled once per
-//! configuration.
+//! `[detector]` in `rules.toml`: the bypass detector's rules, compiled once
+//! per configuration, with errors at their `file:line:column`.
+//!
+//! `config` does not read this table: `outbound::whole::load` hands it
+//! here (as the detector's own [`DetectorConfig`]) with the file it came
+//! from, through `config::load_with`.
 //!
 //! The detector's table is deserialized without spans (it is the
 //! detector's own type), so an error is placed by its key path: the
@@ -13,13 +17,13 @@ use std::sync::Arc;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::{Detector, DetectorConfig, KeyPart};
 use crate::config::diag::{Diagnostic, Source};
-use crate::detect::{Detector, DetectorConfig, KeyPart};
 
 /// Build the detector of `[detector]`; an error points at the value at
 /// fault, else at the table header (1:1 when the file has none), and
 /// leaves no detector (no `Config` is built with a diagnostic anyway).
-pub(super) fn check_detector(
+pub(crate) fn check(
     cfg: &DetectorConfig,
     src: &Source,
     out: &mut Vec<Diagnostic>,

@@ -41,8 +41,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postdesk::config::Config;
 use postdesk::ids::TicketId;
+use postdesk::outbound::Config;
 use postdesk::spool::{Envelope, Source, Spool};
 use postdesk::store::{Store, TicketFilter, TicketRef, Writer};
 
@@ -224,7 +224,7 @@ fn ingest(messages: &[Vec<u8>], threading: &str, in_flight: bool) -> Result<Run>
         dir.path().join("rules.toml"),
         format!("[server]\ndata_dir = \"data\"\n[threading]\n{threading}"),
     )?;
-    let cfg: Config = postdesk::config::load(dir.path())?;
+    let cfg: Config = postdesk::outbound::whole::load(dir.path())?;
     let data = cfg.data_dir();
     let (_tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
     let (writer, thread) = Writer::start(&data, postdesk::pipeline::handler(rx))?;

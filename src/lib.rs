@@ -10,7 +10,9 @@
 //! ```
 //!
 //! - [`config`]: `rules.toml` and `mailboxes/*.toml`, typed and validated with
-//!   `file:line:column` errors.
+//!   `file:line:column` errors: the core tables; `[outbound]`, `[teams]` and
+//!   `[detector]` are read by their owners, and [`outbound::Config`] is the
+//!   whole configuration the server runs on (see [`outbound::whole`]).
 //! - [`listener`]: the SMTP and LMTP session loops (smtp-proto under tokio).
 //! - [`ingest`]: `.eml`, mbox, Maildir and stdin into the same accept path.
 //! - [`spool`]: the one way in to "accepted": returns only after the commit.
@@ -30,7 +32,8 @@
 //!   [`outbound::classify`]).
 //! - [`command`]: the `#command` and `/canned` lines of an agent's mail.
 //! - [`guard`]: loop and abuse protection for automatic mail (pure).
-//! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
+//! - [`outbound`]: templates, composing, the outbox worker, the smarthost;
+//!   the whole configuration ([`outbound::Config`]).
 //! - [`app`]: wiring for `postdesk serve`.
 //! - [`cli`]: the `postdesk` command line, one function per subcommand.
 //! - [`shutdown`]: cancellation and draining.

@@ -4,7 +4,7 @@
 //! ([`PasswordSource`], [`resolve`]).
 //!
 //! It imports nothing of the crate, so a module that checks its own table
-//! (`outbound::settings`, `detect`) can use it without depending on the
+//! (`outbound::settings`, `detect::table`) can use it without depending on the
 //! rest of `config`.
 
 use std::fmt;

@@ -44,6 +44,9 @@
 //! Alert, suspension, rescan) belong to the pipeline and the outbox; the
 //! [`Actions`] settings live here only so that all of `[detector]` is one
 //! table.
+//!
+//! `table.rs` checks `[detector]` of `rules.toml` and builds the
+//! [`Detector`], each error at its `file:line:column`.
 
 mod address;
 mod automaton;

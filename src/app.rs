@@ -35,6 +35,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (cfg_tx, cfg_rx) = watch::channel(cfg.clone());
     let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx.clone()))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    // Background tasks write through the same writer thread.
+    let shared_store = crate::poller::SharedStore::new(data_dir.clone(), writer.clone());
     let spool = Arc::new(Spool::new(writer));
     // The listeners' path into the spool nudges the outbox worker after each
     // commit, so the mail a message causes leaves at once.
@@ -63,7 +65,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         shutdown.token.child_token(),
         crate::config::reload::INTERVAL,
     ));
-    let shared_store = crate::poller::SharedStore::new(data_dir.clone());
     shutdown.tracker.spawn(crate::poller::supervise(
         crate::poller::Context {
             spool: spool.clone(),

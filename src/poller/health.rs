@@ -44,7 +44,7 @@ impl Health {
             let now = jiff::Timestamp::now().as_second();
             let result = ctx
                 .store
-                .with(move |s| s.write(|tx| mark_broken(tx, &cfg, &mailbox, &client, &reason, now)))
+                .write(move |tx| mark_broken(tx, &cfg, &mailbox, &client, &reason, now))
                 .await;
             match result {
                 Ok(Some(ticket)) => {
@@ -72,7 +72,7 @@ impl Health {
         let now = jiff::Timestamp::now().as_second();
         let result = ctx
             .store
-            .with(move |s| s.write(|tx| mark_recovered(tx, &cfg, &mailbox, now)))
+            .write(move |tx| mark_recovered(tx, &cfg, &mailbox, now))
             .await;
         match result {
             Ok(true) => {

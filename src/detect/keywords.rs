@@ -579,18 +579,48 @@ const FIRST_PERSON: &[&[u8]] = &[
     b"i", b"i'll", b"i'd", b"i'm", b"i've", b"we", b"we'll", b"we'd", b"we're", b"me", b"us",
 ];
 
+/// Verbs whose object "us" or "me" is not the subject of the clause
+/// ("the school wants us to pay", "the client owes us").
+const OBJECT_VERBS: &[&[u8]] = &[
+    b"want",
+    b"wants",
+    b"wanted",
+    b"ask",
+    b"asks",
+    b"asked",
+    b"tell",
+    b"tells",
+    b"told",
+    b"owe",
+    b"owes",
+    b"owed",
+    b"expect",
+    b"expects",
+    b"expected",
+    b"remind",
+    b"reminded",
+];
+
 /// Whether the clause before `start` has someone else as its subject: a
-/// third-party word before any first-person word, reading back to the
-/// clause start ("my clients now ask to pay by Zelle", "parents sometimes
-/// pay with Zelle"; not "we'd like our clients to see it, so can I pay by
-/// Zelle").
+/// third-party word or a possessive before any first-person word, reading
+/// back to the clause start ("my clients now ask to pay by Zelle", "parents
+/// sometimes pay with Zelle", "my daughter's school wants us to pay by
+/// Venmo"; not "we'd like our clients to see it, so can I pay by Zelle").
 fn third_party_subject(c: &Compiled, norm: &[u8], start: usize) -> bool {
-    for w in words_before(norm, start, VERB_STOPS, 12) {
-        if CLAUSE_WORDS.contains(&w) || FIRST_PERSON.contains(&w) {
+    let mut back = words_before(norm, start, VERB_STOPS, 12).peekable();
+    while let Some(w) = back.next() {
+        let further = back.peek().copied().unwrap_or_default();
+        if CLAUSE_WORDS.contains(&w) {
+            return false;
+        }
+        if FIRST_PERSON.contains(&w) {
+            if (w == b"us" || w == b"me") && OBJECT_VERBS.contains(&further) {
+                continue;
+            }
             return false;
         }
         // "it" is mostly a dummy subject: "it would be easier to pay by Zelle".
-        if w != b"it" && c.mention.third_parties.contains(w) {
+        if w != b"it" && (c.mention.third_parties.contains(w) || owner::is_possessive(w)) {
             return true;
         }
     }
@@ -1054,6 +1084,17 @@ mod tests {
         assert!(finds(
             "Can you send me a text when it's ready?",
             Category::Messaging
+        ));
+    }
+    #[test]
+    fn someone_else_asking_the_customer_to_pay_by_an_app_is_not_a_cue() {
+        assert!(!finds(
+            "My daughter's school wants us to pay the field trip by Venmo. Is it deductible?",
+            Category::Payment
+        ));
+        assert!(finds(
+            "My accountant's fee is due, so can I pay by Venmo?",
+            Category::Payment
         ));
     }
 }

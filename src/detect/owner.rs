@@ -105,6 +105,11 @@ const NOT_POSSESSIVE: &[&[u8]] = &[
     b"where's", b"how's", b"today's",
 ];
 
+/// Whether `w` is a possessive (`bank's`), not a contraction (`it's`).
+pub(crate) fn is_possessive(w: &[u8]) -> bool {
+    possessor(w).is_some()
+}
+
 /// A possessive word (`bank's`, `ups's`), not a contraction; the owner.
 fn possessor(w: &[u8]) -> Option<&[u8]> {
     if NOT_POSSESSIVE.contains(&w) {

@@ -35,8 +35,10 @@
 //! reads through separators, so spacing and punctuation tricks still match
 //! (`automaton.rs`); structured things (numbers, addresses, wallets, e-mail
 //! addresses) are parsed only where that same pass saw a digit, an `@` or
-//! an `at`; configured regexes run only around their anchor words. Offsets
-//! always point into the text that was scanned.
+//! an `at`; configured regexes run only around their anchor words; a
+//! contact detail counts only when it is the writer's own, not a courier's,
+//! a bank's or a government office's (`owner.rs`). Offsets always point
+//! into the text that was scanned.
 //!
 //! What it does not do, by design: decide scope (the caller asks
 //! [`in_scope`]), skip agent messages (the caller never passes them: agent

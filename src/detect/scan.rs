@@ -15,7 +15,9 @@
 //! 4. The keys are judged: word boundaries, separators, negation, cues.
 //! 5. The configured regexes, each only around its anchor words (the keys
 //!    of step 2 include them).
-//! 6. Overlaps are resolved: a checksum-verified hit (IBAN, card, wallet)
+//! 6. Phone numbers, e-mail addresses and street addresses are kept only
+//!    when they are the writer's own (see [`owner`](super::owner)).
+//! 7. Overlaps are resolved: a checksum-verified hit (IBAN, card, wallet)
 //!    absorbs phone or address readings of the same digits, and a phrase
 //!    inside a longer phrase is reported once.
 //!

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# IMAP poller benchmark (issue 6): catch-up ingest of BENCH_MESSAGES
+# IMAP poller benchmark: catch-up ingest of BENCH_MESSAGES
 # (default 10000) messages waiting in four Dovecot mailboxes, and the time
 # from APPEND to ticket with IDLE (p50/p99 over 50 messages). Needs
 # dovecot-imapd (installed here if missing) and python3.

@@ -35,16 +35,17 @@
 use minijinja::Value;
 
 use crate::command::{self, Command, Known, Script};
+use serde::Serialize;
+
 use crate::config::{Agent, Config};
+use crate::domain::Envelope;
+use crate::domain::{MessageRowId, TicketId};
 use crate::guard::{self, AutoReply};
-use crate::ids::{MessageRowId, TicketId};
 use crate::outbound::bounce::Dsn;
 use crate::outbound::classify::{Class, Feedback, Kind};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
-use crate::outbound::{self, Failure, Mail, display_name, event};
+use crate::outbound::{self, Failure, Mail, display_name};
 use crate::parse::ParsedMessage;
-use crate::pipeline::Outcome;
-use crate::spool::Envelope;
 use crate::store::{self, Conversation, NewMessage, TicketField, Tx};
 use crate::thread::{self, Action, Probe, ThreadMatch};
 
@@ -70,6 +71,19 @@ pub struct Context<'a, 'b> {
     pub now: i64,
 }
 
+/// What the agent or mail-about-mail path stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The stored row.
+    pub message: MessageRowId,
+    /// The ticket it was stored on, if any.
+    pub ticket: Option<TicketId>,
+    /// How it joined the ticket (the thread rule, or the report's).
+    pub thread_match: &'static str,
+    /// Stored state (`agent_reply`, `note`, `bounce`, ...).
+    pub state: &'static str,
+}
+
 impl Context<'_, '_> {
     fn outcome(
         &self,
@@ -81,85 +95,194 @@ impl Context<'_, '_> {
         Outcome {
             message,
             ticket,
-            duplicate: false,
-            message_id: self.base.message_id.to_owned(),
-            reused_message_id: self.reused,
-            probe: Some(self.probe.clone()),
-            thread: Some(self.decision.clone()),
-            route: None,
             thread_match,
             state,
-            opened: false,
-            reopened: false,
         }
     }
 }
 
-/// Handle the message here if it is a bounce or an agent action; `None`
-/// leaves it to the customer path.
-///
-/// # Errors
-///
-/// [`store::Error`]; the pipeline rolls back to its savepoint.
-pub fn intercept(tx: &mut Tx<'_>, cx: &Context<'_, '_>) -> Result<Option<Outcome>, store::Error> {
-    if let Some(class) = cx.class {
+/// Who a message is from, as far as the pipeline's paths go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Sender {
+    /// Mail that machines sent about mail (a bounce, a feedback report, an
+    /// automatic reply): recorded on the ticket it is about, nothing more.
+    MailAboutMail {
+        /// What it is (`dsn`, `arf`, `auto_reply`, ...).
+        class: &'static str,
+        /// The rule that recognised it.
+        because: &'static str,
+    },
+    /// An agent, authenticated by the agent address made for them on the
+    /// ticket: their reply or commands.
+    Agent {
+        /// The agent's name.
+        name: String,
+        /// The ticket the address names (after merges).
+        ticket: TicketId,
+    },
+    /// A customer (anyone else).
+    Customer {
+        /// When the mail came from an agent's address or went to an agent
+        /// address but did not authenticate: why not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        not_authenticated: Option<String>,
+    },
+}
+
+/// Decide which path a message takes (pure): mail about mail, an
+/// authenticated agent, or a customer.
+pub fn sender(
+    cfg: &Config,
+    probe: &Probe,
+    decision: &thread::Decision,
+    parsed: &ParsedMessage,
+    class: Option<&Class>,
+) -> Sender {
+    let from = parsed.from.as_ref().map_or("", |m| m.address.as_str());
+    if let Some(class) = class {
         // An agent's own vacation reply to a notification is the agent
         // branch's to store as a note.
-        let from_agent = cx
-            .parsed
-            .from
-            .as_ref()
-            .is_some_and(|m| cx.cfg.is_agent(&m.address));
+        let from_agent = !from.is_empty() && cfg.is_agent(from);
         let is_reply = matches!(class.kind, Kind::AutoReply | Kind::ListNotice);
         // A client's monitored mailbox (abuse@, postmaster@) receives
         // feedback reports, bounces and auto-replies as its own
         // correspondence: only a DSN about postdesk's mail is taken away.
-        let monitored = cx.cfg.mailbox(&cx.probe.inbound_address).is_some()
-            && !matches!(class.kind, Kind::Dsn(_));
+        let monitored =
+            cfg.mailbox(&probe.inbound_address).is_some() && !matches!(class.kind, Kind::Dsn(_));
         let stays = monitored || (is_reply && from_agent);
         if !stays {
-            return record_bounce(tx, cx, class).map(Some);
+            return Sender::MailAboutMail {
+                class: class.kind.as_str(),
+                because: class.because,
+            };
         }
     }
+    if let Some(agent) = authenticated_agent(cfg, decision, from) {
+        // The ticket the token names, after merges (threading already
+        // followed them into the action).
+        let ticket = match &decision.action {
+            Action::Join { ticket, .. } | Action::Reopen { ticket, .. } => *ticket,
+            Action::OpenLinked { previous, .. } => *previous,
+            Action::Open => match &decision.matched {
+                ThreadMatch::Token { ticket, .. } => *ticket,
+                _ => return customer(cfg, decision, from),
+            },
+        };
+        return Sender::Agent {
+            name: agent.name.clone(),
+            ticket,
+        };
+    }
+    customer(cfg, decision, from)
+}
+
+/// The agent the message authenticates: the agent address made for that
+/// agent, an envelope recipient, and the mail from that agent. Anyone else
+/// writing to it (a forwarded copy, a forged From) is a customer.
+fn authenticated_agent<'c>(
+    cfg: &'c Config,
+    decision: &thread::Decision,
+    from: &str,
+) -> Option<&'c Agent> {
     let ThreadMatch::Token {
-        ticket: claimed,
         purpose: crate::token::Kind::Agent,
         agent: Some(issued_to),
         in_envelope: true,
         ..
-    } = &cx.decision.matched
+    } = &decision.matched
     else {
-        return Ok(None);
+        return None;
     };
-    let Some(sender) = cx.parsed.from.as_ref().map(|m| m.address.as_str()) else {
-        return Ok(None);
-    };
-    // The agent address authenticates the agent it was issued to, and only
-    // when the mail is from that agent: anyone else writing to it (a
-    // forwarded copy, a forged From) is a customer message of the ticket.
-    let (base, _) = crate::token::split_detail(sender);
-    if !base.eq_ignore_ascii_case(issued_to) {
-        return Ok(None);
+    if from.is_empty() {
+        return None;
     }
-    let Some(agent) = cx
-        .cfg
-        .agents
+    let (base, _) = crate::token::split_detail(from);
+    if !base.eq_ignore_ascii_case(issued_to) {
+        return None;
+    }
+    cfg.agents
         .iter()
         .find(|a| a.address.eq_ignore_ascii_case(issued_to))
-    else {
-        return Ok(None);
+}
+
+/// A customer; when the mail looks like an agent's (an agent's From, or an
+/// agent address as recipient), why it did not authenticate.
+fn customer(cfg: &Config, decision: &thread::Decision, from: &str) -> Sender {
+    let to_agent_address = matches!(
+        &decision.matched,
+        ThreadMatch::Token {
+            purpose: crate::token::Kind::Agent,
+            ..
+        }
+    );
+    if from.is_empty() || !(cfg.is_agent(from) || to_agent_address) {
+        return Sender::Customer {
+            not_authenticated: None,
+        };
+    }
+    let why = match &decision.matched {
+        ThreadMatch::Token {
+            purpose: crate::token::Kind::Agent,
+            agent,
+            in_envelope,
+            ..
+        } => {
+            if !in_envelope {
+                "the agent address was not an envelope recipient".to_owned()
+            } else {
+                format!(
+                    "the agent address was issued to {}, the mail is from {from}",
+                    agent.as_deref().unwrap_or("another agent")
+                )
+            }
+        }
+        ThreadMatch::Token { purpose, .. } => {
+            format!("a {} address grants no agent rights", purpose.as_str())
+        }
+        _ => decision
+            .tried
+            .iter()
+            .find(|s| s.rule == "token")
+            .map(|s| s.result.clone())
+            .unwrap_or_else(|| "no agent address".to_owned()),
     };
-    // The ticket the token names, after merges (threading already followed
-    // them into the action).
-    let ticket = match &cx.decision.action {
-        Action::Join { ticket, .. } | Action::Reopen { ticket, .. } => *ticket,
-        Action::OpenLinked { previous, .. } => *previous,
-        Action::Open => *claimed,
-    };
-    let Some(conv) = tx.conversation(ticket)? else {
-        return Ok(None);
-    };
-    act(tx, cx, agent, conv).map(Some)
+    Sender::Customer {
+        not_authenticated: Some(format!(
+            "handled as a customer message: an agent action needs the agent address \
+             made for that agent on this ticket ({why})"
+        )),
+    }
+}
+
+/// Carry out the agent or mail-about-mail path `sender` decided; `None`
+/// leaves the message to the customer path (an agent's ticket that no
+/// longer exists).
+///
+/// # Errors
+///
+/// [`store::Error`]; the pipeline rolls back to its savepoint.
+pub fn commit(
+    tx: &mut Tx<'_>,
+    cx: &Context<'_, '_>,
+    sender: &Sender,
+) -> Result<Option<Outcome>, store::Error> {
+    match sender {
+        Sender::MailAboutMail { .. } => match cx.class {
+            Some(class) => record_bounce(tx, cx, class).map(Some),
+            None => Ok(None),
+        },
+        Sender::Agent { name, ticket } => {
+            let Some(agent) = cx.cfg.agents.iter().find(|a| &a.name == name) else {
+                return Ok(None);
+            };
+            let Some(conv) = tx.conversation(*ticket)? else {
+                return Ok(None);
+            };
+            act(tx, cx, agent, conv).map(Some)
+        }
+        Sender::Customer { .. } => Ok(None),
+    }
 }
 
 /// Record mail that machines sent about mail ([`classify`]): on the
@@ -246,7 +369,7 @@ fn record_bounce(
         }
         _ => {}
     }
-    event(tx, ticket, Some(row), event_kind, how, &detail, cx.now)?;
+    tx.event(ticket, Some(row), event_kind, how, &detail, cx.now)?;
     match &class.kind {
         Kind::Dsn(dsn) => dsn_failures(tx, cx, ticket, row, dsn)?,
         Kind::Feedback(f) => complaints(tx, cx, ticket, row, f)?,
@@ -268,8 +391,7 @@ fn dsn_failures(
             let kind = match report_about(tx, cx, dsn.original_message_id.as_deref(), &r.address)? {
                 Ok((_, kind)) => kind,
                 Err(why) => {
-                    event(
-                        tx,
+                    tx.event(
                         ticket,
                         Some(row),
                         "bounce_not_acted_on",
@@ -301,9 +423,7 @@ fn dsn_failures(
                 cx.now,
             )?;
         } else if r.action == "delayed" {
-            event(
-                tx,
-                ticket,
+            tx.event(ticket,
                 Some(row),
                 "delivery_delayed",
                 "bounce",
@@ -377,8 +497,7 @@ fn complaints(
             match report_about(tx, cx, f.original_message_id.as_deref(), address)? {
                 Ok(found) => found,
                 Err(why) => {
-                    event(
-                        tx,
+                    tx.event(
                         ticket,
                         Some(row),
                         "feedback_not_suppressed",
@@ -428,8 +547,7 @@ fn act(
             thread_match: "token",
             ..cx.base.clone()
         })?;
-        event(
-            tx,
+        tx.event(
             Some(ticket),
             Some(row),
             "agent_auto_reply_ignored",
@@ -562,8 +680,7 @@ fn act(
 
     if !errors.is_empty() {
         tracing::info!(ticket = ticket.0, agent = %agent.name, errors = errors.len(), "agent command rejected");
-        event(
-            tx,
+        tx.event(
             Some(ticket),
             Some(row),
             "command_rejected",
@@ -579,8 +696,7 @@ fn act(
     for (_, c) in &script.commands {
         if let Command::Cc(address) = c {
             let before = tx.copy_participant(ticket, address, now)?;
-            event(
-                tx,
+            tx.event(
                 Some(ticket),
                 Some(row),
                 "participant_copied",
@@ -596,8 +712,7 @@ fn act(
     }
 
     if script.is_note() {
-        event(
-            tx,
+        tx.event(
             Some(ticket),
             Some(row),
             "note_added",
@@ -617,8 +732,7 @@ fn act(
     run_commands(tx, cx, &cause, &mut conv, &script, &targets, row)?;
     for client in &lift {
         let lifted = crate::compliance::unsuspend(tx, client, None, &cause, now)?;
-        event(
-            tx,
+        tx.event(
             Some(conv.id),
             Some(row),
             "unsuspend_command",
@@ -676,8 +790,7 @@ fn relay(
         }
         seen.push(a.clone());
         if let Some(reason) = tx.suppression(&a, now)? {
-            event(
-                tx,
+            tx.event(
                 Some(conv.id),
                 Some(row),
                 "mail_suppressed",
@@ -695,8 +808,7 @@ fn relay(
         }
     }
     if to.is_empty() && cc.is_empty() {
-        event(
-            tx,
+        tx.event(
             Some(conv.id),
             Some(row),
             "relay_skipped",
@@ -757,8 +869,7 @@ fn relay(
         is_automatic: false,
     };
     let sent = outbound::queue(tx, &mail, now)?;
-    event(
-        tx,
+    tx.event(
         Some(conv.id),
         Some(row),
         "agent_replied",
@@ -802,8 +913,7 @@ fn answer_agent(
         tx.suppression(&agent.address, now)?.as_deref(),
     );
     if let AutoReply::Suppressed { because, detail } = decision {
-        return event(
-            tx,
+        return tx.event(
             Some(conv.id),
             Some(row),
             "auto_reply_suppressed",
@@ -882,8 +992,7 @@ fn run_commands(
     for (_, c) in &script.commands {
         let ticket = conv.id;
         let changed = |kind: &str, from: &str, to: &str| {
-            event(
-                tx,
+            tx.event(
                 Some(ticket),
                 Some(row),
                 kind,
@@ -929,8 +1038,7 @@ fn run_commands(
             }
             Command::Tag(t) => {
                 let added = tx.add_tag(ticket, t, now)?;
-                event(
-                    tx,
+                tx.event(
                     Some(ticket),
                     Some(row),
                     "tag_added",
@@ -954,8 +1062,8 @@ fn run_commands(
                     "target": cx.cfg.tickets.format_number(*n),
                     "messages_moved": moved,
                 });
-                event(tx, Some(ticket), Some(row), "merged", cause, &detail, now)?;
-                event(tx, Some(target), Some(row), "merged", cause, &detail, now)?;
+                tx.event(Some(ticket), Some(row), "merged", cause, &detail, now)?;
+                tx.event(Some(target), Some(row), "merged", cause, &detail, now)?;
                 if let Some(next) = tx.conversation(target)? {
                     *conv = next;
                 }

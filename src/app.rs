@@ -54,7 +54,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         outbox_nudge.clone(),
         shutdown.token.child_token(),
     ));
-    // Reload on edit, IMAP pollers and the digest scheduler (issue 6). The
+    // Reload on edit, IMAP pollers and the digest scheduler. The
     // pollers stop after their current batch commits, before the writer
     // is joined below.
     shutdown.tracker.spawn(crate::config::reload::watch(
@@ -186,19 +186,24 @@ pub fn explain(
     use crate::route::Route;
     let parsed = crate::parse::parse(&raw);
     let mut store = store::Store::open(&cfg.data_dir())?;
-    let envelope = crate::spool::Envelope {
+    let envelope = crate::domain::Envelope {
         mail_from: String::new(),
         rcpt_to: rcpt,
-        source: crate::spool::Source::Ingest,
+        source: crate::domain::Source::Ingest,
         peer: None,
         helo: String::new(),
     };
     let now = jiff::Timestamp::now().as_second();
-    let outcome = store.dry_run(|tx| pipeline::process(tx, &cfg, &envelope, &raw, &parsed, now))?;
+    let msg = pipeline::Incoming {
+        env: &envelope,
+        raw: &raw,
+        parsed: &parsed,
+    };
+    let outcome = store.dry_run(|tx| pipeline::process(tx, &cfg, msg, now))?;
+    let plan = outcome.plan.as_deref();
     // Mail about mail (bounce, feedback report, automatic reply): the rule
-    // that recognised it, as `intercept` saw it.
-    let null_return_path = crate::guard::has_null_return_path(&envelope, &parsed);
-    let automatic = crate::outbound::classify::classify(&raw, &parsed, null_return_path).map(|c| {
+    // that recognised it.
+    let automatic = plan.and_then(|p| p.class.as_ref()).map(|c| {
         serde_json::json!({ "kind": c.kind.as_str(), "because": c.because, "detail": c.detail })
     });
     // The ticket joined, as the CLI names it; a ticket that would be opened
@@ -216,7 +221,8 @@ pub fn explain(
             "queue": d.ticket.queue,
         })
     });
-    let (queue, priority, issue_type, inbound) = match &outcome.route {
+    let route = outcome.route();
+    let (queue, priority, issue_type, inbound) = match route {
         Some(Route::Ticket {
             queue,
             priority,
@@ -231,41 +237,29 @@ pub fn explain(
         ),
         _ => (None, None, None, None),
     };
-    // The detector's verdict whether or not the ticket is in scope. Scope:
-    // the joined ticket's queue, issue type and status (Open if this
-    // message reopens it), or the route's for a ticket it would open.
-    let scope = match (&existing, queue, issue_type) {
-        (Some(d), _, _) => Some((
-            d.ticket.queue.clone(),
-            d.ticket.issue_type.clone(),
-            if outcome.reopened {
-                "Open".to_owned()
-            } else {
-                d.ticket.status.clone()
-            },
-        )),
-        (None, Some(q), Some(i)) if outcome.opened => {
-            Some((q.to_owned(), i.to_owned(), "Open".to_owned()))
-        }
-        _ => None,
+    let steps = plan.and_then(|p| p.ticket.as_ref());
+    // The detector's verdict whether or not the message is in scope; scope
+    // is the plan's.
+    let verdict = match steps.and_then(|t| t.detector.verdict.clone()) {
+        Some(v) => v,
+        None => pipeline::detector_verdict(&cfg, &parsed),
     };
-    // Agents' mail is never scanned, whatever the ticket.
-    let from_agent = parsed
-        .from
-        .as_ref()
-        .is_some_and(|m| cfg.is_agent(&m.address));
-    let in_scope = !from_agent
-        && scope
-            .as_ref()
-            .is_some_and(|(q, i, st)| crate::detect::in_scope(&cfg.detector, q, i, st));
-    let verdict = pipeline::detector_verdict(&cfg, &parsed);
     let detector = serde_json::json!({
-        "in_scope": in_scope,
+        "in_scope": steps.is_some_and(|t| t.detector.in_scope),
+        "because": steps.map_or("not_a_customer_ticket_message", |t| t.detector.because),
         "enabled": cfg.detector.enabled,
         "version": cfg.detector_engine.version(),
         "flagged": verdict.flagged,
         "score": verdict.score,
         "hits": verdict.hits,
+    });
+    let notifications = steps.map(|t| {
+        serde_json::json!({
+            "because": t.notifications.because,
+            "agents": t.notifications.agents.iter()
+                .map(|(name, address)| serde_json::json!({ "name": name, "address": address }))
+                .collect::<Vec<_>>(),
+        })
     });
     Ok(serde_json::json!({
         "message_id": outcome.message_id,
@@ -273,22 +267,30 @@ pub fn explain(
         "reused_message_id": outcome.reused_message_id,
         "state": outcome.state,
         "automatic": automatic,
+        "loop_guard": plan.and_then(|p| p.automatic.as_ref()),
+        "sender": plan.map(|p| &p.sender),
         "thread_match": outcome.thread_match,
         "would_open_ticket": outcome.opened,
         "would_reopen_ticket": outcome.reopened,
         "ticket": ticket,
-        "thread": outcome.thread,
-        "route": outcome.route,
-        "because": outcome.route.as_ref().map(Route::because),
+        "thread": plan.map(|p| &p.thread),
+        "route": route,
+        "because": route.map(Route::because),
         "queue": queue,
         "priority": priority,
         "issue_type": issue_type,
         "inbound_address": inbound,
         "requester_name": crate::route::requester_name(parsed.from.as_ref()),
         "subject": crate::route::display_subject(parsed.subject.as_deref(), cfg.tickets.subject_max),
-        "normalized_subject": outcome.probe.as_ref().map(|p| p.normalized_subject.as_str()),
+        "normalized_subject": plan.map(|p| p.probe.normalized_subject.as_str()),
         "problem": parsed.problem,
         "detector": detector,
+        "status_change": steps.and_then(|t| t.status.as_ref()),
+        "suspension": steps.and_then(|t| t.suspension.as_ref()),
+        "sends_mail": steps.map(|t| t.sends_mail),
+        "acknowledgement": steps.map(|t| &t.acknowledgement),
+        "notifications": notifications,
+        "monitoring": steps.and_then(|t| t.monitoring.as_ref()),
     }))
 }
 
@@ -412,5 +414,96 @@ pub fn explain_text(v: &serde_json::Value) -> String {
             }
         }
     }
+    explain_steps(v, &mut out);
     out
+}
+
+/// The plan's later steps, as lines: sender path, status change,
+/// acknowledgement, notifications, monitoring.
+fn explain_steps(v: &serde_json::Value, out: &mut String) {
+    use std::fmt::Write;
+    let text =
+        |x: &serde_json::Value| crate::report::printable(x.as_str().unwrap_or("")).into_owned();
+    if let Some(s) = v.get("sender").filter(|s| !s.is_null()) {
+        let kind = text(&s["kind"]);
+        let line = match kind.as_str() {
+            "agent" => format!("an agent ({})", text(&s["name"])),
+            "mail_about_mail" => format!("mail about mail (rule {})", text(&s["because"])),
+            _ if s["not_authenticated"].is_string() => {
+                format!("a customer: {}", text(&s["not_authenticated"]))
+            }
+            _ => "a customer".to_owned(),
+        };
+        let _ = writeln!(out, "sender     {line}");
+    }
+    if let Some(g) = v.get("loop_guard").filter(|g| !g.is_null()) {
+        let _ = writeln!(
+            out,
+            "automatic  the loop guard's rule {}: {}",
+            text(&g["because"]),
+            text(&g["detail"])
+        );
+    }
+    if let Some(st) = v.get("status_change").filter(|s| !s.is_null()) {
+        let _ = writeln!(
+            out,
+            "status     {} -> {} (rule {})",
+            text(&st["from"]),
+            text(&st["to"]),
+            text(&st["because"])
+        );
+    }
+    if let Some(a) = v.get("acknowledgement").filter(|a| !a.is_null()) {
+        let what = if a["send"].as_bool() == Some(true) {
+            "sent"
+        } else {
+            "not sent"
+        };
+        let detail = a["detail"]
+            .as_str()
+            .map(|d| format!(": {}", crate::report::printable(d)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "ack        {what} (rule {}){detail}",
+            text(&a["because"])
+        );
+    }
+    if let Some(n) = v.get("notifications").filter(|n| !n.is_null()) {
+        let names: Vec<String> = n["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| text(&a["name"]))
+            .collect();
+        let who = if names.is_empty() {
+            "nobody".to_owned()
+        } else {
+            names.join(", ")
+        };
+        let _ = writeln!(out, "notify     {who} (rule {})", text(&n["because"]));
+    }
+    if let Some(m) = v.get("monitoring").filter(|m| !m.is_null()) {
+        let action = match text(&m["action"]).as_str() {
+            "alert" => format!(
+                "alert to {}",
+                m["recipients"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "digest" => "a digest item".to_owned(),
+            _ => "nothing".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "monitor    {} ({}): {action} (rule {})",
+            text(&m["mailbox"]),
+            text(&m["client"]),
+            text(&m["because"])
+        );
+    }
 }

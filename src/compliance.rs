@@ -39,9 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::detect::{Category, Hit, Verdict};
+use crate::domain::{MessageRowId, TicketId};
 use crate::guard::Automatic;
-use crate::ids::{MessageRowId, TicketId};
-use crate::outbound::{self, AutoReplyMail, event};
+use crate::outbound::{self, AutoReplyMail};
 use crate::poller::SharedStore;
 use crate::store::{self, Conversation, HitKey, NewFlag, NewTicket, ScopeFilter, Suspension, Tx};
 
@@ -50,7 +50,7 @@ use crate::store::{self, Conversation, HitKey, NewFlag, NewTicket, ScopeFilter, 
 pub const FLAGGED: &str = "detector_flagged";
 
 /// The queue Compliance Alert tickets are opened in.
-pub const ALERT_QUEUE: &str = "compliance";
+pub const ALERT_QUEUE: &str = crate::domain::Queue::Compliance.as_str();
 
 /// Messages scanned per rescan transaction.
 const RESCAN_BATCH: usize = 200;
@@ -204,8 +204,7 @@ pub fn act(
     let flagged_messages = tx.client_flagged_messages(&client)?;
     let repeat = a.repeat_threshold > 0 && flagged_messages >= a.repeat_threshold;
     let new_hits: Vec<Hit> = new.into_iter().cloned().collect();
-    event(
-        tx,
+    tx.event(
         Some(s.ticket),
         Some(s.message),
         FLAGGED,
@@ -356,22 +355,26 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
                 )),
                 cfg.tickets.subject_max,
             );
-            let number = tx.next_ticket_number(cfg.tickets.number_start)?;
-            let t = tx.insert_ticket(&NewTicket {
-                number,
-                subject: &subject,
-                normalized_subject: "",
-                status: "Open",
-                priority: want.as_str(),
-                queue: ALERT_QUEUE,
-                issue_type: &a.alert_issue_type,
-                requester: None,
-                requester_name: &client,
-                inbound_address: "",
-                linked_ticket: Some(s.ticket),
-                now,
-            })?;
-            event(tx, Some(t), None, "ticket_opened", "detector", &detail, now)?;
+            let t = tx.open_ticket(
+                &NewTicket {
+                    subject: &subject,
+                    normalized_subject: "",
+                    status: "Open",
+                    priority: want.as_str(),
+                    queue: ALERT_QUEUE,
+                    issue_type: &a.alert_issue_type,
+                    requester: None,
+                    requester_name: &client,
+                    inbound_address: "",
+                    linked_ticket: Some(s.ticket),
+                    now,
+                },
+                cfg.tickets.number_start,
+                &store::Opened {
+                    cause: "detector",
+                    detail: &detail.to_string(),
+                },
+            )?;
             (t, true)
         }
     };
@@ -382,8 +385,7 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
         && crate::config::Priority::parse(&c.priority).is_none_or(|p| p < want)
     {
         tx.set_ticket_field(alert, store::TicketField::Priority, want.as_str(), now)?;
-        event(
-            tx,
+        tx.event(
             Some(alert),
             None,
             "priority_changed",
@@ -414,8 +416,7 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
         hits = hit_lines(hits),
     );
     tx.add_note(alert, &text, "detector", now)?;
-    event(
-        tx,
+    tx.event(
         Some(alert),
         None,
         "detector_flag_reported",
@@ -424,8 +425,7 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
         now,
     )?;
     if let Some(c) = &alert_conv {
-        event(
-            tx,
+        tx.event(
             Some(s.ticket),
             Some(s.message),
             "compliance_alert",
@@ -448,8 +448,7 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
         vars.insert("alert_text", Value::from(text));
         let admins = &cfg.monitoring.admins;
         if outbound::alert_to(tx, cfg, Some(alert), &vars, admins, Some(c), now)? {
-            event(
-                tx,
+            tx.event(
                 Some(alert),
                 None,
                 "admins_alerted",
@@ -484,8 +483,7 @@ fn suspend(tx: &Tx<'_>, f: &Flag<'_>, alert: Option<TicketId>) -> Result<bool, s
         "message_row": s.message,
     });
     for t in std::iter::once(s.ticket).chain(alert) {
-        event(
-            tx,
+        tx.event(
             Some(t),
             Some(s.message),
             "client_suspended",
@@ -532,8 +530,7 @@ fn suspend(tx: &Tx<'_>, f: &Flag<'_>, alert: Option<TicketId>) -> Result<bool, s
         )),
     );
     if outbound::alert_to(tx, cfg, Some(s.ticket), &vars, &agents, Some(conv), now)? {
-        event(
-            tx,
+        tx.event(
             Some(s.ticket),
             Some(s.message),
             "agents_told",
@@ -603,8 +600,7 @@ fn mail_client(
     };
     let sent = outbound::auto_reply(tx, cfg, conv, &reply, &vars, now)?;
     let (kind, cause) = mail.event();
-    event(
-        tx,
+    tx.event(
         Some(ticket),
         row,
         kind,
@@ -638,14 +634,13 @@ pub fn suspended_mail(
     now: i64,
 ) -> Result<String, store::Error> {
     let alert = match suspension.alert_ticket {
-        Some(t) => tx.conversation(TicketId(t))?,
+        Some(t) => tx.conversation(t)?,
         None => None,
     };
     let alert_number = alert.map(|c| cfg.tickets.format_number(c.number));
-    let caused_here = suspension.message == Some(row.0);
+    let caused_here = suspension.message == Some(row);
     if !caused_here {
-        event(
-            tx,
+        tx.event(
             Some(conv.id),
             Some(row),
             "suspended_client_mail",
@@ -707,21 +702,17 @@ pub fn unsuspend(
     for s in &lifted {
         let detail = serde_json::json!({ "client": s.client, "queue": s.queue, "by": by });
         let flagged_ticket = match s.message {
-            Some(m) => tx.ticket_of_message_row(MessageRowId(m))?,
+            Some(m) => tx.ticket_of_message_row(m)?,
             None => None,
         };
-        let tickets: BTreeSet<TicketId> = s
-            .alert_ticket
-            .map(TicketId)
-            .into_iter()
-            .chain(flagged_ticket)
-            .collect();
+        let tickets: BTreeSet<TicketId> =
+            s.alert_ticket.into_iter().chain(flagged_ticket).collect();
         for t in tickets {
-            event(tx, Some(t), None, "client_unsuspended", by, &detail, now)?;
+            tx.event(Some(t), None, "client_unsuspended", by, &detail, now)?;
         }
         if let Some(alert) = s.alert_ticket {
             tx.add_note(
-                TicketId(alert),
+                alert,
                 &format!(
                     "{}'s access to the {} queue was restored by {by}.",
                     s.client,
@@ -889,10 +880,10 @@ mod tests {
             "From: Ann <ann@customer.test>\r\nTo: support@example.com\r\n\
              Subject: {subject}\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n"
         );
-        let env = crate::spool::Envelope {
+        let env = crate::domain::Envelope {
             mail_from: "ann@customer.test".into(),
             rcpt_to: vec!["support@example.com".into()],
-            source: crate::spool::Source::Smtp,
+            source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
         };

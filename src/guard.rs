@@ -29,8 +29,8 @@
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::domain::{Envelope, Source};
 use crate::parse::ParsedMessage;
-use crate::spool::{Envelope, Source};
 
 /// Why a message counts as automatic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -32,24 +32,30 @@
 //! - [`guard`]: loop and abuse protection for automatic mail (pure).
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
 //! - [`app`]: wiring for `postdesk serve`.
+//! - [`cli`]: the `postdesk` command line, one function per subcommand.
 //! - [`shutdown`]: cancellation and draining.
 //! - [`memory`]: freed memory back to the system after a large message.
-#![warn(missing_docs)]
-#![warn(clippy::unwrap_used)]
 
 pub mod agent;
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod command;
 pub mod compliance;
 pub mod config;
 pub mod detect;
+pub mod domain;
+pub mod files;
 pub mod guard;
-pub mod ids;
+pub mod ids {
+    //! Typed identifiers (see [`crate::domain`]).
+    pub use crate::domain::{ContactId, MessageRowId, OutboxId, TicketId};
+}
 pub mod ingest;
 pub mod listener;
 pub mod logging;
 pub mod memory;
+pub mod monitor;
 pub mod outbound;
 pub mod parse;
 pub mod pipeline;

@@ -26,59 +26,15 @@
 use serde::Serialize;
 
 use crate::config::{Config, Priority};
-use crate::ids::TicketId;
+use crate::domain::Envelope;
+use crate::domain::TicketId;
 use crate::parse::{Mailbox, ParsedMessage};
-use crate::spool::Envelope;
+pub use crate::thread::inbound_address;
 use crate::thread::{self, Action};
 
-/// The queue a ticket lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Queue {
-    /// Support tickets.
-    Support,
-    /// Sales leads.
-    Sales,
-    /// Mail to a client's monitored mailbox (mailboxes/*.toml): the
-    /// client's own correspondence, alerted or digested, never acknowledged.
-    Monitoring,
-    /// Messages whose routing failed: visible, waiting for a person.
-    Unrouted,
-}
+pub use crate::domain::Queue;
 
-impl Queue {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Queue::Support => "support",
-            Queue::Sales => "sales",
-            Queue::Monitoring => "monitoring",
-            Queue::Unrouted => "unrouted",
-        }
-    }
-
-    /// The queue of a stored name (any case); an unknown name is
-    /// [`Queue::Unrouted`], the queue a person looks at.
-    pub fn parse(name: &str) -> Queue {
-        match name.to_ascii_lowercase().as_str() {
-            "support" => Queue::Support,
-            "sales" => Queue::Sales,
-            "monitoring" => Queue::Monitoring,
-            _ => Queue::Unrouted,
-        }
-    }
-}
-
-/// What the store knows about the sender, for rules 5 and 6.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SenderHistory {
-    /// The sender is the requester of a ticket in the support queue (any
-    /// status).
-    pub has_support_ticket: bool,
-    /// The sender's most recently active lead (sales queue) that is not
-    /// closed.
-    pub open_lead: Option<TicketId>,
-}
+pub use crate::store::SenderHistory;
 
 /// Which ticket the message goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,47 +101,6 @@ impl Route {
             | Route::Internal { because } => because,
         }
     }
-}
-
-/// The address the message came in through, sub-address removed: among the
-/// envelope recipients and then To/Cc that postdesk serves, the first
-/// support address, else the first sales or info address, else the first
-/// address with a mailbox entry, else the first served address at all. So a
-/// mail to both support@ and info@ is a support mail, whatever the order
-/// (the script's `'support@' in recipient`). Empty when none is ours.
-pub fn inbound_address(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> String {
-    let rank = |a: &str| -> Option<u8> {
-        let (_, domain) = a.rsplit_once('@')?;
-        if !cfg.serves_domain(domain) {
-            return None;
-        }
-        let ad = &cfg.addresses;
-        Some(if ad.support.iter().any(|s| s == a) {
-            0
-        } else if ad.sales.iter().chain(&ad.info).any(|s| s == a) {
-            1
-        } else if cfg.mailbox(a).is_some() {
-            2
-        } else {
-            3
-        })
-    };
-    let mut best: Option<(u8, String)> = None;
-    let all = env.rcpt_to.iter().map(|r| r.to_ascii_lowercase()).chain(
-        msg.to
-            .iter()
-            .chain(&msg.cc)
-            .map(|m| m.address.to_ascii_lowercase()),
-    );
-    for address in all {
-        let (base, _) = crate::token::split_detail(&address);
-        if let Some(r) = rank(&base)
-            && best.as_ref().is_none_or(|(b, _)| r < *b)
-        {
-            best = Some((r, base));
-        }
-    }
-    best.map(|(_, a)| a).unwrap_or_default()
 }
 
 /// Decide the route of `msg`, given the thread decision and what the store
@@ -426,7 +341,7 @@ mod tests {
         Envelope {
             mail_from: String::new(),
             rcpt_to: rcpt.iter().map(|s| s.to_string()).collect(),
-            source: crate::spool::Source::Smtp,
+            source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
         }

@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Client, Config, Schedule};
+use crate::monitor::{Notify, deliver};
 use crate::outbound::templates::Vars;
 use crate::poller::SharedStore;
-use crate::poller::alert::{Notify, deliver};
 use crate::store::{self, DigestItem, OpenCount, TicketLine, Tx};
 
 /// The schedule key of the admin digest.
@@ -366,9 +366,14 @@ pub async fn run(
                 if let (false, Some(n)) = (digests.is_empty(), &outbox) {
                     n.notify_one();
                 }
+                let composed = digests.len();
                 for d in digests {
                     tracing::info!(client = %d.client, items = d.items, slot = d.slot, "digest composed");
                 }
+                // The pass has committed: an observable tick (target
+                // `postdesk::tick`, off at the default level) that tests
+                // wait on before asserting that nothing more was sent.
+                tracing::debug!(target: "postdesk::tick", composed, "scheduler pass done");
             }
             Err(e) => crate::logging::log_error("digest tick failed", &e),
         }

@@ -35,43 +35,18 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::ids::TicketId;
+use crate::domain::Envelope;
+use crate::domain::TicketId;
 use crate::parse::ParsedMessage;
-use crate::spool::Envelope;
 
-/// Ticket statuses that count as closed for threading: a reply to one of
-/// these reopens it or opens a linked ticket, and rule 4 ignores them.
-pub const CLOSED_STATUSES: [&str; 2] = ["Closed", "Resolved"];
+pub use crate::domain::Status;
 
-/// Whether `status` (any case) is closed (see [`CLOSED_STATUSES`]).
+/// Whether `status` (any case) is closed; see [`Status::is_closed`].
 pub fn is_closed(status: &str) -> bool {
-    CLOSED_STATUSES
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(status))
+    Status::name_is_closed(status)
 }
 
-/// What the store knows about one ticket that threading needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TicketFacts {
-    /// Row id.
-    pub id: TicketId,
-    /// Ticket number (unformatted).
-    pub number: i64,
-    /// Status, e.g. `Open`.
-    pub status: String,
-    /// Queue, e.g. `support`.
-    pub queue: String,
-    /// The requester's address (lower-case), empty if none.
-    pub requester: String,
-    /// The address the ticket came in through.
-    pub inbound_address: String,
-    /// The ticket's normalised subject (see [`normalize_subject`]).
-    pub normalized_subject: String,
-    /// Last activity, Unix seconds.
-    pub updated_at: i64,
-    /// When it was closed, Unix seconds, if it is.
-    pub closed_at: Option<i64>,
-}
+pub use crate::store::TicketFacts;
 
 /// What the message offers to thread on, taken from the envelope, the
 /// headers and the configuration. The pipeline loads a [`ThreadIndex`] for
@@ -101,7 +76,7 @@ pub struct Probe {
     pub own_id: Option<String>,
     /// The ticket number of a tag in the subject.
     pub tag_number: Option<i64>,
-    /// The inbound address (see [`crate::route::inbound_address`]).
+    /// The inbound address (see [`inbound_address`]).
     pub inbound_address: String,
     /// The normalised subject.
     pub normalized_subject: String,
@@ -307,7 +282,7 @@ pub struct Decision {
 
 /// What `msg`, arriving under `env`, offers to thread on.
 pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
-    use crate::spool::Source;
+    use crate::domain::Source;
     let has_envelope = matches!(env.source, Source::Smtp | Source::Lmtp);
     let mut tokens: Vec<TokenSeen> = Vec::new();
     let recipients = env
@@ -357,7 +332,7 @@ pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
         references: msg.references.iter().rev().cloned().collect(),
         own_id: msg.message_id.clone(),
         tag_number: cfg.tickets.tag_number(subject),
-        inbound_address: crate::route::inbound_address(cfg, env, msg),
+        inbound_address: inbound_address(cfg, env, msg),
         normalized_subject: normalize_subject(subject, &cfg.tickets.tag_pattern),
     }
 }
@@ -752,6 +727,47 @@ pub fn normalize_subject(subject: &str, tag: &regex::Regex) -> String {
         .to_lowercase()
 }
 
+/// The address the message came in through, sub-address removed: among the
+/// envelope recipients and then To/Cc that postdesk serves, the first
+/// support address, else the first sales or info address, else the first
+/// address with a mailbox entry, else the first served address at all. So a
+/// mail to both support@ and info@ is a support mail, whatever the order
+/// (the script's `'support@' in recipient`). Empty when none is ours.
+pub fn inbound_address(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> String {
+    let rank = |a: &str| -> Option<u8> {
+        let (_, domain) = a.rsplit_once('@')?;
+        if !cfg.serves_domain(domain) {
+            return None;
+        }
+        let ad = &cfg.addresses;
+        Some(if ad.support.iter().any(|s| s == a) {
+            0
+        } else if ad.sales.iter().chain(&ad.info).any(|s| s == a) {
+            1
+        } else if cfg.mailbox(a).is_some() {
+            2
+        } else {
+            3
+        })
+    };
+    let mut best: Option<(u8, String)> = None;
+    let all = env.rcpt_to.iter().map(|r| r.to_ascii_lowercase()).chain(
+        msg.to
+            .iter()
+            .chain(&msg.cc)
+            .map(|m| m.address.to_ascii_lowercase()),
+    );
+    for address in all {
+        let (base, _) = crate::token::split_detail(&address);
+        if let Some(r) = rank(&base)
+            && best.as_ref().is_none_or(|(b, _)| r < *b)
+        {
+            best = Some((r, base));
+        }
+    }
+    best.map(|(_, a)| a).unwrap_or_default()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
 mod tests {
@@ -787,6 +803,9 @@ mod tests {
             normalized_subject: "printer on fire".into(),
             updated_at,
             closed_at: is_closed(status).then_some(updated_at),
+            issue_type: "General".into(),
+            priority: "Medium".into(),
+            assignee: String::new(),
         }
     }
 
@@ -812,7 +831,7 @@ mod tests {
         Envelope {
             mail_from: String::new(),
             rcpt_to: Vec::new(),
-            source: crate::spool::Source::Ingest,
+            source: crate::domain::Source::Ingest,
             peer: None,
             helo: String::new(),
         }
@@ -861,7 +880,7 @@ mod tests {
         Envelope {
             mail_from: "ann@customer.test".into(),
             rcpt_to: vec![rcpt.into()],
-            source: crate::spool::Source::Smtp,
+            source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
         }

@@ -38,7 +38,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::ids::TicketId;
+use crate::domain::TicketId;
 
 type HmacSha256 = Hmac<Sha256>;
 

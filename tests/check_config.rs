@@ -218,3 +218,46 @@ fn serve_refuses_to_start_on_a_broken_config() {
         "serve names the error:\n{text}"
     );
 }
+
+/// A bad `[detector]` entry is reported at its own value, not at the
+/// `[detector]` header: a regex that does not compile, a pattern with an
+/// unknown category, and a keyword with nothing to match.
+#[test]
+fn bad_detector_entry_is_reported_at_its_own_value() {
+    // Line 6, column 9: the opening quote of the regex.
+    let env = env_with_rules(
+        "[detector]\n\
+         min_score = 1\n\
+         \n\
+         [[detector.patterns]]\n\
+         name = \"broken\"\n\
+         regex = \"(unclosed\"\n\
+         category = \"payment\"\n",
+    );
+    let out = check(&env);
+    assert_fails_naming(&out, &["rules.toml:6:9:"]);
+    assert!(all_output(&out).contains("broken"), "{}", all_output(&out));
+
+    // The second pattern's category, line 9 column 12.
+    let env = env_with_rules(
+        "[[detector.patterns]]\n\
+         name = \"fine\"\n\
+         category = \"phone\"\n\
+         regex = \"call\\\\d+\"\n\
+         \n\
+         [[detector.patterns]]\n\
+         name = \"odd\"\n\
+         regex = \"x+y\"\n\
+         category = \"fax\"\n",
+    );
+    assert_fails_naming(&check(&env), &["rules.toml:9:12:"]);
+
+    // The second entry of a keyword list written as a dotted key: line 3,
+    // column 34 (the `"` of `"!!"`).
+    let env = env_with_rules(
+        "[detector]\n\
+         min_score = 1\n\
+         keywords.messaging = [\"text me\", \"!!\"]\n",
+    );
+    assert_fails_naming(&check(&env), &["rules.toml:3:34:"]);
+}

@@ -1,7 +1,8 @@
 //! What the CLI prints for people cannot be steered by what a stranger
 //! wrote: control characters from a subject, a name or a body (`\r\n` that
 //! forges a row, `ESC ]0;...` that retitles the terminal) come out escaped
-//! in every text listing, while `--json` keeps the value exact.
+//! in every text listing, while `--json` keeps the value exact. And the
+//! help names every subcommand by what it does.
 
 mod common;
 
@@ -98,4 +99,43 @@ fn text_listings_escape_control_characters_and_json_keeps_them_exact() {
         .run_ok(&["explain", file.to_str().expect("utf-8 path")]);
     assert_printable("explain", &explain);
     assert!(explain.contains("Invoice\\r\\n#1999"), "{explain}");
+}
+
+/// `postdesk --help` lists every subcommand and describes each by what it
+/// does, never by a tracker reference.
+#[test]
+fn help_lists_every_subcommand_by_what_it_does() {
+    let out = std::process::Command::new(common::BIN)
+        .arg("--help")
+        .output()
+        .expect("run postdesk --help");
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8(out.stdout).expect("help is UTF-8");
+    for sub in [
+        "serve",
+        "check",
+        "ingest",
+        "tickets",
+        "show",
+        "attachment",
+        "messages",
+        "explain",
+        "digest",
+        "notices",
+        "mailboxes",
+        "outbox",
+        "client",
+        "rescan",
+        "close",
+    ] {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{sub} "))),
+            "no {sub} in the help:\n{help}"
+        );
+    }
+    assert!(
+        !help.to_lowercase().contains("issue "),
+        "the help names a tracker item:\n{help}"
+    );
 }

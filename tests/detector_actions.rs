@@ -406,6 +406,20 @@ fn a_quoted_warning_in_a_reply_does_not_flag_again() {
     let events = events_of(&server, ticket);
     assert_eq!(count_kind(&events, "detector_flagged"), 1, "{events:#?}");
     assert_eq!(alert_tickets(&server).len(), 1);
+    // The reply was scanned, and its scan found nothing once the quotes
+    // were set aside (the first message's scan is the one that flagged).
+    assert_eq!(
+        server
+            .env
+            .detector_scan("reply1@customer.test")
+            .map(|s| s.1),
+        Some(false),
+        "the reply unscanned or flagged"
+    );
+    assert_eq!(
+        server.env.detector_scan("wa1@customer.test").map(|s| s.1),
+        Some(true)
+    );
     // The server has finished with the reply (it is stored and its
     // notification queued); still one warning, no notice.
     eventually(DEADLINE, || {
@@ -496,6 +510,8 @@ fn an_out_of_scope_client_gets_no_warning_and_opens_no_alert() {
     assert_eq!(count_kind(&events, "detector_flagged"), 0, "{events:#?}");
     assert!(alert_tickets(&server).is_empty());
     assert!(mails_to_ann(&sink, WARNING_TEXT).is_empty());
+    // Out of scope means not scanned: the detector keeps no record of it.
+    assert_eq!(server.env.detector_scan("wa1@customer.test"), None);
     let rescan = server.env.run_json(&["rescan", "--json"]);
     assert_eq!(
         rescan["scanned"], 0,

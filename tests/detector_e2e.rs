@@ -1,4 +1,4 @@
-//! The off-platform bypass detector end to end (issue #5): `postdesk
+//! The off-platform bypass detector end to end: `postdesk
 //! explain` shows its verdict whether or not the message is in scope, and
 //! the pipeline records a `detector_flagged` event on in-scope tickets.
 //!
@@ -223,6 +223,13 @@ fn an_out_of_scope_client_is_not_scanned() {
             .all(|e| str_field(e, "kind") != "detector_flagged"),
         "{events:#?}"
     );
+    // Not scanned at all, not merely scanned without effect: the detector
+    // keeps no record of the message.
+    assert_eq!(
+        server.env.detector_scan("wa2@customer.example.org"),
+        None,
+        "{events:#?}"
+    );
 }
 
 #[test]
@@ -244,10 +251,23 @@ fn a_clean_in_scope_message_is_not_flagged() {
             .all(|e| str_field(e, "kind") != "detector_flagged"),
         "{events:#?}"
     );
+    // The message was scanned, under the running rules, and the scan found
+    // nothing: "not flagged" is the detector's verdict, not a skipped scan.
+    let (version, flagged) = server
+        .env
+        .detector_scan("clean1@customer.example.org")
+        .unwrap_or_else(|| panic!("the clean message was never scanned\n{}", server.stderr()));
+    assert!(!flagged, "scan recorded as flagged");
+    let running = explain(&server.env, "clean", CLEAN);
+    assert_eq!(
+        running["detector"]["version"].as_str(),
+        Some(version.as_str()),
+        "{running:#}"
+    );
 }
 
 #[test]
-fn check_names_the_detector_table_for_a_bad_pattern() {
+fn check_names_the_value_of_a_bad_pattern() {
     let env = Env::new(&Options {
         extra_toml: "[detector]\nmin_score = 1\n\n[[detector.patterns]]\nname = \"broken\"\n\
                      category = \"payment\"\nregex = \"(unclosed\"\n"
@@ -262,14 +282,15 @@ fn check_names_the_detector_table_for_a_bad_pattern() {
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
     let rules = std::fs::read_to_string(env.config_dir.join("rules.toml")).expect("rules.toml");
+    // At the regex's value (column 9), not the `[detector]` header.
     let line = rules
         .lines()
-        .position(|l| l == "[detector]")
-        .expect("header")
+        .position(|l| l == "regex = \"(unclosed\"")
+        .expect("the regex line")
         + 1;
     assert!(
         text.lines()
-            .any(|l| l.contains(&format!("rules.toml:{line}:1:")) && l.contains("broken")),
+            .any(|l| l.contains(&format!("rules.toml:{line}:9:")) && l.contains("broken")),
         "{text}"
     );
 }

@@ -1,4 +1,4 @@
-//! Client digests on their schedule, with a controlled clock (issue 6).
+//! Client digests on their schedule, with a controlled clock.
 //!
 //! Medium and Low mail polled from Dovecot waits for the client's digest;
 //! the digest goes out when the clock file passes 08:00 in the client's
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::dovecot::Dovecot;
 use common::postfix_sink::PostfixSink;
-use common::{Env, Options, TestServer, eventually, text_mail};
+use common::{Env, Options, SCHEDULER_PASS, TestServer, eventually, text_mail};
 use serde_json::Value;
 
 const PASSWORD: &str = "digest-pass";
@@ -125,8 +125,9 @@ fn medium_and_low_mail_is_digested_at_the_scheduled_time_once_and_a_missed_diges
         number("Password reset"),
         number("Hearing notice"),
     );
-    // Before 08:00 nothing is sent (give the scheduler a few ticks).
-    std::thread::sleep(Duration::from_secs(2));
+    // Before 08:00 nothing is sent: two more scheduler passes, with the
+    // tickets stored, compose no digest.
+    server.wait_log_lines(SCHEDULER_PASS, 2, Duration::from_secs(20));
     assert!(digests(&server.env).is_empty());
 
     // 08:00:30 in Toronto: one digest with the Medium and Low tickets.
@@ -172,10 +173,13 @@ fn medium_and_low_mail_is_digested_at_the_scheduled_time_once_and_a_missed_diges
         .expect("a text body in the delivered digest");
     assert_items_on_lines_of_their_own(&delivered, &[&billing, &support]);
 
-    // Later ticks and a restart at the same time send nothing more.
-    std::thread::sleep(Duration::from_secs(2));
+    // Later passes and a restart at the same time send nothing more: two
+    // more passes, then a restart and two passes of the new process (the
+    // first is where a missed firing would be handled).
+    server.wait_log_lines(SCHEDULER_PASS, 2, Duration::from_secs(20));
+    assert_eq!(digests(&server.env).len(), 1);
     server.restart();
-    std::thread::sleep(Duration::from_secs(3));
+    server.wait_log_lines(SCHEDULER_PASS, 2, Duration::from_secs(20));
     assert_eq!(digests(&server.env).len(), 1);
 
     // A new Medium item, then postdesk is down across the next 08:00: the

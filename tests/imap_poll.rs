@@ -1,4 +1,4 @@
-//! IMAP pollers against a real Dovecot (issue 6).
+//! IMAP pollers against a real Dovecot.
 //!
 //! Each test starts its own Dovecot (tests/common/dovecot.rs) with the
 //! client's mailboxes as users, its own postdesk with a client file that
@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use common::dovecot::Dovecot;
 use common::postfix_sink::PostfixSink;
-use common::{Env, Options, TestServer, eventually, text_mail};
+use common::{Env, Options, POLL_FAILED, POLL_PASS, TestServer, eventually, mail, text_mail};
 use serde_json::Value;
 
 const DOMAIN: &str = "acme.test";
@@ -58,23 +58,11 @@ fn env_with(extra: &str) -> Env {
     })
 }
 
-fn db(env: &Env) -> rusqlite::Connection {
-    let path = env.data_dir.join("postdesk.sqlite3");
-    let conn = rusqlite::Connection::open_with_flags(
-        &path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .expect("open database");
-    conn.busy_timeout(Duration::from_secs(10))
-        .expect("busy timeout");
-    conn
-}
-
 fn count(env: &Env, sql: &str) -> i64 {
     if !env.data_dir.join("postdesk.sqlite3").exists() {
         return 0;
     }
-    db(env).query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+    env.db().query_row(sql, [], |r| r.get(0)).unwrap_or(0)
 }
 
 fn notices(env: &Env) -> Vec<Value> {
@@ -82,17 +70,6 @@ fn notices(env: &Env) -> Vec<Value> {
         Value::Array(a) => a,
         other => panic!("notices --json: {other}"),
     }
-}
-
-fn mail(from: &str, to: &str, subject: &str, id: &str) -> Vec<u8> {
-    text_mail(
-        from,
-        to,
-        subject,
-        id,
-        &[],
-        "Hello,\nplease see the attached notice.\n",
-    )
 }
 
 fn ticket_by_subject<'a>(tickets: &'a [Value], subject: &str) -> Option<&'a Value> {
@@ -137,7 +114,9 @@ fn tickets_from_client_mailboxes_carry_priority_type_and_customer_and_high_alert
                 &address(local),
                 subject,
                 &format!("m{i}@outside.test"),
-            )],
+                &[],
+            )
+            .raw],
         );
     }
     let tickets = eventually(Duration::from_secs(30), || {
@@ -158,7 +137,7 @@ fn tickets_from_client_mailboxes_carry_priority_type_and_customer_and_high_alert
     }
     // The customer each ticket belongs to.
     let customers: Vec<(String, String)> = {
-        let conn = db(&server.env);
+        let conn = server.env.db();
         let mut st = conn
             .prepare("SELECT customer, mailbox FROM ticket_clients ORDER BY mailbox")
             .expect("prepare");
@@ -250,7 +229,9 @@ fn tickets_from_client_mailboxes_carry_priority_type_and_customer_and_high_alert
             &address("noc"),
             "Outage report",
             "smtp1@outside.test",
-        ),
+            &[],
+        )
+        .raw,
     ));
     assert!(out.accepted(), "{out:?}");
     let t = server.tickets_json();
@@ -287,7 +268,9 @@ fn kill9_during_a_poll_of_many_messages_loses_none_duplicates_none_and_leaves_no
                 &address("support"),
                 &format!("Crash poll {i}"),
                 &format!("cp{i}@outside.test"),
+                &[],
             )
+            .raw
         })
         .collect();
     let uids = dovecot.append(&address("support"), PASSWORD, "INBOX", &messages);
@@ -412,7 +395,9 @@ fn a_wrong_password_opens_exactly_one_broken_ticket_and_the_recovery_is_noted() 
         }
     });
     server.restart();
-    std::thread::sleep(Duration::from_secs(4)); // a few failed attempts after the restart
+    // Three failed attempts after the restart: past the threshold again,
+    // with the mailbox already marked broken in the store.
+    server.wait_log_lines(POLL_FAILED, 3, Duration::from_secs(30));
     let tickets = server.tickets_json();
     let brokens = tickets
         .iter()
@@ -498,7 +483,9 @@ fn a_uidvalidity_change_resyncs_and_stored_mail_is_not_duplicated() {
                 &address("billing"),
                 &format!("Uv {i}"),
                 &format!("uv{i}@outside.test"),
+                &[],
             )
+            .raw
         })
         .collect();
     dovecot.append(&address("billing"), PASSWORD, "Monitored", &first);
@@ -516,12 +503,16 @@ fn a_uidvalidity_change_resyncs_and_stored_mail_is_not_duplicated() {
     dovecot.rename(&address("billing"), PASSWORD, "Monitored", "Old");
     dovecot.create(&address("billing"), PASSWORD, "Monitored");
     let mut again = first.clone();
-    again.push(mail(
-        "u9@outside.test",
-        &address("billing"),
-        "Uv new",
-        "uv9@outside.test",
-    ));
+    again.push(
+        mail(
+            "u9@outside.test",
+            &address("billing"),
+            "Uv new",
+            "uv9@outside.test",
+            &[],
+        )
+        .raw,
+    );
     dovecot.append(&address("billing"), PASSWORD, "Monitored", &again);
     eventually(Duration::from_secs(30), || {
         let n = server.tickets_json().len();
@@ -531,8 +522,9 @@ fn a_uidvalidity_change_resyncs_and_stored_mail_is_not_duplicated() {
             Err(format!("{n}\n{}", server.stderr()))
         }
     });
-    // A little longer: nothing more appears.
-    std::thread::sleep(Duration::from_secs(3));
+    // Two more passes over the folder (each caught up, everything fetched
+    // committed): nothing more appears.
+    server.wait_log_lines(POLL_PASS, 2, Duration::from_secs(30));
     assert_eq!(server.tickets_json().len(), 4);
     assert_eq!(count(&server.env, "SELECT COUNT(*) FROM messages"), 4);
     assert!(
@@ -581,7 +573,9 @@ fn a_mailbox_added_to_the_config_while_running_starts_polling() {
             &address("billing"),
             "Added later",
             "late1@outside.test",
-        )],
+            &[],
+        )
+        .raw],
     );
     let t = eventually(Duration::from_secs(30), || {
         let t = server.tickets_json();
@@ -601,7 +595,7 @@ fn a_mailbox_added_to_the_config_while_running_starts_polling() {
     assert_eq!(starts, 1, "{log}");
 }
 
-/// The benchmark of issue 6 (run it with
+/// The IMAP poller benchmark (run it with
 /// `cargo test --release --test imap_poll -- --ignored --nocapture bench`,
 /// or `contrib/bench-imap.sh`): catch-up ingest of 10,000 messages waiting
 /// in four Dovecot mailboxes, then the time from APPEND to ticket with
@@ -667,7 +661,7 @@ fn bench_imap_catch_up_and_idle_latency() {
     );
 
     // APPEND -> ticket with IDLE: one message at a time.
-    let conn = db(&server.env);
+    let conn = server.env.db();
     let mut samples = Vec::new();
     for i in 0..50 {
         let id = format!("lat-{i}@outside.test");
@@ -676,7 +670,9 @@ fn bench_imap_catch_up_and_idle_latency() {
             &address("billing"),
             &format!("Latency {i}"),
             &id,
-        );
+            &[],
+        )
+        .raw;
         dovecot.append(&address("billing"), PASSWORD, "INBOX", &[m]);
         let t0 = std::time::Instant::now();
         loop {
@@ -765,7 +761,9 @@ fn mailboxes_are_polled_over_implicit_tls_and_starttls_trusting_the_configured_c
                 user,
                 subject,
                 &format!("{}@outside.test", subject.len()),
-            )],
+                &[],
+            )
+            .raw],
         );
     }
     let tickets = eventually(Duration::from_secs(30), || {
@@ -830,7 +828,9 @@ fn mail_from_before_the_first_sync_is_left_alone(after_ingest: &str) {
                 &address("info"),
                 subject,
                 &format!("{id}@outside.test"),
-            )],
+                &[],
+            )
+            .raw],
         )[0]
     };
     let old = append("Old mail", "old1");

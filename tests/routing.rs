@@ -1,28 +1,20 @@
-//! Routing against the running server over SMTP (issue #3): the testing
+//! Routing against the running server over SMTP: the testing
 //! checklist of the email routing script (`seeds/003`, "Email Routing
-//! System"), one test per line, plus what the issue adds.
+//! System"), one test per line, plus the client mailboxes' priority,
+//! issue type and monitoring tickets, and `explain`.
 //!
 //! Every test starts its own `postdesk serve` on port 0 (tests/common),
 //! sends real mail with Python's smtplib and reads the result with the CLI.
 
 mod common;
 
-use common::{Mail, TestServer, find_message, int_field, str_field, text_mail};
+use common::{Mail, TestServer, find_message, int_field, mail, str_field, text_mail};
 use serde_json::Value;
 
 const ANN: &str = "ann@customer.example.org";
 const SUPPORT: &str = "support@example.com";
 const SALES: &str = "sales@example.com";
 const INFO: &str = "info@example.com";
-
-/// A plain mail from `from` to `to` (envelope and header alike).
-fn mail(from: &str, to: &str, subject: &str, id: &str, extra: &[(&str, &str)]) -> Mail {
-    Mail::new(
-        from,
-        &[to],
-        text_mail(from, to, subject, id, extra, "Hello,\nsome text.\n"),
-    )
-}
 
 /// Every ticket, oldest number first.
 fn tickets(server: &TestServer) -> Vec<Value> {

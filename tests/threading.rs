@@ -1,4 +1,4 @@
-//! Threading against the running server over SMTP (issue #3): one
+//! Threading against the running server over SMTP: one
 //! conversation, one ticket, whichever rule finds it, and never a second
 //! ticket for a duplicate or a stranger inside someone else's ticket.
 //!
@@ -10,20 +10,11 @@
 
 mod common;
 
-use common::{Mail, Options, TestServer, bare_id, find_message, int_field, str_field, text_mail};
+use common::{Mail, Options, TestServer, bare_id, find_message, int_field, mail, str_field};
 use serde_json::Value;
 
 const ANN: &str = "ann@customer.example.org";
 const SUPPORT: &str = "support@example.com";
-
-/// A plain mail from `from` to `to` (envelope and header alike).
-fn mail(from: &str, to: &str, subject: &str, id: &str, extra: &[(&str, &str)]) -> Mail {
-    Mail::new(
-        from,
-        &[to],
-        text_mail(from, to, subject, id, extra, "Hello,\nsome text.\n"),
-    )
-}
 
 /// The one ticket the server has, shown.
 fn only_ticket(server: &TestServer) -> Value {
@@ -367,25 +358,54 @@ fn duplicate_delivery_makes_no_second_ticket() {
 
 #[test]
 fn reused_message_id_with_new_content_is_kept_as_a_new_message() {
+    const REUSED: &str = "reused@c.example.org";
     let server = TestServer::start();
+    // The first holder of the id, and a reply to it from someone else: the
+    // first ticket now holds a message that references the id.
     server.deliver(&[
-        mail(ANN, SUPPORT, "First topic", "reused@c.example.org", &[]),
-        mail(ANN, SUPPORT, "Second topic", "reused@c.example.org", &[]),
+        mail(ANN, SUPPORT, "First topic", REUSED, &[]),
+        mail(
+            "bea@other.example.org",
+            SUPPORT,
+            "Re: First topic",
+            "bea-1@o.example.org",
+            &[("In-Reply-To", "<reused@c.example.org>")],
+        ),
     ]);
-    let messages = server.messages_json();
+    let first = only_ticket(&server);
+    assert_eq!(int_field(&first, "message_count"), 2, "{first:#}");
+    // The same id on a new topic: kept, flagged, and on a ticket of its
+    // own, not pulled into the first one by the reply that references the
+    // borrowed id.
+    server.deliver(&[mail(ANN, SUPPORT, "Second topic", REUSED, &[])]);
+    let mut messages: Vec<Value> = server
+        .messages_json()
+        .into_iter()
+        .filter(|m| bare_id(str_field(m, "message_id")) == REUSED)
+        .collect();
+    messages.sort_by_key(|m| int_field(m, "id"));
     assert_eq!(messages.len(), 2, "{messages:#?}");
-    assert!(
-        messages
-            .iter()
-            .all(|m| bare_id(str_field(m, "message_id")) == "reused@c.example.org")
-    );
     assert!(messages[0]["flag"].is_null(), "{:?}", messages[0]);
     assert_eq!(
         str_field(&messages[1], "flag"),
-        postdesk::pipeline::REUSED_ID_FLAG
+        postdesk::pipeline::REUSED_ID_FLAG,
+        "{:?}",
+        messages[1]
     );
-    // Both are visible on tickets (the second one's subject differs).
-    assert!(messages.iter().all(|m| !m["ticket_id"].is_null()));
+    let first_id = int_field(&first, "id");
+    assert_eq!(int_field(&messages[0], "ticket_id"), first_id);
+    let second_id = int_field(&messages[1], "ticket_id");
+    assert_ne!(
+        second_id, first_id,
+        "joined the first ticket: {messages:#?}"
+    );
+    assert_eq!(server.tickets_json().len(), 2);
+    let second = server.show_json(&second_id.to_string());
+    assert_eq!(str_field(&second, "subject"), "Second topic", "{second:#}");
+    assert_eq!(int_field(&second, "message_count"), 1, "{second:#}");
+    assert_eq!(matched(&second, REUSED), "new", "{second:#}");
+    let first = server.show_json(&first_id.to_string());
+    assert_eq!(int_field(&first, "message_count"), 2, "{first:#}");
 }
 
 #[test]

@@ -1,65 +1,31 @@
 //! Typed configuration: `rules.toml` and `mailboxes/*.toml`.
 //!
-//! Loading happens in two stages (see `raw.rs` and `validate.rs`): serde
+//! Loading happens in two stages (see `raw.rs` and `validate/`): serde
 //! mirrors of the files with `deny_unknown_fields`, then validation into the
 //! typed [`Config`] below. Every problem is reported as
 //! `file:line:column: message`, all of them at once, and a config with any
-//! error is never used.
+//! error is never used. [`diag`] holds what a check reports and the plain
+//! values other modules share; it imports nothing of the crate.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod diag;
 mod monitoring;
-mod private;
 mod raw;
 pub mod reload;
 mod validate;
 
+pub use diag::{ConfigError, Diagnostic, PasswordSource, resolve};
 pub use monitoring::{
     AfterIngest, CRTC_ISSUE_TYPE, CRTC_PRESET, DigestSettings, FirstSync, ImapAccount, Monitoring,
-    PasswordSource, Schedule, TlsMode,
+    Schedule, TlsMode,
 };
-pub use private::{create_private, read_private_file};
-pub use validate::{ConfigError, Diagnostic, load};
+pub use validate::load;
 
-/// Ticket priority, lowest first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub enum Priority {
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Urgent.
-    Urgent,
-}
-
-impl Priority {
-    /// The name as stored and displayed (`Low`, `Medium`, `High`, `Urgent`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Low => "Low",
-            Priority::Medium => "Medium",
-            Priority::High => "High",
-            Priority::Urgent => "Urgent",
-        }
-    }
-
-    /// Parse a name case-insensitively.
-    pub fn parse(s: &str) -> Option<Priority> {
-        match s.to_ascii_lowercase().as_str() {
-            "low" => Some(Priority::Low),
-            "medium" => Some(Priority::Medium),
-            "high" => Some(Priority::High),
-            "urgent" => Some(Priority::Urgent),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::Priority;
+pub use crate::files::{create_private, read_private_file};
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -487,13 +453,4 @@ fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
-}
-
-/// `path` if absolute, else `base/path`.
-pub fn resolve(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
 }

@@ -3,7 +3,7 @@
 //!
 //! Receives the raw tables (serde mirrors with `deny_unknown_fields`, like
 //! `raw.rs`) and returns typed settings, reporting every problem at its
-//! `file:line:column` through `validate.rs`'s [`Source`]. Nothing here
+//! `file:line:column` through `diag.rs`'s [`Source`]. Nothing here
 //! reads a password: a [`PasswordSource`] names where the poller finds it
 //! when it connects, so a rotated secret needs no reload and `check` never
 //! prints one.
@@ -14,8 +14,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
+use super::diag::{Diagnostic, PasswordSource, Source};
 use super::raw::RawMailbox;
-use super::validate::{Diagnostic, Source, check_address};
+use super::validate::check_address;
 use super::{Priority, resolve};
 
 /// Issue type of the mailboxes a preset defines.
@@ -144,15 +145,6 @@ pub enum TlsMode {
     Starttls,
     /// No TLS: only for a server on the same host or a test.
     None,
-}
-
-/// Where a password is read when the poller connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordSource {
-    /// An environment variable's name.
-    Env(String),
-    /// A file (absolute); its content, trailing newline removed.
-    File(PathBuf),
 }
 
 /// What the poller does to a message once it is committed.
@@ -640,47 +632,8 @@ pub(super) fn check_imap(
         .map_or(if tls == TlsMode::Implicit { 993 } else { 143 }, |p| {
             *p.get_ref()
         });
-    let after_ingest = match raw.after_ingest.as_ref() {
-        None => AfterIngest::Seen,
-        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
-            "seen" => AfterIngest::Seen,
-            "delete" => AfterIngest::Delete,
-            "move" => match &raw.move_to {
-                Some(f) if !f.get_ref().trim().is_empty() => AfterIngest::Move(f.get_ref().clone()),
-                _ => {
-                    src.error(out, v, "after_ingest = \"move\" needs move_to = \"FOLDER\"");
-                    AfterIngest::Seen
-                }
-            },
-            other => {
-                src.error(
-                    out,
-                    v,
-                    format!("unknown after_ingest `{other}`, expected seen, move or delete"),
-                );
-                AfterIngest::Seen
-            }
-        },
-    };
-    if let (Some(m), false) = (&raw.move_to, matches!(after_ingest, AfterIngest::Move(_))) {
-        src.error(out, m, "move_to is only used with after_ingest = \"move\"");
-    }
-    let first_sync = match raw.first_sync.as_ref() {
-        None => FirstSync::Unseen,
-        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
-            "unseen" => FirstSync::Unseen,
-            "all" => FirstSync::All,
-            "new" => FirstSync::New,
-            other => {
-                src.error(
-                    out,
-                    v,
-                    format!("unknown first_sync `{other}`, expected unseen, all or new"),
-                );
-                FirstSync::Unseen
-            }
-        },
-    };
+    let after_ingest = imap_after_ingest(&raw, src, out);
+    let first_sync = imap_first_sync(&raw, src, out);
     for (key, v) in [
         ("poll_interval_secs", raw.poll_interval_secs.as_ref()),
         ("timeout_secs", raw.timeout_secs.as_ref()),
@@ -730,6 +683,56 @@ pub(super) fn check_imap(
         client: client.to_owned(),
         raw,
     })
+}
+
+/// `after_ingest` (with `move_to` for `move`); `seen` when unset.
+fn imap_after_ingest(raw: &RawImap, src: &Source, out: &mut Vec<Diagnostic>) -> AfterIngest {
+    let after_ingest = match raw.after_ingest.as_ref() {
+        None => AfterIngest::Seen,
+        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
+            "seen" => AfterIngest::Seen,
+            "delete" => AfterIngest::Delete,
+            "move" => match &raw.move_to {
+                Some(f) if !f.get_ref().trim().is_empty() => AfterIngest::Move(f.get_ref().clone()),
+                _ => {
+                    src.error(out, v, "after_ingest = \"move\" needs move_to = \"FOLDER\"");
+                    AfterIngest::Seen
+                }
+            },
+            other => {
+                src.error(
+                    out,
+                    v,
+                    format!("unknown after_ingest `{other}`, expected seen, move or delete"),
+                );
+                AfterIngest::Seen
+            }
+        },
+    };
+    if let (Some(m), false) = (&raw.move_to, matches!(after_ingest, AfterIngest::Move(_))) {
+        src.error(out, m, "move_to is only used with after_ingest = \"move\"");
+    }
+    after_ingest
+}
+
+/// `first_sync`; `unseen` when unset.
+fn imap_first_sync(raw: &RawImap, src: &Source, out: &mut Vec<Diagnostic>) -> FirstSync {
+    match raw.first_sync.as_ref() {
+        None => FirstSync::Unseen,
+        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
+            "unseen" => FirstSync::Unseen,
+            "all" => FirstSync::All,
+            "new" => FirstSync::New,
+            other => {
+                src.error(
+                    out,
+                    v,
+                    format!("unknown first_sync `{other}`, expected unseen, all or new"),
+                );
+                FirstSync::Unseen
+            }
+        },
+    }
 }
 
 impl ClientImap {

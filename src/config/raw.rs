@@ -1,6 +1,6 @@
 //! Serde mirror of the TOML files: `rules.toml` and `mailboxes/*.toml`.
 //!
-//! These structs give the files their shape and nothing more; `validate.rs`
+//! These structs give the files their shape and nothing more; `validate/`
 //! turns them into the typed [`Config`](super::Config). Every struct has
 //! `deny_unknown_fields`, so a typo is an error and never a silent default.
 //! TOML keys are the Rust field names (no `rename`), so grep finds both.

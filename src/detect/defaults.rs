@@ -12,7 +12,7 @@ use super::{
     Actions, Allow, AppMentions, Context, DetectorConfig, Keywords, PaymentMentions, Rules, Scope,
     patterns,
 };
-use crate::config::Priority;
+use crate::domain::Priority;
 
 /// The lists' text, built in.
 const LISTS: &str = include_str!("default_lists.txt");

@@ -64,7 +64,7 @@ mod words;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Priority;
+use crate::domain::Priority;
 
 pub use quote::{new_text, new_text_ranges};
 
@@ -190,6 +190,8 @@ pub enum Error {
         index: usize,
         /// The pattern's name.
         name: String,
+        /// The pattern's key at fault: `name`, `category` or `regex`.
+        key: &'static str,
         /// What is wrong.
         reason: String,
     },
@@ -213,6 +215,46 @@ pub enum Error {
     /// A phrase list (vetoes, on-platform phrases) could not be built.
     #[error("detector: a phrase list does not build: {0}")]
     Keywords(#[source] aho_corasick::BuildError),
+}
+
+/// One step of the path from `[detector]` to a value: a key, or a position
+/// in a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPart<'a> {
+    /// A table key.
+    Key(&'a str),
+    /// A list position, from 0.
+    Index(usize),
+}
+
+impl Error {
+    /// The path below `[detector]` of the value at fault, so a caller
+    /// holding the file can point at it (`patterns`, `0`, `regex`); empty
+    /// when the fault is in no one value (the lists together are too large).
+    pub fn key_path(&self) -> Vec<KeyPart<'_>> {
+        match self {
+            Error::Regex { index, .. } => {
+                vec![
+                    KeyPart::Key("patterns"),
+                    KeyPart::Index(*index),
+                    KeyPart::Key("regex"),
+                ]
+            }
+            Error::Pattern { index, key, .. } => {
+                vec![
+                    KeyPart::Key("patterns"),
+                    KeyPart::Index(*index),
+                    KeyPart::Key(key),
+                ]
+            }
+            Error::Entry { key, index, .. } => key
+                .split('.')
+                .map(KeyPart::Key)
+                .chain([KeyPart::Index(*index)])
+                .collect(),
+            Error::TooManyKeywords | Error::Keywords(_) => Vec::new(),
+        }
+    }
 }
 
 /// The detector, built once from a configuration and shared by reference:

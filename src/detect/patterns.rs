@@ -267,27 +267,30 @@ fn compile_patterns(rules: &[PatternRule]) -> Result<Option<PatternSet>, Error> 
     }
     let mut patterns = Vec::with_capacity(rules.len());
     for (index, r) in rules.iter().enumerate() {
-        let fail = |reason: &str| Error::Pattern {
+        let fail = |key: &'static str, reason: &str| Error::Pattern {
             index,
             name: r.name.clone(),
+            key,
             reason: reason.to_owned(),
         };
         if r.name.trim().is_empty() {
-            return Err(fail("name is empty"));
+            return Err(fail("name", "name is empty"));
         }
         if rules[..index].iter().any(|o| o.name == r.name) {
-            return Err(fail("name is used by an earlier pattern"));
+            return Err(fail("name", "name is used by an earlier pattern"));
         }
         let Some(category) = Category::parse(&r.category) else {
             return Err(fail(
+                "category",
                 "unknown category (phone, email, address, messaging or payment)",
             ));
         };
         if r.regex.is_empty() {
-            return Err(fail("regex is empty"));
+            return Err(fail("regex", "regex is empty"));
         }
         if has_upper_case_literal(&r.regex) {
             return Err(fail(
+                "regex",
                 "write the regex in lower case: it matches the lower-cased text",
             ));
         }
@@ -302,6 +305,7 @@ fn compile_patterns(rules: &[PatternRule]) -> Result<Option<PatternSet>, Error> 
             })?;
         if regex.is_match(b"") {
             return Err(fail(
+                "regex",
                 "regex matches the empty text, so it would match everywhere",
             ));
         }

@@ -18,7 +18,7 @@ use smtp_proto::{
     EXT_START_TLS, EhloResponse,
 };
 
-use crate::spool::Accepted;
+use crate::domain::Accepted;
 
 /// One reply line: code, optional enhanced status code and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,7 +373,7 @@ pub fn shutting_down() -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{MessageRowId, TicketId};
+    use crate::domain::{MessageRowId, TicketId};
 
     fn line(reply: &Reply) -> String {
         let mut out = Vec::new();

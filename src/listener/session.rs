@@ -825,8 +825,8 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::config::{Addresses, Config, Domains, Limits, Priority, Senders, Server, Tickets};
-    use crate::ids::{MessageRowId, TicketId};
-    use crate::spool::{Accepted, Source};
+    use crate::domain::{Accepted, Source};
+    use crate::domain::{MessageRowId, TicketId};
 
     /// A Deliver that records what it was given. With `fail`, it answers
     /// `ShuttingDown`; with `gate`, it waits for a permit before answering.

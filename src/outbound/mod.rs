@@ -33,7 +33,7 @@ pub mod classify;
 pub mod compose;
 pub mod dkim;
 pub mod outbox;
-pub mod report;
+
 pub mod settings;
 pub mod smarthost;
 pub mod templates;
@@ -43,12 +43,12 @@ pub use settings::Settings;
 use minijinja::Value;
 
 use crate::config::Config;
+
+use crate::domain::{MessageRowId, TicketId};
 use crate::guard::{self, AutoReply};
-use crate::ids::{MessageRowId, TicketId};
 use crate::parse::ParsedMessage;
-use crate::spool::{Envelope, Source};
-use crate::store::{self, Conversation, Enqueue, NewEvent, NewOutbound, Tx};
-use crate::thread::{self, ThreadMatch};
+use crate::store::{self, Conversation, Enqueue, NewOutbound, Tx};
+
 use compose::{Address, AutoSubmitted, Draft};
 use templates::Vars;
 
@@ -112,8 +112,7 @@ pub fn queue(tx: &Tx<'_>, mail: &Mail, now: i64) -> Result<Option<MessageRowId>,
         .partition(|r| compose::is_valid_address(r));
     for bad in &invalid {
         tracing::warn!(kind = mail.kind, to = %bad.escape_debug(), "not a valid address, mail not sent");
-        event(
-            tx,
+        tx.event(
             mail.ticket,
             None,
             "mail_not_sent",
@@ -209,30 +208,6 @@ pub fn queue(tx: &Tx<'_>, mail: &Mail, now: i64) -> Result<Option<MessageRowId>,
     Ok(row)
 }
 
-/// Record an event on `ticket`.
-///
-/// # Errors
-///
-/// [`store::Error`].
-pub fn event(
-    tx: &Tx<'_>,
-    ticket: Option<TicketId>,
-    message: Option<MessageRowId>,
-    kind: &str,
-    cause: &str,
-    detail: &serde_json::Value,
-    now: i64,
-) -> Result<(), store::Error> {
-    tx.record_event(&NewEvent {
-        ticket,
-        message,
-        kind,
-        cause,
-        detail: &detail.to_string(),
-        now,
-    })
-}
-
 /// Set `conv`'s status to `status` and record the change (`status_changed`,
 /// with `cause`) when it is one; `first_response` stamps the first
 /// response as [`Tx::set_ticket_status`] does.
@@ -251,8 +226,7 @@ pub fn set_status(
 ) -> Result<(), store::Error> {
     tx.set_ticket_status(conv.id, status, first_response, now)?;
     if conv.status != status {
-        event(
-            tx,
+        tx.event(
             Some(conv.id),
             Some(row),
             "status_changed",
@@ -419,27 +393,40 @@ pub fn ticket_vars(cfg: &Config, conv: &Conversation) -> Vars {
     v
 }
 
-/// The agents to notify about `conv`: its assignee, else its queue's team
-/// (`[teams]`), else every agent. `(name, address)`.
+/// The agents to notify about `conv`: see [`notify_targets`].
 pub fn agents_for(cfg: &Config, conv: &Conversation) -> Vec<(String, String)> {
+    notify_targets(cfg, &conv.queue, &conv.assignee).0
+}
+
+/// The agents to notify about a ticket in `queue` assigned to `assignee`
+/// (empty: nobody): the assignee, else the queue's team (`[teams]`), else
+/// every agent. `(name, address)` each, and which rule chose them
+/// (`assignee`, `team`, `all_agents`).
+pub fn notify_targets(
+    cfg: &Config,
+    queue: &str,
+    assignee: &str,
+) -> (Vec<(String, String)>, &'static str) {
     let find = |name: &str| {
         cfg.agents
             .iter()
             .find(|a| a.name.eq_ignore_ascii_case(name))
             .map(|a| (a.name.clone(), a.address.clone()))
     };
-    if !conv.assignee.is_empty()
-        && let Some(a) = find(&conv.assignee)
+    if !assignee.is_empty()
+        && let Some(a) = find(assignee)
     {
-        return vec![a];
+        return (vec![a], "assignee");
     }
-    if let Some(team) = cfg.outbound.teams.get(&conv.queue.to_ascii_lowercase()) {
-        return team.iter().filter_map(|n| find(n)).collect();
+    if let Some(team) = cfg.outbound.teams.get(&queue.to_ascii_lowercase()) {
+        return (team.iter().filter_map(|n| find(n)).collect(), "team");
     }
-    cfg.agents
+    let all = cfg
+        .agents
         .iter()
         .map(|a| (a.name.clone(), a.address.clone()))
-        .collect()
+        .collect();
+    (all, "all_agents")
 }
 
 /// Render template `name`, or log and record why not (`None`).
@@ -455,8 +442,7 @@ fn render(
         Ok(r) => Ok(Some(r)),
         Err(e) => {
             crate::logging::log_error("template failed, mail not sent", &e);
-            event(
-                tx,
+            tx.event(
                 ticket,
                 None,
                 "mail_not_composed",
@@ -467,171 +453,6 @@ fn render(
             Ok(None)
         }
     }
-}
-
-/// What follows a customer message stored on `ticket` (row `row`): the
-/// status goes back to `Open`, a spoofed agent is noted, the new ticket is
-/// acknowledged (unless the loop guard says no) and the agents are told.
-///
-/// # Errors
-///
-/// [`store::Error`].
-#[allow(clippy::too_many_arguments)] // one call site, in the pipeline
-pub fn after_customer_message(
-    tx: &Tx<'_>,
-    cfg: &Config,
-    env: &Envelope,
-    raw: &[u8],
-    parsed: &ParsedMessage,
-    decision: &thread::Decision,
-    ticket: TicketId,
-    row: MessageRowId,
-    opened: bool,
-    new_participant: bool,
-    now: i64,
-) -> Result<(), store::Error> {
-    let Some(mut conv) = tx.conversation(ticket)? else {
-        return Ok(());
-    };
-    let sender = parsed
-        .from
-        .as_ref()
-        .map(|m| m.address.as_str())
-        .unwrap_or("");
-
-    // A customer's reply puts a ticket waiting on them back in the queue.
-    if !opened && !thread::is_closed(&conv.status) && !conv.status.eq_ignore_ascii_case("Open") {
-        set_status(tx, &mut conv, "Open", false, "customer_reply", row, now)?;
-    }
-
-    // An agent's address without its agent address is a customer here, and
-    // so is anyone else who writes to an agent address.
-    let to_agent_address = matches!(
-        &decision.matched,
-        ThreadMatch::Token {
-            purpose: crate::token::Kind::Agent,
-            ..
-        }
-    );
-    if !sender.is_empty() && (cfg.is_agent(sender) || to_agent_address) {
-        let why = match &decision.matched {
-            ThreadMatch::Token {
-                purpose: crate::token::Kind::Agent,
-                agent,
-                in_envelope,
-                ..
-            } => {
-                if !in_envelope {
-                    "the agent address was not an envelope recipient".to_owned()
-                } else {
-                    format!(
-                        "the agent address was issued to {}, the mail is from {sender}",
-                        agent.as_deref().unwrap_or("another agent")
-                    )
-                }
-            }
-            ThreadMatch::Token { purpose, .. } => {
-                format!("a {} address grants no agent rights", purpose.as_str())
-            }
-            _ => decision
-                .tried
-                .iter()
-                .find(|s| s.rule == "token")
-                .map(|s| s.result.clone())
-                .unwrap_or_else(|| "no agent address".to_owned()),
-        };
-        event(
-            tx,
-            Some(ticket),
-            Some(row),
-            "agent_not_authenticated",
-            "no_valid_agent_address",
-            &serde_json::json!({
-                "from": sender,
-                "why": format!(
-                    "handled as a customer message: an agent action needs the agent address \
-                     made for that agent on this ticket ({why})"
-                ),
-            }),
-            now,
-        )?;
-    }
-
-    let sends_mail = env.source != Source::Ingest || cfg.outbound.ingest_sends_mail;
-    // A client suspended from this queue (bypass detector): stored and
-    // threaded as always; the notice instead of an acknowledgement, and
-    // the agents' notification says so.
-    let suspension = if sender.is_empty() {
-        None
-    } else {
-        tx.active_suspension(sender, &conv.queue)?
-    };
-    let suspended_line = match &suspension {
-        Some(s) => Some(crate::compliance::suspended_mail(
-            tx,
-            cfg,
-            s,
-            &conv,
-            row,
-            sender,
-            parsed.message_id.as_deref(),
-            guard::is_automatic(cfg, env, parsed),
-            sends_mail,
-            now,
-        )?),
-        None => None,
-    };
-
-    if !sends_mail {
-        return Ok(());
-    }
-
-    if suspension.is_none()
-        && opened
-        && !sender.is_empty()
-        && cfg
-            .outbound
-            .acknowledges(&conv.queue, &conv.inbound_address)
-    {
-        let auto = guard::is_automatic(cfg, env, parsed);
-        if may_auto_reply(
-            tx,
-            cfg,
-            ticket,
-            Some(row),
-            sender,
-            auto,
-            "acknowledgement",
-            now,
-        )? {
-            let vars = ticket_vars(cfg, &conv);
-            let mut refs = parsed.references.clone();
-            refs.extend(parsed.message_id.iter().cloned());
-            let reply = AutoReplyMail {
-                kind: "ack",
-                template: "acknowledgement",
-                to: sender,
-                in_reply_to: parsed.message_id.clone(),
-                references: refs,
-            };
-            auto_reply(tx, cfg, &conv, &reply, &vars, now)?;
-        }
-    }
-
-    let held = (new_participant
-        && cfg.threading.new_participants == crate::config::NewParticipants::Hold)
-        .then_some(sender);
-    notify_agents(
-        tx,
-        cfg,
-        &conv,
-        raw,
-        parsed,
-        sender,
-        suspended_line,
-        held,
-        now,
-    )
 }
 
 /// Whether an automatic mail (`mail`, for the record) may go to `to`: the
@@ -674,8 +495,7 @@ pub fn may_auto_reply(
                 mail,
                 "automatic reply suppressed"
             );
-            event(
-                tx,
+            tx.event(
                 Some(ticket),
                 row,
                 "auto_reply_suppressed",
@@ -749,23 +569,26 @@ pub fn auto_reply(
     queue(tx, &mail, now)
 }
 
-/// Queue the notification of a customer message to the ticket's agents.
+/// Queue the notification of a customer message on `conv` to `agents`
+/// (`(name, address)`, one mail each), with the suspension line and the
+/// held new participant when there are.
+///
+/// # Errors
+///
+/// [`store::Error`].
 #[allow(clippy::too_many_arguments)] // one call site, all values distinct
-fn notify_agents(
+pub fn notify_agents(
     tx: &Tx<'_>,
     cfg: &Config,
     conv: &Conversation,
     raw: &[u8],
     parsed: &ParsedMessage,
     sender: &str,
+    agents: &[(String, String)],
     suspended: Option<String>,
     held: Option<&str>,
     now: i64,
 ) -> Result<(), store::Error> {
-    let agents: Vec<(String, String)> = agents_for(cfg, conv)
-        .into_iter()
-        .filter(|(_, a)| !a.eq_ignore_ascii_case(sender))
-        .collect();
     if agents.is_empty() {
         return Ok(());
     }
@@ -826,7 +649,7 @@ fn notify_agents(
     // agent, and threads under the mail that agent already has of this
     // ticket (earlier notifications, their own replies), never under the
     // customer's message, which the agent never received.
-    for (name, address) in &agents {
+    for (name, address) in agents {
         let mut v = vars.clone();
         v.insert("agent_name", Value::from(display_name(name)));
         v.insert("agent_email", Value::from(address.clone()));
@@ -930,8 +753,7 @@ pub fn permanent_failure(
         kind = f.kind,
         "delivery failed permanently"
     );
-    event(
-        tx,
+    tx.event(
         f.ticket,
         None,
         "delivery_failed",

@@ -298,7 +298,7 @@ pub async fn run(
 
 /// What a failure handler needs about the failed row.
 struct FailureInfo {
-    ticket: Option<crate::ids::TicketId>,
+    ticket: Option<crate::domain::TicketId>,
     kind: String,
     rcpt: String,
     status: String,

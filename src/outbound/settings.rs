@@ -2,7 +2,7 @@
 //! mirrors (`deny_unknown_fields`) and the typed [`Settings`] the rest of
 //! postdesk reads.
 //!
-//! `config/validate.rs` calls [`check`] with a function that turns a byte
+//! `config/validate/` calls [`check`] with a function that turns a byte
 //! span of `rules.toml` into a diagnostic, so every problem here is
 //! reported at its `file:line:column` like the rest of the file. Template
 //! problems name the template file and line (see [`super::templates`]).
@@ -24,7 +24,8 @@ use serde_spanned::Spanned;
 
 use super::dkim::Signer;
 use super::templates::Templates;
-use crate::config::{Diagnostic, PasswordSource};
+use crate::config::diag::{Diagnostic, PasswordSource, resolve};
+use crate::files::read_private_file;
 
 /// `[teams]`: queue name to agent names.
 pub type RawTeams = BTreeMap<String, Vec<Spanned<String>>>;
@@ -232,156 +233,7 @@ pub fn check(
     let d = Settings::default();
     let mut error = |span: Range<usize>, message: String| out.push(at(span, message));
 
-    let secs = |value: &Option<Spanned<f64>>,
-                key: &str,
-                default: Duration,
-                error: &mut dyn FnMut(Range<usize>, String)| {
-        match value {
-            None => default,
-            Some(v) => {
-                let s = *v.get_ref();
-                // A century is a typo, and keeps Duration arithmetic far
-                // from overflowing.
-                if !s.is_finite() || s <= 0.0 || s > 3_153_600_000.0 {
-                    error(
-                        v.span(),
-                        format!("{key} must be a number of seconds greater than 0, not {s}"),
-                    );
-                    default
-                } else {
-                    Duration::from_secs_f64(s)
-                }
-            }
-        }
-    };
-
-    let smarthost = match &raw.host {
-        None => {
-            for (key, span) in [
-                ("port", raw.port.as_ref().map(Spanned::span)),
-                ("tls", raw.tls.as_ref().map(Spanned::span)),
-                ("user", raw.user.as_ref().map(Spanned::span)),
-            ] {
-                if let Some(span) = span {
-                    error(
-                        span,
-                        format!("{key} is set but host is not: set host to use a smarthost"),
-                    );
-                }
-            }
-            None
-        }
-        Some(host) => {
-            let name = host.get_ref().trim();
-            if name.is_empty() || name.chars().any(char::is_whitespace) {
-                error(
-                    host.span(),
-                    format!("host `{}` must be a host name or address", host.get_ref()),
-                );
-            }
-            let tls = match raw.tls.as_ref() {
-                None => Tls::StartTls,
-                Some(t) => match t.get_ref().to_ascii_lowercase().as_str() {
-                    "implicit" => Tls::Implicit,
-                    "starttls" => Tls::StartTls,
-                    "none" => Tls::None,
-                    other => {
-                        error(
-                            t.span(),
-                            format!(
-                                "unknown tls `{other}`, expected one of implicit, starttls, none"
-                            ),
-                        );
-                        Tls::StartTls
-                    }
-                },
-            };
-            let port = match &raw.port {
-                Some(p) if *p.get_ref() == 0 => {
-                    error(p.span(), "port must be greater than 0".into());
-                    25
-                }
-                Some(p) => *p.get_ref(),
-                None => match tls {
-                    Tls::Implicit => 465,
-                    Tls::StartTls => 587,
-                    Tls::None => 25,
-                },
-            };
-            let password = match (&raw.password_env, &raw.password_file) {
-                (Some(e), Some(_)) => {
-                    error(
-                        e.span(),
-                        "set password_env or password_file, not both".into(),
-                    );
-                    None
-                }
-                (Some(e), None) => {
-                    if e.get_ref().is_empty() || e.get_ref().contains('=') {
-                        error(
-                            e.span(),
-                            format!(
-                                "password_env `{}` is not an environment variable name",
-                                e.get_ref()
-                            ),
-                        );
-                    }
-                    Some(PasswordSource::Env(e.get_ref().clone()))
-                }
-                (None, Some(f)) => {
-                    let path = crate::config::resolve(dir, f.get_ref());
-                    if !path.is_file() {
-                        error(
-                            f.span(),
-                            format!("password_file `{}` does not exist", path.display()),
-                        );
-                    } else if let Err(e) = crate::config::read_private_file(&path) {
-                        error(f.span(), format!("password_file: {e}"));
-                    }
-                    Some(PasswordSource::File(path))
-                }
-                (None, None) => None,
-            };
-            let user = raw.user.as_ref().map(|u| u.get_ref().clone());
-            match (&user, &password) {
-                (Some(_), None) => {
-                    if let Some(u) = &raw.user {
-                        error(
-                            u.span(),
-                            "user is set but neither password_env nor password_file is".into(),
-                        );
-                    }
-                }
-                (None, Some(_)) => {
-                    let span = raw
-                        .password_env
-                        .as_ref()
-                        .map(Spanned::span)
-                        .or_else(|| raw.password_file.as_ref().map(Spanned::span))
-                        .unwrap_or(0..0);
-                    error(span, "a password is set but user is not".into());
-                }
-                _ => {}
-            }
-            Some(Smarthost {
-                host: name.to_owned(),
-                port,
-                tls,
-                user,
-                password,
-            })
-        }
-    };
-    if raw.host.is_none()
-        && let Some(s) = raw
-            .password_env
-            .as_ref()
-            .map(Spanned::span)
-            .or_else(|| raw.password_file.as_ref().map(Spanned::span))
-    {
-        error(s, "a password is set but host is not".into());
-    }
-
+    let smarthost = check_smarthost(&raw, dir, &mut error);
     let max_in_flight = match &raw.max_in_flight {
         Some(v) if *v.get_ref() == 0 || *v.get_ref() > 1024 => {
             error(
@@ -404,99 +256,13 @@ pub fn check(
         Some(v) => *v.get_ref(),
         None => d.max_attempts,
     };
-    let x_loop = match &raw.x_loop {
-        Some(v) => {
-            let value = v.get_ref().trim();
-            if value.is_empty() || value.chars().any(|c| c.is_control()) {
-                error(
-                    v.span(),
-                    "x_loop must be a non-empty single-line value".into(),
-                );
-            }
-            value.to_owned()
-        }
-        None => format!("postdesk@{hostname}"),
-    };
+    let x_loop = check_x_loop(raw.x_loop.as_ref(), hostname, &mut error);
     let acknowledge = match &raw.acknowledge {
         None => d.acknowledge.clone(),
-        Some(list) => list
-            .iter()
-            .filter_map(|v| {
-                let value = v.get_ref().trim().to_ascii_lowercase();
-                if value.is_empty() || value.chars().any(char::is_whitespace) {
-                    error(
-                        v.span(),
-                        format!(
-                            "acknowledge entry `{}` must be a queue name or an address",
-                            v.get_ref()
-                        ),
-                    );
-                    None
-                } else {
-                    Some(value)
-                }
-            })
-            .collect(),
+        Some(list) => check_acknowledge(list, &mut error),
     };
-
-    let dkim = match (&raw.dkim_key_file, &raw.dkim_selector, &raw.dkim_domain) {
-        (None, None, None) => None,
-        (Some(file), Some(selector), Some(domain)) => {
-            let path = crate::config::resolve(dir, file.get_ref());
-            match super::dkim::load(&path, domain.get_ref(), selector.get_ref()) {
-                Ok(signer) => Some(Dkim {
-                    domain: domain.get_ref().to_ascii_lowercase(),
-                    selector: selector.get_ref().clone(),
-                    key_file: path,
-                    signer: Arc::new(signer),
-                }),
-                Err(e) => {
-                    error(
-                        file.span(),
-                        format!("dkim_key_file `{}`: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        }
-        _ => {
-            let span = [
-                raw.dkim_key_file.as_ref().map(Spanned::span),
-                raw.dkim_selector.as_ref().map(Spanned::span),
-                raw.dkim_domain.as_ref().map(Spanned::span),
-            ]
-            .into_iter()
-            .flatten()
-            .next()
-            .unwrap_or(0..0);
-            error(
-                span,
-                "DKIM needs all three of dkim_key_file, dkim_selector and dkim_domain".into(),
-            );
-            None
-        }
-    };
-
-    let mut typed_teams = BTreeMap::new();
-    for (queue, names) in teams {
-        let mut members = Vec::new();
-        for name in names {
-            let known = agents
-                .keys()
-                .find(|a| a.eq_ignore_ascii_case(name.get_ref()));
-            match known {
-                Some(agent) => members.push(agent.clone()),
-                None => error(
-                    name.span(),
-                    format!(
-                        "team `{queue}`: `{}` is not an agent; add it to [agents]",
-                        name.get_ref()
-                    ),
-                ),
-            }
-        }
-        typed_teams.insert(queue.to_ascii_lowercase(), members);
-    }
+    let dkim = check_dkim(&raw, dir, &mut error);
+    let teams = check_teams(teams, agents, &mut error);
 
     let timeout = secs(&raw.timeout_secs, "timeout_secs", d.timeout, &mut error);
     let retry_initial = secs(
@@ -551,9 +317,265 @@ pub fn check(
             .notify_attachments_max_bytes
             .map_or(d.notify_attachments_max_bytes, Spanned::into_inner),
         dkim,
-        teams: typed_teams,
+        teams,
         templates: Arc::new(templates),
     }
+}
+
+/// Where a check reports a problem: a span of rules.toml and the message.
+type Report<'a> = &'a mut dyn FnMut(Range<usize>, String);
+
+/// A number of seconds (`value`, or `default` when unset), reported when it
+/// is not greater than 0 or is past a century.
+fn secs(value: &Option<Spanned<f64>>, key: &str, default: Duration, error: Report) -> Duration {
+    match value {
+        None => default,
+        Some(v) => {
+            let s = *v.get_ref();
+            // A century is a typo, and keeps Duration arithmetic far
+            // from overflowing.
+            if !s.is_finite() || s <= 0.0 || s > 3_153_600_000.0 {
+                error(
+                    v.span(),
+                    format!("{key} must be a number of seconds greater than 0, not {s}"),
+                );
+                default
+            } else {
+                Duration::from_secs_f64(s)
+            }
+        }
+    }
+}
+
+/// The smarthost of `host`, `port`, `tls`, `user` and the password keys;
+/// `None` without `host`, when a key that needs it is reported.
+fn check_smarthost(raw: &RawOutbound, dir: &Path, error: Report) -> Option<Smarthost> {
+    let password_span = || {
+        raw.password_env
+            .as_ref()
+            .map(Spanned::span)
+            .or_else(|| raw.password_file.as_ref().map(Spanned::span))
+    };
+    let Some(host) = &raw.host else {
+        for (key, span) in [
+            ("port", raw.port.as_ref().map(Spanned::span)),
+            ("tls", raw.tls.as_ref().map(Spanned::span)),
+            ("user", raw.user.as_ref().map(Spanned::span)),
+        ] {
+            if let Some(span) = span {
+                error(
+                    span,
+                    format!("{key} is set but host is not: set host to use a smarthost"),
+                );
+            }
+        }
+        if let Some(span) = password_span() {
+            error(span, "a password is set but host is not".into());
+        }
+        return None;
+    };
+    let name = host.get_ref().trim();
+    if name.is_empty() || name.chars().any(char::is_whitespace) {
+        error(
+            host.span(),
+            format!("host `{}` must be a host name or address", host.get_ref()),
+        );
+    }
+    let tls = match raw.tls.as_ref() {
+        None => Tls::StartTls,
+        Some(t) => match t.get_ref().to_ascii_lowercase().as_str() {
+            "implicit" => Tls::Implicit,
+            "starttls" => Tls::StartTls,
+            "none" => Tls::None,
+            other => {
+                error(
+                    t.span(),
+                    format!("unknown tls `{other}`, expected one of implicit, starttls, none"),
+                );
+                Tls::StartTls
+            }
+        },
+    };
+    let port = match &raw.port {
+        Some(p) if *p.get_ref() == 0 => {
+            error(p.span(), "port must be greater than 0".into());
+            25
+        }
+        Some(p) => *p.get_ref(),
+        None => match tls {
+            Tls::Implicit => 465,
+            Tls::StartTls => 587,
+            Tls::None => 25,
+        },
+    };
+    let password = check_password(raw, dir, error);
+    let user = raw.user.as_ref().map(|u| u.get_ref().clone());
+    match (&raw.user, &password) {
+        (Some(u), None) => error(
+            u.span(),
+            "user is set but neither password_env nor password_file is".into(),
+        ),
+        (None, Some(_)) => error(
+            password_span().unwrap_or(0..0),
+            "a password is set but user is not".into(),
+        ),
+        _ => {}
+    }
+    Some(Smarthost {
+        host: name.to_owned(),
+        port,
+        tls,
+        user,
+        password,
+    })
+}
+
+/// Where the smarthost password is: `password_env` or `password_file`
+/// (which must exist and be readable by its owner only), not both.
+fn check_password(raw: &RawOutbound, dir: &Path, error: Report) -> Option<PasswordSource> {
+    match (&raw.password_env, &raw.password_file) {
+        (Some(e), Some(_)) => {
+            error(
+                e.span(),
+                "set password_env or password_file, not both".into(),
+            );
+            None
+        }
+        (Some(e), None) => {
+            if e.get_ref().is_empty() || e.get_ref().contains('=') {
+                error(
+                    e.span(),
+                    format!(
+                        "password_env `{}` is not an environment variable name",
+                        e.get_ref()
+                    ),
+                );
+            }
+            Some(PasswordSource::Env(e.get_ref().clone()))
+        }
+        (None, Some(f)) => {
+            let path = resolve(dir, f.get_ref());
+            if !path.is_file() {
+                error(
+                    f.span(),
+                    format!("password_file `{}` does not exist", path.display()),
+                );
+            } else if let Err(e) = read_private_file(&path) {
+                error(f.span(), format!("password_file: {e}"));
+            }
+            Some(PasswordSource::File(path))
+        }
+        (None, None) => None,
+    }
+}
+
+/// The `X-Loop` value: `x_loop`, or `postdesk@HOSTNAME` when unset.
+fn check_x_loop(value: Option<&Spanned<String>>, hostname: &str, error: Report) -> String {
+    let Some(v) = value else {
+        return format!("postdesk@{hostname}");
+    };
+    let value = v.get_ref().trim();
+    if value.is_empty() || value.chars().any(|c| c.is_control()) {
+        error(
+            v.span(),
+            "x_loop must be a non-empty single-line value".into(),
+        );
+    }
+    value.to_owned()
+}
+
+/// The `acknowledge` entries, lower-case; an empty one or one with a space
+/// is reported and left out.
+fn check_acknowledge(list: &[Spanned<String>], error: Report) -> Vec<String> {
+    list.iter()
+        .filter_map(|v| {
+            let value = v.get_ref().trim().to_ascii_lowercase();
+            if value.is_empty() || value.chars().any(char::is_whitespace) {
+                error(
+                    v.span(),
+                    format!(
+                        "acknowledge entry `{}` must be a queue name or an address",
+                        v.get_ref()
+                    ),
+                );
+                None
+            } else {
+                Some(value)
+            }
+        })
+        .collect()
+}
+
+/// The DKIM signer of `dkim_key_file`, `dkim_selector` and `dkim_domain`
+/// (all three, or none).
+fn check_dkim(raw: &RawOutbound, dir: &Path, error: Report) -> Option<Dkim> {
+    match (&raw.dkim_key_file, &raw.dkim_selector, &raw.dkim_domain) {
+        (None, None, None) => None,
+        (Some(file), Some(selector), Some(domain)) => {
+            let path = resolve(dir, file.get_ref());
+            match super::dkim::load(&path, domain.get_ref(), selector.get_ref()) {
+                Ok(signer) => Some(Dkim {
+                    domain: domain.get_ref().to_ascii_lowercase(),
+                    selector: selector.get_ref().clone(),
+                    key_file: path,
+                    signer: Arc::new(signer),
+                }),
+                Err(e) => {
+                    error(
+                        file.span(),
+                        format!("dkim_key_file `{}`: {e}", path.display()),
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            let span = [
+                raw.dkim_key_file.as_ref().map(Spanned::span),
+                raw.dkim_selector.as_ref().map(Spanned::span),
+                raw.dkim_domain.as_ref().map(Spanned::span),
+            ]
+            .into_iter()
+            .flatten()
+            .next()
+            .unwrap_or(0..0);
+            error(
+                span,
+                "DKIM needs all three of dkim_key_file, dkim_selector and dkim_domain".into(),
+            );
+            None
+        }
+    }
+}
+
+/// `[teams]` with queue names lower-case and each member an `[agents]`
+/// name (as written there); a name that is not an agent is reported.
+fn check_teams(
+    teams: RawTeams,
+    agents: &BTreeMap<String, Spanned<String>>,
+    error: Report,
+) -> BTreeMap<String, Vec<String>> {
+    let mut typed = BTreeMap::new();
+    for (queue, names) in teams {
+        let mut members = Vec::new();
+        for name in names {
+            let known = agents
+                .keys()
+                .find(|a| a.eq_ignore_ascii_case(name.get_ref()));
+            match known {
+                Some(agent) => members.push(agent.clone()),
+                None => error(
+                    name.span(),
+                    format!(
+                        "team `{queue}`: `{}` is not an agent; add it to [agents]",
+                        name.get_ref()
+                    ),
+                ),
+            }
+        }
+        typed.insert(queue.to_ascii_lowercase(), members);
+    }
+    typed
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@
 //! event and the notice. So a restart while broken opens no second ticket,
 //! and a recovery after a restart is still noted on the ticket.
 
-use super::alert::{Notify, alert_vars, deliver};
 use super::{Context, Error};
 use crate::config::Config;
-use crate::ids::TicketId;
+use crate::domain::TicketId;
+use crate::monitor::{Notify, alert_vars, deliver};
 use crate::store::{self, MailboxHealth, NewEvent, NewTicket, Tx};
 
 /// One mailbox's failure count.
@@ -124,7 +124,7 @@ pub fn mark_broken(
     let reopened = match before.as_ref().and_then(|h| h.ticket) {
         Some(t) => tx
             .ticket_number_status(t)?
-            .filter(|(_, status)| !crate::thread::is_closed(status))
+            .filter(|(_, status)| !crate::domain::Status::name_is_closed(status))
             .map(|_| t),
         None => None,
     };
@@ -139,37 +139,34 @@ pub fn mark_broken(
             t
         }
         None => {
-            let number = tx.next_ticket_number(cfg.tickets.number_start)?;
-            let t = tx.insert_ticket(&NewTicket {
-                number,
-                subject: &subject,
-                normalized_subject: "",
-                status: "Open",
-                priority: "High",
-                // The admins' queue for client mailboxes, where the
-                // mailbox's own mail lands too.
-                queue: crate::route::Queue::Monitoring.as_str(),
-                issue_type: "Bug",
-                requester: None,
-                requester_name: "postdesk",
-                inbound_address: mailbox,
-                linked_ticket: None,
-                now,
-            })?;
+            let t = tx.open_ticket(
+                &NewTicket {
+                    subject: &subject,
+                    normalized_subject: "",
+                    status: "Open",
+                    priority: "High",
+                    // The admins' queue for client mailboxes, where the
+                    // mailbox's own mail lands too.
+                    queue: crate::domain::Queue::Monitoring.as_str(),
+                    issue_type: "Bug",
+                    requester: None,
+                    requester_name: "postdesk",
+                    inbound_address: mailbox,
+                    linked_ticket: None,
+                    now,
+                },
+                cfg.tickets.number_start,
+                &crate::store::Opened {
+                    cause: "mailbox_broken",
+                    detail: &serde_json::json!({ "mailbox": mailbox }).to_string(),
+                },
+            )?;
             add_note(
                 tx,
                 t,
                 &format!("Mailbox {mailbox} unreachable: {reason}"),
                 now,
             )?;
-            tx.record_event(&NewEvent {
-                ticket: Some(t),
-                message: None,
-                kind: "ticket_opened",
-                cause: "mailbox_broken",
-                detail: &serde_json::json!({ "mailbox": mailbox }).to_string(),
-                now,
-            })?;
             if let Some((c, _)) = cfg.mailbox(mailbox) {
                 tx.link_ticket_client(t, client, &c.customer, mailbox)?;
             }

@@ -30,7 +30,6 @@ use crate::config::{Config, ImapAccount};
 use crate::spool::Spool;
 use crate::store::{self, Store};
 
-pub mod alert;
 pub mod connect;
 pub mod health;
 pub mod idle;

@@ -33,7 +33,7 @@ use super::health::Health;
 use super::idle::{self, Wake};
 use super::{Context, Error, timed};
 use crate::config::{AfterIngest, FirstSync, ImapAccount};
-use crate::spool::{Envelope, Source};
+use crate::domain::{Envelope, Source};
 use crate::store::{SyncState, SyncUpdate};
 
 /// Messages fetched per `UID FETCH`: the unit that commits before the next
@@ -84,6 +84,10 @@ pub async fn session(
     let unsolicited = session.unsolicited_responses.clone();
     loop {
         last = fetch_new(ctx, &mut session, mailbox, account, validity, last, token).await?;
+        // Everything up to `last` is committed: an observable tick (target
+        // `postdesk::tick`, off at the default level) that tests wait on
+        // before asserting that nothing more was stored.
+        tracing::debug!(target: "postdesk::tick", validity, last_uid = last, "mailbox caught up");
         if token.is_cancelled() {
             logout(session, account).await;
             return Ok(());

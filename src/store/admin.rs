@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Store, TicketRef};
-use crate::thread::is_closed;
+use crate::domain::Status;
 
 /// What [`Store::set_status`] changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct StatusChange {
 
 impl Store {
     /// Set a ticket's status, recording a `status_changed` event with
-    /// `cause`. A closed status ([`crate::thread::CLOSED_STATUSES`]) stamps
+    /// `cause`. A closed status ([`Status::is_closed`]) stamps
     /// `closed_at` (the start of the reopen window); any other clears it.
     /// `None` when there is no such ticket.
     ///
@@ -64,8 +64,11 @@ impl Store {
         const SET: &str = "UPDATE tickets SET status = ?2, updated_at = ?3,
                 closed_at = CASE WHEN ?4 THEN ?3 ELSE NULL END
             WHERE id = ?1";
-        txn.execute(SET, params![id, status, now, is_closed(status)])
-            .map_err(|e| Error::sql(SET, e))?;
+        txn.execute(
+            SET,
+            params![id, status, now, Status::name_is_closed(status)],
+        )
+        .map_err(|e| Error::sql(SET, e))?;
         const EVENT: &str =
             "INSERT INTO events (ticket_id, message_row_id, at, kind, cause, detail)
             VALUES (?1, NULL, ?2, 'status_changed', ?3, ?4)";

@@ -1,14 +1,14 @@
 //! The bypass detector's bookkeeping: which rules version scanned each
 //! message, the hits acted on, the flags, and suspended clients.
 //!
-//! Written by [`crate::compliance`] in the transaction of the scan (the
+//! Written by the bypass detector's actions in the transaction of the scan (the
 //! message's own, or a rescan batch), so a flag, its warning, its alert and
 //! a suspension commit together or not at all.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Store, Tx};
-use crate::ids::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId};
 
 /// A flag to record.
 #[derive(Debug, Clone)]
@@ -54,9 +54,9 @@ pub struct Suspension {
     /// Since when (Unix seconds).
     pub since: i64,
     /// The Compliance Alert ticket that reported it.
-    pub alert_ticket: Option<i64>,
+    pub alert_ticket: Option<TicketId>,
     /// The message whose flag caused it.
-    pub message: Option<i64>,
+    pub message: Option<MessageRowId>,
     /// When it was lifted, if it was.
     pub lifted_at: Option<i64>,
     /// Who lifted it.
@@ -111,8 +111,8 @@ fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
         client: r.get(1)?,
         queue: r.get(2)?,
         since: r.get(3)?,
-        alert_ticket: r.get(4)?,
-        message: r.get(5)?,
+        alert_ticket: r.get::<_, Option<i64>>(4)?.map(TicketId),
+        message: r.get::<_, Option<i64>>(5)?.map(MessageRowId),
         lifted_at: r.get(6)?,
         lifted_by: r.get(7)?,
     })
@@ -260,15 +260,31 @@ impl Tx<'_> {
     ///
     /// [`Error::Sql`].
     pub fn open_alert_ticket(&self, client: &str) -> Result<Option<TicketId>, Error> {
-        const Q: &str =
+        const Q: &str = concat!(
             "SELECT t.id FROM detector_flags f JOIN tickets t ON t.id = f.alert_ticket_id
-            WHERE f.client = ?1 AND t.status NOT IN ('Closed', 'Resolved')
-            ORDER BY f.id DESC LIMIT 1";
+            WHERE f.client = ?1 AND t.status COLLATE NOCASE NOT IN ",
+            closed_statuses!(),
+            " ORDER BY f.id DESC LIMIT 1"
+        );
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.query_row([client], |r| r.get(0))
             .optional()
             .map(|t| t.map(TicketId))
             .map_err(|e| Error::sql(Q, e))
+    }
+
+    /// Every suspension of `client` in force (one per queue).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn active_suspensions(&self, client: &str) -> Result<Vec<Suspension>, Error> {
+        const Q: &str = suspension_query!("WHERE s.client = ?1 AND s.lifted_at IS NULL");
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let rows = st
+            .query_map([client.to_lowercase()], suspension_row)
+            .map_err(|e| Error::sql(Q, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::sql(Q, e))
     }
 
     /// The suspension of `client`'s access to `queue`, if one is active.

@@ -14,10 +14,20 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::config::DbConfig;
+
+/// `status NOT IN` this list is "not closed": the SQL spelling of
+/// [`crate::domain::Status::CLOSED`] (a test keeps the two equal). Compare
+/// with `COLLATE NOCASE`.
+macro_rules! closed_statuses {
+    () => {
+        "('Closed', 'Resolved')"
+    };
+}
 use rusqlite::{Connection, OpenFlags};
 
 mod admin;
 mod detector;
+mod facts;
 mod migrate;
 mod outbox;
 mod poll;
@@ -27,6 +37,7 @@ pub mod writer;
 
 pub use admin::StatusChange;
 pub use detector::{HitKey, NewFlag, ScanCandidate, ScopeFilter, Suspension};
+pub use facts::{SenderHistory, TicketFacts};
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use outbox::{
     Claimed, Conversation, Enqueue, NewOutbound, Outbox, OutboxId, OutboxRow, RetryOutcome,
@@ -40,6 +51,7 @@ pub use read::{
     AttachmentBytes, AttachmentSummary, EventRow, MessageDetail, MessageSummary, StoredAttachment,
     TicketDetail, TicketFilter, TicketRef, TicketSummary,
 };
+pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use writer::{Job, Writer, WriterThread};
 
@@ -84,6 +96,10 @@ pub enum Error {
     /// The writer thread has stopped.
     #[error("store writer has stopped")]
     WriterGone,
+    /// A caller broke a rule of the store's verbs (a bug, reported instead
+    /// of a panic).
+    #[error("invariant broken: {0}")]
+    Invariant(String),
 }
 
 impl Error {
@@ -109,7 +125,7 @@ impl Error {
                 )
             ),
             Error::Io { .. } | Error::WriterGone => true,
-            Error::TooNew { .. } => false,
+            Error::TooNew { .. } | Error::Invariant(_) => false,
         }
     }
 }
@@ -141,7 +157,7 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
     // Only a missing file is created: an existing one is left to SQLite
     // untouched (opened for writing here, a read-only one would fail
     // where SQLite falls back to reading).
-    match crate::config::create_private(path, false) {
+    match crate::files::create_private(path, false) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(source) => {
@@ -243,5 +259,19 @@ impl Store {
         let out = f(&mut Tx::new(&txn));
         txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::Status;
+
+    #[test]
+    fn the_sql_list_of_closed_statuses_is_the_domain_one() {
+        let names: Vec<String> = Status::CLOSED
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(closed_statuses!(), format!("({})", names.join(", ")));
     }
 }

@@ -19,19 +19,11 @@ use sha2::{Digest, Sha256};
 
 use super::tx::AttachmentRow;
 use super::{Error, MessageSummary, Store, Tx};
-use crate::ids::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId};
 use crate::parse::{Attachment, AttachmentInfo};
-use crate::thread::ThreadIndex;
 
-/// Row id of an outbox row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct OutboxId(pub i64);
-
-impl std::fmt::Display for OutboxId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use crate::domain::OutboxId;
+use crate::domain::Status;
 
 /// An outbound mail stored as a `messages` row, so replies to it thread
 /// (threading looks Message-IDs up in `messages`) and `show` lists it.
@@ -398,35 +390,6 @@ impl<'c> Tx<'c> {
             .map_err(|e| Error::sql(Q, e))
     }
 
-    /// Replace the facts of every merged ticket in `index` by those of the
-    /// ticket it was merged into (following chains), and give a merged
-    /// tagged ticket the target's participants: mail naming either number
-    /// or either ticket's messages joins the target.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Sql`].
-    pub fn follow_merges(&self, index: &mut ThreadIndex) -> Result<(), Error> {
-        let merged: Vec<(TicketId, TicketId)> = {
-            let mut out = Vec::new();
-            for t in index.tickets.keys() {
-                if let Some(target) = self.merge_target(*t)? {
-                    out.push((*t, target));
-                }
-            }
-            out
-        };
-        for (source, target) in merged {
-            if let Some(facts) = self.ticket_facts(&[target])?.remove(&target) {
-                index.tickets.insert(source, facts);
-            }
-            if let Some(people) = index.participants.get_mut(&source) {
-                *people = self.participant_addresses(target)?;
-            }
-        }
-        Ok(())
-    }
-
     /// The ticket `ticket` was (transitively) merged into, if any.
     ///
     /// # Errors
@@ -601,7 +564,7 @@ impl<'c> Tx<'c> {
             ticket.0,
             status,
             now,
-            crate::thread::is_closed(status),
+            Status::name_is_closed(status),
             first_response
         ])
         .map_err(|e| Error::sql(Q, e))?;

@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, Store, Tx};
-use crate::ids::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId};
 
 /// What a poller records with each fetched message: the mailbox's UID
 /// state moves from `prev_uid` to `uid`.
@@ -450,12 +450,15 @@ impl Tx<'_> {
     ///
     /// [`Error::Sql`].
     pub fn open_ticket_counts(&self) -> Result<Vec<OpenCount>, Error> {
-        const Q: &str = "SELECT queue, priority, COUNT(*) FROM tickets
-            WHERE status COLLATE NOCASE NOT IN ('Closed', 'Resolved')
-            GROUP BY queue, priority
+        const Q: &str = concat!(
+            "SELECT queue, priority, COUNT(*) FROM tickets
+            WHERE status COLLATE NOCASE NOT IN ",
+            closed_statuses!(),
+            " GROUP BY queue, priority
             ORDER BY queue,
                 CASE priority WHEN 'Urgent' THEN 0 WHEN 'High' THEN 1 WHEN 'Medium' THEN 2
-                    ELSE 3 END";
+                    ELSE 3 END"
+        );
         let mut st = self.conn.prepare_cached(Q).map_err(sql(Q))?;
         let rows = st
             .query_map([], |r| {

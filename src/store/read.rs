@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, Store};
-use crate::ids::TicketId;
+use crate::domain::TicketId;
 
 /// Filter for [`Store::list_tickets`].
 #[derive(Debug, Clone, Default)]

@@ -9,10 +9,9 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Error;
-use crate::ids::{ContactId, MessageRowId, TicketId};
+use super::facts::{SenderHistory, TicketFacts};
+use crate::domain::{ContactId, MessageRowId, TicketId};
 use crate::parse::AttachmentInfo;
-use crate::route::SenderHistory;
-use crate::thread::{CLOSED_STATUSES, TicketFacts};
 
 /// A handle on an open transaction.
 pub struct Tx<'c> {
@@ -30,8 +29,6 @@ pub struct Tx<'c> {
 /// A ticket to open.
 #[derive(Debug, Clone)]
 pub struct NewTicket<'a> {
-    /// Ticket number (see [`Tx::next_ticket_number`]).
-    pub number: i64,
     /// Subject as shown.
     pub subject: &'a str,
     /// Normalised subject for the recent-ticket rule.
@@ -54,6 +51,15 @@ pub struct NewTicket<'a> {
     pub linked_ticket: Option<TicketId>,
     /// Now, Unix seconds.
     pub now: i64,
+}
+
+/// Why a ticket was opened: its `ticket_opened` event.
+#[derive(Debug, Clone, Copy)]
+pub struct Opened<'a> {
+    /// The rule or cause (`support_address`, `detector`, ...).
+    pub cause: &'a str,
+    /// Details, as JSON text.
+    pub detail: &'a str,
 }
 
 /// A message to store.
@@ -326,7 +332,8 @@ impl<'c> Tx<'c> {
         tickets: &[TicketId],
     ) -> Result<HashMap<TicketId, TicketFacts>, Error> {
         const Q: &str = "SELECT t.id, t.number, t.status, t.queue, COALESCE(c.address, ''),
-                t.inbound_address, t.normalized_subject, t.updated_at, t.closed_at
+                t.inbound_address, t.normalized_subject, t.updated_at, t.closed_at,
+                t.issue_type, t.priority, t.assignee
             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
             WHERE t.id = ?1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
@@ -347,6 +354,9 @@ impl<'c> Tx<'c> {
                         normalized_subject: r.get(6)?,
                         updated_at: r.get(7)?,
                         closed_at: r.get(8)?,
+                        issue_type: r.get(9)?,
+                        priority: r.get(10)?,
+                        assignee: r.get(11)?,
                     })
                 })
                 .optional()
@@ -447,20 +457,19 @@ impl<'c> Tx<'c> {
         let has_support_ticket = st
             .query_row([sender], |r| r.get(0))
             .map_err(|e| Error::sql(SUPPORT, e))?;
-        // ?2 and ?3 are thread::CLOSED_STATUSES.
-        const LEAD: &str = "SELECT t.id FROM tickets t JOIN contacts c ON c.id = t.requester_id
+        const LEAD: &str = concat!(
+            "SELECT t.id FROM tickets t JOIN contacts c ON c.id = t.requester_id
             WHERE c.address = ?1 AND t.queue = 'sales'
-              AND t.status COLLATE NOCASE NOT IN (?2, ?3)
-            ORDER BY t.updated_at DESC, t.id DESC LIMIT 1";
+              AND t.status COLLATE NOCASE NOT IN ",
+            closed_statuses!(),
+            " ORDER BY t.updated_at DESC, t.id DESC LIMIT 1"
+        );
         let mut st = self
             .conn
             .prepare_cached(LEAD)
             .map_err(|e| Error::sql(LEAD, e))?;
         let open_lead = st
-            .query_row(
-                params![sender, CLOSED_STATUSES[0], CLOSED_STATUSES[1]],
-                |r| r.get(0),
-            )
+            .query_row([sender], |r| r.get(0))
             .optional()
             .map_err(|e| Error::sql(LEAD, e))?
             .map(TicketId);
@@ -529,7 +538,7 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn next_ticket_number(&self, start: i64) -> Result<i64, Error> {
+    fn next_ticket_number(&self, start: i64) -> Result<i64, Error> {
         const Q: &str = "SELECT MAX(number) FROM tickets";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let max: Option<i64> = st
@@ -538,12 +547,32 @@ impl<'c> Tx<'c> {
         Ok(max.map_or(start, |m| (m + 1).max(start)))
     }
 
-    /// Open a ticket.
+    /// Open a ticket: the next number, the row, and its `ticket_opened`
+    /// event saying why. The one way a ticket is opened.
     ///
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn insert_ticket(&self, t: &NewTicket<'_>) -> Result<TicketId, Error> {
+    pub fn open_ticket(
+        &self,
+        t: &NewTicket<'_>,
+        number_start: i64,
+        why: &Opened<'_>,
+    ) -> Result<TicketId, Error> {
+        let number = self.next_ticket_number(number_start)?;
+        let id = self.insert_ticket(number, t)?;
+        self.record_event(&NewEvent {
+            ticket: Some(id),
+            message: None,
+            kind: "ticket_opened",
+            cause: why.cause,
+            detail: why.detail,
+            now: t.now,
+        })?;
+        Ok(id)
+    }
+
+    fn insert_ticket(&self, number: i64, t: &NewTicket<'_>) -> Result<TicketId, Error> {
         const Q: &str =
             "INSERT INTO tickets (number, subject, normalized_subject, status, priority,
                 queue, issue_type, requester_id, requester_name, inbound_address, linked_ticket_id,
@@ -551,7 +580,7 @@ impl<'c> Tx<'c> {
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12)";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.execute(params![
-            t.number,
+            number,
             t.subject,
             t.normalized_subject,
             t.status,
@@ -749,6 +778,31 @@ impl<'c> Tx<'c> {
             .and_then(|mut st| st.execute(params![ticket.0, contact, now]))
             .map_err(|e| Error::sql(SET, e))?;
         Ok(before)
+    }
+
+    /// Append to the audit log: `detail` is stored as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn event(
+        &self,
+        ticket: Option<TicketId>,
+        message: Option<MessageRowId>,
+        kind: &str,
+        cause: &str,
+        detail: &impl serde::Serialize,
+        now: i64,
+    ) -> Result<(), Error> {
+        let detail = serde_json::to_string(detail).unwrap_or_else(|_| "null".into());
+        self.record_event(&NewEvent {
+            ticket,
+            message,
+            kind,
+            cause,
+            detail: &detail,
+            now,
+        })
     }
 
     /// Append to the audit log.

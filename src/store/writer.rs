@@ -20,8 +20,28 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Error, Tx, connect};
+use crate::domain::{Accepted, Envelope};
 use crate::parse::ParsedMessage;
-use crate::spool::{self, Accepted, Envelope};
+
+/// Why a message could not be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The store could not commit; the sender should retry later.
+    #[error("store unavailable")]
+    Store(#[from] super::Error),
+    /// The server is shutting down or the writer is gone.
+    #[error("spool is shutting down")]
+    ShuttingDown,
+}
+
+impl SubmitError {
+    /// Whether the sender should retry (SMTP 4xx, exit 75). Every spool error is
+    /// transient today: input that is not mail is still stored raw and
+    /// flagged, never refused here.
+    pub fn is_transient(&self) -> bool {
+        true
+    }
+}
 
 /// Most jobs committed in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -57,10 +77,10 @@ impl Pending {
     /// # Errors
     ///
     /// As [`Writer::submit`].
-    pub async fn committed(self) -> Result<Accepted, spool::Error> {
+    pub async fn committed(self) -> Result<Accepted, SubmitError> {
         match self.rx.await {
-            Ok(r) => r.map_err(spool::Error::Store),
-            Err(_) => Err(spool::Error::ShuttingDown),
+            Ok(r) => r.map_err(SubmitError::Store),
+            Err(_) => Err(SubmitError::ShuttingDown),
         }
     }
 }
@@ -143,14 +163,14 @@ impl Writer {
     ///
     /// # Errors
     ///
-    /// [`spool::Error::ShuttingDown`] when the writer is gone,
-    /// [`spool::Error::Store`] when the commit failed.
+    /// [`SubmitError::ShuttingDown`] when the writer is gone,
+    /// [`SubmitError::Store`] when the commit failed.
     pub async fn submit(
         &self,
         envelope: Envelope,
         raw: Vec<u8>,
         parsed: ParsedMessage,
-    ) -> Result<Accepted, spool::Error> {
+    ) -> Result<Accepted, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job {
@@ -161,10 +181,10 @@ impl Writer {
                 reply,
             })
             .await
-            .map_err(|_| spool::Error::ShuttingDown)?;
+            .map_err(|_| SubmitError::ShuttingDown)?;
         match rx.await {
-            Ok(r) => r.map_err(spool::Error::Store),
-            Err(_) => Err(spool::Error::ShuttingDown),
+            Ok(r) => r.map_err(SubmitError::Store),
+            Err(_) => Err(SubmitError::ShuttingDown),
         }
     }
 
@@ -175,14 +195,14 @@ impl Writer {
     ///
     /// # Errors
     ///
-    /// [`spool::Error::ShuttingDown`] when the writer is gone.
+    /// [`SubmitError::ShuttingDown`] when the writer is gone.
     pub async fn submit_with_sync(
         &self,
         envelope: Envelope,
         raw: Vec<u8>,
         parsed: ParsedMessage,
         sync: super::SyncUpdate,
-    ) -> Result<Pending, spool::Error> {
+    ) -> Result<Pending, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job {
@@ -193,7 +213,7 @@ impl Writer {
                 reply,
             })
             .await
-            .map_err(|_| spool::Error::ShuttingDown)?;
+            .map_err(|_| SubmitError::ShuttingDown)?;
         Ok(Pending { rx })
     }
 }

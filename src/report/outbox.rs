@@ -1,12 +1,12 @@
 //! Renders the outbox and the templates for the CLI: `postdesk outbox
 //! [--json]` and the template lines of `postdesk check`. Text lines pass
 //! what a stranger could have written (addresses, subjects, a relay's
-//! error text) through [`crate::report::printable`].
+//! error text) through [`super::printable`].
 
 use serde_json::{Value, json};
 
+use super::printable;
 use crate::config::Config;
-use crate::report::printable;
 use crate::store::OutboxRow;
 
 fn time_s(secs: i64) -> Value {

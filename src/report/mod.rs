@@ -46,6 +46,8 @@ pub fn printable_lines(s: &str) -> String {
         .join("\n")
 }
 
+pub mod outbox;
+
 use crate::config::Config;
 use crate::store::{MailboxState, MessageSummary, TicketDetail, TicketSummary};
 

@@ -21,88 +21,42 @@
 //! file failed to parse, its own errors are reported and the checks that
 //! depend on it wait for the next run, rather than report errors that may be
 //! false.
+//!
+//! The checks live with the tables they judge: `server.rs` (`[server]`,
+//! `[limits]`), `addresses.rs` (`[domains]`, `[addresses]`, `[senders]`,
+//! `[agents]`), `tickets.rs`, `threading.rs`, `detector.rs`, and
+//! `clients.rs` (one `mailboxes/*.toml` file). `[monitoring]` and the IMAP
+//! keys are in `config/monitoring.rs`, `[outbound]` and `[teams]` in
+//! `outbound/settings.rs`.
+
+mod addresses;
+mod clients;
+mod detector;
+mod server;
+mod threading;
+mod tickets;
 
 use std::collections::HashMap;
-use std::fmt;
-use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_spanned::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
-use super::raw::{
-    RawAddresses, RawClientFile, RawDomains, RawLimits, RawRules, RawSenders, RawServer,
-    RawThreading, RawTickets,
-};
+use super::diag::{ConfigError, Diagnostic, Source};
+use super::raw::{RawClientFile, RawRules};
 use super::{
-    Addresses, Agent, Client, Config, Domains, Limits, Mailbox, NewParticipants, Priority, Senders,
-    Server, Threading, Tickets, TlsFiles, resolve,
+    Addresses, Agent, Config, Domains, Limits, Priority, Senders, Server, Threading, Tickets,
 };
-use crate::token::{MIN_SECRET_BYTES, Secret};
 
-/// The environment variable holding the reply-token secret when
-/// `[threading] token_secret_file` is not set.
-pub const TOKEN_SECRET_ENV: &str = "POSTDESK_TOKEN_SECRET";
-
-/// One problem in one file.
-#[derive(Debug, Clone)]
-pub struct Diagnostic {
-    /// The file.
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// `FILE:LINE:COLUMN: message`, on one line.
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )
-    }
-}
-
-/// Every problem found while loading a configuration directory.
-///
-/// Its `Display` is [`ConfigError::render`]: one `FILE:LINE:COLUMN: message`
-/// line per diagnostic.
-#[derive(Debug)]
-pub struct ConfigError {
-    /// All diagnostics, in file order.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl ConfigError {
-    /// One `FILE:LINE:COLUMN: message` line per diagnostic, joined by `\n`
-    /// (no trailing newline).
-    pub fn render(&self) -> String {
-        self.diagnostics
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render())
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub(super) use addresses::check_address;
+use addresses::{check_addresses, check_agents, check_domains, check_senders};
+use clients::check_client;
+use detector::check_detector;
+use server::{check_limits, check_server};
+use threading::check_threading;
+use tickets::check_tickets;
 
 /// Load and validate `dir/rules.toml` and `dir/mailboxes/*.toml`.
 ///
@@ -224,81 +178,6 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
     }
 }
 
-/// The text of one file, kept so a byte span can become line and column.
-pub(super) struct Source {
-    path: PathBuf,
-    text: String,
-}
-
-impl Source {
-    /// Read `path` as UTF-8, or report why not.
-    fn read(path: PathBuf, out: &mut Vec<Diagnostic>) -> Option<Source> {
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                out.push(Diagnostic {
-                    file: path,
-                    line: 1,
-                    column: 1,
-                    message: format!("cannot read file: {e}"),
-                });
-                return None;
-            }
-        };
-        match String::from_utf8(bytes) {
-            Ok(text) => Some(Source { path, text }),
-            Err(e) => {
-                let valid = e.utf8_error().valid_up_to();
-                // Locate the bad byte using the valid prefix only.
-                let prefix = String::from_utf8_lossy(e.as_bytes().get(..valid).unwrap_or(&[]));
-                let src = Source {
-                    path,
-                    text: prefix.into_owned(),
-                };
-                out.push(src.at(valid..valid, "file is not valid UTF-8"));
-                None
-            }
-        }
-    }
-
-    /// A diagnostic at the start of `span`. An empty span at 0 (a default
-    /// value, in no file) lands on 1:1.
-    fn at(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
-        let (line, column) = line_col(&self.text, span.start);
-        let message: String = message.into();
-        Diagnostic {
-            file: self.path.clone(),
-            line,
-            column,
-            // One diagnostic, one line: `render` promises that.
-            message: message.replace(['\r', '\n'], " "),
-        }
-    }
-
-    /// Push a diagnostic for `value`.
-    pub(super) fn error<T>(
-        &self,
-        out: &mut Vec<Diagnostic>,
-        value: &Spanned<T>,
-        message: impl Into<String>,
-    ) {
-        out.push(self.at(value.span(), message));
-    }
-}
-
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = text.get(..end).unwrap_or("");
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).unwrap_or("").chars().count() + 1;
-    (line, column)
-}
-
 /// The `*.toml` files in `dir/mailboxes`, sorted by name.
 fn mailbox_files(dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     let mailboxes = dir.join("mailboxes");
@@ -338,7 +217,7 @@ fn mailbox_files(dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
 
 /// Syntax and shape: `src` into `T`, or every error found on the way.
 fn parse<T: DeserializeOwned>(src: &Source, out: &mut Vec<Diagnostic>) -> Option<T> {
-    let (root, syntax) = DeTable::parse_recoverable(&src.text);
+    let (root, syntax) = DeTable::parse_recoverable(src.text());
     if !syntax.is_empty() {
         // The recovered tree is partial: checking its shape would only add
         // noise to the syntax errors.
@@ -450,7 +329,6 @@ impl Known {
 fn lower(value: &Spanned<String>) -> String {
     value.get_ref().to_ascii_lowercase()
 }
-
 /// The checked parts of rules.toml.
 struct Rules {
     server: Server,
@@ -461,41 +339,10 @@ struct Rules {
     limits: Limits,
     threading: Threading,
     agents: Vec<Agent>,
-    monitoring: super::Monitoring,
+    monitoring: crate::config::Monitoring,
     outbound: crate::outbound::Settings,
     detector: crate::detect::DetectorConfig,
     detector_engine: Option<std::sync::Arc<crate::detect::Detector>>,
-}
-
-/// Build the detector of `[detector]`; an error points at the table header
-/// (1:1 when the file has none) and leaves no detector (no `Config` is built
-/// with a diagnostic anyway).
-fn check_detector(
-    cfg: &crate::detect::DetectorConfig,
-    src: &Source,
-    out: &mut Vec<Diagnostic>,
-) -> Option<std::sync::Arc<crate::detect::Detector>> {
-    match crate::detect::Detector::new(cfg) {
-        Ok(d) => Some(std::sync::Arc::new(d)),
-        Err(e) => {
-            out.push(src.at(detector_table_span(&src.text), e.to_string()));
-            None
-        }
-    }
-}
-
-/// The byte span of the first `[detector` table header in `text`, or 0..0.
-fn detector_table_span(text: &str) -> Range<usize> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("[detector]") || trimmed.starts_with("[detector.") {
-            let at = offset + (line.len() - trimmed.len());
-            return at..at;
-        }
-        offset += line.len();
-    }
-    0..0
 }
 
 /// Semantic checks of rules.toml.
@@ -519,7 +366,7 @@ fn check_rules(
             .unwrap_or_else(|| "localhost".to_owned()),
     };
     let addresses = check_addresses(raw.addresses, served_span, src, known, out);
-    let monitoring = super::monitoring::check_monitoring(
+    let monitoring = crate::config::monitoring::check_monitoring(
         raw.monitoring,
         addresses.support.first().map(String::as_str),
         src,
@@ -550,615 +397,11 @@ fn check_rules(
     }
 }
 
-fn check_threading(
-    raw: RawThreading,
-    src: &Source,
-    dir: &Path,
-    out: &mut Vec<Diagnostic>,
-) -> Threading {
-    const DAY: u64 = 86_400;
-    // Past a century a window is a typo, and days * 86400 must stay far
-    // from overflowing the i64 seconds it is compared with.
-    const MAX_DAYS: u64 = 36_500;
-    let days = |key: &str, value: &Spanned<u64>, zero_ok: bool, out: &mut Vec<Diagnostic>| {
-        let d = *value.get_ref();
-        if d > MAX_DAYS {
-            src.error(
-                out,
-                value,
-                format!("{key} must be at most {MAX_DAYS}, not {d}"),
-            );
-        } else if d == 0 && !zero_ok {
-            src.error(
-                out,
-                value,
-                format!(
-                    "{key} must be greater than 0; set recent_rule = false to turn the rule off"
-                ),
-            );
-        }
-        Duration::from_secs(d.min(MAX_DAYS) * DAY)
-    };
-    let recent_window = days("recent_window_days", &raw.recent_window_days, false, out);
-    let reopen_window = days("reopen_window_days", &raw.reopen_window_days, true, out);
-
-    let short = format!("shorter than {MIN_SECRET_BYTES} bytes, too short to sign reply tokens");
-    // Every secret file goes through read_private_file: one other users
-    // can read is refused, naming the file and the chmod that fixes it.
-    let read_secret = |key: &str, file: &Spanned<PathBuf>, out: &mut Vec<Diagnostic>| {
-        let path = resolve(dir, file.get_ref());
-        match crate::config::read_private_file(&path) {
-            Ok(bytes) => match Secret::new(&bytes) {
-                Some(secret) => Some((secret, path.display().to_string())),
-                None => {
-                    src.error(out, file, format!("{key} `{}` is {short}", path.display()));
-                    None
-                }
-            },
-            Err(e) => {
-                src.error(out, file, format!("{key}: {e}"));
-                None
-            }
-        }
-    };
-    let (token_secret, token_secret_source) = match &raw.token_secret_file {
-        Some(file) => read_secret("token_secret_file", file, out).unzip(),
-        None => match std::env::var_os(TOKEN_SECRET_ENV) {
-            Some(value) if !value.is_empty() => {
-                match Secret::new(value.as_encoded_bytes()) {
-                    Some(secret) => (Some(secret), Some(TOKEN_SECRET_ENV.to_owned())),
-                    None => {
-                        // Not in any file: point at the top of rules.toml,
-                        // where [threading] token_secret_file would go.
-                        out.push(src.at(
-                            0..0,
-                            format!("environment variable {TOKEN_SECRET_ENV} is {short}"),
-                        ));
-                        (None, None)
-                    }
-                }
-            }
-            _ => (None, None),
-        },
-    };
-    let token_secret_previous = raw.token_secret_previous_file.as_ref().and_then(|file| {
-        let previous = read_secret("token_secret_previous_file", file, out)?.0;
-        if token_secret.as_ref() == Some(&previous) {
-            src.error(
-                out,
-                file,
-                "token_secret_previous_file holds the current secret; \
-                 it must hold the one in force before the rotation"
-                    .to_owned(),
-            );
-        }
-        Some(previous)
-    });
-    let new_participants = match raw.new_participants.get_ref().as_str() {
-        "hold" => NewParticipants::Hold,
-        "cc" => NewParticipants::Cc,
-        other => {
-            src.error(
-                out,
-                &raw.new_participants,
-                format!("new_participants must be \"hold\" or \"cc\", not {other:?}"),
-            );
-            NewParticipants::Hold
-        }
-    };
-    Threading {
-        enabled: raw.enabled.into_inner(),
-        recent_rule: raw.recent_rule.into_inner(),
-        recent_window,
-        reopen_window,
-        token_secret,
-        token_secret_source,
-        token_secret_previous,
-        customer_reply_address: raw.customer_reply_address.into_inner(),
-        new_participants,
-    }
-}
-
-fn check_agents(
-    raw: std::collections::BTreeMap<String, Spanned<String>>,
-    src: &Source,
-    out: &mut Vec<Diagnostic>,
-) -> Vec<Agent> {
-    let mut agents = Vec::new();
-    for (name, address) in raw {
-        match check_address(address.get_ref()) {
-            Ok(a) if a.contains('+') => src.error(
-                out,
-                &address,
-                format!("agent address `{a}` must not have a +sub-address"),
-            ),
-            Ok(a) => agents.push(Agent { name, address: a }),
-            Err(e) => src.error(out, &address, e),
-        }
-    }
-    agents
-}
-
-fn check_server(
-    raw: RawServer,
-    hostname: String,
-    src: &Source,
-    dir: &Path,
-    out: &mut Vec<Diagnostic>,
-) -> Server {
-    let listen = |value: Option<Spanned<String>>, out: &mut Vec<Diagnostic>| {
-        let value = value?;
-        if value.get_ref().is_empty() {
-            return None;
-        }
-        match value.get_ref().parse::<SocketAddr>() {
-            Ok(addr) => Some(addr),
-            Err(e) => {
-                src.error(
-                    out,
-                    &value,
-                    format!(
-                        "invalid listen address `{}`: {e}; expected IP:PORT such as \
-                         \"127.0.0.1:2525\", or \"\" for none",
-                        value.get_ref()
-                    ),
-                );
-                None
-            }
-        }
-    };
-    let smtp = listen(raw.smtp, out);
-    let lmtp = listen(raw.lmtp, out);
-
-    if raw.data_dir.get_ref().as_os_str().is_empty() {
-        src.error(out, &raw.data_dir, "data_dir must not be empty");
-    }
-    if let Some(h) = &raw.hostname {
-        let hostname = h.get_ref();
-        if hostname.is_empty() || hostname.chars().any(char::is_whitespace) {
-            src.error(
-                out,
-                h,
-                format!("hostname `{hostname}` must be one non-empty word without spaces"),
-            );
-        }
-    }
-
-    let tls = match (raw.tls_cert, raw.tls_key) {
-        (None, None) => None,
-        (Some(cert), None) => {
-            src.error(
-                out,
-                &cert,
-                "tls_cert is set but tls_key is not: set both or neither",
-            );
-            None
-        }
-        (None, Some(key)) => {
-            src.error(
-                out,
-                &key,
-                "tls_key is set but tls_cert is not: set both or neither",
-            );
-            None
-        }
-        (Some(cert), Some(key)) => {
-            // Resolved here, like every relative path in rules.toml, against
-            // the config directory, so the listener reads the same file
-            // whatever the working directory. Checked here so `postdesk
-            // check` names the line, rather than the listener failing at
-            // start-up.
-            let mut found = |name: &str, file: &Spanned<PathBuf>| {
-                let path = resolve(dir, file.get_ref());
-                if !path.is_file() {
-                    src.error(
-                        out,
-                        file,
-                        format!("{name} file `{}` does not exist", path.display()),
-                    );
-                }
-                path
-            };
-            Some(TlsFiles {
-                cert: found("tls_cert", &cert),
-                key: found("tls_key", &key),
-            })
-        }
-    };
-
-    Server {
-        smtp,
-        lmtp,
-        data_dir: raw.data_dir.into_inner(),
-        hostname,
-        tls,
-    }
-}
-
-/// A lower-case domain, or why it is not one.
-fn check_domain(value: &str) -> Result<String, String> {
-    let domain = value.to_ascii_lowercase();
-    if domain.is_empty() {
-        Err("domain must not be empty".to_owned())
-    } else if domain.contains('@') {
-        Err(format!("`{value}` is a domain and must not contain `@`"))
-    } else if domain.chars().any(char::is_whitespace) {
-        Err(format!("domain `{value}` must not contain spaces"))
-    } else if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
-        Err(format!("domain `{value}` has an empty label"))
-    } else {
-        Ok(domain)
-    }
-}
-
-/// A lower-case `local@domain` address, or why it is not one.
-pub(super) fn check_address(value: &str) -> Result<String, String> {
-    let address = value.to_ascii_lowercase();
-    if address
-        .chars()
-        .any(|c| c.is_whitespace() || c == '<' || c == '>')
-    {
-        return Err(format!(
-            "address `{value}` must be a bare local@domain, without spaces or `<>`"
-        ));
-    }
-    match address.split_once('@') {
-        None => Err(format!("`{value}` is not an address: it has no `@`")),
-        Some((local, domain)) if local.is_empty() || domain.is_empty() || domain.contains('@') => {
-            Err(format!(
-                "`{value}` is not an address: expected local@domain"
-            ))
-        }
-        Some((_, domain)) => check_domain(domain)
-            .map(|_| address.clone())
-            .map_err(|e| format!("address `{value}`: {e}")),
-    }
-}
-
-/// Check every value of a list with `check`, reporting failures at the value.
-fn check_list(
-    values: &[Spanned<String>],
-    check: fn(&str) -> Result<String, String>,
-    src: &Source,
-    out: &mut Vec<Diagnostic>,
-) -> Vec<String> {
-    values
-        .iter()
-        .filter_map(|v| match check(v.get_ref()) {
-            Ok(ok) => Some(ok),
-            Err(e) => {
-                src.error(out, v, e);
-                None
-            }
-        })
-        .collect()
-}
-
-fn check_domains(raw: RawDomains, src: &Source, out: &mut Vec<Diagnostic>) -> Domains {
-    Domains {
-        served: check_list(&raw.served, check_domain, src, out),
-        internal: check_list(&raw.internal, check_domain, src, out),
-    }
-}
-
-fn check_addresses(
-    raw: RawAddresses,
-    served_span: Option<Range<usize>>,
-    src: &Source,
-    known: &Known,
-    out: &mut Vec<Diagnostic>,
-) -> Addresses {
-    let list = |key: &str, values: &[Spanned<String>], out: &mut Vec<Diagnostic>| {
-        let mut checked = Vec::new();
-        for value in values {
-            let address = match check_address(value.get_ref()) {
-                Ok(address) => address,
-                Err(e) => {
-                    src.error(out, value, e);
-                    continue;
-                }
-            };
-            let domain = address.rsplit('@').next().unwrap_or_default();
-            if known.serves(domain) == Some(false) {
-                if value.span().is_empty() {
-                    // A default address left behind by a change to `served`:
-                    // point at that change.
-                    let span = served_span.clone().unwrap_or(0..0);
-                    out.push(src.at(
-                        span,
-                        format!(
-                            "default {key} address `{address}` is not in a served domain or \
-                             a client domain; set [addresses] {key}"
-                        ),
-                    ));
-                } else {
-                    src.error(
-                        out,
-                        value,
-                        format!(
-                            "{key} address `{address}` is not in a served domain or a client \
-                             domain"
-                        ),
-                    );
-                }
-            }
-            checked.push(address);
-        }
-        checked
-    };
-    Addresses {
-        support: list("support", &raw.support, out),
-        sales: list("sales", &raw.sales, out),
-        info: list("info", &raw.info, out),
-    }
-}
-
-fn check_senders(raw: RawSenders, src: &Source, out: &mut Vec<Diagnostic>) -> Senders {
-    let blocked = check_list(&raw.blocked, check_address, src, out);
-    let blocked_patterns = raw
-        .blocked_patterns
-        .iter()
-        .filter_map(|p| match regex::Regex::new(p.get_ref()) {
-            Ok(re) => Some(re),
-            Err(e) => {
-                src.error(out, p, format!("invalid regex: {}", regex_message(&e)));
-                None
-            }
-        })
-        .collect();
-    let system_keywords = check_list(
-        &raw.system_keywords,
-        |k| {
-            if k.trim().is_empty() {
-                // An empty keyword would mark every sender as a system one.
-                Err("system keyword must not be empty".to_owned())
-            } else {
-                Ok(k.to_ascii_lowercase())
-            }
-        },
-        src,
-        out,
-    );
-    let system_matcher = Senders::matcher(&system_keywords).unwrap_or_else(|e| {
-        let at = raw.system_keywords.first().map_or(0..0, Spanned::span);
-        out.push(src.at(at, format!("system_keywords cannot be compiled: {e}")));
-        aho_corasick::AhoCorasick::new(Vec::<&str>::new())
-            .expect("an automaton without patterns always builds")
-    });
-    Senders {
-        blocked,
-        blocked_patterns,
-        system_keywords,
-        system_matcher,
-    }
-}
-
-/// The one-line reason inside regex's multi-line syntax error.
-fn regex_message(e: &regex::Error) -> String {
-    let text = e.to_string();
-    text.lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("error: "))
-        .map_or_else(|| text.trim().to_owned(), str::to_owned)
-}
-
-/// A priority name, or a diagnostic and `Medium` (never used: any
-/// diagnostic means no Config).
-fn check_priority(value: &Spanned<String>, src: &Source, out: &mut Vec<Diagnostic>) -> Priority {
-    Priority::parse(value.get_ref()).unwrap_or_else(|| {
-        src.error(
-            out,
-            value,
-            format!(
-                "unknown priority `{}`, expected one of Low, Medium, High, Urgent",
-                value.get_ref()
-            ),
-        );
-        Priority::Medium
-    })
-}
-
-/// `value`, reporting it if it is not greater than zero.
-fn positive<T>(key: &str, value: Spanned<T>, src: &Source, out: &mut Vec<Diagnostic>) -> T
-where
-    T: Copy + PartialOrd + Default + fmt::Display,
-{
-    if *value.get_ref() <= T::default() {
-        src.error(
-            out,
-            &value,
-            format!("{key} must be greater than 0, not {}", value.get_ref()),
-        );
-    }
-    value.into_inner()
-}
-
-/// A non-empty issue type.
-fn check_issue_type(value: Spanned<String>, src: &Source, out: &mut Vec<Diagnostic>) -> String {
-    if value.get_ref().trim().is_empty() {
-        src.error(out, &value, "issue type must not be empty");
-    }
-    value.into_inner()
-}
-
-fn check_tickets(raw: RawTickets, src: &Source, out: &mut Vec<Diagnostic>) -> Tickets {
-    if !raw.number_format.get_ref().contains("{n}") {
-        src.error(
-            out,
-            &raw.number_format,
-            format!(
-                "number_format `{}` must contain `{{n}}`, where the number goes",
-                raw.number_format.get_ref()
-            ),
-        );
-    }
-    let tag_pattern = super::tag_pattern(raw.number_format.get_ref()).unwrap_or_else(|e| {
-        src.error(
-            out,
-            &raw.number_format,
-            format!("number_format cannot be made a tag pattern: {e}"),
-        );
-        regex::Regex::new(r"[^\s\S]").expect("a regex that never matches is valid")
-    });
-    Tickets {
-        tag_pattern,
-        default_priority: check_priority(&raw.default_priority, src, out),
-        number_format: raw.number_format.into_inner(),
-        number_start: positive("number_start", raw.number_start, src, out),
-        subject_max: positive("subject_max", raw.subject_max, src, out),
-        default_issue_type: check_issue_type(raw.default_issue_type, src, out),
-    }
-}
-
-fn check_limits(raw: RawLimits, src: &Source, out: &mut Vec<Diagnostic>) -> Limits {
-    Limits {
-        max_message_size: positive("max_message_size", raw.max_message_size, src, out),
-        max_recipients: positive("max_recipients", raw.max_recipients, src, out),
-        max_connections: positive("max_connections", raw.max_connections, src, out),
-        max_connections_per_ip: positive(
-            "max_connections_per_ip",
-            raw.max_connections_per_ip,
-            src,
-            out,
-        ),
-        max_errors: positive("max_errors", raw.max_errors, src, out),
-        idle_timeout: Duration::from_secs(positive(
-            "idle_timeout_secs",
-            raw.idle_timeout_secs,
-            src,
-            out,
-        )),
-    }
-}
-
-/// Semantic checks of one mailbox file. `seen` maps each mailbox address
-/// already defined to where, so a second definition names the first.
-#[allow(clippy::too_many_arguments)] // one call site; the defaults come from rules.toml
-fn check_client(
-    raw: RawClientFile,
-    src: &Source,
-    dir: &Path,
-    default_priority: Priority,
-    default_issue_type: &str,
-    default_zone: &jiff::tz::TimeZone,
-    known: &Known,
-    seen: &mut HashMap<String, String>,
-    out: &mut Vec<Diagnostic>,
-) -> Client {
-    let domain = match check_domain(raw.client.domain.get_ref()) {
-        Ok(domain) => domain,
-        Err(e) => {
-            src.error(out, &raw.client.domain, e);
-            String::new()
-        }
-    };
-    if raw.client.customer.get_ref().trim().is_empty() {
-        src.error(out, &raw.client.customer, "customer must not be empty");
-    }
-
-    let name = src
-        .path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let monitoring = super::monitoring::check_client_monitoring(
-        &raw.client.contacts,
-        raw.client.time_zone.as_ref(),
-        &raw.digest,
-        default_zone,
-        src,
-        out,
-    );
-    let imap = super::monitoring::check_imap(raw.imap, &name, dir, src, out);
-    let default_issue_type = super::monitoring::default_issue_type(
-        raw.client.issue_type.as_ref(),
-        raw.client.preset.as_ref(),
-        default_issue_type,
-    );
-    let entries = super::monitoring::expand_preset(
-        raw.client.preset.as_ref(),
-        &domain,
-        raw.mailbox,
-        src,
-        out,
-    );
-
-    let mut mailboxes = Vec::new();
-    for entry in entries {
-        let given = entry.address.get_ref();
-        let address = if given.contains('@') {
-            check_address(given)
-        } else if given.is_empty() || given.chars().any(char::is_whitespace) {
-            Err(format!(
-                "mailbox address `{given}` must be a full address or a local part without spaces"
-            ))
-        } else {
-            // A bare local part belongs to the client's domain.
-            check_address(&format!("{given}@{domain}"))
-        };
-        let address = match address {
-            Ok(address) => address,
-            Err(e) => {
-                src.error(out, &entry.address, e);
-                continue;
-            }
-        };
-        let address_domain = address.rsplit('@').next().unwrap_or_default();
-        if known.serves(address_domain) == Some(false) {
-            src.error(
-                out,
-                &entry.address,
-                format!(
-                    "mailbox `{address}` is not in a served domain or a client domain, so mail \
-                     to it would be refused"
-                ),
-            );
-        }
-        let here = src.at(entry.address.span(), "");
-        let here = format!("{}:{}:{}", here.file.display(), here.line, here.column);
-        if let Some(first) = seen.get(&address) {
-            src.error(
-                out,
-                &entry.address,
-                format!("mailbox `{address}` is already defined at {first}"),
-            );
-        } else {
-            seen.insert(address.clone(), here);
-        }
-
-        let imap = imap
-            .as_ref()
-            .and_then(|i| i.account(&address, &entry, src, &entry.address, out));
-        let priority = entry
-            .priority
-            .map_or(default_priority, |p| check_priority(&p, src, out));
-        let issue_type = entry.issue_type.map_or_else(
-            || default_issue_type.clone(),
-            |t| check_issue_type(t, src, out),
-        );
-        mailboxes.push(Mailbox {
-            address,
-            priority,
-            issue_type,
-            imap,
-        });
-    }
-
-    Client {
-        file: src.path.clone(),
-        name,
-        customer: raw.client.customer.into_inner(),
-        domain,
-        mailboxes,
-        contacts: monitoring.contacts,
-        time_zone: monitoring.time_zone,
-        digest: monitoring.digest,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// A config directory with `files` (relative path, text) in it, each
@@ -1584,7 +827,7 @@ domain = \"acme.test\"
     }
 
     #[test]
-    fn a_bad_detector_pattern_points_at_the_detector_table() {
+    fn a_bad_detector_pattern_points_at_its_own_value() {
         let dir = dir_with(&[(
             "rules.toml",
             "[limits]\nmax_errors = 3\n\n[detector]\nmin_score = 1\n\n[[detector.patterns]]\n\
@@ -1592,14 +835,14 @@ domain = \"acme.test\"
         )]);
         let errs = errors(&dir);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].starts_with("rules.toml:4:1: "), "{errs:?}");
+        assert!(errs[0].starts_with("rules.toml:10:9: "), "{errs:?}");
         assert!(errs[0].contains("broken"), "{errs:?}");
         let dir = dir_with(&[(
             "rules.toml",
             "[[detector.patterns]]\nname = \"odd\"\ncategory = \"fax\"\nregex = \"x\"\n",
         )]);
         let errs = errors(&dir);
-        assert!(errs[0].starts_with("rules.toml:1:1: "), "{errs:?}");
+        assert!(errs[0].starts_with("rules.toml:3:12: "), "{errs:?}");
     }
 
     #[test]

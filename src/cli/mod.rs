@@ -1,0 +1,202 @@
+//! The `postdesk` command line: the argument grammar (clap) and one
+//! function per subcommand. `main.rs` only sets up logging and calls [`run`].
+//!
+//! Every subcommand that reads the configuration goes through one loader,
+//! which prints each diagnostic as `file:line:column: message` and ends the
+//! command with exit status 1; a command never runs on a configuration with
+//! an error in it.
+
+mod admin;
+mod mail;
+mod serve;
+mod tickets;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::logging;
+use crate::store::Store;
+
+/// The parsed command line of `postdesk`.
+#[derive(Parser)]
+#[command(name = "postdesk", version, about = "A mail-native helpdesk server")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Directory holding rules.toml, mailboxes/ and templates/.
+    #[arg(long, global = true, default_value = ".")]
+    config: PathBuf,
+    /// Data directory (overrides `server.data_dir`).
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SMTP/LMTP listeners and the pipeline.
+    Serve(serve::ServeArgs),
+    /// Validate the configuration; errors as file:line:column.
+    Check(serve::CheckArgs),
+    /// Store a .eml file, an mbox, a Maildir, or stdin (`-`); a message over
+    /// `max_message_size` is refused (exit 65), the others are stored.
+    Ingest(mail::IngestArgs),
+    /// List tickets.
+    Tickets(tickets::TicketsArgs),
+    /// Show one ticket with its messages (by number, e.g. 1001 or #1001, or row id).
+    Show(tickets::ShowArgs),
+    /// Write one attachment of a stored message to stdout (or a file).
+    Attachment(mail::AttachmentArgs),
+    /// List every message received, ticketed or not (sent mail: `outbox`).
+    Messages(mail::MessagesArgs),
+    /// Show how a message would be threaded and routed, changing nothing.
+    Explain(mail::ExplainArgs),
+    /// Client and admin digests: compose them now, or preview them.
+    #[command(subcommand)]
+    Digest(admin::DigestAction),
+    /// Alert and digest mails composed so far, oldest first.
+    Notices(admin::NoticesArgs),
+    /// Polled mailboxes: stored UID state and health.
+    Mailboxes(admin::MailboxesArgs),
+    /// Mail postdesk sent or will send: queued, sent, failed.
+    Outbox(admin::OutboxArgs),
+    /// Clients the bypass detector suspended: list, lift.
+    #[command(subcommand)]
+    Client(admin::ClientAction),
+    /// Rescan stored customer messages of in-scope tickets under the current
+    /// detector rules now (the server does it at start, on every change of
+    /// the rules and every `rescan_interval_minutes`).
+    Rescan(admin::RescanArgs),
+    /// Close a ticket (by number, e.g. 1001 or #1001, or row id): a later
+    /// reply reopens it within the reopen window, else opens a linked ticket.
+    Close(tickets::CloseArgs),
+}
+
+/// Run the command `cli` names and return the process's exit status.
+///
+/// An error is printed once, with its source chain, as `postdesk: ...`
+/// (exit 1); a reader that went away (`postdesk tickets | head`) is not an
+/// error (exit 0).
+pub fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<Reported>().is_some() => ExitCode::from(1),
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("postdesk: {}", logging::chain(e.as_ref()));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Check(args) => serve::check(args),
+        Command::Ingest(args) => mail::ingest(args),
+        Command::Tickets(args) => tickets::tickets(args),
+        Command::Show(args) => tickets::show(args),
+        Command::Attachment(args) => mail::attachment(args),
+        Command::Messages(args) => mail::messages(args),
+        Command::Explain(args) => mail::explain(args),
+        Command::Digest(admin::DigestAction::Run(args)) => admin::digest_run(args),
+        Command::Notices(args) => admin::notices(args),
+        Command::Mailboxes(args) => admin::mailboxes(args),
+        Command::Outbox(args) => admin::outbox(args),
+        Command::Client(admin::ClientAction::Unsuspend(args)) => admin::unsuspend(args),
+        Command::Client(admin::ClientAction::List(args)) => admin::client_list(args),
+        Command::Rescan(args) => admin::rescan(args),
+        Command::Close(args) => tickets::close(args),
+    }
+}
+
+/// The command already told the user what went wrong on standard error;
+/// [`run`] ends it with exit status 1 without printing more.
+#[derive(Debug, thiserror::Error)]
+#[error("reported on standard error")]
+struct Reported;
+
+/// Print `message` as `postdesk: message` and end the command with exit
+/// status 1.
+fn refuse(message: impl std::fmt::Display) -> anyhow::Error {
+    eprintln!("postdesk: {message}");
+    Reported.into()
+}
+
+/// The configuration in `common.config`, with `--data` applied, or its
+/// diagnostics printed as `file:line:column: message`.
+fn load(common: &Common) -> anyhow::Result<Config> {
+    let mut cfg = match config::load(&common.config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            for d in &e.diagnostics {
+                eprintln!(
+                    "{}:{}:{}: {}",
+                    d.file.display(),
+                    d.line,
+                    d.column,
+                    d.message
+                );
+            }
+            return Err(Reported.into());
+        }
+    };
+    if let Some(d) = &common.data {
+        cfg.server.data_dir = std::path::absolute(d).unwrap_or_else(|_| d.clone());
+    }
+    // The secret `serve` generated, when none is configured, so `explain`
+    // and `ingest` verify what the server signs.
+    if let Err(e) = cfg.use_generated_secret(false) {
+        return Err(refuse(e));
+    }
+    Ok(cfg)
+}
+
+/// The configuration and the store in its data directory.
+fn open(common: &Common) -> anyhow::Result<(Config, Store)> {
+    let cfg = load(common)?;
+    let store = Store::open(&cfg.data_dir())?;
+    Ok((cfg, store))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Write `bytes` to `path` (created 0600, never overwriting a file), or to
+/// standard output.
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            let mut f = config::create_private(path, false)
+                .with_context(|| format!("creating {}", path.display()))?;
+            f.write_all(bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => std::io::stdout().lock().write_all(bytes)?,
+    }
+    Ok(())
+}

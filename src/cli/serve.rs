@@ -1,0 +1,67 @@
+//! `postdesk serve` (the listeners, pollers and pipeline until a signal)
+//! and `postdesk check` (the configuration, validated, and what it sets up).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Common, load, refuse, runtime};
+use crate::app;
+
+#[derive(Args)]
+pub(super) struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// SMTP listen address (overrides rules.toml).
+    #[arg(long)]
+    smtp: Option<SocketAddr>,
+    /// LMTP listen address (overrides rules.toml).
+    #[arg(long)]
+    lmtp: Option<SocketAddr>,
+}
+
+#[derive(Args)]
+pub(super) struct CheckArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Run the server until SIGINT or SIGTERM, then drain.
+pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = load(&args.common)?;
+    if args.smtp.is_some() {
+        cfg.server.smtp = args.smtp;
+    }
+    if args.lmtp.is_some() {
+        cfg.server.lmtp = args.lmtp;
+    }
+    match cfg.use_generated_secret(true) {
+        Ok(Some(path)) => tracing::info!(
+            file = %path.display(),
+            "no [threading] token_secret_file configured: generated a token secret for \
+             signed reply addresses"
+        ),
+        Ok(None) => {}
+        Err(e) => return Err(refuse(format!("the generated token secret: {e}"))),
+    }
+    runtime()?.block_on(app::serve(cfg))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Validate the configuration and print what it sets up.
+pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load(&args.common)?;
+    let mailboxes: usize = cfg.clients.iter().map(|c| c.mailboxes.len()).sum();
+    println!(
+        "{}: ok ({} client files, {} mailboxes, schema version {})",
+        args.common.config.join("rules.toml").display(),
+        cfg.clients.len(),
+        mailboxes,
+        crate::store::SCHEMA_VERSION
+    );
+    for line in crate::report::outbox::check_summary(&cfg) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,153 @@
+//! The ticket commands: `tickets` (the list), `show` (one ticket with its
+//! messages, or one of its attachments) and `close`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::mail::attachment_content;
+use super::{Common, open, print_json, refuse, write_output};
+use crate::ids::TicketId;
+use crate::report::{self, printable};
+use crate::store::{Store, TicketDetail, TicketFilter, TicketRef};
+
+#[derive(Args)]
+pub(super) struct TicketsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Only tickets with this status.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only tickets in this queue.
+    #[arg(long)]
+    queue: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub(super) struct ShowArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Ticket number or id.
+    ticket: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the attachment NAME of the ticket's messages (the newest of
+    /// that name) to standard output, or to the file given by -o.
+    #[arg(long, value_name = "NAME")]
+    attachment: Option<String>,
+    /// With --attachment: the file to write (created, never overwritten).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        requires = "attachment"
+    )]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(super) struct CloseArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Ticket number or id.
+    ticket: String,
+}
+
+/// List tickets, filtered by status and queue.
+pub(super) fn tickets(args: TicketsArgs) -> anyhow::Result<ExitCode> {
+    let (cfg, store) = open(&args.common)?;
+    let rows = store.list_tickets(&TicketFilter {
+        status: args.status,
+        queue: args.queue,
+    })?;
+    if args.json {
+        print_json(&serde_json::Value::Array(
+            rows.iter().map(|t| report::ticket_json(&cfg, t)).collect(),
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    for t in &rows {
+        writeln!(out, "{}", report::ticket_line(&cfg, t))?;
+    }
+    if rows.is_empty() {
+        writeln!(out, "no tickets")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Show one ticket with its messages, or write one of its attachments.
+pub(super) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let (cfg, store) = open(&args.common)?;
+    let ticket = &args.ticket;
+    let Some(detail) = find_ticket(&store, ticket)? else {
+        return Err(refuse(format!("no ticket {ticket}")));
+    };
+    if let Some(name) = &args.attachment {
+        let content = match store.attachment_named(TicketId(detail.ticket.id), name)? {
+            Some((message, index)) => attachment_content(&store, message, index)?,
+            None => None,
+        };
+        let Some(content) = content else {
+            return Err(refuse(format!(
+                "ticket {ticket} has no attachment named {name:?}"
+            )));
+        };
+        write_output(args.output.as_deref(), &content)?;
+    } else if args.json {
+        print_json(&report::detail_json(&cfg, &detail))?;
+    } else {
+        write!(
+            std::io::stdout().lock(),
+            "{}",
+            report::detail_text(&cfg, &detail)
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Close a ticket; a later reply reopens it within the reopen window.
+pub(super) fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
+    let (cfg, mut store) = open(&args.common)?;
+    let ticket = &args.ticket;
+    let n = ticket_arg(ticket)?;
+    let now = jiff::Timestamp::now().as_second();
+    let changed = match store.set_status(TicketRef::Number(n), "Closed", "cli", now)? {
+        Some(c) => Some(c),
+        None => store.set_status(TicketRef::Id(n), "Closed", "cli", now)?,
+    };
+    let Some(c) = changed else {
+        return Err(refuse(format!("no ticket {ticket}")));
+    };
+    println!(
+        "{}: {} -> {}",
+        cfg.tickets.format_number(c.number),
+        printable(&c.from),
+        printable(&c.to)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The number in `1001`, `#1001` (the displayed form) or a row id.
+fn ticket_arg(arg: &str) -> anyhow::Result<i64> {
+    let digits: String = arg.chars().filter(|c| c.is_ascii_digit()).collect();
+    digits
+        .parse()
+        .with_context(|| format!("{arg:?} is not a ticket number or id"))
+}
+
+/// The ticket `arg` names: by number (`1001`, `#1001`) first, else by row id.
+fn find_ticket(store: &Store, arg: &str) -> anyhow::Result<Option<TicketDetail>> {
+    let n = ticket_arg(arg)?;
+    if let Some(d) = store.ticket(TicketRef::Number(n))? {
+        return Ok(Some(d));
+    }
+    Ok(store.ticket(TicketRef::Id(n))?)
+}

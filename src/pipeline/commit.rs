@@ -1,0 +1,561 @@
+//! The writes: [`commit`] carries out a [`Plan`] in the batch transaction,
+//! in the order a reader of the store expects (contact, ticket, message,
+//! references, participants, events, detector, status, mail).
+
+use serde::Serialize;
+
+use crate::agent::{self, Sender};
+use crate::config::Config;
+use crate::domain::{ContactId, MessageRowId, Status, TicketId};
+use crate::outbound::{self, AutoReplyMail};
+use crate::route::{self, Route, Target};
+use crate::store::{self, NewEvent, NewMessage, NewTicket, Tx};
+
+use super::plan::{Incoming, MailPlan, Path, Plan, TicketPlan};
+use super::{Outcome, REUSED_ID_FLAG};
+
+/// Carry out `plan` for `msg`.
+///
+/// # Errors
+///
+/// [`store::Error`] when a statement fails; the caller rolls back to its
+/// savepoint.
+pub fn commit(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    msg: Incoming<'_>,
+    plan: Plan,
+    now: i64,
+) -> Result<Outcome, store::Error> {
+    let Plan {
+        message_id,
+        synthetic_id,
+        reused_message_id: reused,
+        path,
+    } = plan;
+    let rendered = Rendered::new(msg);
+    let base = base_message(msg, &rendered, &message_id, synthetic_id, now);
+    match path {
+        Path::Duplicate { message, ticket } => Ok(Outcome {
+            ticket,
+            duplicate: true,
+            ..Outcome::bare(message, message_id, "duplicate")
+        }),
+        Path::Unparsed { flag } => {
+            if reused {
+                tracing::warn!(message_id = %message_id, "message-id reused with different content, storing a new message");
+            }
+            let row = tx.insert_message(&NewMessage {
+                state: "unparsed",
+                flag: &flag,
+                ..base.clone()
+            })?;
+            Ok(Outcome {
+                reused_message_id: reused,
+                ..Outcome::bare(row, message_id.clone(), "unparsed")
+            })
+        }
+        Path::Mail(mail) => {
+            if reused {
+                tracing::warn!(message_id = %message_id, "message-id reused with different content, storing a new message");
+            }
+            commit_mail(tx, cfg, msg, &base, reused, *mail, now)
+        }
+    }
+}
+
+fn commit_mail(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    msg: Incoming<'_>,
+    base: &NewMessage<'_>,
+    reused: bool,
+    mail: MailPlan,
+    now: i64,
+) -> Result<Outcome, store::Error> {
+    // Bounces and authenticated agent mail do not take the customer path.
+    if !matches!(mail.sender, Sender::Customer { .. }) {
+        let cx = agent::Context {
+            cfg,
+            env: msg.env,
+            parsed: msg.parsed,
+            probe: &mail.probe,
+            decision: &mail.thread,
+            base,
+            reused,
+            class: mail.class.as_ref(),
+            now,
+        };
+        if let Some(done) = agent::commit(tx, &cx, &mail.sender)? {
+            return Ok(Outcome {
+                ticket: done.ticket,
+                reused_message_id: reused,
+                thread_match: done.thread_match,
+                plan: Some(Box::new(mail)),
+                ..Outcome::bare(done.message, base.message_id.to_owned(), done.state)
+            });
+        }
+    }
+    let Some(route) = mail.route.as_ref() else {
+        // An agent whose ticket is gone: handled as a customer would be,
+        // routed now.
+        return Err(store::Error::Invariant(
+            "a customer message without a route".into(),
+        ));
+    };
+    let route_json = serde_json::to_string(route).unwrap_or_default();
+    let problem = msg
+        .parsed
+        .problem
+        .as_deref()
+        .unwrap_or(if reused { REUSED_ID_FLAG } else { "" });
+    let (state, kind, flag) = match route {
+        Route::Ticket { .. } => ("ticketed", "customer", problem),
+        Route::Quarantine { reason, .. } => ("quarantined", "customer", reason.as_str()),
+        Route::Internal { .. } => ("internal", "system", problem),
+    };
+    let Some(plan) = mail.ticket.as_ref() else {
+        let thread_match = mail.thread.matched.rule();
+        let row = tx.insert_message(&NewMessage {
+            state,
+            kind,
+            flag,
+            thread_match,
+            route: &route_json,
+            ..base.clone()
+        })?;
+        return Ok(Outcome {
+            reused_message_id: reused,
+            thread_match,
+            plan: Some(Box::new(mail)),
+            ..Outcome::bare(row, base.message_id.to_owned(), state)
+        });
+    };
+    let (ticket, opened, reopened, contact) = open_or_join(tx, cfg, msg, &mail, route, plan, now)?;
+    let row = tx.insert_message(&NewMessage {
+        ticket: Some(ticket),
+        state,
+        kind,
+        flag,
+        thread_match: plan.thread_match,
+        route: &route_json,
+        ..base.clone()
+    })?;
+    let refs: Vec<String> = mail
+        .probe
+        .candidates()
+        .into_iter()
+        .filter(|id| id != base.message_id)
+        .collect();
+    tx.insert_refs(row, ticket, &refs)?;
+    let new_participant = match contact {
+        Some(c) => participant(tx, cfg, &mail, plan, c, ticket, row, opened, now)?,
+        None => false,
+    };
+    thread_events(tx, &mail, plan, ticket, row, reopened, now)?;
+    // A flag that suspends the client takes effect on this very message:
+    // the suspension notice instead of an acknowledgement.
+    let mut suspended_now = false;
+    if let Some(verdict) = &plan.detector.verdict {
+        let scanned = crate::compliance::Scanned {
+            ticket,
+            message: row,
+            message_id: base.message_id,
+            sender: msg.sender(),
+            queue: &ticket_queue(tx, ticket)?,
+            sends_mail: plan.sends_mail,
+            automatic: mail.automatic.clone(),
+            rescan: false,
+        };
+        suspended_now =
+            crate::compliance::act(tx, cfg, &scanned, verdict, now)?.is_some_and(|f| f.suspended);
+    }
+    let after = After {
+        ticket,
+        row,
+        new_participant,
+        suspended_now,
+    };
+    after_customer_message(tx, cfg, msg, &mail, plan, &after, now)?;
+    Ok(Outcome {
+        ticket: Some(ticket),
+        reused_message_id: reused,
+        thread_match: plan.thread_match,
+        opened,
+        reopened,
+        plan: Some(Box::new(mail)),
+        ..Outcome::bare(row, base.message_id.to_owned(), state)
+    })
+}
+
+/// The queue `ticket` is in now.
+fn ticket_queue(tx: &Tx<'_>, ticket: TicketId) -> Result<String, store::Error> {
+    Ok(tx
+        .ticket_scope(ticket)?
+        .map(|(queue, _, _)| queue)
+        .unwrap_or_default())
+}
+
+/// The contact, then the ticket: joined, reopened or opened.
+/// `(ticket, opened, reopened)`.
+fn open_or_join(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    msg: Incoming<'_>,
+    mail: &MailPlan,
+    route: &Route,
+    plan: &TicketPlan,
+    now: i64,
+) -> Result<(TicketId, bool, bool, Option<ContactId>), store::Error> {
+    let Route::Ticket {
+        queue,
+        priority,
+        issue_type,
+        inbound_address,
+        because,
+        ..
+    } = route
+    else {
+        return Err(store::Error::Invariant(
+            "a ticket plan without a ticket route".into(),
+        ));
+    };
+    // A contact exists before the ticket that names it.
+    let contact = contact(tx, msg, now)?;
+    let (ticket, opened, reopened) = match plan.target {
+        Target::Existing { ticket } => (ticket, false, false),
+        Target::Reopen { ticket } => {
+            tx.reopen_ticket(ticket, now)?;
+            (ticket, false, true)
+        }
+        Target::New | Target::NewLinked { .. } => {
+            let linked_ticket = match plan.target {
+                Target::NewLinked { previous } => Some(previous),
+                _ => None,
+            };
+            let subject =
+                route::display_subject(msg.parsed.subject.as_deref(), cfg.tickets.subject_max);
+            let t = tx.open_ticket(
+                &NewTicket {
+                    subject: &subject,
+                    normalized_subject: &mail.probe.normalized_subject,
+                    status: Status::Open.as_str(),
+                    priority: priority.as_str(),
+                    queue: queue.as_str(),
+                    issue_type,
+                    requester: contact,
+                    requester_name: &route::requester_name(msg.parsed.from.as_ref()),
+                    inbound_address,
+                    linked_ticket,
+                    now,
+                },
+                cfg.tickets.number_start,
+                &store::Opened {
+                    cause: because,
+                    detail: &serde_json::to_string(route).unwrap_or_default(),
+                },
+            )?;
+            (t, true, false)
+        }
+    };
+    Ok((ticket, opened, reopened, contact))
+}
+
+fn contact(tx: &Tx<'_>, msg: Incoming<'_>, now: i64) -> Result<Option<ContactId>, store::Error> {
+    match &msg.parsed.from {
+        Some(from) => Ok(Some(tx.upsert_contact(
+            &from.address,
+            from.name.as_deref().unwrap_or(""),
+            now,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// A sender new to an existing ticket (a reply by Message-ID from someone
+/// the conversation never included) is recorded, and by default held:
+/// threading alone never makes them a recipient of the agents' replies
+/// (`#cc ADDRESS` does). Whether they were new.
+#[allow(clippy::too_many_arguments)] // one call site, all values distinct
+fn participant(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    mail: &MailPlan,
+    plan: &TicketPlan,
+    c: ContactId,
+    ticket: TicketId,
+    row: MessageRowId,
+    opened: bool,
+    now: i64,
+) -> Result<bool, store::Error> {
+    let role = if opened {
+        "requester"
+    } else {
+        cfg.threading.new_participants.role()
+    };
+    let new = tx.add_participant(ticket, c, role, now)? && !opened;
+    if new {
+        tx.event(
+            Some(ticket),
+            Some(row),
+            "new_participant",
+            plan.thread_match,
+            &serde_json::json!({
+                "address": mail.probe.sender,
+                "role": role,
+                "matched": plan.thread_match,
+            }),
+            now,
+        )?;
+    }
+    Ok(new)
+}
+
+/// The ticket's history: opened (recorded by `open_ticket`), continued
+/// from a closed one, reopened, and the message added.
+#[allow(clippy::too_many_arguments)] // one call site, all values distinct
+fn thread_events(
+    tx: &Tx<'_>,
+    mail: &MailPlan,
+    plan: &TicketPlan,
+    ticket: TicketId,
+    row: MessageRowId,
+    reopened: bool,
+    now: i64,
+) -> Result<(), store::Error> {
+    let thread_json = serde_json::to_string(&mail.thread.matched).unwrap_or_default();
+    if let Target::NewLinked { previous } = plan.target {
+        tx.event(
+            Some(previous),
+            Some(row),
+            "continued_in_new_ticket",
+            mail.thread.matched.rule(),
+            &serde_json::json!({ "ticket": ticket, "matched": mail.thread.matched }),
+            now,
+        )?;
+    }
+    if reopened {
+        tx.record_event(&NewEvent {
+            ticket: Some(ticket),
+            message: Some(row),
+            kind: "ticket_reopened",
+            cause: mail.thread.matched.rule(),
+            detail: &thread_json,
+            now,
+        })?;
+    }
+    tx.record_event(&NewEvent {
+        ticket: Some(ticket),
+        message: Some(row),
+        kind: "message_added",
+        cause: plan.thread_match,
+        detail: &thread_json,
+        now,
+    })
+}
+
+/// What follows a customer message on its ticket: the status back to
+/// `Open`, a spoofed agent noted, the suspension notice, the
+/// acknowledgement and the agents' notifications, as planned.
+fn after_customer_message(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    msg: Incoming<'_>,
+    mail: &MailPlan,
+    plan: &TicketPlan,
+    after: &After,
+    now: i64,
+) -> Result<(), store::Error> {
+    let After {
+        ticket,
+        row,
+        new_participant,
+        suspended_now,
+    } = *after;
+    let Some(mut conv) = tx.conversation(ticket)? else {
+        return Ok(());
+    };
+    let sender = msg.sender();
+    if let Some(step) = &plan.status {
+        outbound::set_status(
+            tx,
+            &mut conv,
+            step.to.as_str(),
+            false,
+            step.because,
+            row,
+            now,
+        )?;
+    }
+    if let Sender::Customer {
+        not_authenticated: Some(why),
+    } = &mail.sender
+    {
+        tx.event(
+            Some(ticket),
+            Some(row),
+            "agent_not_authenticated",
+            "no_valid_agent_address",
+            &serde_json::json!({ "from": sender, "why": why }),
+            now,
+        )?;
+    }
+    // A client suspended from this queue (bypass detector): stored and
+    // threaded as always; the notice instead of an acknowledgement, and
+    // the agents' notification says so.
+    let suspension = match &plan.suspension {
+        Some(s) => Some(s.row.clone()),
+        None if suspended_now => tx.active_suspension(sender, &conv.queue)?,
+        None => None,
+    };
+    let suspended_line = match &suspension {
+        Some(s) => Some(crate::compliance::suspended_mail(
+            tx,
+            cfg,
+            s,
+            &conv,
+            row,
+            sender,
+            msg.parsed.message_id.as_deref(),
+            mail.automatic.clone(),
+            plan.sends_mail,
+            now,
+        )?),
+        None => None,
+    };
+    if !plan.sends_mail {
+        return Ok(());
+    }
+    let ack = &plan.acknowledgement;
+    if ack.suppressed {
+        tracing::info!(
+            ticket = ticket.0,
+            because = ack.because,
+            "acknowledgement suppressed"
+        );
+        tx.event(
+            Some(ticket),
+            Some(row),
+            "auto_reply_suppressed",
+            ack.because,
+            &serde_json::json!({ "to": sender, "detail": ack.detail, "mail": "acknowledgement" }),
+            now,
+        )?;
+    } else if ack.send && suspension.is_none() {
+        let vars = outbound::ticket_vars(cfg, &conv);
+        let mut refs = msg.parsed.references.clone();
+        refs.extend(msg.parsed.message_id.iter().cloned());
+        let reply = AutoReplyMail {
+            kind: "ack",
+            template: "acknowledgement",
+            to: sender,
+            in_reply_to: msg.parsed.message_id.clone(),
+            references: refs,
+        };
+        outbound::auto_reply(tx, cfg, &conv, &reply, &vars, now)?;
+    }
+    let held = (new_participant
+        && cfg.threading.new_participants == crate::config::NewParticipants::Hold)
+        .then_some(sender);
+    outbound::notify_agents(
+        tx,
+        cfg,
+        &conv,
+        msg.raw,
+        msg.parsed,
+        sender,
+        &plan.notifications.agents,
+        suspended_line,
+        held,
+        now,
+    )
+}
+
+/// What the commit learnt before the mail step.
+#[derive(Debug, Clone, Copy)]
+struct After {
+    ticket: TicketId,
+    row: MessageRowId,
+    new_participant: bool,
+    /// The detector suspended the sender on this message.
+    suspended_now: bool,
+}
+
+/// Owned JSON renderings that [`NewMessage`] borrows.
+pub(super) struct Rendered {
+    envelope_to: String,
+    peer: String,
+    to: String,
+    cc: String,
+    in_reply_to: String,
+    refs: String,
+    headers: String,
+}
+
+impl Rendered {
+    pub(super) fn new(msg: Incoming<'_>) -> Self {
+        let (env, parsed) = (msg.env, msg.parsed);
+        Rendered {
+            envelope_to: json(&env.rcpt_to),
+            peer: env.peer.map(|p| p.to_string()).unwrap_or_default(),
+            to: json(&parsed.to.iter().map(|m| &m.address).collect::<Vec<_>>()),
+            cc: json(&parsed.cc.iter().map(|m| &m.address).collect::<Vec<_>>()),
+            in_reply_to: json(&parsed.in_reply_to),
+            refs: json(&parsed.references),
+            headers: json(&parsed.headers),
+        }
+    }
+}
+
+/// The message row as stored when nothing more is known.
+pub(super) fn base_message<'a>(
+    msg: Incoming<'a>,
+    r: &'a Rendered,
+    message_id: &'a str,
+    is_synthetic_id: bool,
+    now: i64,
+) -> NewMessage<'a> {
+    let (env, parsed) = (msg.env, msg.parsed);
+    NewMessage {
+        ticket: None,
+        message_id,
+        is_synthetic_id,
+        content_hash: &parsed.content_hash,
+        direction: "inbound",
+        kind: "customer",
+        state: "ticketed",
+        flag: "",
+        thread_match: "",
+        route: "",
+        source: env.source.as_str(),
+        envelope_from: &env.mail_from,
+        envelope_to: &r.envelope_to,
+        peer: &r.peer,
+        from_addr: parsed
+            .from
+            .as_ref()
+            .map(|m| m.address.as_str())
+            .unwrap_or(""),
+        from_name: parsed
+            .from
+            .as_ref()
+            .and_then(|m| m.name.as_deref())
+            .unwrap_or(""),
+        to_addrs: &r.to,
+        cc_addrs: &r.cc,
+        subject: parsed.subject.as_deref().unwrap_or(""),
+        in_reply_to: &r.in_reply_to,
+        refs: &r.refs,
+        date_header: parsed.date,
+        headers: &r.headers,
+        text: &parsed.text,
+        html: parsed.html.as_deref(),
+        raw: msg.raw,
+        attachments: &parsed.attachments,
+        now,
+    }
+}
+
+fn json<T: Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}

@@ -31,7 +31,7 @@
 //! 8-bit bytes are kept.
 //!
 //! This module holds the loop (read, answer, flush, STARTTLS, shutdown);
-//! [`command`] assembles and runs command lines, [`data`] reads the
+//! `command.rs` assembles and runs command lines, `data.rs` reads the
 //! message text and answers after `deliver`.
 
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 //! writer's transaction. [`intercept`] takes a message away from the
 //! customer path when it is
 //!
-//! - mail that machines send about mail ([`crate::outbound::classify`]: a
+//! - mail that machines send about mail ([`crate::parse::classify`]: a
 //!   bounce, a feedback report, an automatic reply, a list notice):
 //!   recorded on the ticket of the mail it is about (found by the original
 //!   Message-ID, or by the thread rule that matched: the signed token the
@@ -41,11 +41,11 @@ use crate::config::{Agent, Config};
 use crate::domain::Envelope;
 use crate::domain::{MessageRowId, TicketId};
 use crate::guard::{self, AutoReply};
-use crate::outbound::bounce::Dsn;
-use crate::outbound::classify::{Class, Feedback, Kind};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::{self, Failure, Mail, display_name};
 use crate::parse::ParsedMessage;
+use crate::parse::classify::{Class, Feedback, Kind};
+use crate::parse::dsn::Dsn;
 use crate::store::{self, Conversation, NewMessage, TicketField, Tx};
 use crate::thread::{self, Action, Probe, ThreadMatch};
 
@@ -65,7 +65,7 @@ pub struct Context<'a, 'b> {
     pub base: &'a NewMessage<'b>,
     /// Whether another stored message has this Message-ID.
     pub reused: bool,
-    /// What [`crate::outbound::classify::classify`] made of it: mail about mail, or `None`.
+    /// What [`crate::parse::classify::classify`] made of it: mail about mail, or `None`.
     pub class: Option<&'a Class>,
     /// Now, Unix seconds.
     pub now: i64,

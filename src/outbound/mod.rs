@@ -6,7 +6,7 @@
 //!    ├─ customer message stored ─> after_customer_message: status, ack, notifications
 //!    ├─ agent mail (token)       ─> crate::agent: commands, relay, command answer
 //!    └─ bounce, feedback report, ─> crate::agent::intercept: event, suppression, notice
-//!       automatic reply (classify)
+//!       automatic reply (parse::classify)
 //!         │  queue(): compose (template + mail-builder, Message-ID, X-Loop)
 //!         └─> outbox rows + outbound `messages` row, same transaction
 //!  outbox worker (tokio task): claim ─> sign (DKIM) ─> smarthost or Maildir ─> mark
@@ -18,9 +18,6 @@
 //! - [`dkim`]: signing with mail-auth 0.13.
 //! - [`smarthost`]: mail-send to the relay, or the Maildir fallback.
 //! - [`outbox`]: the delivery worker (claim, send, mark, retry, backoff).
-//! - [`bounce`]: DSN parsing.
-//! - [`classify`]: bounces, feedback reports, automatic replies and list
-//!   notices in the shapes real servers send them.
 //! - [`report`]: `postdesk outbox` and the template lines of `check`.
 //!
 //! Promise: a mail is queued in the transaction of the change that causes
@@ -28,8 +25,6 @@
 //! to compose one mail is logged and recorded on the ticket, never a reason
 //! to refuse the customer's message.
 
-pub mod bounce;
-pub mod classify;
 pub mod compose;
 pub mod dkim;
 pub mod outbox;

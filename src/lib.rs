@@ -45,6 +45,7 @@ pub mod command;
 pub mod compliance;
 pub mod config;
 pub mod detect;
+pub mod explain;
 pub mod domain;
 pub mod files;
 pub mod guard;

@@ -213,7 +213,16 @@ pub fn decide(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: i64) -> Pla
 fn decide_mail(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: i64) -> MailPlan {
     let probe = loaded.probe.clone();
     let decision = thread::decide(cfg, &probe, &loaded.index, now);
-    let sender = agent::sender(cfg, &probe, &decision, msg.parsed, loaded.class.as_ref());
+    let mut sender = agent::sender(cfg, &probe, &decision, msg.parsed, loaded.class.as_ref());
+    // An agent address of a ticket that is not stored (cannot be, short of
+    // a deleted row) leaves the mail to the customer path.
+    if let Sender::Agent { ticket, .. } = &sender
+        && !loaded.index.tickets.values().any(|f| f.id == *ticket)
+    {
+        sender = Sender::Customer {
+            not_authenticated: None,
+        };
+    }
     let route = matches!(sender, Sender::Customer { .. })
         .then(|| route::decide(cfg, msg.env, msg.parsed, &decision, &loaded.history));
     let ticket = match &route {

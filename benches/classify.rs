@@ -1,4 +1,4 @@
-//! Cost of recognising mail about mail ([`postdesk::outbound::classify`]),
+//! Cost of recognising mail about mail ([`postdesk::parse::classify`]),
 //! which every inbound message now pays before it takes the customer path.
 //!
 //! ```text
@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use postdesk::outbound::classify::classify;
+use postdesk::parse::classify::classify;
 use postdesk::parse::{ParsedMessage, parse};
 
 fn load(dirs: &[&str]) -> Vec<(Vec<u8>, ParsedMessage)> {
@@ -62,11 +62,11 @@ fn run(name: &str, set: &[(Vec<u8>, ParsedMessage)], rounds: usize) {
     let mut dsns = 0usize;
     for _ in 0..rounds {
         for (raw, _) in set {
-            dsns += usize::from(postdesk::outbound::bounce::parse(raw).is_some());
+            dsns += usize::from(postdesk::parse::dsn::parse(raw).is_some());
         }
     }
     let per = start.elapsed() / u32::try_from(rounds * set.len().max(1)).unwrap_or(u32::MAX);
-    println!("{name:<10} bounce::parse alone: {per:>10.2?} per message ({dsns} DSNs)");
+    println!("{name:<10} dsn::parse alone: {per:>10.2?} per message ({dsns} DSNs)");
 }
 
 fn main() {

@@ -4,7 +4,7 @@
 //! writer's transaction. [`intercept`] takes a message away from the
 //! customer path when it is
 //!
-//! - mail that machines send about mail ([`crate::outbound::classify`]: a
+//! - mail that machines send about mail ([`crate::parse::classify`]: a
 //!   bounce, a feedback report, an automatic reply, a list notice):
 //!   recorded on the ticket of the mail it is about (found by the original
 //!   Message-ID, or by the thread rule that matched: the signed token the
@@ -42,11 +42,11 @@ use crate::domain::Envelope;
 use crate::domain::{MessageRowId, TicketId};
 use crate::guard::{self, AutoReply};
 use crate::outbound::Config;
-use crate::outbound::bounce::Dsn;
-use crate::outbound::classify::{Class, Feedback, Kind};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::{self, Failure, Mail, display_name};
 use crate::parse::ParsedMessage;
+use crate::parse::classify::{Class, Feedback, Kind};
+use crate::parse::dsn::Dsn;
 use crate::store::{self, Conversation, NewMessage, TicketField, Tx};
 use crate::thread::{self, Action, Probe, ThreadMatch};
 
@@ -66,7 +66,7 @@ pub struct Context<'a, 'b> {
     pub base: &'a NewMessage<'b>,
     /// Whether another stored message has this Message-ID.
     pub reused: bool,
-    /// What [`crate::outbound::classify::classify`] made of it: mail about mail, or `None`.
+    /// What [`crate::parse::classify::classify`] made of it: mail about mail, or `None`.
     pub class: Option<&'a Class>,
     /// Now, Unix seconds.
     pub now: i64,
@@ -819,13 +819,7 @@ fn relay(
         )?;
         return Ok(());
     }
-    let Some(r) = cfg
-        .outbound
-        .templates
-        .render("agent_reply", &vars)
-        .map_err(|e| crate::logging::log_error("agent reply template failed", &e))
-        .ok()
-    else {
+    let Some(r) = outbound::render(tx, cfg, Some(conv.id), "agent_reply", &vars, now)? else {
         return Ok(());
     };
     let from = outbound::our_address(cfg, conv);
@@ -838,29 +832,30 @@ fn relay(
         message_kind: "agent",
         ticket: Some(conv.id),
         draft: Draft {
-            from: Address::named(
-                &format!(
-                    "{} via {}",
-                    display_name(&agent.name),
-                    display_name(&conv.queue)
-                ),
-                &from,
-            ),
-            to,
             cc,
             // Off by default: the customer's Reply goes to `from` and
             // threads by In-Reply-To.
             reply_to: outbound::customer_reply_address(cfg, conv).map(|a| Address::bare(&a)),
-            subject: r.subject,
-            body: r.body,
             in_reply_to: conv.last_customer_message.clone(),
             references: compose::trim_references(refs),
-            auto_submitted: AutoSubmitted::No,
             // Decoded again from the agent's mail, the one copy of them.
             attachments: crate::parse::attachments(cx.base.raw),
-            x_loop: cfg.outbound.x_loop.clone(),
-            date: now,
-            message_id: compose::message_id(&cfg.server.hostname),
+            ..outbound::draft(
+                cfg,
+                Address::named(
+                    &format!(
+                        "{} via {}",
+                        display_name(&agent.name),
+                        display_name(&conv.queue)
+                    ),
+                    &from,
+                ),
+                to,
+                r.subject,
+                r.body,
+                AutoSubmitted::No,
+                now,
+            )
         },
         rcpts,
         // Bounces come back to the bounce address and so to this ticket;
@@ -936,13 +931,7 @@ fn answer_agent(
                 .collect::<Vec<_>>(),
         ),
     );
-    let Some(r) = cfg
-        .outbound
-        .templates
-        .render("unknown_command", &vars)
-        .map_err(|e| crate::logging::log_error("command answer template failed", &e))
-        .ok()
-    else {
+    let Some(r) = outbound::render(tx, cfg, Some(conv.id), "unknown_command", &vars, now)? else {
         return Ok(());
     };
     let from = outbound::our_address(cfg, conv);
@@ -953,21 +942,20 @@ fn answer_agent(
         message_kind: "system",
         ticket: Some(conv.id),
         draft: Draft {
-            from: Address::named("postdesk", &from),
-            to: vec![Address::named(&display_name(&agent.name), &agent.address)],
-            cc: Vec::new(),
             // Replying to the answer acts on the ticket again: the agent
             // address made for this agent, in mail to this agent only.
             reply_to: outbound::agent_address(cfg, conv, &agent.address).map(|a| Address::bare(&a)),
-            subject: r.subject,
-            body: r.body,
             in_reply_to: cx.parsed.message_id.clone(),
             references: compose::trim_references(refs),
-            auto_submitted: AutoSubmitted::AutoReplied,
-            attachments: Vec::new(),
-            x_loop: cfg.outbound.x_loop.clone(),
-            date: now,
-            message_id: compose::message_id(&cfg.server.hostname),
+            ..outbound::draft(
+                cfg,
+                Address::named("postdesk", &from),
+                vec![Address::named(&display_name(&agent.name), &agent.address)],
+                r.subject,
+                r.body,
+                AutoSubmitted::AutoReplied,
+                now,
+            )
         },
         rcpts: vec![agent.address.clone()],
         mail_from: outbound::Sender::Null,

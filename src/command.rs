@@ -164,150 +164,160 @@ pub fn parse(text: &str, known: &Known<'_>) -> Script {
             None => (&line[1..], ""),
         };
         let name = word.to_ascii_lowercase();
-        let mut bad = |msg: String| script.errors.push(format!("line {n}: {msg}"));
-        let no_arg = |cmd: Command, bad: &mut dyn FnMut(String)| {
-            if rest.is_empty() {
-                Some(cmd)
-            } else {
-                bad(format!("#{name} takes no argument, found `{rest}`"));
-                None
-            }
-        };
-        let cmd = match name.as_str() {
-            "note" => {
-                script.note_text = rest.to_owned();
-                Some(Command::Note)
-            }
-            "close" => no_arg(Command::Close, &mut bad),
-            "resolve" => no_arg(Command::Resolve, &mut bad),
-            "reopen" => no_arg(Command::Reopen, &mut bad),
-            "priority" => match Priority::parse(rest) {
-                Some(p) => Some(Command::Priority(p)),
-                None if rest.is_empty() => {
-                    bad("#priority needs one of low, medium, high, urgent".into());
-                    None
-                }
-                None => {
-                    bad(format!(
-                        "#priority `{rest}` is not one of low, medium, high, urgent"
-                    ));
-                    None
-                }
-            },
-            "assign" => {
-                if rest.is_empty() {
-                    bad("#assign needs an agent's name".into());
-                    None
-                } else {
-                    match known.agents.iter().find(|a| a.eq_ignore_ascii_case(rest)) {
-                        Some(a) => Some(Command::Assign(a.clone())),
-                        None => {
-                            bad(format!(
-                                "#assign: no agent named `{rest}` (agents: {})",
-                                if known.agents.is_empty() {
-                                    "none configured".to_owned()
-                                } else {
-                                    known.agents.join(", ")
-                                }
-                            ));
-                            None
-                        }
-                    }
-                }
-            }
-            "type" => {
-                if rest.is_empty() {
-                    bad("#type needs an issue type".into());
-                    None
-                } else if rest.chars().count() > 80 {
-                    bad("#type: the issue type is longer than 80 characters".into());
-                    None
-                } else {
-                    Some(Command::Type(rest.to_owned()))
-                }
-            }
-            "tag" => {
-                let ok = !rest.is_empty()
-                    && rest.chars().count() <= 64
-                    && rest
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
-                if ok {
-                    Some(Command::Tag(rest.to_lowercase()))
-                } else if rest.is_empty() {
-                    bad("#tag needs a tag".into());
-                    None
-                } else {
-                    bad(format!(
-                        "#tag `{rest}` must be one word of letters, digits, - _ . : /"
-                    ));
-                    None
-                }
-            }
-            "merge" => {
-                let (before, after) = known.number_format.split_once("{n}").unwrap_or(("#", ""));
-                let mut digits = rest;
-                if !before.is_empty() {
-                    digits = digits.strip_prefix(before).unwrap_or(digits);
-                }
-                if !after.is_empty() {
-                    digits = digits.strip_suffix(after).unwrap_or(digits);
-                }
-                match digits.trim().parse::<i64>() {
-                    Ok(number) if number > 0 => Some(Command::Merge(number)),
-                    _ if rest.is_empty() => {
-                        bad("#merge needs the number of the ticket to merge into".into());
-                        None
-                    }
-                    _ => {
-                        bad(format!("#merge `{rest}` is not a ticket number"));
-                        None
-                    }
-                }
-            }
-            "cc" => {
-                let address = rest.trim_start_matches('<').trim_end_matches('>');
-                if rest.is_empty() {
-                    bad("#cc needs an e-mail address".into());
-                    None
-                } else if crate::outbound::compose::is_valid_address(address) {
-                    Some(Command::Cc(address.to_ascii_lowercase()))
-                } else {
-                    bad(format!("#cc `{rest}` is not an e-mail address"));
-                    None
-                }
-            }
-            "unsuspend" => {
-                if rest.is_empty() {
-                    Some(Command::Unsuspend(None))
-                } else if rest.contains('@') && !rest.contains(char::is_whitespace) {
-                    let address = rest.trim_start_matches('<').trim_end_matches('>');
-                    Some(Command::Unsuspend(Some(address.to_lowercase())))
-                } else {
-                    bad(format!("#unsuspend `{rest}` is not an e-mail address"));
-                    None
-                }
-            }
-            _ => {
-                let guess = NAMES
-                    .iter()
-                    .map(|k| (distance(&name, k), *k))
-                    .min()
-                    .filter(|(d, _)| *d <= 2)
-                    .map(|(_, k)| format!("; did you mean #{k}?"))
-                    .unwrap_or_default();
-                bad(format!("unknown command #{word}{guess}"));
-                None
-            }
-        };
-        if let Some(c) = cmd {
-            script.commands.push((n, c));
+        if name == "note" {
+            script.note_text = rest.to_owned();
+        }
+        match command(&name, word, rest, known) {
+            Ok(c) => script.commands.push((n, c)),
+            Err(msg) => script.errors.push(format!("line {n}: {msg}")),
         }
         i += 1;
     }
-    let body_start = i;
+    body(&lines[i..], i, known, &mut script);
+    script
+}
+
+/// One command line, `#word rest` (`name` is `word` lower-case): the
+/// command, or what is wrong with it.
+fn command(name: &str, word: &str, rest: &str, known: &Known<'_>) -> Result<Command, String> {
+    let no_arg = |cmd: Command| {
+        if rest.is_empty() {
+            Ok(cmd)
+        } else {
+            Err(format!("#{name} takes no argument, found `{rest}`"))
+        }
+    };
+    match name {
+        "note" => Ok(Command::Note),
+        "close" => no_arg(Command::Close),
+        "resolve" => no_arg(Command::Resolve),
+        "reopen" => no_arg(Command::Reopen),
+        "priority" => priority(rest),
+        "assign" => assign(rest, known),
+        "type" => issue_type(rest),
+        "tag" => tag(rest),
+        "merge" => merge(rest, known),
+        "cc" => cc(rest),
+        "unsuspend" => unsuspend(rest),
+        _ => {
+            let guess = NAMES
+                .iter()
+                .map(|k| (distance(name, k), *k))
+                .min()
+                .filter(|(d, _)| *d <= 2)
+                .map(|(_, k)| format!("; did you mean #{k}?"))
+                .unwrap_or_default();
+            Err(format!("unknown command #{word}{guess}"))
+        }
+    }
+}
+
+/// `#priority low|medium|high|urgent`.
+fn priority(rest: &str) -> Result<Command, String> {
+    match Priority::parse(rest) {
+        Some(p) => Ok(Command::Priority(p)),
+        None if rest.is_empty() => Err("#priority needs one of low, medium, high, urgent".into()),
+        None => Err(format!(
+            "#priority `{rest}` is not one of low, medium, high, urgent"
+        )),
+    }
+}
+
+/// `#assign NAME`, NAME an `[agents]` name in any case.
+fn assign(rest: &str, known: &Known<'_>) -> Result<Command, String> {
+    if rest.is_empty() {
+        return Err("#assign needs an agent's name".into());
+    }
+    match known.agents.iter().find(|a| a.eq_ignore_ascii_case(rest)) {
+        Some(a) => Ok(Command::Assign(a.clone())),
+        None => Err(format!(
+            "#assign: no agent named `{rest}` (agents: {})",
+            if known.agents.is_empty() {
+                "none configured".to_owned()
+            } else {
+                known.agents.join(", ")
+            }
+        )),
+    }
+}
+
+/// `#type TYPE`, at most 80 characters.
+fn issue_type(rest: &str) -> Result<Command, String> {
+    if rest.is_empty() {
+        Err("#type needs an issue type".into())
+    } else if rest.chars().count() > 80 {
+        Err("#type: the issue type is longer than 80 characters".into())
+    } else {
+        Ok(Command::Type(rest.to_owned()))
+    }
+}
+
+/// `#tag TAG`, one word of at most 64 characters, kept lower-case.
+fn tag(rest: &str) -> Result<Command, String> {
+    let ok = !rest.is_empty()
+        && rest.chars().count() <= 64
+        && rest
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
+    if ok {
+        Ok(Command::Tag(rest.to_lowercase()))
+    } else if rest.is_empty() {
+        Err("#tag needs a tag".into())
+    } else {
+        Err(format!(
+            "#tag `{rest}` must be one word of letters, digits, - _ . : /"
+        ))
+    }
+}
+
+/// `#merge NUMBER`, bare or written as the number format writes it
+/// (`#1040`).
+fn merge(rest: &str, known: &Known<'_>) -> Result<Command, String> {
+    let (before, after) = known.number_format.split_once("{n}").unwrap_or(("#", ""));
+    let mut digits = rest;
+    if !before.is_empty() {
+        digits = digits.strip_prefix(before).unwrap_or(digits);
+    }
+    if !after.is_empty() {
+        digits = digits.strip_suffix(after).unwrap_or(digits);
+    }
+    match digits.trim().parse::<i64>() {
+        Ok(number) if number > 0 => Ok(Command::Merge(number)),
+        _ if rest.is_empty() => Err("#merge needs the number of the ticket to merge into".into()),
+        _ => Err(format!("#merge `{rest}` is not a ticket number")),
+    }
+}
+
+/// `#cc ADDRESS`, angle brackets allowed, kept lower-case.
+fn cc(rest: &str) -> Result<Command, String> {
+    let address = rest.trim_start_matches('<').trim_end_matches('>');
+    if rest.is_empty() {
+        Err("#cc needs an e-mail address".into())
+    } else if crate::outbound::compose::is_valid_address(address) {
+        Ok(Command::Cc(address.to_ascii_lowercase()))
+    } else {
+        Err(format!("#cc `{rest}` is not an e-mail address"))
+    }
+}
+
+/// `#unsuspend [ADDRESS]`.
+fn unsuspend(rest: &str) -> Result<Command, String> {
+    if rest.is_empty() {
+        Ok(Command::Unsuspend(None))
+    } else if rest.contains('@') && !rest.contains(char::is_whitespace) {
+        let address = rest.trim_start_matches('<').trim_end_matches('>');
+        Ok(Command::Unsuspend(Some(address.to_lowercase())))
+    } else {
+        Err(format!("#unsuspend `{rest}` is not an e-mail address"))
+    }
+}
+
+/// The lines after the commands (`lines`, the first of them line
+/// `start + 1`): the body to relay, and the `/name` lines in it, checked
+/// against the canned responses.
+fn body(lines: &[&str], start: usize, known: &Known<'_>, script: &mut Script) {
     let mut body_lines = Vec::new();
-    for (k, line) in lines.iter().enumerate().skip(body_start) {
+    for (k, line) in lines.iter().enumerate() {
         let t = line.trim();
         if let Some(name) = t.strip_prefix('/')
             && crate::outbound::templates::is_canned_name(name)
@@ -317,7 +327,7 @@ pub fn parse(text: &str, known: &Known<'_>) -> Script {
             } else {
                 script.errors.push(format!(
                     "line {}: unknown canned response /{name} (known: {})",
-                    k + 1,
+                    start + k + 1,
                     if known.canned.is_empty() {
                         "none".to_owned()
                     } else {
@@ -334,7 +344,6 @@ pub fn parse(text: &str, known: &Known<'_>) -> Script {
         body_lines.push(*line);
     }
     script.body = body_lines.join("\n").trim().to_owned();
-    script
 }
 
 /// `body` with each line that is only `/name` replaced by `expand(name)`.

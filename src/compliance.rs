@@ -784,13 +784,14 @@ pub fn rescan(
 ///
 /// [`store::Error`] from the batch that failed (the earlier ones stand).
 pub fn rescan_all(
-    store: &mut store::Store,
-    cfg: &Config,
+    store: &mut impl store::Writes,
+    cfg: &std::sync::Arc<Config>,
     now: i64,
 ) -> Result<(usize, usize), store::Error> {
     let (mut scanned, mut flags, mut after) = (0, 0, 0);
     loop {
-        let (n, f, last) = store.write(|tx| rescan(tx, cfg, after, RESCAN_BATCH, now))?;
+        let c = cfg.clone();
+        let (n, f, last) = store.write(move |tx| rescan(tx, &c, after, RESCAN_BATCH, now))?;
         scanned += n;
         flags += f;
         after = last;
@@ -821,7 +822,7 @@ pub async fn run(
             let version = cfg.detector_engine.version().to_owned();
             let now = jiff::Timestamp::now().as_second();
             let c = cfg.clone();
-            match store.with(move |s| rescan_all(s, &c, now)).await {
+            match store.writing(move |w| rescan_all(w, &c, now)).await {
                 Ok((scanned, flags)) => {
                     if flags > 0
                         && let Some(n) = &outbox

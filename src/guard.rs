@@ -35,6 +35,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::domain::{Envelope, Source};
 use crate::parse::ParsedMessage;
+use crate::parse::{header_token as token, header_values as values};
 
 /// Why a message counts as automatic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,25 +59,6 @@ pub enum AutoReply {
         /// What made it fire.
         detail: String,
     },
-}
-
-/// The header value before any `;` parameter or `(comment)`, trimmed and
-/// lower-case: `Auto-Submitted: auto-replied; owner=x` is `auto-replied`.
-pub(crate) fn token(value: &str) -> String {
-    value
-        .split([';', '('])
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// Every value of header `name` (case-insensitive).
-pub(crate) fn values<'a>(msg: &'a ParsedMessage, name: &'a str) -> impl Iterator<Item = &'a str> {
-    msg.headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
 }
 
 /// Whether the envelope or headers carry the null reverse-path. Only

@@ -17,7 +17,8 @@
 //! - [`ingest`]: `.eml`, mbox, Maildir and stdin into the same accept path.
 //! - [`spool`]: the one way in to "accepted": returns only after the commit.
 //! - [`pipeline`]: drives one message through parse, thread, route, store.
-//! - [`parse`]: mail-parser into our owned [`parse::ParsedMessage`].
+//! - [`parse`]: mail-parser into our owned [`parse::ParsedMessage`]; DSNs
+//!   and the recognition of mail about mail.
 //! - [`thread`]: which ticket a message joins (pure decision).
 //! - [`route`]: queue, priority, issue type, requester (pure decision).
 //! - [`token`]: signed reply-address tokens (HMAC-SHA256 over the ticket id).
@@ -29,7 +30,7 @@
 //! - [`clock`]: the scheduler's time (system, or a test-controlled file).
 //! - [`agent`]: agent replies and commands by mail, and mail about mail
 //!   (bounces, feedback reports, automatic replies; see
-//!   [`outbound::classify`]).
+//!   [`parse::classify`]).
 //! - [`command`]: the `#command` and `/canned` lines of an agent's mail.
 //! - [`guard`]: loop and abuse protection for automatic mail (pure).
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost;
@@ -48,6 +49,7 @@ pub mod compliance;
 pub mod config;
 pub mod detect;
 pub mod domain;
+pub mod explain;
 pub mod files;
 pub mod guard;
 pub mod ids {

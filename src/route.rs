@@ -114,55 +114,9 @@ pub fn decide(
 ) -> Route {
     let sender = msg.from.as_ref().map(|m| m.address.as_str()).unwrap_or("");
     let (local, domain) = sender.rsplit_once('@').unwrap_or((sender, ""));
-
-    // 1. Not a customer.
-    if !domain.is_empty()
-        && cfg
-            .domains
-            .internal
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(domain))
-    {
-        return Route::Internal {
-            because: "internal_domain",
-        };
+    if let Some(route) = internal(cfg, sender, domain).or_else(|| quarantine(cfg, sender, local)) {
+        return route;
     }
-    if !sender.is_empty() && cfg.is_own_address(sender) {
-        return Route::Internal {
-            because: "own_address",
-        };
-    }
-
-    // 2. Blocked and system senders.
-    if cfg
-        .senders
-        .blocked
-        .iter()
-        .any(|b| b.eq_ignore_ascii_case(sender))
-    {
-        return Route::Quarantine {
-            reason: format!("blocked sender {sender}"),
-            because: "blocked_sender",
-        };
-    }
-    if let Some(p) = cfg
-        .senders
-        .blocked_patterns
-        .iter()
-        .find(|p| p.is_match(sender))
-    {
-        return Route::Quarantine {
-            reason: format!("blocked sender {sender} (pattern {})", p.as_str()),
-            because: "blocked_pattern",
-        };
-    }
-    if let Some(k) = cfg.senders.system_keyword(local) {
-        return Route::Quarantine {
-            reason: format!("system sender {sender} ({k})"),
-            because: "system_sender",
-        };
-    }
-
     let inbound = inbound_address(cfg, env, msg);
     let (priority, issue_type) = match cfg.mailbox(&inbound) {
         Some((_, m)) => (m.priority, m.issue_type.clone()),
@@ -171,15 +125,73 @@ pub fn decide(
             cfg.tickets.default_issue_type.clone(),
         ),
     };
-    let ticket = |target, queue, because| Route::Ticket {
+    let from_thread = thread_target(&thread.action);
+    let (target, queue, because) = ticket(cfg, &inbound, from_thread, history);
+    Route::Ticket {
         target,
         queue,
         priority,
-        issue_type: issue_type.clone(),
-        inbound_address: inbound.clone(),
+        issue_type,
+        inbound_address: inbound,
         because,
-    };
-    let from_thread = match &thread.action {
+    }
+}
+
+/// Rule 1: not a customer: staff, or postdesk itself.
+fn internal(cfg: &Config, sender: &str, domain: &str) -> Option<Route> {
+    if !domain.is_empty()
+        && cfg
+            .domains
+            .internal
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    {
+        return Some(Route::Internal {
+            because: "internal_domain",
+        });
+    }
+    if !sender.is_empty() && cfg.is_own_address(sender) {
+        return Some(Route::Internal {
+            because: "own_address",
+        });
+    }
+    None
+}
+
+/// Rule 2: blocked and system senders.
+fn quarantine(cfg: &Config, sender: &str, local: &str) -> Option<Route> {
+    if cfg
+        .senders
+        .blocked
+        .iter()
+        .any(|b| b.eq_ignore_ascii_case(sender))
+    {
+        return Some(Route::Quarantine {
+            reason: format!("blocked sender {sender}"),
+            because: "blocked_sender",
+        });
+    }
+    if let Some(p) = cfg
+        .senders
+        .blocked_patterns
+        .iter()
+        .find(|p| p.is_match(sender))
+    {
+        return Some(Route::Quarantine {
+            reason: format!("blocked sender {sender} (pattern {})", p.as_str()),
+            because: "blocked_pattern",
+        });
+    }
+    let k = cfg.senders.system_keyword(local)?;
+    Some(Route::Quarantine {
+        reason: format!("system sender {sender} ({k})"),
+        because: "system_sender",
+    })
+}
+
+/// The ticket and queue threading found, if it found one.
+fn thread_target(action: &Action) -> Option<(Target, Queue)> {
+    match action {
         Action::Open => None,
         Action::Join { ticket, queue } => {
             Some((Target::Existing { ticket: *ticket }, Queue::parse(queue)))
@@ -193,16 +205,25 @@ pub fn decide(
             },
             Queue::parse(queue),
         )),
-    };
+    }
+}
 
+/// Rules 3 onwards, for a customer's message that came in through
+/// `inbound`: the ticket, its queue and the rule that chose them.
+fn ticket(
+    cfg: &Config,
+    inbound: &str,
+    from_thread: Option<(Target, Queue)>,
+    history: &SenderHistory,
+) -> (Target, Queue, &'static str) {
     // 3. Support address: always a support ticket, or the one threading found.
-    if cfg.addresses.support.contains(&inbound) {
+    if cfg.addresses.support.iter().any(|a| a == inbound) {
         let (target, queue) = match from_thread {
             Some((t @ (Target::Existing { .. } | Target::Reopen { .. }), q)) => (t, q),
             Some((t, _)) => (t, Queue::Support),
             None => (Target::New, Queue::Support),
         };
-        return ticket(target, queue, "support_address");
+        return (target, queue, "support_address");
     }
 
     // 4. A reply: its ticket, whatever the address.
@@ -212,17 +233,22 @@ pub fn decide(
         } else {
             "reply"
         };
-        return ticket(target, queue, because);
+        return (target, queue, because);
     }
 
-    let is_sales = cfg.addresses.sales.contains(&inbound) || cfg.addresses.info.contains(&inbound);
+    let is_sales = cfg
+        .addresses
+        .sales
+        .iter()
+        .chain(&cfg.addresses.info)
+        .any(|a| a == inbound);
 
     // 5. A client's monitored mailbox (mailboxes/*.toml): the client's own
     // correspondence, one ticket per conversation in the monitoring queue
     // with the mailbox's priority and type, never folded into the sender's
     // lead nor made a lead, and not acknowledged (acknowledge = ["support"]).
-    if !is_sales && cfg.mailbox(&inbound).is_some() {
-        return ticket(Target::New, Queue::Monitoring, "client_mailbox");
+    if !is_sales && cfg.mailbox(inbound).is_some() {
+        return (Target::New, Queue::Monitoring, "client_mailbox");
     }
 
     // 6. and 7.: a customer with support history gets support; otherwise
@@ -233,20 +259,17 @@ pub fn decide(
         } else {
             "support_history"
         };
-        return ticket(Target::New, Queue::Support, because);
+        return (Target::New, Queue::Support, because);
     }
     if let Some(lead) = history.open_lead {
-        return ticket(Target::Existing { ticket: lead }, Queue::Sales, "open_lead");
+        return (Target::Existing { ticket: lead }, Queue::Sales, "open_lead");
     }
-    ticket(
-        Target::New,
-        Queue::Sales,
-        if is_sales {
-            "sales_address"
-        } else {
-            "new_sender"
-        },
-    )
+    let because = if is_sales {
+        "sales_address"
+    } else {
+        "new_sender"
+    };
+    (Target::New, Queue::Sales, because)
 }
 
 /// The requester's name: the display name; else made from the local part

@@ -313,31 +313,37 @@ pub fn compose_admin(
 /// [`store::Error`] from the first schedule that failed (the others of
 /// this tick are still tried next tick).
 pub fn tick(
-    store: &mut store::Store,
-    cfg: &Config,
+    store: &mut impl store::Writes,
+    config: &Arc<Config>,
     now: jiff::Timestamp,
 ) -> Result<Vec<Digest>, store::Error> {
     let secs = now.as_second();
     let mut out = Vec::new();
-    for client in cfg.clients.iter().filter(|c| c.digest.enabled) {
-        let d = store.write(|tx| {
+    for (i, c) in config.clients.iter().enumerate() {
+        if !c.digest.enabled {
+            continue;
+        }
+        let cfg = config.clone();
+        let d = store.write(move |tx| {
+            let client = &cfg.clients[i];
             match due(&client.digest.schedule, tx.digest_slot(&client.name)?, now) {
                 Due::No => Ok(None),
                 Due::Start(slot) => tx.set_digest_slot(&client.name, slot).map(|()| None),
-                Due::Fire(slot) => compose_client(tx, cfg, client, slot, secs),
+                Due::Fire(slot) => compose_client(tx, &cfg, client, slot, secs),
             }
         })?;
         out.extend(d);
     }
-    if cfg.monitoring.admin_digest.enabled {
-        let d = store.write(|tx| {
+    if config.monitoring.admin_digest.enabled {
+        let cfg = config.clone();
+        let d = store.write(move |tx| {
             let last = tx.digest_slot(ADMIN)?;
             match due(&cfg.monitoring.admin_digest.schedule, last, now) {
                 Due::No => Ok(None),
                 Due::Start(slot) => tx.set_digest_slot(ADMIN, slot).map(|()| None),
                 Due::Fire(slot) => {
                     let since = last.unwrap_or(slot - 86_400);
-                    compose_admin(tx, cfg, slot, since, secs)
+                    compose_admin(tx, &cfg, slot, since, secs)
                 }
             }
         })?;
@@ -362,7 +368,7 @@ pub async fn run(
     loop {
         let cfg = config.borrow().clone();
         let now = clock.now();
-        match store.with(move |s| tick(s, &cfg, now)).await {
+        match store.writing(move |w| tick(w, &cfg, now)).await {
             Ok(digests) => {
                 if let (false, Some(n)) = (digests.is_empty(), &outbox) {
                     n.notify_one();

@@ -344,15 +344,15 @@ const TARGETS: Floors = Floors {
     hard_alarm_rate: 0.05,
 };
 
-/// What the held-out part (the second batch, 162 messages) scored when it
-/// was first measured against these rules, far below the targets (overall
-/// precision 0.816 and recall 0.877, the flag's 0.792 and 0.864, 15 of 76
+/// What the held-out part (the third batch, 160 messages) scored when it
+/// was first measured against these rules, below the targets (overall
+/// precision 0.880 and recall 0.917, the flag's 0.908 and 0.922, 6 of 74
 /// hard negatives): a change that scores worse there is a regression,
 /// whatever the tuned part says.
 const HELD_OUT_FLOORS: Floors = Floors {
-    precision: 0.79,
-    recall: 0.86,
-    hard_alarm_rate: 0.20,
+    precision: 0.87,
+    recall: 0.91,
+    hard_alarm_rate: 0.09,
 };
 
 fn assert_floors(name: &str, r: &Report, f: &Floors) {

@@ -235,7 +235,7 @@ fn blocked_and_system_senders_are_quarantined_without_a_ticket() {
             "system sender noreply@shop.example.net (noreply)",
         ),
         // A daemon's bounce is recognised as one before routing
-        // (`outbound::classify`), and stored the same way: no ticket.
+        // (`parse::classify`), and stored the same way: no ticket.
         (
             "b3@mx.example.net",
             "bounce for a mail postdesk does not know",

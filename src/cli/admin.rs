@@ -298,6 +298,7 @@ pub(super) fn client_list(args: ClientListArgs) -> anyhow::Result<ExitCode> {
 /// Rescan stored customer messages under the current detector rules.
 pub(super) fn rescan(args: RescanArgs) -> anyhow::Result<ExitCode> {
     let (cfg, mut store) = open(&args.common)?;
+    let cfg = std::sync::Arc::new(cfg);
     let now = jiff::Timestamp::now().as_second();
     let (scanned, flags) = crate::compliance::rescan_all(&mut store, &cfg, now)?;
     let version = cfg.detector_engine.version();

@@ -151,11 +151,11 @@ pub(super) fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let cfg = load(&args.common)?;
     let file = &args.file;
     let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let outcome = app::explain(Arc::new(cfg), raw, args.rcpt)?;
+    let outcome = crate::explain::run(Arc::new(cfg), raw, args.rcpt)?;
     if args.json {
         print_json(&outcome)?;
     } else {
-        print!("{}", app::explain_text(&outcome));
+        print!("{}", crate::explain::text(&outcome));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -168,9 +168,12 @@ fn unit_after(norm: &[u8], end: usize) -> usize {
 mod tests {
     use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
 
+    /// The addresses found in `text`, offered to the reader ("mail it to"),
+    /// so the owner rules (see `owner.rs`) let every parsed address count.
     fn addresses(text: &str) -> Vec<String> {
         let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
-        d.scan(text, &ScanContext::default())
+        let offered = format!("Please mail it to me here. {text}");
+        d.scan(&offered, &ScanContext::default())
             .hits
             .into_iter()
             .filter(|h| h.category == Category::Address)

@@ -350,6 +350,61 @@ fn local_text(norm: &[u8], s: usize, e: usize) -> String {
 
 /// The address around the `@` at `at`.
 pub(crate) fn at_sign(norm: &[u8], at: usize) -> Option<Email> {
+    letter_spaced(norm, at).or_else(|| at_sign_words(norm, at))
+}
+
+/// One character standing alone between single spaces, the way a spelled
+/// out address is typed: `m a r k 8 8 @ y a h o o . c o m`.
+fn lone_char(norm: &[u8], i: usize) -> bool {
+    let alone_before = i == 0 || norm[i - 1] == b' ';
+    let alone_after = i + 1 >= norm.len() || norm[i + 1] == b' ';
+    alone_before && alone_after && norm[i] != b' '
+}
+
+/// An address spelled out one character at a time around the `@` at `at`
+/// (at least three characters each side, a known top-level domain).
+fn letter_spaced(norm: &[u8], at: usize) -> Option<Email> {
+    let mut ls = at.checked_sub(2)?;
+    if norm[at - 1] != b' ' || !lone_char(norm, ls) {
+        return None;
+    }
+    let mut local = vec![norm[ls]];
+    while ls >= 2 && norm[ls - 1] == b' ' && lone_char(norm, ls - 2) && is_local_byte(norm[ls - 2])
+    {
+        ls -= 2;
+        local.push(norm[ls]);
+    }
+    local.reverse();
+    let mut de = at + 2;
+    let mut domain = Vec::new();
+    while de < norm.len() && norm[de - 1] == b' ' && lone_char(norm, de) {
+        let b = norm[de];
+        if !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+            break;
+        }
+        domain.push(b);
+        de += 2;
+    }
+    let de = de - 1;
+    while domain.last() == Some(&b'.') {
+        domain.pop();
+    }
+    let labels: Vec<&[u8]> = domain.split(|&b| b == b'.').collect();
+    if local.len() < 3 || domain.len() < 3 || !tld_ok(&labels, true) {
+        return None;
+    }
+    Some(Email {
+        start: ls,
+        end: de.min(norm.len()),
+        local: String::from_utf8_lossy(&local).into_owned(),
+        domain: join_labels(&labels),
+        obfuscated: true,
+    })
+}
+
+/// The address around the `@` at `at`, written as words (`jo.smith@gmail.com`,
+/// `jo @ gmail.com`).
+fn at_sign_words(norm: &[u8], at: usize) -> Option<Email> {
     let le = skip_spaces_back(norm, at, 1);
     let ds = skip_spaces(norm, at + 1, 1);
     // "jo @ gmail.com" is spaced on both sides; "insta @jo.smith" is a
@@ -541,5 +596,21 @@ mod tests {
         }
         // Another gmail address is evidence even though the sender uses gmail.
         assert_eq!(d.scan("or jo.private@gmail.com", &ctx).hits.len(), 1);
+    }
+    #[test]
+    fn an_address_spelled_out_one_character_at_a_time_is_read() {
+        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let t = "my email is m a r k l e e 8 8 @ y a h o o . c o m thanks";
+        let v = d.scan(t, &ScanContext::default());
+        let e: Vec<&str> = v
+            .hits
+            .iter()
+            .filter(|h| h.category == Category::Email)
+            .map(|h| h.text.as_str())
+            .collect();
+        assert_eq!(e, ["m a r k l e e 8 8 @ y a h o o . c o m"], "{:?}", v.hits);
+        // A lone "a @ b" in prose is not an address.
+        let v = d.scan("meet at a @ b c tomorrow", &ScanContext::default());
+        assert!(v.hits.iter().all(|h| h.category != Category::Email));
     }
 }

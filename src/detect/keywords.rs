@@ -28,6 +28,7 @@
 use std::collections::HashMap;
 
 use super::automaton::{Automaton, positions_back};
+use super::owner;
 use super::patterns::{Anchors, Compiled};
 use super::scan::{RawHit, Source};
 use super::words::{
@@ -100,79 +101,15 @@ pub(crate) enum Marker {
 }
 
 impl KeywordSet {
-    /// Compile every keyword list of the configuration.
     /// Compile every keyword list of the configuration, and the anchors of
     /// the configured regexes (`anchors[i]` for pattern `i`).
     pub fn new(cfg: &DetectorConfig, anchors: &[Option<Anchors>]) -> Result<KeywordSet, Error> {
-        let k = &cfg.keywords;
-        let pm = &cfg.payment_mentions;
-        let am = &cfg.app_mentions;
-        let lists: [(&str, Category, Mention, &[String]); 9] = [
-            ("keywords.phone", Category::Phone, Mention::No, &k.phone),
-            ("keywords.email", Category::Email, Mention::No, &k.email),
-            (
-                "keywords.address",
-                Category::Address,
-                Mention::No,
-                &k.address,
-            ),
-            (
-                "keywords.messaging",
-                Category::Messaging,
-                Mention::No,
-                &k.messaging,
-            ),
-            (
-                "keywords.payment",
-                Category::Payment,
-                Mention::No,
-                &k.payment,
-            ),
-            (
-                "payment_mentions.terms",
-                Category::Payment,
-                Mention::Term,
-                &pm.terms,
-            ),
-            (
-                "payment_mentions.details",
-                Category::Payment,
-                Mention::Detail,
-                &pm.details,
-            ),
-            (
-                "app_mentions.messaging",
-                Category::Messaging,
-                Mention::App,
-                &am.messaging,
-            ),
-            (
-                "app_mentions.ambiguous",
-                Category::Messaging,
-                Mention::Evasive,
-                &am.ambiguous,
-            ),
-        ];
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut keys: Vec<Key> = Vec::new();
-        for (key, category, mention, entries) in lists {
+        for (key, category, mention, entries) in lists(cfg) {
             for (i, entry) in entries.iter().enumerate() {
-                let norm = normalise_entry(entry);
-                let mut squeezed = Vec::with_capacity(norm.len());
-                let mut spaces = 0u128;
-                let mut pending_space = false;
-                for &b in &norm {
-                    if b.is_ascii_alphanumeric() {
-                        if pending_space && !squeezed.is_empty() && squeezed.len() < 128 {
-                            spaces |= 1 << squeezed.len();
-                        }
-                        pending_space = false;
-                        squeezed.push(b);
-                    } else if b == b' ' {
-                        pending_space = true;
-                    }
-                }
+                let (squeezed, spaces) = squeeze(entry);
                 let fail = |reason| Error::Entry {
                     key: key.to_owned(),
                     index: i,
@@ -256,6 +193,81 @@ impl KeywordSet {
     }
 }
 
+/// The keyword lists of a configuration: key, category, whether a cue is
+/// needed, entries.
+fn lists(cfg: &DetectorConfig) -> [(&'static str, Category, Mention, &[String]); 9] {
+    let k = &cfg.keywords;
+    let pm = &cfg.payment_mentions;
+    let am = &cfg.app_mentions;
+    [
+        ("keywords.phone", Category::Phone, Mention::No, &k.phone),
+        ("keywords.email", Category::Email, Mention::No, &k.email),
+        (
+            "keywords.address",
+            Category::Address,
+            Mention::No,
+            &k.address,
+        ),
+        (
+            "keywords.messaging",
+            Category::Messaging,
+            Mention::No,
+            &k.messaging,
+        ),
+        (
+            "keywords.payment",
+            Category::Payment,
+            Mention::No,
+            &k.payment,
+        ),
+        (
+            "payment_mentions.terms",
+            Category::Payment,
+            Mention::Term,
+            &pm.terms,
+        ),
+        (
+            "payment_mentions.details",
+            Category::Payment,
+            Mention::Detail,
+            &pm.details,
+        ),
+        (
+            "app_mentions.messaging",
+            Category::Messaging,
+            Mention::App,
+            &am.messaging,
+        ),
+        (
+            "app_mentions.ambiguous",
+            Category::Messaging,
+            Mention::Evasive,
+            &am.ambiguous,
+        ),
+    ]
+}
+
+/// An entry's letters and digits, and bit `i` set where a space came
+/// before squeezed character `i`.
+fn squeeze(entry: &str) -> (Vec<u8>, u128) {
+    let norm = normalise_entry(entry);
+    let mut squeezed = Vec::with_capacity(norm.len());
+    let mut spaces = 0u128;
+    let mut pending_space = false;
+    for &b in &norm {
+        if b.is_ascii_alphanumeric() {
+            if pending_space && !squeezed.is_empty() && squeezed.len() < 128 {
+                spaces |= 1 << squeezed.len();
+            }
+            pending_space = false;
+            squeezed.push(b);
+        } else if b == b' ' {
+            pending_space = true;
+        }
+    }
+    (squeezed, spaces)
+}
+
 /// Judge the keys the automaton found in the skeleton `norm` (key number,
 /// end offset): keyword hits go to `out`, and each anchor of a configured
 /// regex to `triggered` as (pattern index, skeleton position).
@@ -311,7 +323,10 @@ pub(crate) fn judge<'c>(
             if v.category == Category::Payment && is_put_on_platform(c, norm, ne) {
                 continue;
             }
-            if v.category == Category::Messaging && v.mention == Mention::No && is_habit(norm, ns) {
+            if v.category == Category::Messaging
+                && v.mention == Mention::No
+                && (is_habit(norm, ns) || owner::platform_is_subject(norm, ns))
+            {
                 continue;
             }
             let cued = match v.mention {
@@ -535,11 +550,16 @@ fn handle_follows(c: &Compiled, norm: &[u8], end: usize, sentence_end: usize) ->
 /// too", "Zelle is fine", "Cash App is OK with us".
 fn acceptance_follows(c: &Compiled, norm: &[u8], end: usize, sentence_end: usize) -> bool {
     let rest = &norm[end..sentence_end];
+    // "Venmo, but I prefer paying the invoice here": the preference is
+    // for something else.
     c.app
         .acceptances
         .positions_in(rest)
         .next()
-        .is_some_and(|p| words::words_in(&rest[..p]).count() <= 2)
+        .is_some_and(|p| {
+            let between = || words::words_in(&rest[..p]);
+            between().count() <= 2 && !between().any(|w| CLAUSE_WORDS.contains(&w))
+        })
 }
 
 /// What ends the clause a payment verb is looked for in.
@@ -559,18 +579,48 @@ const FIRST_PERSON: &[&[u8]] = &[
     b"i", b"i'll", b"i'd", b"i'm", b"i've", b"we", b"we'll", b"we'd", b"we're", b"me", b"us",
 ];
 
+/// Verbs whose object "us" or "me" is not the subject of the clause
+/// ("the school wants us to pay", "the client owes us").
+const OBJECT_VERBS: &[&[u8]] = &[
+    b"want",
+    b"wants",
+    b"wanted",
+    b"ask",
+    b"asks",
+    b"asked",
+    b"tell",
+    b"tells",
+    b"told",
+    b"owe",
+    b"owes",
+    b"owed",
+    b"expect",
+    b"expects",
+    b"expected",
+    b"remind",
+    b"reminded",
+];
+
 /// Whether the clause before `start` has someone else as its subject: a
-/// third-party word before any first-person word, reading back to the
-/// clause start ("my clients now ask to pay by Zelle", "parents sometimes
-/// pay with Zelle"; not "we'd like our clients to see it, so can I pay by
-/// Zelle").
+/// third-party word or a possessive before any first-person word, reading
+/// back to the clause start ("my clients now ask to pay by Zelle", "parents
+/// sometimes pay with Zelle", "my daughter's school wants us to pay by
+/// Venmo"; not "we'd like our clients to see it, so can I pay by Zelle").
 fn third_party_subject(c: &Compiled, norm: &[u8], start: usize) -> bool {
-    for w in words_before(norm, start, VERB_STOPS, 12) {
-        if CLAUSE_WORDS.contains(&w) || FIRST_PERSON.contains(&w) {
+    let mut back = words_before(norm, start, VERB_STOPS, 12).peekable();
+    while let Some(w) = back.next() {
+        let further = back.peek().copied().unwrap_or_default();
+        if CLAUSE_WORDS.contains(&w) {
+            return false;
+        }
+        if FIRST_PERSON.contains(&w) {
+            if (w == b"us" || w == b"me") && OBJECT_VERBS.contains(&further) {
+                continue;
+            }
             return false;
         }
         // "it" is mostly a dummy subject: "it would be easier to pay by Zelle".
-        if w != b"it" && c.mention.third_parties.contains(w) {
+        if w != b"it" && (c.mention.third_parties.contains(w) || owner::is_possessive(w)) {
             return true;
         }
     }
@@ -613,19 +663,24 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
     // pay our instructors by Zelle"); "via", "through" and "using" only
     // when the customer speaks of themself ("my ex pays it through Zelle"
     // is not).
-    let mut before = words_before(norm, start, VERB_STOPS, 5).peekable();
+    let before: Vec<&[u8]> = words_before(norm, start, VERB_STOPS, 5).collect();
     let mut third_party_payee = false;
-    while let Some(w) = before.next() {
+    for (i, &w) in before.iter().enumerate() {
         if PAYEE_OWNERS.contains(&w) {
             third_party_payee = true;
         }
         if cues.verbs.contains(w) {
-            let payer = before.peek().copied().unwrap_or_default();
+            let payer = before.get(i + 1).copied().unwrap_or_default();
             if w == b"pay" && PAY_BRANDS.contains(&payer) {
                 // "Apple Pay, Google Pay and Cash App": names, not a verb.
                 continue;
             }
             let preposition = PREPOSITIONS.contains(&w);
+            // "I pay my nanny through Zelle": the one paid, further back
+            // than the preposition, is someone else.
+            if preposition && before[i + 1..].iter().any(|w| PAYEE_OWNERS.contains(w)) {
+                continue;
+            }
             if !third_party_payee
                 && !cues.third_parties.contains(payer)
                 && !third_party_subject(c, norm, start)
@@ -936,5 +991,110 @@ mod tests {
         ] {
             assert!(!finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
         }
+    }
+    #[test]
+    fn line_teams_and_the_wallet_apps_count_with_intent_only() {
+        for (t, c) in [
+            (
+                "I'm on LINE (the app), my ID is kenji_tax.",
+                Category::Messaging,
+            ),
+            (
+                "Let's take it to Teams, I'll send you an invite.",
+                Category::Messaging,
+            ),
+            ("add me on Microsoft Teams please", Category::Messaging),
+            (
+                "I'd pay with Apple Pay if you send me your number.",
+                Category::Payment,
+            ),
+            (
+                "Google Pay works for me, I'll send it tonight.",
+                Category::Payment,
+            ),
+            (
+                "Send a voice note to my Signal, number below.",
+                Category::Messaging,
+            ),
+        ] {
+            assert!(finds(t, c), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "Our Teams license renewal went up, software or office expense?",
+            "We hired two sales teams this year.",
+            "The line of credit interest was $6,200.",
+            "Our point of sale takes Apple Pay and Google Pay.",
+            "Is the Apple Pay cashback taxable income?",
+        ] {
+            assert!(rules_for(t).is_empty(), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn app_names_split_by_one_space_still_match() {
+        assert!(finds(
+            "Pls hit me up on tele gram @ruthbakes",
+            Category::Messaging
+        ));
+        assert!(finds(
+            "zel le works, i'll send it tonite",
+            Category::Payment
+        ));
+        assert!(finds("ven mo is fine for me", Category::Payment));
+        assert!(finds(
+            "My cashtag is $JennyLBakes, send it there",
+            Category::Payment
+        ));
+    }
+
+    #[test]
+    fn spanish_proposals_to_pay_or_talk_elsewhere_count() {
+        for (t, c) in [
+            ("¿Puedo pagarle por Zelle directamente?", Category::Payment),
+            (
+                "Prefiero pagar fuera de la plataforma, sin factura.",
+                Category::Payment,
+            ),
+            ("Escríbame por WhatsApp, es más fácil.", Category::Messaging),
+        ] {
+            assert!(finds(t, c), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn someone_else_paid_or_preferred_is_not_a_cue() {
+        for t in [
+            "I pay my nanny through Zelle every Friday; do I need a Schedule H?",
+            "My ex-accountant let me pay her through Venmo, but I prefer paying the invoice here.",
+        ] {
+            assert!(!finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn the_portal_sending_a_text_is_a_notification() {
+        assert!(!finds(
+            "Can the portal send me a text when the return is ready?",
+            Category::Messaging
+        ));
+        assert!(!finds(
+            "Could the system text me when it's filed?",
+            Category::Messaging
+        ));
+        assert!(finds(
+            "Can you send me a text when it's ready?",
+            Category::Messaging
+        ));
+    }
+    #[test]
+    fn someone_else_asking_the_customer_to_pay_by_an_app_is_not_a_cue() {
+        assert!(!finds(
+            "My daughter's school wants us to pay the field trip by Venmo. Is it deductible?",
+            Category::Payment
+        ));
+        assert!(finds(
+            "My accountant's fee is due, so can I pay by Venmo?",
+            Category::Payment
+        ));
     }
 }

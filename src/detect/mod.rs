@@ -35,8 +35,10 @@
 //! reads through separators, so spacing and punctuation tricks still match
 //! (`automaton.rs`); structured things (numbers, addresses, wallets, e-mail
 //! addresses) are parsed only where that same pass saw a digit, an `@` or
-//! an `at`; configured regexes run only around their anchor words. Offsets
-//! always point into the text that was scanned.
+//! an `at`; configured regexes run only around their anchor words; a
+//! contact detail counts only when it is the writer's own, not a courier's,
+//! a bank's or a government office's (`owner.rs`). Offsets always point
+//! into the text that was scanned.
 //!
 //! What it does not do, by design: decide scope (the caller asks
 //! [`in_scope`]), skip agent messages (the caller never passes them: agent
@@ -56,6 +58,7 @@ mod email;
 mod keywords;
 mod money;
 mod normalize;
+mod owner;
 mod patterns;
 mod phone;
 pub mod quote;
@@ -71,7 +74,7 @@ pub use quote::{new_text, new_text_ranges};
 
 /// Bumped when the scanning code changes what it finds for the same
 /// configuration; part of [`Detector::version`].
-pub const ENGINE_VERSION: u32 = 2;
+pub const ENGINE_VERSION: u32 = 3;
 
 /// What kind of off-platform evidence a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -512,7 +515,7 @@ pub struct AppMentions {
     /// Messaging apps (same matching as keywords).
     pub messaging: Vec<String>,
     /// Messaging apps whose names are also ordinary words ("signal",
-    /// "slack"): counted here only when spelled out to evade (`s.i.g.n.a.l`,
+    /// "slack", "line", "teams"): counted here only when spelled out to evade (`s.i.g.n.a.l`,
     /// `sig nal`), with the same cues as [`messaging`](Self::messaging);
     /// their plain spelling is left to the `[[detector.patterns]]` rules,
     /// which read its context.
@@ -568,6 +571,19 @@ pub struct Context {
     /// Words before a number that make it a phone number even without
     /// formatting (used with `bare_phone_numbers`).
     pub phone_words: Vec<String>,
+    /// Single words that make a phone number, e-mail address or street
+    /// address someone else's when they are the nearest owner before it
+    /// in its sentence ("call the airline at …", "UPS at …", "the vendor
+    /// … address is …"); see the `owner` rules in the module docs.
+    pub contact_owners: Vec<String>,
+    /// The customer's own people ("husband", "assistant"): "my husband's
+    /// cell", or "her" with "my assistant" nearby, is the customer's side.
+    pub contact_proxies: Vec<String>,
+    /// Phrases that offer a street address to the reader ("send", "mail
+    /// it to", "drop off", "come by", "my address is"): a street address
+    /// or PO box counts only with one in its sentence or the sentences
+    /// just before and after.
+    pub address_offers: Vec<String>,
 }
 
 /// One configured regex (`[[detector.patterns]]`).

@@ -58,6 +58,17 @@ pub(crate) struct MentionCues {
     pub vetoes: PhraseList,
 }
 
+/// Who owns a contact detail (see [`owner`](super::owner)).
+#[derive(Debug)]
+pub(crate) struct OwnerCues {
+    /// Words that own a contact detail other than the customer's.
+    pub third_parties: WordSet,
+    /// The customer's own people ("husband", "assistant").
+    pub proxies: WordSet,
+    /// Phrases that offer a street address to the reader.
+    pub address_offers: PhraseList,
+}
+
 /// The cue lists of `[detector.app_mentions]`.
 #[derive(Debug)]
 pub(crate) struct AppCues {
@@ -83,6 +94,7 @@ pub(crate) struct Compiled {
     pub patterns: Option<PatternSet>,
     pub mention: MentionCues,
     pub app: AppCues,
+    pub owner: OwnerCues,
     pub reference_words: WordSet,
     pub negations: WordSet,
     pub on_platform: PhraseList,
@@ -150,6 +162,12 @@ impl Compiled {
                     .map_err(Error::Keywords)?,
                 past: PhraseList::new(&cfg.app_mentions.past).map_err(Error::Keywords)?,
                 vetoes: PhraseList::new(&cfg.app_mentions.vetoes).map_err(Error::Keywords)?,
+            },
+            owner: OwnerCues {
+                third_parties: WordSet::new(&cfg.context.contact_owners),
+                proxies: WordSet::new(&cfg.context.contact_proxies),
+                address_offers: PhraseList::new(&cfg.context.address_offers)
+                    .map_err(Error::Keywords)?,
             },
             reference_words: WordSet::new(&cfg.context.reference_words),
             negations: WordSet::new(&cfg.context.negations),
@@ -432,17 +450,27 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "signal_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+signal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+signal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*signal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+signal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+signal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b",
         ),
         pattern(
             "slack_dm",
             "messaging",
-            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+slack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+slack\b",
+            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b",
         ),
         pattern(
             "social_dm",
             "messaging",
             r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b",
+        ),
+        pattern(
+            "line_app",
+            "messaging",
+            r"\b(?:on|via|over|through|use|using)\s+\bline\s*(?:\(the\s+app\)|[,!?:;)]|\s+(?:app|messenger|id|too|instead|please|pls)\b|\s*$)|\bline\s+(?:id|app|messenger|handle|username)\s*(?:is\b|:)",
+        ),
+        pattern(
+            "teams_chat",
+            "messaging",
+            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)",
         ),
         pattern(
             "messaging_link",
@@ -452,7 +480,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "send_me_a_text",
             "messaging",
-            r"\b(?:send|shoot|drop)\s+me\s+an?\s+(?:dm|pm|text|txt|sms|direct message)\b|\bslide\s+into\s+my\s+dms?\b|\b(?:call|ring|text)\s+me\s+(?:at|on)\s+my\s+(?:cell|mobile|personal|home|private)\b",
+            r"\b(?:send|shoot|drop)\s+me\s+an?\s+(?:dm|pm|text|txt|sms|direct message)\b|\bslide\s+into\s+my\s+dms?\b",
+        ),
+        pattern(
+            "call_my_cell",
+            "phone",
+            r"\b(?:call|ring|text)\s+me\s+(?:at|on)\s+my\s+(?:cell|mobile|personal|home|private)\b",
         ),
         pattern(
             "talk_off_platform",
@@ -575,5 +608,25 @@ mod tests {
         assert_eq!(k.first_word, b"market");
         assert!(address_key("Market Street").is_none());
         assert_eq!(phone_key(b"18005550199".iter().copied()), b"8005550199");
+    }
+    #[test]
+    fn the_app_patterns_are_anchored_on_the_app_name_at_a_word_start() {
+        // Anchored on a common verb ("message", "add") or inside a word
+        // ("deadline"), a pattern's regex would run around most mail.
+        for p in default_patterns() {
+            if !["line_app", "teams_chat", "signal_app", "slack_dm"].contains(&p.name.as_str()) {
+                continue;
+            }
+            let a = anchors_of(&p.regex).expect("anchored");
+            assert!(a.word_start, "{}: {:?}", p.name, a.words);
+            let name = p
+                .name
+                .split('_')
+                .next()
+                .unwrap_or_default()
+                .as_bytes()
+                .to_vec();
+            assert_eq!(a.words, vec![name], "{}", p.name);
+        }
     }
 }

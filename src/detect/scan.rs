@@ -15,7 +15,9 @@
 //! 4. The keys are judged: word boundaries, separators, negation, cues.
 //! 5. The configured regexes, each only around its anchor words (the keys
 //!    of step 2 include them).
-//! 6. Overlaps are resolved: a checksum-verified hit (IBAN, card, wallet)
+//! 6. Phone numbers, e-mail addresses and street addresses are kept only
+//!    when they are the writer's own (see [`owner`](super::owner)).
+//! 7. Overlaps are resolved: a checksum-verified hit (IBAN, card, wallet)
 //!    absorbs phone or address readings of the same digits, and a phrase
 //!    inside a longer phrase is reported once.
 //!
@@ -29,6 +31,7 @@ use super::email::{self, Email, domain_matches};
 use super::keywords::{self, Marker};
 use super::money;
 use super::normalize::Normalized;
+use super::owner;
 use super::patterns::Compiled;
 use super::phone::{self, Run};
 use super::{Category, Hit, ScanContext, address, words};
@@ -146,6 +149,10 @@ fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -
     s.triggered.clear();
     keywords::judge(c, norm, &s.found, &mut s.triggered, &mut raw);
     find_patterns(c, norm, &mut s.triggered, &mut raw);
+    // Contact details count only as the writer's own (see `owner`).
+    raw.retain(|h| {
+        h.source != Source::Structured || owner::is_evidence(c, norm, h.category, h.start, h.end)
+    });
     resolve(text, &s.norm, raw)
 }
 
@@ -191,7 +198,6 @@ fn structured<'c>(
                 if rules.address
                     && let Some((hs, he)) =
                         address::street_at(c, text, |i| nmap.original_offset(text, i), norm, s, e)
-                    && !address_in_bookkeeping_sense(c, norm, hs, he)
                 {
                     out.push(hit(
                         Category::Address,
@@ -230,41 +236,6 @@ fn structured<'c>(
     }
 }
 
-/// A street address whose sentence puts it in a bookkeeping sense (a
-/// rental property, a sale, a vendor's address): not evidence.
-fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
-    let (s, e) = words::sentence(norm, start, end, 160);
-    c.address_vetoes.any_in(&norm[s..e])
-}
-
-/// Words of the customer's own: a number near one is theirs.
-const OWN: &[&[u8]] = &[
-    b"me", b"my", b"mine", b"myself", b"i'm", b"i'll", b"i'd", b"us", b"our", b"ours",
-];
-
-/// Words that start a new clause of their own: a word of the customer's
-/// own past one does not reach the number ("the IRS says to call
-/// 800-829-1040, but I'd rather you handle it").
-const CLAUSE_STARTS: &[&[u8]] = &[b"but", b"so", b"though", b"although", b"however", b"and"];
-
-/// A phone number whose sentence gives it to someone else (the IRS, a
-/// department, the number on a notice) and whose clause has no word of the
-/// customer's own: not evidence.
-fn phone_of_someone_else(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
-    let (s, e) = words::sentence(norm, start, end, 160);
-    if !c.phone_vetoes.any_in(&norm[s..e]) {
-        return false;
-    }
-    let own = |w: &[u8]| OWN.contains(&w);
-    let before_own = words::words_before(norm, start, words::SENTENCE_STOPS, 40)
-        .take_while(|w| !CLAUSE_STARTS.contains(w))
-        .any(own);
-    let after_own = words::words_after(norm, end, words::SENTENCE_STOPS, 40)
-        .take_while(|w| !CLAUSE_STARTS.contains(w))
-        .any(own);
-    !before_own && !after_own
-}
-
 fn hit(category: Category, rule: &str, start: usize, end: usize, source: Source) -> RawHit<'_> {
     RawHit {
         category,
@@ -295,6 +266,9 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
             return;
         }
         if rules.routing_numbers && money::is_routing_number(norm, run) {
+            if owner::is_refund_deposit(c, norm, run.start, run.end) {
+                return;
+            }
             out.push(hit(
                 Category::Payment,
                 "payment.routing_number",
@@ -319,7 +293,6 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
         && let Some(kind) = phone::classify(c, norm, run)
         && !phone::is_reference(c, norm, run)
         && !money::is_platform_phone(c, run)
-        && !phone_of_someone_else(c, norm, run.start, run.end)
     {
         out.push(hit(
             Category::Phone,
@@ -425,6 +398,10 @@ fn find_patterns<'c>(
                     continue;
                 }
                 if p.category == Category::Payment && keywords::is_put_on_platform(c, norm, m.end())
+                {
+                    continue;
+                }
+                if p.category == Category::Messaging && owner::platform_is_subject(norm, m.start())
                 {
                     continue;
                 }

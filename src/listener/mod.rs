@@ -347,7 +347,7 @@ async fn connection<D: Deliver>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listener::session::tests::{FakeDeliver, test_config};
+    use crate::listener::session::harness::{FakeDeliver, test_config};
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     async fn read_line(reader: &mut BufReader<TcpStream>) -> String {

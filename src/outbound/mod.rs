@@ -6,7 +6,7 @@
 //!    ├─ customer message stored ─> after_customer_message: status, ack, notifications
 //!    ├─ agent mail (token)       ─> crate::agent: commands, relay, command answer
 //!    └─ bounce, feedback report, ─> crate::agent::intercept: event, suppression, notice
-//!       automatic reply (classify)
+//!       automatic reply (parse::classify)
 //!         │  queue(): compose (template + mail-builder, Message-ID, X-Loop)
 //!         └─> outbox rows + outbound `messages` row, same transaction
 //!  outbox worker (tokio task): claim ─> sign (DKIM) ─> smarthost or Maildir ─> mark
@@ -18,9 +18,6 @@
 //! - [`dkim`]: signing with mail-auth 0.13.
 //! - [`smarthost`]: mail-send to the relay, or the Maildir fallback.
 //! - [`outbox`]: the delivery worker (claim, send, mark, retry, backoff).
-//! - [`bounce`]: DSN parsing.
-//! - [`classify`]: bounces, feedback reports, automatic replies and list
-//!   notices in the shapes real servers send them.
 //! - [`report`]: `postdesk outbox` and the template lines of `check`.
 //!
 //! Promise: a mail is queued in the transaction of the change that causes
@@ -28,8 +25,6 @@
 //! to compose one mail is logged and recorded on the ticket, never a reason
 //! to refuse the customer's message.
 
-pub mod bounce;
-pub mod classify;
 pub mod compose;
 pub mod dkim;
 pub mod outbox;
@@ -98,7 +93,8 @@ pub enum Sender {
 
 /// Compose `mail` and queue it: an outbound `messages` row (when it is
 /// about a ticket) and one outbox row per recipient. Returns the stored
-/// row. A mail that cannot be composed is logged and skipped.
+/// row. A mail that cannot be composed is logged, recorded as an event
+/// `mail_not_composed` and skipped.
 ///
 /// # Errors
 ///
@@ -139,6 +135,14 @@ pub fn queue(tx: &Tx<'_>, mail: &Mail, now: i64) -> Result<Option<MessageRowId>,
         Ok(raw) => raw,
         Err(e) => {
             crate::logging::log_error("composing a mail failed", &e);
+            tx.event(
+                mail.ticket,
+                None,
+                "mail_not_composed",
+                mail.kind,
+                &serde_json::json!({ "error": e.to_string(), "to": mail.rcpts }),
+                now,
+            )?;
             return Ok(None);
         }
     };
@@ -360,6 +364,36 @@ pub fn queue_per_recipient(
     Ok(rows)
 }
 
+/// A draft from `from` to `to` with a rendered `subject` and `body`: the
+/// configured `X-Loop`, `Date` (`now`) and a new Message-ID; no Cc,
+/// Reply-To, threading headers or attachments. The one way every mail
+/// postdesk sends starts; set what applies with struct update syntax.
+pub fn draft(
+    cfg: &Config,
+    from: Address,
+    to: Vec<Address>,
+    subject: String,
+    body: String,
+    auto_submitted: AutoSubmitted,
+    now: i64,
+) -> Draft {
+    Draft {
+        from,
+        to,
+        cc: Vec::new(),
+        reply_to: None,
+        subject,
+        body,
+        in_reply_to: None,
+        references: Vec::new(),
+        auto_submitted,
+        attachments: Vec::new(),
+        x_loop: cfg.outbound.x_loop.clone(),
+        date: now,
+        message_id: compose::message_id(&cfg.server.hostname),
+    }
+}
+
 /// Every template variable, empty, so a template that uses one that does
 /// not apply renders it as nothing instead of failing.
 pub fn empty_vars() -> Vars {
@@ -429,8 +463,14 @@ pub fn notify_targets(
     (all, "all_agents")
 }
 
-/// Render template `name`, or log and record why not (`None`).
-fn render(
+/// Render template `name`, or log and record why not (`None`): an event
+/// `mail_not_composed` on `ticket` (or unticketed). The one render path of
+/// every mail about a ticket.
+///
+/// # Errors
+///
+/// [`store::Error`] recording the event.
+pub fn render(
     tx: &Tx<'_>,
     cfg: &Config,
     ticket: Option<TicketId>,
@@ -546,19 +586,18 @@ pub fn auto_reply(
         message_kind: "system",
         ticket: Some(conv.id),
         draft: Draft {
-            from: Address::named(&display_name(&conv.queue), &from),
-            to: vec![Address::named(&conv.requester_name, reply.to)],
-            cc: Vec::new(),
             reply_to: customer_reply_address(cfg, conv).map(|a| Address::bare(&a)),
-            subject: r.subject,
-            body: r.body,
             in_reply_to: reply.in_reply_to.clone(),
             references: compose::trim_references(reply.references.clone()),
-            auto_submitted: AutoSubmitted::AutoReplied,
-            attachments: Vec::new(),
-            x_loop: cfg.outbound.x_loop.clone(),
-            date: now,
-            message_id: compose::message_id(&cfg.server.hostname),
+            ..draft(
+                cfg,
+                Address::named(&display_name(&conv.queue), &from),
+                vec![Address::named(&conv.requester_name, reply.to)],
+                r.subject,
+                r.body,
+                AutoSubmitted::AutoReplied,
+                now,
+            )
         },
         rcpts: vec![reply.to.to_owned()],
         // RFC 3834 §3.3: an automatic response goes out with the null
@@ -662,24 +701,24 @@ pub fn notify_agents(
             message_kind: "system",
             ticket: Some(conv.id),
             draft: Draft {
-                from: Address::named(
-                    &format!("{customer} via {}", display_name(&conv.queue)),
-                    &from,
-                ),
-                to: vec![Address::named(&display_name(name), address)],
-                cc: Vec::new(),
                 reply_to: Some(Address::bare(
                     &agent_address(cfg, conv, address).unwrap_or_else(|| from.clone()),
                 )),
-                subject: r.subject,
-                body: r.body,
                 in_reply_to: earlier.last().cloned(),
                 references: compose::trim_references(earlier),
-                auto_submitted: AutoSubmitted::AutoGenerated,
                 attachments: attachments.clone(),
-                x_loop: cfg.outbound.x_loop.clone(),
-                date: now,
-                message_id: compose::message_id(&cfg.server.hostname),
+                ..draft(
+                    cfg,
+                    Address::named(
+                        &format!("{customer} via {}", display_name(&conv.queue)),
+                        &from,
+                    ),
+                    vec![Address::named(&display_name(name), address)],
+                    r.subject,
+                    r.body,
+                    AutoSubmitted::AutoGenerated,
+                    now,
+                )
             },
             rcpts: vec![address.clone()],
             // Bounces come back to the bounce address and so to this ticket.
@@ -805,25 +844,19 @@ pub fn permanent_failure(
                     kind: "bounce_notice",
                     message_kind: "system",
                     ticket: Some(conv.id),
-                    draft: Draft {
-                        from: Address::named("postdesk", &from),
-                        to: agents
+                    // Reply-To is set per agent by queue_per_recipient.
+                    draft: draft(
+                        cfg,
+                        Address::named("postdesk", &from),
+                        agents
                             .iter()
                             .map(|(n, a)| Address::named(&display_name(n), a))
                             .collect(),
-                        cc: Vec::new(),
-                        // Set per agent by queue_per_recipient.
-                        reply_to: None,
-                        subject: r.subject,
-                        body: r.body,
-                        in_reply_to: None,
-                        references: Vec::new(),
-                        auto_submitted: AutoSubmitted::AutoGenerated,
-                        attachments: Vec::new(),
-                        x_loop: cfg.outbound.x_loop.clone(),
-                        date: now,
-                        message_id: compose::message_id(&cfg.server.hostname),
-                    },
+                        r.subject,
+                        r.body,
+                        AutoSubmitted::AutoGenerated,
+                        now,
+                    ),
                     rcpts: agents.iter().map(|(_, a)| a.clone()).collect(),
                     mail_from: Sender::Null,
                     is_automatic: false,
@@ -902,23 +935,17 @@ pub fn alert_to(
         // Alerts are about a ticket but not part of its conversation: no
         // `messages` row, only the outbox row and the ticket's event.
         ticket: None,
-        draft: Draft {
-            from: Address::named("postdesk", &cfg.monitoring.from),
-            to: rcpts.iter().map(|a| Address::bare(a)).collect(),
-            cc: Vec::new(),
-            // Per recipient: an admin who is an agent gets their agent
-            // address on `reply_on`, no one else gets one.
-            reply_to: None,
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: None,
-            references: Vec::new(),
-            auto_submitted: AutoSubmitted::AutoGenerated,
-            attachments: Vec::new(),
-            x_loop: cfg.outbound.x_loop.clone(),
-            date: now,
-            message_id: compose::message_id(&cfg.server.hostname),
-        },
+        // Reply-To per recipient: an admin who is an agent gets their
+        // agent address on `reply_on`, no one else gets one.
+        draft: draft(
+            cfg,
+            Address::named("postdesk", &cfg.monitoring.from),
+            rcpts.iter().map(|a| Address::bare(a)).collect(),
+            r.subject,
+            r.body,
+            AutoSubmitted::AutoGenerated,
+            now,
+        ),
         rcpts: rcpts.to_vec(),
         mail_from: Sender::Null,
         is_automatic: false,

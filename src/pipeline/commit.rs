@@ -75,30 +75,9 @@ fn commit_mail(
 ) -> Result<Outcome, store::Error> {
     // Bounces and authenticated agent mail do not take the customer path.
     if !matches!(mail.sender, Sender::Customer { .. }) {
-        let cx = agent::Context {
-            cfg,
-            env: msg.env,
-            parsed: msg.parsed,
-            probe: &mail.probe,
-            decision: &mail.thread,
-            base,
-            reused,
-            class: mail.class.as_ref(),
-            now,
-        };
-        if let Some(done) = agent::commit(tx, &cx, &mail.sender)? {
-            return Ok(Outcome {
-                ticket: done.ticket,
-                reused_message_id: reused,
-                thread_match: done.thread_match,
-                plan: Some(Box::new(mail)),
-                ..Outcome::bare(done.message, base.message_id.to_owned(), done.state)
-            });
-        }
+        return commit_agent_path(tx, cfg, msg, base, reused, mail, now);
     }
     let Some(route) = mail.route.as_ref() else {
-        // An agent whose ticket is gone: handled as a customer would be,
-        // routed now.
         return Err(store::Error::Invariant(
             "a customer message without a route".into(),
         ));
@@ -185,6 +164,41 @@ fn commit_mail(
         reopened,
         plan: Some(Box::new(mail)),
         ..Outcome::bare(row, base.message_id.to_owned(), state)
+    })
+}
+
+/// An agent's mail or mail about mail, carried out by `agent`.
+fn commit_agent_path(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    msg: Incoming<'_>,
+    base: &NewMessage<'_>,
+    reused: bool,
+    mail: MailPlan,
+    now: i64,
+) -> Result<Outcome, store::Error> {
+    let cx = agent::Context {
+        cfg,
+        env: msg.env,
+        parsed: msg.parsed,
+        probe: &mail.probe,
+        decision: &mail.thread,
+        base,
+        reused,
+        class: mail.class.as_ref(),
+        now,
+    };
+    let Some(done) = agent::commit(tx, &cx, &mail.sender)? else {
+        return Err(store::Error::Invariant(
+            "the agent path found no ticket the plan named".into(),
+        ));
+    };
+    Ok(Outcome {
+        ticket: done.ticket,
+        reused_message_id: reused,
+        thread_match: done.thread_match,
+        plan: Some(Box::new(mail)),
+        ..Outcome::bare(done.message, base.message_id.to_owned(), done.state)
     })
 }
 

@@ -5,7 +5,7 @@
 use crate::domain::{MessageRowId, TicketId};
 use crate::guard::Automatic;
 use crate::outbound::Config;
-use crate::outbound::classify::Class;
+use crate::parse::classify::Class;
 use crate::store::{self, SenderHistory, Suspension, TicketFacts, Tx};
 use crate::thread::{self, Probe, ThreadIndex};
 
@@ -79,7 +79,7 @@ pub fn load(
     let mut probe = thread::probe(cfg, msg.env, msg.parsed);
     // Mail about mail (a bounce in any MTA's words, an auto-reply without
     // headers) is automatic too, so a bounce address threads it.
-    let class = crate::outbound::classify::classify(
+    let class = crate::parse::classify::classify(
         msg.raw,
         msg.parsed,
         crate::guard::has_null_return_path(msg.env, msg.parsed),

@@ -9,8 +9,8 @@ use crate::domain::{Envelope, MessageRowId, Source, Status, TicketId};
 use crate::guard::{self, AutoReply, Automatic};
 use crate::monitor::Monitoring;
 use crate::outbound::Config;
-use crate::outbound::classify::Class;
 use crate::parse::ParsedMessage;
+use crate::parse::classify::Class;
 use crate::route::{self, Route, Target};
 use crate::store::Suspension;
 use crate::thread::{self, Probe, ThreadMatch};
@@ -213,7 +213,16 @@ pub fn decide(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: i64) -> Pla
 fn decide_mail(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: i64) -> MailPlan {
     let probe = loaded.probe.clone();
     let decision = thread::decide(cfg, &probe, &loaded.index, now);
-    let sender = agent::sender(cfg, &probe, &decision, msg.parsed, loaded.class.as_ref());
+    let mut sender = agent::sender(cfg, &probe, &decision, msg.parsed, loaded.class.as_ref());
+    // An agent address of a ticket that is not stored (cannot be, short of
+    // a deleted row) leaves the mail to the customer path.
+    if let Sender::Agent { ticket, .. } = &sender
+        && !loaded.index.tickets.values().any(|f| f.id == *ticket)
+    {
+        sender = Sender::Customer {
+            not_authenticated: None,
+        };
+    }
     let route = matches!(sender, Sender::Customer { .. })
         .then(|| route::decide(cfg, msg.env, msg.parsed, &decision, &loaded.history));
     let ticket = match &route {

@@ -44,7 +44,7 @@ impl Health {
             let now = jiff::Timestamp::now().as_second();
             let result = ctx
                 .store
-                .with(move |s| s.write(|tx| mark_broken(tx, &cfg, &mailbox, &client, &reason, now)))
+                .write(move |tx| mark_broken(tx, &cfg, &mailbox, &client, &reason, now))
                 .await;
             match result {
                 Ok(Some(ticket)) => {
@@ -72,7 +72,7 @@ impl Health {
         let now = jiff::Timestamp::now().as_second();
         let result = ctx
             .store
-            .with(move |s| s.write(|tx| mark_recovered(tx, &cfg, &mailbox, now)))
+            .write(move |tx| mark_recovered(tx, &cfg, &mailbox, now))
             .await;
         match result {
             Ok(true) => {
@@ -121,58 +121,15 @@ pub fn mark_broken(
         Some(&format!("Mailbox {mailbox} unreachable: {reason}")),
         cfg.tickets.subject_max,
     );
-    let reopened = match before.as_ref().and_then(|h| h.ticket) {
-        Some(t) => tx
-            .ticket_number_status(t)?
-            .filter(|(_, status)| !crate::domain::Status::name_is_closed(status))
-            .map(|_| t),
-        None => None,
+    let broken = Broken {
+        mailbox,
+        client,
+        reason,
+        subject: &subject,
+        now,
     };
-    let ticket = match reopened {
-        Some(t) => {
-            add_note(
-                tx,
-                t,
-                &format!("Mailbox {mailbox} is unreachable again: {reason}"),
-                now,
-            )?;
-            t
-        }
-        None => {
-            let t = tx.open_ticket(
-                &NewTicket {
-                    subject: &subject,
-                    normalized_subject: "",
-                    status: "Open",
-                    priority: "High",
-                    // The admins' queue for client mailboxes, where the
-                    // mailbox's own mail lands too.
-                    queue: crate::domain::Queue::Monitoring.as_str(),
-                    issue_type: "Bug",
-                    requester: None,
-                    requester_name: "postdesk",
-                    inbound_address: mailbox,
-                    linked_ticket: None,
-                    now,
-                },
-                cfg.tickets.number_start,
-                &crate::store::Opened {
-                    cause: "mailbox_broken",
-                    detail: &serde_json::json!({ "mailbox": mailbox }).to_string(),
-                },
-            )?;
-            add_note(
-                tx,
-                t,
-                &format!("Mailbox {mailbox} unreachable: {reason}"),
-                now,
-            )?;
-            if let Some((c, _)) = cfg.mailbox(mailbox) {
-                tx.link_ticket_client(t, client, &c.customer, mailbox)?;
-            }
-            t
-        }
-    };
+    let earlier = before.as_ref().and_then(|h| h.ticket);
+    let ticket = broken_ticket(tx, cfg, &broken, earlier)?;
     tx.record_event(&NewEvent {
         ticket: Some(ticket),
         message: None,
@@ -181,6 +138,110 @@ pub fn mark_broken(
         detail: &serde_json::json!({ "mailbox": mailbox, "reason": reason }).to_string(),
         now,
     })?;
+    alert_broken(tx, cfg, &broken, ticket)?;
+    tx.set_mailbox_health(
+        mailbox,
+        &MailboxHealth {
+            broken: true,
+            ticket: Some(ticket),
+            reason: reason.to_owned(),
+            since: now,
+        },
+        now,
+    )?;
+    Ok(Some(ticket))
+}
+
+/// A break being recorded: which mailbox, why, and the ticket's subject.
+struct Broken<'a> {
+    mailbox: &'a str,
+    client: &'a str,
+    reason: &'a str,
+    subject: &'a str,
+    now: i64,
+}
+
+/// The ticket of a break: the `earlier` break's ticket while it is still
+/// open (with a note that the mailbox failed again), else a new one in the
+/// monitoring queue, linked to the client.
+fn broken_ticket(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    b: &Broken<'_>,
+    earlier: Option<TicketId>,
+) -> Result<TicketId, store::Error> {
+    let Broken {
+        mailbox,
+        client,
+        reason,
+        subject,
+        now,
+    } = *b;
+    let reopened = match earlier {
+        Some(t) => tx
+            .ticket_number_status(t)?
+            .filter(|(_, status)| !crate::domain::Status::name_is_closed(status))
+            .map(|_| t),
+        None => None,
+    };
+    if let Some(t) = reopened {
+        add_note(
+            tx,
+            t,
+            &format!("Mailbox {mailbox} is unreachable again: {reason}"),
+            now,
+        )?;
+        return Ok(t);
+    }
+    let t = tx.open_ticket(
+        &NewTicket {
+            subject,
+            normalized_subject: "",
+            status: "Open",
+            priority: "High",
+            // The admins' queue for client mailboxes, where the
+            // mailbox's own mail lands too.
+            queue: crate::domain::Queue::Monitoring.as_str(),
+            issue_type: "Bug",
+            requester: None,
+            requester_name: "postdesk",
+            inbound_address: mailbox,
+            linked_ticket: None,
+            now,
+        },
+        cfg.tickets.number_start,
+        &crate::store::Opened {
+            cause: "mailbox_broken",
+            detail: &serde_json::json!({ "mailbox": mailbox }).to_string(),
+        },
+    )?;
+    add_note(
+        tx,
+        t,
+        &format!("Mailbox {mailbox} unreachable: {reason}"),
+        now,
+    )?;
+    if let Some((c, _)) = cfg.mailbox(mailbox) {
+        tx.link_ticket_client(t, client, &c.customer, mailbox)?;
+    }
+    Ok(t)
+}
+
+/// Queue the admins' alert for a break on `ticket`; without
+/// `[monitoring] admins`, only a warning in the log.
+fn alert_broken(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    b: &Broken<'_>,
+    ticket: TicketId,
+) -> Result<(), store::Error> {
+    let Broken {
+        mailbox,
+        client,
+        reason,
+        subject,
+        now,
+    } = *b;
     let number = tx.ticket_number_status(ticket)?.map_or(0, |(n, _)| n);
     let text = format!(
         "postdesk cannot read the mailbox {mailbox}.\n\n\
@@ -194,39 +255,29 @@ pub fn mark_broken(
             mailbox,
             "mailbox broken but no [monitoring] admins to alert"
         );
-    } else {
-        deliver(
-            tx,
-            cfg,
-            &Notify {
-                kind: "mailbox_broken",
-                template: "alert",
-                client,
-                ticket: Some(ticket),
-                digest: None,
-                recipients: &cfg.monitoring.admins,
-                vars: alert_vars(
-                    cfg,
-                    number,
-                    &format!("Mailbox {mailbox} unreachable"),
-                    &text,
-                    &subject,
-                ),
-            },
-            now,
-        )?;
+        return Ok(());
     }
-    tx.set_mailbox_health(
-        mailbox,
-        &MailboxHealth {
-            broken: true,
+    deliver(
+        tx,
+        cfg,
+        &Notify {
+            kind: "mailbox_broken",
+            template: "alert",
+            client,
             ticket: Some(ticket),
-            reason: reason.to_owned(),
-            since: now,
+            digest: None,
+            recipients: &cfg.monitoring.admins,
+            vars: alert_vars(
+                cfg,
+                number,
+                &format!("Mailbox {mailbox} unreachable"),
+                &text,
+                subject,
+            ),
         },
         now,
     )?;
-    Ok(Some(ticket))
+    Ok(())
 }
 
 /// Note the recovery of a broken `mailbox`; false when it was not broken.

@@ -104,21 +104,55 @@ pub(crate) async fn timed<T>(
         .unwrap_or(Err(Error::Timeout(step)))
 }
 
-/// A store connection shared by the pollers for their few writes outside
-/// the writer (UID state resets, health). Used from `spawn_blocking`.
+/// The store as the server's background tasks (pollers, scheduler,
+/// rescans) see it: reads on a connection of their own, used from
+/// `spawn_blocking`; every write through the one writer thread
+/// ([`store::Writer::task`]), group-committed with incoming mail.
 #[derive(Clone)]
 pub struct SharedStore {
     data_dir: PathBuf,
     store: Arc<Mutex<Option<Store>>>,
+    writer: store::Writer,
 }
 
 impl SharedStore {
-    /// A handle opening the database in `data_dir` on first use.
-    pub fn new(data_dir: PathBuf) -> Self {
+    /// A handle reading the database in `data_dir` (opened on first use)
+    /// and writing through `writer`.
+    pub fn new(data_dir: PathBuf, writer: store::Writer) -> Self {
         SharedStore {
             data_dir,
             store: Arc::new(Mutex::new(None)),
+            writer,
         }
+    }
+
+    /// Run `f` in a transaction of the writer thread; its value once
+    /// committed.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error, the commit's, or [`store::Error::WriterGone`].
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut store::Tx<'_>) -> Result<T, store::Error> + Send + 'static,
+    ) -> Result<T, store::Error> {
+        self.writer.task(f).await
+    }
+
+    /// Run `f` on a blocking thread with the writer as its [`store::Writes`]:
+    /// a job of many transactions (a rescan in batches, a digest pass).
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error.
+    pub async fn writing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut store::Writer) -> Result<T, store::Error> + Send + 'static,
+    ) -> Result<T, store::Error> {
+        let mut writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || f(&mut writer))
+            .await
+            .unwrap_or(Err(store::Error::WriterGone))
     }
 
     /// Run `f` with the store on a blocking thread.

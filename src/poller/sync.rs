@@ -200,7 +200,7 @@ async fn start_state(
     };
     let now = jiff::Timestamp::now().as_second();
     ctx.store
-        .with(move |s| s.set_sync_state(&mb, &state, now))
+        .write(move |tx| tx.set_sync_state(&mb, &state, now))
         .await?;
     Ok((base, base))
 }

@@ -53,7 +53,7 @@ pub use read::{
 };
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
-pub use writer::{Job, Writer, WriterThread};
+pub use writer::{Job, Writer, WriterThread, Writes};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -204,6 +204,35 @@ fn sql(q: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
 }
 
 impl Tx<'_> {
+    /// Set a mailbox's UID state outright (a first sync, a UIDVALIDITY
+    /// change, a new folder).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn set_sync_state(&self, mailbox: &str, s: &SyncState, now: i64) -> Result<(), Error> {
+        const Q: &str = "INSERT INTO mailbox_sync (mailbox, uid_validity, last_uid, updated_at,
+                source, start_uid)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity,
+                last_uid = excluded.last_uid, updated_at = excluded.updated_at,
+                source = excluded.source, start_uid = excluded.start_uid";
+        self.conn
+            .execute(
+                Q,
+                params![
+                    mailbox,
+                    s.uid_validity,
+                    s.last_uid,
+                    now,
+                    s.source,
+                    s.start_uid
+                ],
+            )
+            .map_err(sql(Q))?;
+        Ok(())
+    }
+
     /// Move a mailbox's UID state from `prev_uid` to `uid`, only if it is
     /// still at `prev_uid` under the same UIDVALIDITY. Returns whether it
     /// moved. A chain of such updates never skips a UID: if message 6 was
@@ -539,35 +568,6 @@ impl Store {
             })
             .optional()
             .map_err(sql(Q))
-    }
-
-    /// Set a mailbox's UID state outright (a first sync, a UIDVALIDITY
-    /// change, a new folder).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Sql`].
-    pub fn set_sync_state(&self, mailbox: &str, s: &SyncState, now: i64) -> Result<(), Error> {
-        const Q: &str = "INSERT INTO mailbox_sync (mailbox, uid_validity, last_uid, updated_at,
-                source, start_uid)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-            ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity,
-                last_uid = excluded.last_uid, updated_at = excluded.updated_at,
-                source = excluded.source, start_uid = excluded.start_uid";
-        self.conn
-            .execute(
-                Q,
-                params![
-                    mailbox,
-                    s.uid_validity,
-                    s.last_uid,
-                    now,
-                    s.source,
-                    s.start_uid
-                ],
-            )
-            .map_err(sql(Q))?;
-        Ok(())
     }
 
     /// Notices with a row id above `after`, oldest first.

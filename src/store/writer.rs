@@ -7,6 +7,12 @@
 //! only then answers every job. While it commits, new jobs queue up, so the
 //! batch size grows with the load without any timer.
 //!
+//! Every other write of the server goes through the same thread as a task
+//! ([`Writer::task`]): detector rescans, mailbox health, digests and the
+//! IMAP UID state. Tasks are batched and group-committed with the
+//! messages, so writes never compete for the database through a busy
+//! timeout.
+//!
 //! Why this cannot lose or double-acknowledge mail: a job is answered `Ok`
 //! only after `COMMIT` returned; if the commit fails every job of the batch
 //! is answered `Err` (the sender gets a 4xx and retries, and the duplicate
@@ -14,6 +20,7 @@
 //! did get through). If the process dies mid-batch nothing of the batch was
 //! acknowledged.
 
+use std::any::Any;
 use std::path::Path;
 use std::thread::JoinHandle;
 
@@ -65,6 +72,57 @@ pub struct Job {
     reply: oneshot::Sender<Result<Accepted, Error>>,
 }
 
+/// A task's closure: runs in the writer thread inside the batch
+/// transaction (again, if the batch is rerun with savepoints).
+type TaskFn = Box<dyn FnMut(&mut Tx<'_>) -> Result<Box<dyn Any + Send>, Error> + Send>;
+
+/// What the writer thread takes: a message, or a task.
+enum Work {
+    Message(Job),
+    Task {
+        run: TaskFn,
+        reply: oneshot::Sender<Result<Box<dyn Any + Send>, Error>>,
+    },
+}
+
+/// A finished piece of work, answered after the commit.
+enum Done {
+    Accepted(Accepted),
+    Value(Box<dyn Any + Send>),
+}
+
+impl Work {
+    fn octets(&self) -> usize {
+        match self {
+            Work::Message(job) => job.raw.len(),
+            Work::Task { .. } => 0,
+        }
+    }
+
+    fn answer(self, result: Result<Done, Error>) {
+        // A closed receiver means the caller went away; what was committed
+        // stays committed (a resent message dedupes).
+        match self {
+            Work::Message(job) => {
+                let _ = job.reply.send(result.and_then(|d| match d {
+                    Done::Accepted(a) => Ok(a),
+                    Done::Value(_) => Err(Error::Invariant(
+                        "a message job answered with a value".into(),
+                    )),
+                }));
+            }
+            Work::Task { reply, .. } => {
+                let _ = reply.send(result.and_then(|d| match d {
+                    Done::Value(v) => Ok(v),
+                    Done::Accepted(_) => {
+                        Err(Error::Invariant("a task answered as a message".into()))
+                    }
+                }));
+            }
+        }
+    }
+}
+
 /// A job queued by [`Writer::submit_with_sync`]: resolves once its batch
 /// committed.
 pub struct Pending {
@@ -91,7 +149,7 @@ pub type Handler = Box<dyn FnMut(&mut Tx<'_>, &Job) -> Result<Accepted, Error> +
 /// Handle for submitting jobs (cheap to clone).
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Work>,
 }
 
 /// The writer thread; join it after every [`Writer`] is dropped to flush.
@@ -173,13 +231,13 @@ impl Writer {
     ) -> Result<Accepted, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job {
+            .send(Work::Message(Job {
                 envelope,
                 raw,
                 parsed,
                 sync: None,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
         match rx.await {
@@ -205,16 +263,104 @@ impl Writer {
     ) -> Result<Pending, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job {
+            .send(Work::Message(Job {
                 envelope,
                 raw,
                 parsed,
                 sync: Some(sync),
                 reply,
-            })
+            }))
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
         Ok(Pending { rx })
+    }
+
+    /// Run `f` in the writer thread inside a batch transaction and return
+    /// its value once that batch committed. `f` may run twice when its batch
+    /// is rerun with savepoints (the first run's writes rolled back), so it
+    /// must not act outside the transaction. A failing `f` is rolled back
+    /// alone; the batch commits.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error, the commit's, or [`Error::WriterGone`].
+    pub async fn task<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let (work, rx) = task_work(f);
+        self.tx.send(work).await.map_err(|_| Error::WriterGone)?;
+        task_result(rx.await)
+    }
+
+    /// [`Writer::task`] from a thread that may block (never from an async
+    /// task).
+    ///
+    /// # Errors
+    ///
+    /// As [`Writer::task`].
+    pub fn task_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let (work, rx) = task_work(f);
+        self.tx.blocking_send(work).map_err(|_| Error::WriterGone)?;
+        task_result(rx.blocking_recv())
+    }
+}
+
+type TaskReply = oneshot::Receiver<Result<Box<dyn Any + Send>, Error>>;
+
+fn task_work<T: Send + 'static>(
+    mut f: impl FnMut(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
+) -> (Work, TaskReply) {
+    let (reply, rx) = oneshot::channel();
+    let run: TaskFn = Box::new(move |tx| f(tx).map(|v| Box::new(v) as Box<dyn Any + Send>));
+    (Work::Task { run, reply }, rx)
+}
+
+fn task_result<T: 'static>(
+    r: Result<Result<Box<dyn Any + Send>, Error>, oneshot::error::RecvError>,
+) -> Result<T, Error> {
+    match r {
+        Ok(Ok(v)) => v
+            .downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| Error::Invariant("a task's value of another type".into())),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::WriterGone),
+    }
+}
+
+/// Write through the store's one writer, or (outside the server) through a
+/// store of one's own: what rescans and digests are written with.
+pub trait Writes {
+    /// Run `f` in a transaction and commit it.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error, or the commit's.
+    fn write<T: Send + 'static>(
+        &mut self,
+        f: impl FnMut(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error>;
+}
+
+impl Writes for super::Store {
+    fn write<T: Send + 'static>(
+        &mut self,
+        f: impl FnMut(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        super::Store::write(self, f)
+    }
+}
+
+impl Writes for Writer {
+    fn write<T: Send + 'static>(
+        &mut self,
+        f: impl FnMut(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.task_blocking(f)
     }
 }
 
@@ -266,9 +412,9 @@ fn checkpoint_loop(conn: rusqlite::Connection, stop: std::sync::mpsc::Receiver<(
     }
 }
 
-fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, mut handler: Handler) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut results: Vec<Result<Accepted, Error>> = Vec::with_capacity(MAX_BATCH);
+fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Work>, mut handler: Handler) {
+    let mut batch: Vec<Work> = Vec::with_capacity(MAX_BATCH);
+    let mut results: Vec<Result<Done, Error>> = Vec::with_capacity(MAX_BATCH);
     // blocking_recv returns None once every Writer is dropped and the queue
     // is empty: that is the drain on shutdown.
     while let Some(first) = rx.blocking_recv() {
@@ -279,22 +425,20 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, mut handler:
                 Err(_) => break,
             }
         }
-        let batch_octets: usize = batch.iter().map(|j| j.raw.len()).sum();
-        let outcome = commit_batch(&mut conn, &batch, &mut results, &mut handler);
+        let batch_octets: usize = batch.iter().map(Work::octets).sum();
+        let outcome = commit_batch(&mut conn, &mut batch, &mut results, &mut handler);
         match outcome {
             Ok(()) => {
                 tracing::debug!(size = batch.len(), "batch committed");
-                for (job, result) in batch.drain(..).zip(results.drain(..)) {
-                    // A closed receiver means the session went away; the
-                    // message is stored all the same and a resend dedupes.
-                    let _ = job.reply.send(result);
+                for (work, result) in batch.drain(..).zip(results.drain(..)) {
+                    work.answer(result);
                 }
             }
             Err(e) => {
                 crate::logging::log_error("batch commit failed", &e);
                 results.clear();
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(copy_err(&e)));
+                for work in batch.drain(..) {
+                    work.answer(Err(copy_err(&e)));
                 }
             }
         }
@@ -309,8 +453,8 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, mut handler:
 
 fn commit_batch(
     conn: &mut rusqlite::Connection,
-    batch: &[Job],
-    results: &mut Vec<Result<Accepted, Error>>,
+    batch: &mut [Work],
+    results: &mut Vec<Result<Done, Error>>,
     handler: &mut Handler,
 ) -> Result<(), Error> {
     // Fast path: no savepoints. If any job failed part-way, its partial
@@ -328,8 +472,8 @@ fn commit_batch(
 /// optimistic job failed part-way.
 fn run_pass(
     conn: &mut rusqlite::Connection,
-    batch: &[Job],
-    results: &mut Vec<Result<Accepted, Error>>,
+    batch: &mut [Work],
+    results: &mut Vec<Result<Done, Error>>,
     handler: &mut Handler,
     savepoints: bool,
 ) -> Result<bool, Error> {
@@ -343,19 +487,11 @@ fn run_pass(
         } else {
             Tx::optimistic(&txn)
         };
-        for job in batch {
-            let result = handler(&mut tx, job);
-            // The UID state moves only with a stored message, in its
-            // transaction: a crash before COMMIT loses both, after it keeps
-            // both, so the message is fetched again or not at all.
-            if let (Ok(_), Some(sync)) = (&result, &job.sync)
-                && let Err(e) = tx.attempt(|tx| tx.advance_sync(sync))
-                && !tx.is_poisoned()
-            {
-                // Savepoint pass: the message stands; the state stays
-                // behind it and the next fetch dedupes the message.
-                crate::logging::log_error("recording the imap sync state failed", &e);
-            }
+        for work in batch.iter_mut() {
+            let result = match work {
+                Work::Message(job) => run_message(&mut tx, job, handler).map(Done::Accepted),
+                Work::Task { run, .. } => tx.attempt(|tx| run(tx)).map(Done::Value),
+            };
             results.push(result);
             if tx.is_poisoned() {
                 break;
@@ -369,6 +505,23 @@ fn run_pass(
     }
     txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
     Ok(true)
+}
+
+/// One message: the pipeline, then its IMAP UID state.
+fn run_message(tx: &mut Tx<'_>, job: &Job, handler: &mut Handler) -> Result<Accepted, Error> {
+    let result = handler(tx, job);
+    // The UID state moves only with a stored message, in its transaction:
+    // a crash before COMMIT loses both, after it keeps both, so the message
+    // is fetched again or not at all.
+    if let (Ok(_), Some(sync)) = (&result, &job.sync)
+        && let Err(e) = tx.attempt(|tx| tx.advance_sync(sync))
+        && !tx.is_poisoned()
+    {
+        // Savepoint pass: the message stands; the state stays behind it
+        // and the next fetch dedupes the message.
+        crate::logging::log_error("recording the imap sync state failed", &e);
+    }
+    result
 }
 
 /// A per-job copy of a batch failure (rusqlite errors are not Clone).

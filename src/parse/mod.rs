@@ -6,11 +6,20 @@
 //! when they are needed) and a content hash. It never fails: a message mail-parser rejects, or one with no
 //! headers, comes back with [`ParsedMessage::problem`] set, so the store keeps
 //! the raw bytes and flags them instead of dropping anything.
+//!
+//! Mail about mail is parsing too: [`dsn`] reads a delivery status
+//! notification (RFC 3464), and [`classify`] says whether a message is a
+//! bounce, a feedback report, an automatic reply or a list notice. This
+//! module and its children use nothing else of the crate, so every stage
+//! can depend on them.
 
 use std::borrow::Cow;
 
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
+
+pub mod classify;
+pub mod dsn;
 
 /// One address with its display name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -307,6 +316,28 @@ pub fn content_hash(raw: &[u8]) -> String {
         hasher.update(b"\n");
     }
     hex::encode(hasher.finalize())
+}
+
+/// The header value before any `;` parameter or `(comment)`, trimmed and
+/// lower-case: `Auto-Submitted: auto-replied; owner=x` is `auto-replied`.
+pub(crate) fn header_token(value: &str) -> String {
+    value
+        .split([';', '('])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Every value of header `name` (case-insensitive).
+pub(crate) fn header_values<'a>(
+    msg: &'a ParsedMessage,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    msg.headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
 }
 
 fn clean_id(s: &str) -> String {

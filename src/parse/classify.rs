@@ -17,7 +17,7 @@
 //! at all. The rules, in order, first match wins:
 //!
 //! 1. `dsn`: a `multipart/report; report-type=delivery-status` with a
-//!    status part ([`crate::outbound::bounce::parse`]).
+//!    status part ([`crate::parse::dsn::parse`]).
 //! 2. `feedback_report`: a `multipart/report; report-type=feedback-report`
 //!    (RFC 5965, ARF) with its `message/feedback-report` part.
 //! 3. `disposition_notification`: a read receipt (RFC 8098): an
@@ -67,13 +67,20 @@
 use std::sync::LazyLock;
 
 use mail_parser::{MessageParser, MimeHeaders};
-
-use crate::guard::{token, values};
-use regex::{Regex, RegexSet};
+use regex::RegexSet;
 use serde::Serialize;
 
-use crate::outbound::bounce::{self, Dsn};
-use crate::parse::ParsedMessage;
+use super::dsn::{self, Dsn};
+use super::{ParsedMessage, header_token as token, header_values as values};
+
+mod phrases;
+
+use phrases::{
+    AUTOMATIC_SENTENCE, AUTOREPLY_SUBJECT_START, AUTOREPLY_SUBJECT_WORDS, AUTOREPLY_WORD_SET,
+    BOUNCE_PHRASE_SET, BOUNCE_PHRASES, BOUNCE_SUBJECT_SET, BOUNCE_SUBJECTS, CHALLENGE,
+    DAEMON_SENDER, FORWARD_SUBJECT, LIST_PHRASES, LIST_SENDER, LIST_SET, MTA_SET, MTA_SIGNATURES,
+    VACATION_PHRASES, VACATION_SET,
+};
 
 /// How much of the text the phrase rules read: delivery reports say what
 /// they are at the top, and a bound keeps a huge message cheap.
@@ -133,242 +140,6 @@ pub struct Class {
     /// What made it fire: the header, subject or sentence.
     pub detail: String,
 }
-
-/// Case-insensitive regex set; the patterns are literals of this file.
-fn set(patterns: &[&str]) -> RegexSet {
-    RegexSet::new(patterns.iter().map(|p| format!("(?i){p}")))
-        .expect("the classifier's patterns are constants that compile")
-}
-
-/// Sentences only delivery software writes (rule 5).
-const MTA_SIGNATURES: &[&str] = &[
-    r"this is the qmail-send program",
-    r"i'm afraid i wasn't able to deliver your message",
-    r"this message was created automatically by mail delivery software",
-    r"a message that you sent could not be delivered to one or more of\s+its\s+recipients",
-    r"this is the mail system at host",
-    r"i'm sorry to have to inform you that your message could not\s+be\s+delivered",
-    r"-{3,}\s*transcript of session follows\s*-{3,}",
-    r"the original message was received at .{0,80}\bfrom\b",
-    r"your message did not reach some or all of the intended recipients",
-    r"delivery has failed to these recipients or groups",
-    r"did not reach the following recipient\(s\)",
-    r"the following recipient\(s\) cannot be reached",
-    r"this is an automatically generated delivery status notification",
-    r"delivery to the following recipients? failed permanently",
-    r"the following addresses had permanent fatal errors",
-    r"unable to deliver (?:your )?message to the following (?:recipients|address)",
-    r"sorry, we were unable to deliver your message to the following address",
-    r"message from .{1,80} was undeliverable",
-    r"the message that you sent was undeliverable",
-    r"your message\s+(?:was|could)\s+not\s+(?:be\s+)?delivered to",
-    r"could not be delivered to one or more recipients",
-    r"your mail item could not be delivered",
-    r"\bwas not delivered to:",
-    r"this message was undeliverable due to the following reason",
-    r"message delivery to .{1,120} failed",
-    r"delivery to the following recipients? (?:has been )?(?:failed|was aborted)",
-    r"your message cannot be delivered to the following recipients",
-    r"the following message to .{1,120} was undeliverable",
-    r"undeliverable message returned to sender",
-    r"delivery failure notification",
-    r"this is a permanent error; i've given up",
-    r"the following destination addresses were unknown",
-    r"mail delivery failed: returning message to sender",
-    r"your message has encountered delivery problems",
-    r"sorry\. your message could not be delivered",
-    r"the following address\(es\) failed:",
-    r"message not delivered to the following",
-    r"could not deliver mail to this user",
-    r"the user\(s\) account is temporarily over quota",
-    r"unable to deliver to the following recipients",
-    r"sent mail could not be delivered",
-    r"could not deliver (?:the )?message to the following recipient",
-    r"votre message n.a pas pu (?:etre|être) (?:d[ée]livr[ée]|remis)",
-];
-
-/// Subjects of non-delivery reports (rule 6, with an automatic sender).
-const BOUNCE_SUBJECTS: &[&str] = &[
-    r"undeliver",
-    r"undelivered",
-    r"\bnon[- ]?deliver",
-    r"not delivered",
-    r"could not be delivered",
-    r"delivery (?:status )?notification",
-    r"delivery fail",
-    r"delivery problem",
-    r"failure notice",
-    r"failed delivery",
-    r"mail delivery",
-    r"returned mail",
-    r"failed mail|mail failed|(?:mail|message) failure",
-    r"processing error",
-    r"returned to sender",
-    r"mail system error",
-    r"delivery report",
-    r"rejected",
-    r"user unknown",
-    r"mailbox (?:full|unavailable|unknown)",
-    r"over quota",
-    r"could not send message",
-    r"delayed mail",
-    r"delivery (?:has )?(?:been )?delayed",
-    r"warning: message .{0,60}delayed",
-    r"non remis",
-    r"unzustellbar",
-    r"nicht zustellbar",
-    r"non recapitabile",
-    r"no se puede entregar",
-    r"onbestelbaar",
-    r"ej levererat",
-    r"nie dostarczon",
-    r"no entregad",
-    r"n[aã]o entregue",
-    r"error during delivery",
-    r"message (?:status|failure)",
-];
-
-/// Non-delivery phrases of a report body (rule 6, with an automatic
-/// sender).
-const BOUNCE_PHRASES: &[&str] = &[
-    r"user unknown",
-    r"unknown user",
-    r"no such user",
-    r"user (?:doesn't|does not) (?:exist|have)",
-    r"mailbox (?:unavailable|full|not found|is full|does not exist|disabled)",
-    r"address (?:rejected|unknown|not found)",
-    r"recipient (?:rejected|unknown|not found|address rejected)",
-    r"does not exist",
-    r"could not be delivered",
-    r"was not delivered",
-    r"undeliverable",
-    r"delivery (?:has )?failed",
-    r"permanent(?:ly)? (?:error|failure|fatal)",
-    r"over quota",
-    r"quota exceeded",
-    r"message (?:too large|size exceeds)",
-    r"host unknown",
-    r"domain (?:not found|does not exist)",
-    r"relay(?:ing)? (?:denied|not permitted|access denied)",
-    r"\b55[0-4][ -]",
-    r"\b5\.[0-7]\.[0-9]{1,3}\b",
-    r"rejected",
-    r"spam",
-    r"blocked",
-    r"still trying|will keep trying|delivery attempts will continue|has not yet been delivered",
-    r"retry timeout exceeded",
-];
-
-/// Mailing-list manager notices (rule 7).
-const LIST_PHRASES: &[&str] = &[
-    r"awaits? moderator approval",
-    r"requires? (?:moderator|list moderator) approval",
-    r"held for (?:moderation|approval)",
-    r"not a member",
-    r"non-?member",
-    r"(?:only|not allowed to post|restricted to) (?:list )?members",
-    r"not allowed to post",
-    r"mail(?:ing list)? loop",
-    r"loop detected",
-    r"post(?:ing)? to a moderated",
-    r"you are not subscribed",
-    r"not subscribed to",
-    r"the results of your email commands?",
-];
-
-/// Senders that are list managers (rule 7).
-static LIST_SENDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)^(?:owner-.*|.*-owner|.*-bounces?(?:\+.*)?|.*-request|mailman|majordomo|listserv|listproc|sympa|ecartis|lyris|.*-admin)$",
-    )
-    .expect("constant pattern")
-});
-
-/// Delivery-system sender local parts and display names.
-static DAEMON_SENDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)mailer[-_.]?daemon|mail[-_.]?daemon|\bmdaemon\b|postmaster|mail[-_. ]?delivery|delivery[-_. ]?(?:subsystem|system|status)|mail[-_. ]?system|\bndr\b|^bounces?$|^nobody$|antivirus|mailscanner|smtp[-_. ]?(?:gateway|mail|service)|mail[-_. ]?gateway|^inetgw|^imss$|^e500_|mailsweeper|mail[-_. ]?router",
-    )
-    .expect("constant pattern")
-});
-
-/// Auto-reply subject forms at the start of the subject (rule 9).
-static AUTOREPLY_SUBJECT_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i:^\s*(?:\[\s*)?(?:automatic reply|auto[- ]?reply|autoreply|auto[- ]?response|automatic response|out of (?:the )?office(?: autoreply| reply)?|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|risposta automatica|respuesta autom[aá]tica|resposta autom[aá]tica|automatyczna odpowied[zź]|automatisch antwoord|autosvar|automaattinen vastaus|automatisk svar|vacation reply)\s*(?:[:\]]|\s-\s))|^\s*AUTO:.*\b(?:is out of|out of (?:the )?office|is away|returning)\b",
-    )
-    .expect("constant pattern")
-});
-
-/// Auto-reply words anywhere in the subject (rule 9, with more evidence).
-const AUTOREPLY_SUBJECT_WORDS: &[&str] = &[
-    r"automatic (?:reply|response)",
-    r"auto[- ]?(?:reply|response|respond)",
-    r"autoreply",
-    r"out of (?:the )?office",
-    r"\baway (?:until|from)",
-    r"\bon (?:vacation|holiday|leave)",
-    r"abwesenheit",
-    r"automatische antwort",
-    r"r[ée]ponse automatique",
-    r"risposta automatica",
-    r"respuesta autom[aá]tica",
-    r"automatyczna odpowied",
-    r"automatiska atbilde",
-    r"atval[iī]n[aā]jums",
-    r"automatisch antwoord",
-    r"autosvar",
-    r"thank you for (?:your )?(?:e-?mail|message|contacting)",
-    r"we have received your (?:e-?mail|message)",
-    r"^\s*vacation",
-];
-
-/// Vacation sentences (rules 9 and 10).
-const VACATION_PHRASES: &[&str] = &[
-    r"(?:i am|i'm|i will be|i'll be|i am currently|i'm currently) (?:currently )?(?:out of (?:the )?office|away|on (?:vacation|holiday|leave|annual leave|maternity leave|a business trip)|travel(?:l)?ing|not in the office|out until)",
-    r"out of (?:the )?office (?:until|from|and will)",
-    r"(?:limited|no) access to (?:my )?e-?mail",
-    r"(?:upon|on|after) my return",
-    r"will (?:be )?(?:back|returning|return) (?:on|to the office)",
-    r"in my absence",
-    r"during my absence",
-    r"(?:respond|reply|answer|get back to you) (?:to your (?:e-?mail|message) )?(?:as soon as (?:possible|i can)|when i (?:return|get back))",
-    r"for (?:urgent|immediate) (?:matters|assistance|issues|requests)",
-    r"ich bin (?:bis|vom|ab|derzeit|zur zeit|nicht)",
-    r"je suis (?:absent|en cong)",
-    r"estar[eé] fuera",
-    r"sono assente",
-    r"jestem nieobecn",
-];
-
-/// "This is an automatic reply" and kin: one is enough (rule 10).
-static AUTOMATIC_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)this (?:is an?|e-?mail is an?|message is an?) (?:automatic(?:ally generated)?|automated|auto[- ]?generated) (?:reply|response|acknowledge?ment)\b|\bthis is an auto-?reply\b",
-    )
-    .expect("constant pattern")
-});
-
-/// Challenge-response systems asking the sender to prove they are a
-/// person (rule 10): automatic replies too.
-static CHALLENGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)(?:added to|add you to) (?:the recipient's|my|the) (?:allowed|approved|white|safe)[- ]?(?:senders? )?list|ensure (?:the )?delivery of your (?:e-?mail|message)|verify (?:that )?you are (?:a )?(?:real )?(?:person|human)|(?:spam ?blocker|spamarrest|challenge[- ]response)|your (?:e-?mail|message) (?:is|has been) (?:being )?(?:held|quarantined) (?:pending|until)",
-    )
-    .expect("constant pattern")
-});
-
-/// A subject that says a person forwarded something.
-static FORWARD_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:fwd?|fw|wg|tr|enc|rv|doorst|vs|vl|i)\s*:").expect("constant pattern")
-});
-
-static MTA_SET: LazyLock<RegexSet> = LazyLock::new(|| set(MTA_SIGNATURES));
-static BOUNCE_SUBJECT_SET: LazyLock<RegexSet> = LazyLock::new(|| set(BOUNCE_SUBJECTS));
-static BOUNCE_PHRASE_SET: LazyLock<RegexSet> = LazyLock::new(|| set(BOUNCE_PHRASES));
-static LIST_SET: LazyLock<RegexSet> = LazyLock::new(|| set(LIST_PHRASES));
-static AUTOREPLY_WORD_SET: LazyLock<RegexSet> = LazyLock::new(|| set(AUTOREPLY_SUBJECT_WORDS));
-static VACATION_SET: LazyLock<RegexSet> = LazyLock::new(|| set(VACATION_PHRASES));
 
 /// The first pattern of `set` that matches `text`, as its source.
 fn first(set: &RegexSet, patterns: &[&'static str], text: &str) -> Option<&'static str> {
@@ -475,7 +246,7 @@ fn feedback(raw: &[u8]) -> Option<Feedback> {
     };
     let mut saw_report = false;
     let mut returned_to = Vec::new();
-    for (full, body) in super::bounce::report_parts(&msg, raw) {
+    for (full, body) in dsn::report_parts(&msg, raw) {
         match full.as_str() {
             "message/feedback-report" => {
                 saw_report = true;
@@ -586,88 +357,129 @@ fn prefix_bytes(raw: &[u8], max: usize) -> &[u8] {
 /// `null_return_path` is the caller's reading of the envelope (see
 /// [`crate::guard::has_null_return_path`]).
 pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Option<Class> {
-    let class = |kind, because, detail: String| {
-        Some(Class {
-            kind,
-            because,
-            detail,
-        })
-    };
     // 1-4: structure. The root's headers say whether a full parse can
     // find a report: ordinary mail pays for its headers only.
     let report = report_type(raw);
-    if matches!(
-        report.as_deref(),
-        Some("delivery-status" | "global-delivery-status")
-    ) && let Some(dsn) = bounce::parse(raw)
-    {
-        let n = dsn.recipients.len();
-        return class(
-            Kind::Dsn(dsn),
-            "dsn",
-            format!("multipart/report delivery-status, {n} recipient(s)"),
-        );
-    }
-    match report.as_deref() {
-        Some("feedback-report") => {
-            if let Some(f) = feedback(raw) {
-                let detail = format!("Feedback-Type: {}", f.feedback_type);
-                return class(Kind::Feedback(f), "feedback_report", detail);
-            }
-        }
-        Some("disposition-notification") => {
-            return class(
-                Kind::AutoReply,
-                "disposition_notification",
-                "multipart/report disposition-notification".into(),
-            );
-        }
-        _ => {}
+    if let Some(class) = report.as_deref().and_then(|rt| typed_report(raw, rt)) {
+        return Some(class);
     }
     let subject = msg.subject.as_deref().unwrap_or("").trim();
     let sender = automatic_sender(msg, null_return_path);
     let is_forward = FORWARD_SUBJECT.is_match(subject);
+    // 4: any other report, unless a person forwarded it.
     if let Some(rt) = &report
         && (sender.is_some() || !is_forward)
     {
-        return class(
-            Kind::Bounce {
-                original_message_id: quoted_message_id(raw),
-            },
-            "report",
-            format!("multipart/report report-type={rt}"),
-        );
+        return bounce(raw, "report", format!("multipart/report report-type={rt}"));
     }
-    let text = fresh_text(&msg.text);
+    let seen = Seen {
+        raw,
+        msg,
+        null_return_path,
+        subject,
+        lower_subject: subject.to_lowercase(),
+        sender,
+        is_forward,
+        text: fresh_text(&msg.text),
+    };
+    mta_signature(&seen)
+        .or_else(|| autoreply_header(msg))
+        .or_else(|| from_delivery_system(&seen))
+        .or_else(|| list_notice(&seen))
+        .or_else(|| autoreply_subject(&seen))
+        .or_else(|| autoreply_body(&seen))
+}
 
-    // 5: a delivery system's own sentence.
-    if sender.is_some() || !is_forward {
-        // Anywhere in the text from a delivery system; from anyone else
-        // only on the first line with a word in it (banners of `*` or `-`
-        // come before some reports' first sentence), so ordinary mail
-        // pays for one line, not its whole text.
-        let scope = if sender.is_some() {
-            text.as_str()
-        } else {
-            text.lines()
-                .find(|l| l.chars().any(char::is_alphanumeric))
-                .unwrap_or("")
-        };
-        if let Some(p) = first(&MTA_SET, MTA_SIGNATURES, scope) {
-            return class(
-                Kind::Bounce {
-                    original_message_id: quoted_message_id(raw),
-                },
-                "mta_signature",
-                p.to_owned(),
-            );
+/// What the rules after the structure rules (5 to 10) read.
+struct Seen<'a> {
+    raw: &'a [u8],
+    msg: &'a ParsedMessage,
+    null_return_path: bool,
+    /// The subject, trimmed.
+    subject: &'a str,
+    /// The subject, lower-case.
+    lower_subject: String,
+    /// Why the sender counts as automatic ([`automatic_sender`]), if it does.
+    sender: Option<String>,
+    /// Whether the subject says a person forwarded the message.
+    is_forward: bool,
+    /// The lines a person did not quote, lower-case ([`fresh_text`]).
+    text: String,
+}
+
+/// A classification, for the rules to return.
+fn hit(kind: Kind, because: &'static str, detail: String) -> Option<Class> {
+    Some(Class {
+        kind,
+        because,
+        detail,
+    })
+}
+
+/// A non-delivery report that is no DSN, with the Message-ID it quotes.
+fn bounce(raw: &[u8], because: &'static str, detail: String) -> Option<Class> {
+    hit(
+        Kind::Bounce {
+            original_message_id: quoted_message_id(raw),
+        },
+        because,
+        detail,
+    )
+}
+
+/// Rules 1 to 3: a `multipart/report` whose report type says what it is
+/// and whose report part is there.
+fn typed_report(raw: &[u8], report_type: &str) -> Option<Class> {
+    match report_type {
+        "delivery-status" | "global-delivery-status" => {
+            let dsn = dsn::parse(raw)?;
+            let n = dsn.recipients.len();
+            hit(
+                Kind::Dsn(dsn),
+                "dsn",
+                format!("multipart/report delivery-status, {n} recipient(s)"),
+            )
         }
+        "feedback-report" => {
+            let f = feedback(raw)?;
+            let detail = format!("Feedback-Type: {}", f.feedback_type);
+            hit(Kind::Feedback(f), "feedback_report", detail)
+        }
+        "disposition-notification" => hit(
+            Kind::AutoReply,
+            "disposition_notification",
+            "multipart/report disposition-notification".into(),
+        ),
+        _ => None,
     }
+}
 
-    // 8: headers an auto-responder sets. Before the phrase rules so a
-    // vacation reply whose subject says "delivery" is still a reply.
+/// Rule 5: a delivery system's own sentence.
+fn mta_signature(seen: &Seen<'_>) -> Option<Class> {
+    if seen.sender.is_none() && seen.is_forward {
+        return None;
+    }
+    // Anywhere in the text from a delivery system; from anyone else
+    // only on the first line with a word in it (banners of `*` or `-`
+    // come before some reports' first sentence), so ordinary mail
+    // pays for one line, not its whole text.
+    let scope = if seen.sender.is_some() {
+        seen.text.as_str()
+    } else {
+        seen.text
+            .lines()
+            .find(|l| l.chars().any(char::is_alphanumeric))
+            .unwrap_or("")
+    };
+    let p = first(&MTA_SET, MTA_SIGNATURES, scope)?;
+    bounce(seen.raw, "mta_signature", p.to_owned())
+}
+
+/// Rule 6: headers an auto-responder sets. Before the phrase rules so a
+/// vacation reply whose subject says "delivery" is still a reply.
+fn autoreply_header(msg: &ParsedMessage) -> Option<Class> {
     if let Some(v) = values(msg, "Auto-Submitted").find(|v| token(v) == "auto-replied") {
-        return class(
+        return hit(
             Kind::AutoReply,
             "auto_submitted",
             format!("Auto-Submitted: {v}"),
@@ -675,100 +487,96 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
     }
     for name in ["X-Autoreply", "X-Autorespond"] {
         if let Some(v) = values(msg, name).next() {
-            return class(Kind::AutoReply, "autoreply_header", format!("{name}: {v}"));
+            return hit(Kind::AutoReply, "autoreply_header", format!("{name}: {v}"));
         }
     }
     // IMail's `X-Autogenerated: Reply`; its `Mirror` marks a returned
     // message, which the bounce rules below take.
     if let Some(v) = values(msg, "X-Autogenerated").find(|v| token(v) == "reply") {
-        return class(
+        return hit(
             Kind::AutoReply,
             "autoreply_header",
             format!("X-Autogenerated: {v}"),
         );
     }
-    if let Some(v) = values(msg, "Precedence").find(|v| token(v) == "auto_reply") {
-        return class(
-            Kind::AutoReply,
-            "autoreply_header",
-            format!("Precedence: {v}"),
-        );
-    }
+    let v = values(msg, "Precedence").find(|v| token(v) == "auto_reply")?;
+    hit(
+        Kind::AutoReply,
+        "autoreply_header",
+        format!("Precedence: {v}"),
+    )
+}
 
-    if let Some(why) = &delivery_system(msg, null_return_path) {
-        // 6: a non-delivery subject or phrase from an automatic sender.
-        if let Some(p) = first(&BOUNCE_SUBJECT_SET, BOUNCE_SUBJECTS, subject) {
-            return class(
-                Kind::Bounce {
-                    original_message_id: quoted_message_id(raw),
-                },
-                "bounce_subject",
-                format!("{p} ({why})"),
-            );
-        }
-        if let Some(p) = first(&LIST_SET, LIST_PHRASES, &format!("{subject}\n{text}")) {
-            return class(Kind::ListNotice, "list_notice", format!("{p} ({why})"));
-        }
-        if let Some(p) = first(&BOUNCE_PHRASE_SET, BOUNCE_PHRASES, &text) {
-            return class(
-                Kind::Bounce {
-                    original_message_id: quoted_message_id(raw),
-                },
-                "bounce_body",
-                format!("{p} ({why})"),
-            );
-        }
+/// Rule 7: from a delivery system only, a non-delivery subject, a list
+/// manager's phrase, a non-delivery phrase, then a returned message
+/// whatever the language of the text.
+fn from_delivery_system(seen: &Seen<'_>) -> Option<Class> {
+    let why = delivery_system(seen.msg, seen.null_return_path)?;
+    let (subject, text) = (seen.subject, seen.text.as_str());
+    if let Some(p) = first(&BOUNCE_SUBJECT_SET, BOUNCE_SUBJECTS, subject) {
+        return bounce(seen.raw, "bounce_subject", format!("{p} ({why})"));
     }
-    // 6: a delivery system returning a message, whatever its language.
-    if let Some(why) = delivery_system(msg, null_return_path)
-        && let Some(part) = returned_part(raw)
-    {
-        return class(
-            Kind::Bounce {
-                original_message_id: quoted_message_id(raw),
-            },
-            "returned_message",
-            format!("{part} part ({why})"),
-        );
+    if let Some(p) = first(&LIST_SET, LIST_PHRASES, &format!("{subject}\n{text}")) {
+        return hit(Kind::ListNotice, "list_notice", format!("{p} ({why})"));
     }
-    // 7: a list manager's notice.
-    if is_list_sender(msg)
-        && let Some(p) = first(&LIST_SET, LIST_PHRASES, &format!("{subject}\n{text}"))
-    {
-        return class(Kind::ListNotice, "list_notice", p.to_owned());
+    if let Some(p) = first(&BOUNCE_PHRASE_SET, BOUNCE_PHRASES, text) {
+        return bounce(seen.raw, "bounce_body", format!("{p} ({why})"));
     }
+    let part = returned_part(seen.raw)?;
+    bounce(seen.raw, "returned_message", format!("{part} part ({why})"))
+}
 
-    // 9: an auto-reply subject.
-    let lower_subject = subject.to_lowercase();
+/// Rule 8: a list manager's notice from a list sender.
+fn list_notice(seen: &Seen<'_>) -> Option<Class> {
+    if !is_list_sender(seen.msg) {
+        return None;
+    }
+    let both = format!("{}\n{}", seen.subject, seen.text);
+    let p = first(&LIST_SET, LIST_PHRASES, &both)?;
+    hit(Kind::ListNotice, "list_notice", p.to_owned())
+}
+
+/// Rule 9: an auto-reply subject.
+fn autoreply_subject(seen: &Seen<'_>) -> Option<Class> {
+    let subject = seen.subject;
     if AUTOREPLY_SUBJECT_START.is_match(subject) {
-        return class(Kind::AutoReply, "autoreply_subject", subject.to_owned());
+        return hit(Kind::AutoReply, "autoreply_subject", subject.to_owned());
     }
     // The body is read only when the subject has an auto-reply word.
-    if let Some(p) = first(&AUTOREPLY_WORD_SET, AUTOREPLY_SUBJECT_WORDS, &lower_subject)
-        && (sender.is_some() || VACATION_SET.is_match(&text) || AUTOMATIC_SENTENCE.is_match(&text))
-    {
-        return class(
+    let p = first(
+        &AUTOREPLY_WORD_SET,
+        AUTOREPLY_SUBJECT_WORDS,
+        &seen.lower_subject,
+    )?;
+    let text = &seen.text;
+    if seen.sender.is_some() || VACATION_SET.is_match(text) || AUTOMATIC_SENTENCE.is_match(text) {
+        return hit(
             Kind::AutoReply,
             "autoreply_subject",
             format!("{p}: {subject}"),
         );
     }
+    None
+}
 
-    // 10: vacation sentences at the top of a reply.
-    let top = prefix(&text, 1500);
-    let is_reply = !msg.in_reply_to.is_empty()
-        || !msg.references.is_empty()
+/// Rule 10: vacation sentences at the top of a reply.
+fn autoreply_body(seen: &Seen<'_>) -> Option<Class> {
+    let top = prefix(&seen.text, 1500);
+    let lower_subject = &seen.lower_subject;
+    let is_reply = !seen.msg.in_reply_to.is_empty()
+        || !seen.msg.references.is_empty()
         || lower_subject.starts_with("re:")
         || lower_subject.starts_with("aw:");
+    let is_automatic = is_reply || seen.sender.is_some();
     if let Some(m) = AUTOMATIC_SENTENCE.find(top)
-        && (is_reply || sender.is_some())
+        && is_automatic
     {
-        return class(Kind::AutoReply, "autoreply_body", m.as_str().to_owned());
+        return hit(Kind::AutoReply, "autoreply_body", m.as_str().to_owned());
     }
     if let Some(m) = CHALLENGE.find(top)
-        && (is_reply || sender.is_some())
+        && is_automatic
     {
-        return class(Kind::AutoReply, "challenge_response", m.as_str().to_owned());
+        return hit(Kind::AutoReply, "challenge_response", m.as_str().to_owned());
     }
     let top_vacation = VACATION_SET.matches(top);
     if is_reply && top_vacation.iter().count() >= 2 {
@@ -778,7 +586,7 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
             .and_then(|i| VACATION_PHRASES.get(i))
             .copied()
             .unwrap_or("");
-        return class(Kind::AutoReply, "autoreply_body", p.to_owned());
+        return hit(Kind::AutoReply, "autoreply_body", p.to_owned());
     }
     None
 }

@@ -28,16 +28,16 @@
 //!
 //! A match on a closed ticket becomes [`Action::Reopen`] inside the reopen
 //! window and [`Action::OpenLinked`] after it.
+//!
+//! [`probe`] lives in `probe.rs`, each rule in `rules.rs`; this module
+//! holds the types, [`decide`] and [`continuation`].
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::domain::Envelope;
 use crate::domain::TicketId;
-use crate::parse::ParsedMessage;
 
 pub use crate::domain::Status;
 
@@ -47,6 +47,11 @@ pub fn is_closed(status: &str) -> bool {
 }
 
 pub use crate::store::TicketFacts;
+
+mod probe;
+mod rules;
+
+pub use probe::{inbound_address, normalize_subject, probe};
 
 /// What the message offers to thread on, taken from the envelope, the
 /// headers and the configuration. The pipeline loads a [`ThreadIndex`] for
@@ -280,68 +285,11 @@ pub struct Decision {
     pub tried: Vec<Step>,
 }
 
-/// What `msg`, arriving under `env`, offers to thread on.
-pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
-    use crate::domain::Source;
-    let has_envelope = matches!(env.source, Source::Smtp | Source::Lmtp);
-    let mut tokens: Vec<TokenSeen> = Vec::new();
-    let recipients = env
-        .rcpt_to
-        .iter()
-        .map(|r| (r.to_ascii_lowercase(), true))
-        .chain(
-            msg.to
-                .iter()
-                .chain(&msg.cc)
-                .map(|m| (m.address.to_ascii_lowercase(), false)),
-        );
-    for (address, in_envelope) in recipients {
-        let (_, detail) = crate::token::split_detail(&address);
-        let ours = address
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| cfg.serves_domain(d));
-        if let Some(detail) = detail
-            && ours
-            && (crate::token::claim(detail).is_some() || crate::token::is_retired_format(detail))
-            && !tokens.iter().any(|t| t.address == address)
-        {
-            let token = detail.to_string();
-            tokens.push(TokenSeen {
-                address,
-                token,
-                in_envelope: in_envelope && has_envelope,
-            });
-        }
-    }
-    let token_tickets = tokens
-        .iter()
-        .filter_map(|t| crate::token::claim(&t.token).map(|c| c.ticket))
-        .collect();
-    let subject = msg.subject.as_deref().unwrap_or("");
-    Probe {
-        sender: msg
-            .from
-            .as_ref()
-            .map(|m| m.address.clone())
-            .unwrap_or_default(),
-        tokens,
-        has_envelope,
-        is_automatic: crate::guard::is_automatic(cfg, env, msg).is_some(),
-        token_tickets,
-        in_reply_to: msg.in_reply_to.clone(),
-        references: msg.references.iter().rev().cloned().collect(),
-        own_id: msg.message_id.clone(),
-        tag_number: cfg.tickets.tag_number(subject),
-        inbound_address: inbound_address(cfg, env, msg),
-        normalized_subject: normalize_subject(subject, &cfg.tickets.tag_pattern),
-    }
-}
-
 /// Decide which ticket the probed message joins, at time `now` (Unix
 /// seconds).
 pub fn decide(cfg: &Config, probe: &Probe, index: &ThreadIndex, now: i64) -> Decision {
     let mut tried = Vec::new();
-    let matched = find(cfg, probe, index, now, &mut tried);
+    let matched = rules::find(cfg, probe, index, now, &mut tried);
     let action = match matched.ticket().and_then(|t| index.tickets.get(&t)) {
         Some(facts) => continuation(cfg, facts, now),
         None => Action::Open,
@@ -398,381 +346,12 @@ fn notes_then(notes: &[String], matched: String) -> String {
         .join("; ")
 }
 
-/// Rule 1 for one address: the match and what to record, or `None` with a
-/// note on why it does not count.
-fn verify_token(
-    cfg: &Config,
-    keys: crate::token::Keys<'_>,
-    p: &Probe,
-    seen: &TokenSeen,
-    known: &dyn Fn(&TicketId) -> bool,
-    notes: &mut Vec<String>,
-) -> Option<(ThreadMatch, String)> {
-    use crate::token::{Kind, Purpose};
-    let address = &seen.address;
-    if p.has_envelope && !seen.in_envelope {
-        notes.push(format!(
-            "{address}: in a header only; only envelope recipients count"
-        ));
-        return None;
-    }
-    let Some(claim) = crate::token::claim(&seen.token) else {
-        notes.push(format!(
-            "{address}: a reply address of a retired format, no longer accepted"
-        ));
-        return None;
-    };
-    let ticket = claim.ticket;
-    let agent = match claim.kind {
-        Kind::Agent => {
-            let Some(agent) = crate::token::verify_agent(
-                keys,
-                &claim,
-                cfg.agents.iter().map(|a| a.address.as_str()),
-            ) else {
-                notes.push(format!(
-                    "{address}: agent address does not verify (forged, altered or its agent was removed)"
-                ));
-                return None;
-            };
-            Some(agent.to_owned())
-        }
-        kind => {
-            let verified = if kind == Kind::Bounce {
-                crate::token::verify_bounce(keys, &claim).is_some()
-            } else {
-                crate::token::verify(keys, &claim, &Purpose::Customer)
-            };
-            if !verified {
-                notes.push(format!(
-                    "{address}: {} address does not verify (forged or altered)",
-                    kind.as_str()
-                ));
-                return None;
-            }
-            if kind == Kind::Bounce && !p.is_automatic {
-                notes.push(format!(
-                    "{address}: a bounce address threads only bounces and automatic mail"
-                ));
-                return None;
-            }
-            None
-        }
-    };
-    if !known(&ticket) {
-        notes.push(format!(
-            "{address}: valid {} address for ticket {ticket}, which does not exist",
-            claim.kind.as_str()
-        ));
-        return None;
-    }
-    let said = format!(
-        "matched: {address} is a valid {} address for ticket {ticket}{}",
-        claim.kind.as_str(),
-        agent
-            .as_deref()
-            .map(|a| format!(", issued to {a}"))
-            .unwrap_or_default()
-    );
-    Some((
-        ThreadMatch::Token {
-            ticket,
-            address: address.clone(),
-            purpose: claim.kind,
-            agent,
-            outbox: claim.outbox,
-            in_envelope: seen.in_envelope,
-        },
-        said,
-    ))
-}
-
-fn find(
-    cfg: &Config,
-    p: &Probe,
-    index: &ThreadIndex,
-    now: i64,
-    tried: &mut Vec<Step>,
-) -> ThreadMatch {
-    if !cfg.threading.enabled {
-        step(
-            tried,
-            "new",
-            "threading is off ([threading] enabled = false)",
-        );
-        return ThreadMatch::New;
-    }
-    let known = |t: &TicketId| index.tickets.contains_key(t);
-
-    // Rule 1: a verified reply address.
-    match cfg.threading.keys() {
-        _ if p.tokens.is_empty() => step(tried, "token", "no recipient address carries a token"),
-        None => step(
-            tried,
-            "token",
-            "a recipient carries a token but no token secret is configured",
-        ),
-        Some(keys) => {
-            let mut notes = Vec::new();
-            for seen in &p.tokens {
-                if let Some(m) = verify_token(cfg, keys, p, seen, &known, &mut notes) {
-                    step(tried, "token", notes_then(&notes, m.1));
-                    return m.0;
-                }
-            }
-            step(tried, "token", notes.join("; "));
-        }
-    }
-
-    // Rule 2: Message-IDs we stored or sent.
-    for id in &p.in_reply_to {
-        if let Some(t) = index.by_message_id.get(id).filter(|t| known(t)) {
-            step(
-                tried,
-                "in_reply_to",
-                format!("matched: {id} is a message of ticket {t}"),
-            );
-            return ThreadMatch::InReplyTo {
-                ticket: *t,
-                message_id: id.clone(),
-            };
-        }
-    }
-    step(tried, "in_reply_to", none_known(&p.in_reply_to));
-    for id in &p.references {
-        if let Some(t) = index.by_message_id.get(id).filter(|t| known(t)) {
-            step(
-                tried,
-                "references",
-                format!("matched: {id} is a message of ticket {t}"),
-            );
-            return ThreadMatch::References {
-                ticket: *t,
-                message_id: id.clone(),
-            };
-        }
-    }
-    step(tried, "references", none_known(&p.references));
-
-    // Rule 2, out of order: what stored mail says about this message.
-    match &p.own_id {
-        Some(id) if index.own_id_stored => step(
-            tried,
-            "referenced_by",
-            format!(
-                "skipped: {id} is already the id of another stored message (a reused Message-ID)"
-            ),
-        ),
-        Some(id) => match index.by_reference.get(id).filter(|t| known(t)) {
-            Some(t) => {
-                step(
-                    tried,
-                    "referenced_by",
-                    format!("matched: a message of ticket {t} replies to {id}"),
-                );
-                return ThreadMatch::ReferencedBy {
-                    ticket: *t,
-                    message_id: id.clone(),
-                };
-            }
-            None => step(
-                tried,
-                "referenced_by",
-                "no stored message refers to this one",
-            ),
-        },
-        None => step(tried, "referenced_by", "the message has no Message-ID"),
-    }
-    for id in p.candidates() {
-        if let Some(t) = index.by_reference.get(&id).filter(|t| known(t)) {
-            step(
-                tried,
-                "shared_reference",
-                format!("matched: a message of ticket {t} also refers to {id}"),
-            );
-            return ThreadMatch::SharedReference {
-                ticket: *t,
-                message_id: id,
-            };
-        }
-    }
-    step(
-        tried,
-        "shared_reference",
-        "no stored message refers to the same ids",
-    );
-
-    // Rule 3: the subject tag, from someone entitled to use it.
-    match p.tag_number {
-        None => step(tried, "subject_tag", "no ticket tag in the subject"),
-        Some(n) => {
-            let tag = cfg.tickets.format_tag(n);
-            match index.by_number.get(&n).filter(|t| known(t)) {
-                None => step(tried, "subject_tag", format!("{tag}: no such ticket")),
-                Some(t) => {
-                    let is_participant = index
-                        .participants
-                        .get(t)
-                        .is_some_and(|ps| ps.contains(&p.sender));
-                    let is_agent = cfg.is_agent(&p.sender);
-                    if is_participant || is_agent {
-                        let who = if is_participant {
-                            "a participant"
-                        } else {
-                            "an agent"
-                        };
-                        step(
-                            tried,
-                            "subject_tag",
-                            format!("matched: {tag}, sender is {who}"),
-                        );
-                        return ThreadMatch::SubjectTag {
-                            ticket: *t,
-                            number: n,
-                        };
-                    }
-                    step(
-                        tried,
-                        "subject_tag",
-                        format!(
-                            "{tag}: sender {} is neither a participant of it nor an agent",
-                            p.sender
-                        ),
-                    );
-                }
-            }
-        }
-    }
-
-    // Rule 4: the sender's recent ticket with the same subject.
-    if !cfg.threading.recent_rule {
-        step(tried, "recent", "off ([threading] recent_rule = false)");
-    } else if p.normalized_subject.is_empty() {
-        step(tried, "recent", "no subject to compare");
-    } else if p.sender.is_empty() {
-        step(tried, "recent", "no sender to compare");
-    } else {
-        let window = secs(cfg.threading.recent_window);
-        let best = index
-            .recent
-            .iter()
-            .filter_map(|t| index.tickets.get(t))
-            .filter(|t| {
-                t.requester == p.sender
-                    && t.inbound_address == p.inbound_address
-                    && t.normalized_subject == p.normalized_subject
-                    && !is_closed(&t.status)
-                    && now.saturating_sub(t.updated_at) <= window
-            })
-            .max_by_key(|t| (t.updated_at, t.id));
-        match best {
-            Some(t) => {
-                step(
-                    tried,
-                    "recent",
-                    format!(
-                        "matched: ticket {} from the same sender to the same address, same subject",
-                        t.id
-                    ),
-                );
-                return ThreadMatch::Recent { ticket: t.id };
-            }
-            None => step(
-                tried,
-                "recent",
-                "no open ticket from this sender to this address with this subject active in the window",
-            ),
-        }
-    }
-
-    step(tried, "new", "no rule matched");
-    ThreadMatch::New
-}
-
-fn none_known(ids: &[String]) -> String {
-    match ids.len() {
-        0 => "header absent".to_string(),
-        1 => format!("{} is not a known message", ids[0]),
-        n => format!("none of {n} ids is a known message"),
-    }
-}
-
-/// Reply and forward prefixes in the languages mail clients write them:
-/// English (`Re`, `Fwd`, `Fw`), German (`AW`, `WG`), Nordic (`SV`, `VS`,
-/// `VL`), Dutch (`Antw`, `Doorst`), French (`Réf`, `TR`, `RE`), Italian (`R`,
-/// `I`, `Rif`), Spanish/Portuguese (`RV`, `ENC`, `Res`), Polish (`Odp`),
-/// Turkish (`YNT`), Russian (`Отв`), Greek (`Απ`, `ΣΧΕΤ`), Chinese. Each may
-/// carry a counter (`Re[2]:`, `Re(2):`, `Re^2:`) and a space before the
-/// colon (French typography). `Re: Fwd: AW:` is stripped to the end.
-static PREFIX: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::RegexBuilder::new(
-        r"^\s*(?:re|fwd?|aw|wg|sv|vs|vl|antw|antwort|doorst|réf|ref|tr|rif|r|i|rv|enc|res|odp|ynt|отв|пр|απ|σχετ|回复|回覆|答复|转发|轉寄)\.?\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]",
-    )
-    .case_insensitive(true)
-    .build()
-    .expect("the prefix pattern is a valid regex")
-});
-
-/// The subject as rule 4 compares it: the ticket tag and reply/forward
-/// prefixes removed (repeatedly), whitespace collapsed, lower-case.
-pub fn normalize_subject(subject: &str, tag: &regex::Regex) -> String {
-    let untagged = tag.replace_all(subject, " ");
-    let mut s: &str = &untagged;
-    while let Some(m) = PREFIX.find(s) {
-        s = &s[m.end()..];
-    }
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
-/// The address the message came in through, sub-address removed: among the
-/// envelope recipients and then To/Cc that postdesk serves, the first
-/// support address, else the first sales or info address, else the first
-/// address with a mailbox entry, else the first served address at all. So a
-/// mail to both support@ and info@ is a support mail, whatever the order
-/// (the script's `'support@' in recipient`). Empty when none is ours.
-pub fn inbound_address(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> String {
-    let rank = |a: &str| -> Option<u8> {
-        let (_, domain) = a.rsplit_once('@')?;
-        if !cfg.serves_domain(domain) {
-            return None;
-        }
-        let ad = &cfg.addresses;
-        Some(if ad.support.iter().any(|s| s == a) {
-            0
-        } else if ad.sales.iter().chain(&ad.info).any(|s| s == a) {
-            1
-        } else if cfg.mailbox(a).is_some() {
-            2
-        } else {
-            3
-        })
-    };
-    let mut best: Option<(u8, String)> = None;
-    let all = env.rcpt_to.iter().map(|r| r.to_ascii_lowercase()).chain(
-        msg.to
-            .iter()
-            .chain(&msg.cc)
-            .map(|m| m.address.to_ascii_lowercase()),
-    );
-    for address in all {
-        let (base, _) = crate::token::split_detail(&address);
-        if let Some(r) = rank(&base)
-            && best.as_ref().is_none_or(|(b, _)| r < *b)
-        {
-            best = Some((r, base));
-        }
-    }
-    best.map(|(_, a)| a).unwrap_or_default()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // In a test a panic is the failure report.
 mod tests {
     use super::*;
-    use crate::parse::Mailbox;
+    use crate::domain::Envelope;
+    use crate::parse::{Mailbox, ParsedMessage};
     use std::time::Duration;
 
     const DAY: i64 = 86_400;
@@ -1335,31 +914,6 @@ mod tests {
         );
         assert_eq!(d.matched, ThreadMatch::New);
         assert_eq!(d.tried.len(), 1);
-    }
-
-    #[test]
-    fn subjects_normalise_across_clients_and_languages() {
-        let tag = crate::config::tag_pattern("#{n}").unwrap();
-        for (input, want) in [
-            ("Printer on fire", "printer on fire"),
-            ("Re: Printer on fire", "printer on fire"),
-            ("RE: Printer on fire", "printer on fire"),
-            ("AW: RE: Fwd: Printer on fire", "printer on fire"),
-            ("SV: Printer on fire", "printer on fire"),
-            ("Antw: Printer on fire", "printer on fire"),
-            ("Réf. : Printer on fire", "printer on fire"),
-            ("TR: WG: FW: Printer on fire", "printer on fire"),
-            ("Re[2]: Re(3): Re^4: Printer on fire", "printer on fire"),
-            ("Re: [#1042] Printer on fire", "printer on fire"),
-            ("[#1042] RE: Printer   on fire ", "printer on fire"),
-            ("回复: Printer on fire", "printer on fire"),
-            ("Отв: Printer on fire", "printer on fire"),
-            ("Regarding: printers", "regarding: printers"),
-            ("Re:", ""),
-            ("", ""),
-        ] {
-            assert_eq!(normalize_subject(input, &tag), want, "{input:?}");
-        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Bounces: parse a delivery status notification (RFC 3464) into the
+//! DSN: parse a delivery status notification (RFC 3464) into the
 //! original Message-ID and one status per recipient.
 //!
 //! Receives the raw bytes of an inbound message; returns a [`Dsn`] when it

@@ -1,0 +1,461 @@
+//! Owner: whose contact detail a phone number, e-mail address or street
+//! address is.
+//!
+//! Receives one contact-detail hit (skeleton offsets) and decides whether
+//! it is the writer's own, offered to the reader, or someone else's: a
+//! courier's, a bank's, an airline's, a government office's, a vendor's,
+//! the number a stranger called from, a line quoted from a letter, or the
+//! writer's own old details given as history. Only the writer's own is
+//! evidence: a client who asks us to call the IRS at its hotline is not
+//! moving the conversation off the platform.
+//!
+//! The decision reads the words before the detail in its sentence, nearest
+//! first, and the first decisive word wins:
+//!
+//! 1. inside double quotes on its line: quoted (a letter, a notice);
+//! 2. a word of history (`old`, `former`, `previous`, `ex`): not current;
+//! 3. a possessive (`the bank's`, `UPS's`) or a configured third party
+//!    (`context.contact_owners`: `irs`, `airline`, `courier`, `vendor`, …)
+//!    or a third-person pronoun (`their`, `her`): someone else's, unless
+//!    it is one of the writer's own people (`context.contact_proxies`:
+//!    `my husband's cell`, `my assistant … email her at`);
+//! 4. `from` after a word of contact (`called me from`, `a text from`):
+//!    the caller's; `from` after `you` (`I'll text you from`) is the
+//!    writer's;
+//! 5. a word of the writer's own (`my`, `our`, `I'm`, `me`, `us` not
+//!    after a past-tense verb): the writer's.
+//!
+//! No decisive word: the writer's (a bare number in a signature is shared
+//! to be used). A street address, which clients name all the time in
+//! bookkeeping (a rental, a move, a closed location), counts only when
+//! the text around it offers it (`context.address_offers`: send, mail,
+//! drop off, come by, "my address is"), in its sentence or the ones
+//! before and after.
+
+use super::Category;
+use super::patterns::Compiled;
+use super::words::{self, words_before};
+
+/// Whose a contact detail is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// The writer's own (or nothing says otherwise): evidence.
+    Writer,
+    /// Someone else's: a third party named or pointed at.
+    ThirdParty,
+    /// The writer's, but old (`my old number`, `our old address`).
+    History,
+    /// Quoted from someone else's text.
+    Quoted,
+}
+
+/// What ends the stretch of text the owner is looked for in.
+/// A closing bracket ends it too: "(my own return, not the practice's)
+/// please write to …" is not the practice's address.
+const OWNER_STOPS: &[u8] = b".!?\n;)";
+
+/// How many words back the owner is looked for.
+const OWNER_REACH: usize = 8;
+
+/// How many words back a word of history still qualifies the detail ("our
+/// old address, 901 …", not "my new number, since the old one got
+/// hacked: …").
+const HISTORY_REACH: usize = 3;
+
+/// Words of history.
+const HISTORY: &[&[u8]] = &[b"old", b"former", b"previous", b"prior", b"ex", b"formerly"];
+
+/// Third-person pronouns that point at someone else.
+/// ("them" and "its" are left out: "drop them at", "its Dev here".)
+const THIRD_PERSON: &[&[u8]] = &[
+    b"their", b"theirs", b"his", b"her", b"hers", b"they", b"he", b"she", b"him",
+];
+
+/// Words of the writer's own.
+const OWN: &[&[u8]] = &[
+    b"my", b"mine", b"our", b"ours", b"i'm", b"im", b"we're", b"i'll", b"i'd",
+];
+
+/// Object pronouns of the writer: theirs unless a past-tense verb (someone
+/// else acting on them) comes right before.
+const OWN_OBJECTS: &[&[u8]] = &[b"me", b"us"];
+
+/// Words before `from` that make the detail the sender's of a call or
+/// message, not the writer's.
+const RECEIVED: &[&[u8]] = &[
+    b"me",
+    b"us",
+    b"call",
+    b"calls",
+    b"text",
+    b"texts",
+    b"voicemail",
+    b"message",
+    b"messages",
+    b"email",
+    b"letter",
+    b"notice",
+    b"number",
+    b"sms",
+];
+
+/// `'s` endings that are contractions, not possessives.
+const NOT_POSSESSIVE: &[&[u8]] = &[
+    b"it's", b"let's", b"that's", b"what's", b"here's", b"there's", b"he's", b"she's", b"who's",
+    b"where's", b"how's", b"today's",
+];
+
+/// Whether `w` is a possessive (`bank's`), not a contraction (`it's`).
+pub(crate) fn is_possessive(w: &[u8]) -> bool {
+    possessor(w).is_some()
+}
+
+/// A possessive word (`bank's`, `ups's`), not a contraction; the owner.
+fn possessor(w: &[u8]) -> Option<&[u8]> {
+    if NOT_POSSESSIVE.contains(&w) {
+        return None;
+    }
+    w.strip_suffix(b"'s").filter(|o| !o.is_empty())
+}
+
+/// A past-tense verb ("called", "gave", "sent"): someone else acting on
+/// the writer.
+fn is_past_verb(w: &[u8]) -> bool {
+    w.ends_with(b"ed") || matches!(w, b"gave" | b"sent" | b"told" | b"rang" | b"left" | b"got")
+}
+
+/// Whether the detail at `start..end` sits inside double quotes on its
+/// line: an odd number of `"` before it.
+fn is_quoted(norm: &[u8], start: usize) -> bool {
+    let line_start = norm[..start]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    norm[line_start..start]
+        .iter()
+        .filter(|&&b| b == b'"')
+        .count()
+        % 2
+        == 1
+}
+
+/// One of the writer's own people ("my husband", "our new bookkeeper";
+/// not "my old accountant") in the sentence around `start` or the one
+/// before it: a pronoun may point at them.
+fn proxy_near(c: &Compiled, norm: &[u8], start: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, start, 200);
+    let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 200);
+    let mut before: [&[u8]; 2] = [b"", b""];
+    for w in words::words_in(&norm[ps.min(s)..e]) {
+        if c.owner.proxies.contains(w) && is_own_person(before) {
+            return true;
+        }
+        before = [before[1], w];
+    }
+    false
+}
+
+/// The two words before a noun make it the writer's own, current person:
+/// "my husband", "our new bookkeeper", not "my old accountant".
+fn is_own_person(before: [&[u8]; 2]) -> bool {
+    let own = |w: &[u8]| w == b"my" || w == b"our";
+    own(before[1]) || (own(before[0]) && !HISTORY.contains(&before[1]))
+}
+
+/// Whose the contact detail at `start..end` of the skeleton is.
+///
+/// For a street address (`for_address`), a word that also offers it
+/// ("courier it to", "for the courier: …") names no owner.
+pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: bool) -> Owner {
+    if is_quoted(norm, start) {
+        return Owner::Quoted;
+    }
+    let mut back = words_before(norm, start, OWNER_STOPS, OWNER_REACH).peekable();
+    let mut nearer: &[u8] = b"";
+    let mut n = 0;
+    while let Some(w) = back.next() {
+        n += 1;
+        let further = back.peek().copied().unwrap_or_default();
+        if HISTORY.contains(&w) && n <= HISTORY_REACH {
+            return Owner::History;
+        }
+        if let Some(o) = possessor(w) {
+            if c.owner.proxies.contains(o) {
+                return Owner::Writer;
+            }
+            return Owner::ThirdParty;
+        }
+        if c.owner.third_parties.contains(w) && !(for_address && c.owner.address_offers.any_in(w)) {
+            // "my husband" is the writer's side; "my bank" is not.
+            return if c.owner.proxies.contains(w) {
+                Owner::Writer
+            } else {
+                Owner::ThirdParty
+            };
+        }
+        if THIRD_PERSON.contains(&w) {
+            return if proxy_near(c, norm, start) {
+                Owner::Writer
+            } else {
+                Owner::ThirdParty
+            };
+        }
+        if w == b"from" {
+            if RECEIVED.contains(&further) {
+                return Owner::ThirdParty;
+            }
+            if further == b"you" || further == b"u" {
+                return Owner::Writer;
+            }
+        }
+        if OWN.contains(&w) {
+            return Owner::Writer;
+        }
+        if OWN_OBJECTS.contains(&w) && nearer != b"from" && !is_past_verb(further) {
+            return Owner::Writer;
+        }
+        nearer = w;
+    }
+    Owner::Writer
+}
+
+/// How far around a street address an offer is looked for.
+const OFFER_REACH: usize = 160;
+
+/// The paragraph-bounded window around `start..end` an offer is looked
+/// for in: at most [`OFFER_REACH`] bytes each way, not across a blank line.
+fn offer_window(norm: &[u8], start: usize, end: usize) -> &[u8] {
+    let lo = start.saturating_sub(OFFER_REACH);
+    let hi = (end + OFFER_REACH).min(norm.len());
+    let s = norm[lo..start]
+        .windows(2)
+        .rposition(|w| w == b"\n\n")
+        .map_or(lo, |p| lo + p + 2);
+    let e = norm[end..hi]
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map_or(hi, |p| end + p);
+    &norm[s..e]
+}
+
+/// A street address offered to the reader: an offer phrase near it, in
+/// its paragraph.
+pub(crate) fn address_offered(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    c.owner
+        .address_offers
+        .any_in(offer_window(norm, start, end))
+}
+
+/// Words that hand an address to the reader: someone else's address
+/// counts when it is offered with one of these ("you can drop things
+/// there", "please courier it to my cousin's").
+const TO_READER: &[&[u8]] = &[b"you", b"your", b"u", b"please", b"pls", b"plz"];
+
+/// Whether a hit counts: anything but a contact detail does; a contact
+/// detail only when it is the writer's own, not in a third party's
+/// sentence (`context.phone_vetoes`, `context.address_vetoes`), and, for
+/// a street address, offered.
+pub(crate) fn is_evidence(
+    c: &Compiled,
+    norm: &[u8],
+    category: Category,
+    start: usize,
+    end: usize,
+) -> bool {
+    match category {
+        Category::Messaging | Category::Payment => true,
+        Category::Email => owner_of(c, norm, start, false) == Owner::Writer,
+        Category::Phone => {
+            owner_of(c, norm, start, false) == Owner::Writer
+                && !phone_of_someone_else(c, norm, start, end)
+        }
+        Category::Address => {
+            let owner = owner_of(c, norm, start, true);
+            let handed = owner == Owner::ThirdParty
+                && words::words_in(offer_window(norm, start, end)).any(|w| TO_READER.contains(&w));
+            (owner == Owner::Writer || handed)
+                && !address_in_bookkeeping_sense(c, norm, start, end)
+                && address_offered(c, norm, start, end)
+        }
+    }
+}
+
+/// A street address whose sentence puts it in a bookkeeping sense (a
+/// rental property, a sale, a vendor's address): not evidence.
+fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    c.address_vetoes.any_in(&norm[s..e])
+}
+
+/// Words of the customer's own: a number near one is theirs.
+const CLAUSE_OWN: &[&[u8]] = &[
+    b"me", b"my", b"mine", b"myself", b"i'm", b"i'll", b"i'd", b"us", b"our", b"ours",
+];
+
+/// Words that start a new clause of their own: a word of the customer's
+/// own past one does not reach the number ("the IRS says to call
+/// 800-829-1040, but I'd rather you handle it").
+const CLAUSE_STARTS: &[&[u8]] = &[b"but", b"so", b"though", b"although", b"however", b"and"];
+
+/// A phone number whose sentence gives it to someone else (the IRS, a
+/// department, the number on a notice) and whose clause has no word of the
+/// customer's own: not evidence.
+fn phone_of_someone_else(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    if !c.phone_vetoes.any_in(&norm[s..e]) {
+        return false;
+    }
+    let own = |w: &[u8]| CLAUSE_OWN.contains(&w);
+    let before_own = words::words_before(norm, start, words::SENTENCE_STOPS, 40)
+        .take_while(|w| !CLAUSE_STARTS.contains(w))
+        .any(own);
+    let after_own = words::words_after(norm, end, words::SENTENCE_STOPS, 40)
+        .take_while(|w| !CLAUSE_STARTS.contains(w))
+        .any(own);
+    !before_own && !after_own
+}
+
+/// Words of a tax refund's paperwork.
+const TAX_FORMS: &[&[u8]] = &[
+    b"form", b"forms", b"irs", b"tax", b"return", b"deposit", b"1040", b"state", b"federal",
+];
+
+/// A routing number given for a tax refund's direct deposit ("the routing
+/// number on the refund form"): the customer's own bank, for the tax
+/// authority, not a way to pay us; unless the sentence speaks to the
+/// reader.
+pub(crate) fn is_refund_deposit(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    let has = |list: &[&[u8]]| words::words_in(sentence).any(|w| list.contains(&w));
+    has(&[b"refund", b"refunds"])
+        && has(TAX_FORMS)
+        && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
+}
+
+/// What the platform itself does: "can the portal send me a text" asks
+/// for a notification, not to move the conversation.
+const PLATFORM_NAMES: &[&[u8]] = &[b"portal", b"platform", b"system", b"website", b"site"];
+
+/// Whether the platform is the subject just before an invitation at
+/// `start` ("can the portal send me a text"): "the portal" or "the
+/// system" within three words, in the clause.
+pub(crate) fn platform_is_subject(norm: &[u8], start: usize) -> bool {
+    let mut back = words_before(norm, start, words::CLAUSE_STOPS, 3).peekable();
+    while let Some(w) = back.next() {
+        if PLATFORM_NAMES.contains(&w) && back.peek().is_some_and(|p| *p == b"the") {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+
+    fn has(text: &str, cat: Category) -> bool {
+        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        d.scan(text, &ScanContext::default())
+            .hits
+            .iter()
+            .any(|h| h.category == cat)
+    }
+
+    #[test]
+    fn a_third_party_s_number_is_not_evidence() {
+        for t in [
+            "I had to call the airline at 800-433-7300 to rebook.",
+            "The courier's note says to call UPS at 1-800-742-5877.",
+            "The bank's fraud department (855-555-0133) froze the card.",
+            "Our payroll provider's support line is 844-555-0160.",
+            "Their bank called me from 312-555-0145 about the check.",
+            "I got a text from 202-555-0199 saying my refund was pending.",
+            "The ADP support number they gave us is 800-555-0177.",
+            "Text of the letter:\n\"If you have questions, call 1-800-829-1040.\"",
+        ] {
+            assert!(!has(t, Category::Phone), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_writer_s_own_number_is_evidence_even_near_a_third_party() {
+        for t in [
+            "The IRS may call, so please give them my cell, 312-555-0144.",
+            "Call me at 415-555-0199 about the bank's letter.",
+            "My husband's cell is 646-555-0150, he does our books.",
+            "I'll text you from 917-555-0132 tonight.",
+            "Better to talk: 917 555 0132.",
+        ] {
+            assert!(has(t, Category::Phone), "{t}");
+        }
+    }
+
+    #[test]
+    fn old_details_are_history() {
+        assert!(!has(
+            "My old number (503-555-0127) was on last year's return.",
+            Category::Phone
+        ));
+        assert!(!has(
+            "The employer mailed the W-2 to our old address, 901 Pine Ridge Ct.",
+            Category::Address
+        ));
+    }
+
+    #[test]
+    fn someone_else_s_e_mail_is_not_evidence_but_a_proxy_s_is() {
+        assert!(!has(
+            "Our old CPA has the files; her office email is dana@weisscpa.com.",
+            Category::Email
+        ));
+        assert!(!has(
+            "The hotel's billing office (billing@grandharborhotel.com) sent the folio.",
+            Category::Email
+        ));
+        assert!(has(
+            "My assistant does my paperwork now. Please email her at rosa.h@gmail.com.",
+            Category::Email
+        ));
+    }
+
+    #[test]
+    fn a_street_address_counts_only_when_offered() {
+        for t in [
+            "Our Riverside location (2300 E Willow St) closed in August.",
+            "The vendor's remittance address changed to PO Box 6031, Carol Stream IL.",
+        ] {
+            assert!(!has(t, Category::Address), "{t}");
+        }
+        for t in [
+            "Please mail the copies to 52 Birchwood Drive, Albany NY.",
+            "My new address is 3302 Industrial Pkwy, Dayton OH.",
+            "I'm at 815 E 6th St, Austin if you want to swing by.",
+        ] {
+            assert!(has(t, Category::Address), "{t}");
+        }
+    }
+    #[test]
+    fn a_routing_number_for_a_tax_refund_is_not_a_payment_to_us() {
+        assert!(!has(
+            "The routing number 021000021 on the refund form, is that right for Chase?",
+            Category::Payment
+        ));
+        assert!(has(
+            "Wire details for the refund: Bank of America, ABA 026009593.",
+            Category::Payment
+        ));
+    }
+
+    #[test]
+    fn someone_else_s_address_handed_to_the_reader_counts() {
+        assert!(has(
+            "My cousin's place is 4402 W. Fullerton Ave, Chicago, please send anything there.",
+            Category::Address
+        ));
+        assert!(has(
+            "Please courier the signed 8879 to 1550 W. Fullerton Ave, Chicago.",
+            Category::Address
+        ));
+    }
+}

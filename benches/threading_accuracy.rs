@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postdesk::ids::TicketId;
+use postdesk::domain::TicketId;
 use postdesk::outbound::Config;
 use postdesk::spool::{Envelope, Source, Spool};
 use postdesk::store::{Store, TicketFilter, TicketRef, Writer};

@@ -9,20 +9,30 @@ use crate::route::Route;
 use crate::store;
 
 /// Run the pipeline on `raw` inside a rolled-back transaction, as if it
-/// had arrived for the envelope recipients `rcpt` (none: as `ingest` would
-/// see it, the recipients then come from To/Cc). Returns every decision and
-/// the rule behind it; [`text`] renders it for a terminal.
+/// had arrived for the envelope recipients `rcpt` (none: the recipients
+/// then come from To/Cc) over SMTP from `mail_from`, or, without one, as
+/// `ingest` would see it. Returns every decision and the rule behind it;
+/// [`text`] renders it for a terminal.
 ///
 /// # Errors
 ///
 /// When the store cannot be opened.
-pub fn run(cfg: Arc<Config>, raw: Vec<u8>, rcpt: Vec<String>) -> anyhow::Result<serde_json::Value> {
+pub fn run(
+    cfg: Arc<Config>,
+    raw: Vec<u8>,
+    rcpt: Vec<String>,
+    mail_from: Option<String>,
+) -> anyhow::Result<serde_json::Value> {
     let parsed = crate::parse::parse(&raw);
     let mut store = store::Store::open(&cfg.data_dir())?;
+    let source = match mail_from {
+        Some(_) => crate::domain::Source::Smtp,
+        None => crate::domain::Source::Ingest,
+    };
     let envelope = crate::domain::Envelope {
-        mail_from: String::new(),
+        mail_from: mail_from.unwrap_or_default(),
         rcpt_to: rcpt,
-        source: crate::domain::Source::Ingest,
+        source,
         peer: None,
         helo: String::new(),
     };

@@ -1,42 +1,52 @@
 //! postdesk: a mail-native helpdesk server.
 //!
-//! The journey of one message, and the module that owns each step:
+//! The journey of one message, and the module that owns each step
+//! (`ARCHITECTURE.md` draws it larger, with the import rules):
 //!
 //! ```text
 //!  SMTP/LMTP listener ─┐
 //!  IMAP pollers ───────┤
-//!  postdesk ingest ────┴─> spool ─> parse ─> thread ─> route ─> store ─> outbox ─> smarthost
-//!                          (ack only after commit)   └─> agent (agent mail, bounces)
+//!  postdesk ingest ────┴─> spool ─> store::writer ─> pipeline: load ─> decide ─> commit ─> outbox ─> smarthost
+//!                          (ack only after commit)   (thread, route, guard, agent, detector, monitor)
 //! ```
 //!
+//! - [`domain`]: the types every stage shares (ids, status, priority,
+//!   queue, envelope, time); imports nothing else of the crate.
 //! - [`config`]: `rules.toml` and `mailboxes/*.toml`, typed and validated with
-//!   `file:line:column` errors: the core tables; `[outbound]`, `[teams]` and
-//!   `[detector]` are read by their owners, and [`outbound::Config`] is the
-//!   whole configuration the server runs on (see [`outbound::whole`]).
+//!   `file:line:column` errors; [`outbound::Config`] adds the tables
+//!   `outbound` and `detect` read themselves.
 //! - [`listener`]: the SMTP and LMTP session loops (smtp-proto under tokio).
 //! - [`ingest`]: `.eml`, mbox, Maildir and stdin into the same accept path.
 //! - [`spool`]: the one way in to "accepted": returns only after the commit.
-//! - [`pipeline`]: drives one message through parse, thread, route, store.
+//! - [`pipeline`]: one message through load, decide (pure, a `Plan`) and
+//!   commit, on the writer thread.
+//! - [`explain`]: `postdesk explain`: the Plan for a message, rolled back.
 //! - [`parse`]: mail-parser into our owned [`parse::ParsedMessage`]; DSNs
 //!   and the recognition of mail about mail.
 //! - [`thread`]: which ticket a message joins (pure decision).
 //! - [`route`]: queue, priority, issue type, requester (pure decision).
-//! - [`token`]: signed reply-address tokens (HMAC-SHA256 over the ticket id).
-//! - [`store`]: SQLite storage with a group-committing writer thread.
-//! - [`poller`]: one IMAP task per client mailbox (IDLE or polling), UID
-//!   state committed with the messages, broken-mailbox tickets; alerts and
-//!   digest items for tickets from client mailboxes.
-//! - [`scheduler`]: client and admin digests on their schedules.
-//! - [`clock`]: the scheduler's time (system, or a test-controlled file).
+//! - [`guard`]: loop and abuse protection for automatic mail (pure).
 //! - [`agent`]: agent replies and commands by mail, and mail about mail
 //!   (bounces, feedback reports, automatic replies; see
 //!   [`parse::classify`]).
 //! - [`command`]: the `#command` and `/canned` lines of an agent's mail.
-//! - [`guard`]: loop and abuse protection for automatic mail (pure).
-//! - [`outbound`]: templates, composing, the outbox worker, the smarthost;
-//!   the whole configuration ([`outbound::Config`]).
+//! - [`detect`]: the off-platform bypass detector (pure scan).
+//! - [`compliance`]: the detector's scope, flags, warnings and rescans.
+//! - [`monitor`]: alerts and digest items for client mailboxes (a pure
+//!   decision, then its rows).
+//! - [`token`]: signed reply-address tokens (HMAC-SHA256 over the ticket id).
+//! - [`store`]: SQLite storage with a group-committing writer thread; every
+//!   SQL string lives here.
+//! - [`poller`]: one IMAP task per client mailbox (IDLE or polling), UID
+//!   state committed with the messages, broken-mailbox tickets.
+//! - [`scheduler`]: client and admin digests on their schedules.
+//! - [`clock`]: the scheduler's time (system, or a test-controlled file).
+//! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
+//! - [`report`]: store rows rendered for the CLI (`--json` or text).
 //! - [`app`]: wiring for `postdesk serve`.
 //! - [`cli`]: the `postdesk` command line, one function per subcommand.
+//! - [`files`]: owner-only files and the secrets read from them.
+//! - [`logging`]: tracing setup and error chains in logs.
 //! - [`shutdown`]: cancellation and draining.
 //! - [`memory`]: freed memory back to the system after a large message.
 
@@ -52,10 +62,6 @@ pub mod domain;
 pub mod explain;
 pub mod files;
 pub mod guard;
-pub mod ids {
-    //! Typed identifiers (see [`crate::domain`]).
-    pub use crate::domain::{ContactId, MessageRowId, OutboxId, TicketId};
-}
 pub mod ingest;
 pub mod listener;
 pub mod logging;

@@ -441,3 +441,64 @@ fn explain_names_each_decision_and_changes_nothing() {
     assert_eq!(int_field(&t[0], "message_count"), 1);
     assert_eq!(server.messages_json().len(), 1);
 }
+
+#[test]
+fn explain_shows_the_mail_an_smtp_delivery_would_send_and_ingest_would_not() {
+    let server = TestServer::start();
+    let file = server.env.dir.path().join("new.eml");
+    std::fs::write(
+        &file,
+        text_mail(
+            ANN,
+            SUPPORT,
+            "Printer on fire",
+            "x1@c.example.org",
+            &[],
+            "Help.\n",
+        ),
+    )
+    .expect("write eml");
+    let path = file.to_str().expect("utf-8 path");
+
+    // As `ingest` sees it: no envelope, and ingested mail sends nothing.
+    let v = server.env.run_json(&["explain", path, "--json"]);
+    assert_eq!(v["sends_mail"], Value::Bool(false), "{v:#}");
+    assert_eq!(v["acknowledgement"]["send"], Value::Bool(false), "{v:#}");
+    assert_eq!(
+        str_field(&v["acknowledgement"], "because"),
+        "no_mail_from_ingest",
+        "{v:#}"
+    );
+
+    // Over SMTP from the customer: the acknowledgement goes out.
+    let v = server.env.run_json(&[
+        "explain",
+        path,
+        "--rcpt",
+        SUPPORT,
+        "--mail-from",
+        ANN,
+        "--json",
+    ]);
+    assert_eq!(v["sends_mail"], Value::Bool(true), "{v:#}");
+    assert_eq!(v["acknowledgement"]["send"], Value::Bool(true), "{v:#}");
+    assert_eq!(str_field(&v["sender"], "kind"), "customer", "{v:#}");
+    assert_eq!(v["would_open_ticket"], Value::Bool(true), "{v:#}");
+
+    // The null sender of a bounce: automatic mail, never answered.
+    let v = server.env.run_json(&[
+        "explain",
+        path,
+        "--rcpt",
+        SUPPORT,
+        "--mail-from",
+        "",
+        "--json",
+    ]);
+    assert_eq!(v["acknowledgement"]["send"], Value::Bool(false), "{v:#}");
+    assert!(!v["loop_guard"].is_null(), "{v:#}");
+
+    // Explaining stored and sent nothing.
+    assert!(tickets(&server).is_empty());
+    assert!(server.messages_json().is_empty());
+}

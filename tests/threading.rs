@@ -248,7 +248,7 @@ fn signed_reply_token_joins_and_a_forged_one_does_not() {
     let reply_to = postdesk::token::address(
         keys,
         &postdesk::token::Purpose::Customer,
-        postdesk::ids::TicketId(ticket_id),
+        postdesk::domain::TicketId(ticket_id),
         SUPPORT,
     );
     assert!(

@@ -57,6 +57,12 @@ pub(super) struct ExplainArgs {
     /// for `ingest` (recipients then come from To/Cc).
     #[arg(long)]
     rcpt: Vec<String>,
+    /// Explain it as mail received over SMTP from this envelope sender
+    /// (MAIL FROM; "" for the null sender); default: as `ingest` sees it,
+    /// with no envelope (and no mail sent unless `[outbound]
+    /// ingest_sends_mail`).
+    #[arg(long, value_name = "ADDR")]
+    mail_from: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -151,7 +157,7 @@ pub(super) fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let cfg = load(&args.common)?;
     let file = &args.file;
     let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let outcome = crate::explain::run(Arc::new(cfg), raw, args.rcpt)?;
+    let outcome = crate::explain::run(Arc::new(cfg), raw, args.rcpt, args.mail_from)?;
     if args.json {
         print_json(&outcome)?;
     } else {

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::mail::attachment_content;
 use super::{Common, open, print_json, refuse, write_output};
-use crate::ids::TicketId;
+use crate::domain::TicketId;
 use crate::report::{self, printable};
 use crate::store::{Store, TicketDetail, TicketFilter, TicketRef};
 

@@ -33,18 +33,19 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
     let cfg = Arc::new(cfg);
     let (cfg_tx, cfg_rx) = watch::channel(cfg.clone());
-    let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx.clone()))
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    // The writer wakes the outbox worker after each commit that queued
+    // mail, so the mail a message (or a digest, or an alert) causes leaves
+    // at once.
+    let outbox_nudge = Arc::new(tokio::sync::Notify::new());
+    let (writer, writer_thread) = Writer::start_waking(
+        &data_dir,
+        pipeline::handler(cfg_rx.clone()),
+        Some(outbox_nudge.clone()),
+    )
+    .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     // Background tasks write through the same writer thread.
     let shared_store = crate::poller::SharedStore::new(data_dir.clone(), writer.clone());
     let spool = Arc::new(Spool::new(writer));
-    // The listeners' path into the spool nudges the outbox worker after each
-    // commit, so the mail a message causes leaves at once.
-    let outbox_nudge = Arc::new(tokio::sync::Notify::new());
-    let listener_spool = Arc::new(crate::outbound::outbox::Waking::new(
-        spool.clone(),
-        outbox_nudge.clone(),
-    ));
 
     let shutdown = Shutdown::new();
     let outbox = crate::outbound::outbox::open(&data_dir)
@@ -53,7 +54,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         outbox,
         cfg_rx.clone(),
         data_dir.clone(),
-        outbox_nudge.clone(),
+        outbox_nudge,
         shutdown.token.child_token(),
     ));
     // Reload on edit, IMAP pollers and the digest scheduler. The
@@ -71,21 +72,18 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             spool: spool.clone(),
             store: shared_store.clone(),
             config: cfg_rx.clone(),
-            outbox: Some(outbox_nudge.clone()),
         },
         shutdown.token.child_token(),
     ));
     shutdown.tracker.spawn(crate::compliance::run(
         cfg_rx.clone(),
         shared_store.clone(),
-        Some(outbox_nudge.clone()),
         shutdown.token.child_token(),
     ));
     shutdown.tracker.spawn(crate::scheduler::run(
         cfg_rx,
         shared_store,
         crate::clock::from_env(),
-        Some(outbox_nudge),
         shutdown.token.child_token(),
     ));
     let settings = Arc::new(Settings::from_config(&cfg)?);
@@ -110,7 +108,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             tcp,
             protocol,
             settings.clone(),
-            listener_spool.clone(),
+            spool.clone(),
             limits.clone(),
             shutdown.token.child_token(),
             shutdown.tracker.clone(),
@@ -123,7 +121,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     shutdown.drain(DRAIN_DEADLINE).await;
     // The writer exits once its last handle is gone and its queue is empty;
     // joining it is what flushes the final batch.
-    drop(listener_spool);
     drop(spool);
     tokio::task::spawn_blocking(move || writer_thread.join())
         .await

@@ -806,7 +806,6 @@ pub fn rescan_all(
 pub async fn run(
     mut config: watch::Receiver<Arc<Config>>,
     store: SharedStore,
-    outbox: Option<Arc<tokio::sync::Notify>>,
     token: CancellationToken,
 ) {
     loop {
@@ -824,11 +823,6 @@ pub async fn run(
             let c = cfg.clone();
             match store.writing(move |w| rescan_all(w, &c, now)).await {
                 Ok((scanned, flags)) => {
-                    if flags > 0
-                        && let Some(n) = &outbox
-                    {
-                        n.notify_one();
-                    }
                     if scanned > 0 {
                         tracing::info!(scanned, flags, version, "detector rescan done");
                     }

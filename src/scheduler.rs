@@ -357,7 +357,6 @@ pub async fn run(
     config: watch::Receiver<Arc<Config>>,
     store: SharedStore,
     clock: Arc<dyn Clock>,
-    outbox: Option<Arc<tokio::sync::Notify>>,
     token: CancellationToken,
 ) {
     let every = if clock.is_controlled() {
@@ -370,9 +369,6 @@ pub async fn run(
         let now = clock.now();
         match store.writing(move |w| tick(w, &cfg, now)).await {
             Ok(digests) => {
-                if let (false, Some(n)) = (digests.is_empty(), &outbox) {
-                    n.notify_one();
-                }
                 let composed = digests.len();
                 for d in digests {
                     tracing::info!(client = %d.client, items = d.items, slot = d.slot, "digest composed");

@@ -9,9 +9,9 @@
 //!    agent notice and admin alert committed with the mark), then claim as
 //!    many due rows as there are free send slots (`max_in_flight`);
 //! 2. start one send per claimed row (a `JoinSet`: bounded by the claim);
-//! 3. wait for whichever comes first: a send finishing, a nudge (a message
-//!    was committed; see [`Waking`]), the next row falling due, the poll
-//!    interval, or shutdown.
+//! 3. wait for whichever comes first: a send finishing, a nudge (the
+//!    store's writer wakes the worker after each commit that queued mail),
+//!    the next row falling due, the poll interval, or shutdown.
 //!
 //! Why this neither loses nor doubles mail: a row is `sending` from its
 //! claim until its mark, and a mark is only written after the send
@@ -28,7 +28,6 @@
 //! stay `sending` and are recovered at the next start.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,45 +39,10 @@ use tokio_util::sync::CancellationToken;
 use super::Config;
 use super::smarthost::{Envelope as SendEnvelope, SendError, Transport};
 use super::{Failure, permanent_failure};
-use crate::spool::{Accepted, Deliver, Envelope, Error as SpoolError};
 use crate::store::{self, Claimed, Outbox, OutboxId, Settlement};
 
 /// How long sends in flight get to finish after shutdown begins.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
-
-/// A [`Deliver`] that nudges the outbox worker after every commit, so the
-/// mail a message caused goes out at once instead of at the next poll.
-pub struct Waking<D> {
-    inner: Arc<D>,
-    notify: Arc<Notify>,
-}
-
-impl<D> Waking<D> {
-    /// Wrap `inner`; `notify` is the worker's.
-    pub fn new(inner: Arc<D>, notify: Arc<Notify>) -> Self {
-        Waking { inner, notify }
-    }
-}
-
-impl<D: Deliver> Deliver for Waking<D> {
-    fn deliver(
-        &self,
-        envelope: Envelope,
-        raw: Vec<u8>,
-    ) -> impl Future<Output = Result<Accepted, SpoolError>> + Send {
-        let fut = self.inner.deliver(envelope, raw);
-        let notify = self.notify.clone();
-        async move {
-            let result = fut.await;
-            if result.is_ok() {
-                // notify_one keeps a permit when the worker is busy, so a
-                // nudge is never lost between two waits.
-                notify.notify_one();
-            }
-            result
-        }
-    }
-}
 
 /// What one send task reports back.
 struct Done {

@@ -48,7 +48,6 @@ impl Health {
                 .await;
             match result {
                 Ok(Some(ticket)) => {
-                    ctx.nudge_outbox();
                     tracing::error!(
                     mailbox = %self.mailbox,
                     ticket = ticket.0,
@@ -76,7 +75,6 @@ impl Health {
             .await;
         match result {
             Ok(true) => {
-                ctx.nudge_outbox();
                 tracing::info!(mailbox = %self.mailbox, "mailbox recovered");
             }
             Ok(false) => {}

@@ -195,17 +195,6 @@ pub struct Context {
     /// The configuration (for tickets and notices; the account is fixed
     /// for the task's life).
     pub config: watch::Receiver<Arc<Config>>,
-    /// Woken after a batch commits, so alerts it queued leave at once.
-    pub outbox: Option<Arc<tokio::sync::Notify>>,
-}
-
-impl Context {
-    /// Wake the outbox worker.
-    pub fn nudge_outbox(&self) {
-        if let Some(n) = &self.outbox {
-            n.notify_one();
-        }
-    }
 }
 
 /// The accounts the configuration asks for, by mailbox address.

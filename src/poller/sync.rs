@@ -393,7 +393,6 @@ async fn fetch_new(
             }
             committed.push(uid);
         }
-        ctx.nudge_outbox();
         after_ingest(session, account, &committed).await?;
         // What the store holds is the truth: a message the server listed but
         // did not send leaves the state before it.

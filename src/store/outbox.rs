@@ -195,6 +195,7 @@ impl<'c> Tx<'c> {
                 message_id, mail_from, rcpt_to, subject, raw, status, attempts, created_at,
                 next_attempt_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', 0, ?10, ?11)";
+        self.queued_mail.set(true);
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.execute(params![
             e.ticket.map(|t| t.0),

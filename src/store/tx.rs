@@ -24,6 +24,9 @@ pub struct Tx<'c> {
     /// Set when an attempt failed without a savepoint to undo it: the whole
     /// transaction must be rolled back and rerun.
     poisoned: bool,
+    /// Set when a row was queued in the outbox, so the writer wakes the
+    /// delivery worker after the commit (and only then).
+    pub(super) queued_mail: std::cell::Cell<bool>,
 }
 
 /// A ticket to open.
@@ -177,6 +180,7 @@ impl<'c> Tx<'c> {
             conn,
             savepoints: true,
             poisoned: false,
+            queued_mail: std::cell::Cell::new(false),
         }
     }
 
@@ -187,6 +191,7 @@ impl<'c> Tx<'c> {
             conn,
             savepoints: false,
             poisoned: false,
+            queued_mail: std::cell::Cell::new(false),
         }
     }
 

@@ -22,9 +22,10 @@
 
 use std::any::Any;
 use std::path::Path;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{Error, Tx, connect};
 use crate::domain::{Accepted, Envelope};
@@ -179,6 +180,21 @@ impl Writer {
     ///
     /// When the database cannot be opened or migrated.
     pub fn start(data_dir: &Path, handler: Handler) -> Result<(Writer, WriterThread), Error> {
+        Self::start_waking(data_dir, handler, None)
+    }
+
+    /// [`Writer::start`], waking `mail_queued` after each commit that
+    /// queued outbox rows (the delivery worker), and only then: a commit
+    /// that queued nothing gives the worker nothing to claim.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be opened or migrated.
+    pub fn start_waking(
+        data_dir: &Path,
+        handler: Handler,
+        mail_queued: Option<Arc<Notify>>,
+    ) -> Result<(Writer, WriterThread), Error> {
         let path = super::db_path(data_dir);
         let conn = connect(&path)?;
         // A checkpoint thread (below) copies the WAL back into the database
@@ -203,7 +219,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
-                run(conn, rx, handler);
+                run(conn, rx, handler, mail_queued.as_deref());
                 // Dropping the sender tells the checkpointer to finish.
                 drop(stop_tx);
             })
@@ -412,7 +428,12 @@ fn checkpoint_loop(conn: rusqlite::Connection, stop: std::sync::mpsc::Receiver<(
     }
 }
 
-fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Work>, mut handler: Handler) {
+fn run(
+    mut conn: rusqlite::Connection,
+    mut rx: mpsc::Receiver<Work>,
+    mut handler: Handler,
+    mail_queued: Option<&Notify>,
+) {
     let mut batch: Vec<Work> = Vec::with_capacity(MAX_BATCH);
     let mut results: Vec<Result<Done, Error>> = Vec::with_capacity(MAX_BATCH);
     // blocking_recv returns None once every Writer is dropped and the queue
@@ -428,8 +449,13 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Work>, mut handler
         let batch_octets: usize = batch.iter().map(Work::octets).sum();
         let outcome = commit_batch(&mut conn, &mut batch, &mut results, &mut handler);
         match outcome {
-            Ok(()) => {
+            Ok(queued) => {
                 tracing::debug!(size = batch.len(), "batch committed");
+                if queued && let Some(n) = mail_queued {
+                    // notify_one keeps a permit when the worker is busy, so
+                    // a wake-up is never lost between two waits.
+                    n.notify_one();
+                }
                 for (work, result) in batch.drain(..).zip(results.drain(..)) {
                     work.answer(result);
                 }
@@ -456,32 +482,32 @@ fn commit_batch(
     batch: &mut [Work],
     results: &mut Vec<Result<Done, Error>>,
     handler: &mut Handler,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     // Fast path: no savepoints. If any job failed part-way, its partial
     // writes cannot be undone alone, so the whole transaction is rolled back
     // (nothing of it was acknowledged) and the batch rerun with a savepoint
     // per job, where a failure is contained and handled by the pipeline.
-    if run_pass(conn, batch, results, handler, false)? {
-        return Ok(());
+    if let Some(queued) = run_pass(conn, batch, results, handler, false)? {
+        return Ok(queued);
     }
     tracing::debug!(size = batch.len(), "batch rerun with savepoints");
-    run_pass(conn, batch, results, handler, true).map(|_| ())
+    Ok(run_pass(conn, batch, results, handler, true)?.unwrap_or(false))
 }
 
-/// One attempt at the batch; `Ok(false)` when it was rolled back because an
-/// optimistic job failed part-way.
+/// One attempt at the batch: whether it queued mail once committed, `None`
+/// when it was rolled back because an optimistic job failed part-way.
 fn run_pass(
     conn: &mut rusqlite::Connection,
     batch: &mut [Work],
     results: &mut Vec<Result<Done, Error>>,
     handler: &mut Handler,
     savepoints: bool,
-) -> Result<bool, Error> {
+) -> Result<Option<bool>, Error> {
     results.clear();
     let txn = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
-    let poisoned = {
+    let (poisoned, queued) = {
         let mut tx = if savepoints {
             Tx::new(&txn)
         } else {
@@ -497,14 +523,14 @@ fn run_pass(
                 break;
             }
         }
-        tx.is_poisoned()
+        (tx.is_poisoned(), tx.queued_mail.get())
     };
     if poisoned {
         txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
-        return Ok(false);
+        return Ok(None);
     }
     txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
-    Ok(true)
+    Ok(Some(queued))
 }
 
 /// One message: the pipeline, then its IMAP UID state.

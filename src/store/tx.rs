@@ -521,21 +521,43 @@ impl<'c> Tx<'c> {
 
     /// Create or update the contact for `address`; returns its id.
     ///
+    /// A lookup, then an UPDATE by id or an INSERT, rather than one
+    /// `INSERT … ON CONFLICT DO UPDATE … RETURNING`: SQLite buffers
+    /// RETURNING rows in a temporary table and gives an upsert a statement
+    /// journal, which cost half of the pipeline's commit time on a known
+    /// sender; three plain statements need neither. The first write takes
+    /// the write lock, and the transaction holds it, so no other writer can
+    /// insert the address in between.
+    ///
     /// # Errors
     ///
     /// [`Error::Sql`].
     pub fn upsert_contact(&self, address: &str, name: &str, now: i64) -> Result<ContactId, Error> {
-        const Q: &str = "INSERT INTO contacts (address, name, first_seen, last_seen, message_count)
-            VALUES (?1, ?2, ?3, ?3, 1)
-            ON CONFLICT (address) DO UPDATE SET
-                name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END,
-                last_seen = excluded.last_seen,
-                message_count = contacts.message_count + 1
-            RETURNING id";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.query_row(params![address, name, now], |r| r.get(0))
-            .map(ContactId)
-            .map_err(|e| Error::sql(Q, e))
+        const FIND: &str = "SELECT id FROM contacts WHERE address = ?1";
+        const UPDATE: &str = "UPDATE contacts SET
+                name = CASE WHEN ?2 <> '' THEN ?2 ELSE name END,
+                last_seen = ?3,
+                message_count = message_count + 1
+            WHERE id = ?1";
+        const INSERT: &str = "INSERT INTO contacts (address, name, first_seen, last_seen, message_count)
+            VALUES (?1, ?2, ?3, ?3, 1)";
+        let found: Option<i64> = self
+            .conn
+            .prepare_cached(FIND)
+            .and_then(|mut st| st.query_row([address], |r| r.get(0)).optional())
+            .map_err(|e| Error::sql(FIND, e))?;
+        if let Some(id) = found {
+            self.conn
+                .prepare_cached(UPDATE)
+                .and_then(|mut st| st.execute(params![id, name, now]))
+                .map_err(|e| Error::sql(UPDATE, e))?;
+            return Ok(ContactId(id));
+        }
+        self.conn
+            .prepare_cached(INSERT)
+            .and_then(|mut st| st.execute(params![address, name, now]))
+            .map_err(|e| Error::sql(INSERT, e))?;
+        Ok(ContactId(self.conn.last_insert_rowid()))
     }
 
     /// The next free ticket number, starting at `start`.

@@ -5,7 +5,7 @@
 //!  pipeline (writer thread, batch transaction)
 //!    ├─ customer message stored ─> after_customer_message: status, ack, notifications
 //!    ├─ agent mail (token)       ─> crate::agent: commands, relay, command answer
-//!    └─ bounce, feedback report, ─> crate::agent::intercept: event, suppression, notice
+//!    └─ bounce, feedback report, ─> crate::agent::commit: event, suppression, notice
 //!       automatic reply (parse::classify)
 //!         │  queue(): compose (template + mail-builder, Message-ID, X-Loop)
 //!         └─> outbox rows + outbound `messages` row, same transaction

@@ -348,35 +348,7 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
     });
     let (alert, opened) = match tx.open_alert_ticket(&client)? {
         Some(t) => (t, false),
-        None => {
-            let subject = crate::route::display_subject(
-                Some(&format!(
-                    "Compliance alert: {client} offered off-platform contact or payment"
-                )),
-                cfg.tickets.subject_max,
-            );
-            let t = tx.open_ticket(
-                &NewTicket {
-                    subject: &subject,
-                    normalized_subject: "",
-                    status: "Open",
-                    priority: want.as_str(),
-                    queue: ALERT_QUEUE,
-                    issue_type: &a.alert_issue_type,
-                    requester: None,
-                    requester_name: &client,
-                    inbound_address: "",
-                    linked_ticket: Some(s.ticket),
-                    now,
-                },
-                cfg.tickets.number_start,
-                &store::Opened {
-                    cause: "detector",
-                    detail: &detail.to_string(),
-                },
-            )?;
-            (t, true)
-        }
+        None => (open_alert(tx, f, &client, want, &detail)?, true),
     };
     tx.set_flag_alert(flag, alert)?;
     let mut alert_conv = tx.conversation(alert)?;
@@ -384,37 +356,9 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
         && !opened
         && crate::config::Priority::parse(&c.priority).is_none_or(|p| p < want)
     {
-        tx.set_ticket_field(alert, store::TicketField::Priority, want.as_str(), now)?;
-        tx.event(
-            Some(alert),
-            None,
-            "priority_changed",
-            if repeat {
-                "detector_repeat"
-            } else {
-                "detector"
-            },
-            &serde_json::json!({ "from": c.priority, "to": want.as_str() }),
-            now,
-        )?;
-        c.priority = want.as_str().to_owned();
+        raise_alert(tx, c, want, repeat, now)?;
     }
-    let heading = if repeat {
-        format!("Repeat: {client} flagged again")
-    } else {
-        format!("{client} flagged")
-    };
-    let text = format!(
-        "{heading} in ticket {flagged_number} ({subject}), message {id}{how}.\n\nHits:\n{hits}\n",
-        subject = conv.subject,
-        id = s.message_id,
-        how = if s.rescan {
-            ", found by the rescan under changed rules"
-        } else {
-            ""
-        },
-        hits = hit_lines(hits),
-    );
+    let text = alert_note(f, &client, &flagged_number);
     tx.add_note(alert, &text, "detector", now)?;
     tx.event(
         Some(alert),
@@ -425,45 +369,146 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
         now,
     )?;
     if let Some(c) = &alert_conv {
-        tx.event(
-            Some(s.ticket),
-            Some(s.message),
-            "compliance_alert",
-            if opened { "opened" } else { "reported" },
-            &serde_json::json!({
-                "alert_ticket": cfg.tickets.format_number(c.number),
-                "alert_ticket_id": alert,
-            }),
-            now,
-        )?;
-        let mut vars = outbound::ticket_vars(cfg, c);
-        vars.insert(
-            "alert_title",
-            Value::from(if repeat {
-                format!("Compliance alert (repeat): {client}")
-            } else {
-                format!("Compliance alert: {client}")
-            }),
-        );
-        vars.insert("alert_text", Value::from(text));
-        let admins = &cfg.monitoring.admins;
-        if outbound::alert_to(tx, cfg, Some(alert), &vars, admins, Some(c), now)? {
-            tx.event(
-                Some(alert),
-                None,
-                "admins_alerted",
-                "detector",
-                &serde_json::json!({ "to": admins }),
-                now,
-            )?;
-        } else if admins.is_empty() {
-            tracing::warn!(
-                alert = alert.0,
-                "compliance alert: no [monitoring] admins to mail"
-            );
-        }
+        mail_admins(tx, f, c, opened, &client, text)?;
     }
     Ok(alert)
+}
+
+/// Open the client's Compliance Alert ticket, linked to the flagged
+/// ticket, at priority `want`.
+fn open_alert(
+    tx: &Tx<'_>,
+    f: &Flag<'_>,
+    client: &str,
+    want: crate::config::Priority,
+    detail: &serde_json::Value,
+) -> Result<TicketId, store::Error> {
+    let cfg = f.cfg;
+    let subject = crate::route::display_subject(
+        Some(&format!(
+            "Compliance alert: {client} offered off-platform contact or payment"
+        )),
+        cfg.tickets.subject_max,
+    );
+    tx.open_ticket(
+        &NewTicket {
+            subject: &subject,
+            normalized_subject: "",
+            status: "Open",
+            priority: want.as_str(),
+            queue: ALERT_QUEUE,
+            issue_type: &cfg.detector.actions.alert_issue_type,
+            requester: None,
+            requester_name: client,
+            inbound_address: "",
+            linked_ticket: Some(f.s.ticket),
+            now: f.now,
+        },
+        cfg.tickets.number_start,
+        &store::Opened {
+            cause: "detector",
+            detail: &detail.to_string(),
+        },
+    )
+}
+
+/// Raise an open alert ticket `c` to priority `want`, an event.
+fn raise_alert(
+    tx: &Tx<'_>,
+    c: &mut Conversation,
+    want: crate::config::Priority,
+    repeat: bool,
+    now: i64,
+) -> Result<(), store::Error> {
+    let alert = c.id;
+    tx.set_ticket_field(alert, store::TicketField::Priority, want.as_str(), now)?;
+    tx.event(
+        Some(alert),
+        None,
+        "priority_changed",
+        if repeat {
+            "detector_repeat"
+        } else {
+            "detector"
+        },
+        &serde_json::json!({ "from": c.priority, "to": want.as_str() }),
+        now,
+    )?;
+    c.priority = want.as_str().to_owned();
+    Ok(())
+}
+
+/// The note on the alert ticket: who was flagged where, and the hits.
+fn alert_note(f: &Flag<'_>, client: &str, flagged_number: &str) -> String {
+    let s = f.s;
+    let heading = if f.repeat {
+        format!("Repeat: {client} flagged again")
+    } else {
+        format!("{client} flagged")
+    };
+    format!(
+        "{heading} in ticket {flagged_number} ({subject}), message {id}{how}.\n\nHits:\n{hits}\n",
+        subject = f.conv.subject,
+        id = s.message_id,
+        how = if s.rescan {
+            ", found by the rescan under changed rules"
+        } else {
+            ""
+        },
+        hits = hit_lines(&f.hits),
+    )
+}
+
+/// Point the flagged ticket at its alert ticket `c` (an event), and mail
+/// the alert `text` to the `[monitoring]` admins.
+fn mail_admins(
+    tx: &Tx<'_>,
+    f: &Flag<'_>,
+    c: &Conversation,
+    opened: bool,
+    client: &str,
+    text: String,
+) -> Result<(), store::Error> {
+    let (cfg, s, repeat, now) = (f.cfg, f.s, f.repeat, f.now);
+    let alert = c.id;
+    tx.event(
+        Some(s.ticket),
+        Some(s.message),
+        "compliance_alert",
+        if opened { "opened" } else { "reported" },
+        &serde_json::json!({
+            "alert_ticket": cfg.tickets.format_number(c.number),
+            "alert_ticket_id": alert,
+        }),
+        now,
+    )?;
+    let mut vars = outbound::ticket_vars(cfg, c);
+    vars.insert(
+        "alert_title",
+        Value::from(if repeat {
+            format!("Compliance alert (repeat): {client}")
+        } else {
+            format!("Compliance alert: {client}")
+        }),
+    );
+    vars.insert("alert_text", Value::from(text));
+    let admins = &cfg.monitoring.admins;
+    if outbound::alert_to(tx, cfg, Some(alert), &vars, admins, Some(c), now)? {
+        tx.event(
+            Some(alert),
+            None,
+            "admins_alerted",
+            "detector",
+            &serde_json::json!({ "to": admins }),
+            now,
+        )?;
+    } else if admins.is_empty() {
+        tracing::warn!(
+            alert = alert.0,
+            "compliance alert: no [monitoring] admins to mail"
+        );
+    }
+    Ok(())
 }
 
 /// Suspend the client's access to the flagged ticket's queue: the

@@ -27,7 +27,7 @@
 //! to [`STOP_DEADLINE`]), marks them and exits; sends cut by the deadline
 //! stay `sending` and are recovered at the next start.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,28 +116,14 @@ pub async fn run(
     notify: Arc<Notify>,
     stop: CancellationToken,
 ) {
-    match outbox.recover() {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(rows = n, "outbox rows cut by a crash queued again"),
-        Err(e) => crate::logging::log_error("outbox recovery failed", &e),
-    }
+    recover(&mut outbox);
     let mut cfg = config.borrow().clone();
-    let mut transport = Arc::new(Transport::from_settings(
-        &cfg.outbound,
-        &cfg.server.hostname,
-        &data_dir,
-    ));
-    // Claimed rows not yet sending; sends in flight (bounded by
-    // `max_in_flight`); finished sends not yet marked; those being marked.
-    let mut ready: std::collections::VecDeque<Claimed> = std::collections::VecDeque::new();
+    let mut transport = transport_for(&cfg, &data_dir);
+    // Sends in flight (bounded by `max_in_flight`); the store turn running;
+    // the rows on either side of them.
     let mut sending: JoinSet<Done> = JoinSet::new();
-    let mut finished: Vec<Done> = Vec::new();
-    let mut marking: Vec<Done> = Vec::new();
     let mut turn: Option<tokio::task::JoinHandle<Turn>> = None;
-    let mut store = Some(outbox);
-    let mut want_claim = true;
-    let mut asked = 0;
-    let mut next_due: Option<i64> = None;
+    let mut rows = Rows::new(outbox);
     let mut stopping = false;
     let mut stop_deadline = tokio::time::Instant::now();
 
@@ -146,67 +132,32 @@ pub async fn run(
         let latest = config.borrow().clone();
         if !Arc::ptr_eq(&latest, &cfg) {
             cfg = latest;
-            transport = Arc::new(Transport::from_settings(
-                &cfg.outbound,
-                &cfg.server.hostname,
-                &data_dir,
-            ));
+            transport = transport_for(&cfg, &data_dir);
         }
         let slots = cfg.outbound.max_in_flight;
-        while !stopping && sending.len() < slots {
-            let Some(row) = ready.pop_front() else { break };
-            let transport = transport.clone();
-            let dkim = cfg.outbound.dkim.as_ref().map(|d| d.signer.clone());
-            sending.spawn(async move {
-                let result = send(&transport, dkim.as_deref(), &row).await;
-                Done { row, result }
-            });
+        if !stopping {
+            start_sends(&mut sending, &mut rows.ready, slots, &cfg, &transport);
         }
-        if let Some(at) = next_due
+        if let Some(at) = rows.next_due
             && at <= now_ms()
             && !stopping
         {
-            want_claim = true;
+            rows.want_claim = true;
         }
-        let room = (slots * PREFETCH).saturating_sub(ready.len() + sending.len());
+        let room = (slots * PREFETCH).saturating_sub(rows.ready.len() + sending.len());
         // One store turn at a time: mark what finished, claim what is due.
-        if turn.is_none()
-            && let Some(outbox) = store.take()
-        {
-            let limit = if stopping || !want_claim { 0 } else { room };
-            let release: Vec<Claimed> = if stopping {
-                ready.drain(..).collect()
-            } else {
-                Vec::new()
-            };
-            if finished.is_empty() && limit == 0 && release.is_empty() {
-                store = Some(outbox);
-            } else {
-                marking = std::mem::take(&mut finished);
-                turn = Some(start_turn(outbox, cfg.clone(), &marking, &release, limit));
-                asked = limit;
-                if limit > 0 {
-                    want_claim = false;
-                }
-            }
+        if turn.is_none() {
+            turn = rows.begin_turn(&cfg, stopping, room);
         }
         if stopping
             && turn.is_none()
             && sending.is_empty()
-            && finished.is_empty()
-            && ready.is_empty()
+            && rows.finished.is_empty()
+            && rows.ready.is_empty()
         {
             break;
         }
-        // With no room for more claims, a finishing send wakes the loop;
-        // waking for a due row then would only spin.
-        let wake_in = match next_due {
-            Some(at) if room > 0 => {
-                Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
-                    .min(cfg.outbound.poll)
-            }
-            _ => cfg.outbound.poll,
-        };
+        let wake_in = wake_in(rows.next_due, room, cfg.outbound.poll);
         tokio::select! {
             biased;
             _ = stop.cancelled(), if !stopping => {
@@ -216,40 +167,20 @@ pub async fn run(
             }
             joined = async { turn.as_mut().expect("guarded by the condition").await }, if turn.is_some() => {
                 turn = None;
-                match joined {
-                    Ok((outbox, Ok((claimed, due)))) => {
-                        store = Some(outbox);
-                        for d in marking.drain(..) {
-                            log_result(&d);
-                        }
-                        // A full claim may have left more due rows behind.
-                        want_claim |= asked > 0 && claimed.len() >= asked;
-                        ready.extend(claimed);
-                        next_due = due;
-                    }
-                    Ok((outbox, Err(e))) => {
-                        // Nothing was committed: mark these again next turn.
-                        crate::logging::log_error("outbox transaction failed, will retry", &e);
-                        store = Some(outbox);
-                        finished.append(&mut marking);
-                        next_due = Some(now_ms() + 200);
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "outbox store task failed; the worker stops and its rows are recovered at the next start");
-                        return;
-                    }
+                if !rows.turned(joined) {
+                    return;
                 }
             }
             Some(done) = sending.join_next(), if !sending.is_empty() => {
                 for done in std::iter::once(done).chain(std::iter::from_fn(|| sending.try_join_next())) {
                     match done {
-                        Ok(d) => finished.push(d),
+                        Ok(d) => rows.finished.push(d),
                         Err(e) => tracing::error!(error = %e, "send task failed; its row is recovered at the next start"),
                     }
                 }
             }
-            _ = notify.notified(), if !stopping => want_claim = true,
-            _ = tokio::time::sleep(wake_in), if !stopping => want_claim = true,
+            _ = notify.notified(), if !stopping => rows.want_claim = true,
+            _ = tokio::time::sleep(wake_in), if !stopping => rows.want_claim = true,
             _ = tokio::time::sleep_until(stop_deadline), if stopping => {
                 tracing::warn!(cut = sending.len(), "outbox stop deadline passed; unfinished sends are recovered at the next start");
                 sending.abort_all();
@@ -258,6 +189,151 @@ pub async fn run(
         }
     }
     tracing::info!("outbox worker stopped");
+}
+
+/// Queue again the rows a crash left `sending`.
+fn recover(outbox: &mut Outbox) {
+    match outbox.recover() {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(rows = n, "outbox rows cut by a crash queued again"),
+        Err(e) => crate::logging::log_error("outbox recovery failed", &e),
+    }
+}
+
+/// The transport `cfg` sends with.
+fn transport_for(cfg: &Config, data_dir: &std::path::Path) -> Arc<Transport> {
+    Arc::new(Transport::from_settings(
+        &cfg.outbound,
+        &cfg.server.hostname,
+        data_dir,
+    ))
+}
+
+/// Start a send for each ready row while there are free send slots.
+fn start_sends(
+    sending: &mut JoinSet<Done>,
+    ready: &mut VecDeque<Claimed>,
+    slots: usize,
+    cfg: &Config,
+    transport: &Arc<Transport>,
+) {
+    while sending.len() < slots {
+        let Some(row) = ready.pop_front() else { break };
+        let transport = transport.clone();
+        let dkim = cfg.outbound.dkim.as_ref().map(|d| d.signer.clone());
+        sending.spawn(async move {
+            let result = send(&transport, dkim.as_deref(), &row).await;
+            Done { row, result }
+        });
+    }
+}
+
+/// How long the loop may wait: until the next row falls due, at most the
+/// poll interval. With no room for more claims, a finishing send wakes the
+/// loop; waking for a due row then would only spin.
+fn wake_in(next_due: Option<i64>, room: usize, poll: Duration) -> Duration {
+    match next_due {
+        Some(at) if room > 0 => {
+            Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(poll)
+        }
+        _ => poll,
+    }
+}
+
+/// The rows on either side of the sends, and the store between turns.
+struct Rows {
+    /// Claimed rows not yet sending.
+    ready: VecDeque<Claimed>,
+    /// Finished sends not yet marked.
+    finished: Vec<Done>,
+    /// Finished sends the store turn running is marking.
+    marking: Vec<Done>,
+    /// The store, while no turn has it.
+    store: Option<Outbox>,
+    /// Whether the next turn claims due rows.
+    want_claim: bool,
+    /// How many rows the last turn asked for.
+    asked: usize,
+    /// When the next queued row falls due, Unix milliseconds.
+    next_due: Option<i64>,
+}
+
+impl Rows {
+    /// Nothing claimed or finished yet; the first turn claims.
+    fn new(outbox: Outbox) -> Rows {
+        Rows {
+            ready: VecDeque::new(),
+            finished: Vec::new(),
+            marking: Vec::new(),
+            store: Some(outbox),
+            want_claim: true,
+            asked: 0,
+            next_due: None,
+        }
+    }
+
+    /// Start a store turn when there is something to mark, claim or
+    /// release (the ready rows, once stopping), handing it the store.
+    fn begin_turn(
+        &mut self,
+        cfg: &Arc<Config>,
+        stopping: bool,
+        room: usize,
+    ) -> Option<tokio::task::JoinHandle<Turn>> {
+        let outbox = self.store.take()?;
+        let limit = if stopping || !self.want_claim {
+            0
+        } else {
+            room
+        };
+        let release: Vec<Claimed> = if stopping {
+            self.ready.drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        if self.finished.is_empty() && limit == 0 && release.is_empty() {
+            self.store = Some(outbox);
+            return None;
+        }
+        self.marking = std::mem::take(&mut self.finished);
+        let turn = start_turn(outbox, cfg.clone(), &self.marking, &release, limit);
+        self.asked = limit;
+        if limit > 0 {
+            self.want_claim = false;
+        }
+        Some(turn)
+    }
+
+    /// Take back the store from a finished turn: log the marks and queue
+    /// the claimed rows, or, when its transaction failed, mark them again
+    /// next turn. `false` when the store task itself failed: the worker
+    /// stops.
+    fn turned(&mut self, joined: Result<Turn, tokio::task::JoinError>) -> bool {
+        match joined {
+            Ok((outbox, Ok((claimed, due)))) => {
+                self.store = Some(outbox);
+                for d in self.marking.drain(..) {
+                    log_result(&d);
+                }
+                // A full claim may have left more due rows behind.
+                self.want_claim |= self.asked > 0 && claimed.len() >= self.asked;
+                self.ready.extend(claimed);
+                self.next_due = due;
+            }
+            Ok((outbox, Err(e))) => {
+                // Nothing was committed: mark these again next turn.
+                crate::logging::log_error("outbox transaction failed, will retry", &e);
+                self.store = Some(outbox);
+                self.finished.append(&mut self.marking);
+                self.next_due = Some(now_ms() + 200);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "outbox store task failed; the worker stops and its rows are recovered at the next start");
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// What a failure handler needs about the failed row.

@@ -5,7 +5,7 @@
 //! Receives the raw bytes, the parsed message and whether the return path
 //! was null; returns a [`Class`] naming the [`Kind`] and the rule that
 //! fired, or `None` for ordinary mail. Pure: the pipeline
-//! ([`crate::agent::intercept`]) records a bounce on the ticket of the mail
+//! ([`crate::agent::commit`]) records a bounce on the ticket of the mail
 //! it bounced, suppresses the address a feedback report names, and adds an
 //! automatic reply to its ticket as an event; none of them opens a ticket.
 //!

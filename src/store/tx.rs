@@ -539,7 +539,8 @@ impl<'c> Tx<'c> {
                 last_seen = ?3,
                 message_count = message_count + 1
             WHERE id = ?1";
-        const INSERT: &str = "INSERT INTO contacts (address, name, first_seen, last_seen, message_count)
+        const INSERT: &str =
+            "INSERT INTO contacts (address, name, first_seen, last_seen, message_count)
             VALUES (?1, ?2, ?3, ?3, 1)";
         let found: Option<i64> = self
             .conn

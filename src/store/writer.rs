@@ -78,6 +78,7 @@ pub struct Job {
 type TaskFn = Box<dyn FnMut(&mut Tx<'_>) -> Result<Box<dyn Any + Send>, Error> + Send>;
 
 /// What the writer thread takes: a message, or a task.
+#[allow(clippy::large_enum_variant)] // nearly all work is a message: boxing it saves nothing
 enum Work {
     Message(Job),
     Task {

@@ -48,8 +48,8 @@ use toml::de::{DeArray, DeTable, DeValue};
 use super::diag::{ConfigError, Diagnostic, Source};
 use super::raw::{FOREIGN_TABLES, RawClientFile, RawRules};
 use super::{
-    Addresses, Agent, Config, Domains, Limits, LoopGuard, Priority, Senders, Server, Threading,
-    Tickets,
+    Addresses, Agent, Client, Config, Domains, Limits, LoopGuard, Priority, Senders, Server,
+    Threading, Tickets,
 };
 
 pub(super) use addresses::check_address;
@@ -123,18 +123,7 @@ where
         core.zip(others)
     });
 
-    let mut all_clients_read = true;
-    let mut client_files = Vec::new();
-    for path in mailbox_files(dir, &mut out) {
-        match Source::read(path, &mut out) {
-            Some(src) => {
-                let raw: Option<RawClientFile> = parse(&src, &mut out);
-                all_clients_read &= raw.is_some();
-                client_files.push((src, raw));
-            }
-            None => all_clients_read = false,
-        }
-    }
+    let (client_files, all_clients_read) = read_clients(dir, &mut out);
 
     // What each cross-file check may rely on. A list is `None` when its file
     // could not be read, so a check never fails for want of it.
@@ -158,33 +147,7 @@ where
         _ => None,
     };
 
-    let (default_priority, default_issue_type, default_zone) = match &rules {
-        Some(r) => (
-            r.tickets.default_priority,
-            r.tickets.default_issue_type.clone(),
-            r.monitoring.time_zone.clone(),
-        ),
-        // Only used to finish checking the client files: with rules.toml
-        // broken no Config is built.
-        None => (Priority::Medium, String::new(), jiff::tz::TimeZone::UTC),
-    };
-    let mut seen = HashMap::new();
-    let mut clients = Vec::new();
-    for (src, raw) in client_files {
-        if let Some(raw) = raw {
-            clients.push(check_client(
-                raw,
-                &src,
-                dir,
-                default_priority,
-                &default_issue_type,
-                &default_zone,
-                &known,
-                &mut seen,
-                &mut out,
-            ));
-        }
-    }
+    let clients = check_clients(client_files, rules.as_ref(), dir, &known, &mut out);
 
     match rules {
         Some(Rules {
@@ -216,36 +179,100 @@ where
             },
             others,
         )),
-        _ => {
-            if out.is_empty() {
-                // `check` broke its promise to say why: never use the
-                // configuration, and never fail without a word.
-                out.push(Diagnostic {
-                    file: rules_path.clone(),
-                    line: 1,
-                    column: 1,
-                    message: "the configuration could not be built".to_owned(),
-                });
+        _ => Err(failed(out, dir, &rules_path)),
+    }
+}
+
+/// Read and shape every mailbox file, each with its source; with them,
+/// whether every one could be read and shaped.
+fn read_clients(
+    dir: &Path,
+    out: &mut Vec<Diagnostic>,
+) -> (Vec<(Source, Option<RawClientFile>)>, bool) {
+    let mut all_clients_read = true;
+    let mut client_files = Vec::new();
+    for path in mailbox_files(dir, out) {
+        match Source::read(path, out) {
+            Some(src) => {
+                let raw: Option<RawClientFile> = parse(&src, out);
+                all_clients_read &= raw.is_some();
+                client_files.push((src, raw));
             }
-            // rules.toml first, then the mailboxes directory, then the
-            // mailbox files by name; within a file, by position. The sort is
-            // stable, so errors at one position keep the order found.
-            let mailboxes = dir.join("mailboxes");
-            out.sort_by(|a, b| {
-                let rank = |d: &Diagnostic| {
-                    (
-                        d.file != rules_path,
-                        d.file != mailboxes,
-                        d.file.clone(),
-                        d.line,
-                        d.column,
-                    )
-                };
-                rank(a).cmp(&rank(b))
-            });
-            Err(ConfigError { diagnostics: out })
+            None => all_clients_read = false,
         }
     }
+    (client_files, all_clients_read)
+}
+
+/// Check each mailbox file that could be shaped, with the defaults
+/// rules.toml sets.
+fn check_clients<T>(
+    client_files: Vec<(Source, Option<RawClientFile>)>,
+    rules: Option<&Rules<T>>,
+    dir: &Path,
+    known: &Known,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<Client> {
+    let (default_priority, default_issue_type, default_zone) = match rules {
+        Some(r) => (
+            r.tickets.default_priority,
+            r.tickets.default_issue_type.clone(),
+            r.monitoring.time_zone.clone(),
+        ),
+        // Only used to finish checking the client files: with rules.toml
+        // broken no Config is built.
+        None => (Priority::Medium, String::new(), jiff::tz::TimeZone::UTC),
+    };
+    let mut seen = HashMap::new();
+    let mut clients = Vec::new();
+    for (src, raw) in client_files {
+        if let Some(raw) = raw {
+            clients.push(check_client(
+                raw,
+                &src,
+                dir,
+                default_priority,
+                &default_issue_type,
+                &default_zone,
+                known,
+                &mut seen,
+                out,
+            ));
+        }
+    }
+    clients
+}
+
+/// The error of a configuration that was not built: every problem found,
+/// in order.
+fn failed(mut out: Vec<Diagnostic>, dir: &Path, rules_path: &Path) -> ConfigError {
+    if out.is_empty() {
+        // `check` broke its promise to say why: never use the
+        // configuration, and never fail without a word.
+        out.push(Diagnostic {
+            file: rules_path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: "the configuration could not be built".to_owned(),
+        });
+    }
+    // rules.toml first, then the mailboxes directory, then the
+    // mailbox files by name; within a file, by position. The sort is
+    // stable, so errors at one position keep the order found.
+    let mailboxes = dir.join("mailboxes");
+    out.sort_by(|a, b| {
+        let rank = |d: &Diagnostic| {
+            (
+                d.file != rules_path,
+                d.file != mailboxes,
+                d.file.clone(),
+                d.line,
+                d.column,
+            )
+        };
+        rank(a).cmp(&rank(b))
+    });
+    ConfigError { diagnostics: out }
 }
 
 /// The tables of `root` that `config` leaves to others

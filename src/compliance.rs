@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::detect::{Category, Hit, Verdict};
-use crate::domain::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId, Time};
 use crate::guard::Automatic;
 use crate::outbound::Config;
 use crate::outbound::{self, AutoReplyMail};
@@ -165,7 +165,7 @@ pub fn act(
     cfg: &Config,
     s: &Scanned<'_>,
     verdict: &Verdict,
-    now: i64,
+    now: Time,
 ) -> Result<Option<Flagged>, store::Error> {
     let version = cfg.detector_engine.version();
     tx.record_scan(s.message, version, verdict.flagged, now)?;
@@ -279,7 +279,7 @@ struct Flag<'a> {
     matched: String,
     /// Whether it is the client's repeat.
     repeat: bool,
-    now: i64,
+    now: Time,
 }
 
 /// The warning, in the thread of the flagged message.
@@ -418,7 +418,7 @@ fn raise_alert(
     c: &mut Conversation,
     want: crate::config::Priority,
     repeat: bool,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     let alert = c.id;
     tx.set_ticket_field(alert, store::TicketField::Priority, want.as_str(), now)?;
@@ -628,7 +628,7 @@ fn mail_client(
     matched: &str,
     automatic: Option<Automatic>,
     in_reply_to: Option<&str>,
-    now: i64,
+    now: Time,
 ) -> Result<bool, store::Error> {
     if !outbound::may_auto_reply(tx, cfg, ticket, row, to, automatic, mail.name(), now)? {
         return Ok(false);
@@ -676,7 +676,7 @@ pub fn suspended_mail(
     message_id: Option<&str>,
     automatic: Option<Automatic>,
     sends_mail: bool,
-    now: i64,
+    now: Time,
 ) -> Result<String, store::Error> {
     let alert = match suspension.alert_ticket {
         Some(t) => tx.conversation(t)?,
@@ -741,7 +741,7 @@ pub fn unsuspend(
     client: &str,
     queue: Option<&str>,
     by: &str,
-    now: i64,
+    now: Time,
 ) -> Result<Vec<Suspension>, store::Error> {
     let lifted = tx.lift_suspensions(client, queue, by, now)?;
     for s in &lifted {
@@ -784,7 +784,7 @@ pub fn rescan(
     cfg: &Config,
     after: i64,
     limit: usize,
-    now: i64,
+    now: Time,
 ) -> Result<(usize, usize, i64), store::Error> {
     if !cfg.detector.enabled {
         return Ok((0, 0, after));
@@ -831,7 +831,7 @@ pub fn rescan(
 pub fn rescan_all(
     store: &mut impl store::Writes,
     cfg: &std::sync::Arc<Config>,
-    now: i64,
+    now: Time,
 ) -> Result<(usize, usize), store::Error> {
     let (mut scanned, mut flags, mut after) = (0, 0, 0);
     loop {
@@ -864,7 +864,7 @@ pub async fn run(
         );
         if cfg.detector.enabled {
             let version = cfg.detector_engine.version().to_owned();
-            let now = jiff::Timestamp::now().as_second();
+            let now = Time::now();
             let c = cfg.clone();
             match store.writing(move |w| rescan_all(w, &c, now)).await {
                 Ok((scanned, flags)) => {
@@ -929,7 +929,15 @@ mod tests {
         };
         let parsed = crate::parse::parse(raw.as_bytes());
         let mut tx = Tx::new(txn);
-        crate::pipeline::run(&mut tx, cfg, &env, raw.as_bytes(), &parsed, 1_000).expect("stored");
+        crate::pipeline::run(
+            &mut tx,
+            cfg,
+            &env,
+            raw.as_bytes(),
+            &parsed,
+            Time::from_secs(1_000),
+        )
+        .expect("stored");
     }
 
     fn count(txn: &rusqlite::Transaction<'_>, sql: &str) -> i64 {
@@ -971,12 +979,25 @@ mod tests {
             );
             let tx = Tx::new(txn);
             // Same rules: nothing to rescan.
-            assert_eq!(rescan(&tx, cfg, 0, 100, 2_000).expect("rescan").0, 0);
+            assert_eq!(
+                rescan(&tx, cfg, 0, 100, Time::from_secs(2_000))
+                    .expect("rescan")
+                    .0,
+                0
+            );
             // Other rules that find the same hits: scanned, not flagged again.
             txn.execute_batch("UPDATE detector_scans SET version = 'older'")
                 .expect("age the scan");
-            assert_eq!(rescan(&tx, cfg, 0, 100, 2_000).expect("rescan"), (1, 0, 1));
-            assert_eq!(rescan(&tx, cfg, 0, 100, 2_000).expect("rescan").0, 0);
+            assert_eq!(
+                rescan(&tx, cfg, 0, 100, Time::from_secs(2_000)).expect("rescan"),
+                (1, 0, 1)
+            );
+            assert_eq!(
+                rescan(&tx, cfg, 0, 100, Time::from_secs(2_000))
+                    .expect("rescan")
+                    .0,
+                0
+            );
             assert_eq!(count(txn, "SELECT count(*) FROM detector_flags"), 1);
             assert_eq!(
                 count(txn, "SELECT count(*) FROM outbox WHERE kind = 'warning'"),
@@ -1039,7 +1060,14 @@ mod tests {
                 ),
                 1
             );
-            let lifted = unsuspend(&tx, "ann@customer.test", None, "cli", 3_000).expect("lift");
+            let lifted = unsuspend(
+                &tx,
+                "ann@customer.test",
+                None,
+                "cli",
+                Time::from_secs(3_000),
+            )
+            .expect("lift");
             assert_eq!(lifted.len(), 1);
             assert!(
                 tx.active_suspension("ann@customer.test", "support")
@@ -1047,9 +1075,15 @@ mod tests {
                     .is_none()
             );
             assert!(
-                unsuspend(&tx, "ann@customer.test", None, "cli", 3_000)
-                    .expect("lift")
-                    .is_empty()
+                unsuspend(
+                    &tx,
+                    "ann@customer.test",
+                    None,
+                    "cli",
+                    Time::from_secs(3_000)
+                )
+                .expect("lift")
+                .is_empty()
             );
         });
     }

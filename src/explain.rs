@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::Time;
 use crate::outbound::Config;
 use crate::pipeline;
 use crate::route::Route;
@@ -36,7 +37,7 @@ pub fn run(
         peer: None,
         helo: String::new(),
     };
-    let now = jiff::Timestamp::now().as_second();
+    let now = Time::now();
     let msg = pipeline::Incoming {
         env: &envelope,
         raw: &raw,

@@ -20,8 +20,8 @@
 use serde::Serialize;
 
 use crate::config::Priority;
-use crate::domain::MessageRowId;
 use crate::domain::TicketId;
+use crate::domain::{MessageRowId, Time};
 use crate::outbound::Config;
 use crate::outbound::templates::Vars;
 use crate::outbound::{
@@ -62,7 +62,7 @@ pub fn deliver(
     tx: &Tx<'_>,
     cfg: &Config,
     n: &Notify<'_>,
-    now: i64,
+    now: Time,
 ) -> Result<Option<(String, String)>, store::Error> {
     let Some(r) = outbound::render(tx, cfg, n.ticket, n.template, &n.vars, now)? else {
         return Ok(None);
@@ -212,7 +212,7 @@ pub fn commit(
     ticket: TicketId,
     number: i64,
     row: MessageRowId,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     if m.link_client {
         tx.link_ticket_client(ticket, &m.client, &m.customer, &m.mailbox)?;

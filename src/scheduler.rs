@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Client, Schedule};
+use crate::domain::Time;
 use crate::monitor::{Notify, deliver};
 use crate::outbound::Config;
 use crate::outbound::templates::Vars;
@@ -212,7 +213,7 @@ pub fn compose_client(
     cfg: &Config,
     client: &Client,
     slot: i64,
-    now: i64,
+    now: Time,
 ) -> Result<Option<Digest>, store::Error> {
     let items = tx.pending_digest_items(&client.name)?;
     tx.set_digest_slot(&client.name, slot)?;
@@ -265,7 +266,7 @@ pub fn compose_admin(
     cfg: &Config,
     slot: i64,
     since: i64,
-    now: i64,
+    now: Time,
 ) -> Result<Option<Digest>, store::Error> {
     let counts = tx.open_ticket_counts()?;
     let new = tx.tickets_created_since(since)?;
@@ -329,7 +330,7 @@ pub fn tick(
             match due(&client.digest.schedule, tx.digest_slot(&client.name)?, now) {
                 Due::No => Ok(None),
                 Due::Start(slot) => tx.set_digest_slot(&client.name, slot).map(|()| None),
-                Due::Fire(slot) => compose_client(tx, &cfg, client, slot, secs),
+                Due::Fire(slot) => compose_client(tx, &cfg, client, slot, Time::from_secs(secs)),
             }
         })?;
         out.extend(d);
@@ -343,7 +344,7 @@ pub fn tick(
                 Due::Start(slot) => tx.set_digest_slot(ADMIN, slot).map(|()| None),
                 Due::Fire(slot) => {
                     let since = last.unwrap_or(slot - 86_400);
-                    compose_admin(tx, &cfg, slot, since, secs)
+                    compose_admin(tx, &cfg, slot, since, Time::from_secs(secs))
                 }
             }
         })?;
@@ -432,7 +433,7 @@ pub fn run_now(
                     body,
                 }));
             }
-            compose_client(tx, cfg, client, secs, secs)
+            compose_client(tx, cfg, client, secs, Time::from_secs(secs))
         })?;
         out.extend(d);
     }
@@ -459,7 +460,7 @@ pub fn run_now(
                     body,
                 }));
             }
-            compose_admin(tx, cfg, secs, since, secs)
+            compose_admin(tx, cfg, secs, since, Time::from_secs(secs))
         })?;
         out.extend(d);
     }

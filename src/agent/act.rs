@@ -12,7 +12,7 @@ use minijinja::Value;
 
 use crate::command::{self, Command, Known, Script};
 use crate::config::Agent;
-use crate::domain::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId, Time};
 use crate::guard::{self, AutoReply};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::{self, Config, Mail, display_name};
@@ -287,7 +287,7 @@ fn copy_participants(
     script: &Script,
     cause: &str,
     row: MessageRowId,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     for (_, c) in &script.commands {
         if let Command::Cc(address) = c {
@@ -317,7 +317,7 @@ fn lift_suspensions(
     lift: &[String],
     cause: &str,
     row: MessageRowId,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     for client in lift {
         let lifted = crate::compliance::unsuspend(tx, client, None, cause, now)?;
@@ -346,7 +346,7 @@ fn answer_agent(
     let now = cx.now;
     let decision = guard::limit(
         cfg,
-        tx.automatic_mails_since(&agent.address, now - 3600)?,
+        tx.automatic_mails_since(&agent.address, now.secs() - 3600)?,
         tx.suppression(&agent.address, now)?.as_deref(),
     );
     if let AutoReply::Suppressed { because, detail } = decision {

@@ -41,7 +41,7 @@
 use serde::Serialize;
 
 use crate::config::Agent;
-use crate::domain::Envelope;
+use crate::domain::{Envelope, Time};
 use crate::domain::{MessageRowId, TicketId};
 use crate::outbound::Config;
 use crate::parse::ParsedMessage;
@@ -73,8 +73,8 @@ pub struct Context<'a, 'b> {
     pub reused: bool,
     /// What [`crate::parse::classify::classify`] made of it: mail about mail, or `None`.
     pub class: Option<&'a Class>,
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 /// What the agent or mail-about-mail path stored.

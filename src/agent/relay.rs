@@ -10,7 +10,7 @@ use minijinja::Value;
 
 use crate::command::{self, Script};
 use crate::config::Agent;
-use crate::domain::MessageRowId;
+use crate::domain::{MessageRowId, Time};
 use crate::outbound::compose::{self, Address, AutoSubmitted, Draft};
 use crate::outbound::templates::{Rendered, Vars};
 use crate::outbound::{self, Config, Mail, display_name};
@@ -92,7 +92,7 @@ fn recipients(
     cfg: &Config,
     conv: &Conversation,
     row: MessageRowId,
-    now: i64,
+    now: Time,
 ) -> Result<(Vec<Address>, Vec<Address>), store::Error> {
     let mut to: Vec<Address> = Vec::new();
     let mut cc: Vec<Address> = Vec::new();

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::{Common, load, open, print_json, refuse};
+use crate::domain::Time;
 use crate::report::{self, printable, printable_lines};
 use crate::store::{RetryOutcome, Store};
 
@@ -217,8 +218,7 @@ pub(super) fn outbox(args: OutboxArgs) -> anyhow::Result<ExitCode> {
 
 /// Queue outbox row `id` again, due now.
 fn retry(store: &mut Store, id: i64) -> anyhow::Result<ExitCode> {
-    let now_ms = jiff::Timestamp::now().as_millisecond();
-    match store.retry_outbox(id, now_ms)? {
+    match store.retry_outbox(id, Time::now())? {
         None => Err(refuse(format!("no outbox row {id}"))),
         Some(RetryOutcome::Requeued) => {
             println!("outbox {id}: queued again");
@@ -238,7 +238,7 @@ fn retry(store: &mut Store, id: i64) -> anyhow::Result<ExitCode> {
 pub(super) fn unsuspend(args: UnsuspendArgs) -> anyhow::Result<ExitCode> {
     let (_, mut store) = open(&args.common)?;
     let (address, queue) = (&args.address, args.queue.as_deref());
-    let now = jiff::Timestamp::now().as_second();
+    let now = Time::now();
     let lifted = store.write(|tx| crate::compliance::unsuspend(tx, address, queue, "cli", now))?;
     if lifted.is_empty() {
         return Err(refuse(format!(
@@ -299,7 +299,7 @@ pub(super) fn client_list(args: ClientListArgs) -> anyhow::Result<ExitCode> {
 pub(super) fn rescan(args: RescanArgs) -> anyhow::Result<ExitCode> {
     let (cfg, mut store) = open(&args.common)?;
     let cfg = std::sync::Arc::new(cfg);
-    let now = jiff::Timestamp::now().as_second();
+    let now = Time::now();
     let (scanned, flags) = crate::compliance::rescan_all(&mut store, &cfg, now)?;
     let version = cfg.detector_engine.version();
     if args.json {

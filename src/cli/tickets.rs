@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::mail::attachment_content;
 use super::{Common, open, print_json, refuse, write_output};
-use crate::domain::TicketId;
+use crate::domain::{TicketId, Time};
 use crate::report::{self, printable};
 use crate::store::{Store, TicketDetail, TicketFilter, TicketRef};
 
@@ -118,7 +118,7 @@ pub(super) fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
     let (cfg, mut store) = open(&args.common)?;
     let ticket = &args.ticket;
     let n = ticket_arg(ticket)?;
-    let now = jiff::Timestamp::now().as_second();
+    let now = Time::now();
     let changed = match store.set_status(TicketRef::Number(n), "Closed", "cli", now)? {
         Some(c) => Some(c),
         None => store.set_status(TicketRef::Id(n), "Closed", "cli", now)?,

@@ -10,6 +10,11 @@ use serde::Serialize;
 pub struct Time(i64);
 
 impl Time {
+    /// The current instant, from the system clock.
+    pub fn now() -> Time {
+        Time(jiff::Timestamp::now().as_millisecond())
+    }
+
     /// The instant `secs` seconds after the epoch.
     pub const fn from_secs(secs: i64) -> Time {
         Time(secs.saturating_mul(1000))

@@ -39,7 +39,7 @@ pub use whole::Config;
 
 use minijinja::Value;
 
-use crate::domain::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId, Time};
 use crate::guard::{self, AutoReply};
 use crate::parse::ParsedMessage;
 use crate::store::{self, Conversation, Enqueue, NewOutbound, Tx};
@@ -99,7 +99,7 @@ pub enum Sender {
 /// # Errors
 ///
 /// [`store::Error`] from the inserts.
-pub fn queue(tx: &Tx<'_>, mail: &Mail, now: i64) -> Result<Option<MessageRowId>, store::Error> {
+pub fn queue(tx: &Tx<'_>, mail: &Mail, now: Time) -> Result<Option<MessageRowId>, store::Error> {
     // An address that is not a plain RFC 5322 `local@domain` (a forged
     // `From: <"a>,evil@evil.test"@cust.test>`) gets no mail, in no header.
     let (rcpts, invalid): (Vec<&String>, Vec<&String>) = mail
@@ -185,7 +185,8 @@ pub fn queue(tx: &Tx<'_>, mail: &Mail, now: i64) -> Result<Option<MessageRowId>,
             rcpt_to: rcpt,
             subject: &subject,
             raw: &raw,
-            now_ms: now.saturating_mul(1000),
+            // Due at once: at the start of the current second.
+            now: Time::from_secs(now.secs()),
         })?;
         // The row's own bounce address names the row, so it can only be
         // made once the row has its id.
@@ -226,7 +227,7 @@ pub fn set_status(
     first_response: bool,
     cause: &str,
     row: MessageRowId,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     tx.set_ticket_status(conv.id, status, first_response, now)?;
     if conv.status != status {
@@ -337,7 +338,7 @@ pub fn queue_per_recipient(
     mail: &Mail,
     about: Option<&Conversation>,
     fallback_reply_to: Option<&str>,
-    now: i64,
+    now: Time,
 ) -> Result<Vec<Option<MessageRowId>>, store::Error> {
     let mut rows = Vec::with_capacity(mail.rcpts.len());
     for (i, rcpt) in mail.rcpts.iter().enumerate() {
@@ -375,7 +376,7 @@ pub fn draft(
     subject: String,
     body: String,
     auto_submitted: AutoSubmitted,
-    now: i64,
+    now: Time,
 ) -> Draft {
     Draft {
         from,
@@ -389,7 +390,7 @@ pub fn draft(
         auto_submitted,
         attachments: Vec::new(),
         x_loop: cfg.outbound.x_loop.clone(),
-        date: now,
+        date: now.secs(),
         message_id: compose::message_id(&cfg.server.hostname),
     }
 }
@@ -476,7 +477,7 @@ pub fn render(
     ticket: Option<TicketId>,
     name: &str,
     vars: &Vars,
-    now: i64,
+    now: Time,
 ) -> Result<Option<templates::Rendered>, store::Error> {
     match cfg.outbound.templates.render(name, vars) {
         Ok(r) => Ok(Some(r)),
@@ -512,7 +513,7 @@ pub fn may_auto_reply(
     to: &str,
     auto: Option<guard::Automatic>,
     mail: &str,
-    now: i64,
+    now: Time,
 ) -> Result<bool, store::Error> {
     // The pure check first: the store is asked only for a person.
     let decision = match auto {
@@ -522,7 +523,7 @@ pub fn may_auto_reply(
         },
         None => guard::limit(
             cfg,
-            tx.automatic_mails_since(to, now - 3600)?,
+            tx.automatic_mails_since(to, now.secs() - 3600)?,
             tx.suppression(to, now)?.as_deref(),
         ),
     };
@@ -575,7 +576,7 @@ pub fn auto_reply(
     conv: &Conversation,
     reply: &AutoReplyMail<'_>,
     vars: &Vars,
-    now: i64,
+    now: Time,
 ) -> Result<Option<MessageRowId>, store::Error> {
     let Some(r) = render(tx, cfg, Some(conv.id), reply.template, vars, now)? else {
         return Ok(None);
@@ -626,7 +627,7 @@ pub fn notify_agents(
     agents: &[(String, String)],
     suspended: Option<String>,
     held: Option<&str>,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     if agents.is_empty() {
         return Ok(());
@@ -765,9 +766,10 @@ pub fn permanent_failure(
     tx: &Tx<'_>,
     cfg: &Config,
     f: &Failure<'_>,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     let suppressed_until = now
+        .secs()
         .saturating_add(i64::try_from(cfg.outbound.suppress_for.as_secs()).unwrap_or(i64::MAX / 2));
     let is_agent_or_admin = cfg.is_agent(f.address)
         || cfg
@@ -845,7 +847,7 @@ fn bounce_notice(
     f: &Failure<'_>,
     conv: &Conversation,
     vars: &Vars,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     let agents: Vec<(String, String)> = agents_for(cfg, conv)
         .into_iter()
@@ -894,7 +896,7 @@ fn failure_alert(
     cfg: &Config,
     f: &Failure<'_>,
     mut vars: Vars,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     vars.insert("alert_title", Value::from("Delivery failed"));
     vars.insert(
@@ -923,7 +925,7 @@ pub fn alert(
     cfg: &Config,
     ticket: Option<TicketId>,
     vars: &Vars,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     let admins = &cfg.monitoring.admins;
     if admins.is_empty() {
@@ -948,7 +950,7 @@ pub fn alert_to(
     vars: &Vars,
     rcpts: &[String],
     reply_on: Option<&Conversation>,
-    now: i64,
+    now: Time,
 ) -> Result<bool, store::Error> {
     if rcpts.is_empty() {
         return Ok(false);

@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use super::Config;
 use super::smarthost::{Envelope as SendEnvelope, SendError, Transport};
 use super::{Failure, permanent_failure};
+use crate::domain::Time;
 use crate::store::{self, Claimed, Outbox, OutboxId, Settlement};
 
 /// How long sends in flight get to finish after shutdown begins.
@@ -50,9 +51,10 @@ struct Done {
     result: Result<(), SendError>,
 }
 
-/// The current time in Unix milliseconds.
+/// The current time, in milliseconds since the Unix epoch (as the
+/// outbox's due times).
 fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
+    Time::now().millis()
 }
 
 /// How many claimed rows wait for a free send slot, per slot: claims run
@@ -97,12 +99,12 @@ fn start_turn(
                         alert_admins: f.kind != "alert",
                         source: f.source,
                     },
-                    now_ms().div_euclid(1000),
+                    Time::now(),
                 ),
                 None => Ok(()),
             },
             limit,
-            now_ms(),
+            Time::now(),
         );
         (outbox, result)
     })

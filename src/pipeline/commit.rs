@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::agent::{self, Sender};
-use crate::domain::{ContactId, MessageRowId, Status, TicketId};
+use crate::domain::{ContactId, MessageRowId, Status, TicketId, Time};
 use crate::outbound::Config;
 use crate::outbound::{self, AutoReplyMail};
 use crate::route::{self, Route, Target};
@@ -25,7 +25,7 @@ pub fn commit(
     cfg: &Config,
     msg: Incoming<'_>,
     plan: Plan,
-    now: i64,
+    now: Time,
 ) -> Result<Outcome, store::Error> {
     let Plan {
         message_id,
@@ -71,7 +71,7 @@ fn commit_mail(
     base: &NewMessage<'_>,
     reused: bool,
     mail: MailPlan,
-    now: i64,
+    now: Time,
 ) -> Result<Outcome, store::Error> {
     // Bounces and authenticated agent mail do not take the customer path.
     if !matches!(mail.sender, Sender::Customer { .. }) {
@@ -175,7 +175,7 @@ fn commit_agent_path(
     base: &NewMessage<'_>,
     reused: bool,
     mail: MailPlan,
-    now: i64,
+    now: Time,
 ) -> Result<Outcome, store::Error> {
     let cx = agent::Context {
         cfg,
@@ -219,7 +219,7 @@ fn open_or_join(
     mail: &MailPlan,
     route: &Route,
     plan: &TicketPlan,
-    now: i64,
+    now: Time,
 ) -> Result<(TicketId, bool, bool, Option<ContactId>), store::Error> {
     let Route::Ticket {
         queue,
@@ -275,7 +275,7 @@ fn open_or_join(
     Ok((ticket, opened, reopened, contact))
 }
 
-fn contact(tx: &Tx<'_>, msg: Incoming<'_>, now: i64) -> Result<Option<ContactId>, store::Error> {
+fn contact(tx: &Tx<'_>, msg: Incoming<'_>, now: Time) -> Result<Option<ContactId>, store::Error> {
     match &msg.parsed.from {
         Some(from) => Ok(Some(tx.upsert_contact(
             &from.address,
@@ -300,7 +300,7 @@ fn participant(
     ticket: TicketId,
     row: MessageRowId,
     opened: bool,
-    now: i64,
+    now: Time,
 ) -> Result<bool, store::Error> {
     let role = if opened {
         "requester"
@@ -335,7 +335,7 @@ fn thread_events(
     ticket: TicketId,
     row: MessageRowId,
     reopened: bool,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     let thread_json = serde_json::to_string(&mail.thread.matched).unwrap_or_default();
     if let Target::NewLinked { previous } = plan.target {
@@ -378,7 +378,7 @@ fn after_customer_message(
     mail: &MailPlan,
     plan: &TicketPlan,
     after: &After,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     let After {
         ticket,
@@ -527,7 +527,7 @@ pub(super) fn base_message<'a>(
     r: &'a Rendered,
     message_id: &'a str,
     is_synthetic_id: bool,
-    now: i64,
+    now: Time,
 ) -> NewMessage<'a> {
     let (env, parsed) = (msg.env, msg.parsed);
     NewMessage {

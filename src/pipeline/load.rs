@@ -2,7 +2,7 @@
 //! needs about one message, in one struct, so the decision itself reads
 //! nothing.
 
-use crate::domain::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId, Time};
 use crate::guard::Automatic;
 use crate::outbound::Config;
 use crate::parse::classify::Class;
@@ -48,7 +48,7 @@ impl Loaded {
     }
 }
 
-/// Read what deciding `msg` needs, at `now` (Unix seconds).
+/// Read what deciding `msg` needs, at `now`.
 ///
 /// # Errors
 ///
@@ -57,7 +57,7 @@ pub fn load(
     tx: &Tx<'_>,
     cfg: &Config,
     msg: Incoming<'_>,
-    now: i64,
+    now: Time,
 ) -> Result<Loaded, store::Error> {
     let (message_id, synthetic) = super::stored_message_id(msg.parsed);
     let duplicate = tx.duplicate_of(&message_id, &msg.parsed.content_hash)?;
@@ -110,7 +110,7 @@ pub fn load(
     // a person's mail.
     let (sent_last_hour, suppression) = if automatic.is_none() && !sender.is_empty() {
         (
-            tx.automatic_mails_since(sender, now - 3600)?,
+            tx.automatic_mails_since(sender, now.secs() - 3600)?,
             tx.suppression(sender, now)?,
         )
     } else {

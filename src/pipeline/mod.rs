@@ -28,7 +28,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::domain::{Accepted, Envelope, MessageRowId, Queue, Status, TicketId};
+use crate::domain::{Accepted, Envelope, MessageRowId, Queue, Status, TicketId, Time};
 use crate::outbound::Config;
 use crate::parse::ParsedMessage;
 use crate::store::{self, NewMessage, NewTicket, Tx};
@@ -114,7 +114,7 @@ impl Outcome {
 pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
     Box::new(move |tx, job| {
         let cfg = config.borrow().clone();
-        let now = jiff::Timestamp::now().as_second();
+        let now = Time::now();
         let outcome = run(tx, &cfg, &job.envelope, &job.raw, &job.parsed, now)?;
         tracing::debug!(
             message_row = outcome.message.0,
@@ -156,7 +156,7 @@ pub fn run(
     env: &Envelope,
     raw: &[u8],
     parsed: &ParsedMessage,
-    now: i64,
+    now: Time,
 ) -> Result<Outcome, store::Error> {
     let msg = Incoming { env, raw, parsed };
     let error = match tx.attempt(|tx| process(tx, cfg, msg, now)) {
@@ -196,7 +196,7 @@ fn monitor(
     cfg: &Config,
     msg: Incoming<'_>,
     o: &Outcome,
-    now: i64,
+    now: Time,
 ) -> Result<(), store::Error> {
     let (Some(ticket), Some(m)) = (
         o.ticket,
@@ -244,7 +244,7 @@ pub fn process(
     tx: &mut Tx<'_>,
     cfg: &Config,
     msg: Incoming<'_>,
-    now: i64,
+    now: Time,
 ) -> Result<Outcome, store::Error> {
     let loaded = load(tx, cfg, msg, now)?;
     let plan = decide(cfg, msg, &loaded, now);
@@ -260,7 +260,7 @@ fn store_unrouted(
     msg: Incoming<'_>,
     error: &store::Error,
     with_ticket: bool,
-    now: i64,
+    now: Time,
 ) -> Result<Outcome, store::Error> {
     let parsed = msg.parsed;
     let (message_id, is_synthetic) = stored_message_id(parsed);
@@ -340,7 +340,15 @@ mod tests {
         let parsed = crate::parse::parse(RAW);
         let outcome = {
             let mut tx = Tx::new(&txn);
-            run(&mut tx, &cfg, &envelope(), RAW, &parsed, 1_000).expect("stored")
+            run(
+                &mut tx,
+                &cfg,
+                &envelope(),
+                RAW,
+                &parsed,
+                Time::from_secs(1_000),
+            )
+            .expect("stored")
         };
         let (queue, state, flag) = txn
             .query_row(
@@ -390,7 +398,17 @@ mod tests {
         let txn = conn.transaction().expect("begin");
         let parsed = crate::parse::parse(RAW);
         let mut tx = Tx::optimistic(&txn);
-        assert!(run(&mut tx, &cfg, &envelope(), RAW, &parsed, 1_000).is_err());
+        assert!(
+            run(
+                &mut tx,
+                &cfg,
+                &envelope(),
+                RAW,
+                &parsed,
+                Time::from_secs(1_000)
+            )
+            .is_err()
+        );
         assert!(tx.is_poisoned());
     }
 

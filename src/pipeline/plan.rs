@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::agent::{self, Sender};
-use crate::domain::{Envelope, MessageRowId, Source, Status, TicketId};
+use crate::domain::{Envelope, MessageRowId, Source, Status, TicketId, Time};
 use crate::guard::{self, AutoReply, Automatic};
 use crate::monitor::Monitoring;
 use crate::outbound::Config;
@@ -186,8 +186,8 @@ pub struct Notifications {
 }
 
 /// Decide what happens to `msg` given what the store said (`loaded`), at
-/// `now` (Unix seconds). Pure: reads nothing, writes nothing.
-pub fn decide(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: i64) -> Plan {
+/// `now`. Pure: reads nothing, writes nothing.
+pub fn decide(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: Time) -> Plan {
     let (message_id, synthetic_id) = super::stored_message_id(msg.parsed);
     let path = if let Some((message, ticket)) = loaded.duplicate {
         Path::Duplicate { message, ticket }
@@ -210,7 +210,7 @@ pub fn decide(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: i64) -> Pla
     }
 }
 
-fn decide_mail(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: i64) -> MailPlan {
+fn decide_mail(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: Time) -> MailPlan {
     let probe = loaded.probe.clone();
     let decision = thread::decide(cfg, &probe, &loaded.index, now);
     let mut sender = agent::sender(cfg, &probe, &decision, msg.parsed, loaded.class.as_ref());

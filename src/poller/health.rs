@@ -8,7 +8,7 @@
 //! and a recovery after a restart is still noted on the ticket.
 
 use super::{Context, Error};
-use crate::domain::TicketId;
+use crate::domain::{TicketId, Time};
 use crate::monitor::{Notify, alert_vars, deliver};
 use crate::outbound::Config;
 use crate::store::{self, MailboxHealth, NewEvent, NewTicket, Tx};
@@ -41,7 +41,7 @@ impl Health {
             let mailbox = self.mailbox.clone();
             let client = self.client.clone();
             let reason = reason(error);
-            let now = jiff::Timestamp::now().as_second();
+            let now = Time::now();
             let result = ctx
                 .store
                 .write(move |tx| mark_broken(tx, &cfg, &mailbox, &client, &reason, now))
@@ -68,7 +68,7 @@ impl Health {
         self.failures = 0;
         let cfg = ctx.config.borrow().clone();
         let mailbox = self.mailbox.clone();
-        let now = jiff::Timestamp::now().as_second();
+        let now = Time::now();
         let result = ctx
             .store
             .write(move |tx| mark_recovered(tx, &cfg, &mailbox, now))
@@ -92,7 +92,7 @@ pub fn reason(error: &Error) -> String {
 }
 
 /// Store an internal note on `ticket`.
-fn add_note(tx: &Tx<'_>, ticket: TicketId, text: &str, now: i64) -> Result<(), store::Error> {
+fn add_note(tx: &Tx<'_>, ticket: TicketId, text: &str, now: Time) -> Result<(), store::Error> {
     tx.add_note(ticket, text, "poller", now).map(|_| ())
 }
 
@@ -109,7 +109,7 @@ pub fn mark_broken(
     mailbox: &str,
     client: &str,
     reason: &str,
-    now: i64,
+    now: Time,
 ) -> Result<Option<TicketId>, store::Error> {
     let before = tx.mailbox_health(mailbox)?;
     if before.as_ref().is_some_and(|h| h.broken) {
@@ -143,7 +143,7 @@ pub fn mark_broken(
             broken: true,
             ticket: Some(ticket),
             reason: reason.to_owned(),
-            since: now,
+            since: now.secs(),
         },
         now,
     )?;
@@ -156,7 +156,7 @@ struct Broken<'a> {
     client: &'a str,
     reason: &'a str,
     subject: &'a str,
-    now: i64,
+    now: Time,
 }
 
 /// The ticket of a break: the `earlier` break's ticket while it is still
@@ -287,7 +287,7 @@ pub fn mark_recovered(
     tx: &mut Tx<'_>,
     cfg: &Config,
     mailbox: &str,
-    now: i64,
+    now: Time,
 ) -> Result<bool, store::Error> {
     let Some(h) = tx.mailbox_health(mailbox)? else {
         return Ok(false);
@@ -295,7 +295,7 @@ pub fn mark_recovered(
     if !h.broken {
         return Ok(false);
     }
-    let minutes = (now - h.since).max(0) / 60;
+    let minutes = (now.secs() - h.since).max(0) / 60;
     let text = format!("Mailbox {mailbox} works again (it was unreachable for {minutes} min).");
     if let Some(t) = h.ticket {
         add_note(tx, t, &text, now)?;
@@ -304,7 +304,7 @@ pub fn mark_recovered(
             message: None,
             kind: "mailbox_recovered",
             cause: "poller",
-            detail: &serde_json::json!({ "mailbox": mailbox, "down_secs": now - h.since })
+            detail: &serde_json::json!({ "mailbox": mailbox, "down_secs": now.secs() - h.since })
                 .to_string(),
             now,
         })?;

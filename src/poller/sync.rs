@@ -33,7 +33,7 @@ use super::health::Health;
 use super::idle::{self, Wake};
 use super::{Context, Error, timed};
 use crate::config::{AfterIngest, FirstSync, ImapAccount};
-use crate::domain::{Envelope, Source};
+use crate::domain::{Envelope, Source, Time};
 use crate::store::{SyncState, SyncUpdate};
 
 /// Messages fetched per `UID FETCH`: the unit that commits before the next
@@ -198,7 +198,7 @@ async fn start_state(
         start_uid: base,
         source,
     };
-    let now = jiff::Timestamp::now().as_second();
+    let now = Time::now();
     ctx.store
         .write(move |tx| tx.set_sync_state(&mb, &state, now))
         .await?;
@@ -380,7 +380,7 @@ async fn fetch_new(
                     uid_validity: validity,
                     prev_uid: prev,
                     uid,
-                    now: jiff::Timestamp::now().as_second(),
+                    now: Time::now(),
                 };
                 pending.push((uid, ctx.spool.accept_imap(envelope, raw, sync).await?));
             }

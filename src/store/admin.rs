@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Store, TicketRef};
-use crate::domain::Status;
+use crate::domain::{Status, Time};
 
 /// What [`Store::set_status`] changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl Store {
         which: TicketRef,
         status: &str,
         cause: &str,
-        now: i64,
+        now: Time,
     ) -> Result<Option<StatusChange>, Error> {
         let txn = self
             .conn
@@ -66,14 +66,14 @@ impl Store {
             WHERE id = ?1";
         txn.execute(
             SET,
-            params![id, status, now, Status::name_is_closed(status)],
+            params![id, status, now.secs(), Status::name_is_closed(status)],
         )
         .map_err(|e| Error::sql(SET, e))?;
         const EVENT: &str =
             "INSERT INTO events (ticket_id, message_row_id, at, kind, cause, detail)
             VALUES (?1, NULL, ?2, 'status_changed', ?3, ?4)";
         let detail = serde_json::json!({ "from": from, "to": status }).to_string();
-        txn.execute(EVENT, params![id, now, cause, detail])
+        txn.execute(EVENT, params![id, now.secs(), cause, detail])
             .map_err(|e| Error::sql(EVENT, e))?;
         txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
         Ok(Some(StatusChange {

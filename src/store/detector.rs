@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Store, Tx};
-use crate::domain::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId, Time};
 
 /// A flag to record.
 #[derive(Debug, Clone)]
@@ -27,8 +27,8 @@ pub struct NewFlag<'a> {
     pub score: u32,
     /// The hits acted on, as JSON.
     pub hits: &'a str,
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 /// One hit's identity and what it matched.
@@ -129,14 +129,14 @@ impl Tx<'_> {
         message: MessageRowId,
         version: &str,
         flagged: bool,
-        now: i64,
+        now: Time,
     ) -> Result<(), Error> {
         const Q: &str = "INSERT INTO detector_scans (message_row_id, version, flagged, scanned_at)
             VALUES (?1, ?2, ?3, ?4)
             ON CONFLICT (message_row_id) DO UPDATE SET version = excluded.version,
                 flagged = excluded.flagged, scanned_at = excluded.scanned_at";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![message.0, version, i64::from(flagged), now])
+        st.execute(params![message.0, version, i64::from(flagged), now.secs()])
             .map_err(|e| Error::sql(Q, e))?;
         Ok(())
     }
@@ -222,7 +222,7 @@ impl Tx<'_> {
                 f.version,
                 f.score,
                 f.hits,
-                f.now
+                f.now.secs()
             ])
             .map_err(|e| Error::sql(Q, e))?;
         Ok((n == 1).then(|| self.conn.last_insert_rowid()))
@@ -316,7 +316,7 @@ impl Tx<'_> {
         queue: &str,
         alert: Option<TicketId>,
         flag: i64,
-        now: i64,
+        now: Time,
     ) -> Result<Option<i64>, Error> {
         const Q: &str = "INSERT OR IGNORE INTO suspensions
             (client, queue, since, alert_ticket_id, flag_id) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -325,7 +325,7 @@ impl Tx<'_> {
             .execute(params![
                 client.to_lowercase(),
                 queue,
-                now,
+                now.secs(),
                 alert.map(|t| t.0),
                 flag
             ])
@@ -344,7 +344,7 @@ impl Tx<'_> {
         client: &str,
         queue: Option<&str>,
         by: &str,
-        now: i64,
+        now: Time,
     ) -> Result<Vec<Suspension>, Error> {
         let client = client.to_lowercase();
         const Q: &str = suspension_query!(
@@ -359,9 +359,9 @@ impl Tx<'_> {
         const U: &str = "UPDATE suspensions SET lifted_at = ?2, lifted_by = ?3 WHERE id = ?1";
         let mut up = self.conn.prepare_cached(U).map_err(|e| Error::sql(U, e))?;
         for s in &mut lifted {
-            up.execute(params![s.id, now, by])
+            up.execute(params![s.id, now.secs(), by])
                 .map_err(|e| Error::sql(U, e))?;
-            s.lifted_at = Some(now);
+            s.lifted_at = Some(now.secs());
             s.lifted_by = by.to_owned();
         }
         Ok(lifted)
@@ -470,11 +470,16 @@ impl Tx<'_> {
         ticket: TicketId,
         text: &str,
         source: &str,
-        now: i64,
+        now: Time,
     ) -> Result<MessageRowId, Error> {
         use sha2::Digest;
         let hash = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-        let message_id = format!("note-{}-{now}-{}@postdesk.invalid", ticket.0, &hash[..16]);
+        let message_id = format!(
+            "note-{}-{}-{}@postdesk.invalid",
+            ticket.0,
+            now.secs(),
+            &hash[..16]
+        );
         self.insert_message(&super::NewMessage {
             ticket: Some(ticket),
             message_id: &message_id,

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::tx::AttachmentRow;
 use super::{Error, MessageSummary, Store, Tx};
-use crate::domain::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId, Time};
 use crate::parse::{Attachment, AttachmentInfo};
 
 pub use crate::domain::OutboxId;
@@ -56,8 +56,8 @@ pub struct NewOutbound<'a> {
     pub raw: &'a [u8],
     /// Attachments sent with it.
     pub attachments: &'a [Attachment],
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 /// One outbox row to write.
@@ -82,8 +82,8 @@ pub struct Enqueue<'a> {
     pub subject: &'a str,
     /// The bytes.
     pub raw: &'a [u8],
-    /// Now, Unix milliseconds: due at once.
-    pub now_ms: i64,
+    /// Now: due at once.
+    pub now: Time,
 }
 
 /// What the conversation needs to know about one ticket.
@@ -160,7 +160,7 @@ impl<'c> Tx<'c> {
             m.subject,
             json(&irt),
             json(m.references),
-            m.now,
+            m.now.secs(),
             m.text,
             m.raw.len() as i64,
         ])
@@ -207,8 +207,8 @@ impl<'c> Tx<'c> {
             e.rcpt_to.to_ascii_lowercase(),
             e.subject,
             e.raw,
-            e.now_ms.div_euclid(1000),
-            e.now_ms,
+            e.now.secs(),
+            e.now.millis(),
         ])
         .map_err(|err| Error::sql(Q, err))?;
         Ok(OutboxId(self.conn.last_insert_rowid()))
@@ -247,12 +247,14 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn suppression(&self, address: &str, now: i64) -> Result<Option<String>, Error> {
+    pub fn suppression(&self, address: &str, now: Time) -> Result<Option<String>, Error> {
         const Q: &str = "SELECT reason FROM suppressed_addresses WHERE address = ?1 AND until > ?2";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.query_row(params![address.to_ascii_lowercase(), now], |r| r.get(0))
-            .optional()
-            .map_err(|e| Error::sql(Q, e))
+        st.query_row(params![address.to_ascii_lowercase(), now.secs()], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| Error::sql(Q, e))
     }
 
     /// Suppress mail to `address` until `until` (Unix seconds).
@@ -266,7 +268,7 @@ impl<'c> Tx<'c> {
         until: i64,
         reason: &str,
         ticket: Option<TicketId>,
-        now: i64,
+        now: Time,
     ) -> Result<(), Error> {
         const Q: &str =
             "INSERT INTO suppressed_addresses (address, until, reason, ticket_id, created_at)
@@ -279,7 +281,7 @@ impl<'c> Tx<'c> {
             until,
             reason,
             ticket.map(|t| t.0),
-            now
+            now.secs()
         ])
         .map_err(|e| Error::sql(Q, e))?;
         Ok(())
@@ -553,7 +555,7 @@ impl<'c> Tx<'c> {
         ticket: TicketId,
         status: &str,
         first_response: bool,
-        now: i64,
+        now: Time,
     ) -> Result<(), Error> {
         const Q: &str = "UPDATE tickets SET status = ?2, updated_at = ?3,
                 closed_at = CASE WHEN ?4 THEN ?3 ELSE NULL END,
@@ -564,7 +566,7 @@ impl<'c> Tx<'c> {
         st.execute(params![
             ticket.0,
             status,
-            now,
+            now.secs(),
             Status::name_is_closed(status),
             first_response
         ])
@@ -582,7 +584,7 @@ impl<'c> Tx<'c> {
         ticket: TicketId,
         field: TicketField,
         value: &str,
-        now: i64,
+        now: Time,
     ) -> Result<(), Error> {
         let q = match field {
             TicketField::Priority => {
@@ -596,7 +598,7 @@ impl<'c> Tx<'c> {
             }
         };
         let mut st = self.conn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
-        st.execute(params![ticket.0, value, now])
+        st.execute(params![ticket.0, value, now.secs()])
             .map_err(|e| Error::sql(q, e))?;
         Ok(())
     }
@@ -606,12 +608,12 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn add_tag(&self, ticket: TicketId, tag: &str, now: i64) -> Result<bool, Error> {
+    pub fn add_tag(&self, ticket: TicketId, tag: &str, now: Time) -> Result<bool, Error> {
         const Q: &str = "INSERT INTO ticket_tags (ticket_id, tag, added_at) VALUES (?1, ?2, ?3)
             ON CONFLICT DO NOTHING";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let n = st
-            .execute(params![ticket.0, tag, now])
+            .execute(params![ticket.0, tag, now.secs()])
             .map_err(|e| Error::sql(Q, e))?;
         Ok(n > 0)
     }
@@ -638,7 +640,12 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn merge_ticket(&self, source: TicketId, target: TicketId, now: i64) -> Result<i64, Error> {
+    pub fn merge_ticket(
+        &self,
+        source: TicketId,
+        target: TicketId,
+        now: Time,
+    ) -> Result<i64, Error> {
         let run = |q: &str, p: &[&dyn rusqlite::ToSql]| -> Result<usize, Error> {
             let mut st = self.conn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
             st.execute(p).map_err(|e| Error::sql(q, e))
@@ -678,13 +685,13 @@ impl<'c> Tx<'c> {
             "UPDATE tickets SET message_count = message_count +
                 (SELECT message_count FROM tickets WHERE id = ?1), updated_at = ?3
              WHERE id = ?2",
-            &[&source.0, &target.0, &now],
+            &[&source.0, &target.0, &now.secs()],
         )?;
         run(
             "UPDATE tickets SET status = 'Closed', closed_at = ?3, updated_at = ?3,
                 merged_into = ?2, message_count = 0
              WHERE id = ?1",
-            &[&source.0, &target.0, &now],
+            &[&source.0, &target.0, &now.secs()],
         )?;
         Ok(moved_i64)
     }
@@ -786,7 +793,7 @@ impl Outbox {
     /// In one transaction: record `settled` (calling `on_failed` with the
     /// transaction for each row that failed for good, so the event, the
     /// alert and the suppression commit with the mark), then claim up to
-    /// `limit` rows due at `now_ms` (status `sending`, attempts + 1).
+    /// `limit` rows due at `now` (status `sending`, attempts + 1).
     /// Returns the claimed rows and when the next queued row is due.
     ///
     /// # Errors
@@ -797,7 +804,7 @@ impl Outbox {
         settled: &[(OutboxId, Settlement)],
         mut on_failed: F,
         limit: usize,
-        now_ms: i64,
+        now: Time,
     ) -> Result<(Vec<Claimed>, Option<i64>), Error>
     where
         F: FnMut(&mut Tx<'_>, OutboxId, &str) -> Result<(), Error>,
@@ -814,7 +821,7 @@ impl Outbox {
                         const Q: &str = "UPDATE outbox SET status = 'sent', sent_at = ?2,
                             last_error = '', claimed_at = NULL WHERE id = ?1";
                         let mut st = txn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-                        st.execute(params![id.0, now_ms.div_euclid(1000)])
+                        st.execute(params![id.0, now.secs()])
                             .map_err(|e| Error::sql(Q, e))?;
                     }
                     Settlement::Retry { at_ms, error } => {
@@ -850,22 +857,19 @@ impl Outbox {
                 RETURNING id, ticket_id, kind, message_id, mail_from, rcpt_to, subject, raw, attempts";
             let mut st = txn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
             let rows = st
-                .query_map(
-                    params![now_ms, now_ms.div_euclid(1000), limit as i64],
-                    |r| {
-                        Ok(Claimed {
-                            id: OutboxId(r.get(0)?),
-                            ticket: r.get::<_, Option<i64>>(1)?.map(TicketId),
-                            kind: r.get(2)?,
-                            message_id: r.get(3)?,
-                            mail_from: r.get(4)?,
-                            rcpt_to: r.get(5)?,
-                            subject: r.get(6)?,
-                            raw: r.get(7)?,
-                            attempts: r.get(8)?,
-                        })
-                    },
-                )
+                .query_map(params![now.millis(), now.secs(), limit as i64], |r| {
+                    Ok(Claimed {
+                        id: OutboxId(r.get(0)?),
+                        ticket: r.get::<_, Option<i64>>(1)?.map(TicketId),
+                        kind: r.get(2)?,
+                        message_id: r.get(3)?,
+                        mail_from: r.get(4)?,
+                        rcpt_to: r.get(5)?,
+                        subject: r.get(6)?,
+                        raw: r.get(7)?,
+                        attempts: r.get(8)?,
+                    })
+                })
                 .map_err(|e| Error::sql(Q, e))?;
             for row in rows {
                 claimed.push(row.map_err(|e| Error::sql(Q, e))?);
@@ -959,7 +963,7 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn retry_outbox(&mut self, id: i64, now_ms: i64) -> Result<Option<RetryOutcome>, Error> {
+    pub fn retry_outbox(&mut self, id: i64, now: Time) -> Result<Option<RetryOutcome>, Error> {
         let txn = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -983,7 +987,7 @@ impl Store {
             "failed" => {
                 const Q: &str = "UPDATE outbox SET status = 'queued', attempts = 0,
                     next_attempt_at = ?2 WHERE id = ?1";
-                txn.execute(Q, params![id, now_ms])
+                txn.execute(Q, params![id, now.millis()])
                     .map_err(|e| Error::sql(Q, e))?;
                 // Retrying by hand overrides a suppression of the address.
                 const UNSUPPRESS: &str = "DELETE FROM suppressed_addresses WHERE address = ?1";
@@ -994,7 +998,7 @@ impl Store {
                         "INSERT INTO events (ticket_id, message_row_id, at, kind, cause, detail)
                         VALUES (?1, NULL, ?2, 'delivery_retried', 'cli', ?3)";
                     let detail = serde_json::json!({ "outbox": id, "to": rcpt }).to_string();
-                    txn.execute(EVENT, params![t, now_ms.div_euclid(1000), detail])
+                    txn.execute(EVENT, params![t, now.secs(), detail])
                         .map_err(|e| Error::sql(EVENT, e))?;
                 }
                 RetryOutcome::Requeued
@@ -1031,19 +1035,19 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn enqueue(outbox: &Outbox, rcpt: &str, automatic: bool, now_ms: i64) -> OutboxId {
+    fn enqueue(outbox: &Outbox, rcpt: &str, automatic: bool, now: Time) -> OutboxId {
         Tx::new(&outbox.conn)
             .enqueue(&Enqueue {
                 ticket: None,
                 message_row: None,
                 kind: "ack",
                 is_automatic: automatic,
-                message_id: &format!("{rcpt}.{now_ms}@desk.test"),
+                message_id: &format!("{rcpt}.{}@desk.test", now.millis()),
                 mail_from: "",
                 rcpt_to: rcpt,
                 subject: "s",
                 raw: b"Subject: s\r\n\r\nx\r\n",
-                now_ms,
+                now,
             })
             .unwrap()
     }
@@ -1063,15 +1067,19 @@ mod tests {
     fn claim_mark_retry_and_recover_keep_one_row_per_mail() {
         let dir = tempfile::tempdir().unwrap();
         let mut outbox = Outbox::open(dir.path()).unwrap();
-        let a = enqueue(&outbox, "a@x.test", true, 1_000);
-        let b = enqueue(&outbox, "b@x.test", false, 1_000);
+        let a = enqueue(&outbox, "a@x.test", true, Time::from_millis(1_000));
+        let b = enqueue(&outbox, "b@x.test", false, Time::from_millis(1_000));
         let ok = |_: &mut Tx<'_>, _: OutboxId, _: &str| Ok(());
 
         // Not due yet at 999 ms; both due at 1000.
-        let (claimed, next) = outbox.settle_and_claim(&[], ok, 10, 999).unwrap();
+        let (claimed, next) = outbox
+            .settle_and_claim(&[], ok, 10, Time::from_millis(999))
+            .unwrap();
         assert!(claimed.is_empty());
         assert_eq!(next, Some(1_000));
-        let (claimed, next) = outbox.settle_and_claim(&[], ok, 1, 1_000).unwrap();
+        let (claimed, next) = outbox
+            .settle_and_claim(&[], ok, 1, Time::from_millis(1_000))
+            .unwrap();
         assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), [a]);
         assert_eq!(claimed[0].attempts, 1);
         assert_eq!(next, Some(1_000), "b is still due");
@@ -1081,7 +1089,9 @@ mod tests {
         assert_eq!(outbox.recover().unwrap(), 1);
         assert_eq!(status(&outbox, a), ("queued".into(), 1));
 
-        let (claimed, _) = outbox.settle_and_claim(&[], ok, 10, 2_000).unwrap();
+        let (claimed, _) = outbox
+            .settle_and_claim(&[], ok, 10, Time::from_millis(2_000))
+            .unwrap();
         assert_eq!(claimed.len(), 2);
         let mut failed = Vec::new();
         let (_, next) = outbox
@@ -1101,7 +1111,7 @@ mod tests {
                     Ok(())
                 },
                 0,
-                3_000,
+                Time::from_millis(3_000),
             )
             .unwrap();
         assert!(failed.is_empty());
@@ -1109,7 +1119,9 @@ mod tests {
         assert_eq!(status(&outbox, a), ("sent".into(), 2));
         assert_eq!(status(&outbox, b), ("queued".into(), 1));
 
-        let (claimed, _) = outbox.settle_and_claim(&[], ok, 10, 5_000).unwrap();
+        let (claimed, _) = outbox
+            .settle_and_claim(&[], ok, 10, Time::from_millis(5_000))
+            .unwrap();
         assert_eq!(claimed[0].id, b);
         outbox
             .settle_and_claim(
@@ -1124,7 +1136,7 @@ mod tests {
                     Ok(())
                 },
                 0,
-                6_000,
+                Time::from_millis(6_000),
             )
             .unwrap();
         assert_eq!(failed, [(b, "550 no".to_owned())]);
@@ -1138,14 +1150,17 @@ mod tests {
 
         let mut store = Store::open(dir.path()).unwrap();
         assert_eq!(
-            store.retry_outbox(b.0, 7_000).unwrap(),
+            store.retry_outbox(b.0, Time::from_millis(7_000)).unwrap(),
             Some(RetryOutcome::Requeued)
         );
         assert_eq!(
-            store.retry_outbox(a.0, 7_000).unwrap(),
+            store.retry_outbox(a.0, Time::from_millis(7_000)).unwrap(),
             Some(RetryOutcome::AlreadySent)
         );
-        assert_eq!(store.retry_outbox(999, 7_000).unwrap(), None);
+        assert_eq!(
+            store.retry_outbox(999, Time::from_millis(7_000)).unwrap(),
+            None
+        );
         let rows = store.outbox().unwrap();
         let row_b = rows.iter().find(|r| r.id == b.0).unwrap();
         assert_eq!((row_b.status.as_str(), row_b.attempts), ("queued", 0));
@@ -1155,9 +1170,9 @@ mod tests {
     fn a_failing_failure_handler_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut outbox = Outbox::open(dir.path()).unwrap();
-        let a = enqueue(&outbox, "a@x.test", true, 1_000);
+        let a = enqueue(&outbox, "a@x.test", true, Time::from_millis(1_000));
         outbox
-            .settle_and_claim(&[], |_, _, _| Ok(()), 10, 1_000)
+            .settle_and_claim(&[], |_, _, _| Ok(()), 10, Time::from_millis(1_000))
             .unwrap();
         let r = outbox.settle_and_claim(
             &[(
@@ -1168,7 +1183,7 @@ mod tests {
             )],
             |_, _, _| Err(Error::WriterGone),
             10,
-            2_000,
+            Time::from_millis(2_000),
         );
         assert!(r.is_err());
         assert_eq!(
@@ -1183,12 +1198,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::open(dir.path()).unwrap();
         let tx = Tx::new(&outbox.conn);
-        tx.suppress("Gone@X.test", 100, "5.1.1 user unknown", None, 10)
-            .unwrap();
+        tx.suppress(
+            "Gone@X.test",
+            100,
+            "5.1.1 user unknown",
+            None,
+            Time::from_secs(10),
+        )
+        .unwrap();
         assert_eq!(
-            tx.suppression("gone@x.test", 99).unwrap().as_deref(),
+            tx.suppression("gone@x.test", Time::from_secs(99))
+                .unwrap()
+                .as_deref(),
             Some("5.1.1 user unknown")
         );
-        assert_eq!(tx.suppression("gone@x.test", 100).unwrap(), None);
+        assert_eq!(
+            tx.suppression("gone@x.test", Time::from_secs(100)).unwrap(),
+            None
+        );
     }
 }

@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, Store, Tx};
-use crate::domain::{MessageRowId, TicketId};
+use crate::domain::{MessageRowId, TicketId, Time};
 
 /// What a poller records with each fetched message: the mailbox's UID
 /// state moves from `prev_uid` to `uid`.
@@ -25,8 +25,8 @@ pub struct SyncUpdate {
     pub prev_uid: u32,
     /// The message's UID.
     pub uid: u32,
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 /// A mailbox's stored UID state.
@@ -74,8 +74,8 @@ pub struct NewDigestItem<'a> {
     pub sender: &'a str,
     /// Subject.
     pub subject: &'a str,
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 /// A digest item waiting for (or listed in) a digest.
@@ -119,8 +119,8 @@ pub struct NewNotice<'a> {
     pub subject: &'a str,
     /// Plain-text body.
     pub body: &'a str,
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 /// A recorded notice (`postdesk notices`).
@@ -210,7 +210,7 @@ impl Tx<'_> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn set_sync_state(&self, mailbox: &str, s: &SyncState, now: i64) -> Result<(), Error> {
+    pub fn set_sync_state(&self, mailbox: &str, s: &SyncState, now: Time) -> Result<(), Error> {
         const Q: &str = "INSERT INTO mailbox_sync (mailbox, uid_validity, last_uid, updated_at,
                 source, start_uid)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -224,7 +224,7 @@ impl Tx<'_> {
                     mailbox,
                     s.uid_validity,
                     s.last_uid,
-                    now,
+                    now.secs(),
                     s.source,
                     s.start_uid
                 ],
@@ -248,7 +248,13 @@ impl Tx<'_> {
             WHERE mailbox = ?1 AND uid_validity = ?2 AND last_uid = ?3";
         let mut st = self.conn.prepare_cached(Q).map_err(sql(Q))?;
         let n = st
-            .execute(params![u.mailbox, u.uid_validity, u.prev_uid, u.uid, u.now])
+            .execute(params![
+                u.mailbox,
+                u.uid_validity,
+                u.prev_uid,
+                u.uid,
+                u.now.secs()
+            ])
             .map_err(sql(Q))?;
         Ok(n == 1)
     }
@@ -291,7 +297,7 @@ impl Tx<'_> {
             i.priority,
             i.sender,
             i.subject,
-            i.now
+            i.now.secs()
         ])
         .map_err(sql(Q))?;
         Ok(())
@@ -317,7 +323,7 @@ impl Tx<'_> {
             recipients,
             n.subject,
             n.body,
-            n.now
+            n.now.secs()
         ])
         .map_err(sql(Q))?;
         Ok(self.conn.last_insert_rowid())
@@ -366,7 +372,7 @@ impl Tx<'_> {
         &self,
         mailbox: &str,
         h: &MailboxHealth,
-        now: i64,
+        now: Time,
     ) -> Result<(), Error> {
         const Q: &str = "INSERT INTO mailbox_health (mailbox, broken, ticket_id, reason, since,
                 updated_at)
@@ -381,7 +387,7 @@ impl Tx<'_> {
             h.ticket.map(|t| t.0),
             h.reason,
             h.since,
-            now
+            now.secs()
         ])
         .map_err(sql(Q))?;
         Ok(())
@@ -452,13 +458,13 @@ impl Tx<'_> {
         client: &str,
         slot: i64,
         items: &[i64],
-        now: i64,
+        now: Time,
     ) -> Result<Option<i64>, Error> {
         const Q: &str = "INSERT INTO digests (client, slot, created_at, item_count)
             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (client, slot) DO NOTHING";
         let n = self
             .conn
-            .execute(Q, params![client, slot, now, items.len() as i64])
+            .execute(Q, params![client, slot, now.secs(), items.len() as i64])
             .map_err(sql(Q))?;
         if n == 0 {
             return Ok(None);

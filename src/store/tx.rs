@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Error;
 use super::facts::{SenderHistory, TicketFacts};
-use crate::domain::{ContactId, MessageRowId, TicketId};
+use crate::domain::{ContactId, MessageRowId, TicketId, Time};
 use crate::parse::AttachmentInfo;
 
 /// A handle on an open transaction.
@@ -52,8 +52,8 @@ pub struct NewTicket<'a> {
     pub inbound_address: &'a str,
     /// A ticket this one continues (reply to a closed ticket).
     pub linked_ticket: Option<TicketId>,
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 /// Why a ticket was opened: its `ticket_opened` event.
@@ -122,8 +122,8 @@ pub struct NewMessage<'a> {
     pub raw: &'a [u8],
     /// What its attachments are (their bytes are in `raw`).
     pub attachments: &'a [AttachmentInfo],
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 /// One `attachments` row: what the attachment is and which part of its
@@ -170,8 +170,8 @@ pub struct NewEvent<'a> {
     pub cause: &'a str,
     /// Details, JSON object.
     pub detail: &'a str,
-    /// Now, Unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: Time,
 }
 
 impl<'c> Tx<'c> {
@@ -489,11 +489,11 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn reopen_ticket(&self, ticket: TicketId, now: i64) -> Result<(), Error> {
+    pub fn reopen_ticket(&self, ticket: TicketId, now: Time) -> Result<(), Error> {
         const Q: &str =
             "UPDATE tickets SET status = 'Open', closed_at = NULL, updated_at = ?2 WHERE id = ?1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![ticket.0, now])
+        st.execute(params![ticket.0, now.secs()])
             .map_err(|e| Error::sql(Q, e))?;
         Ok(())
     }
@@ -532,7 +532,7 @@ impl<'c> Tx<'c> {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn upsert_contact(&self, address: &str, name: &str, now: i64) -> Result<ContactId, Error> {
+    pub fn upsert_contact(&self, address: &str, name: &str, now: Time) -> Result<ContactId, Error> {
         const FIND: &str = "SELECT id FROM contacts WHERE address = ?1";
         const UPDATE: &str = "UPDATE contacts SET
                 name = CASE WHEN ?2 <> '' THEN ?2 ELSE name END,
@@ -550,13 +550,13 @@ impl<'c> Tx<'c> {
         if let Some(id) = found {
             self.conn
                 .prepare_cached(UPDATE)
-                .and_then(|mut st| st.execute(params![id, name, now]))
+                .and_then(|mut st| st.execute(params![id, name, now.secs()]))
                 .map_err(|e| Error::sql(UPDATE, e))?;
             return Ok(ContactId(id));
         }
         self.conn
             .prepare_cached(INSERT)
-            .and_then(|mut st| st.execute(params![address, name, now]))
+            .and_then(|mut st| st.execute(params![address, name, now.secs()]))
             .map_err(|e| Error::sql(INSERT, e))?;
         Ok(ContactId(self.conn.last_insert_rowid()))
     }
@@ -619,7 +619,7 @@ impl<'c> Tx<'c> {
             t.requester_name,
             t.inbound_address,
             t.linked_ticket.map(|l| l.0),
-            t.now,
+            t.now.secs(),
         ])
         .map_err(|e| Error::sql(Q, e))?;
         Ok(TicketId(self.conn.last_insert_rowid()))
@@ -667,7 +667,7 @@ impl<'c> Tx<'c> {
             m.text,
             m.html,
             m.raw.len() as i64,
-            m.now,
+            m.now.secs(),
         ])
         .map_err(|e| Error::sql(Q, e))?;
         let id = MessageRowId(self.conn.last_insert_rowid());
@@ -681,7 +681,7 @@ impl<'c> Tx<'c> {
                 .conn
                 .prepare_cached(TOUCH)
                 .map_err(|e| Error::sql(TOUCH, e))?;
-            st.execute(params![ticket.0, m.now])
+            st.execute(params![ticket.0, m.now.secs()])
                 .map_err(|e| Error::sql(TOUCH, e))?;
         }
         Ok(id)
@@ -755,12 +755,12 @@ impl<'c> Tx<'c> {
         ticket: TicketId,
         contact: ContactId,
         role: &str,
-        now: i64,
+        now: Time,
     ) -> Result<bool, Error> {
         const Q: &str = "INSERT INTO participants (ticket_id, contact_id, role, added_at)
             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![ticket.0, contact.0, role, now])
+        st.execute(params![ticket.0, contact.0, role, now.secs()])
             .map(|n| n > 0)
             .map_err(|e| Error::sql(Q, e))
     }
@@ -776,7 +776,7 @@ impl<'c> Tx<'c> {
         &self,
         ticket: TicketId,
         address: &str,
-        now: i64,
+        now: Time,
     ) -> Result<Option<String>, Error> {
         const CONTACT: &str =
             "INSERT INTO contacts (address, name, first_seen, last_seen, message_count)
@@ -791,7 +791,7 @@ impl<'c> Tx<'c> {
         let contact: i64 = self
             .conn
             .prepare_cached(CONTACT)
-            .and_then(|mut st| st.query_row(params![address, now], |r| r.get(0)))
+            .and_then(|mut st| st.query_row(params![address, now.secs()], |r| r.get(0)))
             .map_err(|e| Error::sql(CONTACT, e))?;
         let before: Option<String> = self
             .conn
@@ -803,7 +803,7 @@ impl<'c> Tx<'c> {
             .map_err(|e| Error::sql(ROLE, e))?;
         self.conn
             .prepare_cached(SET)
-            .and_then(|mut st| st.execute(params![ticket.0, contact, now]))
+            .and_then(|mut st| st.execute(params![ticket.0, contact, now.secs()]))
             .map_err(|e| Error::sql(SET, e))?;
         Ok(before)
     }
@@ -820,7 +820,7 @@ impl<'c> Tx<'c> {
         kind: &str,
         cause: &str,
         detail: &impl serde::Serialize,
-        now: i64,
+        now: Time,
     ) -> Result<(), Error> {
         let detail = serde_json::to_string(detail).unwrap_or_else(|_| "null".into());
         self.record_event(&NewEvent {
@@ -845,7 +845,7 @@ impl<'c> Tx<'c> {
         st.execute(params![
             e.ticket.map(|t| t.0),
             e.message.map(|m| m.0),
-            e.now,
+            e.now.secs(),
             e.kind,
             e.cause,
             e.detail

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::domain::TicketId;
+use crate::domain::{TicketId, Time};
 
 pub use crate::domain::Status;
 
@@ -285,9 +285,8 @@ pub struct Decision {
     pub tried: Vec<Step>,
 }
 
-/// Decide which ticket the probed message joins, at time `now` (Unix
-/// seconds).
-pub fn decide(cfg: &Config, probe: &Probe, index: &ThreadIndex, now: i64) -> Decision {
+/// Decide which ticket the probed message joins, at time `now`.
+pub fn decide(cfg: &Config, probe: &Probe, index: &ThreadIndex, now: Time) -> Decision {
     let mut tried = Vec::new();
     let matched = rules::find(cfg, probe, index, now, &mut tried);
     let action = match matched.ticket().and_then(|t| index.tickets.get(&t)) {
@@ -303,7 +302,7 @@ pub fn decide(cfg: &Config, probe: &Probe, index: &ThreadIndex, now: i64) -> Dec
 
 /// Whether a match on `ticket` joins it, reopens it or opens a linked
 /// ticket, at `now`.
-pub fn continuation(cfg: &Config, ticket: &TicketFacts, now: i64) -> Action {
+pub fn continuation(cfg: &Config, ticket: &TicketFacts, now: Time) -> Action {
     let queue = ticket.queue.clone();
     if !is_closed(&ticket.status) {
         return Action::Join {
@@ -313,7 +312,7 @@ pub fn continuation(cfg: &Config, ticket: &TicketFacts, now: i64) -> Action {
     }
     let closed_at = ticket.closed_at.unwrap_or(ticket.updated_at);
     let window = secs(cfg.threading.reopen_window);
-    if now.saturating_sub(closed_at) <= window && window > 0 {
+    if now.secs().saturating_sub(closed_at) <= window && window > 0 {
         Action::Reopen {
             ticket: ticket.id,
             queue,
@@ -439,7 +438,7 @@ mod tests {
     }
 
     fn run(cfg: &Config, m: &ParsedMessage, ix: &ThreadIndex) -> Decision {
-        decide(cfg, &probe(cfg, &env(), m), ix, NOW)
+        decide(cfg, &probe(cfg, &env(), m), ix, Time::from_secs(NOW))
     }
 
     fn token_to(cfg: &Config, ticket: i64) -> String {
@@ -471,7 +470,12 @@ mod tests {
         let agent = address_to(&cfg, 1, &crate::token::Purpose::Agent("bob@example.com"));
         // As the envelope recipient: matched, issued to bob.
         let m = msg("x", "support@example.com", &[], &[]);
-        let d = decide(&cfg, &probe(&cfg, &smtp_env(&agent), &m), &index(), NOW);
+        let d = decide(
+            &cfg,
+            &probe(&cfg, &smtp_env(&agent), &m),
+            &index(),
+            Time::from_secs(NOW),
+        );
         assert_eq!(
             d.matched,
             ThreadMatch::Token {
@@ -494,7 +498,7 @@ mod tests {
             &cfg,
             &probe(&cfg, &smtp_env("support@example.com"), &m),
             &index(),
-            NOW,
+            Time::from_secs(NOW),
         );
         assert_ne!(d.matched.rule(), "token");
         assert!(
@@ -523,7 +527,12 @@ mod tests {
         let cfg = config("");
         let bounce = address_to(&cfg, 1, &crate::token::Purpose::Bounce { outbox: 5 });
         let m = msg("x", "support@example.com", &[], &[]);
-        let d = decide(&cfg, &probe(&cfg, &smtp_env(&bounce), &m), &index(), NOW);
+        let d = decide(
+            &cfg,
+            &probe(&cfg, &smtp_env(&bounce), &m),
+            &index(),
+            Time::from_secs(NOW),
+        );
         assert_ne!(d.matched.rule(), "token");
         assert!(
             d.tried[0]
@@ -535,7 +544,12 @@ mod tests {
         let mut auto = m.clone();
         auto.headers
             .push(("Auto-Submitted".into(), "auto-replied".into()));
-        let d = decide(&cfg, &probe(&cfg, &smtp_env(&bounce), &auto), &index(), NOW);
+        let d = decide(
+            &cfg,
+            &probe(&cfg, &smtp_env(&bounce), &auto),
+            &index(),
+            Time::from_secs(NOW),
+        );
         assert!(
             matches!(
                 d.matched,
@@ -549,7 +563,12 @@ mod tests {
         );
         // Its MAC under the agent letter is no agent address.
         let forged = bounce.replacen("+b1.5-", "+a1-", 1);
-        let d = decide(&cfg, &probe(&cfg, &smtp_env(&forged), &auto), &index(), NOW);
+        let d = decide(
+            &cfg,
+            &probe(&cfg, &smtp_env(&forged), &auto),
+            &index(),
+            Time::from_secs(NOW),
+        );
         assert_ne!(d.matched.rule(), "token");
     }
 
@@ -891,15 +910,15 @@ mod tests {
         let cfg = config("reopen_window_days = 2");
         let t = facts(9, "Closed", NOW);
         assert!(matches!(
-            continuation(&cfg, &t, NOW + 2 * DAY),
+            continuation(&cfg, &t, Time::from_secs(NOW + 2 * DAY)),
             Action::Reopen { .. }
         ));
         assert!(matches!(
-            continuation(&cfg, &t, NOW + 2 * DAY + 1),
+            continuation(&cfg, &t, Time::from_secs(NOW + 2 * DAY + 1)),
             Action::OpenLinked { .. }
         ));
         assert!(matches!(
-            continuation(&cfg, &facts(9, "Open", 0), NOW),
+            continuation(&cfg, &facts(9, "Open", 0), Time::from_secs(NOW)),
             Action::Join { .. }
         ));
     }

@@ -5,7 +5,7 @@
 
 use super::{Probe, Step, ThreadIndex, ThreadMatch, TokenSeen, is_closed, notes_then, secs, step};
 use crate::config::Config;
-use crate::domain::TicketId;
+use crate::domain::{TicketId, Time};
 
 /// Whether the index knows the ticket (a match on anything else is no
 /// match: the ticket was deleted, or the id is forged).
@@ -16,7 +16,7 @@ pub(super) fn find(
     cfg: &Config,
     p: &Probe,
     index: &ThreadIndex,
-    now: i64,
+    now: Time,
     tried: &mut Vec<Step>,
 ) -> ThreadMatch {
     if !cfg.threading.enabled {
@@ -214,7 +214,7 @@ fn recent(
     cfg: &Config,
     p: &Probe,
     index: &ThreadIndex,
-    now: i64,
+    now: Time,
     tried: &mut Vec<Step>,
 ) -> Option<ThreadMatch> {
     if !cfg.threading.recent_rule {
@@ -234,7 +234,7 @@ fn recent(
                     && t.inbound_address == p.inbound_address
                     && t.normalized_subject == p.normalized_subject
                     && !is_closed(&t.status)
-                    && now.saturating_sub(t.updated_at) <= window
+                    && now.secs().saturating_sub(t.updated_at) <= window
             })
             .max_by_key(|t| (t.updated_at, t.id));
         match best {

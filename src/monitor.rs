@@ -5,7 +5,7 @@
 //!
 //! [`decide`] is pure and part of the pipeline's plan, whatever channel the
 //! mail came in on (IMAP or SMTP to the same address); the pipeline's
-//! commit carries it out with [`alert`] and the store's digest items in the
+//! commit carries it out with [`commit`] and the store's digest items in the
 //! message's transaction, so the alert or the digest item exists exactly
 //! when the ticket does: a crash loses both or neither, and a redelivered
 //! duplicate sets off nothing. [`deliver`] also sends the poller's

@@ -10,7 +10,7 @@
 //! This is the core of the configuration: every table of `rules.toml`
 //! except `[outbound]`, `[teams]` and `[detector]`, whose owners
 //! (`outbound::settings`, `detect::table`) read them into their own types.
-//! `config` imports neither: [`load_with`] hands those tables, with their
+//! `config` imports neither: `load_with` hands those tables, with their
 //! spans, to a check the caller supplies, and
 //! `outbound::whole::load` puts the parts together into the configuration
 //! the server runs on (`outbound::Config`, which derefs to this [`Config`]).

@@ -18,7 +18,8 @@
 //! - [`dkim`]: signing with mail-auth 0.13.
 //! - [`smarthost`]: mail-send to the relay, or the Maildir fallback.
 //! - [`outbox`]: the delivery worker (claim, send, mark, retry, backoff).
-//! - [`report`]: `postdesk outbox` and the template lines of `check`.
+//! - [`crate::report::outbox`] renders `postdesk outbox` and the template
+//!   lines of `check` (with the other listings).
 //!
 //! Promise: a mail is queued in the transaction of the change that causes
 //! it (nothing here runs outside the caller's transaction), and a failure

@@ -62,11 +62,11 @@ use tickets::check_tickets;
 /// Load and validate the core of the configuration: `dir/rules.toml`
 /// (leaving out `[outbound]`, `[teams]` and `[detector]`, which are not
 /// read at all) and `dir/mailboxes/*.toml`. The server loads the whole
-/// configuration with `outbound::whole::load`, which calls [`load_with`].
+/// configuration with `outbound::whole::load`, which calls `load_with`.
 ///
 /// # Errors
 ///
-/// As [`load_with`].
+/// As `load_with`.
 pub fn load(dir: &Path) -> Result<Config, ConfigError> {
     load_with(dir, |_: IgnoredAny, _, _| Some(())).map(|(config, ())| config)
 }

@@ -1,18 +1,18 @@
-//! Where the scheduler gets "now": the system clock, or a file that tests
-//! control.
+//! Where the scheduler gets "now": the process's one clock
+//! ([`crate::domain::Time::now`]), which tests may drive from a file.
 //!
 //! Test hook: when the environment variable [`CLOCK_FILE_ENV`]
-//! (`POSTDESK_CLOCK_FILE`) names a file, `postdesk serve` reads the current
-//! time from it (an RFC 3339 timestamp such as `2026-03-02T13:00:00Z`) at
-//! every scheduler tick, so an integration test can move time to a digest's
-//! firing without waiting for it. Only the scheduler reads this clock;
-//! tickets and messages keep the system time. Not for production use.
+//! (`POSTDESK_CLOCK_FILE`) names a file, every "now" of the process —
+//! ticket and message times, SLA clocks, the scheduler, the outbox's due
+//! times — is the RFC 3339 timestamp in that file (such as
+//! `2026-03-02T13:00:00Z`), read each time, so an integration test can move
+//! time to a digest's firing or past an SLA target without waiting for it.
+//! The scheduler then looks every 500 ms instead of every 20 s. Not for
+//! production use.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The environment variable naming a clock file (test hook).
-pub const CLOCK_FILE_ENV: &str = "POSTDESK_CLOCK_FILE";
+pub use crate::domain::CLOCK_FILE_ENV;
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {
@@ -25,54 +25,24 @@ pub trait Clock: Send + Sync {
     }
 }
 
-/// The system clock.
-pub struct SystemClock;
+/// The process clock: the system clock, or the clock file when
+/// [`CLOCK_FILE_ENV`] is set.
+pub struct ProcessClock;
 
-impl Clock for SystemClock {
+impl Clock for ProcessClock {
     fn now(&self) -> jiff::Timestamp {
-        jiff::Timestamp::now()
-    }
-}
-
-/// A clock read from a file holding an RFC 3339 timestamp.
-pub struct FileClock {
-    path: PathBuf,
-}
-
-impl FileClock {
-    /// A clock reading `path`.
-    pub fn new(path: PathBuf) -> Self {
-        FileClock { path }
-    }
-}
-
-impl Clock for FileClock {
-    fn now(&self) -> jiff::Timestamp {
-        match std::fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|s| s.trim().parse::<jiff::Timestamp>().ok())
-        {
-            Some(t) => t,
-            None => {
-                tracing::warn!(path = %self.path.display(), "clock file unreadable, using the system clock");
-                jiff::Timestamp::now()
-            }
-        }
+        crate::domain::now_timestamp()
     }
 
     fn is_controlled(&self) -> bool {
-        true
+        crate::domain::clock_file().is_some()
     }
 }
 
-/// The clock `postdesk serve` uses: [`FileClock`] when [`CLOCK_FILE_ENV`]
-/// is set, else [`SystemClock`].
+/// The clock `postdesk serve` uses (see [`ProcessClock`]).
 pub fn from_env() -> Arc<dyn Clock> {
-    match std::env::var_os(CLOCK_FILE_ENV) {
-        Some(p) if !p.is_empty() => {
-            tracing::warn!(path = ?p, "scheduler time comes from a clock file (test hook)");
-            Arc::new(FileClock::new(PathBuf::from(p)))
-        }
-        _ => Arc::new(SystemClock),
+    if let Some(p) = crate::domain::clock_file() {
+        tracing::warn!(path = %p.display(), "time comes from a clock file (test hook)");
     }
+    Arc::new(ProcessClock)
 }

@@ -48,6 +48,7 @@
 //! - [`files`]: owner-only files and the secrets read from them.
 //! - [`logging`]: tracing setup and error chains in logs.
 //! - [`shutdown`]: cancellation and draining.
+//! - [`sla`]: SLA targets on business hours: clocks, pauses, warnings, breaches.
 //! - [`memory`]: freed memory back to the system after a large message.
 
 pub mod agent;
@@ -75,6 +76,7 @@ pub mod report;
 pub mod route;
 pub mod scheduler;
 pub mod shutdown;
+pub mod sla;
 pub mod spool;
 pub mod store;
 pub mod thread;

@@ -25,6 +25,7 @@ pub mod diag;
 mod monitoring;
 mod raw;
 pub mod reload;
+mod sla;
 mod validate;
 
 pub use diag::{ConfigError, Diagnostic, PasswordSource, resolve};
@@ -65,6 +66,8 @@ pub struct Config {
     pub monitoring: Monitoring,
     /// The two `[outbound]` values the loop guard reads.
     pub loop_guard: LoopGuard,
+    /// `[sla]`: calendars and policies.
+    pub sla: crate::sla::Settings,
 }
 
 /// `[outbound] x_loop` and `auto_replies_per_hour`: what the loop guard
@@ -201,6 +204,9 @@ pub struct Tickets {
     pub default_priority: Priority,
     /// Issue type when no mailbox entry says otherwise.
     pub default_issue_type: String,
+    /// Days a Replied or Resolved ticket waits for the customer before it
+    /// is closed; 0: never.
+    pub auto_close_days: u32,
     /// The ticket tag in a subject, `[` + `number_format` + `]` with the
     /// number captured (group 1), compiled once per configuration.
     pub tag_pattern: regex::Regex,

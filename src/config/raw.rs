@@ -55,6 +55,8 @@ pub struct RawRules {
     pub monitoring: super::monitoring::RawMonitoring,
     /// `[detector]`: left to `detect/table.rs`.
     pub detector: IgnoredAny,
+    /// `[sla]`: calendars and policies (see `sla.rs`).
+    pub sla: super::sla::RawSla,
 }
 
 /// The tables of `rules.toml` that `config` names but does not read: their
@@ -181,6 +183,9 @@ pub struct RawTickets {
     pub default_priority: Spanned<String>,
     /// Issue type when no mailbox entry gives one.
     pub default_issue_type: Spanned<String>,
+    /// Days a Replied or Resolved ticket waits for the customer before it
+    /// is closed; 0 turns auto-close off.
+    pub auto_close_days: Spanned<u32>,
 }
 
 impl Default for RawTickets {
@@ -191,6 +196,7 @@ impl Default for RawTickets {
             subject_max: unset(140),
             default_priority: unset("Medium".to_owned()),
             default_issue_type: unset("General".to_owned()),
+            auto_close_days: unset(7),
         }
     }
 }

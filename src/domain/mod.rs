@@ -7,10 +7,11 @@
 
 mod envelope;
 mod ids;
+pub mod sla;
 mod ticket;
 mod time;
 
 pub use envelope::{Accepted, Envelope, Source};
 pub use ids::{ContactId, MessageRowId, OutboxId, TicketId};
 pub use ticket::{Priority, Queue, Status};
-pub use time::Time;
+pub use time::{CLOCK_FILE_ENV, Time, clock_file, now_timestamp};

@@ -1,4 +1,12 @@
 //! Time as one type: an instant in milliseconds since the Unix epoch.
+//!
+//! One clock for the whole process: [`Time::now`] reads the system clock,
+//! or, when the environment variable [`CLOCK_FILE_ENV`]
+//! (`POSTDESK_CLOCK_FILE`) names a file, the RFC 3339 timestamp in that
+//! file (read at every call). That is a test hook: an integration test
+//! opens a ticket on a Friday evening and moves the file to Monday, and
+//! ticket times, SLA clocks, the scheduler and the outbox's due times all
+//! follow. Not for production use.
 
 use serde::Serialize;
 
@@ -10,9 +18,20 @@ use serde::Serialize;
 pub struct Time(i64);
 
 impl Time {
-    /// The current instant, from the system clock.
+    /// The current instant: the system clock, or the clock file when
+    /// [`CLOCK_FILE_ENV`] is set (see the module documentation).
     pub fn now() -> Time {
-        Time(jiff::Timestamp::now().as_millisecond())
+        Time(now_timestamp().as_millisecond())
+    }
+
+    /// This instant as a [`jiff::Timestamp`] (the epoch when out of range).
+    pub fn timestamp(self) -> jiff::Timestamp {
+        jiff::Timestamp::from_millisecond(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// The instant of a [`jiff::Timestamp`].
+    pub fn from_timestamp(t: jiff::Timestamp) -> Time {
+        Time(t.as_millisecond())
     }
 
     /// The instant `secs` seconds after the epoch.
@@ -39,6 +58,29 @@ impl Time {
     pub const fn plus_millis(self, ms: i64) -> Time {
         Time(self.0.saturating_add(ms))
     }
+}
+
+/// The environment variable naming a clock file (test hook).
+pub const CLOCK_FILE_ENV: &str = "POSTDESK_CLOCK_FILE";
+
+/// The clock file, when [`CLOCK_FILE_ENV`] names one (read once).
+pub fn clock_file() -> Option<&'static std::path::Path> {
+    static FILE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        std::env::var_os(CLOCK_FILE_ENV)
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+    })
+    .as_deref()
+}
+
+/// Now as a [`jiff::Timestamp`]: the clock file's time when there is one
+/// and it reads, else the system clock.
+pub fn now_timestamp() -> jiff::Timestamp {
+    clock_file()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|s| s.trim().parse::<jiff::Timestamp>().ok())
+        .unwrap_or_else(jiff::Timestamp::now)
 }
 
 #[cfg(test)]

@@ -162,6 +162,7 @@ where
             agents,
             monitoring,
             loop_guard,
+            sla,
         }) if out.is_empty() => Ok((
             Config {
                 dir: dir.to_path_buf(),
@@ -176,6 +177,7 @@ where
                 monitoring,
                 loop_guard,
                 clients,
+                sla,
             },
             others,
         )),
@@ -467,6 +469,7 @@ struct Rules<T> {
     agents: Vec<Agent>,
     monitoring: crate::config::Monitoring,
     loop_guard: LoopGuard,
+    sla: crate::sla::Settings,
     others: Option<T>,
 }
 
@@ -519,6 +522,7 @@ fn check_rules<R, T>(
         limits: check_limits(raw.limits, src, out),
         threading: check_threading(raw.threading, src, dir, out),
         agents: check_agents(raw.agents, src, out),
+        sla: crate::config::sla::check_sla(raw.sla, src, out),
     }
 }
 

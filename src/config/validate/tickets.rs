@@ -66,5 +66,6 @@ pub(super) fn check_tickets(raw: RawTickets, src: &Source, out: &mut Vec<Diagnos
         number_start: positive("number_start", raw.number_start, src, out),
         subject_max: positive("subject_max", raw.subject_max, src, out),
         default_issue_type: check_issue_type(raw.default_issue_type, src, out),
+        auto_close_days: *raw.auto_close_days.get_ref(),
     }
 }

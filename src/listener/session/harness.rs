@@ -82,6 +82,7 @@ pub(crate) fn test_config() -> Config {
             subject_max: 80,
             default_priority: Priority::Medium,
             default_issue_type: "Question".to_owned(),
+            auto_close_days: 7,
         },
         limits: Limits {
             max_message_size: 1000,
@@ -96,6 +97,7 @@ pub(crate) fn test_config() -> Config {
         clients: Vec::new(),
         monitoring: crate::config::Monitoring::default(),
         loop_guard: crate::config::LoopGuard::defaults("mx.test"),
+        sla: crate::sla::Settings::default(),
     }
 }
 

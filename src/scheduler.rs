@@ -1,4 +1,5 @@
-//! Scheduler: client digests and the admin digest, on their schedules.
+//! Scheduler: client digests and the admin digest, on their schedules;
+//! SLA warnings, breaches and auto-close ([`sla_tick`], `sla::sweep`).
 //!
 //! Receives the configuration, the store and a [`Clock`]; at each tick, for
 //! every schedule whose latest firing is newer than the last one handled,
@@ -29,6 +30,7 @@ use crate::monitor::{Notify, deliver};
 use crate::outbound::Config;
 use crate::outbound::templates::Vars;
 use crate::poller::SharedStore;
+use crate::sla::sweep::{self, Swept};
 use crate::store::{self, DigestItem, OpenCount, TicketLine, Tx};
 
 /// The schedule key of the admin digest.
@@ -353,6 +355,39 @@ pub fn tick(
     Ok(out)
 }
 
+/// The SLA pass of one tick: warnings and breaches that came due, then
+/// auto-close, each in batches of [`sweep::BATCH`] tickets per transaction.
+///
+/// # Errors
+///
+/// [`store::Error`] of the first batch that failed.
+pub fn sla_tick(
+    store: &mut impl store::Writes,
+    config: &Arc<Config>,
+    now: Time,
+) -> Result<Swept, store::Error> {
+    let mut total = Swept::default();
+    loop {
+        let cfg = config.clone();
+        let (s, more) = store.write(move |tx| sweep::alerts(tx, &cfg, now))?;
+        total.checked += s.checked;
+        total.warnings += s.warnings;
+        total.breaches += s.breaches;
+        if !more {
+            break;
+        }
+    }
+    loop {
+        let cfg = config.clone();
+        let (closed, more) = store.write(move |tx| sweep::auto_close(tx, &cfg, now))?;
+        total.closed += closed;
+        if !more {
+            break;
+        }
+    }
+    Ok(total)
+}
+
 /// Run the scheduler until `token` is cancelled.
 pub async fn run(
     config: watch::Receiver<Arc<Config>>,
@@ -368,19 +403,46 @@ pub async fn run(
     loop {
         let cfg = config.borrow().clone();
         let now = clock.now();
-        match store.writing(move |w| tick(w, &cfg, now)).await {
+        let composed = match store.writing(move |w| tick(w, &cfg, now)).await {
             Ok(digests) => {
-                let composed = digests.len();
-                for d in digests {
+                for d in &digests {
                     tracing::info!(client = %d.client, items = d.items, slot = d.slot, "digest composed");
                 }
-                // The pass has committed: an observable tick (target
-                // `postdesk::tick`, off at the default level) that tests
-                // wait on before asserting that nothing more was sent.
-                tracing::debug!(target: "postdesk::tick", composed, "scheduler pass done");
+                digests.len()
             }
-            Err(e) => crate::logging::log_error("digest tick failed", &e),
-        }
+            Err(e) => {
+                crate::logging::log_error("digest tick failed", &e);
+                0
+            }
+        };
+        let cfg = config.borrow().clone();
+        let at = Time::from_timestamp(now);
+        let swept = match store.writing(move |w| sla_tick(w, &cfg, at)).await {
+            Ok(s) => {
+                if s.warnings + s.breaches + s.closed > 0 {
+                    tracing::info!(
+                        warnings = s.warnings,
+                        breaches = s.breaches,
+                        closed = s.closed,
+                        "sla pass"
+                    );
+                }
+                s
+            }
+            Err(e) => {
+                crate::logging::log_error("sla tick failed", &e);
+                Swept::default()
+            }
+        };
+        // The pass has committed: an observable tick (target
+        // `postdesk::tick`, off at the default level) that tests wait on
+        // before asserting that nothing more was sent.
+        tracing::debug!(
+            target: "postdesk::tick",
+            composed,
+            sla_checked = swept.checked,
+            "scheduler pass done"
+        );
         tokio::select! {
             () = token.cancelled() => return,
             () = tokio::time::sleep(every) => {}

@@ -96,6 +96,15 @@ pub(super) fn act(
 
     run_commands(tx, cx, &cause, &mut conv, &script, &targets, row)?;
     lift_suspensions(tx, &conv, &lift, &cause, row, now)?;
+    // The SLA after the reply and the commands: a reply meets the first
+    // and next response, a status or priority command moves the clocks.
+    let replied = !script.is_note() && !script.body.trim().is_empty();
+    let happened = if replied {
+        crate::sla::Happened::AgentReply
+    } else {
+        crate::sla::Happened::Changed
+    };
+    crate::sla::record::record(tx, &cfg.sla, conv.id, happened, now)?;
     Ok(cx.outcome(row, Some(conv.id), "token", "ticketed"))
 }
 

@@ -24,6 +24,15 @@ pub(super) struct TicketsArgs {
     /// Only tickets in this queue.
     #[arg(long)]
     queue: Option<String>,
+    /// Only tickets with an SLA target past due.
+    #[arg(long)]
+    overdue: bool,
+    /// Only tickets with an SLA target past its warning, not yet due.
+    #[arg(long)]
+    at_risk: bool,
+    /// Only tickets that auto-close within 24 hours.
+    #[arg(long)]
+    closing_soon: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -63,10 +72,15 @@ pub(super) struct CloseArgs {
 /// List tickets, filtered by status and queue.
 pub(super) fn tickets(args: TicketsArgs) -> anyhow::Result<ExitCode> {
     let (cfg, store) = open(&args.common)?;
-    let rows = store.list_tickets(&TicketFilter {
+    let flags = args_flags(&args);
+    let mut rows = store.list_tickets(&TicketFilter {
         status: args.status,
         queue: args.queue,
     })?;
+    if flags.overdue || flags.at_risk || flags.closing_soon {
+        let keep = selected(&cfg, &store, &flags)?;
+        rows.retain(|t| keep.contains(&t.id));
+    }
     if args.json {
         print_json(&serde_json::Value::Array(
             rows.iter().map(|t| report::ticket_json(&cfg, t)).collect(),
@@ -81,6 +95,53 @@ pub(super) fn tickets(args: TicketsArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "no tickets")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--overdue`, `--at-risk`, `--closing-soon`.
+struct Flags {
+    overdue: bool,
+    at_risk: bool,
+    closing_soon: bool,
+}
+
+fn args_flags(a: &TicketsArgs) -> Flags {
+    Flags {
+        overdue: a.overdue,
+        at_risk: a.at_risk,
+        closing_soon: a.closing_soon,
+    }
+}
+
+/// The ticket row ids any of the given flags selects.
+fn selected(
+    cfg: &crate::outbound::Config,
+    store: &Store,
+    f: &Flags,
+) -> anyhow::Result<std::collections::HashSet<i64>> {
+    let now = Time::now();
+    let mut keep = std::collections::HashSet::new();
+    if f.overdue || f.at_risk {
+        for row in store.sla_open()? {
+            let Some(policy) = cfg.sla.policy(&row.clocks.policy) else {
+                continue;
+            };
+            let p = crate::sla::record::priority(&row.priority);
+            let v = crate::sla::view(policy, &row.clocks, p, now);
+            if (f.overdue && v.overdue) || (f.at_risk && v.state == crate::sla::State::AtRisk) {
+                keep.insert(row.ticket.0);
+            }
+        }
+    }
+    let days = i64::from(cfg.tickets.auto_close_days);
+    if f.closing_soon && days > 0 {
+        let before = now.secs() + 86_400 - days * 86_400;
+        for (t, _, _) in
+            store.unchanged_since(crate::sla::sweep::WAITING, before, usize::MAX >> 1)?
+        {
+            keep.insert(t.0);
+        }
+    }
+    Ok(keep)
 }
 
 /// Show one ticket with its messages, or write one of its attachments.
@@ -126,6 +187,16 @@ pub(super) fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
     let Some(c) = changed else {
         return Err(refuse(format!("no ticket {ticket}")));
     };
+    // The SLA's resolution clock stops with the close.
+    store.write(|tx| {
+        crate::sla::record::record(
+            tx,
+            &cfg.sla,
+            crate::domain::TicketId(c.id),
+            crate::sla::Happened::Changed,
+            now,
+        )
+    })?;
     println!(
         "{}: {} -> {}",
         cfg.tickets.format_number(c.number),

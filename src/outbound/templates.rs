@@ -25,7 +25,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use crate::config::Diagnostic;
 
 /// The mail templates, by name (file `NAME.txt`).
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 11] = [
     "acknowledgement",
     "notification",
     "agent_reply",
@@ -35,10 +35,12 @@ pub const NAMES: [&str; 9] = [
     "warning",
     "suspension",
     "digest",
+    "sla",
+    "auto_closed",
 ];
 
 /// The shipped templates, compiled in as defaults.
-const BUILTIN: [(&str, &str); 9] = [
+const BUILTIN: [(&str, &str); 11] = [
     (
         "acknowledgement",
         include_str!("../../templates/acknowledgement.txt"),
@@ -63,6 +65,11 @@ const BUILTIN: [(&str, &str); 9] = [
     ("warning", include_str!("../../templates/warning.txt")),
     ("suspension", include_str!("../../templates/suspension.txt")),
     ("digest", include_str!("../../templates/digest.txt")),
+    ("sla", include_str!("../../templates/sla.txt")),
+    (
+        "auto_closed",
+        include_str!("../../templates/auto_closed.txt"),
+    ),
 ];
 
 /// The shipped canned responses.
@@ -404,6 +411,14 @@ pub fn sample() -> Vars {
         ("new_participant", ""),
         ("ticket_id_number", "1001"),
         ("period", "since yesterday 08:00"),
+        ("sla_kind", "warning"),
+        ("sla_target", "first_response"),
+        ("sla_target_name", "first response"),
+        ("sla_policy", "standard"),
+        ("sla_due", "2026-12-14 10:00 EST"),
+        ("sla_left", "12m"),
+        ("sla_escalated", ""),
+        ("auto_close_days", "7"),
     ] {
         v.insert(k, Value::from(s));
     }

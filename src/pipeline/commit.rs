@@ -401,6 +401,19 @@ fn after_customer_message(
             now,
         )?;
     }
+    if let Some(sla) = &plan.sla {
+        // Alerts that fired before are skipped by the sweep, which then
+        // sets the next check right: not read here, on every message.
+        crate::sla::record::store_clocks(
+            tx,
+            &cfg.sla,
+            ticket,
+            sla.had,
+            Some(&sla.clocks),
+            crate::sla::record::priority(&conv.priority),
+            &[],
+        )?;
+    }
     if let Sender::Customer {
         not_authenticated: Some(why),
     } = &mail.sender

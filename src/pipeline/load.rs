@@ -2,6 +2,9 @@
 //! needs about one message, in one struct, so the decision itself reads
 //! nothing.
 
+use std::collections::HashMap;
+
+use crate::domain::sla::Clocks;
 use crate::domain::{MessageRowId, TicketId, Time};
 use crate::guard::Automatic;
 use crate::outbound::Config;
@@ -36,6 +39,9 @@ pub struct Loaded {
     pub sent_last_hour: u32,
     /// Why the sender's address is suppressed, if it is.
     pub suppression: Option<String>,
+    /// The SLA clocks of the tickets above (index and lead) that have
+    /// them; read only when SLA policies are configured.
+    pub clocks: HashMap<TicketId, Clocks>,
 }
 
 impl Loaded {
@@ -116,6 +122,17 @@ pub fn load(
     } else {
         (0, None)
     };
+    let clocks = if cfg.sla.policies.is_empty() {
+        HashMap::new()
+    } else {
+        tx.sla_clocks_of(
+            index
+                .tickets
+                .keys()
+                .copied()
+                .chain(lead.as_ref().map(|l| l.id)),
+        )?
+    };
     Ok(Loaded {
         duplicate: None,
         reused,
@@ -128,6 +145,7 @@ pub fn load(
         suspensions,
         sent_last_hour,
         suppression,
+        clocks,
     })
 }
 

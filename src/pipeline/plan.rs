@@ -112,6 +112,27 @@ pub struct TicketPlan {
     pub notifications: Notifications,
     /// Mailbox monitoring (mail to a client's monitored mailbox).
     pub monitoring: Option<Monitoring>,
+    /// The SLA: the policy, the clocks after this message and their state;
+    /// absent when no policy applies to the ticket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaStep>,
+}
+
+/// The SLA step: what this message does to the ticket's clocks.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaStep {
+    /// The policy (the first whose filters match).
+    pub policy: String,
+    /// What happened, for the clocks (`opened`, `customer_message`).
+    pub happened: crate::sla::Happened,
+    /// The state after this message.
+    pub state: crate::sla::View,
+    /// The clocks to store.
+    #[serde(skip)]
+    pub clocks: crate::sla::Clocks,
+    /// The ticket had clocks before.
+    #[serde(skip)]
+    pub had: bool,
 }
 
 /// A status change.
@@ -231,6 +252,7 @@ fn decide_mail(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: Time) -> M
             queue,
             issue_type,
             inbound_address,
+            priority,
             ..
         }) => Some(decide_ticket(
             cfg,
@@ -243,6 +265,7 @@ fn decide_mail(cfg: &Config, msg: Incoming<'_>, loaded: &Loaded, now: Time) -> M
                 issue_type.as_str(),
                 inbound_address.as_str(),
             ),
+            (*priority, now),
         )),
         _ => None,
     };
@@ -266,6 +289,7 @@ fn decide_ticket(
     decision: &thread::Decision,
     target: Target,
     (route_queue, route_type, inbound): (&str, &str, &str),
+    (route_priority, now): (crate::domain::Priority, Time),
 ) -> TicketPlan {
     let existing = match target {
         Target::Existing { ticket } | Target::Reopen { ticket } => loaded.facts(ticket),
@@ -335,6 +359,19 @@ fn decide_ticket(
     };
     let news = opened || thread_match == "open_lead";
     let monitoring = crate::monitor::decide(cfg, inbound, opened, news, loaded.automatic.is_some());
+    let status_after = if status_step.is_some() {
+        "Open"
+    } else {
+        status
+    };
+    let sla = sla_step(
+        cfg,
+        loaded,
+        existing,
+        (queue, issue_type, inbound, status_after),
+        route_priority,
+        now,
+    );
     TicketPlan {
         target,
         thread_match,
@@ -345,7 +382,55 @@ fn decide_ticket(
         acknowledgement,
         notifications,
         monitoring,
+        sla,
     }
+}
+
+/// The SLA clocks after a customer message on `existing` (or on the new
+/// ticket), when a policy applies.
+fn sla_step(
+    cfg: &Config,
+    loaded: &Loaded,
+    existing: Option<&crate::store::TicketFacts>,
+    (queue, issue_type, inbound, status): (&str, &str, &str, &str),
+    route_priority: crate::domain::Priority,
+    now: Time,
+) -> Option<SlaStep> {
+    if cfg.sla.policies.is_empty() {
+        return None;
+    }
+    let priority = existing
+        .and_then(|f| crate::domain::Priority::parse(&f.priority))
+        .unwrap_or(route_priority);
+    let clients: Vec<String> = cfg
+        .mailbox(inbound)
+        .map(|(c, _)| vec![c.name.clone()])
+        .unwrap_or_default();
+    let prev = existing.and_then(|f| loaded.clocks.get(&f.id));
+    let happened = if existing.is_some() {
+        crate::sla::Happened::CustomerMessage
+    } else {
+        crate::sla::Happened::Opened
+    };
+    let ticket = crate::sla::Ticket {
+        queue,
+        issue_type,
+        mailbox: inbound,
+        clients: &clients,
+        status,
+        priority,
+        // A ticket from before the policy applied starts its clocks now.
+        created_at: now,
+    };
+    let clocks = crate::sla::advance(&cfg.sla, prev, &ticket, happened, now)?;
+    let policy = cfg.sla.policy(&clocks.policy)?;
+    Some(SlaStep {
+        policy: clocks.policy.clone(),
+        happened,
+        state: crate::sla::view(policy, &clocks, priority, now),
+        clocks,
+        had: prev.is_some(),
+    })
 }
 
 /// The acknowledgement once it applies: the loop guard's verdict.

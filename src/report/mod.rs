@@ -128,8 +128,69 @@ pub fn detail_json(cfg: &Config, d: &TicketDetail) -> Value {
                 .collect(),
         );
         map.insert("tags".into(), json!(d.tags));
+        map.insert(
+            "sla".into(),
+            sla_view(cfg, d)
+                .map(|view| json!(view))
+                .unwrap_or(Value::Null),
+        );
     }
     v
+}
+
+/// The SLA of `d` now, when it runs under a configured policy.
+pub fn sla_view(cfg: &Config, d: &TicketDetail) -> Option<crate::sla::View> {
+    let clocks = d.sla.as_ref()?;
+    let policy = cfg.sla.policy(&clocks.policy)?;
+    let priority = crate::sla::record::priority(&d.ticket.priority);
+    Some(crate::sla::view(
+        policy,
+        clocks,
+        priority,
+        crate::domain::Time::now(),
+    ))
+}
+
+/// The SLA lines of `show`.
+fn sla_text(cfg: &Config, d: &TicketDetail) -> String {
+    let Some(v) = sla_view(cfg, d) else {
+        return String::new();
+    };
+    let state = serde_json::to_value(v.state)
+        .ok()
+        .and_then(|s| s.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut s = format!("SLA: {} ({})", printable(&v.policy), state);
+    if let Some(left) = v.remaining {
+        if left >= 0 {
+            s.push_str(&format!(
+                ", {} of business time left",
+                crate::sla::human(left)
+            ));
+        } else {
+            s.push_str(&format!(
+                ", overdue by {} of business time",
+                crate::sla::human(-left)
+            ));
+        }
+    }
+    s.push('\n');
+    for (name, due) in [
+        ("first response", &v.first_response_due),
+        ("next response", &v.next_response_due),
+        ("resolution", &v.resolution_due),
+    ] {
+        if let Some(due) = due {
+            s.push_str(&format!("  {name} due {due}\n"));
+        }
+    }
+    if v.paused_seconds > 0 {
+        s.push_str(&format!(
+            "  paused {}\n",
+            crate::sla::human(v.paused_seconds)
+        ));
+    }
+    s
 }
 
 /// A stored message as a JSON object (the `messages --json` contract).
@@ -212,6 +273,7 @@ pub fn detail_text(cfg: &Config, d: &TicketDetail) -> String {
     if !d.tags.is_empty() {
         s.push_str(&format!("Tags: {}\n", printable(&d.tags.join(", "))));
     }
+    s.push_str(&sla_text(cfg, d));
     for m in &d.messages {
         s.push_str(&format!(
             "\n--- {} {} from {} ({}; thread: {})\nSubject: {}\n\n{}\n",

@@ -24,6 +24,8 @@
 //!   Resolved or Closed.
 
 pub mod calendar;
+pub mod record;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -361,6 +363,9 @@ pub struct View {
     /// past); not part of the JSON contract, printed by `show`.
     #[serde(skip)]
     pub remaining: Option<i64>,
+    /// A running clock is past its due time (`tickets --overdue`).
+    #[serde(skip)]
+    pub overdue: bool,
 }
 
 fn rfc3339(secs: i64) -> String {
@@ -429,6 +434,7 @@ pub fn view(policy: &Policy, c: &Clocks, priority: Priority, now: Time) -> View 
         resolution_due: shown(&c.resolution),
         paused_seconds: c.paused_secs + paused_now,
         remaining,
+        overdue: soonest.is_some_and(|due| due < now_s),
     }
 }
 

@@ -32,6 +32,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_attachment_parts",
         include_str!("migrations/0007_attachment_parts.sql"),
     ),
+    ("0008_sla", include_str!("migrations/0008_sla.sql")),
 ];
 
 /// The schema version this build writes.

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Error, Store};
+use super::{Error, Store, Tx};
 use crate::domain::TicketId;
 
 /// Filter for [`Store::list_tickets`].
@@ -159,6 +159,9 @@ pub struct TicketDetail {
     pub participants: Vec<(String, String)>,
     /// Tags, sorted.
     pub tags: Vec<String>,
+    /// The SLA clocks, when the ticket runs under a policy.
+    #[serde(skip)]
+    pub sla: Option<crate::domain::sla::Clocks>,
 }
 
 /// One row of `postdesk messages`.
@@ -367,12 +370,14 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(|e| Error::sql(TAGS, e))?;
 
+        let sla = Tx::new(&self.conn).sla_clocks(TicketId(ticket.id))?;
         Ok(Some(TicketDetail {
             ticket,
             messages,
             events,
             participants,
             tags,
+            sla,
         }))
     }
 

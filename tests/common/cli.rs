@@ -1,5 +1,5 @@
 //! The CLI under test: `postdesk ARGS --config DIR --data DIR` run to
-//! completion under a deadline, with helpers that check the exit status
+//! completion under a deadline, with the server's environment variables, with helpers that check the exit status
 //! and parse `--json` output.
 
 use std::io::{Read, Write};
@@ -27,6 +27,9 @@ impl Env {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // The server's variables (a clock file): one clock for the
+            // server and the commands run beside it.
+            .envs(self.server_vars.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

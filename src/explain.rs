@@ -135,6 +135,7 @@ pub fn run(
         "acknowledgement": steps.map(|t| &t.acknowledgement),
         "notifications": notifications,
         "monitoring": steps.and_then(|t| t.monitoring.as_ref()),
+        "sla": steps.and_then(|t| t.sla.as_ref()),
     }))
 }
 
@@ -312,6 +313,28 @@ fn explain_steps(v: &serde_json::Value, out: &mut String) {
             text(&m["mailbox"]),
             text(&m["client"]),
             text(&m["because"])
+        );
+    }
+    if let Some(s) = v.get("sla").filter(|s| !s.is_null()) {
+        let st = &s["state"];
+        let mut dues = Vec::new();
+        for (key, name) in [
+            ("first_response_due", "first response"),
+            ("next_response_due", "next response"),
+            ("resolution_due", "resolution"),
+        ] {
+            if let Some(d) = st[key].as_str() {
+                dues.push(format!("{name} due {}", crate::report::printable(d)));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "sla        policy {} on {}: {}{}{}",
+            text(&s["policy"]),
+            text(&s["happened"]),
+            text(&st["state"]),
+            if dues.is_empty() { "" } else { "; " },
+            dues.join(", ")
         );
     }
 }

@@ -48,7 +48,8 @@
 //! - [`files`]: owner-only files and the secrets read from them.
 //! - [`logging`]: tracing setup and error chains in logs.
 //! - [`shutdown`]: cancellation and draining.
-//! - [`sla`]: SLA targets on business hours: clocks, pauses, warnings, breaches.
+//! - [`sla`]: SLA targets on business hours: clocks, pauses, warnings, breaches (pure).
+//! - [`timers`]: the SLA clocks stored after each change; the scheduler's pass of warnings, breaches and auto-close.
 //! - [`memory`]: freed memory back to the system after a large message.
 
 pub mod agent;
@@ -80,4 +81,5 @@ pub mod sla;
 pub mod spool;
 pub mod store;
 pub mod thread;
+pub mod timers;
 pub mod token;

@@ -30,8 +30,8 @@ use crate::monitor::{Notify, deliver};
 use crate::outbound::Config;
 use crate::outbound::templates::Vars;
 use crate::poller::SharedStore;
-use crate::sla::sweep::{self, Swept};
 use crate::store::{self, DigestItem, OpenCount, TicketLine, Tx};
+use crate::timers::sweep::{self, Swept};
 
 /// The schedule key of the admin digest.
 pub const ADMIN: &str = "";

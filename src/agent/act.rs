@@ -104,7 +104,7 @@ pub(super) fn act(
     } else {
         crate::sla::Happened::Changed
     };
-    crate::sla::record::record(tx, &cfg.sla, conv.id, happened, now)?;
+    crate::timers::record(tx, &cfg.sla, conv.id, happened, now)?;
     Ok(cx.outcome(row, Some(conv.id), "token", "ticketed"))
 }
 

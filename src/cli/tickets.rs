@@ -125,7 +125,7 @@ fn selected(
             let Some(policy) = cfg.sla.policy(&row.clocks.policy) else {
                 continue;
             };
-            let p = crate::sla::record::priority(&row.priority);
+            let p = crate::sla::priority(&row.priority);
             let v = crate::sla::view(policy, &row.clocks, p, now);
             if (f.overdue && v.overdue) || (f.at_risk && v.state == crate::sla::State::AtRisk) {
                 keep.insert(row.ticket.0);
@@ -136,7 +136,7 @@ fn selected(
     if f.closing_soon && days > 0 {
         let before = now.secs() + 86_400 - days * 86_400;
         for (t, _, _) in
-            store.unchanged_since(crate::sla::sweep::WAITING, before, usize::MAX >> 1)?
+            store.unchanged_since(crate::timers::sweep::WAITING, before, usize::MAX >> 1)?
         {
             keep.insert(t.0);
         }
@@ -189,7 +189,7 @@ pub(super) fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
     };
     // The SLA's resolution clock stops with the close.
     store.write(|tx| {
-        crate::sla::record::record(
+        crate::timers::record(
             tx,
             &cfg.sla,
             crate::domain::TicketId(c.id),

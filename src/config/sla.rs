@@ -256,8 +256,31 @@ fn check_policy(
             })
         })
         .collect();
+    let targets = check_targets(&raw.targets, src, out);
+    let pause_on = check_pause_on(raw.pause_on, src, out);
+    let lower = |v: Vec<String>| v.into_iter().map(|s| s.to_ascii_lowercase()).collect();
+    Policy {
+        name: raw.name.into_inner(),
+        hours,
+        queues: raw.queues,
+        clients: raw.clients,
+        mailboxes: lower(raw.mailboxes),
+        issue_types: raw.issue_types,
+        pause_on,
+        warn_at,
+        escalate,
+        targets,
+    }
+}
+
+/// The targets per priority.
+fn check_targets(
+    raw: &BTreeMap<String, Spanned<RawTargets>>,
+    src: &Source,
+    out: &mut Vec<Diagnostic>,
+) -> BTreeMap<Priority, Targets> {
     let mut targets = BTreeMap::new();
-    for (name, t) in &raw.targets {
+    for (name, t) in raw {
         let Some(p) = Priority::parse(name) else {
             src.error(
                 out,
@@ -276,7 +299,16 @@ fn check_policy(
             },
         );
     }
-    let pause_on = match raw.pause_on {
+    targets
+}
+
+/// `pause_on`: open statuses only; absent, `["Replied"]`.
+fn check_pause_on(
+    raw: Option<Vec<Spanned<String>>>,
+    src: &Source,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    match raw {
         None => vec!["Replied".to_owned()],
         Some(list) => list
             .into_iter()
@@ -300,19 +332,6 @@ fn check_policy(
                 s.into_inner()
             })
             .collect(),
-    };
-    let lower = |v: Vec<String>| v.into_iter().map(|s| s.to_ascii_lowercase()).collect();
-    Policy {
-        name: raw.name.into_inner(),
-        hours,
-        queues: raw.queues,
-        clients: raw.clients,
-        mailboxes: lower(raw.mailboxes),
-        issue_types: raw.issue_types,
-        pause_on,
-        warn_at,
-        escalate,
-        targets,
     }
 }
 

@@ -402,17 +402,7 @@ fn after_customer_message(
         )?;
     }
     if let Some(sla) = &plan.sla {
-        // Alerts that fired before are skipped by the sweep, which then
-        // sets the next check right: not read here, on every message.
-        crate::sla::record::store_clocks(
-            tx,
-            &cfg.sla,
-            ticket,
-            sla.had,
-            Some(&sla.clocks),
-            crate::sla::record::priority(&conv.priority),
-            &[],
-        )?;
+        store_sla(tx, cfg, sla, ticket, &conv)?;
     }
     if let Sender::Customer {
         not_authenticated: Some(why),
@@ -495,6 +485,27 @@ fn after_customer_message(
         suspended_line,
         held,
         now,
+    )
+}
+
+/// Store the SLA clocks the plan computed. Alerts that fired before are
+/// not read here, on every message: the scheduler's sweep skips them and
+/// then sets the next check right.
+fn store_sla(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    sla: &super::plan::SlaStep,
+    ticket: TicketId,
+    conv: &crate::store::Conversation,
+) -> Result<(), store::Error> {
+    crate::timers::store_clocks(
+        tx,
+        &cfg.sla,
+        ticket,
+        sla.had,
+        Some(&sla.clocks),
+        crate::sla::priority(&conv.priority),
+        &[],
     )
 }
 

@@ -142,7 +142,7 @@ pub fn detail_json(cfg: &Config, d: &TicketDetail) -> Value {
 pub fn sla_view(cfg: &Config, d: &TicketDetail) -> Option<crate::sla::View> {
     let clocks = d.sla.as_ref()?;
     let policy = cfg.sla.policy(&clocks.policy)?;
-    let priority = crate::sla::record::priority(&d.ticket.priority);
+    let priority = crate::sla::priority(&d.ticket.priority);
     Some(crate::sla::view(
         policy,
         clocks,

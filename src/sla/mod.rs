@@ -24,8 +24,6 @@
 //!   Resolved or Closed.
 
 pub mod calendar;
-pub mod record;
-pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -167,6 +165,11 @@ pub enum Happened {
     AgentReply,
     /// Something else (status, priority, queue changed).
     Changed,
+}
+
+/// The priority of a stored name (Medium when unknown).
+pub fn priority(stored: &str) -> Priority {
+    Priority::parse(stored).unwrap_or(Priority::Medium)
 }
 
 /// Whether a stored status name counts as closed.

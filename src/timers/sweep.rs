@@ -11,11 +11,13 @@
 
 use serde::Serialize;
 
-use super::record::{priority, record, store_clocks};
-use super::{Escalation, Happened, Kind, Target, human, next_check, pending};
+use super::{record, store_clocks};
 use crate::domain::{Priority, Status, TicketId, Time};
 use crate::monitor::{Notify, deliver};
 use crate::outbound::{self, AutoReplyMail, Config};
+use crate::sla::{
+    Alert, Escalation, Happened, Hours, Kind, Policy, Target, human, next_check, pending, priority,
+};
 use crate::store::{self, TicketField, Tx};
 
 /// Tickets looked at per transaction.
@@ -177,8 +179,8 @@ fn mail(
     cfg: &Config,
     ticket: TicketId,
     t: &store::SlaTicket,
-    policy: &super::Policy,
-    a: &super::Alert,
+    policy: &Policy,
+    a: &Alert,
     escalated: &[String],
     now: Time,
 ) -> Result<(), store::Error> {
@@ -198,8 +200,8 @@ fn mail(
         return Ok(());
     }
     let zone = match &policy.hours {
-        super::Hours::Calendar(c) => c.time_zone.clone(),
-        super::Hours::Always => cfg.monitoring.time_zone.clone(),
+        Hours::Calendar(c) => c.time_zone.clone(),
+        Hours::Always => cfg.monitoring.time_zone.clone(),
     };
     let due = Time::from_secs(a.at).timestamp().to_zoned(zone);
     let left = if a.at >= now.secs() {

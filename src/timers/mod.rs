@@ -1,14 +1,15 @@
-//! The SLA's writes: a ticket's clocks after a change, stored with when the
-//! scheduler should look at the ticket next.
+//! What runs against the clock, as writes: a ticket's SLA clocks after a
+//! change, stored with when the scheduler should look at the ticket next
+//! ([`record`]), and the scheduler's pass over warnings, breaches and
+//! auto-close ([`sweep`]). The rules themselves are in `sla`, which is pure.
 
-use super::{Clocks, Happened, Settings, Ticket, advance, next_check, pending};
+pub mod sweep;
+
 use crate::domain::{Priority, TicketId, Time};
+use crate::sla::{
+    Clocks, Happened, Kind, Settings, Target, Ticket, advance, next_check, pending, priority,
+};
 use crate::store::{self, Tx};
-
-/// The priority of a stored name (Medium when unknown).
-pub fn priority(stored: &str) -> Priority {
-    Priority::parse(stored).unwrap_or(Priority::Medium)
-}
 
 /// Advance `ticket`'s clocks after `happened` and store them; returns them
 /// (`None`: no policy applies).
@@ -70,7 +71,7 @@ pub fn store_clocks(
     had: bool,
     clocks: Option<&Clocks>,
     priority: Priority,
-    fired: &[(super::Target, i64, super::Kind)],
+    fired: &[(Target, i64, Kind)],
 ) -> Result<(), store::Error> {
     match clocks {
         None if !had => Ok(()),

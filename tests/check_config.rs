@@ -261,3 +261,37 @@ fn bad_detector_entry_is_reported_at_its_own_value() {
     );
     assert_fails_naming(&check(&env), &["rules.toml:3:34:"]);
 }
+
+#[test]
+fn sla_calendars_and_policies_are_checked_at_their_values() {
+    let env = env_with_rules(
+        "[sla.calendar.office]\n\
+         time_zone = \"Mars/Olympus\"\n\
+         monday = [\"09:00-12:00\", \"11:00-18:00\"]\n\
+         tuesday = [\"25:00-26:00\"]\n\
+         holidays = [\"*-02-30\"]\n\
+         [[sla.policy]]\n\
+         name = \"standard\"\n\
+         calendar = \"ofice\"\n\
+         warn_at = 1.5\n\
+         escalate = [\"page_the_ceo\"]\n\
+         [sla.policy.targets]\n\
+         urgent = { first_response = \"soon\" }\n\
+         critical = { first_response = \"1h\" }\n",
+    );
+    let out = check(&env);
+    assert_fails_naming(
+        &out,
+        &[
+            "rules.toml:2:13: unknown time zone `Mars/Olympus`",
+            "rules.toml:3:26: monday: `11:00-18:00` overlaps `09:00-12:00`",
+            "rules.toml:4:12: tuesday: `25:00` is not a time of day",
+            "rules.toml:5:13: `*-02-30` is not a yearly holiday",
+            "rules.toml:8:12: unknown calendar `ofice`; defined: office",
+            "rules.toml:9:11: warn_at 1.5 must be between 0 and 1",
+            "rules.toml:10:13: unknown escalation `page_the_ceo`",
+            "rules.toml:12:29: `soon` is not a duration",
+            "rules.toml:13:12: unknown priority `critical`",
+        ],
+    );
+}

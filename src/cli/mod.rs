@@ -8,6 +8,7 @@
 
 mod admin;
 mod mail;
+mod search;
 mod serve;
 mod tickets;
 
@@ -79,6 +80,8 @@ enum Command {
     /// Close a ticket (by number, e.g. 1001 or #1001, or row id): a later
     /// reply reopens it within the reopen window, else opens a linked ticket.
     Close(tickets::CloseArgs),
+    /// Search subjects, message texts and attachment names.
+    Search(search::SearchArgs),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -121,6 +124,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Client(admin::ClientAction::List(args)) => admin::client_list(args),
         Command::Rescan(args) => admin::rescan(args),
         Command::Close(args) => tickets::close(args),
+        Command::Search(args) => search::search(args),
     }
 }
 

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_attachment_parts.sql"),
     ),
     ("0008_sla", include_str!("migrations/0008_sla.sql")),
+    ("0011_search", include_str!("migrations/0011_search.sql")),
 ];
 
 /// The schema version this build writes.

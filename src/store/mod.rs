@@ -32,6 +32,7 @@ mod migrate;
 mod outbox;
 mod poll;
 mod read;
+mod search;
 mod sla;
 mod tx;
 pub mod writer;
@@ -52,6 +53,7 @@ pub use read::{
     AttachmentBytes, AttachmentSummary, EventRow, MessageDetail, MessageSummary, StoredAttachment,
     TicketDetail, TicketFilter, TicketRef, TicketSummary,
 };
+pub use search::{SearchFilter, SearchHit, fts_query};
 pub use sla::{SlaRow, SlaTicket};
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};

@@ -741,7 +741,7 @@ impl<'c> Tx<'c> {
             ])
             .map_err(|e| Error::sql(ATT, e))?;
         }
-        Ok(())
+        self.index_message(id)
     }
 
     /// Add `contact` to `ticket` with `role`, unless already there; returns

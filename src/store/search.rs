@@ -1,0 +1,177 @@
+//! Full-text search (SQLite FTS5, table `message_search`, migration
+//! `0011_search`): the index is written with each message, in its
+//! transaction; [`Store::search`] ranks matches with BM25 and cuts a
+//! snippet around them.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Error, Store, Tx};
+use crate::domain::MessageRowId;
+
+/// One match of [`Store::search`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    /// The ticket's row id, if the message is on one.
+    pub ticket_id: Option<i64>,
+    /// The ticket's number (unformatted).
+    pub ticket_number: Option<i64>,
+    /// The ticket's queue (to format its number).
+    pub queue: String,
+    /// The message's row id.
+    pub message_row: i64,
+    /// The message's Message-ID.
+    pub message_id: String,
+    /// Its subject.
+    pub subject: String,
+    /// Text around the match, the matched words in `[` `]`.
+    pub snippet: String,
+    /// BM25 rank: lower is better.
+    pub rank: f64,
+}
+
+/// Filters of [`Store::search`].
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    /// Only tickets in this queue.
+    pub queue: Option<String>,
+    /// Only tickets with this status.
+    pub status: Option<String>,
+    /// Only messages from this address.
+    pub from: Option<String>,
+    /// Only messages received at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// At most this many hits.
+    pub limit: usize,
+}
+
+/// A person's query as an FTS5 query: every word must occur (in any
+/// column), each taken literally (quoted), so `"`, `*`, `AND`, `NEAR` or
+/// `-` typed by a person are words, never syntax; a word ending in `*`
+/// matches as a prefix. `None` when the query has no word.
+pub fn fts_query(query: &str) -> Option<String> {
+    let words: Vec<String> = query
+        .split_whitespace()
+        .filter_map(|w| {
+            let (word, prefix) = match w.strip_suffix('*') {
+                Some(stem) => (stem, true),
+                None => (w, false),
+            };
+            let word = word.replace('"', "\"\"");
+            (!word.trim_matches(|c: char| !c.is_alphanumeric()).is_empty())
+                .then(|| format!("\"{word}\"{}", if prefix { "*" } else { "" }))
+        })
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// The rows of the index, from `messages` and `attachments`; a caller
+/// appends its own condition with `AND`.
+macro_rules! index_rows {
+    () => {
+        "INSERT INTO message_search (rowid, subject, body, attachments)
+            SELECT m.id, m.subject, m.text,
+                COALESCE((SELECT group_concat(a.name, ' ') FROM attachments a
+                          WHERE a.message_row_id = m.id), '')
+            FROM messages m WHERE m.kind != 'system'"
+    };
+}
+
+impl Tx<'_> {
+    /// Index message `id` for search (its subject, text and attachment
+    /// names), unless it is postdesk's own system mail.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn index_message(&self, id: MessageRowId) -> Result<(), Error> {
+        const Q: &str = concat!(index_rows!(), " AND m.id = ?1");
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        st.execute([id.0]).map_err(|e| Error::sql(Q, e))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Messages matching `query` (see [`fts_query`]), best first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`] (a query FTS5 cannot parse is not one: every word
+    /// is quoted).
+    pub fn search(&self, query: &str, f: &SearchFilter) -> Result<Vec<SearchHit>, Error> {
+        let Some(q) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        const Q: &str = "SELECT t.id, t.number, COALESCE(t.queue, ''), m.id, m.message_id,
+                m.subject,
+                snippet(message_search, -1, '[', ']', '…', 12),
+                bm25(message_search, 5.0, 1.0, 2.0)
+            FROM message_search
+            JOIN messages m ON m.id = message_search.rowid
+            LEFT JOIN tickets t ON t.id = m.ticket_id
+            WHERE message_search MATCH ?1
+              AND (?2 IS NULL OR t.queue = ?2)
+              AND (?3 IS NULL OR t.status = ?3 COLLATE NOCASE)
+              AND (?4 IS NULL OR m.from_addr = ?4 COLLATE NOCASE)
+              AND (?5 IS NULL OR m.received_at >= ?5)
+            ORDER BY bm25(message_search, 5.0, 1.0, 2.0)
+            LIMIT ?6";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let rows = st
+            .query_map(
+                params![q, f.queue, f.status, f.from, f.since, f.limit as i64],
+                |r| {
+                    Ok(SearchHit {
+                        ticket_id: r.get(0)?,
+                        ticket_number: r.get(1)?,
+                        queue: r.get(2)?,
+                        message_row: r.get(3)?,
+                        message_id: r.get(4)?,
+                        subject: r.get(5)?,
+                        snippet: r.get(6)?,
+                        rank: r.get(7)?,
+                    })
+                },
+            )
+            .map_err(|e| Error::sql(Q, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::sql(Q, e))
+    }
+
+    /// Build the search index again from the stored messages; returns how
+    /// many messages it holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn rebuild_search(&mut self) -> Result<i64, Error> {
+        self.write(|tx| {
+            const CLEAR: &str = "DELETE FROM message_search";
+            const FILL: &str = index_rows!();
+            tx.conn
+                .execute(CLEAR, [])
+                .map_err(|e| Error::sql(CLEAR, e))?;
+            let n = tx.conn.execute(FILL, []).map_err(|e| Error::sql(FILL, e))?;
+            Ok(n as i64)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn a_query_is_words_never_syntax() {
+        assert_eq!(
+            fts_query("printer fire"),
+            Some("\"printer\" \"fire\"".into())
+        );
+        assert_eq!(fts_query("refund*"), Some("\"refund\"*".into()));
+        assert_eq!(
+            fts_query("a\"b OR NEAR"),
+            Some("\"a\"\"b\" \"OR\" \"NEAR\"".into())
+        );
+        assert_eq!(fts_query("  - * \" "), None);
+    }
+}

@@ -18,10 +18,38 @@ use std::time::{Duration, Instant};
 use postdesk::store::{SearchFilter, Store};
 
 const WORDS: &[&str] = &[
-    "printer", "invoice", "refund", "password", "login", "order", "delivery", "broken",
-    "screen", "account", "billing", "payment", "shipping", "return", "warranty", "upgrade",
-    "cancel", "subscription", "error", "crash", "slow", "network", "router", "modem",
-    "Müller", "Büro", "café", "naïve", "report", "meeting", "contract", "urgent",
+    "printer",
+    "invoice",
+    "refund",
+    "password",
+    "login",
+    "order",
+    "delivery",
+    "broken",
+    "screen",
+    "account",
+    "billing",
+    "payment",
+    "shipping",
+    "return",
+    "warranty",
+    "upgrade",
+    "cancel",
+    "subscription",
+    "error",
+    "crash",
+    "slow",
+    "network",
+    "router",
+    "modem",
+    "Müller",
+    "Büro",
+    "café",
+    "naïve",
+    "report",
+    "meeting",
+    "contract",
+    "urgent",
 ];
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -86,7 +114,8 @@ fn main() {
                 let (subject, body) = (subject.join(" "), body.join(" "));
                 m.execute(rusqlite::params![i, format!("m{i}@bench"), subject, body])
                     .expect("message");
-                s.execute(rusqlite::params![i, subject, body]).expect("index");
+                s.execute(rusqlite::params![i, subject, body])
+                    .expect("index");
             }
         }
         tx.commit().expect("commit");

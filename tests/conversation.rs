@@ -402,6 +402,15 @@ fn commands_canned_responses_and_attachments_act_on_the_ticket() {
     let shown = server.show_json("1001");
     assert_eq!(str_field(&shown, "priority"), "High");
     assert_eq!(str_field(&shown, "assignee"), "carol");
+    assert_eq!(shown["tags"], serde_json::json!(["printer"]));
+    // Tags are in the list too, and select it.
+    let tagged = server
+        .env
+        .run_json(&["tickets", "--tag", "PRINTER", "--json"]);
+    assert_eq!(tagged.as_array().map(Vec::len), Some(1), "{tagged:#}");
+    assert_eq!(tagged[0]["tags"], serde_json::json!(["printer"]));
+    let none = server.env.run_json(&["tickets", "--tag", "fax", "--json"]);
+    assert_eq!(none.as_array().map(Vec::len), Some(0), "{none:#}");
     assert_eq!(str_field(&shown, "issue_type"), "Hardware");
     assert_eq!(str_field(&shown, "status"), "Replied");
     let kinds = event_kinds(&shown);

@@ -24,6 +24,9 @@ pub(super) struct TicketsArgs {
     /// Only tickets in this queue.
     #[arg(long)]
     queue: Option<String>,
+    /// Only tickets with this tag.
+    #[arg(long)]
+    tag: Option<String>,
     /// Only tickets with an SLA target past due.
     #[arg(long)]
     overdue: bool,
@@ -76,6 +79,7 @@ pub(super) fn tickets(args: TicketsArgs) -> anyhow::Result<ExitCode> {
     let mut rows = store.list_tickets(&TicketFilter {
         status: args.status,
         queue: args.queue,
+        tag: args.tag,
     })?;
     if flags.overdue || flags.at_risk || flags.closing_soon {
         let keep = selected(&cfg, &store, &flags)?;

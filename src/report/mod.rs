@@ -76,6 +76,7 @@ pub fn ticket_json(cfg: &Config, t: &TicketSummary) -> Value {
         "message_count": t.message_count,
         "created_at": time(t.created_at),
         "updated_at": time(t.updated_at),
+        "tags": t.tags,
     })
 }
 

@@ -13,6 +13,8 @@ pub struct TicketFilter {
     pub status: Option<String>,
     /// Only this queue (case-insensitive).
     pub queue: Option<String>,
+    /// Only tickets with this tag (case-insensitive).
+    pub tag: Option<String>,
 }
 
 /// How a user names a ticket: its row id or its number.
@@ -57,6 +59,8 @@ pub struct TicketSummary {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// Tags, sorted.
+    pub tags: Vec<String>,
 }
 
 /// An attachment's metadata.
@@ -194,7 +198,9 @@ pub struct MessageSummary {
 const TICKET_COLS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.queue, t.issue_type,
     COALESCE(c.address, ''), t.requester_name, t.inbound_address, t.assignee,
     (SELECT l.number FROM tickets l WHERE l.id = t.linked_ticket_id),
-    t.message_count, t.created_at, t.updated_at";
+    t.message_count, t.created_at, t.updated_at,
+    (SELECT json_group_array(g.tag) FROM
+        (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag) g)";
 
 fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketSummary> {
     Ok(TicketSummary {
@@ -213,6 +219,7 @@ fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketSummary> {
         message_count: r.get(12)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
+        tags: json_list(r.get(15)?),
     })
 }
 
@@ -257,6 +264,8 @@ impl Store {
             "SELECT {TICKET_COLS} FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
              WHERE (?1 IS NULL OR t.status = ?1 COLLATE NOCASE)
                AND (?2 IS NULL OR t.queue = ?2 COLLATE NOCASE)
+               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM ticket_tags g
+                    WHERE g.ticket_id = t.id AND g.tag = ?3 COLLATE NOCASE))
              ORDER BY t.number DESC"
         );
         let mut st = self
@@ -264,7 +273,7 @@ impl Store {
             .prepare(&q)
             .map_err(|e| Error::sql("list tickets", e))?;
         let rows = st
-            .query_map(params![filter.status, filter.queue], ticket_row)
+            .query_map(params![filter.status, filter.queue, filter.tag], ticket_row)
             .map_err(|e| Error::sql("list tickets", e))?;
         rows.collect::<Result<_, _>>()
             .map_err(|e| Error::sql("list tickets", e))

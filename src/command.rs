@@ -44,6 +44,9 @@ pub enum Command {
     /// `#unsuspend [ADDRESS]`: lift the suspension of a client (the one
     /// this ticket is about, or ADDRESS); admins only.
     Unsuspend(Option<String>),
+    /// `#move QUEUE`: move the ticket to another queue (a sales lead to
+    /// support, or back), its messages and history kept.
+    Move(crate::domain::Queue),
 }
 
 impl Command {
@@ -61,12 +64,13 @@ impl Command {
             Command::Merge(_) => "merge",
             Command::Cc(_) => "cc",
             Command::Unsuspend(_) => "unsuspend",
+            Command::Move(_) => "move",
         }
     }
 }
 
 /// Every command with its syntax, for the answer to a malformed one.
-pub const SYNTAX: [&str; 11] = [
+pub const SYNTAX: [&str; 12] = [
     "#note TEXT        internal note, not sent to the customer",
     "#close",
     "#resolve",
@@ -78,9 +82,10 @@ pub const SYNTAX: [&str; 11] = [
     "#merge NUMBER     merge this ticket into ticket NUMBER",
     "#cc ADDRESS       copy ADDRESS on replies from now on",
     "#unsuspend [ADDRESS]  lift a client's suspension (admins)",
+    "#move QUEUE       move the ticket to support, sales, ...",
 ];
 
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 12] = [
     "cc",
     "note",
     "close",
@@ -92,6 +97,7 @@ const NAMES: [&str; 11] = [
     "tag",
     "merge",
     "unsuspend",
+    "move",
 ];
 
 /// The parsed mail.
@@ -199,6 +205,7 @@ fn command(name: &str, word: &str, rest: &str, known: &Known<'_>) -> Result<Comm
         "merge" => merge(rest, known),
         "cc" => cc(rest),
         "unsuspend" => unsuspend(rest),
+        "move" => move_to(rest),
         _ => {
             let guess = NAMES
                 .iter()
@@ -209,6 +216,22 @@ fn command(name: &str, word: &str, rest: &str, known: &Known<'_>) -> Result<Comm
                 .unwrap_or_default();
             Err(format!("unknown command #{word}{guess}"))
         }
+    }
+}
+
+/// `#move QUEUE`: one of the queues postdesk keeps.
+fn move_to(rest: &str) -> Result<Command, String> {
+    let names: Vec<&str> = crate::domain::Queue::ALL
+        .iter()
+        .map(|q| q.as_str())
+        .collect();
+    match crate::domain::Queue::from_name(rest.trim()) {
+        Some(q) => Ok(Command::Move(q)),
+        None if rest.trim().is_empty() => Err(format!("#move needs a queue: {}", names.join(", "))),
+        None => Err(format!(
+            "#move `{rest}` is not a queue; the queues are {}",
+            names.join(", ")
+        )),
     }
 }
 

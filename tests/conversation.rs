@@ -524,3 +524,60 @@ fn an_agent_s_vacation_reply_to_a_notification_is_never_relayed() {
     let shown = server.show_json("1001");
     assert!(event_kinds(&shown).contains(&"agent_auto_reply_ignored".to_owned()));
 }
+
+#[test]
+fn a_sales_lead_moves_to_support_by_mail_and_back_by_cli_keeping_its_messages() {
+    let sink = Sink::start();
+    let server = helpdesk(&sink);
+    server.deliver(&[Mail::new(
+        ALICE,
+        &["sales@example.com"],
+        text_mail(
+            &format!("Alice Example <{ALICE}>"),
+            "sales@example.com",
+            "Quote, and my printer is broken",
+            "m1@customer.test",
+            &[],
+            "Hello,\nI want a quote, but first my printer is broken.\n",
+        ),
+    )]);
+    assert_eq!(str_field(&server.show_json("1001"), "queue"), "sales");
+    let notification = wait_notifications(&sink, 1).remove(0);
+    server.deliver(&[bob_replies(
+        &notification,
+        "mv1@agents.test",
+        "#note\n#move support\n",
+    )]);
+    let shown = eventually(DEADLINE, || {
+        let s = server.show_json("1001");
+        if s["queue"] == "support" {
+            Ok(s)
+        } else {
+            Err(format!("{}", s["queue"]))
+        }
+    });
+    let moved: Vec<&Value> = shown["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "moved")
+        .collect();
+    assert_eq!(moved.len(), 1, "{shown:#}");
+    assert_eq!(moved[0]["detail"]["from"], "sales");
+    assert_eq!(moved[0]["detail"]["to"], "support");
+    let messages = shown["messages"].as_array().expect("messages").len();
+
+    // And back, from the command line; an unknown queue is refused.
+    let out = server.env.run_ok(&["ticket", "move", "#1001", "sales"]);
+    assert!(out.contains("support -> sales"), "{out}");
+    let bad = server.env.run(&["ticket", "move", "1001", "billing"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a queue"));
+    let shown = server.show_json("1001");
+    assert_eq!(str_field(&shown, "queue"), "sales");
+    assert_eq!(
+        shown["messages"].as_array().expect("messages").len(),
+        messages
+    );
+    assert_eq!(server.tickets_json().len(), 1);
+}

@@ -470,6 +470,13 @@ fn run_commands(
                 changed("assigned", &conv.assignee, name)?;
                 conv.assignee = name.clone();
             }
+            Command::Move(q) => {
+                if conv.queue != q.as_str() {
+                    tx.set_ticket_field(ticket, TicketField::Queue, q.as_str(), now)?;
+                    changed("moved", &conv.queue, q.as_str())?;
+                    conv.queue = q.as_str().to_owned();
+                }
+            }
             Command::Type(t) => {
                 tx.set_ticket_field(ticket, TicketField::IssueType, t, now)?;
                 changed("type_changed", &conv.issue_type, t)?;

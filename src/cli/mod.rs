@@ -82,6 +82,9 @@ enum Command {
     Close(tickets::CloseArgs),
     /// Search subjects, message texts and attachment names.
     Search(search::SearchArgs),
+    /// Change one ticket: move it to another queue.
+    #[command(subcommand)]
+    Ticket(tickets::TicketAction),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -125,6 +128,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Rescan(args) => admin::rescan(args),
         Command::Close(args) => tickets::close(args),
         Command::Search(args) => search::search(args),
+        Command::Ticket(tickets::TicketAction::Move(args)) => tickets::move_ticket(args),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::mail::attachment_content;
 use super::{Common, open, print_json, refuse, write_output};
@@ -70,6 +70,74 @@ pub(super) struct CloseArgs {
     common: Common,
     /// Ticket number or id.
     ticket: String,
+}
+
+/// `postdesk ticket ...`: change one ticket.
+#[derive(Subcommand)]
+pub(super) enum TicketAction {
+    /// Move a ticket to another queue (support, sales, ...), its messages,
+    /// participants and history kept.
+    Move(MoveArgs),
+}
+
+#[derive(Args)]
+pub(super) struct MoveArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Ticket number or id.
+    ticket: String,
+    /// The queue to move it to.
+    queue: String,
+}
+
+/// Move a ticket to another queue: one `moved` event; its SLA follows the
+/// policy of the new queue.
+pub(super) fn move_ticket(args: MoveArgs) -> anyhow::Result<ExitCode> {
+    let (cfg, mut store) = open(&args.common)?;
+    let Some(queue) = crate::domain::Queue::from_name(&args.queue) else {
+        let names: Vec<&str> = crate::domain::Queue::ALL
+            .iter()
+            .map(|q| q.as_str())
+            .collect();
+        return Err(refuse(format!(
+            "`{}` is not a queue; the queues are {}",
+            args.queue,
+            names.join(", ")
+        )));
+    };
+    let Some(detail) = find_ticket(&store, &args.ticket)? else {
+        return Err(refuse(format!("no ticket {}", args.ticket)));
+    };
+    let ticket = TicketId(detail.ticket.id);
+    let from = detail.ticket.queue.clone();
+    let now = Time::now();
+    if from != queue.as_str() {
+        store.write(|tx| {
+            tx.set_ticket_field(
+                ticket,
+                crate::store::TicketField::Queue,
+                queue.as_str(),
+                now,
+            )?;
+            tx.event(
+                Some(ticket),
+                None,
+                "moved",
+                "cli",
+                &serde_json::json!({ "from": from, "to": queue.as_str() }),
+                now,
+            )?;
+            crate::timers::record(tx, &cfg.sla, ticket, crate::sla::Happened::Changed, now)?;
+            Ok(())
+        })?;
+    }
+    println!(
+        "{}: {} -> {}",
+        cfg.tickets.format_number(detail.ticket.number),
+        printable(&from),
+        queue.as_str()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// List tickets, filtered by status and queue.

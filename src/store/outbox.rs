@@ -596,6 +596,7 @@ impl<'c> Tx<'c> {
             TicketField::IssueType => {
                 "UPDATE tickets SET issue_type = ?2, updated_at = ?3 WHERE id = ?1"
             }
+            TicketField::Queue => "UPDATE tickets SET queue = ?2, updated_at = ?3 WHERE id = ?1",
         };
         let mut st = self.conn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
         st.execute(params![ticket.0, value, now.secs()])
@@ -706,6 +707,8 @@ pub enum TicketField {
     Assignee,
     /// `#type`.
     IssueType,
+    /// `#move`.
+    Queue,
 }
 
 /// One claimed outbox row: what the worker sends.

@@ -171,8 +171,11 @@ impl Default for RawSenders {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTickets {
-    /// Display format; must contain `{n}`.
+    /// Display format; must contain `{n}` (or `{n:0W}`), may contain
+    /// `{year}`.
     pub number_format: Spanned<String>,
+    /// `[tickets.number_format_by_queue]`: queue name to its own format.
+    pub number_format_by_queue: BTreeMap<String, Spanned<String>>,
     /// First ticket number.
     pub number_start: Spanned<i64>,
     /// Longest subject kept, in characters.
@@ -187,6 +190,7 @@ impl Default for RawTickets {
     fn default() -> Self {
         RawTickets {
             number_format: unset("#{n}".to_owned()),
+            number_format_by_queue: BTreeMap::new(),
             number_start: unset(1001),
             subject_max: unset(140),
             default_priority: unset("Medium".to_owned()),

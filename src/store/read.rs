@@ -51,6 +51,10 @@ pub struct TicketSummary {
     pub assignee: String,
     /// Linked (earlier) ticket number.
     pub linked_ticket: Option<i64>,
+    /// The linked ticket's queue (empty without one), for its number format.
+    pub linked_queue: String,
+    /// When the linked ticket was opened, Unix seconds (0 without one).
+    pub linked_opened_at: i64,
     /// Messages on the ticket.
     pub message_count: i64,
     /// Unix seconds.
@@ -191,7 +195,9 @@ pub struct MessageSummary {
 const TICKET_COLS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.queue, t.issue_type,
     COALESCE(c.address, ''), t.requester_name, t.inbound_address, t.assignee,
     (SELECT l.number FROM tickets l WHERE l.id = t.linked_ticket_id),
-    t.message_count, t.created_at, t.updated_at";
+    t.message_count, t.created_at, t.updated_at,
+    COALESCE((SELECT l.queue FROM tickets l WHERE l.id = t.linked_ticket_id), ''),
+    COALESCE((SELECT l.created_at FROM tickets l WHERE l.id = t.linked_ticket_id), 0)";
 
 fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketSummary> {
     Ok(TicketSummary {
@@ -207,6 +213,8 @@ fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketSummary> {
         inbound_address: r.get(9)?,
         assignee: r.get(10)?,
         linked_ticket: r.get(11)?,
+        linked_queue: r.get(15)?,
+        linked_opened_at: r.get(16)?,
         message_count: r.get(12)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,

@@ -452,6 +452,10 @@ fn run_commands(
                 tx.set_ticket_status(ticket, status, false, now)?;
                 changed("status_changed", &conv.status, status)?;
                 conv.status = status.to_owned();
+                // Once per resolution: only a change to Resolved asks.
+                if matches!(c, Command::Resolve) {
+                    crate::satisfaction::survey(tx, cx.cfg, conv, row, now)?;
+                }
             }
             Command::Priority(p) => {
                 tx.set_ticket_field(ticket, TicketField::Priority, p.as_str(), now)?;

@@ -9,6 +9,7 @@
 mod admin;
 mod mail;
 mod serve;
+mod stats;
 mod tickets;
 
 use std::io::Write;
@@ -79,6 +80,9 @@ enum Command {
     /// Close a ticket (by number, e.g. 1001 or #1001, or row id): a later
     /// reply reopens it within the reopen window, else opens a linked ticket.
     Close(tickets::CloseArgs),
+    /// Figures: `stats satisfaction [--since DATE|Nd] [--json]`.
+    #[command(subcommand)]
+    Stats(stats::StatsAction),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -121,6 +125,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Client(admin::ClientAction::List(args)) => admin::client_list(args),
         Command::Rescan(args) => admin::rescan(args),
         Command::Close(args) => tickets::close(args),
+        Command::Stats(stats::StatsAction::Satisfaction(args)) => stats::satisfaction(args),
     }
 }
 

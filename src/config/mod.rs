@@ -68,6 +68,16 @@ pub struct Config {
     pub monitoring: Monitoring,
     /// The two `[outbound]` values the loop guard reads.
     pub loop_guard: LoopGuard,
+    /// `[satisfaction]`: the survey on Resolved.
+    pub satisfaction: Satisfaction,
+}
+
+/// `[satisfaction]`: asking customers to rate a resolved ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Satisfaction {
+    /// Whether a ticket set to Resolved sends its requester the survey
+    /// mail (`templates/satisfaction.txt`), once per resolution.
+    pub enabled: bool,
 }
 
 /// `[outbound] x_loop` and `auto_replies_per_hour`: what the loop guard

@@ -55,6 +55,22 @@ pub struct RawRules {
     pub monitoring: super::monitoring::RawMonitoring,
     /// `[detector]`: left to `detect/table.rs`.
     pub detector: IgnoredAny,
+    /// `[satisfaction]`: the survey mail on Resolved.
+    pub satisfaction: RawSatisfaction,
+}
+
+/// `[satisfaction]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSatisfaction {
+    /// Whether resolving a ticket sends the customer the survey mail.
+    pub enabled: bool,
+}
+
+impl Default for RawSatisfaction {
+    fn default() -> Self {
+        RawSatisfaction { enabled: true }
+    }
 }
 
 /// The tables of `rules.toml` that `config` names but does not read: their

@@ -25,7 +25,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use crate::config::Diagnostic;
 
 /// The mail templates, by name (file `NAME.txt`).
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "acknowledgement",
     "notification",
     "agent_reply",
@@ -35,10 +35,11 @@ pub const NAMES: [&str; 9] = [
     "warning",
     "suspension",
     "digest",
+    "satisfaction",
 ];
 
 /// The shipped templates, compiled in as defaults.
-const BUILTIN: [(&str, &str); 9] = [
+const BUILTIN: [(&str, &str); 10] = [
     (
         "acknowledgement",
         include_str!("../../templates/acknowledgement.txt"),
@@ -63,6 +64,10 @@ const BUILTIN: [(&str, &str); 9] = [
     ("warning", include_str!("../../templates/warning.txt")),
     ("suspension", include_str!("../../templates/suspension.txt")),
     ("digest", include_str!("../../templates/digest.txt")),
+    (
+        "satisfaction",
+        include_str!("../../templates/satisfaction.txt"),
+    ),
 ];
 
 /// The shipped canned responses.
@@ -428,6 +433,22 @@ pub fn sample() -> Vars {
     item.insert("mailbox", Value::from("support@example.com"));
     item.insert("received", Value::from("2026-01-05 08:00 EST"));
     v.insert("items", Value::from(vec![Value::from(item)]));
+    let ratings: Vec<Value> = crate::satisfaction::LABELS
+        .iter()
+        .map(|&(score, label)| {
+            let mut r = BTreeMap::new();
+            r.insert("score", Value::from(score));
+            r.insert("label", Value::from(label));
+            r.insert(
+                "link",
+                Value::from(format!(
+                    "mailto:support+s1001.{score}-0011223344556677@example.com"
+                )),
+            );
+            Value::from(r)
+        })
+        .collect();
+    v.insert("ratings", Value::from(ratings));
     let mut withheld = BTreeMap::new();
     withheld.insert("name", Value::from("scan.pdf"));
     withheld.insert("content_type", Value::from("application/pdf"));

@@ -47,6 +47,7 @@ pub fn printable_lines(s: &str) -> String {
 }
 
 pub mod outbox;
+pub mod stats;
 
 use crate::config::Config;
 use crate::domain::Time;
@@ -139,6 +140,13 @@ pub fn detail_json(cfg: &Config, d: &TicketDetail) -> Value {
                 .collect(),
         );
         map.insert("tags".into(), json!(d.tags));
+        map.insert(
+            "satisfaction".into(),
+            d.satisfaction.as_ref().map_or(
+                Value::Null,
+                |r| json!({ "score": r.score, "comment": r.comment, "rated_at": time(r.rated_at) }),
+            ),
+        );
     }
     v
 }
@@ -226,6 +234,17 @@ pub fn detail_text(cfg: &Config, d: &TicketDetail) -> String {
     }
     if !d.tags.is_empty() {
         s.push_str(&format!("Tags: {}\n", printable(&d.tags.join(", "))));
+    }
+    if let Some(r) = &d.satisfaction {
+        s.push_str(&format!(
+            "Satisfaction: {} of 5 ({})",
+            r.score,
+            time(r.rated_at).as_str().unwrap_or("")
+        ));
+        if !r.comment.is_empty() {
+            s.push_str(&format!(": {}", printable(&r.comment)));
+        }
+        s.push('\n');
     }
     for m in &d.messages {
         s.push_str(&format!(

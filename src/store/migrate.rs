@@ -32,6 +32,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_attachment_parts",
         include_str!("migrations/0007_attachment_parts.sql"),
     ),
+    (
+        "0009_satisfaction",
+        include_str!("migrations/0009_satisfaction.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

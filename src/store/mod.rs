@@ -32,6 +32,7 @@ mod migrate;
 mod outbox;
 mod poll;
 mod read;
+mod satisfaction;
 mod tx;
 pub mod writer;
 
@@ -51,6 +52,7 @@ pub use read::{
     AttachmentBytes, AttachmentSummary, EventRow, MessageDetail, MessageSummary, StoredAttachment,
     TicketDetail, TicketFilter, TicketRef, TicketSummary,
 };
+pub use satisfaction::{NewRating, Rating, RatingCount};
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use writer::{Job, Writer, WriterThread, Writes};

@@ -163,6 +163,8 @@ pub struct TicketDetail {
     pub participants: Vec<(String, String)>,
     /// Tags, sorted.
     pub tags: Vec<String>,
+    /// The customer's satisfaction rating, if they gave one.
+    pub satisfaction: Option<super::Rating>,
 }
 
 /// One row of `postdesk messages`.
@@ -375,7 +377,9 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(|e| Error::sql(TAGS, e))?;
 
+        let satisfaction = self.rating(TicketId(ticket.id))?;
         Ok(Some(TicketDetail {
+            satisfaction,
             ticket,
             messages,
             events,

@@ -162,6 +162,7 @@ where
             agents,
             monitoring,
             loop_guard,
+            satisfaction,
         }) if out.is_empty() => Ok((
             Config {
                 dir: dir.to_path_buf(),
@@ -175,6 +176,7 @@ where
                 agents,
                 monitoring,
                 loop_guard,
+                satisfaction,
                 clients,
             },
             others,
@@ -467,6 +469,7 @@ struct Rules<T> {
     agents: Vec<Agent>,
     monitoring: crate::config::Monitoring,
     loop_guard: LoopGuard,
+    satisfaction: crate::config::Satisfaction,
     others: Option<T>,
 }
 
@@ -519,6 +522,9 @@ fn check_rules<R, T>(
         limits: check_limits(raw.limits, src, out),
         threading: check_threading(raw.threading, src, dir, out),
         agents: check_agents(raw.agents, src, out),
+        satisfaction: crate::config::Satisfaction {
+            enabled: raw.satisfaction.enabled,
+        },
     }
 }
 

@@ -97,6 +97,7 @@ pub(crate) fn test_config() -> Config {
         clients: Vec::new(),
         monitoring: crate::config::Monitoring::default(),
         loop_guard: crate::config::LoopGuard::defaults("mx.test"),
+        satisfaction: crate::config::Satisfaction { enabled: true },
     }
 }
 

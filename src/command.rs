@@ -129,8 +129,9 @@ pub struct Known<'a> {
     pub agents: &'a [String],
     /// Canned response names.
     pub canned: &'a [String],
-    /// How a ticket number is written (`#{n}`), to accept `#merge #1040`.
-    pub number_format: &'a str,
+    /// How ticket numbers are written (`#{n}`, per queue), to accept
+    /// `#merge #1040` and `#merge S-2026-0042`.
+    pub tickets: &'a crate::config::Tickets,
 }
 
 /// Whether `line` is a command line: `#` then an ASCII letter.
@@ -293,19 +294,11 @@ fn tag(rest: &str) -> Result<Command, String> {
     }
 }
 
-/// `#merge NUMBER`, bare or written as the number format writes it
-/// (`#1040`).
+/// `#merge NUMBER`, bare or written as a number format writes it
+/// (`#1040`, `S-2026-0042`).
 fn merge(rest: &str, known: &Known<'_>) -> Result<Command, String> {
-    let (before, after) = known.number_format.split_once("{n}").unwrap_or(("#", ""));
-    let mut digits = rest;
-    if !before.is_empty() {
-        digits = digits.strip_prefix(before).unwrap_or(digits);
-    }
-    if !after.is_empty() {
-        digits = digits.strip_suffix(after).unwrap_or(digits);
-    }
-    match digits.trim().parse::<i64>() {
-        Ok(number) if number > 0 => Ok(Command::Merge(number)),
+    match known.tickets.parse_number(rest) {
+        Some(number) if number > 0 => Ok(Command::Merge(number)),
         _ if rest.is_empty() => Err("#merge needs the number of the ticket to merge into".into()),
         _ => Err(format!("#merge `{rest}` is not a ticket number")),
     }
@@ -394,12 +387,24 @@ mod tests {
 
     fn run(text: &str) -> Script {
         let (agents, canned) = known();
+        let tickets = crate::config::Tickets::new(
+            crate::config::NumberFormat::parse("#{n}").unwrap(),
+            vec![(
+                "sales".into(),
+                crate::config::NumberFormat::parse("S-{year}-{n:04}").unwrap(),
+            )],
+            1,
+            80,
+            Priority::Medium,
+            "General".into(),
+        )
+        .unwrap();
         parse(
             text,
             &Known {
                 agents: &agents,
                 canned: &canned,
-                number_format: "#{n}",
+                tickets: &tickets,
             },
         )
     }
@@ -441,6 +446,7 @@ mod tests {
             ("#tag VIP\n", vec![Command::Tag("vip".into())], "", 0),
             ("#merge 1040\n", vec![Command::Merge(1040)], "", 0),
             ("#merge #1040\n", vec![Command::Merge(1040)], "", 0),
+            ("#merge S-2026-0042\n", vec![Command::Merge(42)], "", 0),
             (
                 "#note customer sounds upset\nsee call log",
                 vec![Command::Note],

@@ -330,7 +330,9 @@ fn report(tx: &Tx<'_>, f: &Flag<'_>) -> Result<TicketId, store::Error> {
     );
     let a = &cfg.detector.actions;
     let client = s.sender.to_lowercase();
-    let flagged_number = cfg.tickets.format_number(conv.number);
+    let flagged_number = cfg
+        .tickets
+        .format_number(conv.number, &conv.queue, conv.opened());
     let want = if repeat {
         a.repeat_priority.max(a.alert_priority)
     } else {
@@ -477,7 +479,7 @@ fn mail_admins(
         "compliance_alert",
         if opened { "opened" } else { "reported" },
         &serde_json::json!({
-            "alert_ticket": cfg.tickets.format_number(c.number),
+            "alert_ticket": cfg.tickets.format_number(c.number, &c.queue, c.opened()),
             "alert_ticket_id": alert,
         }),
         now,
@@ -524,7 +526,7 @@ fn suspend(tx: &Tx<'_>, f: &Flag<'_>, alert: Option<TicketId>) -> Result<bool, s
     let detail = serde_json::json!({
         "client": client,
         "queue": s.queue,
-        "flagged_ticket": cfg.tickets.format_number(conv.number),
+        "flagged_ticket": cfg.tickets.format_number(conv.number, &conv.queue, conv.opened()),
         "message_row": s.message,
     });
     for t in std::iter::once(s.ticket).chain(alert) {
@@ -682,7 +684,7 @@ pub fn suspended_mail(
         Some(t) => tx.conversation(t)?,
         None => None,
     };
-    let alert_number = alert.map(|c| cfg.tickets.format_number(c.number));
+    let alert_number = alert.map(|c| cfg.tickets.format_number(c.number, &c.queue, c.opened()));
     let caused_here = suspension.message == Some(row);
     if !caused_here {
         tx.event(

@@ -59,7 +59,7 @@ pub fn run(
     let ticket = existing.as_ref().map(|d| {
         serde_json::json!({
             "id": d.ticket.id,
-            "number": cfg.tickets.format_number(d.ticket.number),
+            "number": crate::report::number(&cfg, &d.ticket),
             "subject": d.ticket.subject,
             "status": d.ticket.status,
             "queue": d.ticket.queue,

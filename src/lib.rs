@@ -34,6 +34,8 @@
 //! - [`compliance`]: the detector's scope, flags, warnings and rescans.
 //! - [`monitor`]: alerts and digest items for client mailboxes (a pure
 //!   decision, then its rows).
+//! - [`satisfaction`]: the survey mail on Resolved and the one-click
+//!   rating mailed back to a signed rating address.
 //! - [`token`]: signed reply-address tokens (HMAC-SHA256 over the ticket id).
 //! - [`store`]: SQLite storage with a group-committing writer thread; every
 //!   SQL string lives here.
@@ -75,6 +77,7 @@ pub mod pipeline;
 pub mod poller;
 pub mod report;
 pub mod route;
+pub mod satisfaction;
 pub mod scheduler;
 pub mod shutdown;
 pub mod sla;

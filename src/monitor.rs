@@ -102,17 +102,15 @@ pub fn deliver(
 }
 
 /// Template variables for an alert: `alert_title`, `alert_text`, and the
-/// ticket's number, tag and subject.
-pub fn alert_vars(cfg: &Config, number: i64, title: &str, text: &str, subject: &str) -> Vars {
+/// ticket's number (`number`, as [`crate::config::Tickets::format_number`]
+/// shows it), tag and subject.
+pub fn alert_vars(number: &str, title: &str, text: &str, subject: &str) -> Vars {
     use minijinja::Value;
     let mut v = crate::outbound::empty_vars();
     v.insert("alert_title", Value::from(title));
     v.insert("alert_text", Value::from(text));
-    v.insert(
-        "ticket_number",
-        Value::from(cfg.tickets.format_number(number)),
-    );
-    v.insert("ticket_tag", Value::from(cfg.tickets.format_tag(number)));
+    v.insert("ticket_number", Value::from(number));
+    v.insert("ticket_tag", Value::from(format!("[{number}]")));
     v.insert("subject", Value::from(subject));
     v
 }
@@ -197,7 +195,7 @@ pub fn decide(
     })
 }
 
-/// Carry out `m` for `ticket` (number `number`) and its message `row`:
+/// Carry out `m` for `ticket` (shown as `number`) and its message `row`:
 /// link the client, record the digest item or send the alert.
 ///
 /// # Errors
@@ -210,7 +208,7 @@ pub fn commit(
     m: &Monitoring,
     parsed: &ParsedMessage,
     ticket: TicketId,
-    number: i64,
+    number: &str,
     row: MessageRowId,
     now: Time,
 ) -> Result<(), store::Error> {
@@ -264,7 +262,7 @@ pub fn commit(
 
 /// The alert's template variables: title, text with an excerpt, the
 /// mailbox's priority, issue type and address.
-fn alert_mail_vars(cfg: &Config, m: &Monitoring, parsed: &ParsedMessage, number: i64) -> Vars {
+fn alert_mail_vars(cfg: &Config, m: &Monitoring, parsed: &ParsedMessage, number: &str) -> Vars {
     let subject = parsed.subject.as_deref().unwrap_or("");
     let from = match parsed.from.as_ref() {
         Some(f) => match &f.name {
@@ -295,7 +293,7 @@ fn alert_mail_vars(cfg: &Config, m: &Monitoring, parsed: &ParsedMessage, number:
         m.mailbox,
         display
     );
-    let mut vars = alert_vars(cfg, number, &title, &text, &display);
+    let mut vars = alert_vars(number, &title, &text, &display);
     vars.insert("priority", minijinja::Value::from(m.priority.as_str()));
     vars.insert("issue_type", minijinja::Value::from(m.issue_type.as_str()));
     vars.insert(

@@ -107,7 +107,14 @@ pub fn client_vars(cfg: &Config, client: &Client, items: &[DigestItem], slot: i6
         .map(|i| {
             let subject = crate::route::display_subject(Some(&i.subject), cfg.tickets.subject_max);
             item([
-                ("ticket_number", cfg.tickets.format_number(i.ticket_number)),
+                (
+                    "ticket_number",
+                    cfg.tickets.format_number(
+                        i.ticket_number,
+                        &i.ticket_queue,
+                        Time::from_secs(i.ticket_opened_at),
+                    ),
+                ),
                 ("subject", subject),
                 ("priority", i.priority.clone()),
                 ("status", i.status.clone()),
@@ -161,7 +168,11 @@ pub fn admin_vars(cfg: &Config, counts: &[OpenCount], new: &[TicketLine], since:
         .iter()
         .map(|t| {
             item([
-                ("ticket_number", cfg.tickets.format_number(t.number)),
+                (
+                    "ticket_number",
+                    cfg.tickets
+                        .format_number(t.number, &t.queue, Time::from_secs(t.created_at)),
+                ),
                 ("subject", t.subject.clone()),
                 ("priority", t.priority.clone()),
                 ("status", t.status.clone()),

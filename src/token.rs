@@ -3,7 +3,7 @@
 //! Receives a purpose, a ticket id and the keys from the configuration;
 //! returns a short token that names the purpose and the ticket and carries
 //! an HMAC-SHA256 over them, so mail sent to the address threads by rule 1
-//! even when every header was rewritten. Three purposes, each its own MAC
+//! even when every header was rewritten. Four purposes, each its own MAC
 //! domain (the purpose is part of what is signed, so one can never be
 //! turned into another):
 //!
@@ -20,6 +20,12 @@
 //! - [`Purpose::Customer`] (`c<ticket>-<mac>`): an optional customer reply
 //!   address (`[threading] customer_reply_address`); threads a reply like
 //!   `In-Reply-To` does, never grants agent rights.
+//! - [`Purpose::Rating`] (`s<ticket>.<score>-<mac>`): a one-click
+//!   satisfaction rating, 1 to 5, in the survey mail sent when a ticket is
+//!   resolved (`mailto:` links, so any mail client can answer it). The
+//!   score is signed with the ticket, so an address cannot be edited into
+//!   another score or another ticket. Mail to it records the rating and
+//!   does nothing else (see `crate::satisfaction`).
 //!
 //! A guessed, altered or foreign token does not verify: the MAC is checked
 //! in constant time (`hmac`'s `verify_truncated_left`). 64 bits of MAC make
@@ -94,6 +100,7 @@ impl Secret {
             }
             Purpose::Bounce { outbox } => mac.update(&outbox.to_be_bytes()),
             Purpose::Customer => {}
+            Purpose::Rating { score } => mac.update(&[*score]),
         }
         mac
     }
@@ -136,6 +143,11 @@ pub enum Purpose<'a> {
     },
     /// A customer's reply address.
     Customer,
+    /// A satisfaction rating of the ticket, 1 (worst) to 5 (best).
+    Rating {
+        /// The score the address gives.
+        score: u8,
+    },
 }
 
 impl Purpose<'_> {
@@ -145,9 +157,13 @@ impl Purpose<'_> {
             Purpose::Agent(_) => Kind::Agent,
             Purpose::Bounce { .. } => Kind::Bounce,
             Purpose::Customer => Kind::Customer,
+            Purpose::Rating { .. } => Kind::Rating,
         }
     }
 }
+
+/// The scores a rating address may give.
+pub const SCORES: std::ops::RangeInclusive<u8> = 1..=5;
 
 /// A purpose as a token shows it (its first letter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -159,6 +175,8 @@ pub enum Kind {
     Bounce,
     /// `c…`: a customer reply address.
     Customer,
+    /// `s…`: a satisfaction rating address.
+    Rating,
 }
 
 impl Kind {
@@ -167,6 +185,7 @@ impl Kind {
             Kind::Agent => b'a',
             Kind::Bounce => b'b',
             Kind::Customer => b'c',
+            Kind::Rating => b's',
         }
     }
 
@@ -176,6 +195,7 @@ impl Kind {
             Kind::Agent => "agent",
             Kind::Bounce => "bounce",
             Kind::Customer => "customer",
+            Kind::Rating => "rating",
         }
     }
 }
@@ -185,6 +205,7 @@ pub fn sign(keys: Keys<'_>, purpose: &Purpose<'_>, ticket: TicketId) -> String {
     let tag = keys.current.mac(purpose, ticket).finalize().into_bytes();
     let outbox = match purpose {
         Purpose::Bounce { outbox } => format!(".{outbox}"),
+        Purpose::Rating { score } => format!(".{score}"),
         _ => String::new(),
     };
     format!(
@@ -204,6 +225,8 @@ pub struct Claim {
     pub ticket: TicketId,
     /// The outbox row a bounce address claims (`None` for the others).
     pub outbox: Option<i64>,
+    /// The score a rating address claims (`None` for the others).
+    pub score: Option<u8>,
     tag: Vec<u8>,
 }
 
@@ -216,12 +239,18 @@ pub fn claim(token: &str) -> Option<Claim> {
         b'a' => Kind::Agent,
         b'b' => Kind::Bounce,
         b'c' => Kind::Customer,
+        b's' => Kind::Rating,
         _ => return None,
     };
     let digits = |d: &str| !d.is_empty() && d.len() <= 18 && d.bytes().all(|b| b.is_ascii_digit());
+    let mut score = None;
     let (id, outbox) = match (kind, head[1..].split_once('.')) {
         (Kind::Bounce, Some((id, outbox))) if digits(outbox) => (id, Some(outbox.parse().ok()?)),
-        (Kind::Bounce, _) | (_, Some(_)) => return None,
+        (Kind::Rating, Some((id, s))) if s.len() == 1 && digits(s) => {
+            score = Some(s.parse::<u8>().ok().filter(|s| SCORES.contains(s))?);
+            (id, None)
+        }
+        (Kind::Bounce | Kind::Rating, _) | (_, Some(_)) => return None,
         (_, None) => (&head[1..], None),
     };
     let well_formed = digits(id)
@@ -234,6 +263,7 @@ pub fn claim(token: &str) -> Option<Claim> {
         kind,
         ticket: TicketId(id.parse().ok()?),
         outbox,
+        score,
         tag: hex::decode(tag).ok()?,
     })
 }
@@ -260,6 +290,14 @@ pub fn verify(keys: Keys<'_>, claim: &Claim, purpose: &Purpose<'_>) -> bool {
 pub fn verify_bounce(keys: Keys<'_>, claim: &Claim) -> Option<i64> {
     let outbox = claim.outbox?;
     verify(keys, claim, &Purpose::Bounce { outbox }).then_some(outbox)
+}
+
+/// Whether `claim` is a rating address that verifies; the score it gives
+/// when it does. The score is part of what is signed: an address edited to
+/// another score does not verify.
+pub fn verify_rating(keys: Keys<'_>, claim: &Claim) -> Option<u8> {
+    let score = claim.score?;
+    verify(keys, claim, &Purpose::Rating { score }).then_some(score)
 }
 
 /// The agent an agent address was issued to, among `agents` (addresses);
@@ -350,6 +388,52 @@ mod tests {
         assert_eq!(verify_bounce(k, &agent_as_bounce), None);
         let customer_as_agent = claim(&format!("a1042-{}", mac(&customer))).unwrap();
         assert_eq!(verify_agent(k, &customer_as_agent, [BOB, ANN]), None);
+    }
+
+    #[test]
+    fn a_rating_address_signs_its_score_and_ticket() {
+        let s = secret();
+        let k = keys(&s);
+        let t = TicketId(1042);
+        let four = sign(k, &Purpose::Rating { score: 4 }, t);
+        assert!(four.starts_with("s1042.4-"), "{four}");
+        let c = claim(&four).unwrap();
+        assert_eq!((c.kind, c.ticket, c.score), (Kind::Rating, t, Some(4)));
+        assert_eq!(verify_rating(k, &c), Some(4));
+        let mac = four.split_once('-').unwrap().1;
+        // The score edited: the MAC no longer verifies.
+        let five = claim(&format!("s1042.5-{mac}")).unwrap();
+        assert_eq!(verify_rating(k, &five), None);
+        // Another ticket with this MAC.
+        let other_ticket = claim(&format!("s1043.4-{mac}")).unwrap();
+        assert_eq!(verify_rating(k, &other_ticket), None);
+        // A forged MAC, and one signed with another secret.
+        let forged = claim("s1042.4-0011223344556677").unwrap();
+        assert_eq!(verify_rating(k, &forged), None);
+        let o = other();
+        let foreign = claim(&sign(keys(&o), &Purpose::Rating { score: 4 }, t)).unwrap();
+        assert_eq!(verify_rating(k, &foreign), None);
+        // A customer or agent MAC under the rating letter, and back.
+        let customer = sign(k, &Purpose::Customer, t);
+        let as_rating = claim(&format!("s1042.4-{}", customer.split_once('-').unwrap().1)).unwrap();
+        assert_eq!(verify_rating(k, &as_rating), None);
+        let as_customer = claim(&format!("c1042-{mac}")).unwrap();
+        assert!(!verify(k, &as_customer, &Purpose::Customer));
+        // Scores outside 1 to 5 and malformed shapes are not rating tokens.
+        for bad in [
+            "s1042.0-0011223344556677",
+            "s1042.6-0011223344556677",
+            "s1042.45-0011223344556677",
+            "s1042-0011223344556677",
+            "s1042.-0011223344556677",
+            "s.4-0011223344556677",
+        ] {
+            assert_eq!(claim(bad), None, "{bad}");
+        }
+        for score in SCORES {
+            let tok = sign(k, &Purpose::Rating { score }, t);
+            assert_eq!(verify_rating(k, &claim(&tok).unwrap()), Some(score));
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub(super) fn act(
     let text = crate::detect::quote::new_text(&cx.parsed.text).into_owned();
     let script = parse_script(cfg, &text);
     let mut errors = script.errors.clone();
-    let targets = merge_targets(tx, cfg, ticket, &script, &mut errors)?;
+    let targets = merge_targets(tx, ticket, &script, &mut errors)?;
     let lift = clients_to_lift(tx, cfg, agent, &conv, &script, &mut errors)?;
 
     // A closed ticket's agent address still threads a late reply, but it
@@ -144,7 +144,7 @@ fn parse_script(cfg: &Config, text: &str) -> Script {
         &Known {
             agents: &agents,
             canned: cfg.outbound.templates.canned_names(),
-            number_format: &cfg.tickets.number_format,
+            tickets: &cfg.tickets,
         },
     )
 }
@@ -153,7 +153,6 @@ fn parse_script(cfg: &Config, text: &str) -> Script {
 /// missing ticket or this ticket itself is an error.
 fn merge_targets(
     tx: &Tx<'_>,
-    cfg: &Config,
     ticket: TicketId,
     script: &Script,
     errors: &mut Vec<String>,
@@ -161,14 +160,15 @@ fn merge_targets(
     let mut targets = Vec::new();
     for (line, c) in &script.commands {
         if let Command::Merge(n) = c {
-            let tag = cfg.tickets.format_tag(*n);
             match tx.ticket_by_number(*n)? {
-                None => errors.push(format!("line {line}: #merge: there is no ticket {tag}")),
+                None => errors.push(format!(
+                    "line {line}: #merge: there is no ticket with number {n}"
+                )),
                 Some(t) => {
                     let t = tx.merge_target(t)?.unwrap_or(t);
                     if t == ticket {
                         errors.push(format!(
-                            "line {line}: #merge: {tag} is this ticket; a ticket cannot be merged into itself"
+                            "line {line}: #merge: {n} is this ticket; a ticket cannot be merged into itself"
                         ));
                     }
                     targets.push(t);
@@ -235,7 +235,9 @@ fn closed_ticket_errors(
     script: &Script,
     errors: &mut Vec<String>,
 ) {
-    let tag = cfg.tickets.format_tag(conv.number);
+    let tag = cfg
+        .tickets
+        .format_tag(conv.number, &conv.queue, conv.opened());
     for (line, c) in &script.commands {
         if !matches!(c, Command::Note | Command::Close | Command::Resolve) {
             errors.push(format!(
@@ -459,6 +461,10 @@ fn run_commands(
                 tx.set_ticket_status(ticket, status, false, now)?;
                 changed("status_changed", &conv.status, status)?;
                 conv.status = status.to_owned();
+                // Once per resolution: only a change to Resolved asks.
+                if matches!(c, Command::Resolve) {
+                    crate::satisfaction::survey(tx, cx.cfg, conv, row, now)?;
+                }
             }
             Command::Priority(p) => {
                 tx.set_ticket_field(ticket, TicketField::Priority, p.as_str(), now)?;
@@ -502,15 +508,20 @@ fn run_commands(
                     continue;
                 };
                 let moved = tx.merge_ticket(ticket, target, now)?;
+                let next = tx.conversation(target)?;
+                let tickets = &cx.cfg.tickets;
                 let detail = serde_json::json!({
                     "command": "merge",
-                    "source": cx.cfg.tickets.format_number(conv.number),
-                    "target": cx.cfg.tickets.format_number(*n),
+                    "source": tickets.format_number(conv.number, &conv.queue, conv.opened()),
+                    "target": next.as_ref().map_or_else(
+                        || n.to_string(),
+                        |t| tickets.format_number(t.number, &t.queue, t.opened()),
+                    ),
                     "messages_moved": moved,
                 });
                 tx.event(Some(ticket), Some(row), "merged", cause, &detail, now)?;
                 tx.event(Some(target), Some(row), "merged", cause, &detail, now)?;
-                if let Some(next) = tx.conversation(target)? {
+                if let Some(next) = next {
                     *conv = next;
                 }
             }

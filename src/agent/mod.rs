@@ -127,6 +127,16 @@ pub enum Sender {
         /// The ticket the address names (after merges).
         ticket: TicketId,
     },
+    /// A satisfaction rating: mail to the ticket's rating address, whose
+    /// MAC (over the ticket and the score) verified. Recorded on the ticket
+    /// (`crate::satisfaction::record`); it reopens nothing and is
+    /// acknowledged to no one.
+    Rating {
+        /// The ticket rated (after merges).
+        ticket: TicketId,
+        /// 1 to 5.
+        score: u8,
+    },
     /// A customer (anyone else).
     Customer {
         /// When the mail came from an agent's address or went to an agent
@@ -136,8 +146,8 @@ pub enum Sender {
     },
 }
 
-/// Decide which path a message takes (pure): mail about mail, an
-/// authenticated agent, or a customer.
+/// Decide which path a message takes (pure): mail about mail, a rating,
+/// an authenticated agent, or a customer.
 pub fn sender(
     cfg: &Config,
     probe: &Probe,
@@ -163,6 +173,25 @@ pub fn sender(
                 because: class.because,
             };
         }
+    }
+    // Thread rule 1 verified the rating address (and refused it for
+    // automatic mail); mail about mail was taken away above.
+    if let ThreadMatch::Token {
+        purpose: crate::token::Kind::Rating,
+        score: Some(score),
+        ticket,
+        ..
+    } = &decision.matched
+    {
+        let ticket = match &decision.action {
+            Action::Join { ticket, .. } | Action::Reopen { ticket, .. } => *ticket,
+            Action::OpenLinked { previous, .. } => *previous,
+            Action::Open => *ticket,
+        };
+        return Sender::Rating {
+            ticket,
+            score: *score,
+        };
     }
     if let Some(agent) = authenticated_agent(cfg, decision, from) {
         // The ticket the token names, after merges (threading already
@@ -287,6 +316,6 @@ pub fn commit(
             };
             act::act(tx, cx, agent, conv).map(Some)
         }
-        Sender::Customer { .. } => Ok(None),
+        Sender::Rating { .. } | Sender::Customer { .. } => Ok(None),
     }
 }

@@ -10,6 +10,7 @@ mod admin;
 mod mail;
 mod search;
 mod serve;
+mod stats;
 mod tickets;
 
 use std::io::Write;
@@ -85,6 +86,9 @@ enum Command {
     /// Change one ticket: move it to another queue.
     #[command(subcommand)]
     Ticket(tickets::TicketAction),
+    /// Figures: `stats satisfaction [--since DATE|Nd] [--json]`.
+    #[command(subcommand)]
+    Stats(stats::StatsAction),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -129,6 +133,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Close(args) => tickets::close(args),
         Command::Search(args) => search::search(args),
         Command::Ticket(tickets::TicketAction::Move(args)) => tickets::move_ticket(args),
+        Command::Stats(stats::StatsAction::Satisfaction(args)) => stats::satisfaction(args),
     }
 }
 

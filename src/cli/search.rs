@@ -76,13 +76,18 @@ pub(super) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         limit: args.limit,
     };
     let hits = store.search(&query, &filter)?;
-    let number = |n: Option<i64>| n.map(|n| cfg.tickets.format_number(n));
+    let number = |h: &crate::store::SearchHit| {
+        h.ticket_number.map(|n| {
+            cfg.tickets
+                .format_number(n, &h.queue, Time::from_secs(h.ticket_opened))
+        })
+    };
     if args.json {
         let items: Vec<serde_json::Value> = hits
             .iter()
             .map(|h| {
                 serde_json::json!({
-                    "ticket": number(h.ticket_number),
+                    "ticket": number(h),
                     "ticket_id": h.ticket_id,
                     "message_id": h.message_id,
                     "subject": h.subject,
@@ -99,7 +104,7 @@ pub(super) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{:<10} {}\n           {}",
-            number(h.ticket_number).unwrap_or_else(|| "-".into()),
+            number(h).unwrap_or_else(|| "-".into()),
             printable(&h.subject),
             printable(&h.snippet)
         )?;

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use super::mail::attachment_content;
 use super::{Common, open, print_json, refuse, write_output};
 use crate::domain::{TicketId, Time};
+use crate::outbound::Config;
 use crate::report::{self, printable};
 use crate::store::{Store, TicketDetail, TicketFilter, TicketRef};
 
@@ -105,7 +106,7 @@ pub(super) fn move_ticket(args: MoveArgs) -> anyhow::Result<ExitCode> {
             names.join(", ")
         )));
     };
-    let Some(detail) = find_ticket(&store, &args.ticket)? else {
+    let Some(detail) = find_ticket(&cfg, &store, &args.ticket)? else {
         return Err(refuse(format!("no ticket {}", args.ticket)));
     };
     let ticket = TicketId(detail.ticket.id);
@@ -133,7 +134,11 @@ pub(super) fn move_ticket(args: MoveArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "{}: {} -> {}",
-        cfg.tickets.format_number(detail.ticket.number),
+        cfg.tickets.format_number(
+            detail.ticket.number,
+            queue.as_str(),
+            Time::from_secs(detail.ticket.created_at)
+        ),
         printable(&from),
         queue.as_str()
     );
@@ -220,7 +225,7 @@ fn selected(
 pub(super) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let (cfg, store) = open(&args.common)?;
     let ticket = &args.ticket;
-    let Some(detail) = find_ticket(&store, ticket)? else {
+    let Some(detail) = find_ticket(&cfg, &store, ticket)? else {
         return Err(refuse(format!("no ticket {ticket}")));
     };
     if let Some(name) = &args.attachment {
@@ -250,7 +255,7 @@ pub(super) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 pub(super) fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
     let (cfg, mut store) = open(&args.common)?;
     let ticket = &args.ticket;
-    let n = ticket_arg(ticket)?;
+    let n = ticket_arg(&cfg, ticket)?;
     let now = Time::now();
     let changed = match store.set_status(TicketRef::Number(n), "Closed", "cli", now)? {
         Some(c) => Some(c),
@@ -271,15 +276,20 @@ pub(super) fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
     })?;
     println!(
         "{}: {} -> {}",
-        cfg.tickets.format_number(c.number),
+        cfg.tickets
+            .format_number(c.number, &c.queue, Time::from_secs(c.created_at)),
         printable(&c.from),
         printable(&c.to)
     );
     Ok(ExitCode::SUCCESS)
 }
 
-/// The number in `1001`, `#1001` (the displayed form) or a row id.
-fn ticket_arg(arg: &str) -> anyhow::Result<i64> {
+/// The number in `1001`, `#1001`, `S-2026-0042` (a displayed form) or a
+/// row id.
+fn ticket_arg(cfg: &Config, arg: &str) -> anyhow::Result<i64> {
+    if let Some(n) = cfg.tickets.parse_number(arg) {
+        return Ok(n);
+    }
     let digits: String = arg.chars().filter(|c| c.is_ascii_digit()).collect();
     digits
         .parse()
@@ -287,8 +297,8 @@ fn ticket_arg(arg: &str) -> anyhow::Result<i64> {
 }
 
 /// The ticket `arg` names: by number (`1001`, `#1001`) first, else by row id.
-fn find_ticket(store: &Store, arg: &str) -> anyhow::Result<Option<TicketDetail>> {
-    let n = ticket_arg(arg)?;
+fn find_ticket(cfg: &Config, store: &Store, arg: &str) -> anyhow::Result<Option<TicketDetail>> {
+    let n = ticket_arg(cfg, arg)?;
     if let Some(d) = store.ticket(TicketRef::Number(n))? {
         return Ok(Some(d));
     }

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 pub mod diag;
 mod monitoring;
+pub mod number;
 mod raw;
 pub mod reload;
 mod sla;
@@ -37,7 +38,9 @@ pub use validate::load;
 pub(crate) use validate::load_with;
 
 pub use crate::domain::Priority;
+use crate::domain::Time;
 pub use crate::files::{create_private, read_private_file};
+pub use number::{FormatError, NumberFormat, TagSeen};
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -68,6 +71,16 @@ pub struct Config {
     pub loop_guard: LoopGuard,
     /// `[sla]`: calendars and policies.
     pub sla: crate::sla::Settings,
+    /// `[satisfaction]`: the survey on Resolved.
+    pub satisfaction: Satisfaction,
+}
+
+/// `[satisfaction]`: asking customers to rate a resolved ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Satisfaction {
+    /// Whether a ticket set to Resolved sends its requester the survey
+    /// mail (`templates/satisfaction.txt`), once per resolution.
+    pub enabled: bool,
 }
 
 /// `[outbound] x_loop` and `auto_replies_per_hour`: what the loop guard
@@ -193,9 +206,13 @@ impl Senders {
 /// `[tickets]`.
 #[derive(Debug, Clone)]
 pub struct Tickets {
-    /// Display format of a ticket number; `{n}` is replaced by the number,
-    /// e.g. `#{n}` gives `#1001`.
-    pub number_format: String,
+    /// Display format of a ticket number (`#{n}` gives `#1001`); see
+    /// [`NumberFormat`].
+    pub number_format: NumberFormat,
+    /// `[tickets.number_format_by_queue]`: the format of a queue's tickets
+    /// (queue name lower-case), overriding `number_format`. One number
+    /// sequence serves every queue.
+    pub number_format_by_queue: Vec<(String, NumberFormat)>,
     /// The first ticket number.
     pub number_start: i64,
     /// Subjects longer than this many characters are cut with `...`.
@@ -207,44 +224,82 @@ pub struct Tickets {
     /// Days a Replied or Resolved ticket waits for the customer before it
     /// is closed; 0: never.
     pub auto_close_days: u32,
-    /// The ticket tag in a subject, `[` + `number_format` + `]` with the
-    /// number captured (group 1), compiled once per configuration.
+    /// The ticket tag in a subject, `[` + any configured format + `]`,
+    /// compiled once per configuration (see [`number::tag_pattern`]).
     pub tag_pattern: regex::Regex,
+    /// Every distinct format, default first: the order of the groups of
+    /// `tag_pattern` and `number_pattern`.
+    formats: Vec<NumberFormat>,
+    /// A number written alone in any format, or bare digits.
+    number_pattern: regex::Regex,
 }
 
 impl Tickets {
-    /// The displayed form of ticket number `n`.
-    pub fn format_number(&self, n: i64) -> String {
-        self.number_format.replace("{n}", &n.to_string())
+    /// The tickets table with these formats and values.
+    ///
+    /// # Errors
+    ///
+    /// When the tag pattern of the formats cannot be built (too large).
+    pub fn new(
+        number_format: NumberFormat,
+        number_format_by_queue: Vec<(String, NumberFormat)>,
+        number_start: i64,
+        subject_max: usize,
+        default_priority: Priority,
+        default_issue_type: String,
+    ) -> Result<Tickets, regex::Error> {
+        // `auto_close_days` starts at its default, 7; `check` sets it.
+        let mut formats = vec![number_format.clone()];
+        for (_, f) in &number_format_by_queue {
+            if !formats.contains(f) {
+                formats.push(f.clone());
+            }
+        }
+        Ok(Tickets {
+            tag_pattern: number::tag_pattern(&formats)?,
+            number_pattern: number::number_pattern(&formats)?,
+            formats,
+            number_format,
+            number_format_by_queue,
+            number_start,
+            subject_max,
+            default_priority,
+            default_issue_type,
+            auto_close_days: 7,
+        })
     }
 
-    /// The tag put in subjects, e.g. `[#1042]`.
-    pub fn format_tag(&self, n: i64) -> String {
-        format!("[{}]", self.format_number(n))
+    /// The format of tickets in `queue` (any case).
+    pub fn format_for(&self, queue: &str) -> &NumberFormat {
+        self.number_format_by_queue
+            .iter()
+            .find(|(q, _)| q.eq_ignore_ascii_case(queue))
+            .map_or(&self.number_format, |(_, f)| f)
     }
 
-    /// The ticket number of the first tag in `subject`, if there is one.
-    pub fn tag_number(&self, subject: &str) -> Option<i64> {
-        self.tag_pattern
-            .captures(subject)
-            .and_then(|c| c.get(1))
-            .and_then(|n| n.as_str().parse().ok())
+    /// The displayed form of ticket number `n`, a ticket in `queue` opened
+    /// at `opened`: the queue's format, `{year}` the opening year in UTC.
+    pub fn format_number(&self, n: i64, queue: &str, opened: Time) -> String {
+        self.format_for(queue).render(n, opened.utc_year())
     }
-}
 
-/// The tag pattern for `number_format` (see [`Tickets::tag_pattern`]).
-/// Whitespace inside the brackets is tolerated, as some clients pad tags.
-pub fn tag_pattern(number_format: &str) -> Result<regex::Regex, regex::Error> {
-    let (before, after) = number_format
-        .split_once("{n}")
-        .unwrap_or((number_format, ""));
-    regex::RegexBuilder::new(&format!(
-        r"\[\s*{}(\d{{1,18}}){}\s*\]",
-        regex::escape(before),
-        regex::escape(after)
-    ))
-    .case_insensitive(true)
-    .build()
+    /// The tag put in subjects, e.g. `[#1042]` or `[S-2026-0042]`: the
+    /// [`Tickets::format_number`] of the same ticket in brackets.
+    pub fn format_tag(&self, n: i64, queue: &str, opened: Time) -> String {
+        format!("[{}]", self.format_number(n, queue, opened))
+    }
+
+    /// The first tag in `subject`, in any configured format, if there is
+    /// one: the number, the format that wrote it and its year.
+    pub fn tag_number(&self, subject: &str) -> Option<TagSeen> {
+        number::read_tag(&self.tag_pattern, &self.formats, subject)
+    }
+
+    /// The number in `text` written alone as a person types it: in any
+    /// configured format (`#1042`, `S-2026-0042`) or as bare digits.
+    pub fn parse_number(&self, text: &str) -> Option<i64> {
+        number::read_tag(&self.number_pattern, &self.formats, text).map(|t| t.number)
+    }
 }
 
 /// `[threading]`: how a message finds its ticket.

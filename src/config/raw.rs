@@ -57,6 +57,22 @@ pub struct RawRules {
     pub detector: IgnoredAny,
     /// `[sla]`: calendars and policies (see `sla.rs`).
     pub sla: super::sla::RawSla,
+    /// `[satisfaction]`: the survey mail on Resolved.
+    pub satisfaction: RawSatisfaction,
+}
+
+/// `[satisfaction]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSatisfaction {
+    /// Whether resolving a ticket sends the customer the survey mail.
+    pub enabled: bool,
+}
+
+impl Default for RawSatisfaction {
+    fn default() -> Self {
+        RawSatisfaction { enabled: true }
+    }
 }
 
 /// The tables of `rules.toml` that `config` names but does not read: their
@@ -173,8 +189,11 @@ impl Default for RawSenders {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTickets {
-    /// Display format; must contain `{n}`.
+    /// Display format; must contain `{n}` (or `{n:0W}`), may contain
+    /// `{year}`.
     pub number_format: Spanned<String>,
+    /// `[tickets.number_format_by_queue]`: queue name to its own format.
+    pub number_format_by_queue: BTreeMap<String, Spanned<String>>,
     /// First ticket number.
     pub number_start: Spanned<i64>,
     /// Longest subject kept, in characters.
@@ -192,6 +211,7 @@ impl Default for RawTickets {
     fn default() -> Self {
         RawTickets {
             number_format: unset("#{n}".to_owned()),
+            number_format_by_queue: BTreeMap::new(),
             number_start: unset(1001),
             subject_max: unset(140),
             default_priority: unset("Medium".to_owned()),

@@ -54,6 +54,14 @@ impl Time {
         self.0
     }
 
+    /// The calendar year of this instant in UTC (the epoch's year for an
+    /// instant jiff cannot represent).
+    pub fn utc_year(self) -> i32 {
+        jiff::Timestamp::from_millisecond(self.0).map_or(1970, |t| {
+            i32::from(t.to_zoned(jiff::tz::TimeZone::UTC).year())
+        })
+    }
+
     /// This instant plus `ms` milliseconds.
     pub const fn plus_millis(self, ms: i64) -> Time {
         Time(self.0.saturating_add(ms))
@@ -93,5 +101,13 @@ mod tests {
         assert_eq!(Time::from_millis(5999).secs(), 5);
         assert_eq!(Time::from_millis(-1).secs(), -1);
         assert_eq!(Time::from_secs(7).plus_millis(500).millis(), 7500);
+    }
+
+    #[test]
+    fn the_year_is_the_utc_year() {
+        // 2026-12-31T23:30:00Z is still 2026 in UTC, 2027 east of it.
+        assert_eq!(Time::from_secs(1_798_759_800).utc_year(), 2026);
+        assert_eq!(Time::from_secs(1_798_761_600).utc_year(), 2027);
+        assert_eq!(Time::from_secs(0).utc_year(), 1970);
     }
 }

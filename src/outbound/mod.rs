@@ -417,8 +417,15 @@ pub fn ticket_vars(cfg: &Config, conv: &Conversation) -> Vars {
     let s = |x: &str| Value::from(x.to_owned());
     v.insert("customer_name", s(&conv.requester_name));
     v.insert("customer_email", s(&conv.requester));
-    v.insert("ticket_number", s(&cfg.tickets.format_number(conv.number)));
-    v.insert("ticket_tag", s(&cfg.tickets.format_tag(conv.number)));
+    let (tickets, opened) = (&cfg.tickets, conv.opened());
+    v.insert(
+        "ticket_number",
+        s(&tickets.format_number(conv.number, &conv.queue, opened)),
+    );
+    v.insert(
+        "ticket_tag",
+        s(&tickets.format_tag(conv.number, &conv.queue, opened)),
+    );
     v.insert("subject", s(&conv.subject));
     v.insert("queue", s(&conv.queue));
     v.insert("queue_name", s(&display_name(&conv.queue)));

@@ -25,7 +25,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use crate::config::Diagnostic;
 
 /// The mail templates, by name (file `NAME.txt`).
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "acknowledgement",
     "notification",
     "agent_reply",
@@ -37,10 +37,11 @@ pub const NAMES: [&str; 11] = [
     "digest",
     "sla",
     "auto_closed",
+    "satisfaction",
 ];
 
 /// The shipped templates, compiled in as defaults.
-const BUILTIN: [(&str, &str); 11] = [
+const BUILTIN: [(&str, &str); 12] = [
     (
         "acknowledgement",
         include_str!("../../templates/acknowledgement.txt"),
@@ -69,6 +70,10 @@ const BUILTIN: [(&str, &str); 11] = [
     (
         "auto_closed",
         include_str!("../../templates/auto_closed.txt"),
+    ),
+    (
+        "satisfaction",
+        include_str!("../../templates/satisfaction.txt"),
     ),
 ];
 
@@ -443,6 +448,22 @@ pub fn sample() -> Vars {
     item.insert("mailbox", Value::from("support@example.com"));
     item.insert("received", Value::from("2026-01-05 08:00 EST"));
     v.insert("items", Value::from(vec![Value::from(item)]));
+    let ratings: Vec<Value> = crate::satisfaction::LABELS
+        .iter()
+        .map(|&(score, label)| {
+            let mut r = BTreeMap::new();
+            r.insert("score", Value::from(score));
+            r.insert("label", Value::from(label));
+            r.insert(
+                "link",
+                Value::from(format!(
+                    "mailto:support+s1001.{score}-0011223344556677@example.com"
+                )),
+            );
+            Value::from(r)
+        })
+        .collect();
+    v.insert("ratings", Value::from(ratings));
     let mut withheld = BTreeMap::new();
     withheld.insert("name", Value::from("scan.pdf"));
     withheld.insert("content_type", Value::from("application/pdf"));

@@ -73,6 +73,18 @@ fn commit_mail(
     mail: MailPlan,
     now: Time,
 ) -> Result<Outcome, store::Error> {
+    // A rating is recorded on its ticket and nothing more: no reopening,
+    // no acknowledgement, no notification.
+    if let Sender::Rating { ticket, score } = mail.sender {
+        let (row, state) = crate::satisfaction::record(tx, msg, base, ticket, score, now)?;
+        return Ok(Outcome {
+            ticket: Some(ticket),
+            reused_message_id: reused,
+            thread_match: mail.thread.matched.rule(),
+            plan: Some(Box::new(mail)),
+            ..Outcome::bare(row, base.message_id.to_owned(), state)
+        });
+    }
     // Bounces and authenticated agent mail do not take the customer path.
     if !matches!(mail.sender, Sender::Customer { .. }) {
         return commit_agent_path(tx, cfg, msg, base, reused, mail, now);

@@ -178,10 +178,11 @@ pub fn load_index(
         referenced.push(own.clone());
     }
     index.by_reference = tx.tickets_by_references(&referenced)?;
-    if let Some(n) = probe.tag_number
+    if let Some(n) = probe.tag.as_ref().map(|t| t.number)
         && let Some(t) = tx.ticket_by_number(n)?
     {
         index.by_number.insert(n, t);
+        index.tagged = tx.ticket_facts(&[t])?.remove(&t);
         index.participants.insert(t, tx.participant_addresses(t)?);
     }
     if cfg.threading.recent_rule && !probe.normalized_subject.is_empty() && !probe.sender.is_empty()

@@ -208,8 +208,11 @@ fn monitor(
         return Ok(());
     };
     let result = tx.attempt(|tx| {
-        let number = tx.ticket_number_status(ticket)?.map_or(0, |(n, _)| n);
-        crate::monitor::commit(tx, cfg, m, msg.parsed, ticket, number, o.message, now)
+        let number = tx
+            .conversation(ticket)?
+            .map(|c| cfg.tickets.format_number(c.number, &c.queue, c.opened()))
+            .unwrap_or_default();
+        crate::monitor::commit(tx, cfg, m, msg.parsed, ticket, &number, o.message, now)
     });
     match result {
         Ok(()) => Ok(()),

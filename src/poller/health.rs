@@ -225,6 +225,14 @@ fn broken_ticket(
     Ok(t)
 }
 
+/// `ticket`'s number as it shows it (empty when it is gone).
+fn shown_number(tx: &Tx<'_>, cfg: &Config, ticket: TicketId) -> Result<String, store::Error> {
+    Ok(tx
+        .conversation(ticket)?
+        .map(|c| cfg.tickets.format_number(c.number, &c.queue, c.opened()))
+        .unwrap_or_default())
+}
+
 /// Queue the admins' alert for a break on `ticket`; without
 /// `[monitoring] admins`, only a warning in the log.
 fn alert_broken(
@@ -240,7 +248,7 @@ fn alert_broken(
         subject,
         now,
     } = *b;
-    let number = tx.ticket_number_status(ticket)?.map_or(0, |(n, _)| n);
+    let number = shown_number(tx, cfg, ticket)?;
     let text = format!(
         "postdesk cannot read the mailbox {mailbox}.\n\n\
          Reason     {reason}\n\n\
@@ -266,8 +274,7 @@ fn alert_broken(
             digest: None,
             recipients: &cfg.monitoring.admins,
             vars: alert_vars(
-                cfg,
-                number,
+                &number,
                 &format!("Mailbox {mailbox} unreachable"),
                 &text,
                 subject,
@@ -308,7 +315,7 @@ pub fn mark_recovered(
                 .to_string(),
             now,
         })?;
-        let (number, _) = tx.ticket_number_status(t)?.unwrap_or((0, String::new()));
+        let number = shown_number(tx, cfg, t)?;
         let client = cfg
             .mailbox(mailbox)
             .map(|(c, _)| c.name.clone())
@@ -325,8 +332,7 @@ pub fn mark_recovered(
                     digest: None,
                     recipients: &cfg.monitoring.admins,
                     vars: alert_vars(
-                        cfg,
-                        number,
+                        &number,
                         &format!("Mailbox {mailbox} recovered"),
                         &text,
                         &format!("Mailbox {mailbox} unreachable"),

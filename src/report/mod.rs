@@ -47,8 +47,10 @@ pub fn printable_lines(s: &str) -> String {
 }
 
 pub mod outbox;
+pub mod stats;
 
 use crate::config::Config;
+use crate::domain::Time;
 use crate::store::{MailboxState, MessageSummary, TicketDetail, TicketSummary};
 
 fn time(secs: i64) -> Value {
@@ -58,11 +60,18 @@ fn time(secs: i64) -> Value {
     }
 }
 
+/// The ticket's number as it shows it: its queue's format, its opening
+/// year.
+pub fn number(cfg: &Config, t: &TicketSummary) -> String {
+    cfg.tickets
+        .format_number(t.number, &t.queue, Time::from_secs(t.created_at))
+}
+
 /// A ticket as a JSON object (the `tickets --json` contract).
 pub fn ticket_json(cfg: &Config, t: &TicketSummary) -> Value {
     json!({
         "id": t.id,
-        "number": cfg.tickets.format_number(t.number),
+        "number": number(cfg, t),
         "subject": t.subject,
         "status": t.status,
         "priority": t.priority,
@@ -72,7 +81,10 @@ pub fn ticket_json(cfg: &Config, t: &TicketSummary) -> Value {
         "requester_name": t.requester_name,
         "inbound_address": t.inbound_address,
         "assignee": t.assignee,
-        "linked_ticket": t.linked_ticket.map(|n| cfg.tickets.format_number(n)),
+        "linked_ticket": t.linked_ticket.map(|n| {
+            cfg.tickets
+                .format_number(n, &t.linked_queue, Time::from_secs(t.linked_opened_at))
+        }),
         "message_count": t.message_count,
         "created_at": time(t.created_at),
         "updated_at": time(t.updated_at),
@@ -134,6 +146,13 @@ pub fn detail_json(cfg: &Config, d: &TicketDetail) -> Value {
             sla_view(cfg, d)
                 .map(|view| json!(view))
                 .unwrap_or(Value::Null),
+        );
+        map.insert(
+            "satisfaction".into(),
+            d.satisfaction.as_ref().map_or(
+                Value::Null,
+                |r| json!({ "score": r.score, "comment": r.comment, "rated_at": time(r.rated_at) }),
+            ),
         );
     }
     v
@@ -220,7 +239,11 @@ pub fn mailbox_json(cfg: &Config, st: &MailboxState) -> Value {
         "sync": st.sync,
         "health": st.health.as_ref().map(|h| json!({
             "broken": h.broken,
-            "ticket": st.health_ticket_number.map(|n| cfg.tickets.format_number(n)),
+            "ticket": st.health_ticket_number.map(|n| cfg.tickets.format_number(
+                n,
+                &st.health_ticket_queue,
+                Time::from_secs(st.health_ticket_opened_at),
+            )),
             "reason": h.reason,
             "since": h.since,
         })),
@@ -231,7 +254,7 @@ pub fn mailbox_json(cfg: &Config, st: &MailboxState) -> Value {
 pub fn ticket_line(cfg: &Config, t: &TicketSummary) -> String {
     format!(
         "{:<8} {:<9} {:<7} {:<8} {:<28} {}",
-        cfg.tickets.format_number(t.number),
+        number(cfg, t),
         printable(&t.status),
         printable(&t.queue),
         printable(&t.priority),
@@ -245,7 +268,7 @@ pub fn detail_text(cfg: &Config, d: &TicketDetail) -> String {
     let t = &d.ticket;
     let mut s = format!(
         "Ticket {}  {}\nStatus: {}  Priority: {}  Queue: {}  Type: {}\nRequester: {} <{}>\nMessages: {}  Created: {}\n",
-        cfg.tickets.format_number(t.number),
+        number(cfg, t),
         printable(&t.subject),
         printable(&t.status),
         printable(&t.priority),
@@ -275,6 +298,17 @@ pub fn detail_text(cfg: &Config, d: &TicketDetail) -> String {
         s.push_str(&format!("Tags: {}\n", printable(&d.tags.join(", "))));
     }
     s.push_str(&sla_text(cfg, d));
+    if let Some(r) = &d.satisfaction {
+        s.push_str(&format!(
+            "Satisfaction: {} of 5 ({})",
+            r.score,
+            time(r.rated_at).as_str().unwrap_or("")
+        ));
+        if !r.comment.is_empty() {
+            s.push_str(&format!(": {}", printable(&r.comment)));
+        }
+        s.push('\n');
+    }
     for m in &d.messages {
         s.push_str(&format!(
             "\n--- {} {} from {} ({}; thread: {})\nSubject: {}\n\n{}\n",

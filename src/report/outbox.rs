@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::printable;
+use crate::domain::Time;
 use crate::outbound::Config;
 use crate::store::OutboxRow;
 
@@ -17,11 +18,17 @@ fn time_ms(ms: i64) -> Value {
     jiff::Timestamp::from_millisecond(ms).map_or(Value::Null, |t| Value::String(t.to_string()))
 }
 
+/// The row's ticket number `n` as its ticket shows it.
+fn number(cfg: &Config, r: &OutboxRow, n: i64) -> String {
+    cfg.tickets
+        .format_number(n, &r.ticket_queue, Time::from_secs(r.ticket_opened_at))
+}
+
 /// One outbox row as JSON (the `outbox --json` contract).
 pub fn row_json(cfg: &Config, r: &OutboxRow) -> Value {
     json!({
         "id": r.id,
-        "ticket": r.ticket.map(|n| cfg.tickets.format_number(n)),
+        "ticket": r.ticket.map(|n| number(cfg, r, n)),
         "kind": r.kind,
         "to": r.to,
         "subject": r.subject,
@@ -39,7 +46,7 @@ pub fn row_json(cfg: &Config, r: &OutboxRow) -> Value {
 pub fn row_line(cfg: &Config, r: &OutboxRow) -> String {
     let ticket = r
         .ticket
-        .map(|n| cfg.tickets.format_number(n))
+        .map(|n| number(cfg, r, n))
         .unwrap_or_else(|| "-".into());
     let mut line = format!(
         "{:>6} {:<7} {:<8} {:<13} {:>2} {:<30} {}",

@@ -17,6 +17,10 @@ pub struct StatusChange {
     pub id: i64,
     /// Its number (unformatted).
     pub number: i64,
+    /// Its queue, for its number format.
+    pub queue: String,
+    /// When it was opened, Unix seconds.
+    pub created_at: i64,
     /// The status before.
     pub from: String,
     /// The status now.
@@ -47,13 +51,15 @@ impl Store {
             TicketRef::Id(id) => ("id = ?1", id),
             TicketRef::Number(n) => ("number = ?1", n),
         };
-        let q = format!("SELECT id, number, status FROM tickets WHERE {clause}");
-        let Some((id, number, from)) = txn
+        let q = format!("SELECT id, number, status, queue, created_at FROM tickets WHERE {clause}");
+        let Some((id, number, from, queue, created_at)) = txn
             .query_row(&q, [value], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             })
             .optional()
@@ -79,6 +85,8 @@ impl Store {
         Ok(Some(StatusChange {
             id,
             number,
+            queue,
+            created_at,
             from,
             to: status.to_string(),
         }))

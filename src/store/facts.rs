@@ -23,6 +23,8 @@ pub struct TicketFacts {
     pub inbound_address: String,
     /// The ticket's normalised subject (see `thread::normalize_subject`).
     pub normalized_subject: String,
+    /// When it was opened, Unix seconds.
+    pub created_at: i64,
     /// Last activity, Unix seconds.
     pub updated_at: i64,
     /// When it was closed, Unix seconds, if it is.

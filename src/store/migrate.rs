@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_attachment_parts.sql"),
     ),
     ("0008_sla", include_str!("migrations/0008_sla.sql")),
+    (
+        "0009_satisfaction",
+        include_str!("migrations/0009_satisfaction.sql"),
+    ),
     ("0011_search", include_str!("migrations/0011_search.sql")),
 ];
 

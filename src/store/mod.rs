@@ -32,6 +32,7 @@ mod migrate;
 mod outbox;
 mod poll;
 mod read;
+mod satisfaction;
 mod search;
 mod sla;
 mod tx;
@@ -53,6 +54,7 @@ pub use read::{
     AttachmentBytes, AttachmentSummary, EventRow, MessageDetail, MessageSummary, StoredAttachment,
     TicketDetail, TicketFilter, TicketRef, TicketSummary,
 };
+pub use satisfaction::{NewRating, Rating, RatingCount};
 pub use search::{SearchFilter, SearchHit, fts_query};
 pub use sla::{SlaRow, SlaTicket};
 pub use tx::Opened;

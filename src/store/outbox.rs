@@ -113,6 +113,8 @@ pub struct Conversation {
     pub inbound_address: String,
     /// Ticket this one was merged into.
     pub merged_into: Option<TicketId>,
+    /// When it was opened, Unix seconds (the `{year}` of its number).
+    pub created_at: i64,
     /// Message-ID of the newest inbound customer message (after
     /// [`Tx::load_thread`]).
     pub last_customer_message: Option<String>,
@@ -121,6 +123,13 @@ pub struct Conversation {
     /// Message-IDs of mail postdesk sent to the customer on this ticket,
     /// oldest first.
     pub sent_to_customer: Vec<String>,
+}
+
+impl Conversation {
+    /// When the ticket was opened.
+    pub fn opened(&self) -> Time {
+        Time::from_secs(self.created_at)
+    }
 }
 
 fn json_list(s: &str) -> Vec<String> {
@@ -430,7 +439,7 @@ impl<'c> Tx<'c> {
     pub fn conversation(&self, ticket: TicketId) -> Result<Option<Conversation>, Error> {
         const Q: &str = "SELECT t.id, t.number, t.subject, t.status, t.priority, t.queue,
                 t.issue_type, COALESCE(c.address, ''), t.requester_name, t.assignee,
-                t.inbound_address, t.merged_into
+                t.inbound_address, t.merged_into, t.created_at
             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE t.id = ?1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let Some(conv) = st
@@ -448,6 +457,7 @@ impl<'c> Tx<'c> {
                     assignee: r.get(9)?,
                     inbound_address: r.get(10)?,
                     merged_into: r.get::<_, Option<i64>>(11)?.map(TicketId),
+                    created_at: r.get(12)?,
                     last_customer_message: None,
                     last_customer_refs: Vec::new(),
                     sent_to_customer: Vec::new(),
@@ -894,6 +904,10 @@ pub struct OutboxRow {
     pub id: i64,
     /// Ticket number (unformatted), if any.
     pub ticket: Option<i64>,
+    /// The ticket's queue (empty without a ticket), for its number format.
+    pub ticket_queue: String,
+    /// When the ticket was opened, Unix seconds (0 without a ticket).
+    pub ticket_opened_at: i64,
     /// Kind.
     pub kind: String,
     /// Recipient.
@@ -935,7 +949,8 @@ impl Store {
     /// [`Error::Sql`].
     pub fn outbox(&self) -> Result<Vec<OutboxRow>, Error> {
         const Q: &str = "SELECT o.id, t.number, o.kind, o.rcpt_to, o.subject, o.status, o.attempts,
-                o.last_error, o.message_id, o.next_attempt_at, o.created_at, o.sent_at
+                o.last_error, o.message_id, o.next_attempt_at, o.created_at, o.sent_at,
+                COALESCE(t.queue, ''), COALESCE(t.created_at, 0)
             FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id ORDER BY o.id DESC";
         let mut st = self.conn.prepare(Q).map_err(|e| Error::sql(Q, e))?;
         let rows = st
@@ -943,6 +958,8 @@ impl Store {
                 Ok(OutboxRow {
                     id: r.get(0)?,
                     ticket: r.get(1)?,
+                    ticket_queue: r.get(12)?,
+                    ticket_opened_at: r.get(13)?,
                     kind: r.get(2)?,
                     to: r.get(3)?,
                     subject: r.get(4)?,

@@ -85,6 +85,10 @@ pub struct DigestItem {
     pub id: i64,
     /// Ticket number.
     pub ticket_number: i64,
+    /// The ticket's queue, for its number format.
+    pub ticket_queue: String,
+    /// When the ticket was opened, Unix seconds.
+    pub ticket_opened_at: i64,
     /// Mailbox address.
     pub mailbox: String,
     /// Priority name.
@@ -170,6 +174,8 @@ pub struct TicketLine {
     pub status: String,
     /// Requester address.
     pub requester: String,
+    /// When it was opened, Unix seconds.
+    pub created_at: i64,
 }
 
 /// A polled mailbox's stored state (`postdesk mailboxes`).
@@ -184,6 +190,10 @@ pub struct MailboxState {
     /// The number of the ticket that reports its health (what people see;
     /// `health.ticket` is the row id).
     pub health_ticket_number: Option<i64>,
+    /// That ticket's queue (empty without one), for its number format.
+    pub health_ticket_queue: String,
+    /// When that ticket was opened, Unix seconds (0 without one).
+    pub health_ticket_opened_at: i64,
 }
 
 /// One ticket opened through a client mailbox.
@@ -426,7 +436,7 @@ impl Tx<'_> {
     /// [`Error::Sql`].
     pub fn pending_digest_items(&self, client: &str) -> Result<Vec<DigestItem>, Error> {
         const Q: &str = "SELECT d.id, t.number, d.mailbox, d.priority, d.sender, d.subject,
-                d.created_at, t.status
+                d.created_at, t.status, t.queue, t.created_at
             FROM digest_items d JOIN tickets t ON t.id = d.ticket_id
             WHERE d.client = ?1 AND d.digest_id IS NULL ORDER BY d.id";
         let mut st = self.conn.prepare_cached(Q).map_err(sql(Q))?;
@@ -435,6 +445,8 @@ impl Tx<'_> {
                 Ok(DigestItem {
                     id: r.get(0)?,
                     ticket_number: r.get(1)?,
+                    ticket_queue: r.get(8)?,
+                    ticket_opened_at: r.get(9)?,
                     mailbox: r.get(2)?,
                     priority: r.get(3)?,
                     sender: r.get(4)?,
@@ -514,7 +526,7 @@ impl Tx<'_> {
     /// [`Error::Sql`].
     pub fn tickets_created_since(&self, since: i64) -> Result<Vec<TicketLine>, Error> {
         const Q: &str = "SELECT t.number, t.subject, t.queue, t.priority, t.status,
-                COALESCE(c.address, '')
+                COALESCE(c.address, ''), t.created_at
             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
             WHERE t.created_at >= ?1 ORDER BY t.number";
         let mut st = self.conn.prepare_cached(Q).map_err(sql(Q))?;
@@ -527,6 +539,7 @@ impl Tx<'_> {
                     priority: r.get(3)?,
                     status: r.get(4)?,
                     requester: r.get(5)?,
+                    created_at: r.get(6)?,
                 })
             })
             .map_err(sql(Q))?;
@@ -634,7 +647,8 @@ impl Store {
     /// [`Error::Sql`].
     pub fn mailbox_states(&self) -> Result<Vec<MailboxState>, Error> {
         const Q: &str = "SELECT m.mailbox, s.uid_validity, s.last_uid, s.source, h.broken,
-                h.ticket_id, h.reason, h.since, t.number, s.start_uid
+                h.ticket_id, h.reason, h.since, t.number, s.start_uid,
+                COALESCE(t.queue, ''), COALESCE(t.created_at, 0)
             FROM (SELECT mailbox FROM mailbox_sync UNION SELECT mailbox FROM mailbox_health) m
             LEFT JOIN mailbox_sync s ON s.mailbox = m.mailbox
             LEFT JOIN mailbox_health h ON h.mailbox = m.mailbox
@@ -666,6 +680,8 @@ impl Store {
                     sync,
                     health,
                     health_ticket_number: r.get(8)?,
+                    health_ticket_queue: r.get(10)?,
+                    health_ticket_opened_at: r.get(11)?,
                 })
             })
             .map_err(sql(Q))?;

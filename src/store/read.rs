@@ -53,6 +53,10 @@ pub struct TicketSummary {
     pub assignee: String,
     /// Linked (earlier) ticket number.
     pub linked_ticket: Option<i64>,
+    /// The linked ticket's queue (empty without one), for its number format.
+    pub linked_queue: String,
+    /// When the linked ticket was opened, Unix seconds (0 without one).
+    pub linked_opened_at: i64,
     /// Messages on the ticket.
     pub message_count: i64,
     /// Unix seconds.
@@ -166,6 +170,8 @@ pub struct TicketDetail {
     /// The SLA clocks, when the ticket runs under a policy.
     #[serde(skip)]
     pub sla: Option<crate::domain::sla::Clocks>,
+    /// The customer's satisfaction rating, if they gave one.
+    pub satisfaction: Option<super::Rating>,
 }
 
 /// One row of `postdesk messages`.
@@ -199,6 +205,8 @@ const TICKET_COLS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.qu
     COALESCE(c.address, ''), t.requester_name, t.inbound_address, t.assignee,
     (SELECT l.number FROM tickets l WHERE l.id = t.linked_ticket_id),
     t.message_count, t.created_at, t.updated_at,
+    COALESCE((SELECT l.queue FROM tickets l WHERE l.id = t.linked_ticket_id), ''),
+    COALESCE((SELECT l.created_at FROM tickets l WHERE l.id = t.linked_ticket_id), 0),
     (SELECT json_group_array(g.tag) FROM
         (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag) g)";
 
@@ -216,10 +224,12 @@ fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketSummary> {
         inbound_address: r.get(9)?,
         assignee: r.get(10)?,
         linked_ticket: r.get(11)?,
+        linked_queue: r.get(15)?,
+        linked_opened_at: r.get(16)?,
         message_count: r.get(12)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
-        tags: json_list(r.get(15)?),
+        tags: json_list(r.get(17)?),
     })
 }
 
@@ -380,7 +390,9 @@ impl Store {
             .map_err(|e| Error::sql(TAGS, e))?;
 
         let sla = Tx::new(&self.conn).sla_clocks(TicketId(ticket.id))?;
+        let satisfaction = self.rating(TicketId(ticket.id))?;
         Ok(Some(TicketDetail {
+            satisfaction,
             ticket,
             messages,
             events,

@@ -21,6 +21,8 @@ pub struct SearchHit {
     pub ticket_number: Option<i64>,
     /// The ticket's queue (to format its number).
     pub queue: String,
+    /// When the ticket was opened, Unix seconds (to format its number).
+    pub ticket_opened: i64,
     /// The message's row id.
     pub message_row: i64,
     /// The message's Message-ID.
@@ -112,7 +114,7 @@ impl Store {
         // matches in rowid order and stops at the limit.
         const Q: &str = "SELECT * FROM (
                 SELECT t.id, t.number, COALESCE(t.queue, ''), m.id, m.message_id, m.subject,
-                    '', bm25(message_search, 5.0, 1.0, 2.0) AS score
+                    '', bm25(message_search, 5.0, 1.0, 2.0) AS score, COALESCE(t.created_at, 0)
                 FROM message_search
                 JOIN messages m ON m.id = message_search.rowid
                 LEFT JOIN tickets t ON t.id = m.ticket_id
@@ -146,6 +148,7 @@ impl Store {
                         subject: r.get(5)?,
                         snippet: r.get(6)?,
                         rank: r.get(7)?,
+                        ticket_opened: r.get(8)?,
                     })
                 },
             )

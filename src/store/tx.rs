@@ -338,7 +338,7 @@ impl<'c> Tx<'c> {
     ) -> Result<HashMap<TicketId, TicketFacts>, Error> {
         const Q: &str = "SELECT t.id, t.number, t.status, t.queue, COALESCE(c.address, ''),
                 t.inbound_address, t.normalized_subject, t.updated_at, t.closed_at,
-                t.issue_type, t.priority, t.assignee
+                t.issue_type, t.priority, t.assignee, t.created_at
             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
             WHERE t.id = ?1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
@@ -362,6 +362,7 @@ impl<'c> Tx<'c> {
                         issue_type: r.get(9)?,
                         priority: r.get(10)?,
                         assignee: r.get(11)?,
+                        created_at: r.get(12)?,
                     })
                 })
                 .optional()

@@ -19,9 +19,12 @@
 //!    arrived). Together these put a message in the conversation that the
 //!    union of the References graph gives, whatever the arrival order, as
 //!    long as the first messages to arrive are connected.
-//! 3. `subject_tag`: the ticket tag (`[#1042]`), only when the sender is a
-//!    participant of that ticket or an agent. A stranger quoting a tag gets
-//!    a new ticket, not access to someone else's conversation.
+//! 3. `subject_tag`: the ticket tag (`[#1042]`, `[S-2026-0042]`), only
+//!    when the sender is a participant of that ticket or an agent. A
+//!    stranger quoting a tag gets a new ticket, not access to someone
+//!    else's conversation. The tag must be the ticket's own: written in the
+//!    format of the ticket's queue and, when that shows `{year}`, with the
+//!    year the ticket was opened (UTC).
 //! 4. `recent`: same sender, same inbound address, same normalised subject,
 //!    a ticket not closed and active within the window. Configurable.
 //! 5. `new`.
@@ -79,8 +82,8 @@ pub struct Probe {
     pub references: Vec<String>,
     /// The message's own Message-ID, if it has one.
     pub own_id: Option<String>,
-    /// The ticket number of a tag in the subject.
-    pub tag_number: Option<i64>,
+    /// The ticket tag in the subject: its number, format and year.
+    pub tag: Option<crate::config::TagSeen>,
     /// The inbound address (see [`inbound_address`]).
     pub inbound_address: String,
     /// The normalised subject.
@@ -129,6 +132,10 @@ pub struct ThreadIndex {
     pub own_id_stored: bool,
     /// The ticket with the tagged number.
     pub by_number: HashMap<i64, TicketId>,
+    /// The tagged ticket's own facts, before merges are followed: its
+    /// queue and opening time decide whether the tag's format and year
+    /// are its own.
+    pub tagged: Option<TicketFacts>,
     /// Participant addresses of the tagged ticket.
     pub participants: HashMap<TicketId, Vec<String>>,
     /// Candidates for rule 4 (the pipeline's pre-filter; [`decide`] checks
@@ -155,6 +162,9 @@ pub enum ThreadMatch {
         /// whose envelope sender it was.
         #[serde(skip_serializing_if = "Option::is_none")]
         outbox: Option<i64>,
+        /// For a rating address: the score it gives (signed).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        score: Option<u8>,
         /// Whether the address was an envelope recipient (only then can it
         /// authenticate an agent).
         in_envelope: bool,
@@ -379,6 +389,7 @@ mod tests {
             requester: "ann@customer.test".into(),
             inbound_address: "support@example.com".into(),
             normalized_subject: "printer on fire".into(),
+            created_at: updated_at,
             updated_at,
             closed_at: is_closed(status).then_some(updated_at),
             issue_type: "General".into(),
@@ -484,6 +495,7 @@ mod tests {
                 purpose: crate::token::Kind::Agent,
                 agent: Some("bob@example.com".into()),
                 outbox: None,
+                score: None,
                 in_envelope: true,
             }
         );
@@ -600,6 +612,7 @@ mod tests {
                     purpose: crate::token::Kind::Customer,
                     agent: None,
                     outbox: None,
+                    score: None,
                     in_envelope: false,
                 },
                 "matched: ",
@@ -938,19 +951,72 @@ mod tests {
     #[test]
     fn tag_follows_the_number_format() {
         let cfg = config("");
-        assert_eq!(cfg.tickets.tag_number("Re: [#1042] help"), Some(1042));
-        assert_eq!(cfg.tickets.tag_number("Re: [ #7 ] help"), Some(7));
-        assert_eq!(cfg.tickets.tag_number("Re: #1042 help"), None);
-        let pattern = crate::config::tag_pattern("T-{n}/x").unwrap();
+        let number = |s: &str| cfg.tickets.tag_number(s).map(|t| t.number);
+        assert_eq!(number("Re: [#1042] help"), Some(1042));
+        assert_eq!(number("Re: [ #7 ] help"), Some(7));
+        assert_eq!(number("Re: #1042 help"), None);
+        let formats = [crate::config::NumberFormat::parse("T-{n}/x").unwrap()];
+        let pattern = crate::config::number::tag_pattern(&formats).unwrap();
+        let read = |s: &str| crate::config::number::read_tag(&pattern, &formats, s);
+        assert_eq!(read("[T-12/x]").map(|t| t.number), Some(12));
+        assert_eq!(read("[T-12]"), None);
+    }
+
+    /// Ticket 1 (support, `[#1001]`) and ticket 4, a sales ticket opened
+    /// in 2027 (`[S-2027-1004]`), ann a participant of both.
+    fn sales_index() -> ThreadIndex {
+        let mut ix = index();
+        ix.recent.clear();
+        let mut sales = facts(4, "Open", NOW - DAY);
+        sales.queue = "sales".into();
+        ix.by_number.insert(sales.number, sales.id);
+        ix.tickets.insert(sales.id, sales);
+        ix.participants
+            .insert(TicketId(4), vec!["ann@customer.test".into()]);
+        ix
+    }
+
+    #[test]
+    fn a_tag_threads_only_in_its_queues_format_and_opening_year() {
+        let cfg = config("[tickets.number_format_by_queue]\nsales = \"S-{year}-{n:04}\"");
+        assert_eq!(Time::from_secs(NOW - DAY).utc_year(), 2027);
+        let tagged = |subject: &str, number: i64| {
+            let m = msg(subject, "sales@example.com", &[], &[]);
+            let p = probe(&cfg, &env(), &m);
+            let mut ix = sales_index();
+            // As the pipeline loads it: the tagged ticket's own facts.
+            ix.tagged = ix
+                .by_number
+                .get(&number)
+                .and_then(|t| ix.tickets.get(t))
+                .cloned();
+            decide(&cfg, &p, &ix, Time::from_secs(NOW))
+        };
+        let d = tagged("Re: [S-2027-1004] quote", 1004);
         assert_eq!(
-            pattern
-                .captures("[T-12/x]")
-                .unwrap()
-                .get(1)
-                .unwrap()
-                .as_str(),
-            "12"
+            d.matched,
+            ThreadMatch::SubjectTag {
+                ticket: TicketId(4),
+                number: 1004
+            }
         );
-        assert!(!pattern.is_match("[T-12]"));
+        for (subject, number, why) in [
+            ("Re: [S-2026-1004] quote", 1004, "year 2026"),
+            (
+                "Re: [#1004] quote",
+                1004,
+                "whose format is `S-{year}-{n:04}`",
+            ),
+            ("Re: [S-2027-1001] help", 1001, "whose format is `#{n}`"),
+        ] {
+            let d = tagged(subject, number);
+            assert_eq!(d.matched, ThreadMatch::New, "{subject}");
+            let step = d.tried.iter().find(|s| s.rule == "subject_tag").unwrap();
+            assert!(step.result.contains(why), "{subject}: {step:?}");
+        }
+        assert_eq!(
+            tagged("Re: [#1001] help", 1001).matched.rule(),
+            "subject_tag"
+        );
     }
 }

@@ -59,7 +59,7 @@ pub fn probe(cfg: &Config, env: &Envelope, msg: &ParsedMessage) -> Probe {
         in_reply_to: msg.in_reply_to.clone(),
         references: msg.references.iter().rev().cloned().collect(),
         own_id: msg.message_id.clone(),
-        tag_number: cfg.tickets.tag_number(subject),
+        tag: cfg.tickets.tag_number(subject),
         inbound_address: inbound_address(cfg, env, msg),
         normalized_subject: normalize_subject(subject, &cfg.tickets.tag_pattern),
     }
@@ -142,7 +142,10 @@ mod tests {
 
     #[test]
     fn subjects_normalise_across_clients_and_languages() {
-        let tag = crate::config::tag_pattern("#{n}").unwrap();
+        let tag = crate::config::number::tag_pattern(&[
+            crate::config::NumberFormat::parse("#{n}").unwrap()
+        ])
+        .unwrap();
         for (input, want) in [
             ("Printer on fire", "printer on fire"),
             ("Re: Printer on fire", "printer on fire"),

@@ -166,46 +166,83 @@ fn subject_tag(
     known: Known<'_>,
     tried: &mut Vec<Step>,
 ) -> Option<ThreadMatch> {
-    match p.tag_number {
-        None => step(tried, "subject_tag", "no ticket tag in the subject"),
-        Some(n) => {
-            let tag = cfg.tickets.format_tag(n);
-            match index.by_number.get(&n).filter(|t| known(t)) {
-                None => step(tried, "subject_tag", format!("{tag}: no such ticket")),
-                Some(t) => {
-                    let is_participant = index
-                        .participants
-                        .get(t)
-                        .is_some_and(|ps| ps.contains(&p.sender));
-                    let is_agent = cfg.is_agent(&p.sender);
-                    if is_participant || is_agent {
-                        let who = if is_participant {
-                            "a participant"
-                        } else {
-                            "an agent"
-                        };
-                        step(
-                            tried,
-                            "subject_tag",
-                            format!("matched: {tag}, sender is {who}"),
-                        );
-                        return Some(ThreadMatch::SubjectTag {
-                            ticket: *t,
-                            number: n,
-                        });
-                    }
-                    step(
-                        tried,
-                        "subject_tag",
-                        format!(
-                            "{tag}: sender {} is neither a participant of it nor an agent",
-                            p.sender
-                        ),
-                    );
-                }
-            }
-        }
+    let Some(seen) = &p.tag else {
+        step(tried, "subject_tag", "no ticket tag in the subject");
+        return None;
+    };
+    let n = seen.number;
+    let Some(t) = index.by_number.get(&n).filter(|t| known(t)) else {
+        step(
+            tried,
+            "subject_tag",
+            format!("tag with number {n}: no such ticket"),
+        );
+        return None;
+    };
+    // The tagged ticket itself (before merges), whose queue and opening
+    // year the tag must show.
+    let Some(own) = index.tagged.as_ref().or_else(|| index.tickets.get(t)) else {
+        step(tried, "subject_tag", format!("number {n}: no such ticket"));
+        return None;
+    };
+    let opened = Time::from_secs(own.created_at);
+    let tag = cfg.tickets.format_tag(n, &own.queue, opened);
+    let format = cfg.tickets.format_for(&own.queue);
+    if seen.format != format.as_str() {
+        step(
+            tried,
+            "subject_tag",
+            format!(
+                "the tag is written `{}`, but ticket {tag} is in queue {} whose format is `{}`",
+                seen.format,
+                own.queue,
+                format.as_str()
+            ),
+        );
+        return None;
     }
+    if let Some(year) = seen.year
+        && year != opened.utc_year()
+    {
+        step(
+            tried,
+            "subject_tag",
+            format!(
+                "the tag shows the year {year}, but ticket {tag} was opened in {}",
+                opened.utc_year()
+            ),
+        );
+        return None;
+    }
+    let is_participant = index
+        .participants
+        .get(t)
+        .is_some_and(|ps| ps.contains(&p.sender));
+    let is_agent = cfg.is_agent(&p.sender);
+    if is_participant || is_agent {
+        let who = if is_participant {
+            "a participant"
+        } else {
+            "an agent"
+        };
+        step(
+            tried,
+            "subject_tag",
+            format!("matched: {tag}, sender is {who}"),
+        );
+        return Some(ThreadMatch::SubjectTag {
+            ticket: *t,
+            number: n,
+        });
+    }
+    step(
+        tried,
+        "subject_tag",
+        format!(
+            "{tag}: sender {} is neither a participant of it nor an agent",
+            p.sender
+        ),
+    );
     None
 }
 
@@ -299,10 +336,10 @@ fn verify_token(
             Some(agent.to_owned())
         }
         kind => {
-            let verified = if kind == Kind::Bounce {
-                crate::token::verify_bounce(keys, &claim).is_some()
-            } else {
-                crate::token::verify(keys, &claim, &Purpose::Customer)
+            let verified = match kind {
+                Kind::Bounce => crate::token::verify_bounce(keys, &claim).is_some(),
+                Kind::Rating => crate::token::verify_rating(keys, &claim).is_some(),
+                _ => crate::token::verify(keys, &claim, &Purpose::Customer),
             };
             if !verified {
                 notes.push(format!(
@@ -314,6 +351,14 @@ fn verify_token(
             if kind == Kind::Bounce && !p.is_automatic {
                 notes.push(format!(
                     "{address}: a bounce address threads only bounces and automatic mail"
+                ));
+                return None;
+            }
+            // A rating is a person's click: an automatic mail (a vacation
+            // reply, a forwarder's notice) to the address rates nothing.
+            if kind == Kind::Rating && p.is_automatic {
+                notes.push(format!(
+                    "{address}: a rating address counts only mail a person sent"
                 ));
                 return None;
             }
@@ -342,6 +387,7 @@ fn verify_token(
             purpose: claim.kind,
             agent,
             outbox: claim.outbox,
+            score: claim.score,
             in_envelope: seen.in_envelope,
         },
         said,

@@ -163,6 +163,7 @@ where
             monitoring,
             loop_guard,
             sla,
+            satisfaction,
         }) if out.is_empty() => Ok((
             Config {
                 dir: dir.to_path_buf(),
@@ -176,6 +177,7 @@ where
                 agents,
                 monitoring,
                 loop_guard,
+                satisfaction,
                 clients,
                 sla,
             },
@@ -470,6 +472,7 @@ struct Rules<T> {
     monitoring: crate::config::Monitoring,
     loop_guard: LoopGuard,
     sla: crate::sla::Settings,
+    satisfaction: crate::config::Satisfaction,
     others: Option<T>,
 }
 
@@ -523,6 +526,9 @@ fn check_rules<R, T>(
         threading: check_threading(raw.threading, src, dir, out),
         agents: check_agents(raw.agents, src, out),
         sla: crate::config::sla::check_sla(raw.sla, src, out),
+        satisfaction: crate::config::Satisfaction {
+            enabled: raw.satisfaction.enabled,
+        },
     }
 }
 
@@ -629,7 +635,11 @@ domain = \"acme.test\"
             format!("{threading:?}"),
             format!("{:?}", Threading::default())
         );
-        assert_eq!(builtin.tickets.format_number(1001), "#1001");
+        let opened = crate::domain::Time::from_secs(1_780_000_000);
+        assert_eq!(
+            builtin.tickets.format_number(1001, "support", opened),
+            "#1001"
+        );
         assert!(builtin.clients.is_empty(), "no mailboxes dir is fine");
     }
 
@@ -703,6 +713,43 @@ domain = \"acme.test\"
                  domain or a client domain; set [addresses] info"
             ]
         );
+    }
+
+    #[test]
+    fn number_formats_per_queue_are_checked_with_their_position() {
+        let dir = dir_with(&[(
+            "rules.toml",
+            "[tickets]\nnumber_format = \"#{num}\"\n\
+             [tickets.number_format_by_queue]\nsales = \"S-{year}\"\n\
+             support = \"{n:6}\"\nbilling = \"B-{n}\"\n",
+        )]);
+        assert_eq!(
+            errors(&dir),
+            [
+                "rules.toml:2:17: number_format `#{num}` unknown placeholder `{num}`; known are \
+                 {n}, {n:0W} (e.g. {n:06}) and {year}",
+                "rules.toml:4:9: number_format_by_queue.sales `S-{year}` must contain `{n}`, \
+                 where the number goes",
+                "rules.toml:5:11: number_format_by_queue.support `{n:6}` bad width in `{n:6}`: \
+                 write {n:0W} with W from 1 to 18, e.g. {n:06}",
+                "rules.toml:6:11: number_format_by_queue: unknown queue `billing`, expected one \
+                 of support, sales, monitoring, compliance, unrouted",
+            ]
+        );
+        let dir = dir_with(&[(
+            "rules.toml",
+            "[tickets]\nnumber_format = \"{n:06}\"\n\
+             [tickets.number_format_by_queue]\nSales = \"S-{year}-{n:04}\"\n",
+        )]);
+        let cfg = load(dir.path()).unwrap();
+        let opened = crate::domain::Time::from_secs(1_780_000_000);
+        assert_eq!(
+            cfg.tickets.format_number(42, "sales", opened),
+            "S-2026-0042"
+        );
+        assert_eq!(cfg.tickets.format_number(42, "support", opened), "000042");
+        assert_eq!(cfg.tickets.format_tag(42, "SALES", opened), "[S-2026-0042]");
+        assert_eq!(cfg.tickets.parse_number("S-2026-0042"), Some(42));
     }
 
     #[test]

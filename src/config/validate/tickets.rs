@@ -6,7 +6,8 @@ use serde_spanned::Spanned;
 use super::server::positive;
 use crate::config::diag::{Diagnostic, Source};
 use crate::config::raw::RawTickets;
-use crate::config::{Priority, Tickets};
+use crate::config::{NumberFormat, Priority, Tickets};
+use crate::domain::Queue;
 
 /// A priority name, or a diagnostic and `Medium` (never used: any
 /// diagnostic means no Config).
@@ -40,32 +41,62 @@ pub(super) fn check_issue_type(
     value.into_inner()
 }
 
+/// A number format, or a diagnostic naming `key` and the format (and the
+/// built-in `#{n}`, never used: any diagnostic means no Config).
+fn check_format(
+    key: &str,
+    value: &Spanned<String>,
+    src: &Source,
+    out: &mut Vec<Diagnostic>,
+) -> NumberFormat {
+    NumberFormat::parse(value.get_ref()).unwrap_or_else(|e| {
+        src.error(out, value, format!("{key} `{}` {e}", value.get_ref()));
+        NumberFormat::parse("#{n}").expect("the built-in format is valid")
+    })
+}
+
 pub(super) fn check_tickets(raw: RawTickets, src: &Source, out: &mut Vec<Diagnostic>) -> Tickets {
-    if !raw.number_format.get_ref().contains("{n}") {
-        src.error(
-            out,
-            &raw.number_format,
-            format!(
-                "number_format `{}` must contain `{{n}}`, where the number goes",
-                raw.number_format.get_ref()
+    let number_format = check_format("number_format", &raw.number_format, src, out);
+    let mut by_queue = Vec::new();
+    for (queue, format) in &raw.number_format_by_queue {
+        let key = format!("number_format_by_queue.{queue}");
+        let f = check_format(&key, format, src, out);
+        match Queue::from_name(queue) {
+            Some(q) => by_queue.push((q.as_str().to_owned(), f)),
+            None => src.error(
+                out,
+                format,
+                format!(
+                    "number_format_by_queue: unknown queue `{queue}`, expected one of {}",
+                    Queue::ALL.map(Queue::as_str).join(", ")
+                ),
             ),
-        );
+        }
     }
-    let tag_pattern = crate::config::tag_pattern(raw.number_format.get_ref()).unwrap_or_else(|e| {
+    let tickets = Tickets::new(
+        number_format.clone(),
+        by_queue,
+        positive("number_start", raw.number_start, src, out),
+        positive("subject_max", raw.subject_max, src, out),
+        check_priority(&raw.default_priority, src, out),
+        check_issue_type(raw.default_issue_type, src, out),
+    );
+    let mut tickets = tickets.unwrap_or_else(|e| {
         src.error(
             out,
             &raw.number_format,
-            format!("number_format cannot be made a tag pattern: {e}"),
+            format!("the ticket number formats cannot be made a tag pattern: {e}"),
         );
-        regex::Regex::new(r"[^\s\S]").expect("a regex that never matches is valid")
+        Tickets::new(
+            number_format,
+            Vec::new(),
+            1,
+            1,
+            Priority::Medium,
+            String::new(),
+        )
+        .expect("a single format makes a tag pattern")
     });
-    Tickets {
-        tag_pattern,
-        default_priority: check_priority(&raw.default_priority, src, out),
-        number_format: raw.number_format.into_inner(),
-        number_start: positive("number_start", raw.number_start, src, out),
-        subject_max: positive("subject_max", raw.subject_max, src, out),
-        default_issue_type: check_issue_type(raw.default_issue_type, src, out),
-        auto_close_days: *raw.auto_close_days.get_ref(),
-    }
+    tickets.auto_close_days = *raw.auto_close_days.get_ref();
+    tickets
 }

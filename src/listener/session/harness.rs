@@ -75,15 +75,15 @@ pub(crate) fn test_config() -> Config {
             system_keywords: Vec::new(),
             system_matcher: Senders::matcher(&[]).expect("an empty automaton builds"),
         },
-        tickets: Tickets {
-            tag_pattern: crate::config::tag_pattern("#{n}").expect("a valid tag pattern"),
-            number_format: "#{n}".to_owned(),
-            number_start: 1000,
-            subject_max: 80,
-            default_priority: Priority::Medium,
-            default_issue_type: "Question".to_owned(),
-            auto_close_days: 7,
-        },
+        tickets: Tickets::new(
+            crate::config::NumberFormat::parse("#{n}").expect("a valid format"),
+            Vec::new(),
+            1000,
+            80,
+            Priority::Medium,
+            "Question".to_owned(),
+        )
+        .expect("a valid tag pattern"),
         limits: Limits {
             max_message_size: 1000,
             max_recipients: 3,
@@ -98,6 +98,7 @@ pub(crate) fn test_config() -> Config {
         monitoring: crate::config::Monitoring::default(),
         loop_guard: crate::config::LoopGuard::defaults("mx.test"),
         sla: crate::sla::Settings::default(),
+        satisfaction: crate::config::Satisfaction { enabled: true },
     }
 }
 

@@ -29,18 +29,7 @@ fn helpdesk(sink: &Sink) -> TestServer {
 }
 
 fn alice(subject: &str, id: &str, extra: &[(&str, &str)], body: &str) -> Mail {
-    Mail::new(
-        ALICE,
-        &["support@example.com"],
-        text_mail(
-            &format!("Alice Example <{ALICE}>"),
-            "support@example.com",
-            subject,
-            id,
-            extra,
-            body,
-        ),
-    )
+    common::alice_mail(subject, id, extra, body)
 }
 
 /// Bob's reply to `notification`, sent to its Reply-To (the token

@@ -69,18 +69,7 @@ fn helpdesk(sink: &Sink, priority: &str, policy: &str, start: &str) -> (TestServ
 }
 
 fn alice(subject: &str, id: &str, extra: &[(&str, &str)]) -> Mail {
-    Mail::new(
-        ALICE,
-        &["support@example.com"],
-        text_mail(
-            &format!("Alice Example <{ALICE}>"),
-            "support@example.com",
-            subject,
-            id,
-            extra,
-            "Hello,\nmy printer is on fire.\n",
-        ),
-    )
+    common::alice_mail(subject, id, extra, "Hello,\nmy printer is on fire.\n")
 }
 
 /// Bob's mail to the agent address of `notification`.

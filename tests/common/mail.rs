@@ -54,6 +54,24 @@ pub fn mail(from: &str, to: &str, subject: &str, id: &str, extra: &[(&str, &str)
     )
 }
 
+/// Alice Example's mail (`alice@customer.test`) to support@example.com:
+/// the customer of the conversation tests.
+pub fn alice_mail(subject: &str, id: &str, extra: &[(&str, &str)], body: &str) -> Mail {
+    const ALICE: &str = "alice@customer.test";
+    Mail::new(
+        ALICE,
+        &["support@example.com"],
+        text_mail(
+            &format!("Alice Example <{ALICE}>"),
+            "support@example.com",
+            subject,
+            id,
+            extra,
+            body,
+        ),
+    )
+}
+
 /// A plain-text RFC 5322 message with CRLF line ends. `message_id` is given
 /// without angle brackets; `extra` headers go before `MIME-Version`.
 pub fn text_mail(

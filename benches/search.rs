@@ -75,7 +75,7 @@ impl Rng {
     /// where low numbers are far more common than high ones (roughly
     /// Zipf), as in real text.
     fn word(&mut self) -> String {
-        if self.next() % 10 == 0 {
+        if self.next().is_multiple_of(10) {
             WORDS[(self.next() % WORDS.len() as u64) as usize].to_owned()
         } else {
             let r = (self.next() % 1_000_000) as f64 / 1_000_000.0;

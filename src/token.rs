@@ -20,6 +20,11 @@
 //! - [`Purpose::Customer`] (`c<ticket>-<mac>`): an optional customer reply
 //!   address (`[threading] customer_reply_address`); threads a reply like
 //!   `In-Reply-To` does, never grants agent rights.
+//! - [`Purpose::Page`] (`p<ticket>.<day>-<mac>`): not an address but the
+//!   customer page link (`<public_url>/t/<token>`) an acknowledgement
+//!   carries. The MAC covers the last day (days since 1970, UTC) the link
+//!   works, so an old link cannot be extended; it shows the ticket's
+//!   customer-visible messages and takes a reply, nothing else.
 //!
 //! A guessed, altered or foreign token does not verify: the MAC is checked
 //! in constant time (`hmac`'s `verify_truncated_left`). 64 bits of MAC make
@@ -93,6 +98,7 @@ impl Secret {
                 mac.update(agent.to_ascii_lowercase().as_bytes());
             }
             Purpose::Bounce { outbox } => mac.update(&outbox.to_be_bytes()),
+            Purpose::Page { expires_day } => mac.update(&expires_day.to_be_bytes()),
             Purpose::Customer => {}
         }
         mac
@@ -136,6 +142,12 @@ pub enum Purpose<'a> {
     },
     /// A customer's reply address.
     Customer,
+    /// The customer page of a ticket, until the end of this day (days
+    /// since 1970-01-01, UTC).
+    Page {
+        /// The last day the link works.
+        expires_day: i64,
+    },
 }
 
 impl Purpose<'_> {
@@ -145,6 +157,7 @@ impl Purpose<'_> {
             Purpose::Agent(_) => Kind::Agent,
             Purpose::Bounce { .. } => Kind::Bounce,
             Purpose::Customer => Kind::Customer,
+            Purpose::Page { .. } => Kind::Page,
         }
     }
 }
@@ -159,6 +172,8 @@ pub enum Kind {
     Bounce,
     /// `c…`: a customer reply address.
     Customer,
+    /// `p…`: a customer page link.
+    Page,
 }
 
 impl Kind {
@@ -167,6 +182,7 @@ impl Kind {
             Kind::Agent => b'a',
             Kind::Bounce => b'b',
             Kind::Customer => b'c',
+            Kind::Page => b'p',
         }
     }
 
@@ -176,6 +192,7 @@ impl Kind {
             Kind::Agent => "agent",
             Kind::Bounce => "bounce",
             Kind::Customer => "customer",
+            Kind::Page => "page",
         }
     }
 }
@@ -185,6 +202,7 @@ pub fn sign(keys: Keys<'_>, purpose: &Purpose<'_>, ticket: TicketId) -> String {
     let tag = keys.current.mac(purpose, ticket).finalize().into_bytes();
     let outbox = match purpose {
         Purpose::Bounce { outbox } => format!(".{outbox}"),
+        Purpose::Page { expires_day } => format!(".{expires_day}"),
         _ => String::new(),
     };
     format!(
@@ -204,6 +222,8 @@ pub struct Claim {
     pub ticket: TicketId,
     /// The outbox row a bounce address claims (`None` for the others).
     pub outbox: Option<i64>,
+    /// The last day a page link claims to work (`None` for the others).
+    pub expires_day: Option<i64>,
     tag: Vec<u8>,
 }
 
@@ -216,13 +236,20 @@ pub fn claim(token: &str) -> Option<Claim> {
         b'a' => Kind::Agent,
         b'b' => Kind::Bounce,
         b'c' => Kind::Customer,
+        b'p' => Kind::Page,
         _ => return None,
     };
     let digits = |d: &str| !d.is_empty() && d.len() <= 18 && d.bytes().all(|b| b.is_ascii_digit());
-    let (id, outbox) = match (kind, head[1..].split_once('.')) {
-        (Kind::Bounce, Some((id, outbox))) if digits(outbox) => (id, Some(outbox.parse().ok()?)),
-        (Kind::Bounce, _) | (_, Some(_)) => return None,
+    let (id, extra) = match (kind, head[1..].split_once('.')) {
+        (Kind::Bounce | Kind::Page, Some((id, extra))) if digits(extra) => {
+            (id, Some(extra.parse().ok()?))
+        }
+        (Kind::Bounce | Kind::Page, _) | (_, Some(_)) => return None,
         (_, None) => (&head[1..], None),
+    };
+    let (outbox, expires_day) = match kind {
+        Kind::Page => (None, extra),
+        _ => (extra, None),
     };
     let well_formed = digits(id)
         && tag.len() == MAC_BYTES * 2
@@ -234,6 +261,7 @@ pub fn claim(token: &str) -> Option<Claim> {
         kind,
         ticket: TicketId(id.parse().ok()?),
         outbox,
+        expires_day,
         tag: hex::decode(tag).ok()?,
     })
 }
@@ -260,6 +288,17 @@ pub fn verify(keys: Keys<'_>, claim: &Claim, purpose: &Purpose<'_>) -> bool {
 pub fn verify_bounce(keys: Keys<'_>, claim: &Claim) -> Option<i64> {
     let outbox = claim.outbox?;
     verify(keys, claim, &Purpose::Bounce { outbox }).then_some(outbox)
+}
+
+/// The ticket a customer page link opens, when it verifies and `today`
+/// (days since 1970, UTC) is not past its last day; `None` for a forged,
+/// altered, expired or foreign token alike, so a caller cannot tell them
+/// apart.
+pub fn verify_page(keys: Keys<'_>, token: &str, today: i64) -> Option<TicketId> {
+    let claim = claim(token)?;
+    let expires_day = claim.expires_day?;
+    (verify(keys, &claim, &Purpose::Page { expires_day }) && today <= expires_day)
+        .then_some(claim.ticket)
 }
 
 /// The agent an agent address was issued to, among `agents` (addresses);
@@ -430,6 +469,50 @@ mod tests {
         let g = Secret::generate_hex().unwrap();
         assert_eq!(g.len(), 64);
         assert!(Secret::new(g.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn a_page_link_opens_its_ticket_until_its_last_day_only() {
+        let s = secret();
+        let k = keys(&s);
+        let t = TicketId(42);
+        let link = sign(
+            k,
+            &Purpose::Page {
+                expires_day: 20_000,
+            },
+            t,
+        );
+        assert!(link.starts_with("p42.20000-"), "{link}");
+        assert_eq!(verify_page(k, &link, 19_990), Some(t));
+        assert_eq!(verify_page(k, &link, 20_000), Some(t));
+        assert_eq!(verify_page(k, &link, 20_001), None);
+        // A later day under the same MAC (extending the link) fails.
+        let mac = link.split_once('-').unwrap().1;
+        assert_eq!(verify_page(k, &format!("p42.30000-{mac}"), 20_001), None);
+        // Another ticket, another purpose's MAC, another key: no ticket.
+        assert_eq!(verify_page(k, &format!("p43.20000-{mac}"), 19_990), None);
+        let customer = sign(k, &Purpose::Customer, t);
+        let cmac = customer.split_once('-').unwrap().1;
+        assert_eq!(verify_page(k, &format!("p42.20000-{cmac}"), 19_990), None);
+        assert_eq!(verify_page(k, &customer, 19_990), None);
+        let o = other();
+        let foreign = sign(
+            keys(&o),
+            &Purpose::Page {
+                expires_day: 20_000,
+            },
+            t,
+        );
+        assert_eq!(verify_page(k, &foreign, 19_990), None);
+        for junk in [
+            "p42-0011223344556677",
+            "p42.x-0011223344556677",
+            "",
+            "../etc",
+        ] {
+            assert_eq!(verify_page(k, junk, 0), None, "{junk}");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@
 
 mod addresses;
 mod clients;
+mod http;
 mod server;
 mod threading;
 mod tickets;
@@ -55,6 +56,7 @@ use super::{
 pub(super) use addresses::check_address;
 use addresses::{check_addresses, check_agents, check_domains, check_senders};
 use clients::check_client;
+use http::check_http;
 use server::{check_limits, check_server};
 use threading::check_threading;
 use tickets::check_tickets;
@@ -162,6 +164,7 @@ where
             agents,
             monitoring,
             loop_guard,
+            http,
         }) if out.is_empty() => Ok((
             Config {
                 dir: dir.to_path_buf(),
@@ -176,6 +179,7 @@ where
                 monitoring,
                 loop_guard,
                 clients,
+                http,
             },
             others,
         )),
@@ -467,6 +471,7 @@ struct Rules<T> {
     agents: Vec<Agent>,
     monitoring: crate::config::Monitoring,
     loop_guard: LoopGuard,
+    http: crate::config::Http,
     others: Option<T>,
 }
 
@@ -519,6 +524,7 @@ fn check_rules<R, T>(
         limits: check_limits(raw.limits, src, out),
         threading: check_threading(raw.threading, src, dir, out),
         agents: check_agents(raw.agents, src, out),
+        http: check_http(raw.http, src, out),
     }
 }
 

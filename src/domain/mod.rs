@@ -10,7 +10,7 @@ mod ids;
 mod ticket;
 mod time;
 
-pub use envelope::{Accepted, Envelope, Source};
+pub use envelope::{Accepted, Envelope, Source, WebIntake, WebKind};
 pub use ids::{ContactId, MessageRowId, OutboxId, TicketId};
 pub use ticket::{Priority, Queue, Status};
 pub use time::Time;

@@ -404,6 +404,10 @@ pub fn sample() -> Vars {
         ("new_participant", ""),
         ("ticket_id_number", "1001"),
         ("period", "since yesterday 08:00"),
+        (
+            "customer_url",
+            "https://help.example.com/t/p1001.20500-0123456789abcdef",
+        ),
     ] {
         v.insert(k, Value::from(s));
     }

@@ -323,6 +323,7 @@ mod tests {
             source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
+            web: None,
         }
     }
 

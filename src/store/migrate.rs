@@ -32,6 +32,9 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_attachment_parts",
         include_str!("migrations/0007_attachment_parts.sql"),
     ),
+    // Numbered 0010 so it does not clash with migrations other branches
+    // add as 0008 and 0009; the schema version is still its place here.
+    ("0010_web", include_str!("migrations/0010_web.sql")),
 ];
 
 /// The schema version this build writes.

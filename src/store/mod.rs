@@ -33,6 +33,7 @@ mod outbox;
 mod poll;
 mod read;
 mod tx;
+mod web;
 pub mod writer;
 
 pub use admin::StatusChange;
@@ -53,6 +54,7 @@ pub use read::{
 };
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
+pub use web::{ApiKeyMatch, ApiKeyRow, NewKey};
 pub use writer::{Job, Writer, WriterThread, Writes};
 
 /// What can go wrong in the store.

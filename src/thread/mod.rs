@@ -412,6 +412,7 @@ mod tests {
             source: crate::domain::Source::Ingest,
             peer: None,
             helo: String::new(),
+            web: None,
         }
     }
 
@@ -461,6 +462,7 @@ mod tests {
             source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
+            web: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod admin;
 mod mail;
 mod serve;
 mod tickets;
+mod web;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -79,6 +80,11 @@ enum Command {
     /// Close a ticket (by number, e.g. 1001 or #1001, or row id): a later
     /// reply reopens it within the reopen window, else opens a linked ticket.
     Close(tickets::CloseArgs),
+    /// API keys for the read and alert APIs: new, list, revoke.
+    #[command(subcommand)]
+    Apikey(web::ApikeyAction),
+    /// Post a monitor alert from this host (as POST /api/v1/alerts does).
+    Alert(web::AlertArgs),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -121,6 +127,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Client(admin::ClientAction::List(args)) => admin::client_list(args),
         Command::Rescan(args) => admin::rescan(args),
         Command::Close(args) => tickets::close(args),
+        Command::Apikey(web::ApikeyAction::New(args)) => web::apikey_new(args),
+        Command::Apikey(web::ApikeyAction::List(args)) => web::apikey_list(args),
+        Command::Apikey(web::ApikeyAction::Revoke(args)) => web::apikey_revoke(args),
+        Command::Alert(args) => web::alert(args),
     }
 }
 

@@ -784,7 +784,7 @@ fn chromium(url: &str, shot: Option<&std::path::Path>) -> String {
 }
 
 /// With `POSTDESK_SCREENSHOTS=DIR` it also writes the screenshots README
-/// shows (`contact-page.png`, `customer-page.png`) into DIR.
+/// shows (`contact-page.png`, `customer-page.png`, `widget.png`) into DIR.
 #[test]
 fn a_real_browser_renders_the_contact_page_and_the_customer_page() {
     let sink = Sink::start();
@@ -794,6 +794,32 @@ fn a_real_browser_renders_the_contact_page_and_the_customer_page() {
     assert!(contact.contains("id=\"contact\""), "{contact}");
     for option in ["support", "issue", "service_request", "question", "quote"] {
         assert!(contact.contains(&format!("value=\"{option}\"")), "{option}");
+    }
+
+    // The widget, as a site embeds it: the script builds its button and form.
+    let site = tempfile::tempdir().expect("a site dir");
+    let demo = site.path().join("shop.html");
+    std::fs::write(
+        &demo,
+        format!(
+            "<!doctype html><html><head><title>Shop</title></head><body>\
+             <h1>Example shop</h1><p>Our products.</p>\
+             <script src=\"http://{addr}/widget.js\" data-label=\"Need help?\" data-open></script>\
+             </body></html>"
+        ),
+    )
+    .expect("write the demo page");
+    let shop = format!("file://{}", demo.display());
+    let widget = chromium(&shop, None);
+    assert!(widget.contains("class=\"pdw-btn\""), "{widget}");
+    assert!(widget.contains("Need help?"), "{widget}");
+    for field in [
+        "name", "email", "category", "subject", "message", "website", "t",
+    ] {
+        assert!(
+            widget.contains(&format!("name=\"{field}\"")),
+            "{field}: {widget}"
+        );
     }
 
     let mut f = form("<script>document.title='owned'</script>Printer", "issue");
@@ -823,5 +849,6 @@ fn a_real_browser_renders_the_contact_page_and_the_customer_page() {
             Some(&dir.join("contact-page.png")),
         );
         chromium(&link, Some(&dir.join("customer-page.png")));
+        chromium(&shop, Some(&dir.join("widget.png")));
     }
 }

@@ -4,7 +4,8 @@
  *   <script src="https://help.example.com/widget.js" async></script>
  *
  * Optional attributes on the tag: data-label="Need help?" (the button),
- * data-category="support" (preselected category). The site's origin must be
+ * data-category="support" (preselected category), data-open (the form is
+ * open when the page loads). The site's origin must be
  * listed in [http] allowed_origins. Plain JavaScript, no dependencies. */
 (function () {
   "use strict";
@@ -120,6 +121,10 @@
       .catch(function () { send.disabled = false; result.className = "pdw-err"; result.textContent = "Not sent; please try again."; });
   });
 
-  function mount() { document.body.appendChild(btn); document.body.appendChild(panel); }
+  function mount() {
+    document.body.appendChild(btn);
+    document.body.appendChild(panel);
+    if (script.hasAttribute("data-open")) btn.click();
+  }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 })();

@@ -102,6 +102,11 @@ fn a_json_form_opens_a_ticket_whose_acknowledgement_links_a_page_that_takes_repl
     );
     assert!(!html.contains("+a"), "no agent token: {html}");
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    let csp = page.header("content-security-policy").unwrap_or("");
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
 
     // A reply from the page joins the ticket like a mail reply.
     let r = http::post_form(

@@ -331,7 +331,9 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge);
     }
-    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(limit));
+    // A declared length is a claim, not bytes: reserve little up front, so
+    // a client cannot make the server allocate its whole limit by saying so.
+    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(limit).min(64 * 1024));
     let mut stream = body.into_data_stream();
     loop {
         match tokio::time::timeout(READ_TIMEOUT, stream.next()).await {

@@ -130,13 +130,9 @@ fn render(
             problem,
         },
     );
-    let mut r = (status, axum::response::Html(html)).into_response();
-    // The token is in the URL: keep it out of other sites' logs.
-    r.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    r
+    // No script; `no-referrer` keeps the token in the URL out of other
+    // sites' logs.
+    super::assets::html(status, html, false)
 }
 
 /// `2024-05-01 14:03 UTC`.

@@ -25,6 +25,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The web door's browser test renders the contact and customer pages in
 # headless Chromium (Debian's package; fonts for its screenshots).
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+# ... and fills its forms with Selenium (run by the system Python).
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+/usr/bin/python3 -c "import selenium" >/dev/null 2>&1 || need+=(python3-selenium)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     SUDO=""

@@ -101,7 +101,7 @@ fn a_json_form_opens_a_ticket_whose_acknowledgement_links_a_page_that_takes_repl
         "no agent or support address: {html}"
     );
     assert!(!html.contains("+a"), "no agent token: {html}");
-    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(page.header("referrer-policy"), Some("same-origin"));
     let csp = page.header("content-security-policy").unwrap_or("");
     assert!(
         csp.contains("default-src 'none'") && !csp.contains("script-src"),
@@ -856,4 +856,68 @@ fn a_real_browser_renders_the_contact_page_and_the_customer_page() {
         chromium(&link, Some(&dir.join("customer-page.png")));
         chromium(&shop, Some(&dir.join("widget.png")));
     }
+}
+
+/// Selenium fills and sends the contact page and the customer page's reply
+/// form in headless Chromium (`tests/common/browser_form.py`; Debian's
+/// python3-selenium runs under the system Python).
+#[test]
+fn a_person_in_a_browser_sends_the_contact_form_and_replies_on_the_page() {
+    let sink = Sink::start();
+    let server = with_sink(&sink, "");
+    let addr = web(&server);
+    assert_eq!(
+        http::post_json(addr, TICKETS, &[], &form("Earlier request", "support")).status,
+        201
+    );
+    let ack = sink.wait_to("ann@customer.example.org", 1);
+    let link = link_in(&ack[0].parsed.text);
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/browser_form.py");
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&script)
+        .arg(format!("http://{addr}"))
+        .arg(&link)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = common::run_command(cmd, None, "selenium (install it with contrib/test.sh)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("contact: Thank you! Your request #"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("page: Your reply was added"), "{stdout}");
+    let tickets = server.tickets_json();
+    let sent = ticket_by_subject(&tickets, "Sent from a real browser").expect("stored");
+    assert_eq!(sent["issue_type"], "Bug");
+    assert_eq!(sent["requester"], "selma@browser.example.org");
+    let earlier = ticket_by_subject(&tickets, "Earlier request").expect("stored");
+    let show = server.show_json(
+        earlier["number"]
+            .as_str()
+            .expect("number")
+            .trim_start_matches('#'),
+    );
+    assert!(
+        show["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Replied from the page in a browser")),
+        "{show}"
+    );
 }

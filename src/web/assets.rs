@@ -67,7 +67,9 @@ const CSP_CONTACT: &str = "default-src 'none'; style-src 'unsafe-inline'; \
      script-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; base-uri 'none'";
 
 /// An HTML answer with its security headers; `script` allows the page's
-/// own inline script.
+/// own inline script. The referrer policy is `same-origin`, not
+/// `no-referrer`: under `no-referrer` a browser posts the page's own forms
+/// with `Origin: null`, which the guard refuses as a foreign origin.
 pub(super) fn html(status: StatusCode, body: String, script: bool) -> Response {
     let mut r = (status, Html(body)).into_response();
     let h = r.headers_mut();
@@ -81,7 +83,7 @@ pub(super) fn html(status: StatusCode, body: String, script: bool) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     r
 }

@@ -130,7 +130,7 @@ fn render(
             problem,
         },
     );
-    // No script; `no-referrer` keeps the token in the URL out of other
+    // No script; `same-origin` keeps the token in the URL out of other
     // sites' logs.
     super::assets::html(status, html, false)
 }

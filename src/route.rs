@@ -858,4 +858,47 @@ mod tests {
         assert!(s.ends_with("..."));
         assert_eq!(display_subject(Some("Hello"), 140), "Hello");
     }
+
+    #[test]
+    fn the_web_intake_counts_only_for_messages_from_the_web_door() {
+        use crate::domain::{Source, WebIntake, WebKind};
+        let cfg = config();
+        let open = thread(Action::Open);
+        let intake = WebIntake {
+            kind: WebKind::Form,
+            queue: Queue::Sales,
+            issue_type: "Sales Inquiry".into(),
+            priority: None,
+        };
+        let mut web = env(&["support@example.com"]);
+        web.source = Source::Web;
+        web.web = Some(intake.clone());
+        let r = decide(&cfg, &web, &msg(CUSTOMER), &open, &SenderHistory::default());
+        assert!(
+            matches!(&r, Route::Ticket { queue: Queue::Sales, issue_type, because: "web_form", .. } if issue_type == "Sales Inquiry"),
+            "{r:?}"
+        );
+        // The same intake on mail (as if a sender could ask for it) is
+        // ignored: the usual rules route it.
+        let mut smtp = env(&["support@example.com"]);
+        smtp.web = Some(intake);
+        let r = decide(
+            &cfg,
+            &smtp,
+            &msg(CUSTOMER),
+            &open,
+            &SenderHistory::default(),
+        );
+        assert!(
+            matches!(
+                &r,
+                Route::Ticket {
+                    queue: Queue::Support,
+                    because: "support_address",
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+    }
 }

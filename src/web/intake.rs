@@ -1,7 +1,7 @@
 //! `POST /api/v1/tickets`: a contact form (JSON, urlencoded, or multipart
 //! with attachments) into the spool.
 //!
-//! Receives the request after [`super::guard`] counted it; reads the body
+//! Receives the request after the guard (`web::guard`) counted it; reads the body
 //! up to `max_message_size`, checks each field (a `400` names the first
 //! field that is wrong), springs the bot traps, builds the message and
 //! answers `201 {"number", "id"}` only after the spool's commit returned.

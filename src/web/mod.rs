@@ -10,7 +10,7 @@
 //! committed; a crash before that loses nothing that was answered, and a
 //! client that saw no answer may send again.
 //!
-//! Before any body is read, [`guard`] refuses a POST from an origin that
+//! Before any body is read, `guard` refuses a POST from an origin that
 //! is not allowed (CORS is for `[http] allowed_origins` and the server's
 //! own pages only) or from an address over `posts_per_minute_per_ip`.
 //! Bodies are read in chunks up to `[limits] max_message_size`, each chunk

@@ -238,6 +238,7 @@ fn ingest(messages: &[Vec<u8>], threading: &str, in_flight: bool) -> Result<Run>
         source: Source::Ingest,
         peer: None,
         helo: String::new(),
+        web: None,
     };
     // A current-thread runtime runs spawned tasks in spawn order, so the
     // writer sees the messages in archive order in both modes.

@@ -5,8 +5,9 @@
 # and talk to it with real peers: Python's smtplib and raw sockets, aiosmtpd
 # and Postfix's smtp-sink as SMTP servers for outbound mail, a throwaway
 # Dovecot (with a throwaway TLS certificate, made by openssl) for the IMAP
-# pollers. Installs what is missing: python3, dovecot-imapd, postfix (for
-# smtp-sink only, no mail server set up) and openssl with apt (sudo when not
+# pollers, headless Chromium for the web pages. Installs what is missing:
+# python3, dovecot-imapd, postfix (for smtp-sink only, no mail server set
+# up), openssl and chromium with apt (sudo when not
 # root), aiosmtpd with pip or apt. Then runs the whole suite in the release
 # profile.
 # Extra arguments go to `cargo test` (e.g. `bash contrib/test.sh --test crash`).
@@ -21,6 +22,12 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 [ -x /usr/sbin/smtp-sink ] || need+=(postfix)
 # The IMAP TLS test makes a throwaway CA and server certificate with openssl.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The web door's browser test renders the contact and customer pages in
+# headless Chromium (Debian's package; fonts for its screenshots).
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+# ... and fills its forms with Selenium (run by the system Python).
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+/usr/bin/python3 -c "import selenium" >/dev/null 2>&1 || need+=(python3-selenium)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     SUDO=""

@@ -29,8 +29,25 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// # Errors
 ///
 /// When the store cannot be opened or a listener cannot bind.
-pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
+    // The HTTP listener is bound first: the links in mail name its real
+    // address when no public_url is configured (port 0 in tests).
+    let http = match cfg.http.listen {
+        Some(addr) => {
+            let tcp = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTP listener to {addr}"))?;
+            let local = tcp.local_addr().context("reading the bound address")?;
+            tracing::info!(protocol = "http", addr = %local, "listening");
+            cfg.http.listen = Some(local);
+            if cfg.http.public_url_is_default {
+                cfg.http.public_url = format!("http://{local}");
+            }
+            Some((tcp, local))
+        }
+        None => None,
+    };
     let cfg = Arc::new(cfg);
     let (cfg_tx, cfg_rx) = watch::channel(cfg.clone());
     // The writer wakes the outbox worker after each commit that queued
@@ -80,6 +97,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         shared_store.clone(),
         shutdown.token.child_token(),
     ));
+    let cfg_rx_web = cfg_rx.clone();
     shutdown.tracker.spawn(crate::scheduler::run(
         cfg_rx,
         shared_store,
@@ -114,7 +132,34 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             shutdown.tracker.clone(),
         ));
     }
+    // The web door: its own reading connection to the store; what it
+    // accepts goes through the same spool (and writer) as mail.
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some((tcp, local)) = http {
+        ports.insert(
+            "http".to_string(),
+            serde_json::Value::String(local.to_string()),
+        );
+        let web = Arc::new(crate::web::Web {
+            spool: spool.clone(),
+            config: cfg_rx_web,
+            store: std::sync::Mutex::new(
+                crate::store::Store::open(&data_dir)
+                    .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+            ),
+            limit: crate::web::limit::RateLimit::new(),
+            ready: ready.clone(),
+        });
+        shutdown.tracker.spawn(crate::web::serve(
+            tcp,
+            web,
+            limits.clone(),
+            cfg.limits.idle_timeout,
+            shutdown.token.child_token(),
+        ));
+    }
     write_ports(&data_dir, &serde_json::Value::Object(ports))?;
+    ready.store(true, std::sync::atomic::Ordering::Release);
 
     Shutdown::signalled().await;
     tracing::info!("shutdown requested, draining");

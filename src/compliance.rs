@@ -928,6 +928,7 @@ mod tests {
             source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
+            web: None,
         };
         let parsed = crate::parse::parse(raw.as_bytes());
         let mut tx = Tx::new(txn);

@@ -36,6 +36,7 @@ pub fn run(
         source,
         peer: None,
         helo: String::new(),
+        web: None,
     };
     let now = Time::now();
     let msg = pipeline::Incoming {

@@ -62,11 +62,13 @@ pub enum AutoReply {
 }
 
 /// Whether the envelope or headers carry the null reverse-path. Only
-/// SMTP and LMTP have an envelope; for ingested and polled mail an empty
+/// SMTP and LMTP have an envelope (a web message never has the null one); for ingested and polled mail an empty
 /// `mail_from` means "unknown", so a `Return-Path: <>` header decides.
 pub fn has_null_return_path(env: &Envelope, msg: &ParsedMessage) -> bool {
     match env.source {
         Source::Smtp | Source::Lmtp => env.mail_from.trim().is_empty(),
+        // The web door builds the message itself, from a person's form.
+        Source::Web => false,
         Source::Ingest | Source::Imap => values(msg, "Return-Path").next().is_some_and(|v| {
             v.trim_matches(|c: char| c == '<' || c == '>' || c.is_whitespace())
                 .is_empty()
@@ -181,6 +183,7 @@ mod tests {
             source,
             peer: None,
             helo: String::new(),
+            web: None,
         }
     }
 

@@ -301,6 +301,7 @@ impl Job<'_> {
             source: Source::Ingest,
             peer: None,
             helo: String::new(),
+            web: None,
         };
         let accepted = self
             .spool

@@ -6,7 +6,8 @@
 //! ```text
 //!  SMTP/LMTP listener ─┐
 //!  IMAP pollers ───────┤
-//!  postdesk ingest ────┴─> spool ─> store::writer ─> pipeline: load ─> decide ─> commit ─> outbox ─> smarthost
+//!  postdesk ingest ────┤
+//!  HTTP (web) ─────────┴─> spool ─> store::writer ─> pipeline: load ─> decide ─> commit ─> outbox ─> smarthost
 //!                          (ack only after commit)   (thread, route, guard, agent, detector, monitor)
 //! ```
 //!
@@ -45,6 +46,8 @@
 //! - [`clock`]: the scheduler's time (system, or a test-controlled file).
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
 //! - [`report`]: store rows rendered for the CLI (`--json` or text).
+//! - [`web`]: the HTTP door (contact form and widget, customer page,
+//!   read API, monitor alerts) into the same spool.
 //! - [`app`]: wiring for `postdesk serve`.
 //! - [`cli`]: the `postdesk` command line, one function per subcommand.
 //! - [`files`]: owner-only files and the secrets read from them.
@@ -86,3 +89,4 @@ pub mod store;
 pub mod thread;
 pub mod timers;
 pub mod token;
+pub mod web;

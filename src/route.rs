@@ -118,6 +118,9 @@ pub fn decide(
         return route;
     }
     let inbound = inbound_address(cfg, env, msg);
+    if let Some(route) = web(cfg, env, thread, &inbound) {
+        return route;
+    }
     let (priority, issue_type) = match cfg.mailbox(&inbound) {
         Some((_, m)) => (m.priority, m.issue_type.clone()),
         None => (
@@ -135,6 +138,41 @@ pub fn decide(
         inbound_address: inbound,
         because,
     }
+}
+
+/// Rule 2½, only for [`Source::Web`](crate::domain::Source::Web): a form
+/// opens a ticket in the queue and with the issue type its category gave
+/// (`web_form`); an alert joins the open alert ticket of its dedupe key,
+/// which the load step offered threading as the message it replies to
+/// (`web_alert_dedupe`), or opens one (`web_alert`). A reply from the
+/// customer page goes on to the usual rules, which thread it by its
+/// customer reply address.
+fn web(cfg: &Config, env: &Envelope, thread: &thread::Decision, inbound: &str) -> Option<Route> {
+    use crate::domain::WebKind;
+    let web = env.web_intake()?;
+    // Only the dedupe lookup's In-Reply-To joins an alert to a ticket: two
+    // alerts with the same title are not one alert.
+    let deduped = matches!(thread.matched, thread::ThreadMatch::InReplyTo { .. });
+    let (target, queue, because) = match (&web.kind, thread_target(&thread.action)) {
+        (WebKind::PageReply, _) => return None,
+        (WebKind::Form, _) => (Target::New, web.queue, "web_form"),
+        (
+            WebKind::Alert {
+                dedupe_key: Some(_),
+                ..
+            },
+            Some((target @ Target::Existing { .. }, queue)),
+        ) if deduped => (target, queue, "web_alert_dedupe"),
+        (WebKind::Alert { .. }, _) => (Target::New, web.queue, "web_alert"),
+    };
+    Some(Route::Ticket {
+        target,
+        queue,
+        priority: web.priority.unwrap_or(cfg.tickets.default_priority),
+        issue_type: web.issue_type.clone(),
+        inbound_address: inbound.to_owned(),
+        because,
+    })
 }
 
 /// Rule 1: not a customer: staff, or postdesk itself.
@@ -367,6 +405,7 @@ mod tests {
             source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
+            web: None,
         }
     }
 
@@ -818,5 +857,48 @@ mod tests {
         assert_eq!(s.chars().count(), 140);
         assert!(s.ends_with("..."));
         assert_eq!(display_subject(Some("Hello"), 140), "Hello");
+    }
+
+    #[test]
+    fn the_web_intake_counts_only_for_messages_from_the_web_door() {
+        use crate::domain::{Source, WebIntake, WebKind};
+        let cfg = config();
+        let open = thread(Action::Open);
+        let intake = WebIntake {
+            kind: WebKind::Form,
+            queue: Queue::Sales,
+            issue_type: "Sales Inquiry".into(),
+            priority: None,
+        };
+        let mut web = env(&["support@example.com"]);
+        web.source = Source::Web;
+        web.web = Some(intake.clone());
+        let r = decide(&cfg, &web, &msg(CUSTOMER), &open, &SenderHistory::default());
+        assert!(
+            matches!(&r, Route::Ticket { queue: Queue::Sales, issue_type, because: "web_form", .. } if issue_type == "Sales Inquiry"),
+            "{r:?}"
+        );
+        // The same intake on mail (as if a sender could ask for it) is
+        // ignored: the usual rules route it.
+        let mut smtp = env(&["support@example.com"]);
+        smtp.web = Some(intake);
+        let r = decide(
+            &cfg,
+            &smtp,
+            &msg(CUSTOMER),
+            &open,
+            &SenderHistory::default(),
+        );
+        assert!(
+            matches!(
+                &r,
+                Route::Ticket {
+                    queue: Queue::Support,
+                    because: "support_address",
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
     }
 }

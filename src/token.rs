@@ -26,6 +26,11 @@
 //!   score is signed with the ticket, so an address cannot be edited into
 //!   another score or another ticket. Mail to it records the rating and
 //!   does nothing else (see `crate::satisfaction`).
+//! - [`Purpose::Page`] (`p<ticket>.<day>-<mac>`): not an address but the
+//!   customer page link (`<public_url>/t/<token>`) an acknowledgement
+//!   carries. The MAC covers the last day (days since 1970, UTC) the link
+//!   works, so an old link cannot be extended; it shows the ticket's
+//!   customer-visible messages and takes a reply, nothing else.
 //!
 //! A guessed, altered or foreign token does not verify: the MAC is checked
 //! in constant time (`hmac`'s `verify_truncated_left`). 64 bits of MAC make
@@ -99,6 +104,7 @@ impl Secret {
                 mac.update(agent.to_ascii_lowercase().as_bytes());
             }
             Purpose::Bounce { outbox } => mac.update(&outbox.to_be_bytes()),
+            Purpose::Page { expires_day } => mac.update(&expires_day.to_be_bytes()),
             Purpose::Customer => {}
             Purpose::Rating { score } => mac.update(&[*score]),
         }
@@ -148,6 +154,12 @@ pub enum Purpose<'a> {
         /// The score the address gives.
         score: u8,
     },
+    /// The customer page of a ticket, until the end of this day (days
+    /// since 1970-01-01, UTC).
+    Page {
+        /// The last day the link works.
+        expires_day: i64,
+    },
 }
 
 impl Purpose<'_> {
@@ -158,6 +170,7 @@ impl Purpose<'_> {
             Purpose::Bounce { .. } => Kind::Bounce,
             Purpose::Customer => Kind::Customer,
             Purpose::Rating { .. } => Kind::Rating,
+            Purpose::Page { .. } => Kind::Page,
         }
     }
 }
@@ -177,6 +190,8 @@ pub enum Kind {
     Customer,
     /// `s…`: a satisfaction rating address.
     Rating,
+    /// `p…`: a customer page link.
+    Page,
 }
 
 impl Kind {
@@ -186,6 +201,7 @@ impl Kind {
             Kind::Bounce => b'b',
             Kind::Customer => b'c',
             Kind::Rating => b's',
+            Kind::Page => b'p',
         }
     }
 
@@ -196,6 +212,7 @@ impl Kind {
             Kind::Bounce => "bounce",
             Kind::Customer => "customer",
             Kind::Rating => "rating",
+            Kind::Page => "page",
         }
     }
 }
@@ -206,6 +223,7 @@ pub fn sign(keys: Keys<'_>, purpose: &Purpose<'_>, ticket: TicketId) -> String {
     let outbox = match purpose {
         Purpose::Bounce { outbox } => format!(".{outbox}"),
         Purpose::Rating { score } => format!(".{score}"),
+        Purpose::Page { expires_day } => format!(".{expires_day}"),
         _ => String::new(),
     };
     format!(
@@ -227,6 +245,8 @@ pub struct Claim {
     pub outbox: Option<i64>,
     /// The score a rating address claims (`None` for the others).
     pub score: Option<u8>,
+    /// The last day a page link claims to work (`None` for the others).
+    pub expires_day: Option<i64>,
     tag: Vec<u8>,
 }
 
@@ -240,18 +260,25 @@ pub fn claim(token: &str) -> Option<Claim> {
         b'b' => Kind::Bounce,
         b'c' => Kind::Customer,
         b's' => Kind::Rating,
+        b'p' => Kind::Page,
         _ => return None,
     };
     let digits = |d: &str| !d.is_empty() && d.len() <= 18 && d.bytes().all(|b| b.is_ascii_digit());
     let mut score = None;
-    let (id, outbox) = match (kind, head[1..].split_once('.')) {
-        (Kind::Bounce, Some((id, outbox))) if digits(outbox) => (id, Some(outbox.parse().ok()?)),
+    let (id, extra) = match (kind, head[1..].split_once('.')) {
+        (Kind::Bounce | Kind::Page, Some((id, extra))) if digits(extra) => {
+            (id, Some(extra.parse().ok()?))
+        }
         (Kind::Rating, Some((id, s))) if s.len() == 1 && digits(s) => {
             score = Some(s.parse::<u8>().ok().filter(|s| SCORES.contains(s))?);
             (id, None)
         }
-        (Kind::Bounce | Kind::Rating, _) | (_, Some(_)) => return None,
+        (Kind::Bounce | Kind::Page | Kind::Rating, _) | (_, Some(_)) => return None,
         (_, None) => (&head[1..], None),
+    };
+    let (outbox, expires_day) = match kind {
+        Kind::Page => (None, extra),
+        _ => (extra, None),
     };
     let well_formed = digits(id)
         && tag.len() == MAC_BYTES * 2
@@ -264,6 +291,7 @@ pub fn claim(token: &str) -> Option<Claim> {
         ticket: TicketId(id.parse().ok()?),
         outbox,
         score,
+        expires_day,
         tag: hex::decode(tag).ok()?,
     })
 }
@@ -298,6 +326,17 @@ pub fn verify_bounce(keys: Keys<'_>, claim: &Claim) -> Option<i64> {
 pub fn verify_rating(keys: Keys<'_>, claim: &Claim) -> Option<u8> {
     let score = claim.score?;
     verify(keys, claim, &Purpose::Rating { score }).then_some(score)
+}
+
+/// The ticket a customer page link opens, when it verifies and `today`
+/// (days since 1970, UTC) is not past its last day; `None` for a forged,
+/// altered, expired or foreign token alike, so a caller cannot tell them
+/// apart.
+pub fn verify_page(keys: Keys<'_>, token: &str, today: i64) -> Option<TicketId> {
+    let claim = claim(token)?;
+    let expires_day = claim.expires_day?;
+    (verify(keys, &claim, &Purpose::Page { expires_day }) && today <= expires_day)
+        .then_some(claim.ticket)
 }
 
 /// The agent an agent address was issued to, among `agents` (addresses);
@@ -514,6 +553,50 @@ mod tests {
         let g = Secret::generate_hex().unwrap();
         assert_eq!(g.len(), 64);
         assert!(Secret::new(g.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn a_page_link_opens_its_ticket_until_its_last_day_only() {
+        let s = secret();
+        let k = keys(&s);
+        let t = TicketId(42);
+        let link = sign(
+            k,
+            &Purpose::Page {
+                expires_day: 20_000,
+            },
+            t,
+        );
+        assert!(link.starts_with("p42.20000-"), "{link}");
+        assert_eq!(verify_page(k, &link, 19_990), Some(t));
+        assert_eq!(verify_page(k, &link, 20_000), Some(t));
+        assert_eq!(verify_page(k, &link, 20_001), None);
+        // A later day under the same MAC (extending the link) fails.
+        let mac = link.split_once('-').unwrap().1;
+        assert_eq!(verify_page(k, &format!("p42.30000-{mac}"), 20_001), None);
+        // Another ticket, another purpose's MAC, another key: no ticket.
+        assert_eq!(verify_page(k, &format!("p43.20000-{mac}"), 19_990), None);
+        let customer = sign(k, &Purpose::Customer, t);
+        let cmac = customer.split_once('-').unwrap().1;
+        assert_eq!(verify_page(k, &format!("p42.20000-{cmac}"), 19_990), None);
+        assert_eq!(verify_page(k, &customer, 19_990), None);
+        let o = other();
+        let foreign = sign(
+            keys(&o),
+            &Purpose::Page {
+                expires_day: 20_000,
+            },
+            t,
+        );
+        assert_eq!(verify_page(k, &foreign, 19_990), None);
+        for junk in [
+            "p42-0011223344556677",
+            "p42.x-0011223344556677",
+            "",
+            "../etc",
+        ] {
+            assert_eq!(verify_page(k, junk, 0), None, "{junk}");
+        }
     }
 
     #[test]

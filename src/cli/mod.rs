@@ -12,6 +12,7 @@ mod search;
 mod serve;
 mod stats;
 mod tickets;
+mod web;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,11 @@ enum Command {
     /// Figures: `stats satisfaction [--since DATE|Nd] [--json]`.
     #[command(subcommand)]
     Stats(stats::StatsAction),
+    /// API keys for the read and alert APIs: new, list, revoke.
+    #[command(subcommand)]
+    Apikey(web::ApikeyAction),
+    /// Post a monitor alert from this host (as POST /api/v1/alerts does).
+    Alert(web::AlertArgs),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -134,6 +140,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::search(args),
         Command::Ticket(tickets::TicketAction::Move(args)) => tickets::move_ticket(args),
         Command::Stats(stats::StatsAction::Satisfaction(args)) => stats::satisfaction(args),
+        Command::Apikey(web::ApikeyAction::New(args)) => web::apikey_new(args),
+        Command::Apikey(web::ApikeyAction::List(args)) => web::apikey_list(args),
+        Command::Apikey(web::ApikeyAction::Revoke(args)) => web::apikey_revoke(args),
+        Command::Alert(args) => web::alert(args),
     }
 }
 

@@ -19,6 +19,26 @@ pub(super) struct ServeArgs {
     /// LMTP listen address (overrides rules.toml).
     #[arg(long)]
     lmtp: Option<SocketAddr>,
+    /// HTTP listen address (overrides `[http] listen`); `none` turns the
+    /// web door off.
+    #[arg(long, value_parser = parse_http)]
+    http: Option<HttpListen>,
+}
+
+/// `--http ADDR` or `--http none`.
+#[derive(Clone, Copy)]
+enum HttpListen {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_http(s: &str) -> Result<HttpListen, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(HttpListen::Off);
+    }
+    s.parse()
+        .map(HttpListen::At)
+        .map_err(|e| format!("{e}; expected IP:PORT or `none`"))
 }
 
 #[derive(Args)]
@@ -35,6 +55,11 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if args.lmtp.is_some() {
         cfg.server.lmtp = args.lmtp;
+    }
+    match args.http {
+        Some(HttpListen::Off) => cfg.http.listen = None,
+        Some(HttpListen::At(addr)) => cfg.http.listen = Some(addr),
+        None => {}
     }
     match cfg.use_generated_secret(true) {
         Ok(Some(path)) => tracing::info!(

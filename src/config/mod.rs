@@ -73,6 +73,8 @@ pub struct Config {
     pub sla: crate::sla::Settings,
     /// `[satisfaction]`: the survey on Resolved.
     pub satisfaction: Satisfaction,
+    /// `[http]`: the web door.
+    pub http: Http,
 }
 
 /// `[satisfaction]`: asking customers to rate a resolved ticket.
@@ -81,6 +83,24 @@ pub struct Satisfaction {
     /// Whether a ticket set to Resolved sends its requester the survey
     /// mail (`templates/satisfaction.txt`), once per resolution.
     pub enabled: bool,
+}
+
+/// `[http]`: the web door.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http {
+    /// Listen address (`None`: no HTTP listener).
+    pub listen: Option<SocketAddr>,
+    /// Base of the links in mail, without a trailing `/`.
+    pub public_url: String,
+    /// `public_url` was not configured: it follows the bound listener.
+    pub public_url_is_default: bool,
+    /// Origins allowed to call the API from a browser, as written
+    /// (`scheme://host[:port]`, no trailing `/`).
+    pub allowed_origins: Vec<String>,
+    /// Posts one IP address may make per minute.
+    pub posts_per_minute_per_ip: u32,
+    /// Days a customer page link works.
+    pub customer_link_days: u32,
 }
 
 /// `[outbound] x_loop` and `auto_replies_per_hour`: what the loop guard

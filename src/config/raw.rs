@@ -59,6 +59,8 @@ pub struct RawRules {
     pub sla: super::sla::RawSla,
     /// `[satisfaction]`: the survey mail on Resolved.
     pub satisfaction: RawSatisfaction,
+    /// `[http]`: the web door.
+    pub http: RawHttp,
 }
 
 /// `[satisfaction]`.
@@ -109,6 +111,36 @@ impl Default for RawServer {
             hostname: None,
             tls_cert: None,
             tls_key: None,
+        }
+    }
+}
+
+/// `[http]`: the web door (API, widget, contact and customer pages).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHttp {
+    /// HTTP listen address; `""` turns the listener off.
+    pub listen: Spanned<String>,
+    /// Base of the links in mail (`<public_url>/t/<token>`); absent:
+    /// `http://` + `listen`.
+    pub public_url: Option<Spanned<String>>,
+    /// Origins (`https://shop.example`) whose pages may post to the API
+    /// from a browser (CORS); none by default.
+    pub allowed_origins: Vec<Spanned<String>>,
+    /// Posts (tickets, page replies) one IP address may make per minute.
+    pub posts_per_minute_per_ip: Spanned<u32>,
+    /// Days a customer page link works after the mail that carries it.
+    pub customer_link_days: Spanned<u32>,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: unset("127.0.0.1:8025".to_owned()),
+            public_url: None,
+            allowed_origins: Vec::new(),
+            posts_per_minute_per_ip: unset(10),
+            customer_link_days: unset(90),
         }
     }
 }

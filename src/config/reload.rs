@@ -93,6 +93,12 @@ pub async fn watch<C>(
             Ok(Ok(mut cfg)) => {
                 let current = tx.borrow().clone();
                 cfg.server = current.server.clone();
+                // The HTTP listener, like [server], needs a restart; a
+                // public_url derived from it stays the running one.
+                cfg.http.listen = current.http.listen;
+                if cfg.http.public_url_is_default {
+                    cfg.http.public_url = current.http.public_url.clone();
+                }
                 cfg.dir = current.dir.clone();
                 if let Err(e) = cfg.use_generated_secret(false) {
                     tracing::warn!(error = %e, "configuration rejected, keeping the last good one");

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use super::ids::{MessageRowId, TicketId};
+use super::ticket::{Priority, Queue};
 
 /// Where a message came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -17,6 +18,9 @@ pub enum Source {
     Ingest,
     /// An IMAP poller.
     Imap,
+    /// The HTTP door (`web`): a form, a customer-page reply or a monitor
+    /// alert, turned into a message by the web module.
+    Web,
 }
 
 impl Source {
@@ -27,6 +31,7 @@ impl Source {
             Source::Lmtp => "lmtp",
             Source::Ingest => "ingest",
             Source::Imap => "imap",
+            Source::Web => "web",
         }
     }
 }
@@ -44,6 +49,50 @@ pub struct Envelope {
     pub peer: Option<SocketAddr>,
     /// The name the peer gave in HELO/EHLO/LHLO.
     pub helo: String,
+    /// What the web door decided about the message before it was built:
+    /// only [`Source::Web`] carries it, so nothing a sender writes in a
+    /// mail can ask for it (routing reads it only when `source` is `Web`).
+    pub web: Option<WebIntake>,
+}
+
+impl Envelope {
+    /// The web intake of a message that came in through the web door;
+    /// `None` for every other source, whatever the envelope holds.
+    pub fn web_intake(&self) -> Option<&WebIntake> {
+        self.web.as_ref().filter(|_| self.source == Source::Web)
+    }
+}
+
+/// What a web form or alert says about the ticket it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIntake {
+    /// What came in.
+    pub kind: WebKind,
+    /// The queue of a new ticket.
+    pub queue: Queue,
+    /// The issue type of a new ticket.
+    pub issue_type: String,
+    /// The priority of a new ticket; `None`: the route's usual one.
+    pub priority: Option<Priority>,
+}
+
+/// The door a web message came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebKind {
+    /// The contact form or widget (`POST /api/v1/tickets`): acknowledged
+    /// by mail like a support ticket, whatever its queue.
+    Form,
+    /// A reply from the customer page: threads by the customer reply
+    /// address it is sent to, like a mail reply.
+    PageReply,
+    /// A monitor alert: joins the open alert ticket of its `dedupe_key`,
+    /// if any; `resolved` resolves it. Never acknowledged.
+    Alert {
+        /// Alerts with the same key share one open ticket.
+        dedupe_key: Option<String>,
+        /// The alert is over: note it and resolve the ticket.
+        resolved: bool,
+    },
 }
 
 /// What the store made of an accepted message.

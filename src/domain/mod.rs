@@ -11,7 +11,7 @@ pub mod sla;
 mod ticket;
 mod time;
 
-pub use envelope::{Accepted, Envelope, Source};
+pub use envelope::{Accepted, Envelope, Source, WebIntake, WebKind};
 pub use ids::{ContactId, MessageRowId, OutboxId, TicketId};
 pub use ticket::{Priority, Queue, Status};
 pub use time::{CLOCK_FILE_ENV, Time, clock_file, now_timestamp};

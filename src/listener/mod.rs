@@ -151,6 +151,12 @@ impl ConnLimits {
         }
     }
 
+    /// A permit of the total cap, once one is free (the web door's
+    /// listener takes them from the same semaphore as SMTP and LMTP).
+    pub(crate) async fn permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.permits).acquire_owned().await.ok()
+    }
+
     /// Caps from `[limits]`.
     pub fn from_config(limits: &Limits) -> ConnLimits {
         ConnLimits::new(limits.max_connections, limits.max_connections_per_ip)
@@ -158,7 +164,7 @@ impl ConnLimits {
 
     /// Count one more connection from `ip`, or `None` when it already holds
     /// `max_per_ip`. The slot gives the count back when dropped.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
         // The map is consistent after every statement, so a panic elsewhere
         // while the lock was held cannot leave it half-updated.
         let mut per_ip = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
@@ -178,7 +184,7 @@ impl ConnLimits {
 }
 
 /// One connection counted against its address; released on drop.
-struct IpSlot {
+pub(crate) struct IpSlot {
     limits: Arc<ConnLimits>,
     ip: IpAddr,
 }

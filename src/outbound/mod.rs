@@ -436,6 +436,17 @@ pub fn ticket_vars(cfg: &Config, conv: &Conversation) -> Vars {
     v
 }
 
+/// The customer page link of `ticket` (`<public_url>/t/<token>`), working
+/// for `[http] customer_link_days` from `now`; `None` without an HTTP
+/// listener or a token secret, so no mail points at a page nobody serves.
+pub fn customer_url(cfg: &Config, ticket: crate::domain::TicketId, now: Time) -> Option<String> {
+    let keys = cfg.threading.keys()?;
+    cfg.http.listen?;
+    let expires_day = now.secs().div_euclid(86_400) + i64::from(cfg.http.customer_link_days);
+    let token = crate::token::sign(keys, &crate::token::Purpose::Page { expires_day }, ticket);
+    Some(format!("{}/t/{token}", cfg.http.public_url))
+}
+
 /// The agents to notify about `conv`: see [`notify_targets`].
 pub fn agents_for(cfg: &Config, conv: &Conversation) -> Vec<(String, String)> {
     notify_targets(cfg, &conv.queue, &conv.assignee).0

@@ -424,6 +424,10 @@ pub fn sample() -> Vars {
         ("sla_left", "12m"),
         ("sla_escalated", ""),
         ("auto_close_days", "7"),
+        (
+            "customer_url",
+            "https://help.example.com/t/p1001.20500-0123456789abcdef",
+        ),
     ] {
         v.insert(k, Value::from(s));
     }

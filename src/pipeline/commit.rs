@@ -101,6 +101,9 @@ fn commit_mail(
         .as_deref()
         .unwrap_or(if reused { REUSED_ID_FLAG } else { "" });
     let (state, kind, flag) = match route {
+        // The alert that says its trouble is over is the note that
+        // resolves the ticket (see `after_customer_message`).
+        Route::Ticket { .. } if resolved_alert(msg) => ("ticketed", "note", problem),
         Route::Ticket { .. } => ("ticketed", "customer", problem),
         Route::Quarantine { reason, .. } => ("quarantined", "customer", reason.as_str()),
         Route::Internal { .. } => ("internal", "system", problem),
@@ -402,6 +405,19 @@ fn after_customer_message(
         return Ok(());
     };
     let sender = msg.sender();
+    if let Some(crate::domain::WebKind::Alert { dedupe_key, .. }) =
+        msg.env.web_intake().map(|w| &w.kind)
+    {
+        if let Some(key) = dedupe_key
+            && matches!(plan.target, Target::New | Target::NewLinked { .. })
+        {
+            tx.record_alert_ticket(key, ticket, now)?;
+        }
+        if resolved_alert(msg) {
+            outbound::set_status(tx, &mut conv, "Resolved", false, "alert_resolved", row, now)?;
+            return Ok(());
+        }
+    }
     if let Some(step) = &plan.status {
         outbound::set_status(
             tx,
@@ -471,7 +487,10 @@ fn after_customer_message(
             now,
         )?;
     } else if ack.send && suspension.is_none() {
-        let vars = outbound::ticket_vars(cfg, &conv);
+        let mut vars = outbound::ticket_vars(cfg, &conv);
+        if let Some(url) = outbound::customer_url(cfg, ticket, now) {
+            vars.insert("customer_url", url.into());
+        }
         let mut refs = msg.parsed.references.clone();
         refs.extend(msg.parsed.message_id.iter().cloned());
         let reply = AutoReplyMail {
@@ -518,6 +537,14 @@ fn store_sla(
         Some(&sla.clocks),
         crate::sla::priority(&conv.priority),
         &[],
+    )
+}
+
+/// Whether `msg` is a monitor alert saying its trouble is over.
+fn resolved_alert(msg: Incoming<'_>) -> bool {
+    matches!(
+        msg.env.web_intake().map(|w| &w.kind),
+        Some(crate::domain::WebKind::Alert { resolved: true, .. })
     )
 }
 

@@ -83,6 +83,22 @@ pub fn load(
         });
     }
     let mut probe = thread::probe(cfg, msg.env, msg.parsed);
+    // A monitor alert whose dedupe key has an open ticket threads to it as
+    // a reply to its first alert would (routing rule `web_alert_dedupe`).
+    // Looked up here, inside the writer's transaction, so two alerts with
+    // a new key never both open a ticket.
+    if let Some(crate::domain::WebIntake {
+        kind:
+            crate::domain::WebKind::Alert {
+                dedupe_key: Some(key),
+                ..
+            },
+        ..
+    }) = msg.env.web_intake()
+        && let Some(first) = tx.open_alert_message(key)?
+    {
+        probe.in_reply_to = vec![first];
+    }
     // Mail about mail (a bounce in any MTA's words, an auto-reply without
     // headers) is automatic too, so a bounce address threads it.
     let class = crate::parse::classify::classify(

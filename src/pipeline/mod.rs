@@ -326,6 +326,7 @@ mod tests {
             source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
+            web: None,
         }
     }
 

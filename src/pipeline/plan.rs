@@ -336,6 +336,20 @@ fn decide_ticket(
         Step::no("not_a_new_ticket")
     } else if sender.is_empty() {
         Step::no("no_sender")
+    } else if matches!(
+        msg.env.web_intake().map(|w| &w.kind),
+        Some(crate::domain::WebKind::Alert { .. })
+    ) {
+        Step::no("web_alert")
+    } else if msg
+        .env
+        .web_intake()
+        .is_some_and(|w| w.kind == crate::domain::WebKind::Form)
+    {
+        // Every web ticket is acknowledged like a support ticket, a lead
+        // too: the acknowledgement carries the customer-page link, the
+        // only way back to the ticket for someone who wrote no mail.
+        acknowledgement(cfg, loaded)
     } else if !cfg.outbound.acknowledges(queue, inbound) {
         Step::no("not_acknowledged_here")
     } else {

@@ -424,6 +424,7 @@ pub fn envelope(mailbox: &str, raw: &[u8]) -> Envelope {
         source: Source::Imap,
         peer: None,
         helo: String::new(),
+        web: None,
     }
 }
 

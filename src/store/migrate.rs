@@ -37,6 +37,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_satisfaction",
         include_str!("migrations/0009_satisfaction.sql"),
     ),
+    ("0010_web", include_str!("migrations/0010_web.sql")),
     ("0011_search", include_str!("migrations/0011_search.sql")),
 ];
 

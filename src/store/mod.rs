@@ -36,6 +36,7 @@ mod satisfaction;
 mod search;
 mod sla;
 mod tx;
+mod web;
 pub mod writer;
 
 pub use admin::StatusChange;
@@ -59,6 +60,7 @@ pub use search::{SearchFilter, SearchHit, fts_query};
 pub use sla::{SlaRow, SlaTicket};
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
+pub use web::{ApiKeyMatch, ApiKeyRow, NewKey};
 pub use writer::{Job, Writer, WriterThread, Writes};
 
 /// What can go wrong in the store.

@@ -270,20 +270,39 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>, Error> {
+        self.list_tickets_page(filter, 0, -1)
+    }
+
+    /// Tickets matching `filter`, newest number first: `limit` of them
+    /// (`-1`: all) after skipping `offset`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn list_tickets_page(
+        &self,
+        filter: &TicketFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<TicketSummary>, Error> {
         let q = format!(
             "SELECT {TICKET_COLS} FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
              WHERE (?1 IS NULL OR t.status = ?1 COLLATE NOCASE)
                AND (?2 IS NULL OR t.queue = ?2 COLLATE NOCASE)
                AND (?3 IS NULL OR EXISTS (SELECT 1 FROM ticket_tags g
                     WHERE g.ticket_id = t.id AND g.tag = ?3 COLLATE NOCASE))
-             ORDER BY t.number DESC"
+             ORDER BY t.number DESC
+             LIMIT ?4 OFFSET ?5"
         );
         let mut st = self
             .conn
-            .prepare(&q)
+            .prepare_cached(&q)
             .map_err(|e| Error::sql("list tickets", e))?;
         let rows = st
-            .query_map(params![filter.status, filter.queue, filter.tag], ticket_row)
+            .query_map(
+                params![filter.status, filter.queue, filter.tag, limit, offset],
+                ticket_row,
+            )
             .map_err(|e| Error::sql("list tickets", e))?;
         rows.collect::<Result<_, _>>()
             .map_err(|e| Error::sql("list tickets", e))

@@ -423,6 +423,7 @@ mod tests {
             source: crate::domain::Source::Ingest,
             peer: None,
             helo: String::new(),
+            web: None,
         }
     }
 
@@ -472,6 +473,7 @@ mod tests {
             source: crate::domain::Source::Smtp,
             peer: None,
             helo: String::new(),
+            web: None,
         }
     }
 

@@ -27,6 +27,8 @@ pub mod cli;
 #[allow(dead_code)]
 pub mod dovecot;
 #[allow(dead_code)]
+pub mod http;
+#[allow(dead_code)]
 pub mod mail;
 #[allow(dead_code)]
 pub mod postfix_sink;

@@ -56,6 +56,8 @@ pub struct Options {
     pub lmtp: bool,
     /// Extra TOML appended verbatim to `rules.toml` (new tables only).
     pub extra_toml: String,
+    /// Extra lines of the `[http]` table (its `listen` is loopback port 0).
+    pub http_toml: String,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             max_errors: None,
             lmtp: true,
             extra_toml: String::new(),
+            http_toml: String::new(),
         }
     }
 }
@@ -95,6 +98,10 @@ pub fn rules_toml(opts: &Options) -> String {
         s.push_str(&format!("max_errors = {n}\n"));
     }
     s.push_str("idle_timeout_secs = 60\n");
+    s.push_str("\n[http]\n");
+    s.push_str("listen = \"127.0.0.1:0\"\n");
+    s.push_str(&opts.http_toml);
+    s.push('\n');
     if !opts.extra_toml.is_empty() {
         s.push('\n');
         s.push_str(&opts.extra_toml);
@@ -214,6 +221,8 @@ pub struct TestServer {
     pub smtp: SocketAddr,
     /// The bound LMTP address, if an LMTP listener was configured.
     pub lmtp: Option<SocketAddr>,
+    /// The bound HTTP address, if the web door is on.
+    pub http: Option<SocketAddr>,
     starts: u32,
 }
 
@@ -237,6 +246,7 @@ impl TestServer {
             child: None,
             smtp: "127.0.0.1:9".parse().expect("placeholder addr"),
             lmtp: None,
+            http: None,
             starts: 0,
         };
         server.spawn();
@@ -278,7 +288,7 @@ impl TestServer {
             .expect("spawn postdesk serve");
         self.child = Some(child);
         let ports = self.ports_file();
-        let (smtp, lmtp) = eventually(START_DEADLINE, || {
+        let (smtp, lmtp, http) = eventually(START_DEADLINE, || {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
@@ -293,6 +303,7 @@ impl TestServer {
         });
         self.smtp = smtp;
         self.lmtp = lmtp;
+        self.http = http;
     }
 
     /// The LMTP address; panics if the server has none.
@@ -458,8 +469,10 @@ impl Drop for TestServer {
     }
 }
 
-/// Parse `{"smtp":"127.0.0.1:PORT","lmtp":"127.0.0.1:PORT"|null}`.
-fn parse_ports(text: &str) -> Result<(SocketAddr, Option<SocketAddr>), String> {
+/// Parse `{"smtp":"127.0.0.1:PORT","lmtp":"127.0.0.1:PORT"|null,"http":...}`.
+type Ports = (SocketAddr, Option<SocketAddr>, Option<SocketAddr>);
+
+fn parse_ports(text: &str) -> Result<Ports, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("ports.json: {e}: {text}"))?;
     let addr = |key: &str| -> Result<Option<SocketAddr>, String> {
         match v.get(key) {
@@ -472,5 +485,5 @@ fn parse_ports(text: &str) -> Result<(SocketAddr, Option<SocketAddr>), String> {
         }
     };
     let smtp = addr("smtp")?.ok_or_else(|| format!("ports.json has no smtp: {text}"))?;
-    Ok((smtp, addr("lmtp")?))
+    Ok((smtp, addr("lmtp")?, addr("http")?))
 }

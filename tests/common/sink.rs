@@ -260,8 +260,14 @@ pub const SECRET: &str = "outbound-test-secret-0123456789abcdef";
 
 /// A whole `rules.toml` for a server of `domain` (support@, sales@, info@
 /// there) sending through the sink on `sink_port`, with fast retries, plus
-/// `extra` tables appended.
+/// `extra` tables appended; the web door on loopback port 0 unless `extra`
+/// has an `[http]` table of its own.
 pub fn outbound_rules(domain: &str, sink_port: u16, extra: &str) -> String {
+    let http = if extra.contains("[http]") {
+        ""
+    } else {
+        "[http]\nlisten = \"127.0.0.1:0\"\n"
+    };
     format!(
         "[server]\nsmtp = \"127.0.0.1:0\"\nhostname = \"desk.{domain}\"\n\
          \n[domains]\nserved = [\"{domain}\"]\ninternal = [\"staff.{domain}\"]\n\
@@ -272,7 +278,7 @@ pub fn outbound_rules(domain: &str, sink_port: u16, extra: &str) -> String {
          \n[outbound]\nhost = \"127.0.0.1\"\nport = {sink_port}\ntls = \"none\"\n\
          timeout_secs = 10\nretry_initial_secs = 0.05\nretry_max_secs = 0.2\n\
          poll_secs = 0.2\n\
-         \n{extra}\n"
+         \n{http}\n{extra}\n"
     )
 }
 

@@ -33,6 +33,7 @@
 
 mod addresses;
 mod clients;
+mod http;
 mod server;
 mod threading;
 mod tickets;
@@ -55,6 +56,7 @@ use super::{
 pub(super) use addresses::check_address;
 use addresses::{check_addresses, check_agents, check_domains, check_senders};
 use clients::check_client;
+use http::check_http;
 use server::{check_limits, check_server};
 use threading::check_threading;
 use tickets::check_tickets;
@@ -164,6 +166,7 @@ where
             loop_guard,
             sla,
             satisfaction,
+            http,
         }) if out.is_empty() => Ok((
             Config {
                 dir: dir.to_path_buf(),
@@ -180,6 +183,7 @@ where
                 satisfaction,
                 clients,
                 sla,
+                http,
             },
             others,
         )),
@@ -473,6 +477,7 @@ struct Rules<T> {
     loop_guard: LoopGuard,
     sla: crate::sla::Settings,
     satisfaction: crate::config::Satisfaction,
+    http: crate::config::Http,
     others: Option<T>,
 }
 
@@ -529,6 +534,7 @@ fn check_rules<R, T>(
         satisfaction: crate::config::Satisfaction {
             enabled: raw.satisfaction.enabled,
         },
+        http: check_http(raw.http, src, out),
     }
 }
 

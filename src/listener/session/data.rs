@@ -97,6 +97,7 @@ impl<D: Deliver> Session<'_, D> {
             source: self.ctx.protocol.source(),
             peer: self.ctx.peer,
             helo: self.helo.clone().unwrap_or_default(),
+            web: None,
         };
         let size = message.len();
         let recipients = envelope.rcpt_to.len();

@@ -99,6 +99,14 @@ pub(crate) fn test_config() -> Config {
         loop_guard: crate::config::LoopGuard::defaults("mx.test"),
         sla: crate::sla::Settings::default(),
         satisfaction: crate::config::Satisfaction { enabled: true },
+        http: crate::config::Http {
+            listen: None,
+            public_url: "http://127.0.0.1:8025".to_owned(),
+            public_url_is_default: true,
+            allowed_origins: Vec::new(),
+            posts_per_minute_per_ip: 10,
+            customer_link_days: 90,
+        },
     }
 }
 

@@ -1,0 +1,222 @@
+//! The customer page, `/t/<token>`: a ticket's conversation as its
+//! customer saw it by mail, and a form to reply.
+//!
+//! Receives a page token ([`crate::token::Purpose::Page`], signed with the
+//! ticket and its last day); a forged, altered, expired or foreign token,
+//! or one for a ticket that is gone, gets the same `404` and shows
+//! nothing. The page shows only what the customer was sent or wrote
+//! ([`visible`]): never an internal note, an agent's own mail (it carries
+//! the agent's address and reply token), a notification to agents, or a
+//! bounce; no e-mail address at all. Rendered on the server through
+//! minijinja with auto-escaping; reading needs no JavaScript.
+//!
+//! A reply is made a mail from the requester to the ticket's signed
+//! customer reply address ([`super::message::page_reply`]) and accepted
+//! through the spool, so it joins the ticket exactly as a mail reply does,
+//! and the answer (a redirect back to the page) comes after the commit.
+//!
+//! Rating a ticket from this page is to come: the page template keeps a
+//! `rating` block for it.
+
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{Shared, conn, read, read_body, today};
+use crate::store::{MessageDetail, TicketDetail, TicketRef};
+
+/// Longest reply from the page, in characters.
+const MAX_REPLY: usize = 100_000;
+
+/// Whether `m` is a message the ticket's customer may see: what they (or
+/// another customer on the ticket) wrote, and what was sent to them.
+pub fn visible(d: &TicketDetail, m: &MessageDetail) -> bool {
+    let requester = d.ticket.requester.to_ascii_lowercase();
+    match m.direction.as_str() {
+        "inbound" => m.kind == "customer" && m.state == "ticketed",
+        "outbound" => {
+            matches!(m.kind.as_str(), "agent" | "system")
+                && !requester.is_empty()
+                && m.to.iter().any(|a| a.to_ascii_lowercase() == requester)
+        }
+        _ => false,
+    }
+}
+
+/// The ticket a page token opens, or the `404` to answer.
+async fn ticket_of(web: &Shared, token: &str) -> Result<TicketDetail, Response> {
+    let cfg = web.config();
+    let ticket = cfg
+        .threading
+        .keys()
+        .and_then(|k| crate::token::verify_page(k, token, today()))
+        .ok_or_else(gone)?;
+    read(web, move |s| s.ticket(TicketRef::Id(ticket.0)))
+        .await?
+        .ok_or_else(gone)
+}
+
+/// The one answer for every token that opens nothing.
+fn gone() -> Response {
+    super::assets::page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "This link does not open any request. It may have expired; the \
+         latest mail about your request carries a fresh one.",
+    )
+}
+
+/// `GET /t/<token>`.
+pub(super) async fn show(
+    State(web): State<Shared>,
+    Path(token): Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    let d = match ticket_of(&web, &token).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let sent = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "sent=1"));
+    render(&web, &d, &token, sent, None, StatusCode::OK)
+}
+
+fn render(
+    web: &Shared,
+    d: &TicketDetail,
+    token: &str,
+    sent: bool,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let cfg = web.config();
+    let messages: Vec<minijinja::Value> = d
+        .messages
+        .iter()
+        .filter(|m| visible(d, m))
+        .map(|m| {
+            let from_customer = m.direction == "inbound";
+            let who = if from_customer {
+                if m.from_name.is_empty() {
+                    d.ticket.requester_name.clone()
+                } else {
+                    m.from_name.clone()
+                }
+            } else {
+                format!("{} team", crate::outbound::display_name(&d.ticket.queue))
+            };
+            minijinja::context! {
+                from_customer,
+                who,
+                at => when(m.received_at),
+                subject => m.subject.clone(),
+                text => m.text.clone(),
+                attachments => m.attachments.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    let closed = crate::domain::Status::name_is_closed(&d.ticket.status);
+    let html = super::assets::render(
+        "ticket.html",
+        minijinja::context! {
+            number => cfg.tickets.format_number(
+                d.ticket.number,
+                &d.ticket.queue,
+                crate::domain::Time::from_secs(d.ticket.created_at)
+            ),
+            subject => d.ticket.subject.clone(),
+            status => d.ticket.status.clone(),
+            closed,
+            messages,
+            token,
+            sent,
+            problem,
+        },
+    );
+    // No script; `same-origin` keeps the token in the URL out of other
+    // sites' logs.
+    super::assets::html(status, html, false)
+}
+
+/// `2024-05-01 14:03 UTC`.
+fn when(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// `POST /t/<token>`: the reply form (`message`, urlencoded).
+pub(super) async fn reply(
+    State(web): State<Shared>,
+    ConnectInfo(conn::Peer(peer)): ConnectInfo<conn::Peer>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let d = match ticket_of(&web, &token).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let cfg = web.config();
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(&parts.headers, body, cfg.limits.max_message_size).await {
+        Ok(b) => b,
+        Err(e) => return e.response(),
+    };
+    let text = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "message"))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    let problem = if text.is_empty() {
+        Some("Please write a message.")
+    } else if text.chars().count() > MAX_REPLY {
+        Some("The message is too long.")
+    } else if d.ticket.requester.is_empty() {
+        Some("This request cannot take replies here; please answer by mail.")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        return render(&web, &d, &token, false, Some(p), StatusCode::BAD_REQUEST);
+    }
+    let in_reply_to = d
+        .messages
+        .iter()
+        .rev()
+        .find(|m| visible(&d, m))
+        .map(|m| m.message_id.clone());
+    let subject = format!(
+        "{} {}",
+        d.ticket.subject,
+        cfg.tickets.format_tag(
+            d.ticket.number,
+            &d.ticket.queue,
+            crate::domain::Time::from_secs(d.ticket.created_at)
+        )
+    );
+    let reply = super::message::PageReply {
+        ticket: crate::domain::TicketId(d.ticket.id),
+        requester: &d.ticket.requester,
+        requester_name: &d.ticket.requester_name,
+        inbound_address: &d.ticket.inbound_address,
+        subject: &subject,
+        in_reply_to: in_reply_to.as_deref(),
+        text: &text,
+    };
+    let (env, raw) = match super::message::page_reply(&cfg, &reply, Some(peer)) {
+        Ok(Some(v)) => v,
+        Ok(None) => return gone(),
+        Err(e) => return super::internal(&e),
+    };
+    if let Err(r) = super::intake::accept(&web, env, raw).await {
+        return r;
+    }
+    tracing::info!(ticket = d.ticket.number, "customer page reply accepted");
+    // After the commit: back to the page, which now shows the reply.
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/t/{token}?sent=1")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}

@@ -921,3 +921,63 @@ fn a_person_in_a_browser_sends_the_contact_form_and_replies_on_the_page() {
         "{show}"
     );
 }
+
+#[test]
+fn a_resolved_ticket_is_rated_once_from_its_page_and_a_second_rating_replaces_it() {
+    let sink = Sink::start();
+    let server = with_sink(&sink, "");
+    let addr = web(&server);
+    let a = http::post_json(addr, TICKETS, &[], &form("Rate me", "support"));
+    assert_eq!(a.status, 201, "{}", a.text());
+    let number = a.json()["number"].as_str().expect("number").to_owned();
+    let link = link_in(&sink.wait_to("ann@customer.example.org", 1)[0].parsed.text);
+    let page = path_of(&link).to_owned();
+    let rate = format!("{page}/rate");
+
+    // Open: no rating form, and a rating is refused.
+    assert!(
+        !http::get(addr, &page, &[])
+            .text()
+            .contains("How did we do?")
+    );
+    let early = http::post_form(addr, &rate, &[("score", "5")]);
+    assert_eq!(early.status, 400, "{}", early.text());
+    assert!(early.text().contains("once it is resolved"));
+
+    server.env.run_ok(&["close", &number]);
+    assert!(
+        http::get(addr, &page, &[])
+            .text()
+            .contains("How did we do?")
+    );
+    let bad = http::post_form(addr, &rate, &[("score", "9")]);
+    assert_eq!(bad.status, 400);
+    let r = http::post_form(addr, &rate, &[("score", "4"), ("comment", "Quick & kind.")]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let shown = server.show_json(number.trim_start_matches('#'));
+    assert_eq!(
+        shown["satisfaction"]["score"], 4,
+        "{:#}",
+        shown["satisfaction"]
+    );
+    assert_eq!(shown["satisfaction"]["comment"], "Quick & kind.");
+    assert_eq!(shown["status"], "Closed", "a rating does not reopen");
+    let html = http::get(addr, &format!("{page}?rated=1"), &[]).text();
+    assert!(html.contains("You rated this request 4 of 5"), "{html}");
+    assert!(html.contains("Thank you for your rating."), "{html}");
+
+    let again = http::post_form(addr, &rate, &[("score", "2")]);
+    assert_eq!(again.status, 303);
+    assert_eq!(
+        server.show_json(number.trim_start_matches('#'))["satisfaction"]["score"],
+        2
+    );
+    assert_eq!(server.tickets_json().len(), 1, "ratings open no ticket");
+    // A forged token rates nothing.
+    let forged = http::post_form(addr, "/t/p1.99999-0123456789abcdef/rate", &[("score", "1")]);
+    assert_eq!(forged.status, 404);
+    assert_eq!(
+        server.show_json(number.trim_start_matches('#'))["satisfaction"]["score"],
+        2
+    );
+}

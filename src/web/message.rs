@@ -197,6 +197,10 @@ pub struct PageReply<'a> {
     pub in_reply_to: Option<&'a str>,
     /// The reply.
     pub text: &'a str,
+    /// A rating (1 to 5) instead of a reply: the mail goes to the signed
+    /// rating address of that score, as a click in the survey mail does,
+    /// and `text` is its comment.
+    pub rating: Option<u8>,
 }
 
 /// The envelope and bytes of a reply from the customer page: addressed to
@@ -224,7 +228,11 @@ pub fn page_reply(
             .cloned()
             .unwrap_or_else(|| format!("support@{}", cfg.server.hostname))
     };
-    let to = crate::token::address(keys, &crate::token::Purpose::Customer, r.ticket, &base);
+    let purpose = match r.rating {
+        Some(score) => crate::token::Purpose::Rating { score },
+        None => crate::token::Purpose::Customer,
+    };
+    let to = crate::token::address(keys, &purpose, r.ticket, &base);
     let mut b = MessageBuilder::new()
         .message_id(MessageId::new(message_id(cfg, "page")))
         .from(Address::new_address(

@@ -89,6 +89,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/api/v1/tickets/{number}", get(api::show_ticket))
         .route("/api/v1/alerts", post(api::post_alert))
         .route("/t/{token}", get(page::show).post(page::reply))
+        .route("/t/{token}/rate", post(page::rate))
         .route("/widget.js", get(assets::widget))
         .route("/contact", get(assets::contact))
         .fallback(not_found)

@@ -15,8 +15,10 @@
 //! through the spool, so it joins the ticket exactly as a mail reply does,
 //! and the answer (a redirect back to the page) comes after the commit.
 //!
-//! Rating a ticket from this page is to come: the page template keeps a
-//! `rating` block for it.
+//! Once the ticket is Resolved or Closed the page offers a rating, 1 to 5
+//! with a comment (`POST /t/<token>/rate`): made a mail to the signed
+//! rating address of that score, as a click in the survey mail is, so it
+//! is recorded by the same path (a second rating replaces the first).
 
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -76,17 +78,34 @@ pub(super) async fn show(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let sent = uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "sent=1"));
-    render(&web, &d, &token, sent, None, StatusCode::OK)
+    let flag = |name: &str| {
+        uri.query()
+            .is_some_and(|q| q.split('&').any(|p| p == format!("{name}=1")))
+    };
+    let note = if flag("rated") {
+        Some(Note::Rated)
+    } else if flag("sent") {
+        Some(Note::Sent)
+    } else {
+        None
+    };
+    render(&web, &d, &token, note, None, StatusCode::OK)
+}
+
+/// What the page confirms after a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Note {
+    /// A reply was added.
+    Sent,
+    /// A rating was recorded.
+    Rated,
 }
 
 fn render(
     web: &Shared,
     d: &TicketDetail,
     token: &str,
-    sent: bool,
+    note: Option<Note>,
     problem: Option<&str>,
     status: StatusCode,
 ) -> Response {
@@ -130,7 +149,9 @@ fn render(
             closed,
             messages,
             token,
-            sent,
+            sent => note == Some(Note::Sent),
+            rated_now => note == Some(Note::Rated),
+            rating => d.satisfaction.as_ref().map(|r| r.score),
             problem,
         },
     );
@@ -178,7 +199,7 @@ pub(super) async fn reply(
         None
     };
     if let Some(p) = problem {
-        return render(&web, &d, &token, false, Some(p), StatusCode::BAD_REQUEST);
+        return render(&web, &d, &token, None, Some(p), StatusCode::BAD_REQUEST);
     }
     let in_reply_to = d
         .messages
@@ -203,6 +224,7 @@ pub(super) async fn reply(
         subject: &subject,
         in_reply_to: in_reply_to.as_deref(),
         text: &text,
+        rating: None,
     };
     let (env, raw) = match super::message::page_reply(&cfg, &reply, Some(peer)) {
         Ok(Some(v)) => v,
@@ -216,6 +238,90 @@ pub(super) async fn reply(
     // After the commit: back to the page, which now shows the reply.
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/t/{token}?sent=1")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// `POST /t/<token>/rate`: `score` 1 to 5 and an optional `comment`
+/// (urlencoded), once the ticket is Resolved or Closed.
+pub(super) async fn rate(
+    State(web): State<Shared>,
+    ConnectInfo(conn::Peer(peer)): ConnectInfo<conn::Peer>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let d = match ticket_of(&web, &token).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let cfg = web.config();
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(&parts.headers, body, cfg.limits.max_message_size).await {
+        Ok(b) => b,
+        Err(e) => return e.response(),
+    };
+    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default();
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let score = field("score")
+        .parse::<u8>()
+        .ok()
+        .filter(|s| crate::token::SCORES.contains(s));
+    let comment = field("comment");
+    let problem = if !crate::domain::Status::name_is_closed(&d.ticket.status) {
+        Some("You can rate your request once it is resolved.")
+    } else if score.is_none() {
+        Some("Please choose a rating from 1 to 5.")
+    } else if comment.chars().count() > MAX_REPLY {
+        Some("The comment is too long.")
+    } else if d.ticket.requester.is_empty() {
+        Some("This request cannot be rated here.")
+    } else {
+        None
+    };
+    let (Some(score), None) = (score, problem) else {
+        return render(&web, &d, &token, None, problem, StatusCode::BAD_REQUEST);
+    };
+    let subject = format!(
+        "Rating: {} {}",
+        d.ticket.subject,
+        cfg.tickets.format_tag(
+            d.ticket.number,
+            &d.ticket.queue,
+            crate::domain::Time::from_secs(d.ticket.created_at)
+        )
+    );
+    let rating = super::message::PageReply {
+        ticket: crate::domain::TicketId(d.ticket.id),
+        requester: &d.ticket.requester,
+        requester_name: &d.ticket.requester_name,
+        inbound_address: &d.ticket.inbound_address,
+        subject: &subject,
+        in_reply_to: None,
+        text: &comment,
+        rating: Some(score),
+    };
+    let (env, raw) = match super::message::page_reply(&cfg, &rating, Some(peer)) {
+        Ok(Some(v)) => v,
+        Ok(None) => return gone(),
+        Err(e) => return super::internal(&e),
+    };
+    if let Err(r) = super::intake::accept(&web, env, raw).await {
+        return r;
+    }
+    tracing::info!(
+        ticket = d.ticket.number,
+        score,
+        "customer page rating accepted"
+    );
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/t/{token}?rated=1")) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r

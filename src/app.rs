@@ -33,21 +33,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
     // The HTTP listener is bound first: the links in mail name its real
     // address when no public_url is configured (port 0 in tests).
-    let http = match cfg.http.listen {
-        Some(addr) => {
-            let tcp = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTP listener to {addr}"))?;
-            let local = tcp.local_addr().context("reading the bound address")?;
-            tracing::info!(protocol = "http", addr = %local, "listening");
-            cfg.http.listen = Some(local);
-            if cfg.http.public_url_is_default {
-                cfg.http.public_url = format!("http://{local}");
-            }
-            Some((tcp, local))
-        }
-        None => None,
-    };
+    let http = bind_http(&mut cfg).await?;
     let cfg = Arc::new(cfg);
     let (cfg_tx, cfg_rx) = watch::channel(cfg.clone());
     // The writer wakes the outbox worker after each commit that queued
@@ -150,13 +136,11 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             limit: crate::web::limit::RateLimit::new(),
             ready: ready.clone(),
         });
-        shutdown.tracker.spawn(crate::web::serve(
-            tcp,
-            web,
-            limits.clone(),
-            cfg.limits.idle_timeout,
-            shutdown.token.child_token(),
-        ));
+        let token = shutdown.token.child_token();
+        let idle = cfg.limits.idle_timeout;
+        shutdown
+            .tracker
+            .spawn(crate::web::serve(tcp, web, limits.clone(), idle, token));
     }
     write_ports(&data_dir, &serde_json::Value::Object(ports))?;
     ready.store(true, std::sync::atomic::Ordering::Release);
@@ -172,6 +156,27 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         .context("joining the store writer")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Bind the HTTP listener of `[http] listen`, if there is one, and make
+/// the configuration name the address it got (and, unless configured,
+/// the `public_url` links in mail point to).
+async fn bind_http(
+    cfg: &mut Config,
+) -> anyhow::Result<Option<(TcpListener, std::net::SocketAddr)>> {
+    let Some(addr) = cfg.http.listen else {
+        return Ok(None);
+    };
+    let tcp = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the HTTP listener to {addr}"))?;
+    let local = tcp.local_addr().context("reading the bound address")?;
+    tracing::info!(protocol = "http", addr = %local, "listening");
+    cfg.http.listen = Some(local);
+    if cfg.http.public_url_is_default {
+        cfg.http.public_url = format!("http://{local}");
+    }
+    Ok(Some((tcp, local)))
 }
 
 /// `<data>/ports.json`, written atomically, so tests and scripts that bind

@@ -9,6 +9,23 @@ use crate::pipeline;
 use crate::route::Route;
 use crate::store;
 
+/// The envelope explain assumes: SMTP delivery from `mail_from`, or
+/// without it, a message as `ingest` sees it.
+fn envelope(rcpt: Vec<String>, mail_from: Option<String>) -> crate::domain::Envelope {
+    let source = match mail_from {
+        Some(_) => crate::domain::Source::Smtp,
+        None => crate::domain::Source::Ingest,
+    };
+    crate::domain::Envelope {
+        mail_from: mail_from.unwrap_or_default(),
+        rcpt_to: rcpt,
+        source,
+        peer: None,
+        helo: String::new(),
+        web: None,
+    }
+}
+
 /// Run the pipeline on `raw` inside a rolled-back transaction, as if it
 /// had arrived for the envelope recipients `rcpt` (none: the recipients
 /// then come from To/Cc) over SMTP from `mail_from`, or, without one, as
@@ -26,18 +43,7 @@ pub fn run(
 ) -> anyhow::Result<serde_json::Value> {
     let parsed = crate::parse::parse(&raw);
     let mut store = store::Store::open(&cfg.data_dir())?;
-    let source = match mail_from {
-        Some(_) => crate::domain::Source::Smtp,
-        None => crate::domain::Source::Ingest,
-    };
-    let envelope = crate::domain::Envelope {
-        mail_from: mail_from.unwrap_or_default(),
-        rcpt_to: rcpt,
-        source,
-        peer: None,
-        helo: String::new(),
-        web: None,
-    };
+    let envelope = envelope(rcpt, mail_from);
     let now = Time::now();
     let msg = pipeline::Incoming {
         env: &envelope,

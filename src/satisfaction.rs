@@ -32,20 +32,14 @@ use minijinja::Value;
 use crate::domain::{MessageRowId, TicketId, Time};
 use crate::outbound::compose::{Address, AutoSubmitted, Draft};
 use crate::outbound::{self, Config};
-use crate::pipeline::Incoming;
+use crate::parse::ParsedMessage;
 use crate::store::{self, Conversation, NewMessage, NewRating, Tx};
 
 /// The most characters of a comment kept with a rating.
 pub const COMMENT_MAX_CHARS: usize = 4000;
 
 /// What each score says, best first, as the survey lists them.
-pub const LABELS: [(u8, &str); 5] = [
-    (5, "Excellent"),
-    (4, "Good"),
-    (3, "Okay"),
-    (2, "Poor"),
-    (1, "Very poor"),
-];
+pub use crate::outbound::templates::RATING_LABELS as LABELS;
 
 /// Queue the survey for `conv`, just resolved by the mail stored as `row`;
 /// whether it was queued. Not when `[satisfaction]` is off, the ticket
@@ -188,7 +182,7 @@ pub fn comment(text: &str) -> String {
 /// [`store::Error`]; the pipeline rolls back to its savepoint.
 pub fn record(
     tx: &Tx<'_>,
-    msg: Incoming<'_>,
+    parsed: &ParsedMessage,
     base: &NewMessage<'_>,
     ticket: TicketId,
     score: u8,
@@ -201,8 +195,8 @@ pub fn record(
         thread_match: "token",
         ..base.clone()
     })?;
-    let comment = comment(&msg.parsed.text);
-    let rater = msg.sender();
+    let comment = comment(&parsed.text);
+    let rater = parsed.from.as_ref().map_or("", |m| m.address.as_str());
     let replaced = tx.record_rating(&NewRating {
         ticket,
         score,

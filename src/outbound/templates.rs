@@ -24,6 +24,16 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 
 use crate::config::Diagnostic;
 
+/// What each satisfaction score says, best first, as the survey mail
+/// lists them (`ratings` of template `satisfaction`).
+pub const RATING_LABELS: [(u8, &str); 5] = [
+    (5, "Excellent"),
+    (4, "Good"),
+    (3, "Okay"),
+    (2, "Poor"),
+    (1, "Very poor"),
+];
+
 /// The mail templates, by name (file `NAME.txt`).
 pub const NAMES: [&str; 12] = [
     "acknowledgement",
@@ -452,7 +462,7 @@ pub fn sample() -> Vars {
     item.insert("mailbox", Value::from("support@example.com"));
     item.insert("received", Value::from("2026-01-05 08:00 EST"));
     v.insert("items", Value::from(vec![Value::from(item)]));
-    let ratings: Vec<Value> = crate::satisfaction::LABELS
+    let ratings: Vec<Value> = RATING_LABELS
         .iter()
         .map(|&(score, label)| {
             let mut r = BTreeMap::new();

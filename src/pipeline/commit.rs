@@ -76,7 +76,7 @@ fn commit_mail(
     // A rating is recorded on its ticket and nothing more: no reopening,
     // no acknowledgement, no notification.
     if let Sender::Rating { ticket, score } = mail.sender {
-        let (row, state) = crate::satisfaction::record(tx, msg, base, ticket, score, now)?;
+        let (row, state) = crate::satisfaction::record(tx, msg.parsed, base, ticket, score, now)?;
         return Ok(Outcome {
             ticket: Some(ticket),
             reused_message_id: reused,
@@ -405,18 +405,8 @@ fn after_customer_message(
         return Ok(());
     };
     let sender = msg.sender();
-    if let Some(crate::domain::WebKind::Alert { dedupe_key, .. }) =
-        msg.env.web_intake().map(|w| &w.kind)
-    {
-        if let Some(key) = dedupe_key
-            && matches!(plan.target, Target::New | Target::NewLinked { .. })
-        {
-            tx.record_alert_ticket(key, ticket, now)?;
-        }
-        if resolved_alert(msg) {
-            outbound::set_status(tx, &mut conv, "Resolved", false, "alert_resolved", row, now)?;
-            return Ok(());
-        }
+    if monitor_alert(tx, msg, plan, &mut conv, row, now)? {
+        return Ok(());
     }
     if let Some(step) = &plan.status {
         outbound::set_status(
@@ -471,36 +461,8 @@ fn after_customer_message(
     if !plan.sends_mail {
         return Ok(());
     }
-    let ack = &plan.acknowledgement;
-    if ack.suppressed {
-        tracing::info!(
-            ticket = ticket.0,
-            because = ack.because,
-            "acknowledgement suppressed"
-        );
-        tx.event(
-            Some(ticket),
-            Some(row),
-            "auto_reply_suppressed",
-            ack.because,
-            &serde_json::json!({ "to": sender, "detail": ack.detail, "mail": "acknowledgement" }),
-            now,
-        )?;
-    } else if ack.send && suspension.is_none() {
-        let mut vars = outbound::ticket_vars(cfg, &conv);
-        if let Some(url) = outbound::customer_url(cfg, ticket, now) {
-            vars.insert("customer_url", url.into());
-        }
-        let mut refs = msg.parsed.references.clone();
-        refs.extend(msg.parsed.message_id.iter().cloned());
-        let reply = AutoReplyMail {
-            kind: "ack",
-            template: "acknowledgement",
-            to: sender,
-            in_reply_to: msg.parsed.message_id.clone(),
-            references: refs,
-        };
-        outbound::auto_reply(tx, cfg, &conv, &reply, &vars, now)?;
+    if suspension.is_none() || plan.acknowledgement.suppressed {
+        acknowledge(tx, cfg, msg, &conv, &plan.acknowledgement, row, now)?;
     }
     let held = (new_participant
         && cfg.threading.new_participants == crate::config::NewParticipants::Hold)
@@ -517,6 +479,79 @@ fn after_customer_message(
         held,
         now,
     )
+}
+
+/// A monitor alert from the web door: its dedupe key names the ticket it
+/// opened; a `resolved` alert resolves its ticket and ends the step
+/// (`true`).
+fn monitor_alert(
+    tx: &Tx<'_>,
+    msg: Incoming<'_>,
+    plan: &TicketPlan,
+    conv: &mut crate::store::Conversation,
+    row: MessageRowId,
+    now: Time,
+) -> Result<bool, store::Error> {
+    let Some(crate::domain::WebKind::Alert { dedupe_key, .. }) =
+        msg.env.web_intake().map(|w| &w.kind)
+    else {
+        return Ok(false);
+    };
+    if let Some(key) = dedupe_key
+        && matches!(plan.target, Target::New | Target::NewLinked { .. })
+    {
+        tx.record_alert_ticket(key, conv.id, now)?;
+    }
+    if resolved_alert(msg) {
+        outbound::set_status(tx, conv, "Resolved", false, "alert_resolved", row, now)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The acknowledgement as planned: sent (with the customer page link when
+/// the web door is on), or the reason it was suppressed recorded.
+fn acknowledge(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    msg: Incoming<'_>,
+    conv: &crate::store::Conversation,
+    ack: &super::plan::Step,
+    row: MessageRowId,
+    now: Time,
+) -> Result<(), store::Error> {
+    let sender = msg.sender();
+    if ack.suppressed {
+        tracing::info!(
+            ticket = conv.id.0,
+            because = ack.because,
+            "acknowledgement suppressed"
+        );
+        tx.event(
+            Some(conv.id),
+            Some(row),
+            "auto_reply_suppressed",
+            ack.because,
+            &serde_json::json!({ "to": sender, "detail": ack.detail, "mail": "acknowledgement" }),
+            now,
+        )?;
+    } else if ack.send {
+        let mut vars = outbound::ticket_vars(cfg, conv);
+        if let Some(url) = outbound::customer_url(cfg, conv.id, now) {
+            vars.insert("customer_url", url.into());
+        }
+        let mut refs = msg.parsed.references.clone();
+        refs.extend(msg.parsed.message_id.iter().cloned());
+        let reply = AutoReplyMail {
+            kind: "ack",
+            template: "acknowledgement",
+            to: sender,
+            in_reply_to: msg.parsed.message_id.clone(),
+            references: refs,
+        };
+        outbound::auto_reply(tx, cfg, conv, &reply, &vars, now)?;
+    }
+    Ok(())
 }
 
 /// Store the SLA clocks the plan computed. Alerts that fired before are

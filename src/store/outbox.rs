@@ -191,6 +191,13 @@ impl<'c> Tx<'c> {
             .collect();
         let rows: Vec<AttachmentRow<'_>> = infos.iter().map(AttachmentRow::from).collect();
         self.insert_raw_and_attachments(id, m.raw, &rows)?;
+        self.index_message(
+            id,
+            m.kind,
+            m.subject,
+            m.text,
+            infos.iter().filter_map(|a| a.name.as_deref()),
+        )?;
         Ok(id)
     }
 

@@ -70,8 +70,9 @@ pub fn fts_query(query: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-/// The rows of the index, from `messages` and `attachments`; a caller
-/// appends its own condition with `AND`.
+/// Every row of the index, from `messages` and `attachments` (for a
+/// rebuild; a new message is indexed with its values, see
+/// [`Tx::index_message`]).
 macro_rules! index_rows {
     () => {
         "INSERT INTO message_search (rowid, subject, body, attachments)
@@ -83,16 +84,31 @@ macro_rules! index_rows {
 }
 
 impl Tx<'_> {
-    /// Index message `id` for search (its subject, text and attachment
-    /// names), unless it is postdesk's own system mail.
+    /// Index message `id` for search: its subject, text and attachment
+    /// names, unless it is postdesk's own system mail (`kind` `system`).
+    /// Values, not `INSERT … SELECT`: SQLite would first copy the selected
+    /// row into a temporary table for the virtual table, on every message.
     ///
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn index_message(&self, id: MessageRowId) -> Result<(), Error> {
-        const Q: &str = concat!(index_rows!(), " AND m.id = ?1");
+    pub fn index_message<'n>(
+        &self,
+        id: MessageRowId,
+        kind: &str,
+        subject: &str,
+        text: &str,
+        attachment_names: impl Iterator<Item = &'n str>,
+    ) -> Result<(), Error> {
+        if kind == "system" {
+            return Ok(());
+        }
+        const Q: &str = "INSERT INTO message_search (rowid, subject, body, attachments)
+            VALUES (?1, ?2, ?3, ?4)";
+        let names: Vec<&str> = attachment_names.collect();
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute([id.0]).map_err(|e| Error::sql(Q, e))?;
+        st.execute(params![id.0, subject, text, names.join(" ")])
+            .map_err(|e| Error::sql(Q, e))?;
         Ok(())
     }
 }

@@ -675,6 +675,13 @@ impl<'c> Tx<'c> {
 
         let rows: Vec<AttachmentRow<'_>> = m.attachments.iter().map(AttachmentRow::from).collect();
         self.insert_raw_and_attachments(id, m.raw, &rows)?;
+        self.index_message(
+            id,
+            m.kind,
+            m.subject,
+            m.text,
+            m.attachments.iter().filter_map(|a| a.name.as_deref()),
+        )?;
 
         if let Some(ticket) = m.ticket {
             const TOUCH: &str = "UPDATE tickets SET message_count = message_count + 1, updated_at = ?2 WHERE id = ?1";
@@ -742,7 +749,7 @@ impl<'c> Tx<'c> {
             ])
             .map_err(|e| Error::sql(ATT, e))?;
         }
-        self.index_message(id)
+        Ok(())
     }
 
     /// Add `contact` to `ticket` with `role`, unless already there; returns

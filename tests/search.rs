@@ -108,6 +108,20 @@ fn words_of_subjects_texts_and_attachment_names_are_found_accents_folded() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--since `lately`"));
 
+    // Every message but postdesk's own system mail is indexed, once.
+    let count = |q: &str| -> i64 {
+        server
+            .env
+            .db()
+            .query_row(q, [], |r| r.get(0))
+            .expect("count")
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM message_search"),
+        count("SELECT COUNT(*) FROM messages WHERE kind != 'system'")
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM message_search"), 3);
+
     // The acknowledgements postdesk wrote are not search results, and a
     // rebuild finds the same.
     let out = server.env.run_ok(&["search", "--rebuild"]);

@@ -867,6 +867,7 @@ impl Outbox {
                     }
                 }
             }
+            tx.flush_search()?;
         }
         let mut claimed = Vec::new();
         if limit > 0 {

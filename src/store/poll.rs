@@ -563,7 +563,9 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
-        let out = f(&mut Tx::new(&txn))?;
+        let tx = &mut Tx::new(&txn);
+        let out = f(tx)?;
+        tx.flush_search()?;
         txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
         Ok(out)
     }

@@ -83,15 +83,24 @@ macro_rules! index_rows {
     };
 }
 
+/// One message's row of the index, waiting for [`Tx::flush_search`].
+#[derive(Debug, Clone)]
+pub(super) struct SearchRow {
+    id: i64,
+    subject: String,
+    text: String,
+    names: String,
+}
+
 impl Tx<'_> {
     /// Index message `id` for search: its subject, text and attachment
     /// names, unless it is postdesk's own system mail (`kind` `system`).
-    /// Values, not `INSERT … SELECT`: SQLite would first copy the selected
-    /// row into a temporary table for the virtual table, on every message.
     ///
-    /// # Errors
-    ///
-    /// [`Error::Sql`].
+    /// The row is kept and written by [`Tx::flush_search`] just before the
+    /// commit: FTS5 writes its pending rows out as a new segment at every
+    /// statement savepoint, so rows written one message at a time made a
+    /// segment (and merge work) per message; written together they make
+    /// one per transaction.
     pub fn index_message<'n>(
         &self,
         id: MessageRowId,
@@ -103,12 +112,34 @@ impl Tx<'_> {
         if kind == "system" {
             return Ok(());
         }
+        let names: Vec<&str> = attachment_names.collect();
+        self.search_rows.borrow_mut().push(SearchRow {
+            id: id.0,
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+            names: names.join(" "),
+        });
+        Ok(())
+    }
+
+    /// Write the index rows kept by [`Tx::index_message`]; every caller that
+    /// commits a `Tx` calls it first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`].
+    pub fn flush_search(&self) -> Result<(), Error> {
+        let rows = std::mem::take(&mut *self.search_rows.borrow_mut());
+        if rows.is_empty() {
+            return Ok(());
+        }
         const Q: &str = "INSERT INTO message_search (rowid, subject, body, attachments)
             VALUES (?1, ?2, ?3, ?4)";
-        let names: Vec<&str> = attachment_names.collect();
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![id.0, subject, text, names.join(" ")])
-            .map_err(|e| Error::sql(Q, e))?;
+        for r in &rows {
+            st.execute(params![r.id, r.subject, r.text, r.names])
+                .map_err(|e| Error::sql(Q, e))?;
+        }
         Ok(())
     }
 }

@@ -27,6 +27,10 @@ pub struct Tx<'c> {
     /// Set when a row was queued in the outbox, so the writer wakes the
     /// delivery worker after the commit (and only then).
     pub(super) queued_mail: std::cell::Cell<bool>,
+    /// Search index rows of the messages stored so far, written by
+    /// [`Tx::flush_search`] just before the commit (see
+    /// [`Tx::index_message`]).
+    pub(super) search_rows: std::cell::RefCell<Vec<super::search::SearchRow>>,
 }
 
 /// A ticket to open.
@@ -181,6 +185,7 @@ impl<'c> Tx<'c> {
             savepoints: true,
             poisoned: false,
             queued_mail: std::cell::Cell::new(false),
+            search_rows: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -192,6 +197,7 @@ impl<'c> Tx<'c> {
             savepoints: false,
             poisoned: false,
             queued_mail: std::cell::Cell::new(false),
+            search_rows: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -221,6 +227,7 @@ impl<'c> Tx<'c> {
         self.conn
             .execute_batch("SAVEPOINT attempt")
             .map_err(|e| Error::sql("SAVEPOINT", e))?;
+        let indexed = self.search_rows.borrow().len();
         match f(self) {
             Ok(v) => {
                 self.conn
@@ -232,6 +239,8 @@ impl<'c> Tx<'c> {
                 self.conn
                     .execute_batch("ROLLBACK TO attempt; RELEASE attempt")
                     .map_err(|e| Error::sql("ROLLBACK TO", e))?;
+                // Its messages are gone, so are their index rows.
+                self.search_rows.borrow_mut().truncate(indexed);
                 Err(e)
             }
         }

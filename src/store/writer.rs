@@ -524,6 +524,9 @@ fn run_pass(
                 break;
             }
         }
+        if !tx.is_poisoned() {
+            tx.flush_search()?;
+        }
         (tx.is_poisoned(), tx.queued_mail.get())
     };
     if poisoned {

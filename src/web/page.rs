@@ -174,21 +174,11 @@ pub(super) async fn reply(
     Path(token): Path<String>,
     req: Request,
 ) -> Response {
-    let d = match ticket_of(&web, &token).await {
-        Ok(d) => d,
+    let (d, cfg, fields) = match posted(&web, &token, req).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let cfg = web.config();
-    let (parts, body) = req.into_parts();
-    let bytes = match read_body(&parts.headers, body, cfg.limits.max_message_size).await {
-        Ok(b) => b,
-        Err(e) => return e.response(),
-    };
-    let text = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-        .ok()
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "message"))
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default();
+    let text = field(&fields, "message");
     let problem = if text.is_empty() {
         Some("Please write a message.")
     } else if text.chars().count() > MAX_REPLY {
@@ -226,21 +216,11 @@ pub(super) async fn reply(
         text: &text,
         rating: None,
     };
-    let (env, raw) = match super::message::page_reply(&cfg, &reply, Some(peer)) {
-        Ok(Some(v)) => v,
-        Ok(None) => return gone(),
-        Err(e) => return super::internal(&e),
-    };
-    if let Err(r) = super::intake::accept(&web, env, raw).await {
+    if let Err(r) = submit(&web, &cfg, &reply, peer).await {
         return r;
     }
     tracing::info!(ticket = d.ticket.number, "customer page reply accepted");
-    // After the commit: back to the page, which now shows the reply.
-    let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/t/{token}?sent=1")) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
+    back_to_page(&token, "sent")
 }
 
 /// `POST /t/<token>/rate`: `score` 1 to 5 and an optional `comment`
@@ -251,29 +231,15 @@ pub(super) async fn rate(
     Path(token): Path<String>,
     req: Request,
 ) -> Response {
-    let d = match ticket_of(&web, &token).await {
-        Ok(d) => d,
+    let (d, cfg, fields) = match posted(&web, &token, req).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let cfg = web.config();
-    let (parts, body) = req.into_parts();
-    let bytes = match read_body(&parts.headers, body, cfg.limits.max_message_size).await {
-        Ok(b) => b,
-        Err(e) => return e.response(),
-    };
-    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default();
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let score = field("score")
+    let score = field(&fields, "score")
         .parse::<u8>()
         .ok()
         .filter(|s| crate::token::SCORES.contains(s));
-    let comment = field("comment");
+    let comment = field(&fields, "comment");
     let problem = if !crate::domain::Status::name_is_closed(&d.ticket.status) {
         Some("You can rate your request once it is resolved.")
     } else if score.is_none() {
@@ -307,12 +273,7 @@ pub(super) async fn rate(
         text: &comment,
         rating: Some(score),
     };
-    let (env, raw) = match super::message::page_reply(&cfg, &rating, Some(peer)) {
-        Ok(Some(v)) => v,
-        Ok(None) => return gone(),
-        Err(e) => return super::internal(&e),
-    };
-    if let Err(r) = super::intake::accept(&web, env, raw).await {
+    if let Err(r) = submit(&web, &cfg, &rating, peer).await {
         return r;
     }
     tracing::info!(
@@ -320,8 +281,62 @@ pub(super) async fn rate(
         score,
         "customer page rating accepted"
     );
+    back_to_page(&token, "rated")
+}
+
+/// The ticket of `token` and the fields of the urlencoded form posted to
+/// its page (a bad token: the 404 page; a body over the size limit: 413).
+async fn posted(
+    web: &Shared,
+    token: &str,
+    req: Request,
+) -> Result<
+    (
+        TicketDetail,
+        std::sync::Arc<crate::outbound::Config>,
+        Vec<(String, String)>,
+    ),
+    Response,
+> {
+    let d = ticket_of(web, token).await?;
+    let cfg = web.config();
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&parts.headers, body, cfg.limits.max_message_size)
+        .await
+        .map_err(|e| e.response())?;
+    let fields = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default();
+    Ok((d, cfg, fields))
+}
+
+/// Form field `name`, trimmed (empty when absent).
+fn field(fields: &[(String, String)], name: &str) -> String {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Hand the page's mail to the spool; `Ok` once it is committed.
+async fn submit(
+    web: &Shared,
+    cfg: &crate::outbound::Config,
+    mail: &super::message::PageReply<'_>,
+    peer: std::net::SocketAddr,
+) -> Result<(), Response> {
+    let (env, raw) = match super::message::page_reply(cfg, mail, Some(peer)) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Err(gone()),
+        Err(e) => return Err(super::internal(&e)),
+    };
+    super::intake::accept(web, env, raw).await.map(|_| ())
+}
+
+/// After the commit: back to the page (which now shows what was sent),
+/// with `?FLAG=1` for its note.
+fn back_to_page(token: &str, flag: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/t/{token}?rated=1")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("/t/{token}?{flag}=1")) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r

@@ -6,7 +6,7 @@
 //! quarantined sender, an internal sender) is a variant naming the rule that
 //! decided it, never an error.
 //!
-//! The order is the email routing script's (`seeds/003`), made configurable:
+//! The rules, in order, each configurable:
 //!
 //! 1. `internal_domain` / `own_address`: staff or postdesk itself: stored,
 //!    not ticketed.

@@ -638,7 +638,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_scope_is_accounting_support_open_or_replied() {
+    fn the_example_scope_is_accounting_support_open_or_replied() {
         let cfg = DetectorConfig::default();
         assert!(in_scope(&cfg, "support", "Accounting Support", "Open"));
         assert!(in_scope(&cfg, "Support", "accounting support", "replied"));

@@ -24,13 +24,15 @@ pub fn record(
     happened: Happened,
     now: Time,
 ) -> Result<Option<Clocks>, store::Error> {
-    let Some(t) = tx.sla_ticket(ticket)? else {
-        return Ok(None);
-    };
+    // Without policies only clocks kept from an earlier configuration
+    // need anything (their removal); nothing else is read.
     let prev = tx.sla_clocks(ticket)?;
     if prev.is_none() && settings.policies.is_empty() {
         return Ok(None);
     }
+    let Some(t) = tx.sla_ticket(ticket)? else {
+        return Ok(None);
+    };
     let p = priority(&t.priority);
     let view = Ticket {
         queue: &t.queue,

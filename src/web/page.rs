@@ -197,25 +197,8 @@ pub(super) async fn reply(
         .rev()
         .find(|m| visible(&d, m))
         .map(|m| m.message_id.clone());
-    let subject = format!(
-        "{} {}",
-        d.ticket.subject,
-        cfg.tickets.format_tag(
-            d.ticket.number,
-            &d.ticket.queue,
-            crate::domain::Time::from_secs(d.ticket.created_at)
-        )
-    );
-    let reply = super::message::PageReply {
-        ticket: crate::domain::TicketId(d.ticket.id),
-        requester: &d.ticket.requester,
-        requester_name: &d.ticket.requester_name,
-        inbound_address: &d.ticket.inbound_address,
-        subject: &subject,
-        in_reply_to: in_reply_to.as_deref(),
-        text: &text,
-        rating: None,
-    };
+    let subject = tagged_subject(&cfg, &d, "");
+    let reply = page_mail(&d, &subject, in_reply_to.as_deref(), &text, None);
     if let Err(r) = submit(&web, &cfg, &reply, peer).await {
         return r;
     }
@@ -254,25 +237,8 @@ pub(super) async fn rate(
     let (Some(score), None) = (score, problem) else {
         return render(&web, &d, &token, None, problem, StatusCode::BAD_REQUEST);
     };
-    let subject = format!(
-        "Rating: {} {}",
-        d.ticket.subject,
-        cfg.tickets.format_tag(
-            d.ticket.number,
-            &d.ticket.queue,
-            crate::domain::Time::from_secs(d.ticket.created_at)
-        )
-    );
-    let rating = super::message::PageReply {
-        ticket: crate::domain::TicketId(d.ticket.id),
-        requester: &d.ticket.requester,
-        requester_name: &d.ticket.requester_name,
-        inbound_address: &d.ticket.inbound_address,
-        subject: &subject,
-        in_reply_to: None,
-        text: &comment,
-        rating: Some(score),
-    };
+    let subject = tagged_subject(&cfg, &d, "Rating: ");
+    let rating = page_mail(&d, &subject, None, &comment, Some(score));
     if let Err(r) = submit(&web, &cfg, &rating, peer).await {
         return r;
     }
@@ -306,6 +272,37 @@ async fn posted(
         .map_err(|e| e.response())?;
     let fields = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default();
     Ok((d, cfg, fields))
+}
+
+/// `PREFIX<subject> [tag]`: the subject of a mail from the page.
+fn tagged_subject(cfg: &crate::outbound::Config, d: &TicketDetail, prefix: &str) -> String {
+    let tag = cfg.tickets.format_tag(
+        d.ticket.number,
+        &d.ticket.queue,
+        crate::domain::Time::from_secs(d.ticket.created_at),
+    );
+    format!("{prefix}{} {tag}", d.ticket.subject)
+}
+
+/// The mail the page sends for the ticket's requester: a reply, or a
+/// rating (with `text` its comment).
+fn page_mail<'a>(
+    d: &'a TicketDetail,
+    subject: &'a str,
+    in_reply_to: Option<&'a str>,
+    text: &'a str,
+    rating: Option<u8>,
+) -> super::message::PageReply<'a> {
+    super::message::PageReply {
+        ticket: crate::domain::TicketId(d.ticket.id),
+        requester: &d.ticket.requester,
+        requester_name: &d.ticket.requester_name,
+        inbound_address: &d.ticket.inbound_address,
+        subject,
+        in_reply_to,
+        text,
+        rating,
+    }
 }
 
 /// Form field `name`, trimmed (empty when absent).

@@ -47,6 +47,9 @@ pub enum Command {
     /// `#move QUEUE`: move the ticket to another queue (a sales lead to
     /// support, or back), its messages and history kept.
     Move(crate::domain::Queue),
+    /// `#split`, in a reply to the notification of a message: that
+    /// message and the ones after it move to a new ticket.
+    Split,
 }
 
 impl Command {
@@ -65,12 +68,13 @@ impl Command {
             Command::Cc(_) => "cc",
             Command::Unsuspend(_) => "unsuspend",
             Command::Move(_) => "move",
+            Command::Split => "split",
         }
     }
 }
 
 /// Every command with its syntax, for the answer to a malformed one.
-pub const SYNTAX: [&str; 12] = [
+pub const SYNTAX: [&str; 13] = [
     "#note TEXT        internal note, not sent to the customer",
     "#close",
     "#resolve",
@@ -83,9 +87,10 @@ pub const SYNTAX: [&str; 12] = [
     "#cc ADDRESS       copy ADDRESS on replies from now on",
     "#unsuspend [ADDRESS]  lift a client's suspension (admins)",
     "#move QUEUE       move the ticket to support, sales, ...",
+    "#split            (replying to a message's notification) split it off",
 ];
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 13] = [
     "cc",
     "note",
     "close",
@@ -98,6 +103,7 @@ const NAMES: [&str; 12] = [
     "merge",
     "unsuspend",
     "move",
+    "split",
 ];
 
 /// The parsed mail.
@@ -207,6 +213,7 @@ fn command(name: &str, word: &str, rest: &str, known: &Known<'_>) -> Result<Comm
         "cc" => cc(rest),
         "unsuspend" => unsuspend(rest),
         "move" => move_to(rest),
+        "split" => no_arg(Command::Split),
         _ => {
             let guess = NAMES
                 .iter()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::Time;
+use crate::domain::{TicketId, Time};
 use crate::outbound::Config;
 use crate::pipeline;
 use crate::route::Route;
@@ -143,6 +143,45 @@ pub fn run(
         "notifications": notifications,
         "monitoring": steps.and_then(|t| t.monitoring.as_ref()),
         "sla": steps.and_then(|t| t.sla.as_ref()),
+        "automation": outcome.automation,
+    }))
+}
+
+/// `postdesk rules test`: the automation rules for `raw` as if it joined
+/// ticket `ticket` (row id) now, changing nothing. A mail from an agent's
+/// address is `agent_replied`; any other is `message_added` and
+/// `customer_replied`.
+///
+/// # Errors
+///
+/// When the store cannot be read, or the ticket does not exist.
+pub fn rules_test(cfg: &Config, raw: &[u8], ticket: TicketId) -> anyhow::Result<serde_json::Value> {
+    use crate::automation::Trigger;
+    let parsed = crate::parse::parse(raw);
+    let from = parsed.from.as_ref().map_or("", |m| m.address.as_str());
+    let triggers: &[Trigger] = if cfg.is_agent(from) {
+        &[Trigger::AgentReplied]
+    } else {
+        &[Trigger::MessageAdded, Trigger::CustomerReplied]
+    };
+    let text = crate::detect::quote::new_text(&parsed.text).into_owned();
+    let message = crate::triggers::Message {
+        row: crate::domain::MessageRowId(0),
+        from,
+        subject: parsed.subject.as_deref().unwrap_or(""),
+        text: &text,
+        automatic: None,
+    };
+    let mut store = store::Store::open(&cfg.data_dir())?;
+    let now = Time::now();
+    let cascade = store
+        .dry_run(|tx| crate::triggers::dry_run(tx, cfg, ticket, triggers, Some(message), now))?
+        .ok_or_else(|| anyhow::anyhow!("no ticket with row id {}", ticket.0))?;
+    Ok(serde_json::json!({
+        "ticket_id": ticket.0,
+        "on": triggers.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "capped": cascade.capped,
+        "automation": cascade.evaluations,
     }))
 }
 
@@ -231,7 +270,60 @@ pub fn text(v: &serde_json::Value) -> String {
     let _ = writeln!(out, "subject    {}", s("subject"));
     explain_detector(v, &mut out);
     explain_steps(v, &mut out);
+    automation_text(&v["automation"], &mut out);
     out
+}
+
+/// Automation evaluations (a JSON list of `automation::Evaluation`) as
+/// lines: each rule, its event, and what it did or the condition that did
+/// not hold.
+pub fn automation_text(list: &serde_json::Value, out: &mut String) {
+    use std::fmt::Write;
+    let text =
+        |x: &serde_json::Value| crate::report::printable(x.as_str().unwrap_or("")).into_owned();
+    for e in list.as_array().into_iter().flatten() {
+        let head = format!("rule       {} (on {})", text(&e["rule"]), text(&e["on"]));
+        if e["matched"].as_bool() == Some(true) {
+            let actions: Vec<String> = e["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| {
+                    let detail = a
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| k.as_str() != "action")
+                        .map(|(_, v)| match v.as_str() {
+                            Some(s) => crate::report::printable(s).into_owned(),
+                            None => crate::report::printable(&v.to_string()).into_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    format!("{} {detail}", text(&a["action"]))
+                        .trim_end()
+                        .to_owned()
+                })
+                .collect();
+            let did = if actions.is_empty() {
+                "nothing to change".to_owned()
+            } else {
+                actions.join(", ")
+            };
+            let _ = writeln!(out, "{head}: applied: {did}");
+        } else if let Some(skipped) = e["skipped"].as_str() {
+            let _ = writeln!(out, "{head}: not applied: {skipped}");
+        } else {
+            let failed: Vec<String> = e["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["held"].as_bool() == Some(false))
+                .map(|c| format!("{} ({})", text(&c["field"]), text(&c["because"])))
+                .collect();
+            let _ = writeln!(out, "{head}: no match: {}", failed.join(", "));
+        }
+    }
 }
 
 /// The plan's later steps, as lines: sender path, status change,

@@ -59,6 +59,7 @@
 
 pub mod agent;
 pub mod app;
+pub mod automation;
 pub mod cli;
 pub mod clock;
 pub mod command;
@@ -89,4 +90,5 @@ pub mod store;
 pub mod thread;
 pub mod timers;
 pub mod token;
+pub mod triggers;
 pub mod web;

@@ -54,7 +54,7 @@ pub fn survey(
     tx: &Tx<'_>,
     cfg: &Config,
     conv: &Conversation,
-    row: MessageRowId,
+    row: Option<MessageRowId>,
     now: Time,
 ) -> Result<bool, store::Error> {
     if !cfg.satisfaction.enabled {
@@ -64,7 +64,7 @@ pub fn survey(
     let not_sent = |because: &str| {
         tx.event(
             Some(conv.id),
-            Some(row),
+            row,
             "survey_not_sent",
             because,
             &serde_json::json!({ "to": to }),
@@ -78,7 +78,7 @@ pub fn survey(
     let Some(keys) = cfg.threading.keys() else {
         return not_sent("no_token_secret");
     };
-    if !outbound::may_auto_reply(tx, cfg, conv.id, Some(row), to, None, "satisfaction", now)? {
+    if !outbound::may_auto_reply(tx, cfg, conv.id, row, to, None, "satisfaction", now)? {
         return Ok(false);
     }
     let base = outbound::our_address(cfg, conv);
@@ -137,7 +137,7 @@ pub fn survey(
     tracing::info!(ticket = conv.id.0, "satisfaction survey queued");
     tx.event(
         Some(conv.id),
-        Some(row),
+        row,
         "survey_sent",
         "resolved",
         &serde_json::json!({ "to": to }),

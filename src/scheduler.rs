@@ -380,7 +380,17 @@ pub fn sla_tick(
     let mut total = Swept::default();
     loop {
         let cfg = config.clone();
-        let (s, more) = store.write(move |tx| sweep::alerts(tx, &cfg, now))?;
+        let (s, more) = store.write(move |tx| {
+            let a = sweep::alerts(tx, &cfg, now)?;
+            for (ticket, kind) in &a.fired {
+                let trigger = match kind {
+                    crate::sla::Kind::Warning => crate::automation::Trigger::SlaWarning,
+                    crate::sla::Kind::Breached => crate::automation::Trigger::SlaBreached,
+                };
+                crate::triggers::fire(tx, &cfg, *ticket, &[trigger], None, now)?;
+            }
+            Ok((a.swept, a.more))
+        })?;
         total.checked += s.checked;
         total.warnings += s.warnings;
         total.breaches += s.breaches;
@@ -392,6 +402,14 @@ pub fn sla_tick(
         let cfg = config.clone();
         let (closed, more) = store.write(move |tx| sweep::auto_close(tx, &cfg, now))?;
         total.closed += closed;
+        if !more {
+            break;
+        }
+    }
+    // Idle automation rules: each ticket once per stay in a status.
+    loop {
+        let cfg = config.clone();
+        let more = store.write(move |tx| crate::triggers::idle(tx, &cfg, now, sweep::BATCH))?;
         if !more {
             break;
         }

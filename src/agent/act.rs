@@ -10,6 +10,7 @@
 
 use minijinja::Value;
 
+use crate::automation::Trigger;
 use crate::command::{self, Command, Known, Script};
 use crate::config::Agent;
 use crate::domain::{MessageRowId, TicketId, Time};
@@ -33,6 +34,7 @@ pub(super) fn act(
     let now = cx.now;
     let ticket = conv.id;
     let cause = format!("agent:{}", agent.name);
+    let before = (conv.status.clone(), conv.assignee.clone());
 
     if let Some(auto) = guard::is_automatic(cfg, cx.env, cx.parsed) {
         return store_automatic(tx, cx, agent, ticket, &auto);
@@ -43,6 +45,7 @@ pub(super) fn act(
     let script = parse_script(cfg, &text);
     let mut errors = script.errors.clone();
     let targets = merge_targets(tx, ticket, &script, &mut errors)?;
+    let split_at = split_point(tx, cx, ticket, &script, &mut errors)?;
     let lift = clients_to_lift(tx, cfg, agent, &conv, &script, &mut errors)?;
 
     // A closed ticket's agent address still threads a late reply, but it
@@ -94,7 +97,15 @@ pub(super) fn act(
         outbound::set_status(tx, &mut conv, "Replied", true, &cause, row, now)?;
     }
 
-    run_commands(tx, cx, &cause, &mut conv, &script, &targets, row)?;
+    run_commands(
+        tx,
+        cx,
+        &cause,
+        &mut conv,
+        &script,
+        (&targets, split_at.as_ref()),
+        row,
+    )?;
     lift_suspensions(tx, &conv, &lift, &cause, row, now)?;
     // The SLA after the reply and the commands: a reply meets the first
     // and next response, a status or priority command moves the clocks.
@@ -105,6 +116,25 @@ pub(super) fn act(
         crate::sla::Happened::Changed
     };
     crate::timers::record(tx, &cfg.sla, conv.id, happened, now)?;
+    // The automation rules: the reply, and what the commands changed.
+    let mut events = Vec::new();
+    if replied {
+        events.push(Trigger::AgentReplied);
+    }
+    if conv.status != before.0 {
+        events.push(Trigger::StatusChanged);
+    }
+    if conv.assignee != before.1 && !conv.assignee.is_empty() {
+        events.push(Trigger::Assigned);
+    }
+    let message = crate::triggers::Message {
+        row,
+        from: &agent.address,
+        subject: cx.parsed.subject.as_deref().unwrap_or(""),
+        text: &text,
+        automatic: None,
+    };
+    crate::triggers::fire(tx, cfg, conv.id, &events, Some(message), now)?;
     Ok(cx.outcome(row, Some(conv.id), "token", "ticketed"))
 }
 
@@ -177,6 +207,39 @@ fn merge_targets(
         }
     }
     Ok(targets)
+}
+
+/// Where `#split` splits: the customer message whose notification the
+/// agent answers. Checked before anything is carried out, so a `#split`
+/// that cannot be done rejects the mail.
+fn split_point(
+    tx: &Tx<'_>,
+    cx: &Context<'_, '_>,
+    ticket: TicketId,
+    script: &Script,
+    errors: &mut Vec<String>,
+) -> Result<Option<crate::store::SplitPoint>, store::Error> {
+    let Some(line) = script
+        .commands
+        .iter()
+        .find(|(_, c)| matches!(c, Command::Split))
+        .map(|(l, _)| *l)
+    else {
+        return Ok(None);
+    };
+    let Some(at) = super::split::notified_message(tx, ticket, &cx.parsed.in_reply_to)? else {
+        errors.push(format!(
+            "line {line}: #split: reply to the notification of the message to split off"
+        ));
+        return Ok(None);
+    };
+    if !tx.has_messages_before(ticket, at.row)? {
+        errors.push(format!(
+            "line {line}: #split: that is the ticket's first message; nothing would stay"
+        ));
+        return Ok(None);
+    }
+    Ok(Some(at))
 }
 
 /// The clients each `#unsuspend` lifts: admins only; without an address,
@@ -425,7 +488,7 @@ fn run_commands(
     cause: &str,
     conv: &mut Conversation,
     script: &Script,
-    targets: &[TicketId],
+    (targets, split_at): (&[TicketId], Option<&crate::store::SplitPoint>),
     row: MessageRowId,
 ) -> Result<(), store::Error> {
     let now = cx.now;
@@ -463,7 +526,7 @@ fn run_commands(
                 conv.status = status.to_owned();
                 // Once per resolution: only a change to Resolved asks.
                 if matches!(c, Command::Resolve) {
-                    crate::satisfaction::survey(tx, cx.cfg, conv, row, now)?;
+                    crate::satisfaction::survey(tx, cx.cfg, conv, Some(row), now)?;
                 }
             }
             Command::Priority(p) => {
@@ -475,6 +538,16 @@ fn run_commands(
                 tx.set_ticket_field(ticket, TicketField::Assignee, name, now)?;
                 changed("assigned", &conv.assignee, name)?;
                 conv.assignee = name.clone();
+            }
+            Command::Split => {
+                let Some(at) = split_at else {
+                    continue;
+                };
+                // Checked before anything was carried out (`split_point`).
+                if let Err(why) = super::split::split(tx, cx.cfg, conv, at, Some(row), cause, now)?
+                {
+                    tracing::warn!(ticket = ticket.0, why, "split not carried out");
+                }
             }
             Command::Move(q) => {
                 if conv.queue != q.as_str() {

@@ -52,6 +52,7 @@ use crate::thread::{self, Action, Probe, ThreadMatch};
 mod about;
 mod act;
 mod relay;
+pub mod split;
 
 pub use relay::ends_with_signature;
 

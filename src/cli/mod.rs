@@ -8,6 +8,7 @@
 
 mod admin;
 mod mail;
+mod rules;
 mod search;
 mod serve;
 mod stats;
@@ -84,7 +85,7 @@ enum Command {
     Close(tickets::CloseArgs),
     /// Search subjects, message texts and attachment names.
     Search(search::SearchArgs),
-    /// Change one ticket: move it to another queue.
+    /// Change one ticket: move it to another queue, or split it.
     #[command(subcommand)]
     Ticket(tickets::TicketAction),
     /// Figures: `stats satisfaction [--since DATE|Nd] [--json]`.
@@ -95,6 +96,9 @@ enum Command {
     Apikey(web::ApikeyAction),
     /// Post a monitor alert from this host (as POST /api/v1/alerts does).
     Alert(web::AlertArgs),
+    /// Automation rules: `rules test FILE.eml --ticket N` dry-runs them.
+    #[command(subcommand)]
+    Rules(rules::RulesAction),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -139,11 +143,13 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Close(args) => tickets::close(args),
         Command::Search(args) => search::search(args),
         Command::Ticket(tickets::TicketAction::Move(args)) => tickets::move_ticket(args),
+        Command::Ticket(tickets::TicketAction::Split(args)) => tickets::split_ticket(args),
         Command::Stats(stats::StatsAction::Satisfaction(args)) => stats::satisfaction(args),
         Command::Apikey(web::ApikeyAction::New(args)) => web::apikey_new(args),
         Command::Apikey(web::ApikeyAction::List(args)) => web::apikey_list(args),
         Command::Apikey(web::ApikeyAction::Revoke(args)) => web::apikey_revoke(args),
         Command::Alert(args) => web::alert(args),
+        Command::Rules(rules::RulesAction::Test(args)) => rules::test(args),
     }
 }
 

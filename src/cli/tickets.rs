@@ -79,6 +79,58 @@ pub(super) enum TicketAction {
     /// Move a ticket to another queue (support, sales, ...), its messages,
     /// participants and history kept.
     Move(MoveArgs),
+    /// Split a ticket: MESSAGE_ID and the messages after it move to a new
+    /// ticket, linked to this one.
+    Split(SplitArgs),
+}
+
+#[derive(Args)]
+pub(super) struct SplitArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Ticket number or id.
+    ticket: String,
+    /// The first message to move: its Message-ID (as in `show`), or its
+    /// row id.
+    message_id: String,
+}
+
+/// Split a ticket at a message; prints the new ticket's number.
+pub(super) fn split_ticket(args: SplitArgs) -> anyhow::Result<ExitCode> {
+    let (cfg, mut store) = open(&args.common)?;
+    let Some(detail) = find_ticket(&cfg, &store, &args.ticket)? else {
+        return Err(refuse(format!("no ticket {}", args.ticket)));
+    };
+    let ticket = TicketId(detail.ticket.id);
+    let id = args
+        .message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let row = id.parse::<i64>().ok();
+    let now = Time::now();
+    let cfg_ = &cfg;
+    let done = store.write(|tx| {
+        let Some(at) = tx.split_point(id, row)? else {
+            return Ok(Err(format!("no message {id}")));
+        };
+        let Some(conv) = tx.conversation(ticket)? else {
+            return Ok(Err(format!("no ticket {}", args.ticket)));
+        };
+        crate::agent::split::split(tx, cfg_, &conv, &at, None, "cli", now)
+    })?;
+    match done {
+        Ok(s) => {
+            println!(
+                "{}: {} message(s) moved to {}",
+                printable(&args.ticket),
+                s.moved,
+                s.number
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => Err(refuse(why)),
+    }
 }
 
 #[derive(Args)]
@@ -297,7 +349,11 @@ fn ticket_arg(cfg: &Config, arg: &str) -> anyhow::Result<i64> {
 }
 
 /// The ticket `arg` names: by number (`1001`, `#1001`) first, else by row id.
-fn find_ticket(cfg: &Config, store: &Store, arg: &str) -> anyhow::Result<Option<TicketDetail>> {
+pub(super) fn find_ticket(
+    cfg: &Config,
+    store: &Store,
+    arg: &str,
+) -> anyhow::Result<Option<TicketDetail>> {
     let n = ticket_arg(cfg, arg)?;
     if let Some(d) = store.ticket(TicketRef::Number(n))? {
         return Ok(Some(d));

@@ -35,7 +35,7 @@ pub use monitoring::{
     Schedule, TlsMode,
 };
 pub use validate::load;
-pub(crate) use validate::load_with;
+pub(crate) use validate::{Context, load_with, read_toml_files};
 
 pub use crate::domain::Priority;
 use crate::domain::Time;
@@ -412,6 +412,23 @@ pub struct Agent {
     pub name: String,
     /// The agent's address, lower-case.
     pub address: String,
+    /// Away (`away = true`): no automatic assignment.
+    pub away: bool,
+    /// Away through this date, inclusive (UTC).
+    pub away_until: Option<jiff::civil::Date>,
+}
+
+impl Agent {
+    /// Whether automatic assignment may pick the agent at `now`.
+    pub fn available(&self, now: Time) -> bool {
+        if self.away {
+            return false;
+        }
+        match self.away_until {
+            Some(until) => now.utc_date() > until,
+            None => true,
+        }
+    }
 }
 
 /// `[limits]`.

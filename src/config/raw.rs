@@ -45,8 +45,8 @@ pub struct RawRules {
     pub limits: RawLimits,
     /// `[threading]`.
     pub threading: RawThreading,
-    /// `[agents]`: agent name to address.
-    pub agents: BTreeMap<String, Spanned<String>>,
+    /// `[agents]`: agent name to address, or to a table (see [`RawAgent`]).
+    pub agents: BTreeMap<String, Spanned<RawAgent>>,
     /// `[teams]`: left to `outbound/settings.rs` (see [`FOREIGN_TABLES`]).
     pub teams: IgnoredAny,
     /// `[outbound]`: left to `outbound/settings.rs`.
@@ -55,12 +55,58 @@ pub struct RawRules {
     pub monitoring: super::monitoring::RawMonitoring,
     /// `[detector]`: left to `detect/table.rs`.
     pub detector: IgnoredAny,
+    /// `[[automation]]`: left to `automation::rules`.
+    pub automation: IgnoredAny,
     /// `[sla]`: calendars and policies (see `sla.rs`).
     pub sla: super::sla::RawSla,
     /// `[satisfaction]`: the survey mail on Resolved.
     pub satisfaction: RawSatisfaction,
     /// `[http]`: the web door.
     pub http: RawHttp,
+}
+
+/// One `[agents]` entry: `bob = "bob@example.com"`, or the table form
+/// `[agents.carol]` with `address`, `away` and `away_until`.
+#[derive(Debug)]
+pub enum RawAgent {
+    /// `name = "address"`.
+    Address(String),
+    /// `[agents.name]`.
+    Table(RawAgentTable),
+}
+
+/// `[agents.name]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgentTable {
+    /// The agent's address.
+    pub address: Spanned<String>,
+    /// Away: no automatic assignment.
+    #[serde(default)]
+    pub away: bool,
+    /// Away through this date (`YYYY-MM-DD`, inclusive).
+    #[serde(default)]
+    pub away_until: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawAgent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = RawAgent;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an address, or a table with `address`, `away`, `away_until`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawAgent, E> {
+                Ok(RawAgent::Address(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawAgent, A::Error> {
+                RawAgentTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawAgent::Table)
+            }
+        }
+        d.deserialize_any(Form)
+    }
 }
 
 /// `[satisfaction]`.
@@ -81,7 +127,7 @@ impl Default for RawSatisfaction {
 /// owners deserialize them (see `validate::load_with`). They stay fields of
 /// [`RawRules`] so an unknown table is still an error and its message still
 /// lists every table a file may hold.
-pub const FOREIGN_TABLES: [&str; 3] = ["teams", "outbound", "detector"];
+pub const FOREIGN_TABLES: [&str; 4] = ["teams", "outbound", "detector", "automation"];
 
 /// `[server]`.
 #[derive(Debug, Deserialize)]

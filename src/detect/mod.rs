@@ -759,3 +759,12 @@ mod tests {
         );
     }
 }
+
+/// The lower-case skeleton of `text` the detector's keywords are matched
+/// against (accents, look-alikes and invisible characters folded; see
+/// `normalize`), for other keyword checks that must read text the same way.
+pub fn fold(text: &str) -> String {
+    let mut n = normalize::Normalized::default();
+    n.build(text);
+    String::from_utf8_lossy(&n.bytes).into_owned()
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 /// An instant, in milliseconds since the Unix epoch. The store keeps most
 /// times in seconds ([`Time::secs`]) and the outbox's retry times in
 /// milliseconds ([`Time::millis`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Time(i64);
 
@@ -52,6 +52,11 @@ impl Time {
     /// Milliseconds since the epoch.
     pub const fn millis(self) -> i64 {
         self.0
+    }
+
+    /// The UTC calendar date of this instant.
+    pub fn utc_date(self) -> jiff::civil::Date {
+        self.timestamp().to_zoned(jiff::tz::TimeZone::UTC).date()
     }
 
     /// The calendar year of this instant in UTC (the epoch's year for an

@@ -35,7 +35,7 @@ pub const RATING_LABELS: [(u8, &str); 5] = [
 ];
 
 /// The mail templates, by name (file `NAME.txt`).
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "acknowledgement",
     "notification",
     "agent_reply",
@@ -48,10 +48,11 @@ pub const NAMES: [&str; 12] = [
     "sla",
     "auto_closed",
     "satisfaction",
+    "automation",
 ];
 
 /// The shipped templates, compiled in as defaults.
-const BUILTIN: [(&str, &str); 12] = [
+const BUILTIN: [(&str, &str); 13] = [
     (
         "acknowledgement",
         include_str!("../../templates/acknowledgement.txt"),
@@ -85,6 +86,7 @@ const BUILTIN: [(&str, &str); 12] = [
         "satisfaction",
         include_str!("../../templates/satisfaction.txt"),
     ),
+    ("automation", include_str!("../../templates/automation.txt")),
 ];
 
 /// The shipped canned responses.
@@ -121,6 +123,9 @@ pub struct Templates {
     builtin: Environment<'static>,
     /// Where each mail template came from (a file, or `None`: built in).
     sources: BTreeMap<String, Option<PathBuf>>,
+    /// The admin's own mail templates (`templates/NAME.txt` of no
+    /// built-in name), sorted.
+    custom: Vec<String>,
     /// Canned response names.
     canned: Vec<String>,
 }
@@ -129,6 +134,7 @@ impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Templates")
             .field("sources", &self.sources)
+            .field("custom", &self.custom)
             .field("canned", &self.canned)
             .finish()
     }
@@ -194,6 +200,36 @@ impl Templates {
             sources.insert(name.to_owned(), from);
         }
 
+        // Any other `NAME.txt` is an admin's own mail (an automation
+        // rule's `reply_template`), checked like the others.
+        let mut custom: BTreeMap<String, PathBuf> = BTreeMap::new();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "txt") && p.is_file())
+                .collect();
+            files.sort();
+            for path in files {
+                let Some(stem) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+                    continue;
+                };
+                if NAMES.contains(&stem.as_str()) || !is_canned_name(&stem) {
+                    continue;
+                }
+                match std::fs::read_to_string(&path) {
+                    Ok(source) => {
+                        if let Err(e) = env.add_template_owned(format!("{stem}.txt"), source) {
+                            out.push(diag(&path, e.line().unwrap_or(1), describe(&e)));
+                            continue;
+                        }
+                        custom.insert(stem, path);
+                    }
+                    Err(e) => out.push(diag(&path, 1, format!("cannot read template: {e}"))),
+                }
+            }
+        }
+
         let mut canned: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
         for (name, text) in BUILTIN_CANNED {
             let _ = builtin.add_template_owned(format!("canned/{name}.txt"), text.to_owned());
@@ -241,6 +277,7 @@ impl Templates {
             env,
             builtin,
             sources,
+            custom: custom.keys().cloned().collect(),
             canned: canned.keys().cloned().collect(),
         };
 
@@ -251,6 +288,11 @@ impl Templates {
             let file = templates.file(name, dir);
             if let Err(e) = templates.try_render(&templates.env, name, &vars) {
                 out.push(diag(&file, e.line().unwrap_or(1), describe(&e)));
+            }
+        }
+        for (name, file) in &custom {
+            if let Err(e) = templates.try_render(&templates.env, name, &vars) {
+                out.push(diag(file, e.line().unwrap_or(1), describe(&e)));
             }
         }
         for (name, from) in &canned {
@@ -282,6 +324,12 @@ impl Templates {
     /// The canned response names, sorted.
     pub fn canned_names(&self) -> &[String] {
         &self.canned
+    }
+
+    /// Whether a mail template `name` exists: a built-in one, or an
+    /// admin's own `templates/NAME.txt`.
+    pub fn has_template(&self, name: &str) -> bool {
+        NAMES.contains(&name) || self.custom.iter().any(|c| c == name)
     }
 
     /// Whether a canned response `name` exists.
@@ -434,6 +482,8 @@ pub fn sample() -> Vars {
         ("sla_left", "12m"),
         ("sla_escalated", ""),
         ("auto_close_days", "7"),
+        ("rule_name", "chargebacks"),
+        ("rule_note", "Chargeback keyword: handle today."),
         (
             "customer_url",
             "https://help.example.com/t/p1001.20500-0123456789abcdef",

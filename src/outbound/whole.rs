@@ -41,6 +41,8 @@ pub struct Config {
     pub detector: DetectorConfig,
     /// The detector built from [`Config::detector`], shared by every scan.
     pub detector_engine: Arc<Detector>,
+    /// `[[automation]]` rules: rules.toml's, then `automation/*.toml`'s.
+    pub automation: Arc<Vec<crate::automation::Rule>>,
 }
 
 impl Config {
@@ -61,6 +63,7 @@ impl Config {
             outbound,
             detector,
             detector_engine,
+            automation: Arc::new(Vec::new()),
         }
     }
 
@@ -94,6 +97,8 @@ struct RawTables {
     outbound: RawOutbound,
     /// `[detector]`.
     detector: DetectorConfig,
+    /// `[[automation]]`.
+    automation: Vec<crate::automation::RawRule>,
 }
 
 /// Load and validate the whole configuration in `dir`: `rules.toml`, the
@@ -104,7 +109,7 @@ struct RawTables {
 /// Every problem found in every file, each at its `file:line:column`
 /// (see `config::load_with`).
 pub fn load(dir: &Path) -> Result<Config, ConfigError> {
-    let (base, (outbound, detector, detector_engine)) =
+    let (base, (outbound, detector, detector_engine, automation)) =
         config::load_with(dir, |raw: RawTables, cx, out| {
             let outbound = super::settings::check(
                 raw.outbound,
@@ -116,9 +121,37 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
                 out,
             );
             let engine = crate::detect::table::check(&raw.detector, cx.src, out)?;
-            Some((outbound, raw.detector, engine))
+            let automation = automation_rules(raw.automation, cx, &outbound, out);
+            Some((outbound, raw.detector, engine, automation))
         })?;
-    Ok(Config::new(base, outbound, detector, detector_engine))
+    let mut config = Config::new(base, outbound, detector, detector_engine);
+    config.automation = Arc::new(automation);
+    Ok(config)
+}
+
+/// `[[automation]]` of rules.toml, then of `automation/*.toml` in name
+/// order, checked against the agents, teams, templates and calendars.
+fn automation_rules(
+    in_rules: Vec<crate::automation::RawRule>,
+    cx: &config::Context<'_>,
+    outbound: &Settings,
+    out: &mut Vec<config::Diagnostic>,
+) -> Vec<crate::automation::Rule> {
+    let files: Vec<(config::diag::Source, crate::automation::rules::RawFile)> =
+        config::read_toml_files(cx.dir, "automation", out);
+    let (sources, lists): (Vec<_>, Vec<_>) =
+        files.into_iter().map(|(s, f)| (s, f.automation)).unzip();
+    let all = std::iter::once((cx.src, in_rules))
+        .chain(sources.iter().zip(lists))
+        .collect();
+    let templates = outbound.templates.clone();
+    let known = crate::automation::rules::Known {
+        agents: cx.agents.keys().map(String::as_str).collect(),
+        teams: &outbound.teams,
+        template: &|name| templates.has_template(name),
+        calendars: cx.calendars,
+    };
+    crate::automation::check(all, &known, out)
 }
 
 #[cfg(test)]
@@ -203,7 +236,7 @@ mod tests {
             [
                 "rules.toml:1:2: unknown field `outbund`, expected one of `server`, \
                  `domains`, `addresses`, `senders`, `tickets`, `limits`, `threading`, \
-                 `agents`, `teams`, `outbound`, `monitoring`, `detector`, `sla`, `satisfaction`, `http`"
+                 `agents`, `teams`, `outbound`, `monitoring`, `detector`, `automation`, `sla`, `satisfaction`, `http`"
             ]
         );
     }

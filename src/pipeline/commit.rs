@@ -170,13 +170,41 @@ fn commit_mail(
         new_participant,
         suspended_now,
     };
-    after_customer_message(tx, cfg, msg, &mail, plan, &after, now)?;
+    let mut conv = tx.conversation(ticket)?;
+    let go_on = match conv.as_mut() {
+        Some(c) => ticket_steps(tx, cfg, msg, &mail, plan, &after, c, now)?,
+        None => false,
+    };
+    let automation = match conv {
+        Some(conv) if go_on => {
+            let notify_before = (conv.assignee.clone(), conv.queue.clone());
+            let cascade = automate(tx, cfg, msg, &mail, plan, ticket, row, now)?;
+            let conv = tx.conversation(ticket)?.unwrap_or(conv);
+            // A rule that assigned or moved the ticket changes who is told.
+            let agents = if (conv.assignee.as_str(), conv.queue.as_str())
+                == (notify_before.0.as_str(), notify_before.1.as_str())
+            {
+                plan.notifications.agents.clone()
+            } else {
+                let sender = msg.sender();
+                outbound::notify_targets(cfg, &conv.queue, &conv.assignee)
+                    .0
+                    .into_iter()
+                    .filter(|(_, a)| !a.eq_ignore_ascii_case(sender))
+                    .collect()
+            };
+            mail_steps(tx, cfg, msg, &mail, plan, &after, &conv, &agents, now)?;
+            cascade.evaluations
+        }
+        _ => Vec::new(),
+    };
     Ok(Outcome {
         ticket: Some(ticket),
         reused_message_id: reused,
         thread_match: plan.thread_match,
         opened,
         reopened,
+        automation,
         plan: Some(Box::new(mail)),
         ..Outcome::bare(row, base.message_id.to_owned(), state)
     })
@@ -383,44 +411,30 @@ fn thread_events(
     })
 }
 
-/// What follows a customer message on its ticket: the status back to
-/// `Open`, a spoofed agent noted, the suspension notice, the
-/// acknowledgement and the agents' notifications, as planned.
-fn after_customer_message(
+/// What follows a customer message on its ticket before the rules run:
+/// a monitor alert's dedupe key (a `resolved` alert resolves the ticket
+/// and ends here: `false`), the status back to `Open`, the SLA clocks, a
+/// spoofed agent noted.
+#[allow(clippy::too_many_arguments)] // one call site, all values distinct
+fn ticket_steps(
     tx: &Tx<'_>,
     cfg: &Config,
     msg: Incoming<'_>,
     mail: &MailPlan,
     plan: &TicketPlan,
     after: &After,
+    conv: &mut crate::store::Conversation,
     now: Time,
-) -> Result<(), store::Error> {
-    let After {
-        ticket,
-        row,
-        new_participant,
-        suspended_now,
-    } = *after;
-    let Some(mut conv) = tx.conversation(ticket)? else {
-        return Ok(());
-    };
-    let sender = msg.sender();
-    if monitor_alert(tx, msg, plan, &mut conv, row, now)? {
-        return Ok(());
+) -> Result<bool, store::Error> {
+    let (ticket, row) = (after.ticket, after.row);
+    if monitor_alert(tx, msg, plan, conv, row, now)? {
+        return Ok(false);
     }
     if let Some(step) = &plan.status {
-        outbound::set_status(
-            tx,
-            &mut conv,
-            step.to.as_str(),
-            false,
-            step.because,
-            row,
-            now,
-        )?;
+        outbound::set_status(tx, conv, step.to.as_str(), false, step.because, row, now)?;
     }
     if let Some(sla) = &plan.sla {
-        store_sla(tx, cfg, sla, ticket, &conv)?;
+        store_sla(tx, cfg, sla, ticket, conv)?;
     }
     if let Sender::Customer {
         not_authenticated: Some(why),
@@ -431,10 +445,78 @@ fn after_customer_message(
             Some(row),
             "agent_not_authenticated",
             "no_valid_agent_address",
-            &serde_json::json!({ "from": sender, "why": why }),
+            &serde_json::json!({ "from": msg.sender(), "why": why }),
             now,
         )?;
     }
+    Ok(true)
+}
+
+/// The automation rules for the events the plan names, in a savepoint of
+/// their own: should writing their actions fail, the message stays
+/// stored and an `automation_failed` event says why.
+#[allow(clippy::too_many_arguments)] // one call site, all values distinct
+fn automate(
+    tx: &mut Tx<'_>,
+    cfg: &Config,
+    msg: Incoming<'_>,
+    mail: &MailPlan,
+    plan: &TicketPlan,
+    ticket: TicketId,
+    row: MessageRowId,
+    now: Time,
+) -> Result<crate::automation::Cascade, store::Error> {
+    if !crate::triggers::listens(cfg, &plan.automation) {
+        return Ok(crate::automation::Cascade::default());
+    }
+    let message = crate::triggers::Message {
+        row,
+        from: msg.sender(),
+        subject: msg.parsed.subject.as_deref().unwrap_or(""),
+        text: &msg.parsed.text,
+        automatic: mail.automatic.as_ref(),
+    };
+    match tx
+        .attempt(|tx| crate::triggers::fire(tx, cfg, ticket, &plan.automation, Some(message), now))
+    {
+        Ok(c) => Ok(c),
+        Err(e) if tx.is_poisoned() => Err(e),
+        Err(e) => {
+            crate::logging::log_error("automation rules failed", &e);
+            tx.event(
+                Some(ticket),
+                Some(row),
+                "automation_failed",
+                crate::triggers::CAUSE,
+                &serde_json::json!({ "error": crate::logging::chain(&e) }),
+                now,
+            )?;
+            Ok(crate::automation::Cascade::default())
+        }
+    }
+}
+
+/// The mail a customer message sets off: the suspension notice, the
+/// acknowledgement and the notifications of `agents`, as planned.
+#[allow(clippy::too_many_arguments)] // one call site, all values distinct
+fn mail_steps(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    msg: Incoming<'_>,
+    mail: &MailPlan,
+    plan: &TicketPlan,
+    after: &After,
+    conv: &crate::store::Conversation,
+    agents: &[(String, String)],
+    now: Time,
+) -> Result<(), store::Error> {
+    let After {
+        row,
+        new_participant,
+        suspended_now,
+        ..
+    } = *after;
+    let sender = msg.sender();
     // A client suspended from this queue (bypass detector): stored and
     // threaded as always; the notice instead of an acknowledgement, and
     // the agents' notification says so.
@@ -448,7 +530,7 @@ fn after_customer_message(
             tx,
             cfg,
             s,
-            &conv,
+            conv,
             row,
             sender,
             msg.parsed.message_id.as_deref(),
@@ -462,7 +544,7 @@ fn after_customer_message(
         return Ok(());
     }
     if suspension.is_none() || plan.acknowledgement.suppressed {
-        acknowledge(tx, cfg, msg, &conv, &plan.acknowledgement, row, now)?;
+        acknowledge(tx, cfg, msg, conv, &plan.acknowledgement, row, now)?;
     }
     let held = (new_participant
         && cfg.threading.new_participants == crate::config::NewParticipants::Hold)
@@ -470,11 +552,11 @@ fn after_customer_message(
     outbound::notify_agents(
         tx,
         cfg,
-        &conv,
+        conv,
         msg.raw,
         msg.parsed,
         sender,
-        &plan.notifications.agents,
+        agents,
         suspended_line,
         held,
         now,

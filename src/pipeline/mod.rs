@@ -75,6 +75,9 @@ pub struct Outcome {
     /// The plan that was carried out (absent for duplicates, unparseable
     /// mail and routing errors).
     pub plan: Option<Box<MailPlan>>,
+    /// Every automation rule evaluated for the message's events, with its
+    /// conditions and the actions of those applied.
+    pub automation: Vec<crate::automation::Evaluation>,
 }
 
 impl Outcome {
@@ -100,6 +103,7 @@ impl Outcome {
             opened: false,
             reopened: false,
             plan: None,
+            automation: Vec::new(),
         }
     }
 

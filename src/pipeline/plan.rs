@@ -116,6 +116,8 @@ pub struct TicketPlan {
     /// absent when no policy applies to the ticket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sla: Option<SlaStep>,
+    /// The events the message sets the automation rules off with.
+    pub automation: Vec<crate::automation::Trigger>,
 }
 
 /// The SLA step: what this message does to the ticket's clocks.
@@ -386,7 +388,9 @@ fn decide_ticket(
         route_priority,
         now,
     );
+    let automation = triggers(opened, status_step.is_some(), target);
     TicketPlan {
+        automation,
         target,
         thread_match,
         status: status_step,
@@ -398,6 +402,22 @@ fn decide_ticket(
         monitoring,
         sla,
     }
+}
+
+/// The automation events of a customer message: a new ticket is
+/// `ticket_created` and `message_added`; a message on an existing one is
+/// `message_added` and `customer_replied`, and `status_changed` when it
+/// reopens the ticket or sets it back to Open.
+fn triggers(opened: bool, status_step: bool, target: Target) -> Vec<crate::automation::Trigger> {
+    use crate::automation::Trigger;
+    if opened {
+        return vec![Trigger::TicketCreated, Trigger::MessageAdded];
+    }
+    let mut t = vec![Trigger::MessageAdded, Trigger::CustomerReplied];
+    if status_step || matches!(target, Target::Reopen { .. }) {
+        t.push(Trigger::StatusChanged);
+    }
+    t
 }
 
 /// The SLA clocks after a customer message on `existing` (or on the new

@@ -26,6 +26,7 @@ macro_rules! closed_statuses {
 use rusqlite::{Connection, OpenFlags};
 
 mod admin;
+mod automation;
 mod detector;
 mod facts;
 mod migrate;
@@ -35,6 +36,7 @@ mod read;
 mod satisfaction;
 mod search;
 mod sla;
+mod split;
 mod tx;
 mod web;
 pub mod writer;
@@ -58,6 +60,7 @@ pub use read::{
 pub use satisfaction::{NewRating, Rating, RatingCount};
 pub use search::{SearchFilter, SearchHit, fts_query};
 pub use sla::{SlaRow, SlaTicket};
+pub use split::SplitPoint;
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use web::{ApiKeyMatch, ApiKeyRow, NewKey};

@@ -614,8 +614,8 @@ impl<'c> Tx<'c> {
         const Q: &str =
             "INSERT INTO tickets (number, subject, normalized_subject, status, priority,
                 queue, issue_type, requester_id, requester_name, inbound_address, linked_ticket_id,
-                message_count, created_at, updated_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12)";
+                message_count, created_at, updated_at, status_changed_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12, ?12)";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.execute(params![
             number,

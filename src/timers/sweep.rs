@@ -51,16 +51,31 @@ fn target_name(t: Target) -> &'static str {
 /// # Errors
 ///
 /// [`store::Error`].
-pub fn alerts(tx: &Tx<'_>, cfg: &Config, now: Time) -> Result<(Swept, bool), store::Error> {
+pub fn alerts(tx: &Tx<'_>, cfg: &Config, now: Time) -> Result<Alerts, store::Error> {
     let due = tx.sla_due(now, BATCH)?;
-    let mut swept = Swept {
-        checked: due.len(),
-        ..Swept::default()
+    let mut out = Alerts {
+        swept: Swept {
+            checked: due.len(),
+            ..Swept::default()
+        },
+        fired: Vec::new(),
+        more: due.len() == BATCH,
     };
     for ticket in &due {
-        check(tx, cfg, *ticket, now, &mut swept)?;
+        check(tx, cfg, *ticket, now, &mut out)?;
     }
-    Ok((swept, due.len() == BATCH))
+    Ok(out)
+}
+
+/// What one pass of [`alerts`] did.
+#[derive(Debug, Default)]
+pub struct Alerts {
+    /// The counts.
+    pub swept: Swept,
+    /// Each warning or breach that fired, on its ticket, in order.
+    pub fired: Vec<(TicketId, Kind)>,
+    /// More tickets may be due.
+    pub more: bool,
 }
 
 fn check(
@@ -68,8 +83,9 @@ fn check(
     cfg: &Config,
     ticket: TicketId,
     now: Time,
-    swept: &mut Swept,
+    out: &mut Alerts,
 ) -> Result<(), store::Error> {
+    let swept = &mut out.swept;
     let (Some(t), Some(c)) = (tx.sla_ticket(ticket)?, tx.sla_clocks(ticket)?) else {
         return tx.set_sla_next_check(ticket, None);
     };
@@ -154,6 +170,7 @@ fn check(
             now,
         )?;
         mail(tx, cfg, ticket, &t, policy, a, &escalated, now)?;
+        out.fired.push((ticket, a.kind));
     }
     if raised {
         record(tx, &cfg.sla, ticket, Happened::Changed, now)?;

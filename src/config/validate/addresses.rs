@@ -12,19 +12,41 @@ use crate::config::raw::{RawAddresses, RawDomains, RawSenders};
 use crate::config::{Addresses, Agent, Domains, Senders};
 
 pub(super) fn check_agents(
-    raw: std::collections::BTreeMap<String, Spanned<String>>,
+    raw: std::collections::BTreeMap<String, Spanned<crate::config::raw::RawAgent>>,
     src: &Source,
     out: &mut Vec<Diagnostic>,
 ) -> Vec<Agent> {
+    use crate::config::raw::RawAgent;
     let mut agents = Vec::new();
-    for (name, address) in raw {
+    for (name, entry) in raw {
+        let span = entry.span();
+        let (address, away, until) = match entry.into_inner() {
+            RawAgent::Address(a) => (Spanned::new(span, a), false, None),
+            RawAgent::Table(t) => (t.address, t.away, t.away_until),
+        };
+        let away_until = until.and_then(|u| match u.get_ref().parse::<jiff::civil::Date>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                src.error(
+                    out,
+                    &u,
+                    format!("away_until `{}` is not a date (YYYY-MM-DD)", u.get_ref()),
+                );
+                None
+            }
+        });
         match check_address(address.get_ref()) {
             Ok(a) if a.contains('+') => src.error(
                 out,
                 &address,
                 format!("agent address `{a}` must not have a +sub-address"),
             ),
-            Ok(a) => agents.push(Agent { name, address: a }),
+            Ok(a) => agents.push(Agent {
+                name,
+                address: a,
+                away,
+                away_until,
+            }),
             Err(e) => src.error(out, &address, e),
         }
     }

@@ -47,7 +47,7 @@ use serde_spanned::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use super::diag::{ConfigError, Diagnostic, Source};
-use super::raw::{FOREIGN_TABLES, RawClientFile, RawRules};
+use super::raw::{FOREIGN_TABLES, RawAgent, RawClientFile, RawRules};
 use super::{
     Addresses, Agent, Client, Config, Domains, Limits, LoopGuard, Priority, Senders, Server,
     Threading, Tickets,
@@ -84,6 +84,8 @@ pub(crate) struct Context<'a> {
     pub hostname: &'a str,
     /// `[agents]` as written: name to address.
     pub agents: &'a BTreeMap<String, Spanned<String>>,
+    /// `[sla]` calendars, by name.
+    pub calendars: &'a BTreeMap<String, std::sync::Arc<crate::sla::Calendar>>,
 }
 
 /// Load and validate `dir/rules.toml` and `dir/mailboxes/*.toml`, with the
@@ -298,7 +300,30 @@ fn foreign_tables<'i>(root: &Spanned<DeTable<'i>>) -> Spanned<DeTable<'i>> {
 
 /// The `*.toml` files in `dir/mailboxes`, sorted by name.
 fn mailbox_files(dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
-    let mailboxes = dir.join("mailboxes");
+    toml_files(dir, "mailboxes", out)
+}
+
+/// Read and shape each `*.toml` file of `dir/sub` (absent: none), in name
+/// order; a file that cannot be read or shaped is reported and left out.
+pub(crate) fn read_toml_files<T: DeserializeOwned>(
+    dir: &Path,
+    sub: &str,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<(Source, T)> {
+    toml_files(dir, sub, out)
+        .into_iter()
+        .filter_map(|path| {
+            let src = Source::read(path, out)?;
+            let value = parse(&src, out)?;
+            Some((src, value))
+        })
+        .collect()
+}
+
+/// The `*.toml` files in `dir/sub`, sorted by name; files whose name
+/// starts with `.` (editor locks and backups) are skipped.
+fn toml_files(dir: &Path, sub: &str, out: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mailboxes = dir.join(sub);
     let report = |out: &mut Vec<Diagnostic>, e: std::io::Error| {
         out.push(Diagnostic {
             file: mailboxes.clone(),
@@ -505,17 +530,32 @@ fn check_rules<R, T>(
             .unwrap_or_else(|| "localhost".to_owned()),
     };
     let addresses = check_addresses(raw.addresses, served_span, src, known, out);
+    let sla = crate::config::sla::check_sla(raw.sla, src, out);
     let monitoring = crate::config::monitoring::check_monitoring(
         raw.monitoring,
         addresses.support.first().map(String::as_str),
         src,
         out,
     );
+    // The other tables name agents by name; their address spans point at
+    // the address as written (or at the whole entry).
+    let agent_addresses: BTreeMap<String, Spanned<String>> = raw
+        .agents
+        .iter()
+        .map(|(name, entry)| {
+            let address = match entry.get_ref() {
+                RawAgent::Address(a) => Spanned::new(entry.span(), a.clone()),
+                RawAgent::Table(t) => t.address.clone(),
+            };
+            (name.clone(), address)
+        })
+        .collect();
     let context = Context {
         src,
         dir,
         hostname: &hostname,
-        agents: &raw.agents,
+        agents: &agent_addresses,
+        calendars: &sla.calendars,
     };
     let others = check(others, &context, out);
     Rules {
@@ -530,7 +570,7 @@ fn check_rules<R, T>(
         limits: check_limits(raw.limits, src, out),
         threading: check_threading(raw.threading, src, dir, out),
         agents: check_agents(raw.agents, src, out),
-        sla: crate::config::sla::check_sla(raw.sla, src, out),
+        sla,
         satisfaction: crate::config::Satisfaction {
             enabled: raw.satisfaction.enabled,
         },

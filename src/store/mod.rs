@@ -26,8 +26,10 @@ macro_rules! closed_statuses {
 use rusqlite::{Connection, OpenFlags};
 
 mod admin;
+pub mod backup;
 mod detector;
 mod facts;
+pub mod lock;
 mod migrate;
 mod outbox;
 mod poll;

@@ -77,13 +77,19 @@ impl Postfix {
     /// (`domain=transport:nexthop` pairs of an `inline:` table, e.g.
     /// `example.com=lmtp:inet:127.0.0.1:2424`).
     pub fn start(relay_domains: &str, transports: &[String]) -> Postfix {
+        Postfix::start_with(relay_domains, transports, "")
+    }
+
+    /// [`start`](Self::start) with more services in master.cf (e.g. a
+    /// `pipe` transport).
+    pub fn start_with(relay_domains: &str, transports: &[String], services: &str) -> Postfix {
         assert!(
             available(),
             "postfix is not installed (contrib/test.sh installs it)"
         );
         let mut last_log = String::new();
         for _ in 0..5 {
-            let pf = Postfix::prepare(relay_domains, transports);
+            let pf = Postfix::prepare(relay_domains, transports, services);
             let out = pf.postfix(&["start"]);
             assert!(
                 out.status.success(),
@@ -111,7 +117,7 @@ impl Postfix {
 
     /// A temp dir with the instance's directories and configuration, on a
     /// free port; not started.
-    fn prepare(relay_domains: &str, transports: &[String]) -> Postfix {
+    fn prepare(relay_domains: &str, transports: &[String], services: &str) -> Postfix {
         let dir = tempfile::Builder::new()
             .prefix("postdesk-postfix-")
             .tempdir()
@@ -136,7 +142,7 @@ impl Postfix {
             dir,
             addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
         };
-        pf.write_config(relay_domains, transports);
+        pf.write_config(relay_domains, transports, services);
         pf
     }
 
@@ -144,7 +150,7 @@ impl Postfix {
         self.dir.path().join("etc")
     }
 
-    fn write_config(&self, relay_domains: &str, transports: &[String]) {
+    fn write_config(&self, relay_domains: &str, transports: &[String], services: &str) {
         let root = self.dir.path().display().to_string();
         let main = format!(
             "# A throwaway Postfix written by tests/common/postfix_mta.rs.\n\
@@ -180,7 +186,7 @@ impl Postfix {
         );
         fs::write(self.etc().join("main.cf"), main).expect("write main.cf");
         let master = format!(
-            "{}:{}  inet  n       -       n       -       -       smtpd\n{SERVICES}",
+            "{}:{}  inet  n       -       n       -       -       smtpd\n{SERVICES}{services}",
             self.addr.ip(),
             self.addr.port()
         );

@@ -277,3 +277,35 @@ fn aside_files(data_dir: &Path) -> Vec<PathBuf> {
 fn data_dir_has_aside(data_dir: &Path) -> bool {
     !aside_files(data_dir).is_empty()
 }
+
+#[test]
+fn restore_run_as_root_gives_the_store_to_the_data_directorys_owner() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: nothing to give away, nothing to check");
+        return;
+    }
+    let (mut server, file) = backup_of_a_server(1, "b.sqlite3");
+    server.kill9();
+    // The service's data directory belongs to its user (here `nobody`).
+    let env = Env::new(&Options::default());
+    let nobody = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .expect("id -u nobody");
+    let uid: u32 = String::from_utf8_lossy(&nobody.stdout)
+        .trim()
+        .parse()
+        .expect("uid");
+    std::os::unix::fs::chown(&env.data_dir, Some(uid), None).expect("chown data dir");
+    env.run_ok(&["restore", path_arg(&file)]);
+    for name in ["postdesk.sqlite3", "store.lock"] {
+        let meta = std::fs::metadata(env.data_dir.join(name)).expect(name);
+        assert_eq!(
+            meta.uid(),
+            uid,
+            "{name} should belong to the data directory's owner"
+        );
+    }
+}

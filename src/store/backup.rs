@@ -190,7 +190,6 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Result<Contents, Error> {
 pub fn restore(data_dir: &Path, file: &Path) -> Result<Restored, Error> {
     std::fs::File::open(file).map_err(io("reading", file))?;
     let _held = lock::exclusive(data_dir)?;
-    adopt(data_dir, &data_dir.join(lock::LOCK_FILE))?;
     let db = db_path(data_dir);
     let incoming = sibling(&db, ".restoring");
     // A restore cut short left its copy; the lock says nobody uses it.
@@ -498,12 +497,5 @@ fn sync_parent(path: &Path) -> Result<(), Error> {
 /// When run as root, give a file created in the data directory to the
 /// directory's owner, so the server (running as that user) can open it.
 fn adopt(data_dir: &Path, path: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 || !path.exists() {
-        return Ok(());
-    }
-    let meta = std::fs::metadata(data_dir).map_err(io("reading", data_dir))?;
-    std::os::unix::fs::chown(path, Some(meta.uid()), Some(meta.gid()))
-        .map_err(io("changing the owner of", path))
+    lock::give_to_owner(data_dir, path).map_err(io("changing the owner of", path))
 }

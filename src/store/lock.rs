@@ -93,6 +93,7 @@ fn take(data_dir: &Path, exclusive: bool) -> Result<Held, Error> {
         .mode(0o700)
         .create(data_dir)
         .map_err(io)?;
+    let existed = path.exists();
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -101,6 +102,11 @@ fn take(data_dir: &Path, exclusive: bool) -> Result<Held, Error> {
         .mode(0o600)
         .open(&path)
         .map_err(io)?;
+    if !existed {
+        // Made by root (an admin's `sudo postdesk ...`): the server's
+        // user, who owns the directory, must be able to open it too.
+        give_to_owner(data_dir, &path).map_err(io)?;
+    }
     let locked = if exclusive {
         file.try_lock()
     } else {
@@ -113,6 +119,25 @@ fn take(data_dir: &Path, exclusive: bool) -> Result<Held, Error> {
             exclusive,
         }),
         Err(TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+/// When run as root, give `path` (in `data_dir`) to the directory's owner,
+/// so the server, running as that user, can open it.
+///
+/// # Errors
+///
+/// The I/O error of the `stat` or the `chown`.
+pub(crate) fn give_to_owner(data_dir: &Path, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(data_dir)?;
+    match std::os::unix::fs::chown(path, Some(meta.uid()), Some(meta.gid())) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 

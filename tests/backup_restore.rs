@@ -309,3 +309,53 @@ fn restore_run_as_root_gives_the_store_to_the_data_directorys_owner() {
         );
     }
 }
+
+#[test]
+fn backups_taken_while_mail_arrives_are_whole_and_every_sender_gets_its_250() {
+    const TOTAL: u32 = 160;
+    let server = TestServer::start();
+    server.deliver(&(1..=10).map(customer_mail).collect::<Vec<_>>());
+    server.wait_tickets(10);
+    let smtp = server.smtp;
+    let sender = std::thread::spawn(move || {
+        common::smtp_send(
+            smtp,
+            false,
+            &(11..=TOTAL).map(customer_mail).collect::<Vec<_>>(),
+        )
+    });
+    // Mail is arriving: the backups run beside the writer.
+    common::eventually(common::DEADLINE, || {
+        let n = server.tickets_json().len();
+        if n >= 20 {
+            Ok(())
+        } else {
+            Err(format!("{n} tickets"))
+        }
+    });
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|i| {
+            let file = server.env.dir.path().join(format!("during-{i}.sqlite3"));
+            server.env.run_ok(&["backup", path_arg(&file)]);
+            file
+        })
+        .collect();
+    let outcomes = sender.join().expect("sender thread");
+    for o in &outcomes {
+        assert!(
+            o.accepted(),
+            "a sender was refused during the backup: {o:?}"
+        );
+    }
+    server.wait_tickets(TOTAL as usize);
+    for file in &files {
+        let env = Env::new(&Options::default());
+        // restore runs PRAGMA integrity_check on the copy.
+        env.run_ok(&["restore", path_arg(file)]);
+        let tickets = env.tickets_json().len();
+        let messages = env.messages_json().len();
+        assert!((20..=TOTAL as usize).contains(&tickets), "{tickets}");
+        // One commit's view: each message with its ticket, none without.
+        assert_eq!(messages, tickets, "{}", file.display());
+    }
+}

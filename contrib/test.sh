@@ -5,11 +5,13 @@
 # and talk to it with real peers: Python's smtplib and raw sockets, aiosmtpd
 # and Postfix's smtp-sink as SMTP servers for outbound mail, a throwaway
 # Dovecot (with a throwaway TLS certificate, made by openssl) for the IMAP
-# pollers, headless Chromium for the web pages. Installs what is missing:
-# python3, dovecot-imapd, postfix (for smtp-sink only, no mail server set
-# up), openssl and chromium with apt (sudo when not
-# root), aiosmtpd with pip or apt. Then runs the whole suite in the release
-# profile.
+# pollers, a throwaway Postfix instance in front of postdesk (its own
+# configuration, queue and loopback port in a temp dir; the system's mail
+# server is neither set up nor touched), headless Chromium for the web
+# pages, and systemd-analyze for the unit in contrib/systemd. Installs what
+# is missing: python3, dovecot-imapd, postfix, openssl, chromium and
+# systemd with apt (sudo when not root), aiosmtpd with pip or apt. Then
+# runs the whole suite in the release profile.
 # Extra arguments go to `cargo test` (e.g. `bash contrib/test.sh --test crash`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,12 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # throwaway Dovecot and deliver alerts and digests to Postfix's smtp-sink.
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 [ -x /usr/sbin/smtp-sink ] || need+=(postfix)
+# tests/postfix_front.rs runs a throwaway Postfix (its own config_directory
+# and queue in a temp dir) that hands mail to postdesk over LMTP.
+[ -x /usr/sbin/postfix ] && [ -x /usr/sbin/postqueue ] || need+=(postfix)
+# tests/deploy.rs checks contrib/systemd/postdesk.service with
+# `systemd-analyze verify` (no running systemd needed).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The IMAP TLS test makes a throwaway CA and server certificate with openssl.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The web door's browser test renders the contact and customer pages in
@@ -33,8 +41,9 @@ if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update
-    # Postfix is only wanted for smtp-sink: install it without setting up a
-    # mail server on this machine.
+    # Postfix is wanted for smtp-sink and for throwaway instances with their
+    # own configuration: install it without setting up a mail server on
+    # this machine.
     echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
 fi

@@ -31,6 +31,8 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// When the store cannot be opened or a listener cannot bind.
 pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
+    // Held until the writer is joined: `restore` refuses while it is.
+    let _held = crate::store::lock::share(&data_dir)?;
     // The HTTP listener is bound first: the links in mail name its real
     // address when no public_url is configured (port 0 in tests).
     let http = bind_http(&mut cfg).await?;
@@ -206,6 +208,8 @@ pub async fn ingest(
     path: &str,
 ) -> anyhow::Result<Result<ingest::Summary, ingest::Error>> {
     let data_dir = cfg.data_dir();
+    // Refused (exit 75, the MTA retries) while `restore` replaces the store.
+    let _held = crate::store::lock::share(&data_dir)?;
     let max_message_size = cfg.limits.max_message_size;
     let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
     let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx))

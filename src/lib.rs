@@ -39,7 +39,8 @@
 //!   rating mailed back to a signed rating address.
 //! - [`token`]: signed reply-address tokens (HMAC-SHA256 over the ticket id).
 //! - [`store`]: SQLite storage with a group-committing writer thread; every
-//!   SQL string lives here.
+//!   SQL string lives here; `backup` and `restore` of the store, and the
+//!   data directory's lock they respect.
 //! - [`poller`]: one IMAP task per client mailbox (IDLE or polling), UID
 //!   state committed with the messages, broken-mailbox tickets.
 //! - [`scheduler`]: client and admin digests on their schedules.

@@ -127,6 +127,8 @@ fn help_lists_every_subcommand_by_what_it_does() {
         "client",
         "rescan",
         "close",
+        "backup",
+        "restore",
     ] {
         assert!(
             help.lines()

@@ -68,12 +68,34 @@ pub(super) struct ExplainArgs {
     json: bool,
 }
 
-/// Store what `path` holds; exit 65 for input refused, 75 when the store
-/// failed.
+/// Store what `path` holds: exit 0 when every message is committed, 65
+/// (EX_DATAERR) for input refused (not mail, over `max_message_size`), 75
+/// (EX_TEMPFAIL) for everything else. An MTA's pipe transport bounces on
+/// 65 and keeps the mail queued and retries on 75, so whatever is not the
+/// message's own fault (a configuration being edited, a store that cannot
+/// be opened, written or is being restored) must be 75, never 1: an exit
+/// status an MTA does not know is a bounce.
 pub(super) fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load(&args.common)?;
+    const EX_TEMPFAIL: u8 = 75;
+    let cfg = match load(&args.common) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            // `load` printed its diagnostics (and returned `Reported`).
+            if e.downcast_ref::<super::Reported>().is_none() {
+                eprintln!("postdesk: {}", logging::chain(e.as_ref()));
+            }
+            return Ok(ExitCode::from(EX_TEMPFAIL));
+        }
+    };
     let path = args.path;
-    match runtime()?.block_on(app::ingest(cfg, &path)) {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("postdesk: {}", logging::chain(e.as_ref()));
+            return Ok(ExitCode::from(EX_TEMPFAIL));
+        }
+    };
+    match runtime.block_on(app::ingest(cfg, &path)) {
         Ok(Ok(s)) => {
             println!(
                 "{path}: {} read, {} stored, {} duplicates, {} ticketed",
@@ -87,7 +109,7 @@ pub(super) fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("postdesk: {}", logging::chain(e.as_ref()));
-            Ok(ExitCode::from(75))
+            Ok(ExitCode::from(EX_TEMPFAIL))
         }
     }
 }

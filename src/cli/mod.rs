@@ -7,6 +7,7 @@
 //! an error in it.
 
 mod admin;
+mod backup;
 mod mail;
 mod rules;
 mod search;
@@ -52,7 +53,8 @@ enum Command {
     /// Validate the configuration; errors as file:line:column.
     Check(serve::CheckArgs),
     /// Store a .eml file, an mbox, a Maildir, or stdin (`-`); a message over
-    /// `max_message_size` is refused (exit 65), the others are stored.
+    /// `max_message_size` is refused (exit 65), the others are stored; exit
+    /// 75 when the store or the configuration failed (an MTA retries).
     Ingest(mail::IngestArgs),
     /// List tickets.
     Tickets(tickets::TicketsArgs),
@@ -99,6 +101,11 @@ enum Command {
     /// Automation rules: `rules test FILE.eml --ticket N` dry-runs them.
     #[command(subcommand)]
     Rules(rules::RulesAction),
+    /// Copy the store to a new file, safe while the server runs.
+    Backup(backup::BackupArgs),
+    /// Replace the store with a backup (the server stopped); the replaced
+    /// store is kept aside in the data directory.
+    Restore(backup::RestoreArgs),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -150,6 +157,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Apikey(web::ApikeyAction::Revoke(args)) => web::apikey_revoke(args),
         Command::Alert(args) => web::alert(args),
         Command::Rules(rules::RulesAction::Test(args)) => rules::test(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
     }
 }
 

@@ -27,8 +27,10 @@ use rusqlite::{Connection, OpenFlags};
 
 mod admin;
 mod automation;
+pub mod backup;
 mod detector;
 mod facts;
+pub mod lock;
 mod migrate;
 mod outbox;
 mod poll;

@@ -12,6 +12,8 @@
 //! - [`mail`]: [`Mail`], [`mail`], [`text_mail`], fixtures, [`noise`] and
 //!   JSON field helpers.
 //! - [`sink`], [`dovecot`], [`postfix_sink`]: outbound and IMAP peers.
+//! - [`postfix_mta`]: a throwaway Postfix in front of postdesk (LMTP or
+//!   pipe delivery).
 //!
 //! Every test gets its own [`Env`] and, when it needs the server, its own
 //! [`TestServer`] on port 0, so the tests of one file run in parallel
@@ -30,6 +32,8 @@ pub mod dovecot;
 pub mod http;
 #[allow(dead_code)]
 pub mod mail;
+#[allow(dead_code)]
+pub mod postfix_mta;
 #[allow(dead_code)]
 pub mod postfix_sink;
 #[allow(dead_code)]

@@ -35,6 +35,7 @@ mod read;
 mod satisfaction;
 mod search;
 mod sla;
+mod stats;
 mod tx;
 mod web;
 pub mod writer;
@@ -58,6 +59,7 @@ pub use read::{
 pub use satisfaction::{NewRating, Rating, RatingCount};
 pub use search::{SearchFilter, SearchHit, fts_query};
 pub use sla::{SlaRow, SlaTicket};
+pub use stats::{ExportMessage, StatsTicket, TicketScope, Transition};
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use web::{ApiKeyMatch, ApiKeyRow, NewKey};

@@ -240,7 +240,14 @@ fn figures_and_exports_count_business_time_and_survive_a_spreadsheet() {
     server.deliver(&[Mail::new(
         ALICE,
         &[&four],
-        text_mail(ALICE, &four, "Rating: 4 of 5 [#1002]", "r1@customer.test", &[], "Thanks.\n"),
+        text_mail(
+            ALICE,
+            &four,
+            "Rating: 4 of 5 [#1002]",
+            "r1@customer.test",
+            &[],
+            "Thanks.\n",
+        ),
     )]);
     assert_eq!(server.show_json("1002")["satisfaction"]["score"], 4);
 
@@ -398,7 +405,10 @@ fn figures_and_exports_count_business_time_and_survive_a_spreadsheet() {
     assert_eq!(by_id("b2@agents.test")["kind"], "agent");
     assert!(r.len() >= stored, "{} rows, {stored} stored", r.len());
     assert!(
-        !rows.iter().flatten().any(|c| c.contains("the invoice is wrong")),
+        !rows
+            .iter()
+            .flatten()
+            .any(|c| c.contains("the invoice is wrong")),
         "no bodies in the export"
     );
     // Without --csv: refused, nothing written.

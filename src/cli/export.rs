@@ -110,12 +110,12 @@ pub(super) fn tickets(args: ExportArgs) -> anyhow::Result<ExitCode> {
         until,
         |t| -> anyhow::Result<()> {
             let resolved = overview::resolved_at(t);
-            let elapsed = |at: Option<i64>| at.map(|at| overview::elapsed(&cfg.sla, t, t.created_at, at));
-            r.text(&cfg.tickets.format_number(
-                t.number,
-                &t.queue,
-                Time::from_secs(t.created_at),
-            ))
+            let elapsed =
+                |at: Option<i64>| at.map(|at| overview::elapsed(&cfg.sla, t, t.created_at, at));
+            r.text(
+                &cfg.tickets
+                    .format_number(t.number, &t.queue, Time::from_secs(t.created_at)),
+            )
             .text(&t.subject)
             .text(&t.status)
             .text(&t.priority)

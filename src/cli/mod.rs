@@ -266,10 +266,7 @@ mod tests {
     #[test]
     fn an_instant_is_a_utc_date_or_a_span_back() {
         let now = Time::from_secs(1_800_000_000);
-        assert_eq!(
-            parse_instant("30d", now),
-            Some(1_800_000_000 - 30 * 86_400)
-        );
+        assert_eq!(parse_instant("30d", now), Some(1_800_000_000 - 30 * 86_400));
         assert_eq!(parse_instant("12h", now), Some(1_800_000_000 - 12 * 3600));
         assert_eq!(parse_instant("2026-12-01", now), Some(1_796_083_200));
         assert_eq!(parse_instant("yesterday", now), None);

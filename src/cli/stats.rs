@@ -132,4 +132,3 @@ fn satisfaction(args: SatisfactionArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-

@@ -134,16 +134,25 @@ mod tests {
     fn fields_with_commas_quotes_and_line_breaks_are_quoted_and_quotes_doubled() {
         assert_eq!(
             row(|r| {
-                r.text("plain").text("a, b").text("say \"hi\"").text("one\ntwo");
+                r.text("plain")
+                    .text("a, b")
+                    .text("say \"hi\"")
+                    .text("one\ntwo");
             }),
             "plain,\"a, b\",\"say \"\"hi\"\"\",\"one\ntwo\"\r\n"
         );
-        assert_eq!(row(|r| {
-            r.text("cr\rlf");
-        }), "\"cr\rlf\"\r\n");
-        assert_eq!(row(|r| {
-            r.text("Café ☕").text("");
-        }), "Café ☕,\r\n");
+        assert_eq!(
+            row(|r| {
+                r.text("cr\rlf");
+            }),
+            "\"cr\rlf\"\r\n"
+        );
+        assert_eq!(
+            row(|r| {
+                r.text("Café ☕").text("");
+            }),
+            "Café ☕,\r\n"
+        );
     }
 
     #[test]
@@ -162,9 +171,12 @@ mod tests {
             "\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",'+1,'-2,'@SUM(A1),'\tx,-5,,2.5\r\n"
         );
         // Only the start counts: a formula sign inside text is text.
-        assert_eq!(row(|r| {
-            r.text("a=b");
-        }), "a=b\r\n");
+        assert_eq!(
+            row(|r| {
+                r.text("a=b");
+            }),
+            "a=b\r\n"
+        );
     }
 
     #[test]

@@ -433,7 +433,11 @@ impl Overview {
                 .number(g.sla_resolution.breached)
                 .maybe(g.sla_resolution.ratio().map(round))
                 .number(g.satisfaction.count())
-                .maybe(g.satisfaction.average().map(|a| (a * 100.0).round() / 100.0));
+                .maybe(
+                    g.satisfaction
+                        .average()
+                        .map(|a| (a * 100.0).round() / 100.0),
+                );
             r.write(out)
         };
         row("all", "", &self.total)?;
@@ -641,7 +645,13 @@ mod tests {
         c.add(Some(&clock(None, Some(20_000))), now);
         c.add(Some(&clock(Some(50), None)), now);
         c.add(None, now);
-        assert_eq!(c, Compliance { met: 1, breached: 2 });
+        assert_eq!(
+            c,
+            Compliance {
+                met: 1,
+                breached: 2
+            }
+        );
         assert_eq!(Compliance::default().ratio(), None);
         assert!((c.ratio().unwrap_or(0.0) - 1.0 / 3.0).abs() < 1e-9);
     }

@@ -63,8 +63,7 @@ pub struct StatsTicket {
     pub sla_resolution: Option<Clock>,
     /// Its satisfaction rating: score and when given.
     pub rating: Option<(u8, i64)>,
-    /// Its status changes, oldest first (filled only for tickets that are
-    /// Resolved or Closed now: nothing else needs them).
+    /// Its status changes, oldest first.
     pub transitions: Vec<Transition>,
 }
 
@@ -105,10 +104,12 @@ pub struct ExportMessage {
 }
 
 /// The window and the ticket filter of each scope: `?1` since, `?2`
-/// until, `t` the ticket, `r` its rating.
+/// until, `t` the ticket. A ticket rated in the window is read whatever
+/// its dates (`?3`, the rated tickets' condition, is the same `IN`).
 macro_rules! activity {
     () => {
-        "t.created_at < ?2 AND (t.created_at >= ?1 OR t.closed_at >= ?1 OR r.rated_at >= ?1)"
+        "t.created_at < ?2 AND (t.created_at >= ?1 OR t.closed_at >= ?1
+            OR t.id IN (SELECT ticket_id FROM ratings WHERE rated_at >= ?1))"
     };
 }
 macro_rules! opened {
@@ -121,17 +122,9 @@ macro_rules! ticket_query {
     ($filter:expr) => {
         concat!(
             "SELECT t.id, t.number, t.subject, t.status, t.priority, t.queue, t.issue_type,
-                COALESCE(tc.client, ''), COALESCE(c.address, ''), t.assignee,
-                t.message_count, t.created_at, t.updated_at, t.first_response_at,
-                t.closed_at, s.policy,
-                s.first_start, s.first_base, s.first_cycle, s.first_met, s.first_due,
-                s.res_start, s.res_base, s.res_cycle, s.res_met, s.res_due,
-                r.score, r.rated_at
-            FROM tickets t
-            LEFT JOIN ticket_clients tc ON tc.ticket_id = t.id
-            LEFT JOIN contacts c ON c.id = t.requester_id
-            LEFT JOIN ticket_sla s ON s.ticket_id = t.id
-            LEFT JOIN ratings r ON r.ticket_id = t.id
+                COALESCE(c.address, ''), t.assignee, t.message_count, t.created_at,
+                t.updated_at, t.first_response_at, t.closed_at
+            FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
             WHERE ",
             $filter,
             " ORDER BY t.id"
@@ -139,40 +132,120 @@ macro_rules! ticket_query {
     };
 }
 
-/// Status changes of the tickets that are closed now, ordered as the
-/// ticket query is (ticket, then log order). A superset of the tickets of
-/// either scope is fine: the merge skips what it does not need.
-const TRANSITIONS: &str = concat!(
-    "SELECT e.ticket_id, e.at,
-        CASE e.kind
-            WHEN 'status_changed' THEN COALESCE(json_extract(e.detail, '$.to'), '')
-            WHEN 'auto_closed' THEN 'Closed'
-            ELSE 'Open' END
-    FROM events e JOIN tickets t ON t.id = e.ticket_id
-    WHERE e.kind IN ('status_changed', 'auto_closed', 'ticket_reopened')
-      AND t.status COLLATE NOCASE IN ",
-    closed_statuses!(),
-    " AND t.created_at < ?2 AND (t.created_at >= ?1 OR t.closed_at >= ?1)
-    ORDER BY e.ticket_id, e.id"
-);
+// The tables beside the ticket, each read in ticket order and merged with
+// the tickets in one pass: a join would search each table's B-tree once
+// per ticket, which is most of the time on a large store.
+const CLIENTS: &str = "SELECT ticket_id, client FROM ticket_clients ORDER BY ticket_id";
+const CLOCKS: &str = "SELECT ticket_id, policy,
+        first_start, first_base, first_cycle, first_met, first_due,
+        res_start, res_base, res_cycle, res_met, res_due
+    FROM ticket_sla ORDER BY ticket_id";
+const RATINGS: &str = "SELECT ticket_id, score, rated_at FROM ratings ORDER BY ticket_id";
+/// Status changes, ordered as the tickets are and then in log order. The
+/// detail (JSON) is read only for `status_changed` and parsed here.
+const TRANSITIONS: &str = "SELECT ticket_id, at, kind,
+        CASE kind WHEN 'status_changed' THEN detail ELSE '' END
+    FROM events
+    WHERE kind IN ('status_changed', 'auto_closed', 'ticket_reopened')
+      AND ticket_id IS NOT NULL
+    ORDER BY ticket_id, id";
 
-fn clock(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<Clock>> {
-    let policy: Option<String> = r.get(15)?;
-    if policy.is_none() {
-        return Ok(None);
+type Read<T> = fn(&Row<'_>) -> rusqlite::Result<(i64, T)>;
+
+/// One side table's rows in ticket order, consumed as the tickets pass.
+struct Side<'s, T> {
+    rows: rusqlite::Rows<'s>,
+    read: Read<T>,
+    query: &'static str,
+    pending: Option<(i64, T)>,
+}
+
+impl<'s, T> Side<'s, T> {
+    fn new(rows: rusqlite::Rows<'s>, read: Read<T>, query: &'static str) -> Result<Self, Error> {
+        let mut side = Side {
+            rows,
+            read,
+            query,
+            pending: None,
+        };
+        side.advance()?;
+        Ok(side)
     }
-    Ok(Some(Clock {
-        start: r.get(at)?,
-        base: r.get::<_, Option<i64>>(at + 1)?.unwrap_or(0),
-        cycle: r.get::<_, Option<i64>>(at + 2)?.unwrap_or(0),
-        met: r.get(at + 3)?,
-        due: r.get(at + 4)?,
-    }))
+
+    fn advance(&mut self) -> Result<(), Error> {
+        self.pending = match self.rows.next().map_err(|e| Error::sql(self.query, e))? {
+            Some(r) => Some((self.read)(r).map_err(|e| Error::sql(self.query, e))?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The rows of `ticket`, in order; rows of tickets before it are
+    /// skipped (tickets come in increasing id).
+    fn take(&mut self, ticket: i64, mut each: impl FnMut(T)) -> Result<(), Error> {
+        while let Some((id, _)) = &self.pending {
+            if *id > ticket {
+                break;
+            }
+            let is_this = *id == ticket;
+            if let Some((_, row)) = self.pending.take()
+                && is_this
+            {
+                each(row);
+            }
+            self.advance()?;
+        }
+        Ok(())
+    }
+}
+
+fn read_client(r: &Row<'_>) -> rusqlite::Result<(i64, String)> {
+    Ok((r.get(0)?, r.get(1)?))
+}
+
+type ClockRow = (String, Clock, Clock);
+
+fn read_clocks(r: &Row<'_>) -> rusqlite::Result<(i64, ClockRow)> {
+    let clock = |at: usize| -> rusqlite::Result<Clock> {
+        Ok(Clock {
+            start: r.get(at)?,
+            base: r.get(at + 1)?,
+            cycle: r.get(at + 2)?,
+            met: r.get(at + 3)?,
+            due: r.get(at + 4)?,
+        })
+    };
+    Ok((r.get(0)?, (r.get(1)?, clock(2)?, clock(7)?)))
+}
+
+fn read_rating(r: &Row<'_>) -> rusqlite::Result<(i64, (u8, i64))> {
+    Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+}
+
+fn read_transition(r: &Row<'_>) -> rusqlite::Result<(i64, Transition)> {
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        #[serde(default)]
+        to: String,
+    }
+    let kind: String = r.get(2)?;
+    let to = match kind.as_str() {
+        "auto_closed" => "Closed".to_owned(),
+        "ticket_reopened" => "Open".to_owned(),
+        // A detail that does not parse names no status: it counts as a
+        // change to something not closed, the safe side.
+        _ => r
+            .get_ref(3)?
+            .as_str()
+            .ok()
+            .and_then(|d| serde_json::from_str::<Detail>(d).ok())
+            .map(|d| d.to)
+            .unwrap_or_default(),
+    };
+    Ok((r.get(0)?, Transition { at: r.get(1)?, to }))
 }
 
 fn stats_ticket(r: &Row<'_>) -> rusqlite::Result<StatsTicket> {
-    let score: Option<u8> = r.get(26)?;
-    let rated_at: Option<i64> = r.get(27)?;
     Ok(StatsTicket {
         id: r.get(0)?,
         number: r.get(1)?,
@@ -181,26 +254,28 @@ fn stats_ticket(r: &Row<'_>) -> rusqlite::Result<StatsTicket> {
         priority: r.get(4)?,
         queue: r.get(5)?,
         issue_type: r.get(6)?,
-        client: r.get(7)?,
-        requester: r.get(8)?,
-        assignee: r.get(9)?,
-        message_count: r.get(10)?,
-        created_at: r.get(11)?,
-        updated_at: r.get(12)?,
-        first_response_at: r.get(13)?,
-        closed_at: r.get(14)?,
-        sla_policy: r.get(15)?,
-        sla_first: clock(r, 16)?,
-        sla_resolution: clock(r, 21)?,
-        rating: score.zip(rated_at),
-        transitions: Vec::new(),
+        requester: r.get(7)?,
+        assignee: r.get(8)?,
+        message_count: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+        first_response_at: r.get(12)?,
+        closed_at: r.get(13)?,
+        ..StatsTicket::default()
     })
+}
+
+fn rows<'s>(
+    st: &'s mut rusqlite::Statement<'_>,
+    q: &'static str,
+) -> Result<rusqlite::Rows<'s>, Error> {
+    st.query([]).map_err(|e| Error::sql(q, e))
 }
 
 impl Store {
     /// Call `f` with each ticket of `scope` in `[since, until)` (Unix
-    /// seconds), in row order, with its status transitions when it is
-    /// closed now. One ticket is in memory at a time.
+    /// seconds), in row order, with its client, SLA clocks, rating and
+    /// status transitions. One ticket is in memory at a time.
     ///
     /// # Errors
     ///
@@ -218,47 +293,35 @@ impl Store {
             TicketScope::Activity => ACTIVITY,
             TicketScope::Opened => OPENED,
         };
-        let mut tickets = self.conn.prepare(q).map_err(|e| Error::sql(q, e))?;
-        let mut events = self
-            .conn
-            .prepare(TRANSITIONS)
-            .map_err(|e| Error::sql(TRANSITIONS, e))?;
+        let prepare = |q: &'static str| self.conn.prepare(q).map_err(|e| Error::sql(q, e));
+        let (mut tickets, mut clients, mut clocks, mut ratings, mut events) = (
+            prepare(q)?,
+            prepare(CLIENTS)?,
+            prepare(CLOCKS)?,
+            prepare(RATINGS)?,
+            prepare(TRANSITIONS)?,
+        );
         let mut ticket_rows = tickets
             .query(params![since, until])
             .map_err(|e| Error::sql(q, e))?;
-        let mut event_rows = events
-            .query(params![since, until])
-            .map_err(|e| Error::sql(TRANSITIONS, e))?;
-        let mut next_event = || -> Result<Option<(i64, Transition)>, Error> {
-            let Some(r) = event_rows.next().map_err(|e| Error::sql(TRANSITIONS, e))? else {
-                return Ok(None);
-            };
-            let read = || -> rusqlite::Result<(i64, Transition)> {
-                Ok((
-                    r.get(0)?,
-                    Transition {
-                        at: r.get(1)?,
-                        to: r.get(2)?,
-                    },
-                ))
-            };
-            read().map(Some).map_err(|e| Error::sql(TRANSITIONS, e))
-        };
-        // Both queries are ordered by ticket id: a merge join, one pass.
-        let mut pending = next_event()?;
+        let mut clients = Side::new(rows(&mut clients, CLIENTS)?, read_client, CLIENTS)?;
+        let mut clocks = Side::new(rows(&mut clocks, CLOCKS)?, read_clocks, CLOCKS)?;
+        let mut ratings = Side::new(rows(&mut ratings, RATINGS)?, read_rating, RATINGS)?;
+        let mut events = Side::new(
+            rows(&mut events, TRANSITIONS)?,
+            read_transition,
+            TRANSITIONS,
+        )?;
         while let Some(r) = ticket_rows.next().map_err(|e| Error::sql(q, e))? {
             let mut t = stats_ticket(r).map_err(|e| Error::sql(q, e))?;
-            while let Some((ticket, _)) = &pending {
-                if *ticket > t.id {
-                    break;
-                }
-                if *ticket == t.id
-                    && let Some((_, tr)) = pending.take()
-                {
-                    t.transitions.push(tr);
-                }
-                pending = next_event()?;
-            }
+            clients.take(t.id, |c| t.client = c)?;
+            clocks.take(t.id, |(policy, first, resolution)| {
+                t.sla_policy = Some(policy);
+                t.sla_first = Some(first);
+                t.sla_resolution = Some(resolution);
+            })?;
+            ratings.take(t.id, |r| t.rating = Some(r))?;
+            events.take(t.id, |tr| t.transitions.push(tr))?;
             f(&t)?;
         }
         Ok(())

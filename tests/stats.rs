@@ -6,6 +6,7 @@
 //! of the SLA policy's calendar, and every CSV is read back with Python's
 //! `csv` module in strict mode: a subject with a comma, a quote and a line
 //! break survives, a subject written as a formula is made inert.
+//! An empty or unreadable window is refused.
 
 mod common;
 
@@ -320,6 +321,15 @@ fn figures_and_exports_count_business_time_and_survive_a_spreadsheet() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--until `soon`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server
+        .env
+        .run(&["stats", "--since", "2026-12-14", "--until", "2026-12-01"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not before --until"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

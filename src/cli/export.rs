@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::{Common, instant, open};
+use super::{Common, open};
 use crate::domain::Time;
 use crate::report::csv::{Record, header};
 use crate::report::overview;
@@ -78,16 +78,8 @@ pub(super) const MESSAGE_COLUMNS: [&str; 10] = [
 ];
 
 fn window(args: &ExportArgs) -> anyhow::Result<(i64, i64)> {
-    let now = Time::now();
-    let since = match args.since.as_deref() {
-        Some(s) => instant("--since", s, now)?,
-        None => i64::MIN,
-    };
-    let until = match args.until.as_deref() {
-        Some(u) => instant("--until", u, now)?,
-        None => now.secs() + 1,
-    };
-    Ok((since, until))
+    let (since, until) = super::window(args.since.as_deref(), args.until.as_deref(), Time::now())?;
+    Ok((since.unwrap_or(i64::MIN), until))
 }
 
 /// An RFC 3339 UTC time, or empty.

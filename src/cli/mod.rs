@@ -230,6 +230,31 @@ fn instant(flag: &str, value: &str, now: Time) -> anyhow::Result<i64> {
     })
 }
 
+/// `--since` and `--until` as a window `[since, until)` of Unix seconds;
+/// without `--since` from the beginning of time, without `--until` up to
+/// and including the current second. An empty window is refused.
+fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+    now: Time,
+) -> anyhow::Result<(Option<i64>, i64)> {
+    let from = since.map(|s| instant("--since", s, now)).transpose()?;
+    let to = match until {
+        Some(u) => instant("--until", u, now)?,
+        None => now.secs() + 1,
+    };
+    if let Some(from) = from
+        && from >= to
+    {
+        return Err(refuse(format!(
+            "--since `{}` is not before --until `{}`",
+            since.unwrap_or_default(),
+            until.unwrap_or("now")
+        )));
+    }
+    Ok((from, to))
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::{Common, instant, open, print_json};
+use super::{Common, instant, open, print_json, window};
 use crate::domain::Time;
 use crate::report::overview::{Dimension, Overview, Window};
 use crate::report::stats;
@@ -77,16 +77,7 @@ pub(super) fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
 /// `stats` without a subcommand.
 fn overview(args: OverviewArgs) -> anyhow::Result<ExitCode> {
     let now = Time::now();
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| instant("--since", s, now))
-        .transpose()?;
-    let until = match args.until.as_deref() {
-        Some(u) => instant("--until", u, now)?,
-        // Now, and the second it is in.
-        None => now.secs() + 1,
-    };
+    let (since, until) = window(args.since.as_deref(), args.until.as_deref(), now)?;
     let by = args.by.as_deref().and_then(Dimension::parse);
     let (cfg, store) = open(&args.common)?;
     let mut o = Overview::new(Window { since, until }, by, now);

@@ -46,7 +46,8 @@
 //! - [`scheduler`]: client and admin digests on their schedules.
 //! - [`clock`]: the scheduler's time (system, or a test-controlled file).
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
-//! - [`report`]: store rows rendered for the CLI (`--json` or text).
+//! - [`report`]: store rows rendered for the CLI (`--json`, CSV or text),
+//!   and the figures of `postdesk stats` (pure aggregation).
 //! - [`web`]: the HTTP door (contact form and widget, customer page,
 //!   read API, monitor alerts) into the same spool.
 //! - [`app`]: wiring for `postdesk serve`.

@@ -8,6 +8,7 @@
 
 mod admin;
 mod backup;
+mod export;
 mod mail;
 mod rules;
 mod search;
@@ -24,6 +25,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config;
+use crate::domain::Time;
 use crate::logging;
 use crate::outbound::Config;
 use crate::store::Store;
@@ -90,9 +92,14 @@ enum Command {
     /// Change one ticket: move it to another queue, or split it.
     #[command(subcommand)]
     Ticket(tickets::TicketAction),
-    /// Figures: `stats satisfaction [--since DATE|Nd] [--json]`.
+    /// Figures: tickets opened, resolved and closed, first-response and
+    /// resolution times, SLA compliance and satisfaction, over a window and
+    /// by queue, priority, agent, client or type; `stats satisfaction` for
+    /// the ratings alone.
+    Stats(stats::StatsArgs),
+    /// Tickets or messages as CSV for spreadsheets, one row each.
     #[command(subcommand)]
-    Stats(stats::StatsAction),
+    Export(export::ExportAction),
     /// API keys for the read and alert APIs: new, list, revoke.
     #[command(subcommand)]
     Apikey(web::ApikeyAction),
@@ -151,7 +158,9 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::search(args),
         Command::Ticket(tickets::TicketAction::Move(args)) => tickets::move_ticket(args),
         Command::Ticket(tickets::TicketAction::Split(args)) => tickets::split_ticket(args),
-        Command::Stats(stats::StatsAction::Satisfaction(args)) => stats::satisfaction(args),
+        Command::Stats(args) => stats::stats(args),
+        Command::Export(export::ExportAction::Tickets(args)) => export::tickets(args),
+        Command::Export(export::ExportAction::Messages(args)) => export::messages(args),
         Command::Apikey(web::ApikeyAction::New(args)) => web::apikey_new(args),
         Command::Apikey(web::ApikeyAction::List(args)) => web::apikey_list(args),
         Command::Apikey(web::ApikeyAction::Revoke(args)) => web::apikey_revoke(args),
@@ -211,6 +220,56 @@ fn open(common: &Common) -> anyhow::Result<(Config, Store)> {
     Ok((cfg, store))
 }
 
+/// A `--since` or `--until` value as Unix seconds: a date (`2026-12-01`,
+/// that day's start in UTC) or a span back from `now` (`30d`, `12h`,
+/// `1w`); `None` when it is neither.
+fn parse_instant(value: &str, now: Time) -> Option<i64> {
+    if let Ok(d) = value.parse::<jiff::civil::Date>() {
+        return d
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp().as_second());
+    }
+    crate::sla::parse_duration(value)
+        .ok()
+        .map(|secs| now.secs() - secs)
+}
+
+/// [`parse_instant`] for the option `flag`, refused with a message
+/// naming it.
+fn instant(flag: &str, value: &str, now: Time) -> anyhow::Result<i64> {
+    parse_instant(value, now).ok_or_else(|| {
+        refuse(format!(
+            "{flag} `{value}` is neither a date like 2026-12-01 nor a span like 30d"
+        ))
+    })
+}
+
+/// `--since` and `--until` as a window `[since, until)` of Unix seconds;
+/// without `--since` from the beginning of time, without `--until` up to
+/// and including the current second. An empty window is refused.
+fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+    now: Time,
+) -> anyhow::Result<(Option<i64>, i64)> {
+    let from = since.map(|s| instant("--since", s, now)).transpose()?;
+    let to = match until {
+        Some(u) => instant("--until", u, now)?,
+        None => now.secs() + 1,
+    };
+    if let Some(from) = from
+        && from >= to
+    {
+        return Err(refuse(format!(
+            "--since `{}` is not before --until `{}`",
+            since.unwrap_or_default(),
+            until.unwrap_or("now")
+        )));
+    }
+    Ok((from, to))
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -238,4 +297,26 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
         None => std::io::stdout().lock().write_all(bytes)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instant_is_a_utc_date_or_a_span_back() {
+        let now = Time::from_secs(1_800_000_000);
+        assert_eq!(parse_instant("30d", now), Some(1_800_000_000 - 30 * 86_400));
+        assert_eq!(parse_instant("12h", now), Some(1_800_000_000 - 12 * 3600));
+        assert_eq!(parse_instant("2026-12-01", now), Some(1_796_083_200));
+        assert_eq!(parse_instant("yesterday", now), None);
+        assert_eq!(parse_instant("-3d", now), None);
+        assert_eq!(parse_instant("2026-13-01", now), None);
+    }
+
+    #[test]
+    fn the_command_line_grammar_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{Common, open, print_json, refuse};
+use super::{Common, instant, open, print_json};
 use crate::domain::Time;
 use crate::report::printable;
 use crate::store::SearchFilter;
@@ -44,22 +44,6 @@ pub(super) struct SearchArgs {
     json: bool,
 }
 
-/// `--since`: a date (midnight UTC) or a span back from `now`, in Unix
-/// seconds.
-pub(super) fn since(value: &str, now: Time) -> anyhow::Result<i64> {
-    if let Ok(d) = value.parse::<jiff::civil::Date>() {
-        return Ok(d
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp().as_second())?);
-    }
-    match crate::sla::parse_duration(value) {
-        Ok(secs) => Ok(now.secs() - secs),
-        Err(_) => Err(refuse(format!(
-            "--since `{value}` is neither a date like 2026-12-01 nor a span like 30d"
-        ))),
-    }
-}
-
 pub(super) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let (cfg, mut store) = open(&args.common)?;
     if args.rebuild {
@@ -72,7 +56,10 @@ pub(super) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         queue: args.queue,
         status: args.status,
         from: args.from.map(|f| f.to_ascii_lowercase()),
-        since: args.since.map(|s| since(&s, Time::now())).transpose()?,
+        since: args
+            .since
+            .map(|s| instant("--since", &s, Time::now()))
+            .transpose()?,
         limit: args.limit,
     };
     let hits = store.search(&query, &filter)?;

@@ -1,14 +1,50 @@
-//! `postdesk stats <what>`: figures over the store. `satisfaction` is the
-//! first; later figures are more subcommands of the same group.
+//! `postdesk stats`: figures over the store. Without a subcommand, the
+//! overview of a window (`--since`, `--until`, `--by`) as text, JSON or
+//! CSV; `stats satisfaction` is the ratings alone.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::{Common, open, print_json, refuse};
+use super::{Common, instant, open, print_json, window};
 use crate::domain::Time;
+use crate::report::overview::{Dimension, Overview, Window};
 use crate::report::stats;
+use crate::store::TicketScope;
+
+/// `stats [OPTIONS]` or `stats satisfaction [OPTIONS]`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(super) struct StatsArgs {
+    #[command(subcommand)]
+    action: Option<StatsAction>,
+    #[command(flatten)]
+    overview: OverviewArgs,
+}
+
+#[derive(Args)]
+pub(super) struct OverviewArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Only what happened since this date (`2026-12-01`, UTC midnight) or
+    /// for this span back from now (`30d`, `12h`); default: everything.
+    #[arg(long, value_name = "DATE|SPAN")]
+    since: Option<String>,
+    /// Only what happened before this date (UTC midnight, not included)
+    /// or span back from now; default: now.
+    #[arg(long, value_name = "DATE|SPAN")]
+    until: Option<String>,
+    /// Figures per group as well as in total.
+    #[arg(long, value_parser = ["queue", "priority", "agent", "client", "type"])]
+    by: Option<String>,
+    /// Print JSON.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV (RFC 4180): the total, then a row per group.
+    #[arg(long)]
+    csv: bool,
+}
 
 #[derive(Subcommand)]
 pub(super) enum StatsAction {
@@ -22,27 +58,58 @@ pub(super) struct SatisfactionArgs {
     #[command(flatten)]
     common: Common,
     /// Only ratings given since this date (`2026-12-01`, UTC midnight) or
-    /// for this many days back (`30d`); default: all.
-    #[arg(long, value_name = "DATE|Nd")]
+    /// for this span back from now (`30d`); default: all.
+    #[arg(long, value_name = "DATE|SPAN")]
     since: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
 
-/// `stats satisfaction`.
-pub(super) fn satisfaction(args: SatisfactionArgs) -> anyhow::Result<ExitCode> {
-    let since = match &args.since {
-        Some(s) => match since_secs(s, Time::now()) {
-            Some(secs) => secs,
-            None => {
-                return Err(refuse(format!(
-                    "--since {s:?}: expected a date (2026-12-01) or a number of days (30d)"
-                )));
-            }
+/// `stats`: the overview, or the subcommand named.
+pub(super) fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
+    match args.action {
+        Some(StatsAction::Satisfaction(args)) => satisfaction(args),
+        None => overview(args.overview),
+    }
+}
+
+/// `stats` without a subcommand.
+fn overview(args: OverviewArgs) -> anyhow::Result<ExitCode> {
+    let now = Time::now();
+    let (since, until) = window(args.since.as_deref(), args.until.as_deref(), now)?;
+    let by = args.by.as_deref().and_then(Dimension::parse);
+    let (cfg, store) = open(&args.common)?;
+    let mut o = Overview::new(Window { since, until }, by, now);
+    store.each_stats_ticket(
+        TicketScope::Activity,
+        since.unwrap_or(i64::MIN),
+        until,
+        |t| -> anyhow::Result<()> {
+            o.add(t, &cfg.sla);
+            Ok(())
         },
-        None => 0,
-    };
+    )?;
+    if args.json {
+        print_json(&o.json())?;
+    } else if args.csv {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        o.write_csv(&mut out)?;
+        out.flush()?;
+    } else {
+        write!(std::io::stdout().lock(), "{}", o.text())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stats satisfaction`.
+fn satisfaction(args: SatisfactionArgs) -> anyhow::Result<ExitCode> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| instant("--since", s, Time::now()))
+        .transpose()?
+        .unwrap_or(0);
     let (_, store) = open(&args.common)?;
     let figures = stats::satisfaction(&store.rating_counts(since)?);
     if args.json {
@@ -55,31 +122,4 @@ pub(super) fn satisfaction(args: SatisfactionArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--since` as Unix seconds: `YYYY-MM-DD` is that day's start in UTC,
-/// `Nd` is N days before `now`.
-fn since_secs(arg: &str, now: Time) -> Option<i64> {
-    if let Some(days) = arg.strip_suffix('d') {
-        let days: i64 = days.parse().ok().filter(|d| *d >= 0)?;
-        return Some(now.secs() - days * 86_400);
-    }
-    let date: jiff::civil::Date = arg.parse().ok()?;
-    date.to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()
-        .map(|z| z.timestamp().as_second())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_takes_a_utc_date_or_days_back() {
-        let now = Time::from_secs(1_800_000_000);
-        assert_eq!(since_secs("30d", now), Some(1_800_000_000 - 30 * 86_400));
-        assert_eq!(since_secs("2026-12-01", now), Some(1_796_083_200));
-        assert_eq!(since_secs("yesterday", now), None);
-        assert_eq!(since_secs("-3d", now), None);
-    }
 }

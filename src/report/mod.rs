@@ -46,7 +46,9 @@ pub fn printable_lines(s: &str) -> String {
         .join("\n")
 }
 
+pub mod csv;
 pub mod outbox;
+pub mod overview;
 pub mod stats;
 
 use crate::config::Config;

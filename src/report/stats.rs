@@ -16,7 +16,8 @@ pub struct Figures {
 }
 
 impl Figures {
-    fn add(&mut self, score: u8, count: i64) {
+    /// Count `count` ratings of `score` (1 to 5; others are ignored).
+    pub fn add(&mut self, score: u8, count: i64) {
         if let Some(slot) = usize::from(score)
             .checked_sub(1)
             .and_then(|i| self.distribution.get_mut(i))
@@ -38,7 +39,8 @@ impl Figures {
         (n > 0).then(|| sum as f64 / n as f64)
     }
 
-    fn json(&self) -> Value {
+    /// `count`, `average` (two decimals) and `distribution` as JSON.
+    pub fn json(&self) -> Value {
         let distribution: BTreeMap<String, i64> = self
             .distribution
             .iter()

@@ -167,8 +167,8 @@ impl automation::Assigner for StoreAssigner<'_, '_> {
                 .iter()
                 .find(|a| a.name.eq_ignore_ascii_case(name) && a.available(self.now))
                 .map(|a| a.name.clone())),
-            Assign::LeastBusy(team) => self.from_team(team, true),
-            Assign::RoundRobin(team) => self.from_team(team, false),
+            Assign::LeastBusy(team) => self.pick_in_team(team, true),
+            Assign::RoundRobin(team) => self.pick_in_team(team, false),
         };
         result.unwrap_or_else(|e| {
             crate::logging::log_error("automatic assignment failed", &e);
@@ -180,7 +180,7 @@ impl automation::Assigner for StoreAssigner<'_, '_> {
 impl StoreAssigner<'_, '_> {
     /// The next of `team`'s available agents after the cursor, among the
     /// least busy ones when `least_busy`.
-    fn from_team(&self, team: &str, least_busy: bool) -> Result<Option<String>, store::Error> {
+    fn pick_in_team(&self, team: &str, least_busy: bool) -> Result<Option<String>, store::Error> {
         let members: Vec<&str> = self
             .cfg
             .outbound

@@ -633,6 +633,15 @@ pub struct Actions {
     pub rescan_interval_minutes: u64,
 }
 
+/// The lower-case skeleton of `text` the detector's keywords are matched
+/// against (accents, look-alikes and invisible characters folded; see
+/// `normalize`), for other keyword checks that must read text the same way.
+pub fn fold(text: &str) -> String {
+    let mut n = normalize::Normalized::default();
+    n.build(text);
+    String::from_utf8_lossy(&n.bytes).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,11 +769,3 @@ mod tests {
     }
 }
 
-/// The lower-case skeleton of `text` the detector's keywords are matched
-/// against (accents, look-alikes and invisible characters folded; see
-/// `normalize`), for other keyword checks that must read text the same way.
-pub fn fold(text: &str) -> String {
-    let mut n = normalize::Normalized::default();
-    n.build(text);
-    String::from_utf8_lossy(&n.bytes).into_owned()
-}

@@ -30,6 +30,11 @@
 #   CONFIG [shipped]    shipped | bench
 #   SLA [on]            off = the shipped config without its [[sla.policy]]
 #                       (to measure what SLA bookkeeping costs on intake)
+#   RULES [0]           N automation rules in automation/bench.toml, all on
+#                       ticket_created and message_added: every 20th
+#                       matches every message (from_domain, adds a tag),
+#                       the others test queue, a regex over the subject
+#                       and body keywords that do not match
 #   MIX [5000]          messages of the many-senders mix (0: skip)
 #   MESSAGES [20000]    messages per measured run
 #   SESSIONS [20]       parallel SMTP sessions (smtp-source -s)
@@ -220,7 +225,27 @@ max_connections = 1000
 max_connections_per_ip = 1000
 EOF
 fi
-echo "== configuration: $CONFIG (SLA ${SLA:-on})" >&2
+if [ "${RULES:-0}" -gt 0 ]; then
+    mkdir -p "$WORK/config/automation"
+    python3 - "$WORK/config/automation/bench.toml" "$RULES" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+out = []
+for i in range(n):
+    out.append(f'[[automation]]\nname = "bench {i}"\non = ["ticket_created", "message_added"]\n[automation.if]\n')
+    if i % 20 == 0:
+        out.append('from_domain = ["example.org"]\n[automation.then]\n')
+        out.append(f'add_tags = ["bench-{i}"]\n')
+    else:
+        out.append('queue = ["support", "sales"]\n')
+        out.append(f'subject_matches = "(?i)order {i}\\\\b"\n')
+        out.append(f'body_keywords = ["keyword{i}", "phrase number {i}"]\n')
+        out.append('[automation.then]\nset_priority = "High"\n')
+    out.append("\n")
+open(path, "w").write("".join(out))
+PY
+fi
+echo "== configuration: $CONFIG (SLA ${SLA:-on}, ${RULES:-0} automation rules)" >&2
 "$BIN" check --config "$WORK/config" --data "$WORK/data" >/dev/null
 
 pd() { "$BIN" "$@" --config "$WORK/config" --data "$WORK/data"; }

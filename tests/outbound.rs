@@ -593,7 +593,7 @@ fn check_names_the_template_file_and_line_of_an_error() {
     std::fs::remove_file(&path).expect("remove the broken template");
     let ok = env.run_ok(&["check"]);
     assert!(
-        ok.contains("templates: 12 rendered with sample data"),
+        ok.contains("templates: 13 rendered with sample data"),
         "{ok}"
     );
 }

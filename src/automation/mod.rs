@@ -314,7 +314,7 @@ pub struct Evaluation {
     pub on: &'static str,
     /// Whether every condition held (and it was applied).
     pub matched: bool,
-    /// Each condition.
+    /// The conditions in order, up to the first that did not hold.
     pub conditions: Vec<Held>,
     /// The actions, when it was applied.
     pub actions: Vec<Action>,
@@ -495,53 +495,64 @@ fn apply(actions: &Actions, facts: &mut Facts, assigner: &mut dyn Assigner) -> V
     done
 }
 
-/// Each condition of `c` on `facts` at `now`.
+/// The conditions of `c` on `facts` at `now`, in order, up to the first
+/// that does not hold (all must hold, so the rest are not read).
 fn evaluate(c: &Conditions, facts: &Facts, now: Time) -> Vec<Held> {
     let mut out = Vec::new();
-    let any_of = |field: &'static str, list: &[String], value: &str, out: &mut Vec<Held>| {
-        if !list.is_empty() {
-            out.push(Held {
-                field,
-                held: list.iter().any(|x| x.eq_ignore_ascii_case(value)),
-                because: value.to_owned(),
-            });
-        }
+    let _ = conditions(c, facts, now, &mut out);
+    out
+}
+
+/// Push each condition's verdict; `None` at the first that fails.
+fn conditions(c: &Conditions, facts: &Facts, now: Time, out: &mut Vec<Held>) -> Option<()> {
+    let mut push = |field: &'static str, held: bool, because: String| {
+        out.push(Held {
+            field,
+            held,
+            because,
+        });
+        held.then_some(())
     };
-    any_of("queue", &c.queue, &facts.queue, &mut out);
-    any_of("priority", &c.priority, &facts.priority, &mut out);
-    any_of("status", &c.status, &facts.status, &mut out);
-    any_of("issue_type", &c.issue_type, &facts.issue_type, &mut out);
-    any_of(
-        "client",
-        &c.client,
-        facts.client.as_deref().unwrap_or(""),
-        &mut out,
-    );
-    any_of("mailbox", &c.mailbox, &facts.mailbox, &mut out);
-    let from = facts
-        .message
-        .as_ref()
-        .map_or(facts.requester.as_str(), |m| m.from.as_str());
-    let domain = from.rsplit_once('@').map_or("", |(_, d)| d);
-    any_of("from_domain", &c.from_domain, domain, &mut out);
+    let any_of = |list: &[String], value: &str| list.iter().any(|x| x.eq_ignore_ascii_case(value));
+    let client = facts.client.as_deref().unwrap_or("");
+    for (field, list, value) in [
+        ("queue", &c.queue, facts.queue.as_str()),
+        ("priority", &c.priority, facts.priority.as_str()),
+        ("status", &c.status, facts.status.as_str()),
+        ("issue_type", &c.issue_type, facts.issue_type.as_str()),
+        ("client", &c.client, client),
+        ("mailbox", &c.mailbox, facts.mailbox.as_str()),
+    ] {
+        if !list.is_empty() {
+            push(field, any_of(list, value), value.to_owned())?;
+        }
+    }
+    if !c.from_domain.is_empty() {
+        let from = facts
+            .message
+            .as_ref()
+            .map_or(facts.requester.as_str(), |m| m.from.as_str());
+        let domain = from.rsplit_once('@').map_or("", |(_, d)| d);
+        push("from_domain", any_of(&c.from_domain, domain), domain.to_owned())?;
+    }
     if !c.tags.is_empty() {
         let tags: Vec<&str> = facts.tags.iter().map(String::as_str).collect();
-        out.push(Held {
-            field: "tags",
-            held: c.tags.iter().any(|t| facts.tags.contains(t)),
-            because: tags.join(","),
-        });
+        push(
+            "tags",
+            c.tags.iter().any(|t| facts.tags.contains(t)),
+            tags.join(","),
+        )?;
     }
     if let Some(re) = &c.subject_matches {
         let subject = facts
             .message
             .as_ref()
             .map_or(facts.subject.as_str(), |m| m.subject.as_str());
-        out.push(Held {
-            field: "subject_matches",
-            held: re.is_match(subject),
-            because: subject.chars().take(120).collect(),
-        });
+        push(
+            "subject_matches",
+            re.is_match(subject),
+            subject.chars().take(120).collect(),
+        )?;
     }
     if let Some(k) = &c.body_keywords {
         let (held, because) = match &facts.message {
@@ -557,29 +568,21 @@ fn evaluate(c: &Conditions, facts: &Facts, now: Time) -> Vec<Held> {
             },
             None => (false, "no message".to_owned()),
         };
-        out.push(Held {
-            field: "body_keywords",
-            held,
-            because,
-        });
+        push("body_keywords", held, because)?;
     }
     if let Some((cal, inside)) = &c.business_hours {
         let open = crate::sla::Hours::Calendar(cal.clone()).is_open(now.timestamp());
-        out.push(Held {
-            field: "business_hours",
-            held: open == *inside,
-            because: if open { "open" } else { "closed" }.to_owned(),
-        });
+        push(
+            "business_hours",
+            open == *inside,
+            if open { "open" } else { "closed" }.to_owned(),
+        )?;
     }
     if let Some(idle) = c.idle {
         let spent = idle_secs(c, facts.status_since, now);
-        out.push(Held {
-            field: "idle",
-            held: spent >= idle,
-            because: crate::sla::human(spent),
-        });
+        push("idle", spent >= idle, crate::sla::human(spent))?;
     }
-    out
+    Some(())
 }
 
 /// Seconds the ticket has been in its status at `now`, counted in the

@@ -45,6 +45,9 @@
 //! - [`scheduler`]: client and admin digests on their schedules.
 //! - [`clock`]: the scheduler's time (system, or a test-controlled file).
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
+//! - [`webhooks`]: the worker POSTing ticket events to `[[webhook]]`
+//!   URLs, signed, with retries (the rows are queued with each event).
+//! - [`metrics`]: the counters and gauges `GET /metrics` shows.
 //! - [`report`]: store rows rendered for the CLI (`--json` or text).
 //! - [`web`]: the HTTP door (contact form and widget, customer page,
 //!   read API, monitor alerts) into the same spool.
@@ -73,6 +76,7 @@ pub mod ingest;
 pub mod listener;
 pub mod logging;
 pub mod memory;
+pub mod metrics;
 pub mod monitor;
 pub mod outbound;
 pub mod parse;
@@ -90,3 +94,4 @@ pub mod thread;
 pub mod timers;
 pub mod token;
 pub mod web;
+pub mod webhooks;

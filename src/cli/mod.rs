@@ -13,6 +13,7 @@ mod serve;
 mod stats;
 mod tickets;
 mod web;
+mod webhooks;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -95,6 +96,8 @@ enum Command {
     Apikey(web::ApikeyAction),
     /// Post a monitor alert from this host (as POST /api/v1/alerts does).
     Alert(web::AlertArgs),
+    /// Webhook deliveries: queued, sending, sent, failed; `retry ID`.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -144,6 +147,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Apikey(web::ApikeyAction::List(args)) => web::apikey_list(args),
         Command::Apikey(web::ApikeyAction::Revoke(args)) => web::apikey_revoke(args),
         Command::Alert(args) => web::alert(args),
+        Command::Webhooks(args) => webhooks::webhooks(args),
     }
 }
 
@@ -186,6 +190,9 @@ fn load(common: &Common) -> anyhow::Result<Config> {
     if let Err(e) = cfg.use_generated_secret(false) {
         return Err(refuse(e));
     }
+    // What this command writes (a status set by `close`, a move) is
+    // published to the webhooks as the server's own writes are.
+    crate::store::subscribe(crate::webhooks::subscriptions(&cfg.webhooks));
     Ok(cfg)
 }
 

@@ -8,6 +8,7 @@
 mod envelope;
 mod ids;
 pub mod sla;
+pub mod webhook;
 mod ticket;
 mod time;
 

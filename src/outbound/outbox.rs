@@ -396,8 +396,15 @@ fn settle(cfg: &Config, finished: &[Done]) -> Vec<(OutboxId, Settlement)> {
         .collect()
 }
 
-/// Log one finished send, once, where its outcome was decided.
+/// Log one finished send, once, where its outcome was decided, and count
+/// it (`postdesk_outbox_sends_total` by outcome: sent, retry, failed).
 fn log_result(d: &Done) {
+    let outcome = match &d.result {
+        Ok(()) => "sent",
+        Err(e) if e.is_transient() => "retry",
+        Err(_) => "failed",
+    };
+    metrics::counter!("postdesk_outbox_sends_total", "outcome" => outcome).increment(1);
     match &d.result {
         Ok(()) => tracing::info!(
             outbox = d.row.id.0,

@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0010_web", include_str!("migrations/0010_web.sql")),
     ("0011_search", include_str!("migrations/0011_search.sql")),
+    (
+        "0012_webhooks",
+        include_str!("migrations/0012_webhooks.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -28,6 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 mod admin;
 mod detector;
 mod facts;
+mod gauges;
 mod migrate;
 mod outbox;
 mod poll;
@@ -37,11 +38,13 @@ mod search;
 mod sla;
 mod tx;
 mod web;
+mod webhooks;
 pub mod writer;
 
 pub use admin::StatusChange;
 pub use detector::{HitKey, NewFlag, ScanCandidate, ScopeFilter, Suspension};
 pub use facts::{SenderHistory, TicketFacts};
+pub use gauges::Gauges;
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use outbox::{
     Claimed, Conversation, Enqueue, NewOutbound, Outbox, OutboxId, OutboxRow, RetryOutcome,
@@ -61,6 +64,9 @@ pub use sla::{SlaRow, SlaTicket};
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use web::{ApiKeyMatch, ApiKeyRow, NewKey};
+pub use webhooks::{
+    Delivery, Subscription, TicketSnapshot, WebhookQueue, WebhookRow, subscribe,
+};
 pub use writer::{Job, Writer, WriterThread, Writes};
 
 /// What can go wrong in the store.

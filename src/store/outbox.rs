@@ -1022,12 +1022,14 @@ impl Store {
                 txn.execute(UNSUPPRESS, [&rcpt])
                     .map_err(|e| Error::sql(UNSUPPRESS, e))?;
                 if let Some(t) = ticket {
-                    const EVENT: &str =
-                        "INSERT INTO events (ticket_id, message_row_id, at, kind, cause, detail)
-                        VALUES (?1, NULL, ?2, 'delivery_retried', 'cli', ?3)";
-                    let detail = serde_json::json!({ "outbox": id, "to": rcpt }).to_string();
-                    txn.execute(EVENT, params![t, now.secs(), detail])
-                        .map_err(|e| Error::sql(EVENT, e))?;
+                    Tx::new(&txn).event(
+                        Some(TicketId(t)),
+                        None,
+                        "delivery_retried",
+                        "cli",
+                        &serde_json::json!({ "outbox": id, "to": rcpt }),
+                        now,
+                    )?;
                 }
                 RetryOutcome::Requeued
             }

@@ -11,7 +11,8 @@
 //!   [`RawSmtp`] for what a polite client never sends.
 //! - [`mail`]: [`Mail`], [`mail`], [`text_mail`], fixtures, [`noise`] and
 //!   JSON field helpers.
-//! - [`sink`], [`dovecot`], [`postfix_sink`]: outbound and IMAP peers.
+//! - [`sink`], [`dovecot`], [`postfix_sink`]: outbound and IMAP peers;
+//!   [`receiver`]: an HTTP receiver for webhooks.
 //!
 //! Every test gets its own [`Env`] and, when it needs the server, its own
 //! [`TestServer`] on port 0, so the tests of one file run in parallel
@@ -32,6 +33,8 @@ pub mod http;
 pub mod mail;
 #[allow(dead_code)]
 pub mod postfix_sink;
+#[allow(dead_code)]
+pub mod receiver;
 #[allow(dead_code)]
 pub mod server;
 #[allow(dead_code)]

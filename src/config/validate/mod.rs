@@ -140,6 +140,15 @@ where
                 .map(|raw| lower(&raw.client.domain))
                 .collect()
         }),
+        client_names: all_clients_read.then(|| {
+            client_files
+                .iter()
+                .filter_map(|(src, raw)| {
+                    let name = src.path().file_stem()?.to_string_lossy().into_owned();
+                    Some((name, lower(&raw.as_ref()?.client.domain)))
+                })
+                .collect()
+        }),
     };
 
     let rules = match (rules_src, rules) {
@@ -167,6 +176,7 @@ where
             sla,
             satisfaction,
             http,
+            webhooks,
         }) if out.is_empty() => Ok((
             Config {
                 dir: dir.to_path_buf(),
@@ -184,6 +194,7 @@ where
                 clients,
                 sla,
                 http,
+                webhooks,
             },
             others,
         )),
@@ -437,6 +448,9 @@ struct Known {
     /// Every client domain, lower-case; `None` if a mailbox file could not be
     /// read.
     clients: Option<Vec<String>>,
+    /// Every client's name (its file stem) with its domain; `None` if a
+    /// mailbox file could not be read.
+    client_names: Option<Vec<(String, String)>>,
 }
 
 impl Known {
@@ -478,6 +492,7 @@ struct Rules<T> {
     sla: crate::sla::Settings,
     satisfaction: crate::config::Satisfaction,
     http: crate::config::Http,
+    webhooks: crate::config::webhooks::Webhooks,
     others: Option<T>,
 }
 
@@ -534,7 +549,15 @@ fn check_rules<R, T>(
         satisfaction: crate::config::Satisfaction {
             enabled: raw.satisfaction.enabled,
         },
-        http: check_http(raw.http, src, out),
+        http: check_http(raw.http, src, dir, out),
+        webhooks: crate::config::webhooks::check_webhooks(
+            raw.webhook,
+            raw.webhooks,
+            known.client_names.as_deref(),
+            src,
+            dir,
+            out,
+        ),
     }
 }
 

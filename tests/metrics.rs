@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::http::get;
-use common::{Env, Options, REPO, TestServer, alice_mail, eventually, DEADLINE};
+use common::{DEADLINE, Env, Options, REPO, TestServer, alice_mail, eventually};
 use serde_json::Value;
 
 const TOKEN: &str = "scrape-token-for-tests";
@@ -70,7 +70,10 @@ fn scrape(server: &TestServer) -> Vec<Value> {
     let bearer = format!("Bearer {TOKEN}");
     let a = get(http, "/metrics", &[("Authorization", &bearer)]);
     assert_eq!(a.status, 200, "{}", a.text());
-    assert!(a.header("content-type").is_some_and(|c| c.starts_with("text/plain")));
+    assert!(
+        a.header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
     parse(&a.text())
 }
 
@@ -79,7 +82,14 @@ fn metrics_parse_and_count_a_known_run() {
     const N: usize = 5;
     let server = server();
     let mails: Vec<_> = (0..N)
-        .map(|i| alice_mail(&format!("Question {i}"), &format!("<m{i}@customer.test>"), &[], "Hi.\n"))
+        .map(|i| {
+            alice_mail(
+                &format!("Question {i}"),
+                &format!("<m{i}@customer.test>"),
+                &[],
+                "Hi.\n",
+            )
+        })
         .collect();
     for o in server.send(&mails) {
         assert!(o.accepted(), "{o:?}");
@@ -90,26 +100,48 @@ fn metrics_parse_and_count_a_known_run() {
     let samples = scrape(&server);
     let n = N as f64;
     assert_eq!(
-        value(&samples, "postdesk_messages_total", &[("source", "smtp"), ("outcome", "stored")]),
+        value(
+            &samples,
+            "postdesk_messages_total",
+            &[("source", "smtp"), ("outcome", "stored")]
+        ),
         Some(n)
     );
     assert_eq!(
-        value(&samples, "postdesk_messages_total", &[("source", "smtp"), ("outcome", "duplicate")]),
+        value(
+            &samples,
+            "postdesk_messages_total",
+            &[("source", "smtp"), ("outcome", "duplicate")]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        value(&samples, "postdesk_pipeline_duration_seconds_count", &[("source", "smtp")]),
+        value(
+            &samples,
+            "postdesk_pipeline_duration_seconds_count",
+            &[("source", "smtp")]
+        ),
         Some(n + 1.0)
     );
     let batches = value(&samples, "postdesk_writer_batch_size_sum", &[]).expect("batch sizes");
     // Batches also carry the writer's other jobs (scheduler passes).
-    assert!(batches >= n + 1.0, "every message was in some batch: {batches}");
+    assert!(
+        batches >= n + 1.0,
+        "every message was in some batch: {batches}"
+    );
     assert_eq!(
-        value(&samples, "postdesk_smtp_sessions_total", &[("protocol", "smtp")]),
+        value(
+            &samples,
+            "postdesk_smtp_sessions_total",
+            &[("protocol", "smtp")]
+        ),
         Some(2.0)
     );
     // One 250 per message accepted at DATA (and more for EHLO, MAIL, RCPT).
-    assert!(value(&samples, "postdesk_smtp_replies_total", &[("code", "250")]).unwrap_or(0.0) >= n + 1.0);
+    assert!(
+        value(&samples, "postdesk_smtp_replies_total", &[("code", "250")]).unwrap_or(0.0)
+            >= n + 1.0
+    );
     let open: f64 = samples
         .iter()
         .filter(|s| s["name"] == "postdesk_tickets_open")
@@ -117,11 +149,25 @@ fn metrics_parse_and_count_a_known_run() {
         .sum();
     assert_eq!(open, n, "one open ticket per new mail");
     assert_eq!(
-        value(&samples, "postdesk_tickets_open", &[("queue", "support"), ("status", "Open")]),
+        value(
+            &samples,
+            "postdesk_tickets_open",
+            &[("queue", "support"), ("status", "Open")]
+        ),
         Some(n)
     );
-    assert_eq!(value(&samples, "postdesk_webhook_backlog", &[("status", "queued")]), Some(0.0));
-    assert_eq!(value(&samples, "postdesk_sla_tickets", &[("state", "breached")]), Some(0.0));
+    assert_eq!(
+        value(
+            &samples,
+            "postdesk_webhook_backlog",
+            &[("status", "queued")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&samples, "postdesk_sla_tickets", &[("state", "breached")]),
+        Some(0.0)
+    );
     // The acknowledgements leave through the outbox and are counted.
     eventually(DEADLINE, || {
         let s = scrape(&server);
@@ -134,7 +180,10 @@ fn metrics_parse_and_count_a_known_run() {
     for s in &samples {
         for (_, v) in s["labels"].as_object().expect("labels") {
             let v = v.as_str().unwrap_or("");
-            assert!(!v.contains('@') && !v.contains("Question"), "label {v} in {s}");
+            assert!(
+                !v.contains('@') && !v.contains("Question"),
+                "label {v} in {s}"
+            );
         }
     }
 }
@@ -148,6 +197,10 @@ fn metrics_need_the_token_when_one_is_configured() {
         get(http, "/metrics", &[("Authorization", "Bearer wrong")]).status,
         401
     );
-    let ok = get(http, "/metrics", &[("Authorization", &format!("Bearer {TOKEN}"))]);
+    let ok = get(
+        http,
+        "/metrics",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+    );
     assert_eq!(ok.status, 200);
 }

@@ -36,7 +36,9 @@ fn hook(url: &str, events: &str) -> String {
 /// Check `X-Postdesk-Signature` as a receiver would: `t=<secs>,v1=<hex
 /// HMAC-SHA256(secret, "<t>.<body>")>`.
 fn assert_signed(r: &Request) {
-    let sig = r.header("x-postdesk-signature").expect("a signature header");
+    let sig = r
+        .header("x-postdesk-signature")
+        .expect("a signature header");
     let (t, v1) = sig
         .split_once(',')
         .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
@@ -68,7 +70,9 @@ fn wait_requests(rx: &Receiver, n: usize) -> Vec<Request> {
 
 /// `postdesk webhooks --json`.
 fn deliveries(server: &TestServer) -> Vec<Value> {
-    server.env.run_json(&["webhooks", "--json"])
+    server
+        .env
+        .run_json(&["webhooks", "--json"])
         .as_array()
         .expect("an array")
         .clone()
@@ -84,7 +88,12 @@ fn each_event_is_posted_once_signed_and_slack_gets_a_short_text() {
         slack.url("/slack")
     );
     let server = server_with(&hooks);
-    server.send_one(&alice_mail("Printer on fire", "<w1@customer.test>", &[], "Help.\n"));
+    server.send_one(&alice_mail(
+        "Printer on fire",
+        "<w1@customer.test>",
+        &[],
+        "Help.\n",
+    ));
     let created = wait_requests(&rx, 1);
     // Closed by the CLI: another process, publishing all the same.
     server.env.run_ok(&["close", "1001"]);
@@ -110,9 +119,15 @@ fn each_event_is_posted_once_signed_and_slack_gets_a_short_text() {
 
     let s = wait_requests(&slack, 1);
     let text = s[0].json()["text"].as_str().expect("text").to_owned();
-    assert!(text.contains("1001") && text.contains("Printer on fire"), "{text}");
+    assert!(
+        text.contains("1001") && text.contains("Printer on fire"),
+        "{text}"
+    );
     assert!(text.contains("/api/v1/tickets/1001|"), "a link: {text}");
-    assert!(s[0].header("x-postdesk-signature").is_none(), "no secret, no signature");
+    assert!(
+        s[0].header("x-postdesk-signature").is_none(),
+        "no secret, no signature"
+    );
 
     // Once: nothing more arrives, and every row is marked sent.
     std::thread::sleep(Duration::from_millis(1500));
@@ -138,7 +153,13 @@ fn a_receiver_down_then_up_gets_the_event_once_under_the_same_id() {
         }
     });
     assert_eq!(row["status"].as_str().map(|s| s != "sent"), Some(true));
-    assert!(row["last_error"].as_str().unwrap_or("").contains("connecting"), "{row}");
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("connecting"),
+        "{row}"
+    );
     rx.start_again();
     let got = wait_requests(&rx, 1);
     assert_eq!(got[0].json()["id"], row["event_id"]);
@@ -156,7 +177,12 @@ fn a_server_killed_during_a_post_sends_it_again_after_restart_under_the_same_id(
     let rx = Receiver::start();
     rx.set_mode("stall");
     let mut server = server_with(&hook(&rx.url("/hook"), r#"["ticket.created"]"#));
-    server.send_one(&alice_mail("Stalled", "<w3@customer.test>", &[], "Hello.\n"));
+    server.send_one(&alice_mail(
+        "Stalled",
+        "<w3@customer.test>",
+        &[],
+        "Hello.\n",
+    ));
     // The POST is in flight: claimed, sent, never answered.
     let stalled = wait_requests(&rx, 1);
     assert_eq!(deliveries(&server)[0]["status"], "sending");
@@ -165,7 +191,11 @@ fn a_server_killed_during_a_post_sends_it_again_after_restart_under_the_same_id(
     server.restart();
     let got = wait_requests(&rx, 2);
     assert_eq!(got[1].status, "200");
-    assert_eq!(got[1].json()["id"], stalled[0].json()["id"], "the same event id");
+    assert_eq!(
+        got[1].json()["id"],
+        stalled[0].json()["id"],
+        "the same event id"
+    );
     assert_signed(&got[1]);
     eventually(DEADLINE, || match deliveries(&server).first() {
         Some(r) if r["status"] == "sent" => Ok(()),

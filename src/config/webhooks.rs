@@ -198,7 +198,11 @@ pub(super) fn check_webhooks(
         retry_initial,
         retry_max,
         max_attempts: if *retries.max_attempts.get_ref() == 0 {
-            src.error(out, &retries.max_attempts, "max_attempts must be greater than 0");
+            src.error(
+                out,
+                &retries.max_attempts,
+                "max_attempts must be greater than 0",
+            );
             1
         } else {
             *retries.max_attempts.get_ref()
@@ -253,7 +257,10 @@ fn check_webhook(
             src.error(
                 out,
                 f,
-                format!("format must be \"json\" or \"slack\", not `{}`", f.get_ref()),
+                format!(
+                    "format must be \"json\" or \"slack\", not `{}`",
+                    f.get_ref()
+                ),
             );
             Format::Json
         }),
@@ -319,7 +326,11 @@ pub(super) fn read_secret(
 ) -> Option<Secret> {
     match (env, file) {
         (Some(env), Some(_)) => {
-            src.error(out, env, format!("{what}: set the _env key or the _file key, not both"));
+            src.error(
+                out,
+                env,
+                format!("{what}: set the _env key or the _file key, not both"),
+            );
             None
         }
         (Some(env), None) => match std::env::var(env.get_ref()) {
@@ -344,7 +355,11 @@ pub(super) fn read_secret(
                         bytes.pop();
                     }
                     if bytes.is_empty() {
-                        src.error(out, file, format!("{what} secret file `{}` is empty", path.display()));
+                        src.error(
+                            out,
+                            file,
+                            format!("{what} secret file `{}` is empty", path.display()),
+                        );
                         return None;
                     }
                     Some(Secret(bytes))

@@ -8,9 +8,9 @@
 mod envelope;
 mod ids;
 pub mod sla;
-pub mod webhook;
 mod ticket;
 mod time;
+pub mod webhook;
 
 pub use envelope::{Accepted, Envelope, Source, WebIntake, WebKind};
 pub use ids::{ContactId, MessageRowId, OutboxId, TicketId};

@@ -96,7 +96,12 @@ mod tests {
 
     #[test]
     fn a_status_change_is_published_by_its_new_status() {
-        let to = |s: &str| public_event("status_changed", &format!(r#"{{"from":"Open","to":"{s}"}}"#));
+        let to = |s: &str| {
+            public_event(
+                "status_changed",
+                &format!(r#"{{"from":"Open","to":"{s}"}}"#),
+            )
+        };
         assert_eq!(to("Resolved"), Some("ticket.resolved"));
         assert_eq!(to("Closed"), Some("ticket.closed"));
         assert_eq!(to("Pending"), Some("ticket.updated"));

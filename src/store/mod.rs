@@ -64,9 +64,7 @@ pub use sla::{SlaRow, SlaTicket};
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use web::{ApiKeyMatch, ApiKeyRow, NewKey};
-pub use webhooks::{
-    Delivery, Subscription, TicketSnapshot, WebhookQueue, WebhookRow, subscribe,
-};
+pub use webhooks::{Delivery, Subscription, TicketSnapshot, WebhookQueue, WebhookRow, subscribe};
 pub use writer::{Job, Writer, WriterThread, Writes};
 
 /// What can go wrong in the store.

@@ -121,7 +121,8 @@ impl Tx<'_> {
             .rsplit_once('@')
             .map(|(_, d)| d.to_ascii_lowercase())
             .unwrap_or_default();
-        let data = serde_json::to_string(&snap).map_err(|err| Error::Invariant(format!("webhook data: {err}")))?;
+        let data = serde_json::to_string(&snap)
+            .map_err(|err| Error::Invariant(format!("webhook data: {err}")))?;
         const Q: &str = "INSERT INTO webhook_deliveries (event, source_kind, url, format,
                 ticket_id, data, created_at, next_attempt_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -337,7 +338,9 @@ impl WebhookQueue {
                 .map_err(|e| Error::sql(Q, e))?;
             for row in rows {
                 let (mut d, data) = row.map_err(|e| Error::sql(Q, e))?;
-                d.data = serde_json::from_str(&data).map_err(|e| Error::Invariant(format!("webhook delivery {} data: {e}", d.id)))?;
+                d.data = serde_json::from_str(&data).map_err(|e| {
+                    Error::Invariant(format!("webhook delivery {} data: {e}", d.id))
+                })?;
                 claimed.push(d);
             }
         }

@@ -264,7 +264,10 @@ fn start(
     let hook = cfg.webhooks.find(&d.url, &d.format);
     let mut headers = vec![
         ("content-type", "application/json".to_owned()),
-        ("user-agent", format!("postdesk/{}", env!("CARGO_PKG_VERSION"))),
+        (
+            "user-agent",
+            format!("postdesk/{}", env!("CARGO_PKG_VERSION")),
+        ),
         ("x-postdesk-event", d.event.clone()),
         ("x-postdesk-delivery", d.event_id.clone()),
     ];

@@ -88,8 +88,8 @@ impl Receiver {
 
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Request> {
-        let text = std::fs::read_to_string(self.dir.path().join("requests.jsonl"))
-            .unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();
         text.lines()
             .map(|l| {
                 let v: Value = serde_json::from_str(l).expect("a request line");

@@ -218,7 +218,9 @@ fn check_webhook(
     out: &mut Vec<Diagnostic>,
 ) -> Webhook {
     let url = w.url.get_ref().trim().to_owned();
-    if !is_http_url(&url) {
+    if !super::validate::is_http_url(&url)
+        || url.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
         src.error(
             out,
             &w.url,
@@ -372,16 +374,4 @@ pub(super) fn read_secret(
         }
         (None, None) => None,
     }
-}
-
-/// `http://host...` or `https://host...` with a non-empty host and no
-/// whitespace.
-fn is_http_url(u: &str) -> bool {
-    let rest = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"));
-    rest.is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty() && !u.chars().any(|c| c.is_whitespace() || c.is_control())
-    })
 }

@@ -229,27 +229,16 @@ fn failure(
 /// transient one after `max_attempts`).
 fn settle(cfg: &Config, d: &Done) -> Settlement {
     let hooks = &cfg.webhooks;
-    match &d.result {
-        Ok(_) => Settlement::Sent,
-        Err(e) if e.is_transient() && d.attempts < hooks.max_attempts => {
-            let wait = hooks.backoff(d.attempts);
-            Settlement::Retry {
-                at_ms: Time::now().millis()
-                    + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4),
-                error: crate::logging::chain(e),
-            }
-        }
-        Err(e) if e.is_transient() => Settlement::Failed {
-            error: format!(
-                "gave up after {} attempts: {}",
-                d.attempts,
-                crate::logging::chain(e)
-            ),
-        },
-        Err(e) => Settlement::Failed {
-            error: crate::logging::chain(e),
-        },
-    }
+    Settlement::of_attempt(
+        d.result
+            .as_ref()
+            .err()
+            .map(|e| (e.is_transient(), crate::logging::chain(e))),
+        d.attempts,
+        hooks.max_attempts,
+        hooks.backoff(d.attempts),
+        Time::now().millis(),
+    )
 }
 
 /// Start the POST of `d`, signed with its webhook's current secret.

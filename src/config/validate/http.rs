@@ -93,8 +93,9 @@ pub(super) fn check_http(
     }
 }
 
-/// `http://host...` or `https://host...` with a non-empty host.
-fn is_http_url(u: &str) -> bool {
+/// `http://host...` or `https://host...` with a non-empty host (also the
+/// check of a `[[webhook]] url`).
+pub(in crate::config) fn is_http_url(u: &str) -> bool {
     let rest = u
         .strip_prefix("https://")
         .or_else(|| u.strip_prefix("http://"));

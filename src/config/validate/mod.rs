@@ -57,6 +57,7 @@ pub(super) use addresses::check_address;
 use addresses::{check_addresses, check_agents, check_domains, check_senders};
 use clients::check_client;
 use http::check_http;
+pub(super) use http::is_http_url;
 use server::{check_limits, check_server};
 use threading::check_threading;
 use tickets::check_tickets;

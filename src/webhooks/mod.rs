@@ -143,8 +143,10 @@ pub async fn run(
     // POSTs cut here stay `sending` and go again, same id, at the next
     // start; the finished ones are marked now.
     sending.abort_all();
-    while let Some(Ok(d)) = sending.join_next().await {
-        finished.push(d);
+    while let Some(joined) = sending.join_next().await {
+        if let Ok(d) = joined {
+            finished.push(d);
+        }
     }
     if let (Some(q), false) = (store, finished.is_empty()) {
         let cfg = config.borrow().clone();

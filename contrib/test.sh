@@ -65,4 +65,19 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
     python3 -c "import aiosmtpd"
 fi
 
+# The metrics test (tests/metrics.rs) parses /metrics with Prometheus's
+# own Python parser (prometheus-client), installed the same way.
+if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
+    echo "test.sh: installing prometheus-client"
+    python3 -m pip install --quiet prometheus-client 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages prometheus-client 2>/dev/null \
+        || {
+            SUDO=""
+            [ "$(id -u)" = 0 ] || SUDO=sudo
+            $SUDO apt-get update
+            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends python3-prometheus-client
+        }
+    python3 -c "import prometheus_client"
+fi
+
 cargo test --release --locked "$@"

@@ -33,6 +33,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
     // Held until the writer is joined: `restore` refuses while it is.
     let _held = crate::store::lock::share(&data_dir)?;
+    // Counting starts before anything is counted (see `metrics`).
+    crate::metrics::install();
     // The HTTP listener is bound first: the links in mail name its real
     // address when no public_url is configured (port 0 in tests).
     let http = bind_http(&mut cfg).await?;
@@ -60,6 +62,18 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         cfg_rx.clone(),
         data_dir.clone(),
         outbox_nudge,
+        shutdown.token.child_token(),
+    ));
+    // Webhooks: every transaction of this process publishes to the
+    // subscriptions in force (set now and after each reload); the worker
+    // POSTs what they queued.
+    crate::store::subscribe(crate::webhooks::subscriptions(&cfg.webhooks));
+    shutdown.tracker.spawn(follow_subscriptions(cfg_rx.clone()));
+    let hooks = crate::store::WebhookQueue::open(&data_dir)
+        .with_context(|| format!("opening the webhook queue in {}", data_dir.display()))?;
+    shutdown.tracker.spawn(crate::webhooks::run(
+        hooks,
+        cfg_rx.clone(),
         shutdown.token.child_token(),
     ));
     // Reload on edit, IMAP pollers and the digest scheduler. The
@@ -158,6 +172,16 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         .context("joining the store writer")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Keep the store's webhook subscriptions equal to the configuration in
+/// force: a reload that changes `[[webhook]]` applies to the next event.
+/// Ends when the configuration's sender is dropped (shutdown).
+async fn follow_subscriptions(mut config: watch::Receiver<Arc<Config>>) {
+    while config.changed().await.is_ok() {
+        let subs = crate::webhooks::subscriptions(&config.borrow_and_update().webhooks);
+        crate::store::subscribe(subs);
+    }
 }
 
 /// Bind the HTTP listener of `[http] listen`, if there is one, and make

@@ -46,6 +46,9 @@
 //! - [`scheduler`]: client and admin digests on their schedules.
 //! - [`clock`]: the scheduler's time (system, or a test-controlled file).
 //! - [`outbound`]: templates, composing, the outbox worker, the smarthost.
+//! - [`webhooks`]: the worker POSTing ticket events to `[[webhook]]`
+//!   URLs, signed, with retries (the rows are queued with each event).
+//! - [`metrics`]: the counters and gauges `GET /metrics` shows.
 //! - [`report`]: store rows rendered for the CLI (`--json`, CSV or text),
 //!   and the figures of `postdesk stats` (pure aggregation).
 //! - [`web`]: the HTTP door (contact form and widget, customer page,
@@ -76,6 +79,7 @@ pub mod ingest;
 pub mod listener;
 pub mod logging;
 pub mod memory;
+pub mod metrics;
 pub mod monitor;
 pub mod outbound;
 pub mod parse;
@@ -94,3 +98,4 @@ pub mod timers;
 pub mod token;
 pub mod triggers;
 pub mod web;
+pub mod webhooks;

@@ -295,3 +295,47 @@ fn sla_calendars_and_policies_are_checked_at_their_values() {
         ],
     );
 }
+
+#[test]
+fn webhook_errors_are_reported_at_the_value() {
+    // Line by line: 1 [[webhook]], 2 url, 3 events, 4 secret_env, 5 format.
+    let env = env_with_rules(
+        "[[webhook]]\n\
+         url = \"ftp://hooks.example.com/x\"\n\
+         events = [\"ticket.created\", \"ticket.exploded\"]\n\
+         secret_env = \"POSTDESK_TEST_UNSET_WEBHOOK_SECRET\"\n\
+         format = \"xml\"\n",
+    );
+    let out = check(&env);
+    assert_fails_naming(
+        &out,
+        &[
+            "rules.toml:2:7:",
+            "rules.toml:3:29:",
+            "rules.toml:4:14:",
+            "rules.toml:5:10:",
+        ],
+    );
+    let text = all_output(&out);
+    for word in [
+        "ftp://",
+        "ticket.exploded",
+        "POSTDESK_TEST_UNSET_WEBHOOK_SECRET",
+        "xml",
+    ] {
+        assert!(text.contains(word), "{word}: {text}");
+    }
+}
+
+#[test]
+fn unknown_webhook_key_is_reported_at_its_line_and_column() {
+    let env = env_with_rules(
+        "[[webhook]]\n\
+         url = \"https://hooks.example.com/y\"\n\
+         events = [\"ticket.closed\"]\n\
+         secret_fil = \"hook_secret\"\n",
+    );
+    let out = check(&env);
+    assert_fails_naming(&out, &["rules.toml:4:1:"]);
+    assert!(all_output(&out).contains("secret_fil"));
+}

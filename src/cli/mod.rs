@@ -16,6 +16,7 @@ mod serve;
 mod stats;
 mod tickets;
 mod web;
+mod webhooks;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -113,6 +114,8 @@ enum Command {
     /// Replace the store with a backup (the server stopped); the replaced
     /// store is kept aside in the data directory.
     Restore(backup::RestoreArgs),
+    /// Webhook deliveries: queued, sending, sent, failed; `retry ID`.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -168,6 +171,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Rules(rules::RulesAction::Test(args)) => rules::test(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
+        Command::Webhooks(args) => webhooks::webhooks(args),
     }
 }
 
@@ -210,6 +214,9 @@ fn load(common: &Common) -> anyhow::Result<Config> {
     if let Err(e) = cfg.use_generated_secret(false) {
         return Err(refuse(e));
     }
+    // What this command writes (a status set by `close`, a move) is
+    // published to the webhooks as the server's own writes are.
+    crate::store::subscribe(crate::webhooks::subscriptions(&cfg.webhooks));
     Ok(cfg)
 }
 

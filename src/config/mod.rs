@@ -28,6 +28,7 @@ mod raw;
 pub mod reload;
 mod sla;
 mod validate;
+pub mod webhooks;
 
 pub use diag::{ConfigError, Diagnostic, PasswordSource, resolve};
 pub use monitoring::{
@@ -75,6 +76,8 @@ pub struct Config {
     pub satisfaction: Satisfaction,
     /// `[http]`: the web door.
     pub http: Http,
+    /// `[[webhook]]` and `[webhooks]`.
+    pub webhooks: webhooks::Webhooks,
 }
 
 /// `[satisfaction]`: asking customers to rate a resolved ticket.
@@ -101,6 +104,9 @@ pub struct Http {
     pub posts_per_minute_per_ip: u32,
     /// Days a customer page link works.
     pub customer_link_days: u32,
+    /// The bearer token `GET /metrics` requires; `None`: it answers
+    /// loopback peers only.
+    pub metrics_token: Option<webhooks::Secret>,
 }
 
 /// `[outbound] x_loop` and `auto_replies_per_hour`: what the loop guard

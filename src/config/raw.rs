@@ -63,6 +63,10 @@ pub struct RawRules {
     pub satisfaction: RawSatisfaction,
     /// `[http]`: the web door.
     pub http: RawHttp,
+    /// `[[webhook]]`: where ticket events are POSTed (see `webhooks.rs`).
+    pub webhook: Vec<super::webhooks::RawWebhook>,
+    /// `[webhooks]`: how failed deliveries are retried.
+    pub webhooks: super::webhooks::RawWebhooks,
 }
 
 /// One `[agents]` entry: `bob = "bob@example.com"`, or the table form
@@ -177,6 +181,11 @@ pub struct RawHttp {
     pub posts_per_minute_per_ip: Spanned<u32>,
     /// Days a customer page link works after the mail that carries it.
     pub customer_link_days: Spanned<u32>,
+    /// The environment variable holding the bearer token `/metrics`
+    /// requires; without a token, `/metrics` answers loopback peers only.
+    pub metrics_token_env: Option<Spanned<String>>,
+    /// The owner-only file holding that token.
+    pub metrics_token_file: Option<Spanned<PathBuf>>,
 }
 
 impl Default for RawHttp {
@@ -187,6 +196,8 @@ impl Default for RawHttp {
             allowed_origins: Vec::new(),
             posts_per_minute_per_ip: unset(10),
             customer_link_days: unset(90),
+            metrics_token_env: None,
+            metrics_token_file: None,
         }
     }
 }

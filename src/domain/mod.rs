@@ -10,6 +10,7 @@ mod ids;
 pub mod sla;
 mod ticket;
 mod time;
+pub mod webhook;
 
 pub use envelope::{Accepted, Envelope, Source, WebIntake, WebKind};
 pub use ids::{ContactId, MessageRowId, OutboxId, TicketId};

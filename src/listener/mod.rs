@@ -287,6 +287,8 @@ pub async fn serve<D: Deliver>(
             }
         };
         let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("postdesk_smtp_sessions_total", "protocol" => protocol.as_str())
+            .increment(1);
         let span = info_span!("session", %peer, session_id, protocol = protocol.as_str());
         tracker.spawn(connection(Arc::clone(&shared), stream, peer, permit).instrument(span));
     }

@@ -58,10 +58,19 @@ impl Reply {
     }
 
     /// Append the reply, CRLF-terminated, to `out`.
+    /// Every reply goes through here, so this is where replies are counted
+    /// by code.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        count(self.code);
         out.extend_from_slice(self.to_string().as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Count one reply with `code` (`postdesk_smtp_replies_total`; a code is
+/// one of a few dozen, so the label set stays small).
+fn count(code: u16) {
+    metrics::counter!("postdesk_smtp_replies_total", "code" => code.to_string()).increment(1);
 }
 
 impl fmt::Display for Reply {
@@ -114,6 +123,7 @@ pub fn ehlo(hostname: &str, offer: Offer) -> Vec<u8> {
         response.capabilities |= EXT_START_TLS;
     }
     response.size = offer.max_message_size;
+    count(250);
     let mut out = Vec::with_capacity(256);
     // Writing into a Vec cannot fail.
     let _ = response.write(&mut out);

@@ -371,33 +371,30 @@ fn settle(cfg: &Config, finished: &[Done]) -> Vec<(OutboxId, Settlement)> {
     finished
         .iter()
         .map(|d| {
-            let outcome = match &d.result {
-                Ok(()) => Settlement::Sent,
-                Err(e) if e.is_transient() && d.row.attempts < cfg.outbound.max_attempts => {
-                    let wait = cfg.outbound.backoff(d.row.attempts);
-                    Settlement::Retry {
-                        at_ms: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4),
-                        error: crate::logging::chain(e),
-                    }
-                }
-                Err(e) if e.is_transient() => Settlement::Failed {
-                    error: format!(
-                        "gave up after {} attempts: {}",
-                        d.row.attempts,
-                        crate::logging::chain(e)
-                    ),
-                },
-                Err(e) => Settlement::Failed {
-                    error: crate::logging::chain(e),
-                },
-            };
+            let outcome = Settlement::of_attempt(
+                d.result
+                    .as_ref()
+                    .err()
+                    .map(|e| (e.is_transient(), crate::logging::chain(e))),
+                d.row.attempts,
+                cfg.outbound.max_attempts,
+                cfg.outbound.backoff(d.row.attempts),
+                now_ms(),
+            );
             (d.row.id, outcome)
         })
         .collect()
 }
 
-/// Log one finished send, once, where its outcome was decided.
+/// Log one finished send, once, where its outcome was decided, and count
+/// it (`postdesk_outbox_sends_total` by outcome: sent, retry, failed).
 fn log_result(d: &Done) {
+    let outcome = match &d.result {
+        Ok(()) => "sent",
+        Err(e) if e.is_transient() => "retry",
+        Err(_) => "failed",
+    };
+    metrics::counter!("postdesk_outbox_sends_total", "outcome" => outcome).increment(1);
     match &d.result {
         Ok(()) => tracing::info!(
             outbox = d.row.id.0,

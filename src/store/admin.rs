@@ -75,12 +75,15 @@ impl Store {
             params![id, status, now.secs(), Status::name_is_closed(status)],
         )
         .map_err(|e| Error::sql(SET, e))?;
-        const EVENT: &str =
-            "INSERT INTO events (ticket_id, message_row_id, at, kind, cause, detail)
-            VALUES (?1, NULL, ?2, 'status_changed', ?3, ?4)";
         let detail = serde_json::json!({ "from": from, "to": status }).to_string();
-        txn.execute(EVENT, params![id, now.secs(), cause, detail])
-            .map_err(|e| Error::sql(EVENT, e))?;
+        super::Tx::new(&txn).record_event(&super::NewEvent {
+            ticket: Some(crate::domain::TicketId(id)),
+            message: None,
+            kind: "status_changed",
+            cause,
+            detail: &detail,
+            now,
+        })?;
         txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
         Ok(Some(StatusChange {
             id,

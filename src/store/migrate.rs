@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_automation",
         include_str!("migrations/0012_automation.sql"),
     ),
+    (
+        "0013_webhooks",
+        include_str!("migrations/0013_webhooks.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

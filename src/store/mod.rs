@@ -31,6 +31,7 @@ pub mod backup;
 mod detector;
 mod facts;
 pub mod lock;
+mod gauges;
 mod migrate;
 mod outbox;
 mod poll;
@@ -42,11 +43,13 @@ mod split;
 mod stats;
 mod tx;
 mod web;
+mod webhooks;
 pub mod writer;
 
 pub use admin::StatusChange;
 pub use detector::{HitKey, NewFlag, ScanCandidate, ScopeFilter, Suspension};
 pub use facts::{SenderHistory, TicketFacts};
+pub use gauges::Gauges;
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use outbox::{
     Claimed, Conversation, Enqueue, NewOutbound, Outbox, OutboxId, OutboxRow, RetryOutcome,
@@ -68,6 +71,7 @@ pub use stats::{ExportMessage, StatsTicket, TicketScope, Transition};
 pub use tx::Opened;
 pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
 pub use web::{ApiKeyMatch, ApiKeyRow, NewKey};
+pub use webhooks::{Delivery, Subscription, TicketSnapshot, WebhookQueue, WebhookRow, subscribe};
 pub use writer::{Job, Writer, WriterThread, Writes};
 
 /// What can go wrong in the store.

@@ -773,6 +773,34 @@ pub enum Settlement {
     Unclaimed,
 }
 
+impl Settlement {
+    /// The mark of one finished attempt (a mail's send, a webhook's POST):
+    /// sent when `failure` is `None`; a transient failure (`(true, why)`)
+    /// retried `backoff` after `now_ms` while `attempts` (this one
+    /// included) is below `max_attempts`, then failed; a permanent one
+    /// failed at once.
+    pub fn of_attempt(
+        failure: Option<(bool, String)>,
+        attempts: u32,
+        max_attempts: u32,
+        backoff: std::time::Duration,
+        now_ms: i64,
+    ) -> Settlement {
+        match failure {
+            None => Settlement::Sent,
+            Some((true, error)) if attempts < max_attempts => Settlement::Retry {
+                at_ms: now_ms
+                    .saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 4)),
+                error,
+            },
+            Some((true, error)) => Settlement::Failed {
+                error: format!("gave up after {attempts} attempts: {error}"),
+            },
+            Some((false, error)) => Settlement::Failed { error },
+        }
+    }
+}
+
 /// The delivery worker's connection.
 pub struct Outbox {
     conn: Connection,
@@ -1022,12 +1050,14 @@ impl Store {
                 txn.execute(UNSUPPRESS, [&rcpt])
                     .map_err(|e| Error::sql(UNSUPPRESS, e))?;
                 if let Some(t) = ticket {
-                    const EVENT: &str =
-                        "INSERT INTO events (ticket_id, message_row_id, at, kind, cause, detail)
-                        VALUES (?1, NULL, ?2, 'delivery_retried', 'cli', ?3)";
-                    let detail = serde_json::json!({ "outbox": id, "to": rcpt }).to_string();
-                    txn.execute(EVENT, params![t, now.secs(), detail])
-                        .map_err(|e| Error::sql(EVENT, e))?;
+                    Tx::new(&txn).event(
+                        Some(TicketId(t)),
+                        None,
+                        "delivery_retried",
+                        "cli",
+                        &serde_json::json!({ "outbox": id, "to": rcpt }),
+                        now,
+                    )?;
                 }
                 RetryOutcome::Requeued
             }

@@ -850,7 +850,8 @@ impl<'c> Tx<'c> {
         })
     }
 
-    /// Append to the audit log.
+    /// Append to the audit log, and queue the webhook deliveries the event
+    /// is published as (see [`Tx::publish`]): the one writer of `events`.
     ///
     /// # Errors
     ///
@@ -868,6 +869,6 @@ impl<'c> Tx<'c> {
             e.detail
         ])
         .map_err(|err| Error::sql(Q, err))?;
-        Ok(())
+        self.publish(e)
     }
 }

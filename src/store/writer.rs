@@ -71,6 +71,9 @@ pub struct Job {
     /// [`Writer::submit_with_sync`]).
     pub sync: Option<super::SyncUpdate>,
     reply: oneshot::Sender<Result<Accepted, Error>>,
+    /// When it was handed to the writer: the pipeline's latency runs from
+    /// here to the answer after the commit.
+    submitted: std::time::Instant,
 }
 
 /// A task's closure: runs in the writer thread inside the batch
@@ -106,12 +109,23 @@ impl Work {
         // stays committed (a resent message dedupes).
         match self {
             Work::Message(job) => {
-                let _ = job.reply.send(result.and_then(|d| match d {
+                let result = result.and_then(|d| match d {
                     Done::Accepted(a) => Ok(a),
                     Done::Value(_) => Err(Error::Invariant(
                         "a message job answered with a value".into(),
                     )),
-                }));
+                });
+                let outcome = match &result {
+                    Ok(a) if a.duplicate => "duplicate",
+                    Ok(_) => "stored",
+                    Err(_) => "failed",
+                };
+                let source = job.envelope.source.as_str();
+                metrics::counter!("postdesk_messages_total", "source" => source, "outcome" => outcome)
+                    .increment(1);
+                metrics::histogram!("postdesk_pipeline_duration_seconds", "source" => source)
+                    .record(job.submitted.elapsed().as_secs_f64());
+                let _ = job.reply.send(result);
             }
             Work::Task { reply, .. } => {
                 let _ = reply.send(result.and_then(|d| match d {
@@ -254,6 +268,7 @@ impl Writer {
                 parsed,
                 sync: None,
                 reply,
+                submitted: std::time::Instant::now(),
             }))
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
@@ -286,6 +301,7 @@ impl Writer {
                 parsed,
                 sync: Some(sync),
                 reply,
+                submitted: std::time::Instant::now(),
             }))
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
@@ -452,6 +468,7 @@ fn run(
         match outcome {
             Ok(queued) => {
                 tracing::debug!(size = batch.len(), "batch committed");
+                metrics::histogram!("postdesk_writer_batch_size").record(batch.len() as f64);
                 if queued && let Some(n) = mail_queued {
                     // notify_one keeps a permit when the worker is busy, so
                     // a wake-up is never lost between two waits.

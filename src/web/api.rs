@@ -63,7 +63,7 @@ pub fn key_hash(key: &str) -> String {
 
 /// Whether `a` and `b` are equal, in time that depends on their length
 /// only.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

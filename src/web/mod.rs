@@ -29,6 +29,7 @@ pub mod intake;
 pub mod limit;
 pub mod message;
 pub mod page;
+mod scrape;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,7 @@ pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(scrape::metrics))
         .route(
             "/api/v1/tickets",
             post(intake::post_ticket).get(api::list_tickets),

@@ -11,7 +11,8 @@
 //!   [`RawSmtp`] for what a polite client never sends.
 //! - [`mail`]: [`Mail`], [`mail`], [`text_mail`], fixtures, [`noise`] and
 //!   JSON field helpers.
-//! - [`sink`], [`dovecot`], [`postfix_sink`]: outbound and IMAP peers.
+//! - [`sink`], [`dovecot`], [`postfix_sink`]: outbound and IMAP peers;
+//!   [`receiver`]: an HTTP receiver for webhooks.
 //! - [`postfix_mta`]: a throwaway Postfix in front of postdesk (LMTP or
 //!   pipe delivery).
 //!
@@ -36,6 +37,8 @@ pub mod mail;
 pub mod postfix_mta;
 #[allow(dead_code)]
 pub mod postfix_sink;
+#[allow(dead_code)]
+pub mod receiver;
 #[allow(dead_code)]
 pub mod server;
 #[allow(dead_code)]

@@ -9,7 +9,12 @@ use crate::config::raw::RawHttp;
 
 use super::server::positive;
 
-pub(super) fn check_http(raw: RawHttp, src: &Source, out: &mut Vec<Diagnostic>) -> Http {
+pub(super) fn check_http(
+    raw: RawHttp,
+    src: &Source,
+    dir: &std::path::Path,
+    out: &mut Vec<Diagnostic>,
+) -> Http {
     let listen = if raw.listen.get_ref().is_empty() {
         None
     } else {
@@ -77,11 +82,20 @@ pub(super) fn check_http(raw: RawHttp, src: &Source, out: &mut Vec<Diagnostic>) 
             out,
         ),
         customer_link_days: positive("customer_link_days", raw.customer_link_days, src, out),
+        metrics_token: crate::config::webhooks::read_secret(
+            &raw.metrics_token_env,
+            &raw.metrics_token_file,
+            "the /metrics token",
+            src,
+            dir,
+            out,
+        ),
     }
 }
 
-/// `http://host...` or `https://host...` with a non-empty host.
-fn is_http_url(u: &str) -> bool {
+/// `http://host...` or `https://host...` with a non-empty host (also the
+/// check of a `[[webhook]] url`).
+pub(in crate::config) fn is_http_url(u: &str) -> bool {
     let rest = u
         .strip_prefix("https://")
         .or_else(|| u.strip_prefix("http://"));

@@ -57,6 +57,7 @@ pub(super) use addresses::check_address;
 use addresses::{check_addresses, check_agents, check_domains, check_senders};
 use clients::check_client;
 use http::check_http;
+pub(super) use http::is_http_url;
 use server::{check_limits, check_server};
 use threading::check_threading;
 use tickets::check_tickets;
@@ -142,6 +143,15 @@ where
                 .map(|raw| lower(&raw.client.domain))
                 .collect()
         }),
+        client_names: all_clients_read.then(|| {
+            client_files
+                .iter()
+                .filter_map(|(src, raw)| {
+                    let name = src.path().file_stem()?.to_string_lossy().into_owned();
+                    Some((name, lower(&raw.as_ref()?.client.domain)))
+                })
+                .collect()
+        }),
     };
 
     let rules = match (rules_src, rules) {
@@ -169,6 +179,7 @@ where
             sla,
             satisfaction,
             http,
+            webhooks,
         }) if out.is_empty() => Ok((
             Config {
                 dir: dir.to_path_buf(),
@@ -186,6 +197,7 @@ where
                 clients,
                 sla,
                 http,
+                webhooks,
             },
             others,
         )),
@@ -462,6 +474,9 @@ struct Known {
     /// Every client domain, lower-case; `None` if a mailbox file could not be
     /// read.
     clients: Option<Vec<String>>,
+    /// Every client's name (its file stem) with its domain; `None` if a
+    /// mailbox file could not be read.
+    client_names: Option<Vec<(String, String)>>,
 }
 
 impl Known {
@@ -503,6 +518,7 @@ struct Rules<T> {
     sla: crate::sla::Settings,
     satisfaction: crate::config::Satisfaction,
     http: crate::config::Http,
+    webhooks: crate::config::webhooks::Webhooks,
     others: Option<T>,
 }
 
@@ -574,7 +590,15 @@ fn check_rules<R, T>(
         satisfaction: crate::config::Satisfaction {
             enabled: raw.satisfaction.enabled,
         },
-        http: check_http(raw.http, src, out),
+        http: check_http(raw.http, src, dir, out),
+        webhooks: crate::config::webhooks::check_webhooks(
+            raw.webhook,
+            raw.webhooks,
+            known.client_names.as_deref(),
+            src,
+            dir,
+            out,
+        ),
     }
 }
 

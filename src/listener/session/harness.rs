@@ -106,7 +106,9 @@ pub(crate) fn test_config() -> Config {
             allowed_origins: Vec::new(),
             posts_per_minute_per_ip: 10,
             customer_link_days: 90,
+            metrics_token: None,
         },
+        webhooks: crate::config::webhooks::Webhooks::default(),
     }
 }
 

@@ -279,6 +279,33 @@ fn carry_out(
     Ok(())
 }
 
+/// An action of rule `rule` that could not be carried out: logged, and an
+/// `automation_failed` event on the ticket.
+fn failed(
+    tx: &Tx<'_>,
+    ticket: TicketId,
+    row: Option<MessageRowId>,
+    (rule, action): (&str, &str),
+    error: &str,
+    now: Time,
+) -> Result<(), store::Error> {
+    tracing::warn!(
+        ticket = ticket.0,
+        rule,
+        action,
+        error,
+        "automation action failed"
+    );
+    tx.event(
+        Some(ticket),
+        row,
+        "automation_failed",
+        CAUSE,
+        &json!({ "rule": rule, "action": action, "error": error }),
+        now,
+    )
+}
+
 /// One action of rule `rule`.
 fn act(
     tx: &Tx<'_>,
@@ -301,23 +328,6 @@ fn act(
             now,
         )
     };
-    let failed = |what: &str, error: &str| {
-        tracing::warn!(
-            ticket = ticket.0,
-            rule,
-            action = what,
-            error,
-            "automation action failed"
-        );
-        tx.event(
-            Some(ticket),
-            row,
-            "automation_failed",
-            CAUSE,
-            &json!({ "rule": rule, "action": what, "error": error }),
-            now,
-        )
-    };
     match action {
         Action::Assign { agent: Some(a), .. } => {
             tx.set_ticket_field(ticket, TicketField::Assignee, a, now)?;
@@ -331,7 +341,7 @@ fn act(
                     format!("no available agent in team {t}")
                 }
             };
-            failed("assign", &why)?;
+            failed(tx, ticket, row, (rule, "assign"), &why, now)?;
         }
         Action::SetPriority { to } => {
             tx.set_ticket_field(ticket, TicketField::Priority, to, now)?;
@@ -393,14 +403,8 @@ fn reply(
 ) -> Result<(), store::Error> {
     let row = message.map(|m| m.row);
     if conv.requester.is_empty() {
-        return tx.event(
-            Some(conv.id),
-            row,
-            "automation_failed",
-            CAUSE,
-            &json!({ "rule": rule, "action": "reply_template", "error": "the ticket has no requester" }),
-            now,
-        );
+        let why = "the ticket has no requester";
+        return failed(tx, conv.id, row, (rule, "reply_template"), why, now);
     }
     let to = conv.requester.clone();
     let automatic = message.and_then(|m| m.automatic.cloned());
@@ -419,14 +423,8 @@ fn reply(
         references: refs,
     };
     if outbound::auto_reply(tx, cfg, conv, &mail, &vars, now)?.is_none() {
-        tx.event(
-            Some(conv.id),
-            row,
-            "automation_failed",
-            CAUSE,
-            &json!({ "rule": rule, "action": "reply_template", "error": format!("template {template} did not render") }),
-            now,
-        )?;
+        let why = format!("template {template} did not render");
+        failed(tx, conv.id, row, (rule, "reply_template"), &why, now)?;
     }
     Ok(())
 }

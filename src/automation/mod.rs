@@ -533,7 +533,11 @@ fn conditions(c: &Conditions, facts: &Facts, now: Time, out: &mut Vec<Held>) -> 
             .as_ref()
             .map_or(facts.requester.as_str(), |m| m.from.as_str());
         let domain = from.rsplit_once('@').map_or("", |(_, d)| d);
-        push("from_domain", any_of(&c.from_domain, domain), domain.to_owned())?;
+        push(
+            "from_domain",
+            any_of(&c.from_domain, domain),
+            domain.to_owned(),
+        )?;
     }
     if !c.tags.is_empty() {
         let tags: Vec<&str> = facts.tags.iter().map(String::as_str).collect();

@@ -1020,13 +1020,46 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn retry_outbox(&mut self, id: i64, now: Time) -> Result<Option<RetryOutcome>, Error> {
+        const FIND: &str = "SELECT status, ticket_id, rcpt_to FROM outbox WHERE id = ?1";
+        const REQUEUE: &str = "UPDATE outbox SET status = 'queued', attempts = 0,
+            next_attempt_at = ?2 WHERE id = ?1";
+        self.retry_failed(id, now, (FIND, REQUEUE), |tx, ticket, rcpt| {
+            // Retrying by hand overrides a suppression of the address.
+            const UNSUPPRESS: &str = "DELETE FROM suppressed_addresses WHERE address = ?1";
+            tx.conn
+                .execute(UNSUPPRESS, [rcpt])
+                .map_err(|e| Error::sql(UNSUPPRESS, e))?;
+            match ticket {
+                Some(t) => tx.event(
+                    Some(t),
+                    None,
+                    "delivery_retried",
+                    "cli",
+                    &serde_json::json!({ "outbox": id, "to": rcpt }),
+                    now,
+                ),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// A row queued again by hand, in one immediate transaction: `find`
+    /// reads `(status, ticket_id, target)` of row `?1`; a `failed` row is
+    /// set back by `requeue` (`?1` the id, `?2` now in milliseconds), then
+    /// `requeued` records what goes with it; a `sent` row is left alone.
+    pub(super) fn retry_failed(
+        &mut self,
+        id: i64,
+        now: Time,
+        (find, requeue): (&str, &str),
+        requeued: impl FnOnce(&Tx<'_>, Option<TicketId>, &str) -> Result<(), Error>,
+    ) -> Result<Option<RetryOutcome>, Error> {
         let txn = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
-        const FIND: &str = "SELECT status, ticket_id, rcpt_to FROM outbox WHERE id = ?1";
-        let Some((status, ticket, rcpt)) = txn
-            .query_row(FIND, [id], |r| {
+        let Some((status, ticket, target)) = txn
+            .query_row(find, [id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, Option<i64>>(1)?,
@@ -1034,31 +1067,16 @@ impl Store {
                 ))
             })
             .optional()
-            .map_err(|e| Error::sql(FIND, e))?
+            .map_err(|e| Error::sql(find, e))?
         else {
             return Ok(None);
         };
         let outcome = match status.as_str() {
             "sent" => RetryOutcome::AlreadySent,
             "failed" => {
-                const Q: &str = "UPDATE outbox SET status = 'queued', attempts = 0,
-                    next_attempt_at = ?2 WHERE id = ?1";
-                txn.execute(Q, params![id, now.millis()])
-                    .map_err(|e| Error::sql(Q, e))?;
-                // Retrying by hand overrides a suppression of the address.
-                const UNSUPPRESS: &str = "DELETE FROM suppressed_addresses WHERE address = ?1";
-                txn.execute(UNSUPPRESS, [&rcpt])
-                    .map_err(|e| Error::sql(UNSUPPRESS, e))?;
-                if let Some(t) = ticket {
-                    Tx::new(&txn).event(
-                        Some(TicketId(t)),
-                        None,
-                        "delivery_retried",
-                        "cli",
-                        &serde_json::json!({ "outbox": id, "to": rcpt }),
-                        now,
-                    )?;
-                }
+                txn.execute(requeue, params![id, now.millis()])
+                    .map_err(|e| Error::sql(requeue, e))?;
+                requeued(&Tx::new(&txn), ticket.map(TicketId), &target)?;
                 RetryOutcome::Requeued
             }
             _ => RetryOutcome::Pending,

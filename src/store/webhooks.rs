@@ -440,45 +440,19 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn retry_webhook(&mut self, id: i64, now: Time) -> Result<Option<RetryOutcome>, Error> {
-        let txn = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
         const FIND: &str = "SELECT status, ticket_id, url FROM webhook_deliveries WHERE id = ?1";
-        let Some((status, ticket, url)) = txn
-            .query_row(FIND, [id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .optional()
-            .map_err(|e| Error::sql(FIND, e))?
-        else {
-            return Ok(None);
-        };
-        let outcome = match status.as_str() {
-            "sent" => RetryOutcome::AlreadySent,
-            "failed" => {
-                const Q: &str = "UPDATE webhook_deliveries SET status = 'queued', attempts = 0,
-                    next_attempt_at = ?2 WHERE id = ?1";
-                txn.execute(Q, params![id, now.millis()])
-                    .map_err(|e| Error::sql(Q, e))?;
-                Tx::new(&txn).event(
-                    ticket.map(TicketId),
-                    None,
-                    "webhook_retried",
-                    "cli",
-                    &serde_json::json!({ "delivery": id, "url": url }),
-                    now,
-                )?;
-                RetryOutcome::Requeued
-            }
-            _ => RetryOutcome::Pending,
-        };
-        txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
-        Ok(Some(outcome))
+        const REQUEUE: &str = "UPDATE webhook_deliveries SET status = 'queued', attempts = 0,
+            next_attempt_at = ?2 WHERE id = ?1";
+        self.retry_failed(id, now, (FIND, REQUEUE), |tx, ticket, url| {
+            tx.event(
+                ticket,
+                None,
+                "webhook_retried",
+                "cli",
+                &serde_json::json!({ "delivery": id, "url": url }),
+                now,
+            )
+        })
     }
 
     /// Webhook deliveries by status (`queued`, `sending`, `failed`; `sent`

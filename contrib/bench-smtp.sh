@@ -31,10 +31,11 @@
 #   SLA [on]            off = the shipped config without its [[sla.policy]]
 #                       (to measure what SLA bookkeeping costs on intake)
 #   RULES [0]           N automation rules in automation/bench.toml, all on
-#                       ticket_created and message_added: every 20th
-#                       matches every message (from_domain, adds a tag),
-#                       the others test queue, a regex over the subject
-#                       and body keywords that do not match
+#                       ticket_created and message_added: RULES_MATCHING of
+#                       them match every message (from_domain; each adds a
+#                       tag), the others test the queue, a regex over the
+#                       subject and body keywords, and do not match
+#   RULES_MATCHING [1]  how many of the RULES match (spread evenly)
 #   MIX [5000]          messages of the many-senders mix (0: skip)
 #   MESSAGES [20000]    messages per measured run
 #   SESSIONS [20]       parallel SMTP sessions (smtp-source -s)
@@ -227,13 +228,14 @@ EOF
 fi
 if [ "${RULES:-0}" -gt 0 ]; then
     mkdir -p "$WORK/config/automation"
-    python3 - "$WORK/config/automation/bench.toml" "$RULES" <<'PY'
+    python3 - "$WORK/config/automation/bench.toml" "$RULES" "${RULES_MATCHING:-1}" <<'PY'
 import sys
-path, n = sys.argv[1], int(sys.argv[2])
+path, n, m = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+every = max(1, n // m) if m > 0 else n + 1
 out = []
 for i in range(n):
     out.append(f'[[automation]]\nname = "bench {i}"\non = ["ticket_created", "message_added"]\n[automation.if]\n')
-    if i % 20 == 0:
+    if i % every == 0 and i // every < m:
         out.append('from_domain = ["example.org"]\n[automation.then]\n')
         out.append(f'add_tags = ["bench-{i}"]\n')
     else:

@@ -81,7 +81,7 @@ fn fire_rules(
         &cfg.automation,
         &mut facts,
         triggers,
-        only,
+        (only, tx.is_dry_run()),
         &mut assigner,
         now,
     );
@@ -113,7 +113,7 @@ pub fn dry_run(
         &cfg.automation,
         &mut facts,
         triggers,
-        None,
+        (None, true),
         &mut assigner,
         now,
     )))
@@ -141,11 +141,7 @@ pub fn facts(
         subject: conv.subject.clone(),
         requester: conv.requester.clone(),
         status_since: Time::from_secs(since),
-        message: message.map(|m| MessageFacts {
-            from: m.from.to_ascii_lowercase(),
-            subject: m.subject.to_owned(),
-            folded_text: crate::detect::fold(&crate::detect::new_text(m.text)),
-        }),
+        message: message.map(|m| MessageFacts::new(m.from, m.subject, m.text)),
     })
 }
 

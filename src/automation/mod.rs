@@ -232,8 +232,29 @@ pub struct MessageFacts {
     pub from: String,
     /// Its subject.
     pub subject: String,
-    /// Its new text, folded (see `detect::fold`).
-    pub folded_text: String,
+    /// Its text as parsed.
+    pub text: String,
+    /// Its new text (quotes removed), folded (see `detect::fold`): made
+    /// when a rule first reads it.
+    folded: std::cell::OnceCell<String>,
+}
+
+impl MessageFacts {
+    /// The facts of a message from `from` with `subject` and `text`.
+    pub fn new(from: &str, subject: &str, text: &str) -> MessageFacts {
+        MessageFacts {
+            from: from.to_ascii_lowercase(),
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+            folded: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The new text, folded, as `body_keywords` reads it.
+    pub fn folded_text(&self) -> &str {
+        self.folded
+            .get_or_init(|| crate::detect::fold(&crate::detect::new_text(&self.text)))
+    }
 }
 
 /// One change an applied rule makes (or asks for).
@@ -360,11 +381,14 @@ struct Pending {
 /// Evaluate `rules` for the events `initial` on a ticket with `facts`,
 /// applying each matched rule's changes to `facts` before the next rule
 /// reads them. `only` limits the initial events to one rule (by index).
+/// With `trace` every rule evaluated is in the cascade with its
+/// conditions (`explain`); without, only the rules applied, and nothing is
+/// allocated for the others.
 pub fn run(
     rules: &[Rule],
     facts: &mut Facts,
     initial: &[Trigger],
-    only: Option<usize>,
+    (only, trace): (Option<usize>, bool),
     assigner: &mut dyn Assigner,
     now: Time,
 ) -> Cascade {
@@ -391,8 +415,16 @@ pub fn run(
             let Some(on) = names.iter().copied().find(|t| rule.on.contains(t)) else {
                 continue;
             };
-            let conditions = evaluate(&rule.conditions, facts, now);
-            let matched = conditions.iter().all(|c| c.held);
+            let mut conditions = Vec::new();
+            let matched = held(
+                &rule.conditions,
+                facts,
+                now,
+                trace.then_some(&mut conditions),
+            );
+            if !matched && !trace {
+                continue;
+            }
             let mut eval = Evaluation {
                 rule: rule.name.clone(),
                 on: on.as_str(),
@@ -495,24 +527,37 @@ fn apply(actions: &Actions, facts: &mut Facts, assigner: &mut dyn Assigner) -> V
     done
 }
 
-/// The conditions of `c` on `facts` at `now`, in order, up to the first
-/// that does not hold (all must hold, so the rest are not read).
-fn evaluate(c: &Conditions, facts: &Facts, now: Time) -> Vec<Held> {
-    let mut out = Vec::new();
-    let _ = conditions(c, facts, now, &mut out);
-    out
+/// Whether every condition of `c` holds on `facts` at `now`. Read in
+/// order up to the first that fails (all must hold, so the rest are not
+/// read); with `trace`, each one read is pushed there with what was seen.
+fn held(c: &Conditions, facts: &Facts, now: Time, mut trace: Option<&mut Vec<Held>>) -> bool {
+    conditions(c, facts, now, &mut trace).is_some()
 }
 
-/// Push each condition's verdict; `None` at the first that fails.
-fn conditions(c: &Conditions, facts: &Facts, now: Time, out: &mut Vec<Held>) -> Option<()> {
-    let mut push = |field: &'static str, held: bool, because: String| {
+/// One condition's verdict, traced when asked: `None` when it fails.
+fn verdict(
+    trace: &mut Option<&mut Vec<Held>>,
+    field: &'static str,
+    held: bool,
+    because: impl FnOnce() -> String,
+) -> Option<()> {
+    if let Some(out) = trace {
         out.push(Held {
             field,
             held,
-            because,
+            because: because(),
         });
-        held.then_some(())
-    };
+    }
+    held.then_some(())
+}
+
+/// Each condition in order; `None` at the first that fails.
+fn conditions(
+    c: &Conditions,
+    facts: &Facts,
+    now: Time,
+    trace: &mut Option<&mut Vec<Held>>,
+) -> Option<()> {
     let any_of = |list: &[String], value: &str| list.iter().any(|x| x.eq_ignore_ascii_case(value));
     let client = facts.client.as_deref().unwrap_or("");
     for (field, list, value) in [
@@ -524,7 +569,7 @@ fn conditions(c: &Conditions, facts: &Facts, now: Time, out: &mut Vec<Held>) -> 
         ("mailbox", &c.mailbox, facts.mailbox.as_str()),
     ] {
         if !list.is_empty() {
-            push(field, any_of(list, value), value.to_owned())?;
+            verdict(trace, field, any_of(list, value), || value.to_owned())?;
         }
     }
     if !c.from_domain.is_empty() {
@@ -533,58 +578,59 @@ fn conditions(c: &Conditions, facts: &Facts, now: Time, out: &mut Vec<Held>) -> 
             .as_ref()
             .map_or(facts.requester.as_str(), |m| m.from.as_str());
         let domain = from.rsplit_once('@').map_or("", |(_, d)| d);
-        push(
-            "from_domain",
-            any_of(&c.from_domain, domain),
-            domain.to_owned(),
-        )?;
+        verdict(trace, "from_domain", any_of(&c.from_domain, domain), || {
+            domain.to_owned()
+        })?;
     }
     if !c.tags.is_empty() {
-        let tags: Vec<&str> = facts.tags.iter().map(String::as_str).collect();
-        push(
-            "tags",
-            c.tags.iter().any(|t| facts.tags.contains(t)),
-            tags.join(","),
-        )?;
+        let held = c.tags.iter().any(|t| facts.tags.contains(t));
+        verdict(trace, "tags", held, || {
+            facts
+                .tags
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })?;
     }
     if let Some(re) = &c.subject_matches {
         let subject = facts
             .message
             .as_ref()
             .map_or(facts.subject.as_str(), |m| m.subject.as_str());
-        push(
-            "subject_matches",
-            re.is_match(subject),
-            subject.chars().take(120).collect(),
-        )?;
+        verdict(trace, "subject_matches", re.is_match(subject), || {
+            subject.chars().take(120).collect()
+        })?;
     }
     if let Some(k) = &c.body_keywords {
-        let (held, because) = match &facts.message {
-            Some(m) => match k.matcher.find(&m.folded_text) {
-                Some(hit) => (
-                    true,
-                    k.words
-                        .get(hit.pattern().as_usize())
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
-                None => (false, "no keyword".to_owned()),
+        let hit = facts
+            .message
+            .as_ref()
+            .map(|m| k.matcher.find(m.folded_text()));
+        verdict(
+            trace,
+            "body_keywords",
+            matches!(hit, Some(Some(_))),
+            || match hit {
+                Some(Some(h)) => k
+                    .words
+                    .get(h.pattern().as_usize())
+                    .cloned()
+                    .unwrap_or_default(),
+                Some(None) => "no keyword".to_owned(),
+                None => "no message".to_owned(),
             },
-            None => (false, "no message".to_owned()),
-        };
-        push("body_keywords", held, because)?;
+        )?;
     }
     if let Some((cal, inside)) = &c.business_hours {
         let open = crate::sla::Hours::Calendar(cal.clone()).is_open(now.timestamp());
-        push(
-            "business_hours",
-            open == *inside,
-            if open { "open" } else { "closed" }.to_owned(),
-        )?;
+        verdict(trace, "business_hours", open == *inside, || {
+            if open { "open" } else { "closed" }.to_owned()
+        })?;
     }
     if let Some(idle) = c.idle {
         let spent = idle_secs(c, facts.status_since, now);
-        push("idle", spent >= idle, crate::sla::human(spent))?;
+        verdict(trace, "idle", spent >= idle, || crate::sla::human(spent))?;
     }
     Some(())
 }

@@ -28,11 +28,11 @@ fn facts() -> Facts {
         issue_type: "General".into(),
         subject: "Refund please".into(),
         requester: "ann@bigcorp.example".into(),
-        message: Some(MessageFacts {
-            from: "ann@bigcorp.example".into(),
-            subject: "Refund please".into(),
-            folded_text: crate::detect::fold("I will file a Chargeback with my bank"),
-        }),
+        message: Some(MessageFacts::new(
+            "ann@bigcorp.example",
+            "Refund please",
+            "I will file a Chargeback with my bank",
+        )),
         ..Facts::default()
     }
 }
@@ -68,7 +68,7 @@ fn a_matching_rule_applies_its_actions_in_order_and_says_why() {
         &rules,
         &mut f,
         &[Trigger::TicketCreated, Trigger::MessageAdded],
-        None,
+        (None, true),
         &mut Fixed(None),
         Time::from_secs(0),
     );
@@ -118,7 +118,7 @@ fn a_failing_condition_names_itself_and_nothing_is_applied() {
         &rules,
         &mut f,
         &[Trigger::MessageAdded],
-        None,
+        (None, true),
         &mut Fixed(None),
         Time::from_secs(0),
     );
@@ -152,7 +152,7 @@ fn two_rules_that_flip_a_status_stop_at_the_cap() {
         &rules,
         &mut f,
         &[Trigger::TicketCreated],
-        None,
+        (None, true),
         &mut Fixed(None),
         Time::from_secs(0),
     );
@@ -199,7 +199,7 @@ fn a_rule_does_not_retrigger_itself_and_stop_ends_the_event() {
         &rules,
         &mut f,
         &[Trigger::MessageAdded],
-        None,
+        (None, true),
         &mut Fixed(None),
         Time::from_secs(0),
     );
@@ -238,7 +238,7 @@ fn assignment_fires_assigned_for_later_rules_and_nobody_available_does_not() {
         &rules,
         &mut f,
         &[Trigger::TicketCreated],
-        None,
+        (None, true),
         &mut Fixed(Some("bob".into())),
         Time::from_secs(0),
     );
@@ -251,7 +251,7 @@ fn assignment_fires_assigned_for_later_rules_and_nobody_available_does_not() {
         &rules,
         &mut f,
         &[Trigger::TicketCreated],
-        None,
+        (None, true),
         &mut Fixed(None),
         Time::from_secs(0),
     );
@@ -287,7 +287,7 @@ fn idle_counts_time_in_the_status() {
         &rules,
         &mut f,
         &[Trigger::Idle],
-        None,
+        (None, true),
         &mut Fixed(None),
         Time::from_secs(1_000_000 + 47 * 3600),
     );
@@ -296,7 +296,7 @@ fn idle_counts_time_in_the_status() {
         &rules,
         &mut f,
         &[Trigger::Idle],
-        None,
+        (None, true),
         &mut Fixed(None),
         Time::from_secs(1_000_000 + 48 * 3600),
     );
@@ -315,17 +315,14 @@ fn body_keywords_read_folded_text() {
         Actions::default(),
     )];
     let mut f = Facts {
-        message: Some(MessageFacts {
-            folded_text: crate::detect::fold("Ich möchte eine RÜCKERSTATTUNG"),
-            ..MessageFacts::default()
-        }),
+        message: Some(MessageFacts::new("", "", "Ich möchte eine RÜCKERSTATTUNG")),
         ..facts()
     };
     let c = run(
         &rules,
         &mut f,
         &[Trigger::MessageAdded],
-        None,
+        (None, true),
         &mut Fixed(None),
         Time::from_secs(0),
     );

@@ -179,7 +179,12 @@ fn commit_mail(
         Some(conv) if go_on => {
             let notify_before = (conv.assignee.clone(), conv.queue.clone());
             let cascade = automate(tx, cfg, msg, &mail, plan, ticket, row, now)?;
-            let conv = tx.conversation(ticket)?.unwrap_or(conv);
+            // What the rules changed is read back only when one applied.
+            let conv = if cascade.applied().next().is_some() {
+                tx.conversation(ticket)?.unwrap_or(conv)
+            } else {
+                conv
+            };
             // A rule that assigned or moved the ticket changes who is told.
             let agents = if (conv.assignee.as_str(), conv.queue.as_str())
                 == (notify_before.0.as_str(), notify_before.1.as_str())

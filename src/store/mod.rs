@@ -275,7 +275,7 @@ impl Store {
             .conn
             .transaction()
             .map_err(|e| Error::sql("BEGIN", e))?;
-        let out = f(&mut Tx::new(&txn));
+        let out = f(&mut Tx::dry(&txn));
         txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
         out
     }

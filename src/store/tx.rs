@@ -31,6 +31,9 @@ pub struct Tx<'c> {
     /// [`Tx::flush_search`] just before the commit (see
     /// [`Tx::index_message`]).
     pub(super) search_rows: std::cell::RefCell<Vec<super::search::SearchRow>>,
+    /// A transaction that is rolled back ([`super::Store::dry_run`]):
+    /// decisions record why, for `explain`.
+    dry_run: bool,
 }
 
 /// A ticket to open.
@@ -186,6 +189,7 @@ impl<'c> Tx<'c> {
             poisoned: false,
             queued_mail: std::cell::Cell::new(false),
             search_rows: std::cell::RefCell::new(Vec::new()),
+            dry_run: false,
         }
     }
 
@@ -198,7 +202,22 @@ impl<'c> Tx<'c> {
             poisoned: false,
             queued_mail: std::cell::Cell::new(false),
             search_rows: std::cell::RefCell::new(Vec::new()),
+            dry_run: false,
         }
+    }
+
+    /// A handle for a transaction that will be rolled back, whose
+    /// decisions record why they were taken.
+    pub(crate) fn dry(conn: &'c Connection) -> Self {
+        Tx {
+            dry_run: true,
+            ..Tx::new(conn)
+        }
+    }
+
+    /// Whether this transaction is a dry run (`explain`, `rules test`).
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// Whether an attempt failed in optimistic mode, leaving partial writes

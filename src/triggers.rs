@@ -75,18 +75,40 @@ fn fire_rules(
     let Some(mut conv) = tx.conversation(ticket)? else {
         return Ok(Cascade::default());
     };
-    let mut facts = facts(tx, cfg, &conv, message.as_ref())?;
+    let trace = tx.is_dry_run();
+    let cascade = evaluate(
+        tx,
+        cfg,
+        &conv,
+        triggers,
+        (only, trace),
+        message.as_ref(),
+        now,
+    )?;
+    carry_out(tx, cfg, &mut conv, &cascade, message.as_ref(), now)?;
+    Ok(cascade)
+}
+
+/// The rules on `conv`'s facts, agents picked from the store.
+fn evaluate(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    conv: &Conversation,
+    triggers: &[Trigger],
+    only_trace: (Option<usize>, bool),
+    message: Option<&Message<'_>>,
+    now: Time,
+) -> Result<Cascade, store::Error> {
+    let mut facts = facts(tx, cfg, conv, message)?;
     let mut assigner = StoreAssigner { tx, cfg, now };
-    let cascade = automation::run(
+    Ok(automation::run(
         &cfg.automation,
         &mut facts,
         triggers,
-        (only, tx.is_dry_run()),
+        only_trace,
         &mut assigner,
         now,
-    );
-    carry_out(tx, cfg, &mut conv, &cascade, message.as_ref(), now)?;
-    Ok(cascade)
+    ))
 }
 
 /// The rules for `triggers` on `ticket` as [`fire`] would run them now,
@@ -104,19 +126,19 @@ pub fn dry_run(
     message: Option<Message<'_>>,
     now: Time,
 ) -> Result<Option<Cascade>, store::Error> {
-    let Some(conv) = tx.conversation(ticket)? else {
-        return Ok(None);
-    };
-    let mut facts = facts(tx, cfg, &conv, message.as_ref())?;
-    let mut assigner = StoreAssigner { tx, cfg, now };
-    Ok(Some(automation::run(
-        &cfg.automation,
-        &mut facts,
-        triggers,
-        (None, true),
-        &mut assigner,
-        now,
-    )))
+    match tx.conversation(ticket)? {
+        Some(conv) => evaluate(
+            tx,
+            cfg,
+            &conv,
+            triggers,
+            (None, true),
+            message.as_ref(),
+            now,
+        )
+        .map(Some),
+        None => Ok(None),
+    }
 }
 
 /// What the rules read of `conv` (and of the message).

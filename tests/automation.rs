@@ -453,6 +453,17 @@ fn explain_and_rules_test_show_each_rule_without_changing_anything() {
         serde_json::json!(["message_added", "customer_replied"])
     );
     assert_eq!(v["automation"], serde_json::json!([]));
+    // A ticket that does not exist, or a file that is not there: named.
+    let out = server
+        .env
+        .run(&["rules", "test", &eml, "--ticket", "4242", "--json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no ticket 4242"));
+    let out = server
+        .env
+        .run(&["rules", "test", "/nonexistent/x.eml", "--ticket", "1001"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.eml"));
     assert_eq!(server.show_json("1001")["priority"], "Medium");
 }
 
@@ -551,6 +562,27 @@ fn split_by_mail_and_by_cli_moves_messages_to_linked_tickets_and_keeps_every_one
         String::from_utf8_lossy(&refused.stderr).contains("first message"),
         "{refused:?}"
     );
+    // Bad arguments are named, and change nothing.
+    for (args, says) in [
+        (
+            vec!["ticket", "split", "1002", "nobody@nowhere.test"],
+            "no message nobody@nowhere.test",
+        ),
+        (
+            vec!["ticket", "split", "9999", "s2@customer.test"],
+            "no ticket 9999",
+        ),
+        (
+            vec!["ticket", "split", "1003", "s2@customer.test"],
+            "not on ticket #1003",
+        ),
+    ] {
+        let out = server.env.run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(server.tickets_json().len(), 3);
     // Nothing lost, nothing doubled: every customer message once.
     let all: Vec<String> = ["1001", "1002", "1003"]
         .iter()

@@ -31,6 +31,7 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// When the store cannot be opened or a listener cannot bind.
 pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
+    let store_at = cfg.store_location();
     // Held until the writer is joined: `restore` refuses while it is.
     let _held = crate::store::lock::share(&data_dir)?;
     // Counting starts before anything is counted (see `metrics`).
@@ -45,18 +46,18 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     // at once.
     let outbox_nudge = Arc::new(tokio::sync::Notify::new());
     let (writer, writer_thread) = Writer::start_waking(
-        &data_dir,
+        &store_at,
         pipeline::handler(cfg_rx.clone()),
         Some(outbox_nudge.clone()),
     )
-    .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    .with_context(|| format!("opening the store {store_at}"))?;
     // Background tasks write through the same writer thread.
-    let shared_store = crate::poller::SharedStore::new(data_dir.clone(), writer.clone());
+    let shared_store = crate::poller::SharedStore::new(store_at.clone(), writer.clone());
     let spool = Arc::new(Spool::new(writer));
 
     let shutdown = Shutdown::new();
-    let outbox = crate::outbound::outbox::open(&data_dir)
-        .with_context(|| format!("opening the outbox in {}", data_dir.display()))?;
+    let outbox = crate::outbound::outbox::open(&store_at)
+        .with_context(|| format!("opening the outbox of the store {store_at}"))?;
     shutdown.tracker.spawn(crate::outbound::outbox::run(
         outbox,
         cfg_rx.clone(),
@@ -69,8 +70,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     // POSTs what they queued.
     crate::store::subscribe(crate::webhooks::subscriptions(&cfg.webhooks));
     shutdown.tracker.spawn(follow_subscriptions(cfg_rx.clone()));
-    let hooks = crate::store::WebhookQueue::open(&data_dir)
-        .with_context(|| format!("opening the webhook queue in {}", data_dir.display()))?;
+    let hooks = crate::store::WebhookQueue::open(&store_at)
+        .with_context(|| format!("opening the webhook queue of the store {store_at}"))?;
     shutdown.tracker.spawn(crate::webhooks::run(
         hooks,
         cfg_rx.clone(),
@@ -146,8 +147,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             spool: spool.clone(),
             config: cfg_rx_web,
             store: std::sync::Mutex::new(
-                crate::store::Store::open(&data_dir)
-                    .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+                crate::store::Store::open(&store_at)
+                    .with_context(|| format!("opening the store {store_at}"))?,
             ),
             limit: crate::web::limit::RateLimit::new(),
             ready: ready.clone(),
@@ -236,8 +237,9 @@ pub async fn ingest(
     let _held = crate::store::lock::share(&data_dir)?;
     let max_message_size = cfg.limits.max_message_size;
     let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
-    let (writer, writer_thread) = Writer::start(&data_dir, pipeline::handler(cfg_rx))
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let store_at = cfg_rx.borrow().store_location();
+    let (writer, writer_thread) = Writer::start(&store_at, pipeline::handler(cfg_rx))
+        .with_context(|| format!("opening the store {store_at}"))?;
     let spool = Spool::new(writer);
     let result = ingest::run(&spool, path, max_message_size).await;
     drop(spool);

@@ -902,7 +902,7 @@ mod tests {
 
     /// A store with an in-scope config (General tickets of support) and
     /// one admin; `f` gets the transaction and the config.
-    fn with_store(f: impl FnOnce(&rusqlite::Transaction<'_>, &Config)) {
+    fn with_store(f: impl FnOnce(&crate::store::db::Transaction<'_>, &Config)) {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(
             dir.path().join("rules.toml"),
@@ -917,7 +917,7 @@ mod tests {
     }
 
     /// Store a message from Ann through the pipeline (which scans it).
-    fn deliver(txn: &rusqlite::Transaction<'_>, cfg: &Config, id: &str, subject: &str, body: &str) {
+    fn deliver(txn: &crate::store::db::Transaction<'_>, cfg: &Config, id: &str, subject: &str, body: &str) {
         let raw = format!(
             "From: Ann <ann@customer.test>\r\nTo: support@example.com\r\n\
              Subject: {subject}\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n"
@@ -943,7 +943,7 @@ mod tests {
         .expect("stored");
     }
 
-    fn count(txn: &rusqlite::Transaction<'_>, sql: &str) -> i64 {
+    fn count(txn: &crate::store::db::Transaction<'_>, sql: &str) -> i64 {
         txn.query_row(sql, [], |r| r.get(0)).expect(sql)
     }
 

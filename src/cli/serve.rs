@@ -23,6 +23,18 @@ pub(super) struct ServeArgs {
     /// web door off.
     #[arg(long, value_parser = parse_http)]
     http: Option<HttpListen>,
+    /// This node's name in a shared PostgreSQL store (overrides `[store]
+    /// node`; default: the host name).
+    #[arg(long, value_parser = parse_node)]
+    node: Option<String>,
+}
+
+fn parse_node(s: &str) -> Result<String, String> {
+    if crate::config::store::valid_node_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("1 to 64 letters, digits, `-`, `_` or `.`".to_owned())
+    }
 }
 
 /// `--http ADDR` or `--http none`.
@@ -60,6 +72,9 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(HttpListen::Off) => cfg.http.listen = None,
         Some(HttpListen::At(addr)) => cfg.http.listen = Some(addr),
         None => {}
+    }
+    if let Some(node) = args.node {
+        cfg.store.node = node;
     }
     match cfg.use_generated_secret(true) {
         Ok(Some(path)) => tracing::info!(

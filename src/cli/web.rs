@@ -183,22 +183,22 @@ pub(super) fn alert(args: AlertArgs) -> anyhow::Result<ExitCode> {
         Err((field, why)) => return Err(refuse(format!("--{}: {why}", field.replace('_', "-")))),
     };
     let (env, raw) = crate::web::message::alert(&cfg, &alert, None)?;
-    let data_dir = cfg.data_dir();
+    let store_at = cfg.store_location();
     let number_format = cfg.tickets.clone();
     let accepted = runtime()?.block_on(async move {
         let (_tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
-        let (writer, thread) = crate::store::Writer::start(&data_dir, crate::pipeline::handler(rx))
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+        let (writer, thread) = crate::store::Writer::start(&store_at, crate::pipeline::handler(rx))
+            .with_context(|| format!("opening the store {store_at}"))?;
         let spool = crate::spool::Spool::new(writer);
         let result = spool.accept(env, raw).await;
         drop(spool);
         tokio::task::spawn_blocking(move || thread.join())
             .await
             .context("joining the store writer")?;
-        anyhow::Ok((result?, data_dir))
+        anyhow::Ok((result?, store_at))
     })?;
-    let (accepted, data_dir) = accepted;
-    let store = crate::store::Store::open(&data_dir)?;
+    let (accepted, store_at) = accepted;
+    let store = crate::store::Store::open(&store_at)?;
     let number = match accepted.ticket {
         Some(t) => store.ticket_number(t)?,
         None => None,

@@ -27,6 +27,7 @@ pub mod number;
 mod raw;
 pub mod reload;
 mod sla;
+pub mod store;
 mod validate;
 pub mod webhooks;
 
@@ -78,6 +79,8 @@ pub struct Config {
     pub http: Http,
     /// `[[webhook]]` and `[webhooks]`.
     pub webhooks: webhooks::Webhooks,
+    /// `[store]`: SQLite or PostgreSQL, and this node's name.
+    pub store: store::Store,
 }
 
 /// `[satisfaction]`: asking customers to rate a resolved ticket.
@@ -524,6 +527,25 @@ impl Config {
     /// The data directory, resolved against the config directory.
     pub fn data_dir(&self) -> PathBuf {
         resolve(&self.dir, &self.server.data_dir)
+    }
+
+    /// Where the store is: the data directory's SQLite file, or the
+    /// PostgreSQL database of `[store]`.
+    pub fn store_location(&self) -> crate::store::Location {
+        match self.store.backend {
+            store::Backend::Sqlite => crate::store::Location::Sqlite(self.data_dir()),
+            store::Backend::Postgres => {
+                crate::store::Location::Postgres(std::sync::Arc::new(crate::store::pg::Target {
+                    url: self.store.url.clone(),
+                    password: self
+                        .store
+                        .password
+                        .as_ref()
+                        .map(|s| String::from_utf8_lossy(&s.0).into_owned()),
+                    node: self.store.node.clone(),
+                }))
+            }
+        }
     }
 
     /// Without a configured token secret, use the one postdesk generated in

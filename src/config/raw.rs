@@ -67,6 +67,8 @@ pub struct RawRules {
     pub webhook: Vec<super::webhooks::RawWebhook>,
     /// `[webhooks]`: how failed deliveries are retried.
     pub webhooks: super::webhooks::RawWebhooks,
+    /// `[store]`: SQLite or PostgreSQL (see `store.rs`).
+    pub store: super::store::RawStore,
 }
 
 /// One `[agents]` entry: `bob = "bob@example.com"`, or the table form

@@ -449,6 +449,6 @@ async fn send(
 /// # Errors
 ///
 /// When the database cannot be opened.
-pub fn open(data_dir: &std::path::Path) -> Result<Outbox, store::Error> {
-    Outbox::open(data_dir)
+pub fn open(at: &store::Location) -> Result<Outbox, store::Error> {
+    Outbox::open(at)
 }

@@ -110,17 +110,17 @@ pub(crate) async fn timed<T>(
 /// ([`store::Writer::task`]), group-committed with incoming mail.
 #[derive(Clone)]
 pub struct SharedStore {
-    data_dir: PathBuf,
+    at: store::Location,
     store: Arc<Mutex<Option<Store>>>,
     writer: store::Writer,
 }
 
 impl SharedStore {
-    /// A handle reading the database in `data_dir` (opened on first use)
-    /// and writing through `writer`.
-    pub fn new(data_dir: PathBuf, writer: store::Writer) -> Self {
+    /// A handle reading the store at `at` (opened on first use) and
+    /// writing through `writer`.
+    pub fn new(at: store::Location, writer: store::Writer) -> Self {
         SharedStore {
-            data_dir,
+            at,
             store: Arc::new(Mutex::new(None)),
             writer,
         }
@@ -173,7 +173,7 @@ impl SharedStore {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if guard.is_none() {
-                *guard = Some(Store::open(&this.data_dir)?);
+                *guard = Some(Store::open(&this.at)?);
             }
             match guard.as_mut() {
                 Some(store) => f(store),

@@ -5,7 +5,7 @@
 //! between the writer thread's batches (the busy timeout waits for the lock),
 //! and each change commits whole or not at all.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 
 use super::{Error, Store, TicketRef};
 use crate::domain::{Status, Time};
@@ -45,7 +45,7 @@ impl Store {
     ) -> Result<Option<StatusChange>, Error> {
         let txn = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(super::db::Begin::Immediate)
             .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
         let (clause, value) = match which {
             TicketRef::Id(id) => ("id = ?1", id),

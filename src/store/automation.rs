@@ -2,7 +2,7 @@
 //! how long a ticket has been in its status, its tags, each agent's
 //! unfinished tickets, the round-robin cursor and the idle rules that ran.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 
 use super::{Error, Tx};
 use crate::domain::{TicketId, Time};

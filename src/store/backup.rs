@@ -234,7 +234,7 @@ pub fn restore(data_dir: &Path, file: &Path) -> Result<Restored, Error> {
     sync_parent(&db)?;
     adopt(data_dir, &db)?;
     // Migrated now, so a failure shows here and not at the next start.
-    let conn = super::connect(&db)?;
+    let conn = super::connect_lite(&db)?;
     for f in ["-wal", "-shm"] {
         adopt(data_dir, &sibling(&db, f))?;
     }
@@ -256,7 +256,10 @@ fn check_copy(file: &Path, incoming: &Path) -> Result<i64, Error> {
     )
     .map_err(not_sqlite)?;
     copy_to(&source, incoming).map_err(|e| match e {
-        Error::Store(super::Error::Sql { source, .. }) => classify(file, source),
+        Error::Store(super::Error::Sql {
+            source: super::db::DbError::Lite(source),
+            ..
+        }) => classify(file, source),
         other => other,
     })?;
     drop(source);
@@ -301,7 +304,7 @@ fn classify(file: &Path, e: rusqlite::Error) -> Error {
         },
         _ => Error::Store(super::Error::Open {
             path: file.to_path_buf(),
-            source: e,
+            source: e.into(),
         }),
     }
 }
@@ -313,7 +316,7 @@ fn open_read_only(path: &Path) -> Result<Connection, Error> {
     )
     .map_err(|source| super::Error::Open {
         path: path.to_path_buf(),
-        source,
+        source: source.into(),
     })?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(|e| super::Error::sql("busy_timeout", e))?;
@@ -328,7 +331,7 @@ fn open_copy(path: &Path) -> Result<Connection, Error> {
     )
     .map_err(|source| super::Error::Open {
         path: path.to_path_buf(),
-        source,
+        source: source.into(),
     })?)
 }
 

@@ -5,7 +5,7 @@
 //! message's own, or a rescan batch), so a flag, its warning, its alert and
 //! a suspension commit together or not at all.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 
 use super::{Error, Store, Tx};
 use crate::domain::{MessageRowId, TicketId, Time};
@@ -105,7 +105,7 @@ macro_rules! suspension_query {
     };
 }
 
-fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
+fn suspension_row(r: &super::db::Row<'_>) -> rusqlite::Result<Suspension> {
     Ok(Suspension {
         id: r.get(0)?,
         client: r.get(1)?,
@@ -225,7 +225,15 @@ impl Tx<'_> {
                 f.now.secs()
             ])
             .map_err(|e| Error::sql(Q, e))?;
-        Ok((n == 1).then(|| self.conn.last_insert_rowid()))
+        Ok(if n == 1 {
+            Some(
+                self.conn
+                    .last_insert_rowid()
+                    .map_err(|e| Error::sql("lastval", e))?,
+            )
+        } else {
+            None
+        })
     }
 
     /// Name the Compliance Alert ticket a flag was reported on.
@@ -330,7 +338,15 @@ impl Tx<'_> {
                 flag
             ])
             .map_err(|e| Error::sql(Q, e))?;
-        Ok((n == 1).then(|| self.conn.last_insert_rowid()))
+        Ok(if n == 1 {
+            Some(
+                self.conn
+                    .last_insert_rowid()
+                    .map_err(|e| Error::sql("lastval", e))?,
+            )
+        } else {
+            None
+        })
     }
 
     /// Lift every active suspension of `client` (of `queue` only, if

@@ -1,9 +1,9 @@
-//! Store: SQLite (rusqlite, bundled) in WAL mode.
+//! Store: SQLite (rusqlite, bundled) in WAL mode, or PostgreSQL shared by
+//! several nodes (see [`db`] and [`pg`]).
 //!
 //! Speaks the domain, not SQL: the pipeline calls verbs on [`Tx`] inside the
 //! writer's transaction, the CLI calls the read queries on [`Store`]. No
-//! rusqlite type leaves this module except as an error's source, so another
-//! SQL backend can replace this one without touching the pipeline.
+//! driver type leaves this module except as an error's source.
 //!
 //! Durability: `journal_mode=WAL` with `synchronous=FULL`, so every commit
 //! fsyncs the WAL before it returns. One writer thread (see [`writer`])
@@ -23,17 +23,21 @@ macro_rules! closed_statuses {
         "('Closed', 'Resolved')"
     };
 }
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::OpenFlags;
+
+use db::{Connection, DbError};
 
 mod admin;
 mod automation;
 pub mod backup;
+pub(crate) mod db;
 mod detector;
 mod facts;
 mod gauges;
 pub mod lock;
 mod migrate;
 mod outbox;
+pub mod pg;
 mod poll;
 mod read;
 mod satisfaction;
@@ -84,17 +88,20 @@ pub enum Error {
         statement: String,
         /// The driver's error.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
-    /// The database file could not be opened.
+    /// The database could not be opened.
     #[error("opening database {path}")]
     Open {
-        /// The database file.
+        /// The database file, or the PostgreSQL URL without its password.
         path: PathBuf,
         /// The driver's error.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
+    /// The `[store]` settings are unusable.
+    #[error("store settings: {0}")]
+    Settings(String),
     /// The data directory could not be created.
     #[error("creating data directory {path}")]
     Io {
@@ -122,10 +129,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn sql(statement: impl Into<String>, source: rusqlite::Error) -> Self {
+    pub(crate) fn sql(statement: impl Into<String>, source: impl Into<DbError>) -> Self {
         Error::Sql {
             statement: statement.into(),
-            source,
+            source: source.into(),
         }
     }
 
@@ -133,18 +140,9 @@ impl Error {
     /// disk, an I/O hiccup), as opposed to a bug or a corrupt file.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Sql { source, .. } | Error::Open { source, .. } => matches!(
-                source.sqlite_error_code(),
-                Some(
-                    rusqlite::ErrorCode::DatabaseBusy
-                        | rusqlite::ErrorCode::DatabaseLocked
-                        | rusqlite::ErrorCode::DiskFull
-                        | rusqlite::ErrorCode::SystemIoFailure
-                        | rusqlite::ErrorCode::CannotOpen
-                )
-            ),
+            Error::Sql { source, .. } | Error::Open { source, .. } => source.is_transient(),
             Error::Io { .. } | Error::WriterGone => true,
-            Error::TooNew { .. } | Error::Invariant(_) => false,
+            Error::TooNew { .. } | Error::Invariant(_) | Error::Settings(_) => false,
         }
     }
 }
@@ -154,9 +152,67 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("postdesk.sqlite3")
 }
 
+/// Where the store lives: the SQLite file of a data directory (the
+/// default), or a PostgreSQL database shared by several nodes.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// `postdesk.sqlite3` in this data directory.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(std::sync::Arc<pg::Target>),
+}
+
+impl From<&Path> for Location {
+    fn from(data_dir: &Path) -> Self {
+        Location::Sqlite(data_dir.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for Location {
+    fn from(data_dir: &PathBuf) -> Self {
+        Location::Sqlite(data_dir.clone())
+    }
+}
+
+impl From<&Location> for Location {
+    fn from(at: &Location) -> Self {
+        at.clone()
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(dir) => write!(f, "in {}", dir.display()),
+            Location::Postgres(t) => write!(f, "{} (node {})", t.url, t.node),
+        }
+    }
+}
+
+impl Location {
+    /// Whether several nodes may share it.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
+}
+
+/// Open (creating and migrating if needed) a connection to the store.
+pub(crate) fn open_at(at: &Location) -> Result<Connection, Error> {
+    match at {
+        Location::Sqlite(dir) => Ok(Connection::Lite(connect_lite(&db_path(dir))?)),
+        Location::Postgres(target) => pg::connect(target),
+    }
+}
+
+/// Open (creating and migrating if needed) an SQLite database file.
+#[cfg(test)]
+pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
+    Ok(Connection::Lite(connect_lite(path)?))
+}
+
 /// Open (creating and migrating if needed) a connection with postdesk's
 /// pragmas.
-pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
+pub(super) fn connect_lite(path: &Path) -> Result<rusqlite::Connection, Error> {
     use std::os::unix::fs::DirBuilderExt;
     // The store holds every customer's mail: the data directory is the
     // owner's alone (0700), and so is the database (0600). SQLite gives
@@ -186,7 +242,7 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
             });
         }
     }
-    let mut conn = Connection::open_with_flags(
+    let mut conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -194,7 +250,7 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
     )
     .map_err(|source| Error::Open {
         path: path.to_path_buf(),
-        source,
+        source: source.into(),
     })?;
     // WAL lets readers (the CLI, explain) run beside the one writer.
     // synchronous=FULL: a commit returns only after the WAL is fsynced, which
@@ -243,9 +299,9 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::Open`], [`Error::Io`] or a migration failure.
-    pub fn open(data_dir: &Path) -> Result<Store, Error> {
+    pub fn open(at: impl Into<Location>) -> Result<Store, Error> {
         Ok(Store {
-            conn: connect(&db_path(data_dir))?,
+            conn: open_at(&at.into())?,
         })
     }
 
@@ -255,9 +311,12 @@ impl Store {
     ///
     /// [`Error::Sql`] if the pragma cannot be read.
     pub fn schema_version(&self) -> Result<i64, Error> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| Error::sql("PRAGMA user_version", e))
+        match &self.conn {
+            Connection::Lite(c) => c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| Error::sql("PRAGMA user_version", e)),
+            Connection::Pg(_) => pg::schema_version(&self.conn),
+        }
     }
 
     /// Run `f` inside a transaction that is always rolled back: how `explain`

@@ -12,7 +12,7 @@
 //! starts was cut by a crash; [`Outbox::recover`] queues it again with the
 //! same bytes and Message-ID.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use sha2::{Digest, Sha256};
@@ -174,7 +174,7 @@ impl<'c> Tx<'c> {
             m.raw.len() as i64,
         ])
         .map_err(|e| Error::sql(Q, e))?;
-        let id = MessageRowId(self.conn.last_insert_rowid());
+        let id = MessageRowId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?);
         // What was attached to the draft, in the order the composed mail
         // carries it (see `compose::build`).
         let infos: Vec<AttachmentInfo> = m
@@ -227,7 +227,7 @@ impl<'c> Tx<'c> {
             e.now.millis(),
         ])
         .map_err(|err| Error::sql(Q, err))?;
-        Ok(OutboxId(self.conn.last_insert_rowid()))
+        Ok(OutboxId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?))
     }
 
     /// Set the envelope sender of outbox row `id` (its bounce address,
@@ -812,16 +812,18 @@ impl Outbox {
     /// # Errors
     ///
     /// When the database cannot be opened or migrated.
-    pub fn open(data_dir: &std::path::Path) -> Result<Outbox, Error> {
-        let conn = super::connect(&super::db_path(data_dir))?;
+    pub fn open(at: impl Into<super::Location>) -> Result<Outbox, Error> {
+        let conn = super::open_at(&at.into())?;
         // The worker's marks survive a crash of the process without an
         // fsync each (WAL with synchronous=NORMAL: a committed transaction
         // is in the WAL file, which the OS keeps); only a power loss can
         // lose the newest marks, and then those mails are sent again with
         // their Message-ID, the duplicate the README already allows. The
         // writer's connection keeps synchronous=FULL: a 250 needs it.
-        conn.execute_batch("PRAGMA synchronous = NORMAL")
-            .map_err(|e| Error::sql("PRAGMA synchronous = NORMAL", e))?;
+        if conn.lite().is_some() {
+            conn.execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(|e| Error::sql("PRAGMA synchronous = NORMAL", e))?;
+        }
         Ok(Outbox { conn })
     }
 
@@ -859,7 +861,7 @@ impl Outbox {
     {
         let txn = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(super::db::Begin::Immediate)
             .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
         {
             let mut tx = Tx::new(&txn);
@@ -1056,7 +1058,7 @@ impl Store {
     ) -> Result<Option<RetryOutcome>, Error> {
         let txn = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(super::db::Begin::Immediate)
             .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
         let Some((status, ticket, target)) = txn
             .query_row(find, [id], |r| {

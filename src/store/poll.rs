@@ -7,7 +7,7 @@
 //! a sync update with its message, a digest item with its ticket, a notice
 //! with the ticket or digest it reports.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, Store, Tx};
@@ -209,7 +209,7 @@ pub struct ClientTicket {
     pub mailbox: String,
 }
 
-fn sql(q: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+fn sql(q: &str) -> impl FnOnce(super::db::DbError) -> Error + '_ {
     move |e| Error::sql(q, e)
 }
 
@@ -336,7 +336,7 @@ impl Tx<'_> {
             n.now.secs()
         ])
         .map_err(sql(Q))?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?)
     }
 
     /// The number and status of `ticket`.
@@ -481,7 +481,7 @@ impl Tx<'_> {
         if n == 0 {
             return Ok(None);
         }
-        let id = self.conn.last_insert_rowid();
+        let id = self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?;
         const CLAIM: &str =
             "UPDATE digest_items SET digest_id = ?1 WHERE id = ?2 AND digest_id IS NULL";
         let mut st = self.conn.prepare_cached(CLAIM).map_err(sql(CLAIM))?;
@@ -561,7 +561,7 @@ impl Store {
     ) -> Result<T, Error> {
         let txn = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(super::db::Begin::Immediate)
             .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
         let tx = &mut Tx::new(&txn);
         let out = f(tx)?;

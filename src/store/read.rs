@@ -1,6 +1,6 @@
 //! Read queries for the CLI (`tickets`, `show`, `messages`).
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, Store, Tx};
@@ -210,7 +210,7 @@ const TICKET_COLS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.qu
     (SELECT json_group_array(g.tag) FROM
         (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag) g)";
 
-fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketSummary> {
+fn ticket_row(r: &super::db::Row<'_>) -> rusqlite::Result<TicketSummary> {
     Ok(TicketSummary {
         id: r.get(0)?,
         number: r.get(1)?,

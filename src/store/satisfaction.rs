@@ -5,7 +5,7 @@
 //! The store only keeps and counts rows; which mail is a rating and what
 //! it says is decided by `agent::sender` and `satisfaction`.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, Store, Tx};

@@ -3,7 +3,7 @@
 //! transaction; [`Store::search`] ranks the newest [`RECENT`] matches with
 //! BM25 and cuts a snippet around them.
 
-use rusqlite::params;
+use super::db::params;
 use serde::Serialize;
 
 use super::{Error, Store, Tx};

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Row, params};
+use super::db::{OptionalExtension, Row, params};
 
 use super::{Error, Tx};
 use crate::domain::sla::{Clock, Clocks, Kind, Target};

@@ -1,7 +1,7 @@
 //! Splitting a ticket: a message and the ones after it move to a new
 //! ticket (a customer who asks a second question in the same thread).
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 
 use super::{Error, Tx};
 use crate::domain::{MessageRowId, TicketId, Time};

@@ -6,7 +6,7 @@
 //! Rows only: what counts as resolved, first response or compliance is
 //! decided in `report::overview`.
 
-use rusqlite::{Row, params};
+use super::db::{Row, params};
 
 use super::{Error, Store};
 use crate::domain::sla::Clock;
@@ -154,14 +154,14 @@ type Read<T> = fn(&Row<'_>) -> rusqlite::Result<(i64, T)>;
 
 /// One side table's rows in ticket order, consumed as the tickets pass.
 struct Side<'s, T> {
-    rows: rusqlite::Rows<'s>,
+    rows: super::db::Rows<'s>,
     read: Read<T>,
     query: &'static str,
     pending: Option<(i64, T)>,
 }
 
 impl<'s, T> Side<'s, T> {
-    fn new(rows: rusqlite::Rows<'s>, read: Read<T>, query: &'static str) -> Result<Self, Error> {
+    fn new(rows: super::db::Rows<'s>, read: Read<T>, query: &'static str) -> Result<Self, Error> {
         let mut side = Side {
             rows,
             read,
@@ -174,7 +174,7 @@ impl<'s, T> Side<'s, T> {
 
     fn advance(&mut self) -> Result<(), Error> {
         self.pending = match self.rows.next().map_err(|e| Error::sql(self.query, e))? {
-            Some(r) => Some((self.read)(r).map_err(|e| Error::sql(self.query, e))?),
+            Some(r) => Some((self.read)(&r).map_err(|e| Error::sql(self.query, e))?),
             None => None,
         };
         Ok(())
@@ -266,9 +266,9 @@ fn stats_ticket(r: &Row<'_>) -> rusqlite::Result<StatsTicket> {
 }
 
 fn rows<'s>(
-    st: &'s mut rusqlite::Statement<'_>,
+    st: &'s mut super::db::Statement<'_>,
     q: &'static str,
-) -> Result<rusqlite::Rows<'s>, Error> {
+) -> Result<super::db::Rows<'s>, Error> {
     st.query([]).map_err(|e| Error::sql(q, e))
 }
 
@@ -313,7 +313,7 @@ impl Store {
             TRANSITIONS,
         )?;
         while let Some(r) = ticket_rows.next().map_err(|e| Error::sql(q, e))? {
-            let mut t = stats_ticket(r).map_err(|e| Error::sql(q, e))?;
+            let mut t = stats_ticket(&r).map_err(|e| Error::sql(q, e))?;
             clients.take(t.id, |c| t.client = c)?;
             clocks.take(t.id, |(policy, first, resolution)| {
                 t.sla_policy = Some(policy);

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 
 use super::Error;
 use super::facts::{SenderHistory, TicketFacts};
@@ -587,7 +587,7 @@ impl<'c> Tx<'c> {
             .prepare_cached(INSERT)
             .and_then(|mut st| st.execute(params![address, name, now.secs()]))
             .map_err(|e| Error::sql(INSERT, e))?;
-        Ok(ContactId(self.conn.last_insert_rowid()))
+        Ok(ContactId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?))
     }
 
     /// The next free ticket number, starting at `start`.
@@ -651,7 +651,7 @@ impl<'c> Tx<'c> {
             t.now.secs(),
         ])
         .map_err(|e| Error::sql(Q, e))?;
-        Ok(TicketId(self.conn.last_insert_rowid()))
+        Ok(TicketId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?))
     }
 
     /// Store a message, its raw bytes and its attachments; counts it on its
@@ -699,7 +699,7 @@ impl<'c> Tx<'c> {
             m.now.secs(),
         ])
         .map_err(|e| Error::sql(Q, e))?;
-        let id = MessageRowId(self.conn.last_insert_rowid());
+        let id = MessageRowId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?);
 
         let rows: Vec<AttachmentRow<'_>> = m.attachments.iter().map(AttachmentRow::from).collect();
         self.insert_raw_and_attachments(id, m.raw, &rows)?;
@@ -743,15 +743,17 @@ impl<'c> Tx<'c> {
             .conn
             .prepare_cached(RAW)
             .map_err(|e| Error::sql(RAW, e))?;
-        if raw.len() <= RAW_INLINE_MAX {
+        if raw.len() <= RAW_INLINE_MAX || self.conn.is_pg() {
             st.execute(params![id.0, raw])
                 .map_err(|e| Error::sql(RAW, e))?;
         } else {
             st.execute(params![id.0, rusqlite::blob::ZeroBlob(raw.len() as u64)])
                 .map_err(|e| Error::sql(RAW, e))?;
             const BLOB: &str = "message_raw blob write";
-            let mut blob = self
-                .conn
+            let lite = self.conn.lite().ok_or_else(|| {
+                Error::Invariant("incremental blob write on PostgreSQL".into())
+            })?;
+            let mut blob = lite
                 .blob_open("main", "message_raw", "raw", id.0, false)
                 .map_err(|e| Error::sql(BLOB, e))?;
             for (i, chunk) in raw.chunks(RAW_CHUNK).enumerate() {

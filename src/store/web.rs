@@ -4,7 +4,7 @@
 //! Receives key hashes and dedupe keys; returns rows. The web module and
 //! the CLI never see SQL, like every other caller of the store.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, Store, Tx};
@@ -168,7 +168,7 @@ impl Store {
     pub fn check_writable(&mut self) -> Result<(), Error> {
         let tx = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(super::db::Begin::Immediate)
             .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
         tx.rollback().map_err(|e| Error::sql("ROLLBACK", e))
     }

@@ -17,7 +17,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Error, RetryOutcome, Settlement, Store, Tx};
@@ -221,12 +221,14 @@ impl WebhookQueue {
     /// # Errors
     ///
     /// When the database cannot be opened or migrated.
-    pub fn open(data_dir: &std::path::Path) -> Result<WebhookQueue, Error> {
-        let conn = super::connect(&super::db_path(data_dir))?;
+    pub fn open(at: impl Into<super::Location>) -> Result<WebhookQueue, Error> {
+        let conn = super::open_at(&at.into())?;
         // As the outbox's marks: a power loss may lose the newest marks,
         // and those events are POSTed again with their id.
-        conn.execute_batch("PRAGMA synchronous = NORMAL")
-            .map_err(|e| Error::sql("PRAGMA synchronous = NORMAL", e))?;
+        if conn.lite().is_some() {
+            conn.execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(|e| Error::sql("PRAGMA synchronous = NORMAL", e))?;
+        }
         Ok(WebhookQueue { conn })
     }
 
@@ -262,7 +264,7 @@ impl WebhookQueue {
     {
         let txn = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(super::db::Begin::Immediate)
             .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
         {
             let tx = Tx::new(&txn);

@@ -21,13 +21,13 @@
 //! acknowledged.
 
 use std::any::Any;
-use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::{Error, Tx, connect};
+use super::db::Connection;
+use super::{Error, Tx};
 use crate::domain::{Accepted, Envelope};
 use crate::parse::ParsedMessage;
 
@@ -194,8 +194,11 @@ impl Writer {
     /// # Errors
     ///
     /// When the database cannot be opened or migrated.
-    pub fn start(data_dir: &Path, handler: Handler) -> Result<(Writer, WriterThread), Error> {
-        Self::start_waking(data_dir, handler, None)
+    pub fn start(
+        at: impl Into<super::Location>,
+        handler: Handler,
+    ) -> Result<(Writer, WriterThread), Error> {
+        Self::start_waking(at, handler, None)
     }
 
     /// [`Writer::start`], waking `mail_queued` after each commit that
@@ -206,12 +209,12 @@ impl Writer {
     ///
     /// When the database cannot be opened or migrated.
     pub fn start_waking(
-        data_dir: &Path,
+        at: impl Into<super::Location>,
         handler: Handler,
         mail_queued: Option<Arc<Notify>>,
     ) -> Result<(Writer, WriterThread), Error> {
-        let path = super::db_path(data_dir);
-        let conn = connect(&path)?;
+        let at = at.into();
+        let conn = super::open_at(&at)?;
         // A checkpoint thread (below) copies the WAL back into the database
         // while the writer works. The writer keeps its own autocheckpoint
         // (every 4000 frames) all the same: a checkpoint that runs beside a
@@ -220,15 +223,23 @@ impl Writer {
         // 100,000 messages, and the rate falling with it). The writer's
         // checkpoint runs between its transactions, finds most frames already
         // copied, finishes, and lets the next transaction restart the WAL.
-        let checkpoint_conn = connect(&path)?;
+        // PostgreSQL checkpoints by itself.
+        let checkpoint_conn = match &at {
+            super::Location::Sqlite(dir) => Some(super::connect_lite(&super::db_path(dir))?),
+            super::Location::Postgres(_) => None,
+        };
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let spawn_err = |source| Error::Io {
-            path: data_dir.to_path_buf(),
+            path: "store writer thread".into(),
             source,
         };
         let checkpointer = std::thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .spawn(move || {
+                if let Some(conn) = checkpoint_conn {
+                    checkpoint_loop(conn, stop_rx);
+                }
+            })
             .map_err(spawn_err)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
@@ -446,7 +457,7 @@ fn checkpoint_loop(conn: rusqlite::Connection, stop: std::sync::mpsc::Receiver<(
 }
 
 fn run(
-    mut conn: rusqlite::Connection,
+    mut conn: Connection,
     mut rx: mpsc::Receiver<Work>,
     mut handler: Handler,
     mail_queued: Option<&Notify>,
@@ -496,7 +507,7 @@ fn run(
 }
 
 fn commit_batch(
-    conn: &mut rusqlite::Connection,
+    conn: &mut Connection,
     batch: &mut [Work],
     results: &mut Vec<Result<Done, Error>>,
     handler: &mut Handler,
@@ -515,7 +526,7 @@ fn commit_batch(
 /// One attempt at the batch: whether it queued mail once committed, `None`
 /// when it was rolled back because an optimistic job failed part-way.
 fn run_pass(
-    conn: &mut rusqlite::Connection,
+    conn: &mut Connection,
     batch: &mut [Work],
     results: &mut Vec<Result<Done, Error>>,
     handler: &mut Handler,
@@ -523,7 +534,7 @@ fn run_pass(
 ) -> Result<Option<bool>, Error> {
     results.clear();
     let txn = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .transaction_with_behavior(super::db::Begin::Immediate)
         .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
     let (poisoned, queued) = {
         let mut tx = if savepoints {
@@ -571,15 +582,12 @@ fn run_message(tx: &mut Tx<'_>, job: &Job, handler: &mut Handler) -> Result<Acce
     result
 }
 
-/// A per-job copy of a batch failure (rusqlite errors are not Clone).
+/// A per-job copy of a batch failure (driver errors are not Clone).
 fn copy_err(e: &Error) -> Error {
     match e {
         Error::Sql { statement, source } => Error::Sql {
             statement: statement.clone(),
-            source: rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(source.sqlite_error().map_or(1, |s| s.extended_code)),
-                Some(source.to_string()),
-            ),
+            source: source.copy(),
         },
         _ => Error::WriterGone,
     }

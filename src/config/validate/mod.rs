@@ -180,6 +180,7 @@ where
             satisfaction,
             http,
             webhooks,
+            store,
         }) if out.is_empty() => Ok((
             Config {
                 dir: dir.to_path_buf(),
@@ -198,6 +199,7 @@ where
                 sla,
                 http,
                 webhooks,
+                store,
             },
             others,
         )),
@@ -519,6 +521,7 @@ struct Rules<T> {
     satisfaction: crate::config::Satisfaction,
     http: crate::config::Http,
     webhooks: crate::config::webhooks::Webhooks,
+    store: crate::config::store::Store,
     others: Option<T>,
 }
 
@@ -591,6 +594,7 @@ fn check_rules<R, T>(
             enabled: raw.satisfaction.enabled,
         },
         http: check_http(raw.http, src, dir, out),
+        store: crate::config::store::check_store(raw.store, src, dir, out),
         webhooks: crate::config::webhooks::check_webhooks(
             raw.webhook,
             raw.webhooks,

@@ -109,6 +109,7 @@ pub(crate) fn test_config() -> Config {
             metrics_token: None,
         },
         webhooks: crate::config::webhooks::Webhooks::default(),
+        store: crate::config::store::Store::default(),
     }
 }
 

@@ -236,7 +236,7 @@ mod tests {
             [
                 "rules.toml:1:2: unknown field `outbund`, expected one of `server`, \
                  `domains`, `addresses`, `senders`, `tickets`, `limits`, `threading`, \
-                 `agents`, `teams`, `outbound`, `monitoring`, `detector`, `automation`, `sla`, `satisfaction`, `http`, `webhook`, `webhooks`"
+                 `agents`, `teams`, `outbound`, `monitoring`, `detector`, `automation`, `sla`, `satisfaction`, `http`, `webhook`, `webhooks`, `store`"
             ]
         );
     }

@@ -68,7 +68,7 @@ impl Store {
             return Ok(None);
         };
         const SET: &str = "UPDATE tickets SET status = ?2, updated_at = ?3,
-                closed_at = CASE WHEN ?4 THEN ?3 ELSE NULL END
+                closed_at = CASE WHEN ?4 = 1 THEN CAST(?3 AS BIGINT) END
             WHERE id = ?1";
         txn.execute(
             SET,

@@ -179,6 +179,24 @@ pub struct Pg {
     prepared: RefCell<HashMap<String, postgres::Statement>>,
 }
 
+/// Run a call of the synchronous PostgreSQL client, which drives its own
+/// small runtime and so cannot run on a thread inside tokio's: in place on
+/// a plain thread (the writer, the workers' blocking tasks), with
+/// `block_in_place` on a runtime worker, else on a scoped thread.
+pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => f(),
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+    }
+}
+
 impl Pg {
     /// Wrap a connected client.
     pub fn new(client: postgres::Client) -> Pg {
@@ -193,7 +211,9 @@ impl Pg {
             return Ok(st.clone());
         }
         let text = translate(sql);
-        let st = self.client.borrow_mut().prepare(&text)?;
+        let mut client = self.client.borrow_mut();
+        let client = &mut *client;
+        let st = off_runtime(|| client.prepare(&text))?;
         self.prepared
             .borrow_mut()
             .insert(sql.to_string(), st.clone());
@@ -207,7 +227,9 @@ impl Pg {
             .iter()
             .map(|v| v as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        Ok(self.client.borrow_mut().query(st, &refs)?)
+        let mut client = self.client.borrow_mut();
+        let client = &mut *client;
+        Ok(off_runtime(|| client.query(st, &refs))?)
     }
 
     fn execute(&self, st: &postgres::Statement, p: &[&dyn ToSql]) -> Result<usize> {
@@ -217,13 +239,18 @@ impl Pg {
             .iter()
             .map(|v| v as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        let n = self.client.borrow_mut().execute(st, &refs)?;
+        let mut client = self.client.borrow_mut();
+        let client = &mut *client;
+        let n = off_runtime(|| client.execute(st, &refs))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
-    /// The client, for what only PostgreSQL does (advisory locks, COPY).
-    pub fn client(&self) -> std::cell::RefMut<'_, postgres::Client> {
-        self.client.borrow_mut()
+    /// Run `f` with the client, for what only PostgreSQL does (advisory
+    /// locks).
+    pub fn with_client<R: Send>(&self, f: impl FnOnce(&mut postgres::Client) -> R + Send) -> R {
+        let mut client = self.client.borrow_mut();
+        let client = &mut *client;
+        off_runtime(|| f(client))
     }
 }
 
@@ -285,7 +312,7 @@ impl Connection {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match self {
             Connection::Lite(c) => Ok(c.execute_batch(sql)?),
-            Connection::Pg(p) => Ok(p.client.borrow_mut().batch_execute(sql)?),
+            Connection::Pg(p) => Ok(p.with_client(|c| c.batch_execute(sql))?),
         }
     }
 

@@ -147,7 +147,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Sql`].
     pub fn known_hits(&self, message: MessageRowId) -> Result<Vec<HitKey>, Error> {
-        const Q: &str = "SELECT category, start, end FROM detector_hits WHERE message_row_id = ?1";
+        const Q: &str = "SELECT category, start, \"end\" FROM detector_hits WHERE message_row_id = ?1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let rows = st
             .query_map([message.0], |r| {
@@ -175,7 +175,7 @@ impl Tx<'_> {
         version: &str,
     ) -> Result<(), Error> {
         const Q: &str = "INSERT OR IGNORE INTO detector_hits
-            (message_row_id, category, start, end, rule, text, version)
+            (message_row_id, category, start, \"end\", rule, text, version)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.execute(params![
@@ -417,7 +417,23 @@ impl Tx<'_> {
               AND (s.version IS NULL OR s.version <> ?4)
               AND m.id > ?5
             ORDER BY m.id LIMIT ?6";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        const PG: &str = "SELECT m.id, t.id, t.queue, m.from_addr, m.message_id, m.text
+            FROM tickets t
+            JOIN messages m ON m.ticket_id = t.id
+            LEFT JOIN detector_scans s ON s.message_row_id = m.id
+            WHERE (jsonb_array_length(?1::jsonb) = 0
+                   OR lower(t.queue) IN (SELECT jsonb_array_elements_text(?1::jsonb)))
+              AND (jsonb_array_length(?2::jsonb) = 0
+                   OR lower(t.issue_type) IN (SELECT jsonb_array_elements_text(?2::jsonb)))
+              AND (jsonb_array_length(?3::jsonb) = 0
+                   OR lower(t.status) IN (SELECT jsonb_array_elements_text(?3::jsonb)))
+              AND t.merged_into IS NULL
+              AND m.direction = 'inbound' AND m.kind = 'customer' AND m.state = 'ticketed'
+              AND (s.version IS NULL OR s.version <> ?4)
+              AND m.id > ?5
+            ORDER BY m.id LIMIT ?6";
+        let q = self.conn.pick(Q, PG);
+        let mut st = self.conn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
         let rows = st
             .query_map(
                 params![

@@ -535,7 +535,15 @@ impl<'c> Tx<'c> {
                  AND EXISTS (SELECT 1 FROM json_each(to_addrs) WHERE value = ?2))
                 OR (direction = 'inbound' AND kind IN ('agent', 'note') AND from_addr = ?2))
             ORDER BY id DESC LIMIT 20";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        const PG: &str = "SELECT message_id FROM messages
+            WHERE ticket_id = ?1 AND is_synthetic_id = 0 AND (
+                (direction = 'outbound'
+                 AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(to_addrs::jsonb) j
+                             WHERE j = ?2))
+                OR (direction = 'inbound' AND kind IN ('agent', 'note') AND from_addr = ?2))
+            ORDER BY id DESC LIMIT 20";
+        let q = self.conn.pick(Q, PG);
+        let mut st = self.conn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
         let mut ids: Vec<String> = st
             .query_map(params![ticket.0, agent.to_ascii_lowercase()], |r| r.get(0))
             .map_err(|e| Error::sql(Q, e))?
@@ -575,9 +583,9 @@ impl<'c> Tx<'c> {
         now: Time,
     ) -> Result<(), Error> {
         const Q: &str = "UPDATE tickets SET status = ?2, updated_at = ?3,
-                closed_at = CASE WHEN ?4 THEN ?3 ELSE NULL END,
-                first_response_at = CASE WHEN ?5 AND first_response_at IS NULL THEN ?3
-                    ELSE first_response_at END
+                closed_at = CASE WHEN ?4 = 1 THEN CAST(?3 AS BIGINT) END,
+                first_response_at = CASE WHEN ?5 = 1 AND first_response_at IS NULL
+                    THEN CAST(?3 AS BIGINT) ELSE first_response_at END
             WHERE id = ?1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.execute(params![
@@ -883,7 +891,8 @@ impl Outbox {
                     }
                     Settlement::Unclaimed => {
                         const Q: &str = "UPDATE outbox SET status = 'queued', claimed_at = NULL,
-                            attempts = MAX(attempts - 1, 0) WHERE id = ?1 AND status = 'sending'";
+                            attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+                            WHERE id = ?1 AND status = 'sending'";
                         let mut st = txn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
                         st.execute(params![id.0]).map_err(|e| Error::sql(Q, e))?;
                     }

@@ -62,12 +62,16 @@ pub fn connect(target: &Target) -> Result<Connection, Error> {
         config.password(p);
     }
     config.application_name(&format!("postdesk {}", target.node));
+    // The server's notices ("already exists, skipping") are not news.
+    config.options("-c client_min_messages=warning");
     config.connect_timeout(std::time::Duration::from_secs(10));
-    let mut client = config
-        .connect(postgres::NoTls)
-        .map_err(|e| open_err(e.into()))?;
-    migrate(&mut client)?;
-    Ok(Connection::Pg(Pg::new(client)))
+    super::db::off_runtime(|| {
+        let mut client = config
+            .connect(postgres::NoTls)
+            .map_err(|e| open_err(e.into()))?;
+        migrate(&mut client)?;
+        Ok(Connection::Pg(Pg::new(client)))
+    })
 }
 
 fn migrate(client: &mut postgres::Client) -> Result<(), Error> {

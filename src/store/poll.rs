@@ -423,7 +423,9 @@ impl Tx<'_> {
     /// [`Error::Sql`].
     pub fn set_digest_slot(&self, client: &str, slot: i64) -> Result<(), Error> {
         const Q: &str = "INSERT INTO digest_schedule (client, last_slot) VALUES (?1, ?2)
-            ON CONFLICT (client) DO UPDATE SET last_slot = MAX(last_slot, excluded.last_slot)";
+            ON CONFLICT (client) DO UPDATE SET last_slot = CASE
+                WHEN excluded.last_slot > digest_schedule.last_slot THEN excluded.last_slot
+                ELSE digest_schedule.last_slot END";
         let mut st = self.conn.prepare_cached(Q).map_err(sql(Q))?;
         st.execute(params![client, slot]).map_err(sql(Q))?;
         Ok(())

@@ -210,6 +210,16 @@ const TICKET_COLS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.qu
     (SELECT json_group_array(g.tag) FROM
         (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag) g)";
 
+/// [`TICKET_COLS`] for PostgreSQL (`json_agg` for `json_group_array`).
+const TICKET_COLS_PG: &str = "t.id, t.number, t.subject, t.status, t.priority, t.queue, t.issue_type,
+    COALESCE(c.address, ''), t.requester_name, t.inbound_address, t.assignee,
+    (SELECT l.number FROM tickets l WHERE l.id = t.linked_ticket_id),
+    t.message_count, t.created_at, t.updated_at,
+    COALESCE((SELECT l.queue FROM tickets l WHERE l.id = t.linked_ticket_id), ''),
+    COALESCE((SELECT l.created_at FROM tickets l WHERE l.id = t.linked_ticket_id), 0),
+    COALESCE((SELECT json_agg(g.tag ORDER BY g.tag)::text FROM ticket_tags g
+        WHERE g.ticket_id = t.id), '[]')";
+
 fn ticket_row(r: &super::db::Row<'_>) -> rusqlite::Result<TicketSummary> {
     Ok(TicketSummary {
         id: r.get(0)?,
@@ -285,11 +295,12 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<TicketSummary>, Error> {
+        let cols = self.conn.pick(TICKET_COLS, TICKET_COLS_PG);
         let q = format!(
-            "SELECT {TICKET_COLS} FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
-             WHERE (?1 IS NULL OR t.status = ?1 COLLATE NOCASE)
-               AND (?2 IS NULL OR t.queue = ?2 COLLATE NOCASE)
-               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM ticket_tags g
+            "SELECT {cols} FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
+             WHERE (CAST(?1 AS TEXT) IS NULL OR t.status = ?1 COLLATE NOCASE)
+               AND (CAST(?2 AS TEXT) IS NULL OR t.queue = ?2 COLLATE NOCASE)
+               AND (CAST(?3 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM ticket_tags g
                     WHERE g.ticket_id = t.id AND g.tag = ?3 COLLATE NOCASE))
              ORDER BY t.number DESC
              LIMIT ?4 OFFSET ?5"
@@ -318,8 +329,9 @@ impl Store {
             TicketRef::Id(id) => ("t.id = ?1", id),
             TicketRef::Number(n) => ("t.number = ?1", n),
         };
+        let cols = self.conn.pick(TICKET_COLS, TICKET_COLS_PG);
         let q = format!(
-            "SELECT {TICKET_COLS} FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE {clause}"
+            "SELECT {cols} FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE {clause}"
         );
         let Some(ticket) = self
             .conn

@@ -70,6 +70,28 @@ pub fn fts_query(query: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
+/// The words of an [`fts_query`] as a PostgreSQL `tsquery` (`simple`
+/// configuration): each word a quoted lexeme, a trailing `*` a prefix, all
+/// of them required.
+pub fn ts_query(query: &str) -> Option<String> {
+    let words: Vec<String> = query
+        .split_whitespace()
+        .filter_map(|w| {
+            let (word, prefix) = match w.strip_suffix('*') {
+                Some(stem) => (stem, true),
+                None => (w, false),
+            };
+            let word: String = word
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.' || *c == '@')
+                .flat_map(char::to_lowercase)
+                .collect();
+            (!word.is_empty()).then(|| format!("'{word}'{}", if prefix { ":*" } else { "" }))
+        })
+        .collect();
+    (!words.is_empty()).then(|| words.join(" & "))
+}
+
 /// Every row of the index, from `messages` and `attachments` (for a
 /// rebuild; a new message is indexed with its values, see
 /// [`Tx::index_message`]).
@@ -152,7 +174,12 @@ impl Store {
     /// [`Error::Sql`] (a query FTS5 cannot parse is not one: every word
     /// is quoted).
     pub fn search(&self, query: &str, f: &SearchFilter) -> Result<Vec<SearchHit>, Error> {
-        let Some(q) = fts_query(query) else {
+        let q = if self.conn.is_pg() {
+            ts_query(query)
+        } else {
+            fts_query(query)
+        };
+        let Some(q) = q else {
             return Ok(Vec::new());
         };
         // The newest RECENT matches that pass the filters are ranked, not
@@ -173,7 +200,28 @@ impl Store {
                 ORDER BY message_search.rowid DESC
                 LIMIT ?7)
             ORDER BY score LIMIT ?6";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        // PostgreSQL: the same, with `ts_rank` over the weighted document
+        // (subject A, attachment names B, body D).
+        const PG: &str = "SELECT * FROM (
+                SELECT t.id, t.number, COALESCE(t.queue, ''), m.id, m.message_id, m.subject,
+                    '', -ts_rank(s.doc, to_tsquery('simple', ?1)) AS score,
+                    COALESCE(t.created_at, 0)
+                FROM message_search s
+                JOIN messages m ON m.id = s.rowid
+                LEFT JOIN tickets t ON t.id = m.ticket_id
+                WHERE s.doc @@ to_tsquery('simple', ?1)
+                  AND (?2::text IS NULL OR t.queue = ?2)
+                  AND (?3::text IS NULL OR t.status = ?3 COLLATE NOCASE)
+                  AND (?4::text IS NULL OR m.from_addr = ?4 COLLATE NOCASE)
+                  AND (?5::bigint IS NULL OR m.received_at >= ?5)
+                ORDER BY s.rowid DESC
+                LIMIT ?7) recent
+            ORDER BY score LIMIT ?6";
+        let query = self.conn.pick(Q, PG);
+        let mut st = self
+            .conn
+            .prepare_cached(query)
+            .map_err(|e| Error::sql(query, e))?;
         let rows = st
             .query_map(
                 params![
@@ -199,22 +247,28 @@ impl Store {
                     })
                 },
             )
-            .map_err(|e| Error::sql(Q, e))?;
+            .map_err(|e| Error::sql(query, e))?;
         let mut hits: Vec<SearchHit> = rows
             .collect::<Result<_, _>>()
-            .map_err(|e| Error::sql(Q, e))?;
+            .map_err(|e| Error::sql(query, e))?;
         // Snippets for the hits shown only: cutting one costs more than
         // ranking a match.
         const SNIP: &str = "SELECT snippet(message_search, -1, '[', ']', '…', 12)
             FROM message_search WHERE message_search MATCH ?1 AND rowid = ?2";
+        const SNIP_PG: &str = "SELECT ts_headline('simple',
+                subject || ' … ' || body || ' ' || attachments, to_tsquery('simple', ?1),
+                'StartSel=[, StopSel=], MaxWords=12, MinWords=4, MaxFragments=1,
+                 FragmentDelimiter=…')
+            FROM message_search WHERE rowid = ?2";
+        let snip = self.conn.pick(SNIP, SNIP_PG);
         let mut st = self
             .conn
-            .prepare_cached(SNIP)
-            .map_err(|e| Error::sql(SNIP, e))?;
+            .prepare_cached(snip)
+            .map_err(|e| Error::sql(snip, e))?;
         for h in &mut hits {
             h.snippet = st
                 .query_row(params![q, h.message_row], |r| r.get(0))
-                .map_err(|e| Error::sql(SNIP, e))?;
+                .map_err(|e| Error::sql(snip, e))?;
         }
         Ok(hits)
     }

@@ -124,13 +124,24 @@ impl Tx<'_> {
             st.execute([ticket.0]).map_err(|e| Error::sql(Q, e))?;
             return Ok(());
         };
-        const Q: &str = "INSERT OR REPLACE INTO ticket_sla (ticket_id, policy, status_seen,
+        const Q: &str = "INSERT INTO ticket_sla (ticket_id, policy, status_seen,
                 paused_since, paused_secs,
                 first_start, first_base, first_cycle, first_met, first_due,
                 next_start, next_base, next_cycle, next_met, next_due,
                 res_start, res_base, res_cycle, res_met, res_due, next_check)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                ?16, ?17, ?18, ?19, ?20, ?21)";
+                ?16, ?17, ?18, ?19, ?20, ?21)
+            ON CONFLICT (ticket_id) DO UPDATE SET policy = excluded.policy,
+                status_seen = excluded.status_seen, paused_since = excluded.paused_since,
+                paused_secs = excluded.paused_secs, first_start = excluded.first_start,
+                first_base = excluded.first_base, first_cycle = excluded.first_cycle,
+                first_met = excluded.first_met, first_due = excluded.first_due,
+                next_start = excluded.next_start, next_base = excluded.next_base,
+                next_cycle = excluded.next_cycle, next_met = excluded.next_met,
+                next_due = excluded.next_due, res_start = excluded.res_start,
+                res_base = excluded.res_base, res_cycle = excluded.res_cycle,
+                res_met = excluded.res_met, res_due = excluded.res_due,
+                next_check = excluded.next_check";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let (f, n, r) = (&c.first, &c.next, &c.resolution);
         st.execute(params![

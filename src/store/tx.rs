@@ -763,7 +763,7 @@ impl<'c> Tx<'c> {
         }
         const ATT: &str =
             "INSERT INTO attachments (message_row_id, name, content_type, size, sha256, content, part)
-                VALUES (?1, ?2, ?3, ?4, ?5, x'', ?6)";
+                VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6)";
         for a in attachments {
             let mut st = self
                 .conn
@@ -776,6 +776,8 @@ impl<'c> Tx<'c> {
                 a.size as i64,
                 a.sha256,
                 a.part as i64,
+                // Read from the raw message when asked for.
+                &[][..] as &[u8],
             ])
             .map_err(|e| Error::sql(ATT, e))?;
         }

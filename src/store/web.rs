@@ -187,7 +187,7 @@ impl Tx<'_> {
                     WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1)
             FROM web_alerts a JOIN tickets t ON t.id = a.ticket_id
             WHERE a.dedupe_key = ?1
-              AND t.status NOT IN ('Resolved', 'Closed') COLLATE NOCASE";
+              AND t.status COLLATE NOCASE NOT IN ('Resolved', 'Closed')";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         st.query_row(params![dedupe_key], |r| r.get::<_, Option<String>>(0))
             .optional()

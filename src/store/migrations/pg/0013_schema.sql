@@ -358,7 +358,9 @@ CREATE TABLE message_search (
     body TEXT NOT NULL DEFAULT '',
     attachments TEXT NOT NULL DEFAULT '',
     doc tsvector GENERATED ALWAYS AS (
-        to_tsvector('simple', subject || ' ' || body || ' ' || attachments)) STORED
+        setweight(to_tsvector('simple', subject), 'A')
+        || setweight(to_tsvector('simple', attachments), 'B')
+        || to_tsvector('simple', body)) STORED
 );
 CREATE INDEX message_search_doc ON message_search USING gin (doc);
 

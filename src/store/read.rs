@@ -280,11 +280,11 @@ impl Store {
     ///
     /// [`Error::Sql`].
     pub fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>, Error> {
-        self.list_tickets_page(filter, 0, -1)
+        self.list_tickets_page(filter, 0, i64::MAX)
     }
 
     /// Tickets matching `filter`, newest number first: `limit` of them
-    /// (`-1`: all) after skipping `offset`.
+    /// (`i64::MAX`: all) after skipping `offset`.
     ///
     /// # Errors
     ///

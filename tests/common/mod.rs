@@ -36,6 +36,8 @@ pub mod mail;
 #[allow(dead_code)]
 pub mod postfix_mta;
 #[allow(dead_code)]
+pub mod pg;
+#[allow(dead_code)]
 pub mod postfix_sink;
 #[allow(dead_code)]
 pub mod receiver;

@@ -135,7 +135,17 @@ impl Env {
         let data_dir = dir.path().join("data");
         fs::create_dir_all(&config_dir).expect("create config dir");
         fs::create_dir_all(&data_dir).expect("create data dir");
-        fs::write(config_dir.join("rules.toml"), rules_toml(opts)).expect("write rules.toml");
+        let mut rules = rules_toml(opts);
+        if super::pg::enabled() {
+            // The same test on PostgreSQL: a database of its own.
+            let cluster = super::pg::cluster();
+            let database = cluster.new_database();
+            let password = config_dir.join("store-password");
+            write_private(&password, cluster.password.as_bytes());
+            rules.push('\n');
+            rules.push_str(&cluster.store_toml(&database, &password));
+        }
+        fs::write(config_dir.join("rules.toml"), rules).expect("write rules.toml");
         Env {
             dir,
             config_dir,

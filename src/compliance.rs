@@ -917,7 +917,13 @@ mod tests {
     }
 
     /// Store a message from Ann through the pipeline (which scans it).
-    fn deliver(txn: &crate::store::db::Transaction<'_>, cfg: &Config, id: &str, subject: &str, body: &str) {
+    fn deliver(
+        txn: &crate::store::db::Transaction<'_>,
+        cfg: &Config,
+        id: &str,
+        subject: &str,
+        body: &str,
+    ) {
         let raw = format!(
             "From: Ann <ann@customer.test>\r\nTo: support@example.com\r\n\
              Subject: {subject}\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n"

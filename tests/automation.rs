@@ -38,11 +38,10 @@ fn set_clock(path: &Path, t: &str) {
 /// `chargeback` template, and the clock file at `start`.
 fn helpdesk(sink: &Sink, rules: &str, start: &str) -> (TestServer, PathBuf) {
     let env = Env::new(&Options::default());
-    std::fs::write(
-        env.config_dir.join("rules.toml"),
-        outbound_rules("example.com", sink.port, &format!("{AGENTS}{rules}")),
-    )
-    .expect("write rules.toml");
+    env.write_config(
+        "rules.toml",
+        &outbound_rules("example.com", sink.port, &format!("{AGENTS}{rules}")),
+    );
     env.write_config("templates/chargeback.txt", CHARGEBACK);
     env.write_secret("token_secret", SECRET);
     let clock = env.dir.path().join("clock");

@@ -58,11 +58,10 @@ fn helpdesk(sink: &Sink, start: &str) -> (TestServer, PathBuf) {
          [tickets]\ndefault_priority = \"High\"\n{POLICY}"
     );
     let env = Env::new(&Options::default());
-    std::fs::write(
-        env.config_dir.join("rules.toml"),
-        outbound_rules("example.com", sink.port, &extra),
-    )
-    .expect("write rules.toml");
+    env.write_config(
+        "rules.toml",
+        &outbound_rules("example.com", sink.port, &extra),
+    );
     env.write_secret("token_secret", SECRET);
     let clock = env.dir.path().join("clock");
     set_clock(&clock, start);

@@ -133,7 +133,10 @@ pub(super) fn check_store(
             for (key, set) in [
                 ("url", raw.url.as_ref().map(Spanned::span)),
                 ("password_env", raw.password_env.as_ref().map(Spanned::span)),
-                ("password_file", raw.password_file.as_ref().map(Spanned::span)),
+                (
+                    "password_file",
+                    raw.password_file.as_ref().map(Spanned::span),
+                ),
             ] {
                 if let Some(span) = set {
                     out.push(src.at(

@@ -66,6 +66,21 @@ pub fn load(
     now: Time,
 ) -> Result<Loaded, store::Error> {
     let (message_id, synthetic) = super::stored_message_id(msg.parsed);
+    let mut probe = thread::probe(cfg, msg.env, msg.parsed);
+    // Several nodes: one conversation's messages are decided one at a
+    // time, keyed by every id it threads on and its recent-ticket key.
+    let recent = format!(
+        "recent\n{}\n{}\n{}",
+        probe.sender.to_ascii_lowercase(),
+        probe.normalized_subject,
+        probe.inbound_address
+    );
+    tx.lock_thread_keys(
+        std::iter::once(message_id.as_str())
+            .chain(probe.in_reply_to.iter().map(String::as_str))
+            .chain(probe.references.iter().map(String::as_str))
+            .chain(std::iter::once(recent.as_str())),
+    )?;
     let duplicate = tx.duplicate_of(&message_id, &msg.parsed.content_hash)?;
     if duplicate.is_some() {
         return Ok(Loaded {
@@ -82,7 +97,6 @@ pub fn load(
             ..Loaded::default()
         });
     }
-    let mut probe = thread::probe(cfg, msg.env, msg.parsed);
     // A monitor alert whose dedupe key has an open ticket threads to it as
     // a reply to its first alert would (routing rule `web_alert_dedupe`).
     // Looked up here, inside the writer's transaction, so two alerts with

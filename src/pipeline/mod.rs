@@ -172,6 +172,9 @@ pub fn run(
         // alone: the writer rolls the batch back and reruns it with
         // savepoints, where this job comes back here and is handled.
         Err(e) if tx.is_poisoned() => return Err(e),
+        // A deadlock or a lost race with another node on a shared store:
+        // nothing of it stays, and the writer runs the batch again.
+        Err(e) if tx.is_shared() && e.is_transient() => return Err(e),
         Err(e) => e,
     };
     let (message_id, _) = stored_message_id(parsed);

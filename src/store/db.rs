@@ -87,6 +87,9 @@ impl DbError {
                         || *code == SqlState::CANNOT_CONNECT_NOW
                         || *code == SqlState::DISK_FULL
                         || *code == SqlState::TOO_MANY_CONNECTIONS
+                        // Two nodes inserting the same key at once: the
+                        // loser runs again and finds the winner's row.
+                        || *code == SqlState::UNIQUE_VIOLATION
                         || code.code().starts_with("08")
                 }
             },
@@ -187,9 +190,7 @@ pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Err(_) => f(),
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -320,7 +321,10 @@ impl Connection {
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
         match self {
             Connection::Lite(c) => Ok(Statement::Cached(c.prepare_cached(sql)?)),
-            Connection::Pg(p) => Ok(Statement::Pg { pg: p, st: p.prepare(sql)? }),
+            Connection::Pg(p) => Ok(Statement::Pg {
+                pg: p,
+                st: p.prepare(sql)?,
+            }),
         }
     }
 
@@ -328,7 +332,10 @@ impl Connection {
     pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
         match self {
             Connection::Lite(c) => Ok(Statement::Once(c.prepare(sql)?)),
-            Connection::Pg(p) => Ok(Statement::Pg { pg: p, st: p.prepare(sql)? }),
+            Connection::Pg(p) => Ok(Statement::Pg {
+                pg: p,
+                st: p.prepare(sql)?,
+            }),
         }
     }
 
@@ -470,9 +477,7 @@ impl Statement<'_> {
         match self {
             Statement::Cached(s) => p.bind(|p| Ok(Rows::Lite(s.query(p)?))),
             Statement::Once(s) => p.bind(|p| Ok(Rows::Lite(s.query(p)?))),
-            Statement::Pg { pg, st } => {
-                Ok(Rows::Pg(p.bind(|p| pg.rows(st, p))?.into_iter(), None))
-            }
+            Statement::Pg { pg, st } => Ok(Rows::Pg(p.bind(|p| pg.rows(st, p))?.into_iter(), None)),
         }
     }
 }
@@ -591,7 +596,9 @@ impl<'a> postgres::types::FromSql<'a> for Raw<'a> {
     ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Raw(Some(raw)))
     }
-    fn from_sql_null(_: &Type) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql_null(
+        _: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Raw(None))
     }
     fn accepts(_: &Type) -> bool {
@@ -600,11 +607,7 @@ impl<'a> postgres::types::FromSql<'a> for Raw<'a> {
 }
 
 fn bad_column(at: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        at,
-        rusqlite::types::Type::Null,
-        what.into(),
-    )
+    rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Null, what.into())
 }
 
 /// The value SQLite would have given for a PostgreSQL column.
@@ -650,7 +653,8 @@ fn pg_value(row: &postgres::Row, at: usize) -> rusqlite::Result<ValueRef<'_>> {
 /// A NUMERIC in PostgreSQL's binary form: an integer when it has no
 /// fraction and fits, else a float (sums and averages).
 fn numeric(raw: &[u8]) -> Option<ValueRef<'static>> {
-    let word = |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*raw.get(i)?, *raw.get(i + 1)?])) };
+    let word =
+        |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*raw.get(i)?, *raw.get(i + 1)?])) };
     let ndigits = usize::try_from(word(0)?).ok()?;
     let weight = i32::from(word(2)?);
     let sign = word(4)? as u16;
@@ -724,6 +728,16 @@ impl postgres::types::ToSql for PgParam<'_> {
             (ValueRef::Text(t), &Type::JSONB) => {
                 out.put_u8(1);
                 out.put_slice(t);
+            }
+            // PostgreSQL's text cannot hold NUL: such a character (the raw
+            // message keeps it) is stored as U+FFFD.
+            (ValueRef::Text(t), _) if is_text(ty) && t.contains(&0) => {
+                for part in t.split(|b| *b == 0).enumerate() {
+                    if part.0 > 0 {
+                        out.put_slice("\u{FFFD}".as_bytes());
+                    }
+                    out.put_slice(part.1);
+                }
             }
             (ValueRef::Text(t), _) if is_text(ty) => out.put_slice(t),
             (ValueRef::Text(t), &Type::INT8) => {

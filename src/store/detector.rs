@@ -147,7 +147,8 @@ impl Tx<'_> {
     ///
     /// [`Error::Sql`].
     pub fn known_hits(&self, message: MessageRowId) -> Result<Vec<HitKey>, Error> {
-        const Q: &str = "SELECT category, start, \"end\" FROM detector_hits WHERE message_row_id = ?1";
+        const Q: &str =
+            "SELECT category, start, \"end\" FROM detector_hits WHERE message_row_id = ?1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let rows = st
             .query_map([message.0], |r| {

@@ -174,7 +174,11 @@ impl<'c> Tx<'c> {
             m.raw.len() as i64,
         ])
         .map_err(|e| Error::sql(Q, e))?;
-        let id = MessageRowId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?);
+        let id = MessageRowId(
+            self.conn
+                .last_insert_rowid()
+                .map_err(|e| Error::sql("lastval", e))?,
+        );
         // What was attached to the draft, in the order the composed mail
         // carries it (see `compose::build`).
         let infos: Vec<AttachmentInfo> = m
@@ -227,7 +231,11 @@ impl<'c> Tx<'c> {
             e.now.millis(),
         ])
         .map_err(|err| Error::sql(Q, err))?;
-        Ok(OutboxId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?))
+        Ok(OutboxId(
+            self.conn
+                .last_insert_rowid()
+                .map_err(|e| Error::sql("lastval", e))?,
+        ))
     }
 
     /// Set the envelope sender of outbox row `id` (its bounce address,

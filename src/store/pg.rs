@@ -129,6 +129,9 @@ mod tests {
 
     #[test]
     fn the_newest_postgresql_migration_is_the_newest_sqlite_one() {
-        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(super::super::SCHEMA_VERSION));
+        assert_eq!(
+            MIGRATIONS.last().map(|m| m.0),
+            Some(super::super::SCHEMA_VERSION)
+        );
     }
 }

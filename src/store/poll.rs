@@ -336,7 +336,10 @@ impl Tx<'_> {
             n.now.secs()
         ])
         .map_err(sql(Q))?;
-        Ok(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?)
+        Ok(self
+            .conn
+            .last_insert_rowid()
+            .map_err(|e| Error::sql("lastval", e))?)
     }
 
     /// The number and status of `ticket`.
@@ -483,7 +486,10 @@ impl Tx<'_> {
         if n == 0 {
             return Ok(None);
         }
-        let id = self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?;
+        let id = self
+            .conn
+            .last_insert_rowid()
+            .map_err(|e| Error::sql("lastval", e))?;
         const CLAIM: &str =
             "UPDATE digest_items SET digest_id = ?1 WHERE id = ?2 AND digest_id IS NULL";
         let mut st = self.conn.prepare_cached(CLAIM).map_err(sql(CLAIM))?;

@@ -211,7 +211,8 @@ const TICKET_COLS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.qu
         (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag) g)";
 
 /// [`TICKET_COLS`] for PostgreSQL (`json_agg` for `json_group_array`).
-const TICKET_COLS_PG: &str = "t.id, t.number, t.subject, t.status, t.priority, t.queue, t.issue_type,
+const TICKET_COLS_PG: &str =
+    "t.id, t.number, t.subject, t.status, t.priority, t.queue, t.issue_type,
     COALESCE(c.address, ''), t.requester_name, t.inbound_address, t.assignee,
     (SELECT l.number FROM tickets l WHERE l.id = t.linked_ticket_id),
     t.message_count, t.created_at, t.updated_at,

@@ -265,6 +265,44 @@ impl<'c> Tx<'c> {
         }
     }
 
+    /// Whether other nodes write the same store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.conn.is_pg()
+    }
+
+    /// Serialise this transaction with every other node's on these thread
+    /// keys (a Message-ID, a referenced id, a recent-ticket key): on
+    /// PostgreSQL a transaction-scoped advisory lock per key, taken in a
+    /// fixed order, so two messages of one new conversation reaching two
+    /// nodes at once are decided one after the other and the second sees
+    /// the first's ticket. SQLite has one writer: nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sql`] (a deadlock between two nodes' batches is one, and
+    /// transient: the writer runs the batch again).
+    pub fn lock_thread_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Result<(), Error> {
+        if !self.conn.is_pg() {
+            return Ok(());
+        }
+        let mut hashed: Vec<i64> = keys
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                use sha2::Digest;
+                let d = sha2::Sha256::digest(k.as_bytes());
+                i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+            })
+            .collect();
+        hashed.sort_unstable();
+        hashed.dedup();
+        const Q: &str = "SELECT pg_advisory_xact_lock(?1)";
+        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        for k in hashed {
+            st.execute(params![k]).map_err(|e| Error::sql(Q, e))?;
+        }
+        Ok(())
+    }
+
     /// The stored message with this Message-ID and content hash, if any:
     /// a duplicate delivery.
     ///
@@ -587,7 +625,11 @@ impl<'c> Tx<'c> {
             .prepare_cached(INSERT)
             .and_then(|mut st| st.execute(params![address, name, now.secs()]))
             .map_err(|e| Error::sql(INSERT, e))?;
-        Ok(ContactId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?))
+        Ok(ContactId(
+            self.conn
+                .last_insert_rowid()
+                .map_err(|e| Error::sql("lastval", e))?,
+        ))
     }
 
     /// The next free ticket number, starting at `start`.
@@ -596,6 +638,16 @@ impl<'c> Tx<'c> {
     ///
     /// [`Error::Sql`].
     fn next_ticket_number(&self, start: i64) -> Result<i64, Error> {
+        if self.conn.is_pg() {
+            // Several nodes: a sequence, never handed out twice; raised to
+            // the configured start the first time.
+            const PG: &str = "SELECT CASE WHEN n >= ?1 THEN n ELSE setval('ticket_numbers', ?1) END
+                FROM (SELECT nextval('ticket_numbers') AS n) s";
+            return self
+                .conn
+                .query_row(PG, params![start], |r| r.get(0))
+                .map_err(|e| Error::sql(PG, e));
+        }
         const Q: &str = "SELECT MAX(number) FROM tickets";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let max: Option<i64> = st
@@ -651,7 +703,11 @@ impl<'c> Tx<'c> {
             t.now.secs(),
         ])
         .map_err(|e| Error::sql(Q, e))?;
-        Ok(TicketId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?))
+        Ok(TicketId(
+            self.conn
+                .last_insert_rowid()
+                .map_err(|e| Error::sql("lastval", e))?,
+        ))
     }
 
     /// Store a message, its raw bytes and its attachments; counts it on its
@@ -699,7 +755,11 @@ impl<'c> Tx<'c> {
             m.now.secs(),
         ])
         .map_err(|e| Error::sql(Q, e))?;
-        let id = MessageRowId(self.conn.last_insert_rowid().map_err(|e| Error::sql("lastval", e))?);
+        let id = MessageRowId(
+            self.conn
+                .last_insert_rowid()
+                .map_err(|e| Error::sql("lastval", e))?,
+        );
 
         let rows: Vec<AttachmentRow<'_>> = m.attachments.iter().map(AttachmentRow::from).collect();
         self.insert_raw_and_attachments(id, m.raw, &rows)?;
@@ -750,9 +810,10 @@ impl<'c> Tx<'c> {
             st.execute(params![id.0, rusqlite::blob::ZeroBlob(raw.len() as u64)])
                 .map_err(|e| Error::sql(RAW, e))?;
             const BLOB: &str = "message_raw blob write";
-            let lite = self.conn.lite().ok_or_else(|| {
-                Error::Invariant("incremental blob write on PostgreSQL".into())
-            })?;
+            let lite = self
+                .conn
+                .lite()
+                .ok_or_else(|| Error::Invariant("incremental blob write on PostgreSQL".into()))?;
             let mut blob = lite
                 .blob_open("main", "message_raw", "raw", id.0, false)
                 .map_err(|e| Error::sql(BLOB, e))?;

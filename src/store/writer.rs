@@ -408,6 +408,9 @@ impl Writes for Writer {
     }
 }
 
+/// How many times a batch that lost to another node's is run again.
+const SHARED_RETRIES: u64 = 5;
+
 /// How often the WAL is copied back into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -475,7 +478,21 @@ fn run(
             }
         }
         let batch_octets: usize = batch.iter().map(Work::octets).sum();
-        let outcome = commit_batch(&mut conn, &mut batch, &mut results, &mut handler);
+        let mut outcome = commit_batch(&mut conn, &mut batch, &mut results, &mut handler);
+        // On a shared store a batch can lose to another node's (a deadlock
+        // on thread keys, a unique key inserted at the same moment): run it
+        // again, a few times, before answering with a temporary failure.
+        let mut again = 0;
+        while let Err(e) = &outcome
+            && conn.is_pg()
+            && e.is_transient()
+            && again < SHARED_RETRIES
+        {
+            again += 1;
+            tracing::debug!(error = %e, again, "batch lost to another node; running it again");
+            std::thread::sleep(std::time::Duration::from_millis(5 * again));
+            outcome = commit_batch(&mut conn, &mut batch, &mut results, &mut handler);
+        }
         match outcome {
             Ok(queued) => {
                 tracing::debug!(size = batch.len(), "batch committed");
@@ -560,6 +577,18 @@ fn run_pass(
     if poisoned {
         txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
         return Ok(None);
+    }
+    // A job lost to another node (see `SHARED_RETRIES`): the batch runs
+    // again whole rather than answer that sender with a failure.
+    if savepoints
+        && txn.is_pg()
+        && let Some(Err(e)) = results
+            .iter()
+            .find(|r| r.as_ref().is_err_and(Error::is_transient))
+    {
+        let e = copy_err(e);
+        txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
+        return Err(e);
     }
     txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
     Ok(Some(queued))

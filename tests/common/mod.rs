@@ -34,9 +34,9 @@ pub mod http;
 #[allow(dead_code)]
 pub mod mail;
 #[allow(dead_code)]
-pub mod postfix_mta;
-#[allow(dead_code)]
 pub mod pg;
+#[allow(dead_code)]
+pub mod postfix_mta;
 #[allow(dead_code)]
 pub mod postfix_sink;
 #[allow(dead_code)]

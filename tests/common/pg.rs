@@ -84,7 +84,9 @@ fn start() -> Cluster {
         let password = std::fs::read_to_string(dir.join("password")).unwrap_or_default();
         let password = password.trim().to_owned();
         if !password.is_empty() {
-            let url = format!("host=127.0.0.1 port={port} user=postdesk dbname=postgres password={password}");
+            let url = format!(
+                "host=127.0.0.1 port={port} user=postdesk dbname=postgres password={password}"
+            );
             if postgres::Client::connect(&url, postgres::NoTls).is_ok() {
                 return Cluster {
                     dir,

@@ -122,6 +122,8 @@ pub struct Env {
     /// Extra environment variables for `postdesk serve` in this env (see
     /// [`TestServer::start_in`]).
     pub server_vars: Vec<(String, String)>,
+    /// The PostgreSQL database of this env, when the store is there.
+    pub pg_database: Option<String>,
 }
 
 impl Env {
@@ -136,6 +138,7 @@ impl Env {
         fs::create_dir_all(&config_dir).expect("create config dir");
         fs::create_dir_all(&data_dir).expect("create data dir");
         let mut rules = rules_toml(opts);
+        let mut pg_database = None;
         if super::pg::enabled() {
             // The same test on PostgreSQL: a database of its own.
             let cluster = super::pg::cluster();
@@ -144,6 +147,7 @@ impl Env {
             write_private(&password, cluster.password.as_bytes());
             rules.push('\n');
             rules.push_str(&cluster.store_toml(&database, &password));
+            pg_database = Some(database);
         }
         fs::write(config_dir.join("rules.toml"), rules).expect("write rules.toml");
         Env {
@@ -151,6 +155,7 @@ impl Env {
             config_dir,
             data_dir,
             server_vars: Vec::new(),
+            pg_database,
         }
     }
 
@@ -177,6 +182,19 @@ impl Env {
     pub fn detector_scan(&self, message_id: &str) -> Option<(String, bool)> {
         const Q: &str = "SELECT s.version, s.flagged FROM detector_scans s
             JOIN messages m ON m.id = s.message_row_id WHERE m.message_id = ?1";
+        if let Some(db) = &self.pg_database {
+            const PG: &str = "SELECT s.version, s.flagged FROM detector_scans s
+                JOIN messages m ON m.id = s.message_row_id WHERE m.message_id = $1";
+            let rows: Vec<(String, bool)> = super::pg::cluster()
+                .connect(db)
+                .query(PG, &[&message_id])
+                .unwrap_or_else(|e| panic!("{PG}: {e:?}"))
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) != 0))
+                .collect();
+            assert!(rows.len() <= 1, "{message_id} stored twice: {rows:?}");
+            return rows.into_iter().next();
+        }
         let rows: Vec<(String, bool)> = self
             .db()
             .prepare(Q)
@@ -194,6 +212,15 @@ impl Env {
     /// Write a file under the config dir (e.g. `mailboxes/acme.toml`).
     pub fn write_config(&self, rel: &str, contents: &str) {
         let path = self.config_dir.join(rel);
+        // A rules.toml rewritten by a test keeps this env's store.
+        if rel == "rules.toml"
+            && let Some(db) = &self.pg_database
+        {
+            let store =
+                super::pg::cluster().store_toml(db, &self.config_dir.join("store-password"));
+            fs::write(path, format!("{contents}\n{store}")).expect("write config file");
+            return;
+        }
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).expect("create config subdir");
         }

@@ -287,7 +287,7 @@ impl TestServer {
     /// `rules.toml` (and the [`SECRET`] as `token_secret`).
     pub fn start_with_rules(rules: &str) -> TestServer {
         let env = Env::new(&Options::default());
-        fs::write(env.config_dir.join("rules.toml"), rules).expect("write rules.toml");
+        env.write_config("rules.toml", rules);
         env.write_secret("token_secret", SECRET);
         TestServer::start_in(env, Vec::new())
     }

@@ -23,7 +23,10 @@
 //!    no vendor, expense or past sense (see
 //!    [`AppMentions`](super::AppMentions)); for app names that are also
 //!    words (`signal`), a spelling that evades ("s.i.g.n.a.l") and a cue;
-//!    for invitations ("text me"), no habit just before ("used to text me").
+//!    for invitations ("text me"), no habit just before ("used to text me");
+//!    for app names, no vendor's act or record right after ("Google Pay
+//!    shows a charge", "the Zelle receipt"); for plain payment phrases, not
+//!    told as history (a past word, nothing said to the reader, no intent).
 
 use std::collections::HashMap;
 

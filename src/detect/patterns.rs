@@ -480,7 +480,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "handle_invite",
             "messaging",
-            r"\b(?:snap|insta|follow|find|add|message|msg|ping|text|hit)\s+me\s+(?:up\s+)?(?:at\s+|on\s+)?@[a-z0-9_][a-z0-9_.]{2,}",
+            r"\b(?:snap|insta)\s+me\s+(?:up\s+)?(?:at\s+|on\s+)?@[a-z0-9_][a-z0-9_.]{2,}",
         ),
         pattern(
             "send_me_a_text",

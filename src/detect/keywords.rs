@@ -1309,6 +1309,9 @@ mod tests {
             "I'd rather not pay through the system this time.",
             "I'll leave cash for you when you come by, no need to run it through the billing.",
             "Just tell me the amount and I'll move the money over myself, no invoice needed.",
+            "I'd like to pay Sarah directly for her time rather than the agency.",
+            "Can I give you the money myself and keep it off the portal?",
+            "Could I cut you a check and we keep the billing out of it?",
         ] {
             assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
         }
@@ -1316,6 +1319,8 @@ mod tests {
             "The client paid us straight to our bank account instead of through the Stripe link.",
             "I don't want to pay outside the system, just tell me where the invoice is.",
             "The payment went through the portal without any trouble this time.",
+            "Please keep the payment in the portal, I want the record.",
+            "We kept the invoice system out of it last year when we paid the roofer.",
         ] {
             assert!(!finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
         }

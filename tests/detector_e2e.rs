@@ -96,6 +96,7 @@ const MENTIONS: &[&str] = &[
     "Hi,\n\nlast year I paid the nanny through Zelle every Friday. Is that the dependent care credit?\n\nAnn\n",
     "Hi,\n\nmy previous accountant used to text me reminders. Does the portal send them?\n\nAnn\n",
     "Hi,\n\nlots of my clients now ask to pay by Zelle. Do I give them a receipt?\n\nAnn\n",
+    "Hi,\n\nlast year a few invoices were paid outside the system because QuickBooks was down.\n\nAnn\n",
 ];
 
 /// Intent without a handle or number: an app accepted as the way to pay,
@@ -123,7 +124,52 @@ const INTENT: &[(&str, &str)] = &[
         "Hi,\n\nwe could pay you directly and split what we save on the platform fee.\n\nAnn\n",
         "payment",
     ),
+    (
+        "Hi,\n\nI'll leave cash for you when you come by, no need to run it through the billing.\n\nAnn\n",
+        "payment",
+    ),
+    (
+        "Hi,\n\nPayPal also works if the portal is down again.\n\nAnn\n",
+        "payment",
+    ),
 ];
+
+/// Payment apps named as a vendor or a record, not as a way to pay.
+const VENDOR_SENSES: &[&str] = &[
+    "Hi,\n\nGoogle Pay shows a $19.99 charge every month; can you help me place it?\n\nAnn\n",
+    "Hi,\n\nthe Zelle receipt for the new laptop is attached.\n\nAnn\n",
+    "Hi,\n\nCash App froze my account last week, can you tell me what that does to my return?\n\nAnn\n",
+];
+
+#[test]
+fn explain_lists_no_hit_for_a_vendor_sense_mention_and_a_lone_hit_below_a_higher_flag_line() {
+    let env = Env::new(&Options::default());
+    for (i, body) in VENDOR_SENSES.iter().enumerate() {
+        let v = explain(&env, &format!("vendor{i}"), body);
+        assert_eq!(v["detector"]["flagged"], false, "{body}: {v:#}");
+        // A mention without intent is no evidence at all, so nothing is
+        // listed, not even below the flag line.
+        assert!(hits(&v).is_empty(), "{body}: {v:#}");
+    }
+
+    // With a flag line of 2, one accepted payment app is listed as a hit
+    // that does not flag.
+    let env = Env::new(&Options {
+        extra_toml: "[detector]\nmin_score = 2\n".to_owned(),
+        ..Options::default()
+    });
+    let body = "Hi,\n\nVenmo works too if that is easier.\n\nAnn\n";
+    let v = explain(&env, "accepted", body);
+    assert_eq!(v["detector"]["flagged"], false, "{v:#}");
+    assert_eq!(v["detector"]["score"], 1, "{v:#}");
+    let found = hits(&v);
+    assert_eq!(found.len(), 1, "{v:#}");
+    assert_eq!(str_field(&found[0], "category"), "payment", "{v:#}");
+    assert_eq!(str_field(&found[0], "text"), "Venmo", "{v:#}");
+    let file = env.dir.path().join("accepted");
+    let text = env.run_ok(&["explain", file.to_str().expect("utf-8"), "--rcpt", SUPPORT]);
+    assert!(text.contains("below the flagging score"), "{text}");
+}
 
 #[test]
 fn explain_does_not_flag_an_app_named_without_intent_and_flags_an_offer() {

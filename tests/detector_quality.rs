@@ -14,10 +14,11 @@
 //! `DETECTOR_SHOW_HELDOUT=1`, so tuning does not read them by accident.
 //! It fails when the tuned part is below 0.95 precision or recall or above
 //! 5 % alarms on hard negatives, or when the held-out part scores below the
-//! floors it scored when first measured (`HELD_OUT_FLOORS`: it misses every
-//! target). Also checks that `contrib/detector.toml` is
-//! exactly the built-in default, so the documented configuration cannot
-//! drift from the code.
+//! floors set when it was first measured (`HELD_OUT_FLOORS`). Between
+//! batches the held-out folder may be empty or missing: the test then says
+//! "no held-out part" and checks the tuned part alone. Also checks that
+//! `contrib/detector.toml` is exactly the built-in default, so the
+//! documented configuration cannot drift from the code.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -63,8 +64,16 @@ fn load_cases(part: &str) -> Vec<Case> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/detector")
         .join(part);
-    let mut files: Vec<_> = fs::read_dir(&dir)
-        .expect("fixture directory")
+    // Only the held-out folder may be missing (between batches); the tuned
+    // folder always exists.
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !part.is_empty() => {
+            return Vec::new();
+        }
+        Err(e) => panic!("fixture directory {}: {e}", dir.display()),
+    };
+    let mut files: Vec<_> = entries
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();
@@ -344,11 +353,13 @@ const TARGETS: Floors = Floors {
     hard_alarm_rate: 0.05,
 };
 
-/// What the held-out part (the third batch, 160 messages) scored when it
-/// was first measured against these rules, below the targets (overall
-/// precision 0.880 and recall 0.917, the flag's 0.908 and 0.922, 6 of 74
-/// hard negatives): a change that scores worse there is a regression,
-/// whatever the tuned part says.
+/// The floors of the held-out part, set from what it scored when it was
+/// first measured: a change that scores worse there is a regression,
+/// whatever the tuned part says. Checked only while `heldout/` holds a
+/// batch. These are the third batch's figures (overall precision 0.880 and
+/// recall 0.917, the flag's 0.908 and 0.922, 6 of 74 hard negatives); that
+/// batch is tuned now, and the floors are set anew when the next batch is
+/// first measured.
 const HELD_OUT_FLOORS: Floors = Floors {
     precision: 0.87,
     recall: 0.91,
@@ -389,8 +400,13 @@ fn tuned_part_meets_the_targets_and_held_out_part_its_floors() {
     let ids: BTreeSet<&str> = all.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), all.len(), "case ids must be unique");
     let t = evaluate("tuned part", &tuned, true);
-    let show = std::env::var_os("DETECTOR_SHOW_HELDOUT").is_some_and(|v| v == "1");
-    let h = evaluate("held-out part", &heldout, show);
+    let h = if heldout.is_empty() {
+        println!("\nno held-out part");
+        None
+    } else {
+        let show = std::env::var_os("DETECTOR_SHOW_HELDOUT").is_some_and(|v| v == "1");
+        Some(evaluate("held-out part", &heldout, show))
+    };
     assert!(
         all.len() >= 600,
         "the labelled set has {} messages, want 600+",
@@ -401,13 +417,14 @@ fn tuned_part_meets_the_targets_and_held_out_part_its_floors() {
     assert!(positives >= 200, "{positives} positives, want 200+");
     assert!(hard >= 200, "{hard} hard negatives, want 200+");
     assert!(
-        heldout.len() >= 100,
-        "the held-out part has {} messages, want 100+",
+        heldout.is_empty() || heldout.len() >= 100,
+        "the held-out part has {} messages, want 100+ (or none between batches)",
         heldout.len()
     );
 
     for (i, cat) in Category::ALL.iter().enumerate() {
-        let labelled = t.per[i].tp + t.per[i].fn_ + h.per[i].tp + h.per[i].fn_;
+        let held = h.as_ref().map_or(0, |h| h.per[i].tp + h.per[i].fn_);
+        let labelled = t.per[i].tp + t.per[i].fn_ + held;
         assert!(
             labelled >= 20,
             "{}: only {labelled} labelled positives",
@@ -415,7 +432,9 @@ fn tuned_part_meets_the_targets_and_held_out_part_its_floors() {
         );
     }
     assert_floors("tuned part", &t, &TARGETS);
-    assert_floors("held-out part", &h, &HELD_OUT_FLOORS);
+    if let Some(h) = &h {
+        assert_floors("held-out part", h, &HELD_OUT_FLOORS);
+    }
 }
 
 #[test]

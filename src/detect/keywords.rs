@@ -23,7 +23,10 @@
 //!    no vendor, expense or past sense (see
 //!    [`AppMentions`](super::AppMentions)); for app names that are also
 //!    words (`signal`), a spelling that evades ("s.i.g.n.a.l") and a cue;
-//!    for invitations ("text me"), no habit just before ("used to text me").
+//!    for invitations ("text me"), no habit just before ("used to text me");
+//!    for app names, no vendor's act or record right after ("Google Pay
+//!    shows a charge", "the Zelle receipt"); for plain payment phrases, not
+//!    told as history (a past word, nothing said to the reader, no intent).
 
 use std::collections::HashMap;
 
@@ -32,7 +35,8 @@ use super::owner;
 use super::patterns::{Anchors, Compiled};
 use super::scan::{RawHit, Source};
 use super::words::{
-    self, CLAUSE_STOPS, SENTENCE_STOPS, is_word_byte, normalise_entry, words_after, words_before,
+    self, CLAUSE_STOPS, PhraseList, SENTENCE_STOPS, is_word_byte, normalise_entry, words_after,
+    words_before,
 };
 use super::{Category, DetectorConfig, Error};
 
@@ -329,6 +333,17 @@ pub(crate) fn judge<'c>(
             {
                 continue;
             }
+            if v.category == Category::Payment
+                && v.mention == Mention::No
+                && is_told(c, norm, ns, ne)
+            {
+                continue;
+            }
+            if matches!(v.mention, Mention::App | Mention::Evasive | Mention::Term)
+                && is_vendor_subject(norm, ne)
+            {
+                continue;
+            }
             let cued = match v.mention {
                 Mention::No => true,
                 Mention::App | Mention::Evasive => has_app_cue(c, norm, ns, ne),
@@ -513,12 +528,13 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     let (s, e) = words::sentence(norm, start, end, 160);
     let sentence = &norm[s..e];
     let app = &c.app;
-    if c.mention.vetoes.any_in(sentence) || app.vetoes.any_in(sentence) {
+    if is_vetoed(&c.mention.vetoes, sentence) || is_vetoed(&app.vetoes, sentence) {
         return false;
     }
     // An invitation, or a handle right after ("whatsapp me", "telegram:
-    // @jo"), whatever the tense.
-    if app.invitations.any_in(sentence) || handle_follows(c, norm, end, e) {
+    // @jo"), whatever the tense; not a habit ("used to text me on
+    // WhatsApp").
+    if invites(c, sentence) || handle_follows(c, norm, end, e) {
         return true;
     }
     let to_reader = speaks_to_reader(c, sentence);
@@ -530,7 +546,92 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     }
     let (ns, ne) = next_sentence(norm, e, 160);
     let next = &norm[ns..ne];
-    app.invitations.any_in(next) || has_handle(next)
+    invites(c, next) || has_handle(next)
+}
+
+/// An invitation in `window` that is not a habit ("used to text me",
+/// "usually messages me").
+fn invites(c: &Compiled, window: &[u8]) -> bool {
+    c.app
+        .invitations
+        .positions_in(window)
+        .any(|p| !is_habit(window, p))
+}
+
+/// Words right after a charge-sense veto that make it the reader's own
+/// charge ("the bookkeeping fee", "the tax prep invoice"), not bookkeeping.
+const OWN_CHARGES: &[&[u8]] = &[
+    b"fee",
+    b"fees",
+    b"invoice",
+    b"invoices",
+    b"bill",
+    b"retainer",
+    b"charge",
+];
+
+/// A veto phrase in `sentence`, unless it only names the reader's charge
+/// ("would Google Pay work for the bookkeeping fee?").
+fn is_vetoed(list: &PhraseList, sentence: &[u8]) -> bool {
+    list.matches_in(sentence)
+        .any(|(_, q)| !words_after(sentence, q, CLAUSE_STOPS, 1).any(|w| OWN_CHARGES.contains(&w)))
+}
+
+/// Words right after an app's name that make the app the subject of a
+/// vendor's act or the name of a record ("Cash App sent me a 1099-K",
+/// "Google Pay shows a charge", "the Venmo statement"): the app as a
+/// business the customer deals with, not a way to reach or pay the reader.
+const VENDOR_SENSES: &[&[u8]] = &[
+    b"shows",
+    b"showed",
+    b"charged",
+    b"charges",
+    b"charge",
+    b"says",
+    b"said",
+    b"reported",
+    b"reports",
+    b"issued",
+    b"issues",
+    b"froze",
+    b"frozen",
+    b"closed",
+    b"flagged",
+    b"deducted",
+    b"emailed",
+    b"notified",
+    b"withheld",
+    b"held",
+    b"limited",
+    b"blocked",
+    b"statement",
+    b"statements",
+    b"receipt",
+    b"receipts",
+    b"transactions",
+    b"history",
+    b"export",
+    b"premium",
+    b"fees",
+];
+
+/// The word right after an app's name (`end`) makes it a vendor or a record.
+fn is_vendor_subject(norm: &[u8], end: usize) -> bool {
+    words_after(norm, end, CLAUSE_STOPS, 1).any(|w| VENDOR_SENSES.contains(&w))
+}
+
+/// A plain payment phrase or proposal told as what happened: a word of the
+/// past in its sentence, no word to the reader, and no word of intent (an
+/// acceptance: a future, a conditional, a preference). "Last year some
+/// invoices were paid outside the system" reports; "I paid you outside the
+/// portal last time, can we do that again?" proposes.
+pub(crate) fn is_told(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    c.app.past.any_in(sentence)
+        && !speaks_to_reader(c, sentence)
+        && !c.app.acceptances.any_in(sentence)
+        && !invites(c, sentence)
 }
 
 /// A handle right after a name: "venmo me", "zelle: 555…", "cash app $jo".
@@ -633,7 +734,7 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
     let (s, e) = words::sentence(norm, start, end, 160);
     let sentence = &norm[s..e];
     let cues = &c.mention;
-    if cues.vetoes.any_in(sentence) {
+    if is_vetoed(&cues.vetoes, sentence) {
         return false;
     }
     let second_person = speaks_to_reader(c, sentence);
@@ -655,7 +756,7 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
     }
     // Offered or accepted as the way to pay: "Venmo works too", "Zelle is
     // fine", "can we do Zelle?".
-    if acceptance_follows(c, norm, end, e) || c.app.invitations.any_in(sentence) {
+    if acceptance_follows(c, norm, end, e) || invites(c, sentence) {
         return true;
     }
     // A payment verb shortly before in the same clause, unless someone else
@@ -1096,5 +1197,155 @@ mod tests {
             "My accountant's fee is due, so can I pay by Venmo?",
             Category::Payment
         ));
+    }
+
+    #[test]
+    fn an_app_named_as_a_vendor_or_a_record_is_not_evidence() {
+        for (t, c) in [
+            (
+                "Google Pay shows a $19.99 charge every month; can you help me place it?",
+                Category::Payment,
+            ),
+            (
+                "Cash App froze my account, can you tell me what to do?",
+                Category::Payment,
+            ),
+            (
+                "The Zelle receipt for the equipment is attached.",
+                Category::Payment,
+            ),
+            (
+                "Your WhatsApp export is attached for the audit.",
+                Category::Messaging,
+            ),
+        ] {
+            assert!(!finds(t, c), "{t}: {:?}", rules_for(t));
+        }
+        assert!(finds(
+            "Can I Zelle you the balance tonight?",
+            Category::Payment
+        ));
+    }
+
+    #[test]
+    fn an_invitation_told_as_a_habit_does_not_make_an_app_evidence() {
+        assert!(!finds(
+            "The old bookkeeper used to text me reminders on WhatsApp, which I liked.",
+            Category::Messaging
+        ));
+        assert!(finds(
+            "From now on, text me on WhatsApp instead.",
+            Category::Messaging
+        ));
+    }
+
+    #[test]
+    fn the_reader_s_own_charge_is_not_a_bookkeeping_veto() {
+        assert!(finds(
+            "Would Google Pay work for the bookkeeping fee?",
+            Category::Payment
+        ));
+        assert!(!finds(
+            "Can you recategorize the Zelle transfers in my bookkeeping?",
+            Category::Payment
+        ));
+    }
+
+    #[test]
+    fn a_payment_app_accepted_in_other_words_is_a_cue() {
+        for t in [
+            "PayPal also works if the portal is down again.",
+            "Would Apple Cash work for the retainer?",
+            "Revolut works for us, just say the word.",
+        ] {
+            assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "My employer reimbursed me through Zelle for the hotel.",
+            "We accept PayPal on our online store; are the processing fees deductible?",
+        ] {
+            assert!(!finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn a_proposal_told_as_history_is_not_evidence() {
+        for (t, c) in [
+            (
+                "Last year a few invoices were paid outside the system because QuickBooks was down.",
+                Category::Payment,
+            ),
+            (
+                "My old bookkeeper had me pay her off the books in 2019.",
+                Category::Payment,
+            ),
+            (
+                "We used to run the whole team on Slack, but we switched to email last year.",
+                Category::Messaging,
+            ),
+        ] {
+            assert!(!finds(t, c), "{t}: {:?}", rules_for(t));
+        }
+        for (t, c) in [
+            (
+                "I paid you outside the system last time; can we do that again?",
+                Category::Payment,
+            ),
+            (
+                "We used email before, but could we talk on Slack instead?",
+                Category::Messaging,
+            ),
+        ] {
+            assert!(finds(t, c), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn paying_around_the_billing_system_in_plain_words_is_evidence() {
+        for t in [
+            "Can I pay the bookkeeper herself instead of the firm?",
+            "I'd like to send the payment straight to you and leave the billing system out of it.",
+            "Could we handle the fee between us, without it showing up in the portal?",
+            "I'd rather not pay through the system this time.",
+            "I'll leave cash for you when you come by, no need to run it through the billing.",
+            "Just tell me the amount and I'll move the money over myself, no invoice needed.",
+            "I'd like to pay Sarah directly for her time rather than the agency.",
+            "Can I give you the money myself and keep it off the portal?",
+            "Could I cut you a check and we keep the billing out of it?",
+        ] {
+            assert!(finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "The client paid us straight to our bank account instead of through the Stripe link.",
+            "I don't want to pay outside the system, just tell me where the invoice is.",
+            "The payment went through the portal without any trouble this time.",
+            "Please keep the payment in the portal, I want the record.",
+            "We kept the invoice system out of it last year when we paid the roofer.",
+        ] {
+            assert!(!finds(t, Category::Payment), "{t}: {:?}", rules_for(t));
+        }
+    }
+
+    #[test]
+    fn a_handle_after_an_invitation_is_evidence_and_a_photo_is_not() {
+        assert!(finds(
+            "Snap me @jenna.b.fit if you have questions",
+            Category::Messaging
+        ));
+        assert!(finds(
+            "I'm on Instagram, can we keep chatting there?",
+            Category::Messaging
+        ));
+        assert!(finds(
+            "Teams works for me too, add me as an external contact.",
+            Category::Messaging
+        ));
+        for t in [
+            "Snap me a photo of the receipt if you can.",
+            "Our Instagram ads cost $800 in May.",
+            "Teams works fine for the staff, but the license went up.",
+        ] {
+            assert!(rules_for(t).is_empty(), "{t}: {:?}", rules_for(t));
+        }
     }
 }

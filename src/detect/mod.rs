@@ -26,8 +26,12 @@
 //!   card numbers (Luhn), Bitcoin/Litecoin/Dogecoin/Tron addresses
 //!   (Base58Check or Bech32/Bech32m checksums), Ethereum addresses, and
 //!   "pay you directly" / "outside the system" / "straight to your
-//!   account"; payment apps only with a cue (offered, accepted, asked
-//!   about), as for messaging apps.
+//!   account" / "no need to run it through the billing"; payment apps
+//!   (Venmo, Zelle, PayPal, Apple Pay, …) only with a cue (offered,
+//!   accepted: "works too", "is fine", asked about), as for messaging apps.
+//!   An app named as a vendor or a record ("Google Pay shows a charge",
+//!   "the Zelle receipt"), and a plain phrase told as history ("some
+//!   invoices were paid outside the system last year"), are not evidence.
 //!
 //! How (see `scan.rs` for the pipeline): the text is normalised
 //! once (`normalize.rs`: case, zero-width characters, Unicode look-alikes,
@@ -74,7 +78,7 @@ pub use quote::{new_text, new_text_ranges};
 
 /// Bumped when the scanning code changes what it finds for the same
 /// configuration; part of [`Detector::version`].
-pub const ENGINE_VERSION: u32 = 3;
+pub const ENGINE_VERSION: u32 = 4;
 
 /// What kind of off-platform evidence a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

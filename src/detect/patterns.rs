@@ -470,12 +470,17 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "teams_chat",
             "messaging",
-            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)",
+            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)|\bteams\s+(?:works|would\s+work|is\s+(?:fine|ok|okay|easier|better))\s+(?:for\s+(?:me|us)|too|as\s+well)\b",
         ),
         pattern(
             "messaging_link",
             "messaging",
             r"\b(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|t\.me|telegram\.me|telegram\.dog|discord\.gg|discord\.com/users|discordapp\.com/users|signal\.me|signal\.group|m\.me|join\.skype\.com|u\.wechat\.com|line\.me|viber\.click)/",
+        ),
+        pattern(
+            "handle_invite",
+            "messaging",
+            r"\b(?:snap|insta)\s+me\s+(?:up\s+)?(?:at\s+|on\s+)?@[a-z0-9_][a-z0-9_.]{2,}",
         ),
         pattern(
             "send_me_a_text",
@@ -506,6 +511,11 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             "pay_directly",
             "payment",
             r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
+        ),
+        pattern(
+            "billing_bypass",
+            "payment",
+            r"\b(?:pay|paying|payment|fee|fees|check|cheque|cash|money|transfer|settle|settling|wire|balance|retainer|send\s+(?:it|this|that|the\s+[a-z]+)|hand\s+you|mail\s+you)\b[^.!?\n]{0,60}?\b(?:skip|skipping|bypass|bypassing|avoid|avoiding|around|outside(?:\s+of)?|without|rather\s+than|instead\s+of|not|no\s+need\s+to|leave|leaving|doesn'?t|don'?t|out\s+of|keep\s+(?:it|this|that|them)\s+off)\b[^.!?\n]{0,25}?\b(?:the|your|this|that)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|checkout|website|system|platform|firm|company|agency)\b|\b(?:pay|paying|payment|fee|fees|check|cheque|cash|money|transfer|settle|settling|wire|balance|retainer)\b[^.!?\n]{0,60}?\b(?:leave|leaving|keep|keeping)\s+(?:the|your)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|system|platform)\s+(?:[a-z]+\s+)?out\s+of\s+(?:it|this|that)\b|\b(?:rather\s+not|prefer\s+not\s+to|skip|avoid|instead\s+of|rather\s+than)\s+(?:[a-z]+\s+)?(?:pay|paying)\s+(?:[a-z]+\s+)?(?:through|via|in|on|using)\s+(?:the|your|this|that)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|checkout|website|system|platform)\b",
         ),
         pattern(
             "friends_and_family",

@@ -405,6 +405,13 @@ fn find_patterns<'c>(
                 {
                     continue;
                 }
+                // What happened, told to no one in particular, is not a
+                // proposal ("we used to run the team on Slack").
+                if matches!(p.category, Category::Messaging | Category::Payment)
+                    && keywords::is_told(c, norm, m.start(), m.end())
+                {
+                    continue;
+                }
                 let source = match p.category {
                     Category::Messaging | Category::Payment => Source::Phrase,
                     Category::Phone | Category::Email | Category::Address => Source::Structured,

@@ -356,14 +356,13 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch. These are the third batch's figures (overall precision 0.880 and
-/// recall 0.917, the flag's 0.908 and 0.922, 6 of 74 hard negatives); that
-/// batch is tuned now, and the floors are set anew when the next batch is
-/// first measured.
+/// batch. These are the fourth batch's figures (overall precision 0.935
+/// and recall 0.800, the flag's 0.947 and 0.818, 5 of 110 hard negatives),
+/// rounded down; they are set anew when the next batch is first measured.
 const HELD_OUT_FLOORS: Floors = Floors {
-    precision: 0.87,
-    recall: 0.91,
-    hard_alarm_rate: 0.09,
+    precision: 0.93,
+    recall: 0.80,
+    hard_alarm_rate: 0.05,
 };
 
 fn assert_floors(name: &str, r: &Report, f: &Floors) {

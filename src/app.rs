@@ -87,17 +87,26 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         crate::config::reload::INTERVAL,
         crate::outbound::whole::load,
     ));
+    // One node holds every duty; several share them (see `nodes`).
+    let duties = match &store_at {
+        crate::store::Location::Postgres(target) => {
+            crate::nodes::start(target.clone(), cfg_rx.clone(), shutdown.token.child_token())
+        }
+        crate::store::Location::Sqlite(_) => crate::nodes::Duties::all(),
+    };
     shutdown.tracker.spawn(crate::poller::supervise(
         crate::poller::Context {
             spool: spool.clone(),
             store: shared_store.clone(),
             config: cfg_rx.clone(),
+            duties: duties.clone(),
         },
         shutdown.token.child_token(),
     ));
     shutdown.tracker.spawn(crate::compliance::run(
         cfg_rx.clone(),
         shared_store.clone(),
+        duties.clone(),
         shutdown.token.child_token(),
     ));
     let cfg_rx_web = cfg_rx.clone();
@@ -105,6 +114,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         cfg_rx,
         shared_store,
         crate::clock::from_env(),
+        duties,
         shutdown.token.child_token(),
     ));
     let settings = Arc::new(Settings::from_config(&cfg)?);

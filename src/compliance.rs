@@ -853,6 +853,7 @@ pub fn rescan_all(
 pub async fn run(
     mut config: watch::Receiver<Arc<Config>>,
     store: SharedStore,
+    mut duties: crate::nodes::Duties,
     token: CancellationToken,
 ) {
     loop {
@@ -864,7 +865,7 @@ pub async fn run(
                 .max(1)
                 .saturating_mul(60),
         );
-        if cfg.detector.enabled {
+        if cfg.detector.enabled && duties.holds(crate::nodes::RESCAN) {
             let version = cfg.detector_engine.version().to_owned();
             let now = Time::now();
             let c = cfg.clone();
@@ -880,6 +881,7 @@ pub async fn run(
         tokio::select! {
             () = token.cancelled() => return,
             changed = config.changed() => if changed.is_err() { return },
+            () = duties.changed() => {}
             () = tokio::time::sleep(every) => {}
         }
     }

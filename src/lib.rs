@@ -81,6 +81,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod monitor;
+pub mod nodes;
 pub mod outbound;
 pub mod parse;
 pub mod pipeline;

@@ -422,6 +422,7 @@ pub async fn run(
     config: watch::Receiver<Arc<Config>>,
     store: SharedStore,
     clock: Arc<dyn Clock>,
+    mut duties: crate::nodes::Duties,
     token: CancellationToken,
 ) {
     let every = if clock.is_controlled() {
@@ -430,6 +431,14 @@ pub async fn run(
         Duration::from_secs(20)
     };
     loop {
+        // Several nodes: only the one holding the duty runs the passes.
+        if !duties.holds(crate::nodes::SCHEDULER) {
+            tokio::select! {
+                () = token.cancelled() => return,
+                () = duties.changed() => {}
+            }
+            continue;
+        }
         let cfg = config.borrow().clone();
         let now = clock.now();
         let composed = match store.writing(move |w| tick(w, &cfg, now)).await {

@@ -10,6 +10,7 @@ mod admin;
 mod backup;
 mod export;
 mod mail;
+mod nodes;
 mod rules;
 mod search;
 mod serve;
@@ -116,6 +117,9 @@ enum Command {
     Restore(backup::RestoreArgs),
     /// Webhook deliveries: queued, sending, sent, failed; `retry ID`.
     Webhooks(webhooks::WebhooksArgs),
+    /// The nodes sharing a PostgreSQL store and which holds each duty
+    /// (each IMAP mailbox, the scheduler, rescans).
+    Nodes(nodes::NodesArgs),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -172,6 +176,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Webhooks(args) => webhooks::webhooks(args),
+        Command::Nodes(args) => nodes::nodes(args),
     }
 }
 

@@ -195,6 +195,9 @@ pub struct Context {
     /// The configuration (for tickets and notices; the account is fixed
     /// for the task's life).
     pub config: watch::Receiver<Arc<Config>>,
+    /// The mailboxes this node polls (all of them, but on a store shared
+    /// by several nodes).
+    pub duties: crate::nodes::Duties,
 }
 
 /// The accounts the configuration asks for, by mailbox address.
@@ -233,9 +236,11 @@ async fn stop(address: &str, r: Running) {
 /// then stop them all (each after its current batch commits).
 pub async fn supervise(ctx: Context, token: CancellationToken) {
     let mut config = ctx.config.clone();
+    let mut duties = ctx.duties.clone();
     let mut running: HashMap<String, Running> = HashMap::new();
     loop {
-        let wanted = accounts(&config.borrow_and_update());
+        let mut wanted = accounts(&config.borrow_and_update());
+        wanted.retain(|mailbox, _| duties.holds(&crate::nodes::imap(mailbox)));
         let stale: Vec<String> = running
             .iter()
             .filter(|(addr, r)| wanted.get(*addr).is_none_or(|(_, a)| *a != r.account))
@@ -272,6 +277,7 @@ pub async fn supervise(ctx: Context, token: CancellationToken) {
         tokio::select! {
             () = token.cancelled() => break,
             changed = config.changed() => if changed.is_err() { break },
+            () = duties.changed() => {}
         }
     }
     let all: Vec<_> = running.drain().collect();

@@ -177,6 +177,8 @@ pub enum Connection {
 
 /// A PostgreSQL connection and the statements prepared on it.
 pub struct Pg {
+    /// This node's name.
+    node: String,
     client: RefCell<postgres::Client>,
     /// Keyed by the SQLite text of the statement.
     prepared: RefCell<HashMap<String, postgres::Statement>>,
@@ -199,9 +201,10 @@ pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 impl Pg {
-    /// Wrap a connected client.
-    pub fn new(client: postgres::Client) -> Pg {
+    /// Wrap a connected client of node `node`.
+    pub fn new(client: postgres::Client, node: String) -> Pg {
         Pg {
+            node,
             client: RefCell::new(client),
             prepared: RefCell::new(HashMap::new()),
         }
@@ -285,6 +288,14 @@ impl Connection {
         match self {
             Connection::Lite(_) => None,
             Connection::Pg(p) => Some(p),
+        }
+    }
+
+    /// This node's name on a shared store; `""` on SQLite.
+    pub fn node(&self) -> &str {
+        match self {
+            Connection::Lite(_) => "",
+            Connection::Pg(p) => &p.node,
         }
     }
 

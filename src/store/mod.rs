@@ -36,6 +36,7 @@ mod facts;
 mod gauges;
 pub mod lock;
 mod migrate;
+pub mod nodes;
 mod outbox;
 pub mod pg;
 mod poll;

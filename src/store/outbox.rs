@@ -853,6 +853,19 @@ impl Outbox {
     pub fn recover(&mut self) -> Result<usize, Error> {
         const Q: &str =
             "UPDATE outbox SET status = 'queued', claimed_at = NULL WHERE status = 'sending'";
+        // Several nodes: only this node's own rows (from before its
+        // restart) and those of nodes gone silent; the others are being
+        // sent right now.
+        const PG: &str = "UPDATE outbox SET status = 'queued', claimed_at = NULL, claimed_by = ''
+            WHERE status = 'sending' AND (claimed_by = ?1 OR claimed_by NOT IN
+                (SELECT name FROM nodes WHERE heartbeat_at >= ?2))";
+        if self.conn.is_pg() {
+            let alive_since = Time::now().secs() - super::pg::DEAD_AFTER_SECS;
+            return self
+                .conn
+                .execute(PG, params![self.conn.node(), alive_since])
+                .map_err(|e| Error::sql(PG, e));
+        }
         self.conn.execute(Q, []).map_err(|e| Error::sql(Q, e))
     }
 
@@ -923,9 +936,21 @@ impl Outbox {
                 WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?1
                     ORDER BY next_attempt_at, id LIMIT ?3)
                 RETURNING id, ticket_id, kind, message_id, mail_from, rcpt_to, subject, raw, attempts";
-            let mut st = txn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+            // Several nodes: rows another node is claiming are skipped, and
+            // the claim names this node.
+            const PG: &str = "UPDATE outbox SET status = 'sending', attempts = attempts + 1,
+                    claimed_at = ?2, claimed_by = ?4
+                WHERE status = 'queued' AND id IN (SELECT id FROM outbox
+                    WHERE status = 'queued' AND next_attempt_at <= ?1
+                    ORDER BY next_attempt_at, id LIMIT ?3 FOR UPDATE SKIP LOCKED)
+                RETURNING id, ticket_id, kind, message_id, mail_from, rcpt_to, subject, raw, attempts";
+            let q = txn.pick(Q, PG);
+            let mut st = txn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
+            let node = txn.node().to_owned();
+            let params = params![now.millis(), now.secs(), limit as i64, node];
+            let params = if txn.is_pg() { params } else { &params[..3] };
             let rows = st
-                .query_map(params![now.millis(), now.secs(), limit as i64], |r| {
+                .query_map(params, |r| {
                     Ok(Claimed {
                         id: OutboxId(r.get(0)?),
                         ticket: r.get::<_, Option<i64>>(1)?.map(TicketId),

@@ -70,7 +70,7 @@ pub fn connect(target: &Target) -> Result<Connection, Error> {
             .connect(postgres::NoTls)
             .map_err(|e| open_err(e.into()))?;
         migrate(&mut client)?;
-        Ok(Connection::Pg(Pg::new(client)))
+        Ok(Connection::Pg(Pg::new(client, target.node.clone())))
     })
 }
 
@@ -111,6 +111,18 @@ fn migrate(client: &mut postgres::Client) -> Result<(), Error> {
     tx.commit().map_err(sql("COMMIT"))?;
     Ok(())
 }
+
+/// The advisory lock key of `name` (a thread key, a duty): the first 64
+/// bits of its SHA-256.
+pub fn advisory_key(name: &str) -> i64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(name.as_bytes());
+    i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// A node whose last heartbeat is older than this is taken for dead: the
+/// mail and webhook rows it claimed are sent by another node.
+pub const DEAD_AFTER_SECS: i64 = 20;
 
 /// The schema version of a PostgreSQL store.
 ///

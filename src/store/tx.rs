@@ -287,11 +287,7 @@ impl<'c> Tx<'c> {
         }
         let mut hashed: Vec<i64> = keys
             .filter(|k| !k.is_empty())
-            .map(|k| {
-                use sha2::Digest;
-                let d = sha2::Sha256::digest(k.as_bytes());
-                i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
-            })
+            .map(super::pg::advisory_key)
             .collect();
         hashed.sort_unstable();
         hashed.dedup();

@@ -241,6 +241,19 @@ impl WebhookQueue {
     pub fn recover(&mut self) -> Result<usize, Error> {
         const Q: &str = "UPDATE webhook_deliveries SET status = 'queued', claimed_at = NULL
             WHERE status = 'sending'";
+        // Several nodes: this node's own rows and those of silent nodes
+        // (as the outbox's).
+        const PG: &str = "UPDATE webhook_deliveries SET status = 'queued', claimed_at = NULL,
+                claimed_by = ''
+            WHERE status = 'sending' AND (claimed_by = ?1 OR claimed_by NOT IN
+                (SELECT name FROM nodes WHERE heartbeat_at >= ?2))";
+        if self.conn.is_pg() {
+            let alive_since = Time::now().secs() - super::pg::DEAD_AFTER_SECS;
+            return self
+                .conn
+                .execute(PG, params![self.conn.node(), alive_since])
+                .map_err(|e| Error::sql(PG, e));
+        }
         self.conn.execute(Q, []).map_err(|e| Error::sql(Q, e))
     }
 
@@ -318,9 +331,19 @@ impl WebhookQueue {
                     WHERE status = 'queued' AND next_attempt_at <= ?1
                     ORDER BY next_attempt_at, id LIMIT ?3)
                 RETURNING id, event_id, event, url, format, ticket_id, data, created_at, attempts";
-            let mut st = txn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+            const PG: &str = "UPDATE webhook_deliveries SET status = 'sending',
+                    attempts = attempts + 1, claimed_at = ?2, claimed_by = ?4
+                WHERE status = 'queued' AND id IN (SELECT id FROM webhook_deliveries
+                    WHERE status = 'queued' AND next_attempt_at <= ?1
+                    ORDER BY next_attempt_at, id LIMIT ?3 FOR UPDATE SKIP LOCKED)
+                RETURNING id, event_id, event, url, format, ticket_id, data, created_at, attempts";
+            let q = txn.pick(Q, PG);
+            let mut st = txn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
+            let node = txn.node().to_owned();
+            let params = params![now.millis(), now.secs(), limit as i64, node];
+            let params = if txn.is_pg() { params } else { &params[..3] };
             let rows = st
-                .query_map(params![now.millis(), now.secs(), limit as i64], |r| {
+                .query_map(params, |r| {
                     let data: String = r.get(6)?;
                     Ok((
                         Delivery {

@@ -165,7 +165,10 @@ CREATE TABLE outbox (
     created_at BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL DEFAULT 0,
     claimed_at BIGINT,
-    sent_at BIGINT
+    sent_at BIGINT,
+    -- The node sending it: another node takes the row over when this
+    -- one stops sending heartbeats.
+    claimed_by TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
 CREATE INDEX outbox_rcpt ON outbox(rcpt_to, created_at);
@@ -393,7 +396,8 @@ CREATE TABLE webhook_deliveries (
     created_at BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL DEFAULT 0,
     claimed_at BIGINT,
-    sent_at BIGINT
+    sent_at BIGINT,
+    claimed_by TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
 

@@ -10,8 +10,9 @@
 # server is neither set up nor touched), headless Chromium for the web
 # pages, and systemd-analyze for the unit in contrib/systemd. Installs what
 # is missing: python3, dovecot-imapd, postfix, openssl, chromium and
-# systemd with apt (sudo when not root), aiosmtpd with pip or apt. Then
-# runs the whole suite in the release profile.
+# systemd and postgresql with apt (sudo when not root), aiosmtpd with pip
+# or apt. Then runs the whole suite in the release profile, and the store's
+# tests a second time with the store on PostgreSQL.
 # Extra arguments go to `cargo test` (e.g. `bash contrib/test.sh --test crash`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,12 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # tests/deploy.rs checks contrib/systemd/postdesk.service with
 # `systemd-analyze verify` (no running systemd needed).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The store's tests run on PostgreSQL too, and tests/cluster.rs runs three
+# nodes on one: a throwaway cluster per test binary (contrib/pg-cluster.sh:
+# initdb into a temp dir, the server on a loopback port, as the postgres
+# user when root), never the system's own.
+ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need+=(postgresql)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 # The IMAP TLS test makes a throwaway CA and server certificate with openssl.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The web door's browser test renders the contact and customer pages in
@@ -81,3 +88,14 @@ if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
 fi
 
 cargo test --release --locked "$@"
+
+# The tests of the store, again with the store on PostgreSQL (each test a
+# database of its own). Skipped when arguments chose other tests.
+if [ $# -eq 0 ] || [ "$*" = "--no-fail-fast" ]; then
+    POSTDESK_TEST_BACKEND=postgres cargo test --release --locked "$@" \
+        --test smtp_accept --test threading --test routing --test conversation \
+        --test outbound --test automation --test sla --test satisfaction \
+        --test webhooks --test stats --test ticket_numbers --test cli_listing \
+        --test detector_actions --test detector_e2e --test digest --test trust \
+        --test bad_input --test crash --test fidelity --test ingest_cli --test metrics
+fi

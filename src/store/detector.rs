@@ -365,7 +365,7 @@ impl Tx<'_> {
     ) -> Result<Vec<Suspension>, Error> {
         let client = client.to_lowercase();
         const Q: &str = suspension_query!(
-            "WHERE s.client = ?1 AND s.lifted_at IS NULL AND (?2 IS NULL OR s.queue = ?2)"
+            "WHERE s.client = ?1 AND s.lifted_at IS NULL AND (CAST(?2 AS TEXT) IS NULL OR s.queue = ?2)"
         );
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let mut lifted: Vec<Suspension> = st

@@ -129,6 +129,45 @@ pub struct Env {
 impl Env {
     /// A fresh temp dir with a `rules.toml` written from `opts`.
     pub fn new(opts: &Options) -> Env {
+        Env::make(opts, super::pg::enabled())
+    }
+
+    /// [`Env::new`] with the store on PostgreSQL whatever the run's
+    /// backend (the tests of several nodes).
+    pub fn new_postgres(opts: &Options) -> Env {
+        Env::make(opts, true)
+    }
+
+    /// Another node of this env's PostgreSQL store, named `name`: a
+    /// config directory of its own holding a copy of this one's files
+    /// (rules, secrets, mailboxes) with `node = "<name>"`, and a data
+    /// directory of its own.
+    pub fn node(&self, name: &str) -> Env {
+        let db = self
+            .pg_database
+            .clone()
+            .expect("several nodes need the store on PostgreSQL");
+        let dir = tempfile::Builder::new()
+            .prefix("postdesk-node-")
+            .tempdir()
+            .expect("create temp dir");
+        let config_dir = dir.path().join("config");
+        let data_dir = dir.path().join("data");
+        fs::create_dir_all(&data_dir).expect("create data dir");
+        copy_tree(&self.config_dir, &config_dir);
+        let rules = fs::read_to_string(config_dir.join("rules.toml")).expect("rules.toml");
+        let rules = rules.replace("[store]\n", &format!("[store]\nnode = \"{name}\"\n"));
+        fs::write(config_dir.join("rules.toml"), rules).expect("write rules.toml");
+        Env {
+            dir,
+            config_dir,
+            data_dir,
+            server_vars: Vec::new(),
+            pg_database: Some(db),
+        }
+    }
+
+    fn make(opts: &Options, postgres: bool) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("postdesk-test-")
             .tempdir()
@@ -139,7 +178,7 @@ impl Env {
         fs::create_dir_all(&data_dir).expect("create data dir");
         let mut rules = rules_toml(opts);
         let mut pg_database = None;
-        if super::pg::enabled() {
+        if postgres {
             // The same test on PostgreSQL: a database of its own.
             let cluster = super::pg::cluster();
             let database = cluster.new_database();
@@ -235,6 +274,20 @@ impl Env {
             fs::create_dir_all(parent).expect("create config subdir");
         }
         write_private(&path, contents.as_bytes());
+    }
+}
+
+/// Copy directory `from` to `to` (created), files with their modes.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create dir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy file");
+        }
     }
 }
 

@@ -42,7 +42,7 @@ pub fn run(
     mail_from: Option<String>,
 ) -> anyhow::Result<serde_json::Value> {
     let parsed = crate::parse::parse(&raw);
-    let mut store = store::Store::open(&cfg.store_location())?;
+    let mut store = store::Store::open(cfg.store_location())?;
     let envelope = envelope(rcpt, mail_from);
     let now = Time::now();
     let msg = pipeline::Incoming {
@@ -172,7 +172,7 @@ pub fn rules_test(cfg: &Config, raw: &[u8], ticket: TicketId) -> anyhow::Result<
         text: &text,
         automatic: None,
     };
-    let mut store = store::Store::open(&cfg.store_location())?;
+    let mut store = store::Store::open(cfg.store_location())?;
     let now = Time::now();
     let cascade = store
         .dry_run(|tx| crate::triggers::dry_run(tx, cfg, ticket, triggers, Some(message), now))?

@@ -123,7 +123,7 @@ pub(super) fn digest_run(args: DigestRunArgs) -> anyhow::Result<ExitCode> {
     {
         return Err(refuse(format!("no client {c} (mailboxes/{c}.toml)")));
     }
-    let mut store = Store::open(&cfg.store_location())?;
+    let mut store = Store::open(cfg.store_location())?;
     let now = crate::clock::from_env().now();
     let digests =
         crate::scheduler::run_now(&mut store, &cfg, args.client.as_deref(), now, args.dry_run)?;

@@ -228,7 +228,7 @@ fn load(common: &Common) -> anyhow::Result<Config> {
 /// The configuration and the store in its data directory.
 fn open(common: &Common) -> anyhow::Result<(Config, Store)> {
     let cfg = load(common)?;
-    let store = Store::open(&cfg.store_location())?;
+    let store = Store::open(cfg.store_location())?;
     Ok((cfg, store))
 }
 

@@ -171,8 +171,8 @@ pub use rusqlite::params;
 pub enum Connection {
     /// SQLite.
     Lite(rusqlite::Connection),
-    /// PostgreSQL.
-    Pg(Pg),
+    /// PostgreSQL (boxed: its client and statement map are larger).
+    Pg(Box<Pg>),
 }
 
 /// A PostgreSQL connection and the statements prepared on it.

@@ -31,6 +31,9 @@ pub struct NodeRow {
     pub duties: Vec<String>,
 }
 
+/// The nodes and the duties' holders.
+pub type NodeList = (Vec<NodeRow>, Vec<DutyRow>);
+
 /// One duty and who holds it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DutyRow {
@@ -145,7 +148,7 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn nodes(&self, now: Time) -> Result<Option<(Vec<NodeRow>, Vec<DutyRow>)>, Error> {
+    pub fn nodes(&self, now: Time) -> Result<Option<NodeList>, Error> {
         if !self.conn.is_pg() {
             return Ok(None);
         }

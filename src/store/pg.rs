@@ -70,7 +70,10 @@ pub fn connect(target: &Target) -> Result<Connection, Error> {
             .connect(postgres::NoTls)
             .map_err(|e| open_err(e.into()))?;
         migrate(&mut client)?;
-        Ok(Connection::Pg(Pg::new(client, target.node.clone())))
+        Ok(Connection::Pg(Box::new(Pg::new(
+            client,
+            target.node.clone(),
+        ))))
     })
 }
 

@@ -336,10 +336,9 @@ impl Tx<'_> {
             n.now.secs()
         ])
         .map_err(sql(Q))?;
-        Ok(self
-            .conn
+        self.conn
             .last_insert_rowid()
-            .map_err(|e| Error::sql("lastval", e))?)
+            .map_err(|e| Error::sql("lastval", e))
     }
 
     /// The number and status of `ticket`.

@@ -83,7 +83,9 @@ def source(port, count, sessions):
 
 def sink_rate(work):
     port = free_port()
-    sink = subprocess.Popen(["smtp-sink", "-c", f"127.0.0.1:{port}", "1000"],
+    # smtp-sink refuses to run as root.
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    sink = subprocess.Popen(["smtp-sink", *user, f"127.0.0.1:{port}", "256"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)
     wait_port(port, "smtp-sink")
     start = time.time()
@@ -114,9 +116,13 @@ def config(work, name, pg):
     rules = rules.replace("[threading]\n", "[threading]\ntoken_secret_file = \"token_secret\"\n", 1)
     if pg:
         psql(pg, f"CREATE DATABASE {name}")
+        password = os.path.join(cfg, "store-password")
+        with open(password, "w") as f:
+            f.write(pg["password"] + "\n")
+        os.chmod(password, 0o600)
         rules += (f"\n[store]\nbackend = \"postgres\"\n"
                   f"url = \"postgres://postdesk@127.0.0.1:{pg['port']}/{name}\"\n"
-                  f"password_file = \"{pg['dir']}/password\"\n")
+                  f"password_file = \"{password}\"\n")
     with open(os.path.join(cfg, "rules.toml"), "w") as f:
         f.write(rules)
     return cfg
@@ -159,8 +165,9 @@ def run_setup(bin_, work, name, nodes, pg):
 def main():
     bin_ = os.environ.get("POSTDESK_BIN") or os.path.join(REPO, "target/release/postdesk")
     work = tempfile.mkdtemp(prefix="postdesk-bench-nodes.")
-    pgdir = os.path.join(work, "pg")
-    os.makedirs(pgdir)
+    # Beside the work dir, not in it: the cluster runs as the postgres user
+    # when root, and the work dir is its owner's alone.
+    pgdir = tempfile.mkdtemp(prefix="postdesk-bench-pg.")
     pgport = free_port()
     cluster = subprocess.Popen(["bash", os.path.join(REPO, "contrib/pg-cluster.sh"), pgdir, str(pgport)],
                                stdout=open(os.path.join(work, "pg.log"), "w"), stderr=subprocess.STDOUT)
@@ -183,8 +190,9 @@ def main():
         cluster.wait()
         if os.environ.get("KEEP") != "1":
             shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(pgdir, ignore_errors=True)
         else:
-            print("kept", work)
+            print("kept", work, pgdir)
 
 
 if __name__ == "__main__":

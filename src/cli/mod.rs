@@ -10,6 +10,7 @@ mod admin;
 mod backup;
 mod export;
 mod mail;
+mod migrate;
 mod nodes;
 mod rules;
 mod search;
@@ -120,6 +121,9 @@ enum Command {
     /// The nodes sharing a PostgreSQL store and which holds each duty
     /// (each IMAP mailbox, the scheduler, rescans).
     Nodes(nodes::NodesArgs),
+    /// Copy the SQLite store of the data directory into a PostgreSQL
+    /// database (resumable; every table checked by count and hash).
+    MigrateStore(migrate::MigrateArgs),
 }
 
 /// Run the command `cli` names and return the process's exit status.
@@ -177,6 +181,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => backup::restore(args),
         Command::Webhooks(args) => webhooks::webhooks(args),
         Command::Nodes(args) => nodes::nodes(args),
+        Command::MigrateStore(args) => migrate::migrate_store(args),
     }
 }
 

@@ -30,6 +30,7 @@ use db::{Connection, DbError};
 mod admin;
 mod automation;
 pub mod backup;
+pub mod copy;
 pub(crate) mod db;
 mod detector;
 mod facts;

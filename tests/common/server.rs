@@ -132,6 +132,11 @@ impl Env {
         Env::make(opts, super::pg::enabled())
     }
 
+    /// [`Env::new`] with the store on SQLite whatever the run's backend.
+    pub fn new_sqlite(opts: &Options) -> Env {
+        Env::make(opts, false)
+    }
+
     /// [`Env::new`] with the store on PostgreSQL whatever the run's
     /// backend (the tests of several nodes).
     pub fn new_postgres(opts: &Options) -> Env {

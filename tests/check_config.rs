@@ -339,3 +339,38 @@ fn unknown_webhook_key_is_reported_at_its_line_and_column() {
     assert_fails_naming(&out, &["rules.toml:4:1:"]);
     assert!(all_output(&out).contains("secret_fil"));
 }
+
+#[test]
+fn store_settings_are_checked_at_their_place() {
+    // Lines: 1 [store], 2 backend, 3 url, 4 node.
+    let env = env_with_rules(
+        "[store]\n\
+         backend = \"oracle\"\n\
+         url = \"postgres://postdesk:hunter2@db.example.com/postdesk\"\n\
+         node = \"gw 1\"\n",
+    );
+    let out = check(&env);
+    assert_fails_naming(&out, &["rules.toml:2:11:", "rules.toml:4:8:"]);
+    let text = all_output(&out);
+    assert!(text.contains("unknown store backend `oracle`"), "{text}");
+    assert!(text.contains("is for backend = \"postgres\""), "{text}");
+    // PostgreSQL: a password in the URL, and no URL at all.
+    let env = env_with_rules(
+        "[store]\n\
+         backend = \"postgres\"\n\
+         url = \"postgres://postdesk:hunter2@db.example.com/postdesk\"\n",
+    );
+    let out = check(&env);
+    assert_fails_naming(&out, &["rules.toml:3:7:"]);
+    assert!(
+        all_output(&out).contains("use password_env or password_file"),
+        "{}",
+        all_output(&out)
+    );
+    assert!(
+        !all_output(&out).contains("hunter2"),
+        "the password is echoed"
+    );
+    let env = env_with_rules("[store]\nbackend = \"postgres\"\n");
+    assert_fails_naming(&check(&env), &["rules.toml:2:11:"]);
+}

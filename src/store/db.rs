@@ -224,28 +224,31 @@ impl Pg {
         Ok(st)
     }
 
-    fn rows(&self, st: &postgres::Statement, p: &[&dyn ToSql]) -> Result<Vec<postgres::Row>> {
+    /// Run `call` with the client and `p` bound as PostgreSQL parameters.
+    fn bound<R: Send>(
+        &self,
+        p: &[&dyn ToSql],
+        call: impl FnOnce(
+            &mut postgres::Client,
+            &[&(dyn postgres::types::ToSql + Sync)],
+        ) -> std::result::Result<R, postgres::Error>
+        + Send,
+    ) -> Result<R> {
         let values = outputs(p)?;
         let wrapped: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = wrapped
             .iter()
             .map(|v| v as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        let mut client = self.client.borrow_mut();
-        let client = &mut *client;
-        Ok(off_runtime(|| client.query(st, &refs))?)
+        Ok(self.with_client(|c| call(c, &refs))?)
+    }
+
+    fn rows(&self, st: &postgres::Statement, p: &[&dyn ToSql]) -> Result<Vec<postgres::Row>> {
+        self.bound(p, |c, refs| c.query(st, refs))
     }
 
     fn execute(&self, st: &postgres::Statement, p: &[&dyn ToSql]) -> Result<usize> {
-        let values = outputs(p)?;
-        let wrapped: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = wrapped
-            .iter()
-            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        let mut client = self.client.borrow_mut();
-        let client = &mut *client;
-        let n = off_runtime(|| client.execute(st, &refs))?;
+        let n = self.bound(p, |c, refs| c.execute(st, refs))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
@@ -317,6 +320,15 @@ impl Connection {
         match self {
             Connection::Lite(c) => Ok(c.last_insert_rowid()),
             Connection::Pg(_) => self.query_row("SELECT lastval()", [], |r| r.get(0)),
+        }
+    }
+
+    /// The new row's id when an INSERT OR IGNORE changed `n == 1` rows.
+    pub fn id_if_inserted(&self, n: usize) -> Result<Option<i64>> {
+        if n == 1 {
+            self.last_insert_rowid().map(Some)
+        } else {
+            Ok(None)
         }
     }
 
@@ -491,6 +503,25 @@ impl Statement<'_> {
             Statement::Pg { pg, st } => Ok(Rows::Pg(p.bind(|p| pg.rows(st, p))?.into_iter(), None)),
         }
     }
+}
+
+/// Claim the due rows of a queue (the outbox, webhook deliveries):
+/// `queries` is the statement for SQLite and for PostgreSQL, binding ?1
+/// now in milliseconds, ?2 in seconds, ?3 the most rows, and on
+/// PostgreSQL ?4 this node's name (the claim's owner).
+pub fn claim_due<T>(
+    conn: &Connection,
+    queries: (&str, &str),
+    now: crate::domain::Time,
+    limit: usize,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let q = conn.pick(queries.0, queries.1);
+    let mut st = conn.prepare_cached(q)?;
+    let node = conn.node().to_owned();
+    let all = params![now.millis(), now.secs(), limit as i64, node];
+    let bound = if conn.is_pg() { all } else { &all[..3] };
+    st.query_map(bound, read)?.collect()
 }
 
 /// Rows of a query (PostgreSQL's are read whole first).

@@ -226,15 +226,9 @@ impl Tx<'_> {
                 f.now.secs()
             ])
             .map_err(|e| Error::sql(Q, e))?;
-        Ok(if n == 1 {
-            Some(
-                self.conn
-                    .last_insert_rowid()
-                    .map_err(|e| Error::sql("lastval", e))?,
-            )
-        } else {
-            None
-        })
+        self.conn
+            .id_if_inserted(n)
+            .map_err(|e| Error::sql("lastval", e))
     }
 
     /// Name the Compliance Alert ticket a flag was reported on.
@@ -339,15 +333,9 @@ impl Tx<'_> {
                 flag
             ])
             .map_err(|e| Error::sql(Q, e))?;
-        Ok(if n == 1 {
-            Some(
-                self.conn
-                    .last_insert_rowid()
-                    .map_err(|e| Error::sql("lastval", e))?,
-            )
-        } else {
-            None
-        })
+        self.conn
+            .id_if_inserted(n)
+            .map_err(|e| Error::sql("lastval", e))
     }
 
     /// Lift every active suspension of `client` (of `queue` only, if

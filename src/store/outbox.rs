@@ -851,22 +851,7 @@ impl Outbox {
     ///
     /// [`Error::Sql`].
     pub fn recover(&mut self) -> Result<usize, Error> {
-        const Q: &str =
-            "UPDATE outbox SET status = 'queued', claimed_at = NULL WHERE status = 'sending'";
-        // Several nodes: only this node's own rows (from before its
-        // restart) and those of nodes gone silent; the others are being
-        // sent right now.
-        const PG: &str = "UPDATE outbox SET status = 'queued', claimed_at = NULL, claimed_by = ''
-            WHERE status = 'sending' AND (claimed_by = ?1 OR claimed_by NOT IN
-                (SELECT name FROM nodes WHERE heartbeat_at >= ?2))";
-        if self.conn.is_pg() {
-            let alive_since = Time::now().secs() - super::pg::DEAD_AFTER_SECS;
-            return self
-                .conn
-                .execute(PG, params![self.conn.node(), alive_since])
-                .map_err(|e| Error::sql(PG, e));
-        }
-        self.conn.execute(Q, []).map_err(|e| Error::sql(Q, e))
+        recover_claims(&self.conn, "outbox")
     }
 
     /// In one transaction: record `settled` (calling `on_failed` with the
@@ -944,29 +929,21 @@ impl Outbox {
                     WHERE status = 'queued' AND next_attempt_at <= ?1
                     ORDER BY next_attempt_at, id LIMIT ?3 FOR UPDATE SKIP LOCKED)
                 RETURNING id, ticket_id, kind, message_id, mail_from, rcpt_to, subject, raw, attempts";
-            let q = txn.pick(Q, PG);
-            let mut st = txn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
-            let node = txn.node().to_owned();
-            let params = params![now.millis(), now.secs(), limit as i64, node];
-            let params = if txn.is_pg() { params } else { &params[..3] };
-            let rows = st
-                .query_map(params, |r| {
-                    Ok(Claimed {
-                        id: OutboxId(r.get(0)?),
-                        ticket: r.get::<_, Option<i64>>(1)?.map(TicketId),
-                        kind: r.get(2)?,
-                        message_id: r.get(3)?,
-                        mail_from: r.get(4)?,
-                        rcpt_to: r.get(5)?,
-                        subject: r.get(6)?,
-                        raw: r.get(7)?,
-                        attempts: r.get(8)?,
-                    })
+            let rows = super::db::claim_due(&txn, (Q, PG), now, limit, |r| {
+                Ok(Claimed {
+                    id: OutboxId(r.get(0)?),
+                    ticket: r.get::<_, Option<i64>>(1)?.map(TicketId),
+                    kind: r.get(2)?,
+                    message_id: r.get(3)?,
+                    mail_from: r.get(4)?,
+                    rcpt_to: r.get(5)?,
+                    subject: r.get(6)?,
+                    raw: r.get(7)?,
+                    attempts: r.get(8)?,
                 })
-                .map_err(|e| Error::sql(Q, e))?;
-            for row in rows {
-                claimed.push(row.map_err(|e| Error::sql(Q, e))?);
-            }
+            })
+            .map_err(|e| Error::sql(Q, e))?;
+            claimed.extend(rows);
         }
         const NEXT: &str = "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'queued'";
         let next: Option<i64> = txn
@@ -975,6 +952,27 @@ impl Outbox {
         txn.commit().map_err(|e| Error::sql("COMMIT", e))?;
         Ok((claimed, next))
     }
+}
+
+/// Queue again the rows of `table` (the outbox, webhook deliveries) left
+/// `sending` by a process that died between claim and mark. Several nodes:
+/// only this node's own rows (from before its restart) and those of nodes
+/// gone silent; the others' are being sent right now.
+pub(super) fn recover_claims(conn: &Connection, table: &'static str) -> Result<usize, Error> {
+    if conn.is_pg() {
+        let q = format!(
+            "UPDATE {table} SET status = 'queued', claimed_at = NULL, claimed_by = ''
+            WHERE status = 'sending' AND (claimed_by = ?1 OR claimed_by NOT IN
+                (SELECT name FROM nodes WHERE heartbeat_at >= ?2))"
+        );
+        let alive_since = Time::now().secs() - super::pg::DEAD_AFTER_SECS;
+        return conn
+            .execute(&q, params![conn.node(), alive_since])
+            .map_err(|e| Error::sql(q.clone(), e));
+    }
+    let q =
+        format!("UPDATE {table} SET status = 'queued', claimed_at = NULL WHERE status = 'sending'");
+    conn.execute(&q, []).map_err(|e| Error::sql(q.clone(), e))
 }
 
 /// One row of `postdesk outbox`.

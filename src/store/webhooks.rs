@@ -239,22 +239,7 @@ impl WebhookQueue {
     ///
     /// [`Error::Sql`].
     pub fn recover(&mut self) -> Result<usize, Error> {
-        const Q: &str = "UPDATE webhook_deliveries SET status = 'queued', claimed_at = NULL
-            WHERE status = 'sending'";
-        // Several nodes: this node's own rows and those of silent nodes
-        // (as the outbox's).
-        const PG: &str = "UPDATE webhook_deliveries SET status = 'queued', claimed_at = NULL,
-                claimed_by = ''
-            WHERE status = 'sending' AND (claimed_by = ?1 OR claimed_by NOT IN
-                (SELECT name FROM nodes WHERE heartbeat_at >= ?2))";
-        if self.conn.is_pg() {
-            let alive_since = Time::now().secs() - super::pg::DEAD_AFTER_SECS;
-            return self
-                .conn
-                .execute(PG, params![self.conn.node(), alive_since])
-                .map_err(|e| Error::sql(PG, e));
-        }
-        self.conn.execute(Q, []).map_err(|e| Error::sql(Q, e))
+        super::outbox::recover_claims(&self.conn, "webhook_deliveries")
     }
 
     /// In one transaction: record `settled` (calling `on_failed` for each
@@ -337,32 +322,25 @@ impl WebhookQueue {
                     WHERE status = 'queued' AND next_attempt_at <= ?1
                     ORDER BY next_attempt_at, id LIMIT ?3 FOR UPDATE SKIP LOCKED)
                 RETURNING id, event_id, event, url, format, ticket_id, data, created_at, attempts";
-            let q = txn.pick(Q, PG);
-            let mut st = txn.prepare_cached(q).map_err(|e| Error::sql(q, e))?;
-            let node = txn.node().to_owned();
-            let params = params![now.millis(), now.secs(), limit as i64, node];
-            let params = if txn.is_pg() { params } else { &params[..3] };
-            let rows = st
-                .query_map(params, |r| {
-                    let data: String = r.get(6)?;
-                    Ok((
-                        Delivery {
-                            id: r.get(0)?,
-                            event_id: r.get(1)?,
-                            event: r.get(2)?,
-                            url: r.get(3)?,
-                            format: r.get(4)?,
-                            ticket: r.get::<_, Option<i64>>(5)?.map(TicketId),
-                            data: empty_snapshot(),
-                            created_at: r.get(7)?,
-                            attempts: r.get(8)?,
-                        },
-                        data,
-                    ))
-                })
-                .map_err(|e| Error::sql(Q, e))?;
-            for row in rows {
-                let (mut d, data) = row.map_err(|e| Error::sql(Q, e))?;
+            let rows = super::db::claim_due(&txn, (Q, PG), now, limit, |r| {
+                let data: String = r.get(6)?;
+                Ok((
+                    Delivery {
+                        id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        event: r.get(2)?,
+                        url: r.get(3)?,
+                        format: r.get(4)?,
+                        ticket: r.get::<_, Option<i64>>(5)?.map(TicketId),
+                        data: empty_snapshot(),
+                        created_at: r.get(7)?,
+                        attempts: r.get(8)?,
+                    },
+                    data,
+                ))
+            })
+            .map_err(|e| Error::sql(Q, e))?;
+            for (mut d, data) in rows {
                 d.data = serde_json::from_str(&data).map_err(|e| {
                     Error::Invariant(format!("webhook delivery {} data: {e}", d.id))
                 })?;

@@ -103,4 +103,16 @@ fn an_sqlite_store_moves_to_postgresql_whole_and_numbering_goes_on() {
         .find(|t| t["subject"] == "After the move")
         .expect("the new ticket");
     assert_eq!(str_field(new, "number"), "#1003");
+    // `backup` is the SQLite store's tool: on PostgreSQL it says what to use.
+    let file = server.env.dir.path().join("copy.sqlite3");
+    let refused = server
+        .env
+        .run(&["backup", file.to_str().expect("utf-8 path")]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("pg_dump"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!file.exists());
 }

@@ -29,9 +29,22 @@ pub(super) struct RestoreArgs {
     file: PathBuf,
 }
 
+/// `backup` and `restore` work on the SQLite store; a PostgreSQL store has
+/// PostgreSQL's own tools.
+fn sqlite_only(cfg: &crate::config::Config) -> anyhow::Result<()> {
+    if cfg.store.backend == crate::config::store::Backend::Postgres {
+        return Err(refuse(
+            "the store is PostgreSQL ([store] backend = \"postgres\"): back it up with pg_dump \
+             and restore it with pg_restore (or psql for a plain dump)",
+        ));
+    }
+    Ok(())
+}
+
 /// Copy the store to a new file.
 pub(super) fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let cfg = load(&args.common)?;
+    sqlite_only(&cfg)?;
     let data_dir = cfg.data_dir();
     match backup::backup(&data_dir, &args.file) {
         Ok(c) => {
@@ -45,6 +58,7 @@ pub(super) fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
 /// Replace the store with a backup.
 pub(super) fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let cfg = load(&args.common)?;
+    sqlite_only(&cfg)?;
     let data_dir = cfg.data_dir();
     match backup::restore(&data_dir, &args.file) {
         Ok(r) => {

@@ -76,6 +76,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(node) = args.node {
         cfg.store.node = node;
     }
+    let generated = cfg.threading.token_secret.is_none();
     match cfg.use_generated_secret(true) {
         Ok(Some(path)) => tracing::info!(
             file = %path.display(),
@@ -84,6 +85,15 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         Ok(None) => {}
         Err(e) => return Err(refuse(format!("the generated token secret: {e}"))),
+    }
+    if generated && cfg.store.backend == crate::config::store::Backend::Postgres {
+        // Each node would sign with its own: a reply address or page link
+        // made by one would not verify on another.
+        tracing::warn!(
+            "the store is shared by several nodes but [threading] token_secret_file is not \
+             set: this node signs with the secret of its own data directory; give every \
+             node the same token_secret_file"
+        );
     }
     runtime()?.block_on(app::serve(cfg))?;
     Ok(ExitCode::SUCCESS)

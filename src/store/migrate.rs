@@ -70,7 +70,17 @@ pub fn apply(conn: &mut Connection) -> Result<i64, Error> {
     }
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
-        let tx = conn.transaction().map_err(|e| Error::sql("BEGIN", e))?;
+        // Under the write lock, and read again: another process opening
+        // the same new database may have applied it meanwhile.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
+        let applied: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::sql("PRAGMA user_version", e))?;
+        if applied >= version {
+            continue;
+        }
         tx.execute_batch(sql).map_err(|e| Error::sql(*name, e))?;
         tx.pragma_update(None, "user_version", version)
             .map_err(|e| Error::sql("PRAGMA user_version =", e))?;

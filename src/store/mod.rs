@@ -332,10 +332,13 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        // The pipeline reads and then writes: taking the write lock first
+        // makes a busy server a wait (the busy timeout), not a stale-read
+        // error half-way through.
         let txn = self
             .conn
-            .transaction()
-            .map_err(|e| Error::sql("BEGIN", e))?;
+            .transaction_with_behavior(db::Begin::Immediate)
+            .map_err(|e| Error::sql("BEGIN IMMEDIATE", e))?;
         let out = f(&mut Tx::dry(&txn));
         txn.rollback().map_err(|e| Error::sql("ROLLBACK", e))?;
         out

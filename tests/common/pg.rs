@@ -42,8 +42,8 @@ fn free_port() -> u16 {
 }
 
 fn start() -> Cluster {
-    // Kept for the whole process: the temp dir is left behind on purpose
-    // (the server may still be writing to it while the process exits).
+    // Kept for the whole process; the script removes it once the server
+    // has stopped (when this process ends).
     let dir = tempfile::Builder::new()
         .prefix("postdesk-pg-")
         .tempdir()
@@ -61,6 +61,7 @@ fn start() -> Cluster {
         cmd.arg(&script)
             .arg(&dir2)
             .arg(port.to_string())
+            .arg("--throwaway")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);

@@ -13,6 +13,8 @@
 //!   delivered to both is stored once.
 //! - A mail claimed by a node that dies before sending it is sent by
 //!   another within 30 s, with the same Message-ID, once.
+//! - The scheduler and the rescans, run by one node only, move to a live
+//!   node within 10 s of their holder's SIGKILL.
 
 mod common;
 
@@ -431,4 +433,71 @@ fn a_mail_claimed_by_a_node_that_dies_is_sent_by_another_within_30_s_once() {
         .expect("the row")
         .get(0);
     assert_eq!(by, "sent");
+}
+
+#[test]
+fn the_scheduler_and_rescans_move_to_a_live_node_within_10_s() {
+    let sink = Sink::start();
+    let (primary, mut servers) = three_nodes(&sink, "");
+    let names = ["n1", "n2", "n3"];
+    let index = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .expect("a node of ours")
+    };
+    let (scheduler, rescan) = eventually(Duration::from_secs(20), || {
+        match (holder(&primary, "scheduler"), holder(&primary, "rescan")) {
+            (Some(s), Some(r)) => Ok((s, r)),
+            other => Err(format!("holders so far: {other:?}")),
+        }
+    });
+    // Only the holder runs scheduler passes (one as it takes the duty,
+    // then one every 20 s).
+    let passes = |server: &TestServer| server.log_lines(SCHEDULER_PASS);
+    eventually(Duration::from_secs(10), || {
+        match passes(&servers[index(&scheduler)]) {
+            0 => Err(format!("{scheduler} has run no scheduler pass yet")),
+            _ => Ok(()),
+        }
+    });
+    for (i, name) in names.iter().enumerate() {
+        if *name != scheduler {
+            assert_eq!(
+                servers[i].log_lines(SCHEDULER_PASS),
+                0,
+                "{name} ran a scheduler pass while {scheduler} held the duty"
+            );
+        }
+    }
+    // Kill whichever nodes hold the two duties (one node or two).
+    let dead: BTreeSet<String> = [scheduler.clone(), rescan.clone()].into();
+    for name in &dead {
+        servers[index(name)].kill9();
+    }
+    let killed = Instant::now();
+    let before: Vec<usize> = servers.iter().map(passes).collect();
+    let (new_scheduler, new_rescan) = eventually(Duration::from_secs(15), || {
+        match (holder(&primary, "scheduler"), holder(&primary, "rescan")) {
+            (Some(s), Some(r)) if !dead.contains(&s) && !dead.contains(&r) => Ok((s, r)),
+            other => Err(format!("holders after the kill: {other:?}")),
+        }
+    });
+    let taken = killed.elapsed();
+    assert!(
+        taken <= Duration::from_secs(10),
+        "taken over after {taken:?}"
+    );
+    assert!(!dead.contains(&new_rescan));
+    // The new holder runs the passes now, the first as it takes the duty.
+    let i = index(&new_scheduler);
+    eventually(Duration::from_secs(10), || {
+        if passes(&servers[i]) > before[i] {
+            Ok(())
+        } else {
+            Err(format!(
+                "{new_scheduler} has run no pass since it took the duty"
+            ))
+        }
+    });
 }

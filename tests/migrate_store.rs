@@ -2,7 +2,8 @@
 //! SQLite is copied into a fresh PostgreSQL database (a throwaway cluster,
 //! see `tests/common/pg.rs`), every table checked by count and hash; run
 //! again it copies nothing more; the server started on PostgreSQL shows the
-//! same tickets and numbers on.
+//! same tickets and numbers on. A copy killed half-way is resumed by
+//! running it again.
 
 mod common;
 
@@ -115,4 +116,100 @@ fn an_sqlite_store_moves_to_postgresql_whole_and_numbering_goes_on() {
         String::from_utf8_lossy(&refused.stderr)
     );
     assert!(!file.exists());
+}
+
+#[test]
+fn a_copy_killed_half_way_resumes_without_copying_a_row_twice() {
+    let mut env = Env::new_sqlite(&Options::default());
+    let mut server = TestServer::start_in(env, Vec::new());
+    // Enough rows that the copy (committed in batches of 500) is still
+    // running when it is killed.
+    let mails: Vec<Mail> = (0..2000)
+        .map(|i| {
+            mail(
+                &format!("client{}@customer.test", i % 50),
+                "support@example.com",
+                &format!("Question {i}"),
+                &format!("bulk-{i}@customer.test"),
+                &[],
+            )
+        })
+        .collect();
+    for chunk in mails.chunks(200) {
+        for out in server.send(chunk) {
+            assert!(out.accepted(), "{out:?}");
+        }
+    }
+    server.wait_messages(2000);
+    server.kill9();
+    env = std::mem::replace(&mut server.env, Env::new_sqlite(&Options::default()));
+    drop(server);
+
+    let cluster = common::pg::cluster();
+    let db = cluster.new_database();
+    let password = env.config_dir.join("store-password");
+    write_private(&password, cluster.password.as_bytes());
+    let url = format!("postgres://postdesk@127.0.0.1:{}/{db}", cluster.port);
+    let pw = password.to_str().expect("utf-8 path");
+    let args = ["migrate-store", "--to", url.as_str(), "--password-file", pw];
+
+    // SIGKILL as soon as the first rows of `messages` are committed.
+    let mut child = env.command(&args).spawn().expect("start migrate-store");
+    let mut client = cluster.connect(&db);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let n: i64 = client
+            .query_opt(
+                "SELECT count(*) FROM messages WHERE to_regclass('messages') IS NOT NULL",
+                &[],
+            )
+            .ok()
+            .flatten()
+            .map_or(0, |r| r.get(0));
+        if n > 0 {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "migrate-store ended before any message was copied"
+        );
+        assert!(std::time::Instant::now() < deadline, "no row copied");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL migrate-store");
+    let status = child.wait().expect("reap");
+    assert!(!status.success(), "it was killed, not done");
+    // What the killed run committed.
+    let copied_before: i64 = client
+        .query_one("SELECT count(*) FROM messages", &[])
+        .expect("count")
+        .get(0);
+
+    // Run again: it resumes, copies only what is missing, and every table
+    // checks out by count and hash.
+    let out = env.run_ok(&args);
+    assert!(out.contains("copied and verified"), "{out}");
+    assert!(!out.contains("DIFFERS"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("messages"))
+        .unwrap_or_else(|| panic!("no messages line in {out}"));
+    let f: Vec<i64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(2)
+        .map(|x| x.parse().expect("a number"))
+        .collect();
+    // The 2,000 received and the acknowledgements sent.
+    assert!(f[0] >= 2000, "{out}");
+    assert_eq!(
+        f[1],
+        f[0] - copied_before,
+        "the rerun copies exactly what the killed run had not: {out}"
+    );
+    let total: i64 = client
+        .query_one("SELECT count(*) FROM messages", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(total, f[0]);
 }

@@ -15,6 +15,8 @@
 //!   another within 30 s, with the same Message-ID, once.
 //! - The scheduler and the rescans, run by one node only, move to a live
 //!   node within 10 s of their holder's SIGKILL.
+//! - A webhook delivery claimed by a node that dies mid-POST is posted by
+//!   another within 30 s under the same event id, answered once.
 
 mod common;
 
@@ -45,12 +47,20 @@ fn holder(env: &Env, duty: &str) -> Option<String> {
 /// `extra` tables; the envs' primary (never started) is returned too, so
 /// its temp dir lives as long as the nodes.
 fn three_nodes(sink: &Sink, extra: &str) -> (Env, Vec<TestServer>) {
+    three_nodes_with(sink, extra, &[])
+}
+
+/// [`three_nodes`] with more secret files in the shared config directory.
+fn three_nodes_with(sink: &Sink, extra: &str, secrets: &[(&str, &str)]) -> (Env, Vec<TestServer>) {
     let primary = Env::new_postgres(&Options::default());
     primary.write_config(
         "rules.toml",
         &outbound_rules("example.com", sink.port, extra),
     );
     primary.write_secret("token_secret", SECRET);
+    for (name, value) in secrets {
+        primary.write_secret(name, value);
+    }
     let servers = ["n1", "n2", "n3"]
         .iter()
         .map(|n| TestServer::start_in(primary.node(n), Vec::new()))
@@ -500,4 +510,77 @@ fn the_scheduler_and_rescans_move_to_a_live_node_within_10_s() {
             ))
         }
     });
+}
+
+#[test]
+fn a_webhook_claimed_by_a_node_that_dies_is_posted_by_another_within_30_s() {
+    let sink = Sink::start();
+    let rx = common::receiver::Receiver::start();
+    // Every POST is held unanswered: the claiming node is mid-POST.
+    rx.set_mode("stall");
+    let hooks = format!(
+        "[webhooks]\nretry_initial_secs = 0.2\nretry_max_secs = 0.5\nmax_attempts = 50\n\
+         [[webhook]]\nurl = \"{}\"\nevents = [\"ticket.created\"]\n\
+         secret_file = \"hook_secret\"\n",
+        rx.url("/hook")
+    );
+    let (primary, mut servers) = three_nodes_with(&sink, &hooks, &[("hook_secret", "hook-secret")]);
+    let out = servers[1].send_one(&mail(
+        "hooked@clients.test",
+        "support@example.com",
+        "Hooked",
+        "hooked-1@clients.test",
+        &[],
+    ));
+    assert!(out.accepted(), "{out:?}");
+    let stalled = eventually(Duration::from_secs(20), || match rx.requests().first() {
+        Some(r) => Ok(r.clone()),
+        None => Err("no POST yet".to_owned()),
+    });
+    let db = primary.pg_database.clone().expect("postgres");
+    let mut client = common::pg::cluster().connect(&db);
+    let claimed: String = client
+        .query_one(
+            "SELECT claimed_by FROM webhook_deliveries WHERE status = 'sending'",
+            &[],
+        )
+        .expect("the claimed delivery")
+        .get(0);
+    let claimer = ["n1", "n2", "n3"]
+        .iter()
+        .position(|n| *n == claimed)
+        .expect("claimed by a node of ours");
+    servers[claimer].kill9();
+    let killed = Instant::now();
+    rx.set_mode("200");
+    let answered = eventually(Duration::from_secs(40), || {
+        match rx.requests().into_iter().find(|r| r.status == "200") {
+            Some(r) => Ok(r),
+            None => Err("not posted again yet".to_owned()),
+        }
+    });
+    let after = killed.elapsed();
+    assert!(
+        after <= Duration::from_secs(30),
+        "posted {after:?} after the kill"
+    );
+    assert_eq!(
+        answered.json()["id"],
+        stalled.json()["id"],
+        "the same event id"
+    );
+    eventually(Duration::from_secs(10), || {
+        let status: String = client
+            .query_one("SELECT status FROM webhook_deliveries", &[])
+            .expect("the row")
+            .get(0);
+        if status == "sent" {
+            Ok(())
+        } else {
+            Err(format!("status {status}"))
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let ok = rx.requests().iter().filter(|r| r.status == "200").count();
+    assert_eq!(ok, 1, "posted and answered once");
 }

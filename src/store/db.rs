@@ -315,23 +315,6 @@ impl Connection {
         }
     }
 
-    /// The id of the row the last INSERT on this connection added.
-    pub fn last_insert_rowid(&self) -> Result<i64> {
-        match self {
-            Connection::Lite(c) => Ok(c.last_insert_rowid()),
-            Connection::Pg(_) => self.query_row("SELECT lastval()", [], |r| r.get(0)),
-        }
-    }
-
-    /// The new row's id when an INSERT OR IGNORE changed `n == 1` rows.
-    pub fn id_if_inserted(&self, n: usize) -> Result<Option<i64>> {
-        if n == 1 {
-            self.last_insert_rowid().map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
     /// Run statements without parameters (no translation on PostgreSQL).
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match self {
@@ -347,6 +330,21 @@ impl Connection {
             Connection::Pg(p) => Ok(Statement::Pg {
                 pg: p,
                 st: p.prepare(sql)?,
+            }),
+        }
+    }
+
+    /// An INSERT into a table with an `id` column, kept like
+    /// [`prepare_cached`](Self::prepare_cached), to run with
+    /// [`Statement::insert`] or [`Statement::insert_one`] for the new row's
+    /// id (on PostgreSQL through `RETURNING id`: one round trip, not a second
+    /// for `lastval()`).
+    pub fn prepare_insert(&self, sql: &str) -> Result<Statement<'_>> {
+        match self {
+            Connection::Lite(c) => Ok(Statement::Cached(c.prepare_cached(sql)?)),
+            Connection::Pg(p) => Ok(Statement::Pg {
+                pg: p,
+                st: p.prepare(&format!("{sql} RETURNING id"))?,
             }),
         }
     }
@@ -455,6 +453,33 @@ impl Statement<'_> {
             Statement::Once(s) => p.bind(|p| Ok(s.execute(p)?)),
             Statement::Pg { pg, st } => p.bind(|p| pg.execute(st, p)),
         }
+    }
+
+    /// Run an INSERT prepared by [`Connection::prepare_insert`]: the new
+    /// row's id, or `None` when it inserted nothing (`INSERT OR IGNORE`,
+    /// `ON CONFLICT DO NOTHING`).
+    pub fn insert<P: Params>(&mut self, p: P) -> Result<Option<i64>> {
+        fn lite(r: rusqlite::Result<i64>) -> Result<Option<i64>> {
+            match r {
+                Ok(id) => Ok(Some(id)),
+                Err(rusqlite::Error::StatementChangedRows(0)) => Ok(None),
+                Err(e) => Err(DbError::Lite(e)),
+            }
+        }
+        match self {
+            Statement::Cached(s) => p.bind(|p| lite(s.insert(p))),
+            Statement::Once(s) => p.bind(|p| lite(s.insert(p))),
+            Statement::Pg { pg, st } => {
+                let rows = p.bind(|p| pg.rows(st, p))?;
+                Ok(rows.first().map(|r| r.get::<_, i64>(0)))
+            }
+        }
+    }
+
+    /// [`insert`](Self::insert) of a row that is always inserted: its id.
+    pub fn insert_one<P: Params>(&mut self, p: P) -> Result<i64> {
+        self.insert(p)?
+            .ok_or(DbError::Lite(rusqlite::Error::StatementChangedRows(0)))
     }
 
     /// Whether the query returns a row.

@@ -213,22 +213,18 @@ impl Tx<'_> {
         const Q: &str = "INSERT OR IGNORE INTO detector_flags
             (message_row_id, ticket_id, client, queue, version, score, hits, created_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        let n = st
-            .execute(params![
-                f.message.0,
-                f.ticket.0,
-                f.client,
-                f.queue,
-                f.version,
-                f.score,
-                f.hits,
-                f.now.secs()
-            ])
-            .map_err(|e| Error::sql(Q, e))?;
-        self.conn
-            .id_if_inserted(n)
-            .map_err(|e| Error::sql("lastval", e))
+        let mut st = self.conn.prepare_insert(Q).map_err(|e| Error::sql(Q, e))?;
+        st.insert(params![
+            f.message.0,
+            f.ticket.0,
+            f.client,
+            f.queue,
+            f.version,
+            f.score,
+            f.hits,
+            f.now.secs()
+        ])
+        .map_err(|e| Error::sql(Q, e))
     }
 
     /// Name the Compliance Alert ticket a flag was reported on.
@@ -323,19 +319,15 @@ impl Tx<'_> {
     ) -> Result<Option<i64>, Error> {
         const Q: &str = "INSERT OR IGNORE INTO suspensions
             (client, queue, since, alert_ticket_id, flag_id) VALUES (?1, ?2, ?3, ?4, ?5)";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        let n = st
-            .execute(params![
-                client.to_lowercase(),
-                queue,
-                now.secs(),
-                alert.map(|t| t.0),
-                flag
-            ])
-            .map_err(|e| Error::sql(Q, e))?;
-        self.conn
-            .id_if_inserted(n)
-            .map_err(|e| Error::sql("lastval", e))
+        let mut st = self.conn.prepare_insert(Q).map_err(|e| Error::sql(Q, e))?;
+        st.insert(params![
+            client.to_lowercase(),
+            queue,
+            now.secs(),
+            alert.map(|t| t.0),
+            flag
+        ])
+        .map_err(|e| Error::sql(Q, e))
     }
 
     /// Lift every active suspension of `client` (of `queue` only, if

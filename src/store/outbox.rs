@@ -155,29 +155,26 @@ impl<'c> Tx<'c> {
                 in_reply_to, refs, date_header, text, size, received_at)
             VALUES (?1, ?2, 0, ?3, 'outbound', ?4, 'sent', 'postdesk', ?5, ?6, ?7, ?8, ?9, ?10,
                 ?11, ?12, ?13, ?14, ?12)";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
+        let mut st = self.conn.prepare_insert(Q).map_err(|e| Error::sql(Q, e))?;
         let irt: Vec<String> = m.in_reply_to.map(str::to_owned).into_iter().collect();
-        st.execute(params![
-            m.ticket.map(|t| t.0),
-            m.message_id,
-            crate::parse::content_hash(m.raw),
-            m.kind,
-            m.from_addr,
-            m.from_name,
-            json(m.to),
-            json(m.cc),
-            m.subject,
-            json(&irt),
-            json(m.references),
-            m.now.secs(),
-            m.text,
-            m.raw.len() as i64,
-        ])
-        .map_err(|e| Error::sql(Q, e))?;
         let id = MessageRowId(
-            self.conn
-                .last_insert_rowid()
-                .map_err(|e| Error::sql("lastval", e))?,
+            st.insert_one(params![
+                m.ticket.map(|t| t.0),
+                m.message_id,
+                crate::parse::content_hash(m.raw),
+                m.kind,
+                m.from_addr,
+                m.from_name,
+                json(m.to),
+                json(m.cc),
+                m.subject,
+                json(&irt),
+                json(m.references),
+                m.now.secs(),
+                m.text,
+                m.raw.len() as i64,
+            ])
+            .map_err(|e| Error::sql(Q, e))?,
         );
         // What was attached to the draft, in the order the composed mail
         // carries it (see `compose::build`).
@@ -216,25 +213,22 @@ impl<'c> Tx<'c> {
                 next_attempt_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', 0, ?10, ?11)";
         self.queued_mail.set(true);
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![
-            e.ticket.map(|t| t.0),
-            e.message_row.map(|m| m.0),
-            e.kind,
-            e.is_automatic,
-            e.message_id,
-            e.mail_from,
-            e.rcpt_to.to_ascii_lowercase(),
-            e.subject,
-            e.raw,
-            e.now.secs(),
-            e.now.millis(),
-        ])
-        .map_err(|err| Error::sql(Q, err))?;
+        let mut st = self.conn.prepare_insert(Q).map_err(|e| Error::sql(Q, e))?;
         Ok(OutboxId(
-            self.conn
-                .last_insert_rowid()
-                .map_err(|e| Error::sql("lastval", e))?,
+            st.insert_one(params![
+                e.ticket.map(|t| t.0),
+                e.message_row.map(|m| m.0),
+                e.kind,
+                e.is_automatic,
+                e.message_id,
+                e.mail_from,
+                e.rcpt_to.to_ascii_lowercase(),
+                e.subject,
+                e.raw,
+                e.now.secs(),
+                e.now.millis(),
+            ])
+            .map_err(|e| Error::sql(Q, e))?,
         ))
     }
 

@@ -323,8 +323,8 @@ impl Tx<'_> {
                 recipients, subject, body, created_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
         let recipients = serde_json::to_string(n.recipients).unwrap_or_else(|_| "[]".into());
-        let mut st = self.conn.prepare_cached(Q).map_err(sql(Q))?;
-        st.execute(params![
+        let mut st = self.conn.prepare_insert(Q).map_err(sql(Q))?;
+        st.insert_one(params![
             n.kind,
             n.client,
             n.ticket.map(|t| t.0),
@@ -335,10 +335,7 @@ impl Tx<'_> {
             n.body,
             n.now.secs()
         ])
-        .map_err(sql(Q))?;
-        self.conn
-            .last_insert_rowid()
-            .map_err(|e| Error::sql("lastval", e))
+        .map_err(sql(Q))
     }
 
     /// The number and status of `ticket`.
@@ -478,17 +475,14 @@ impl Tx<'_> {
     ) -> Result<Option<i64>, Error> {
         const Q: &str = "INSERT INTO digests (client, slot, created_at, item_count)
             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (client, slot) DO NOTHING";
-        let n = self
+        let inserted = self
             .conn
-            .execute(Q, params![client, slot, now.secs(), items.len() as i64])
+            .prepare_insert(Q)
+            .and_then(|mut st| st.insert(params![client, slot, now.secs(), items.len() as i64]))
             .map_err(sql(Q))?;
-        if n == 0 {
+        let Some(id) = inserted else {
             return Ok(None);
-        }
-        let id = self
-            .conn
-            .last_insert_rowid()
-            .map_err(|e| Error::sql("lastval", e))?;
+        };
         const CLAIM: &str =
             "UPDATE digest_items SET digest_id = ?1 WHERE id = ?2 AND digest_id IS NULL";
         let mut st = self.conn.prepare_cached(CLAIM).map_err(sql(CLAIM))?;

@@ -618,14 +618,10 @@ impl<'c> Tx<'c> {
             return Ok(ContactId(id));
         }
         self.conn
-            .prepare_cached(INSERT)
-            .and_then(|mut st| st.execute(params![address, name, now.secs()]))
-            .map_err(|e| Error::sql(INSERT, e))?;
-        Ok(ContactId(
-            self.conn
-                .last_insert_rowid()
-                .map_err(|e| Error::sql("lastval", e))?,
-        ))
+            .prepare_insert(INSERT)
+            .and_then(|mut st| st.insert_one(params![address, name, now.secs()]))
+            .map(ContactId)
+            .map_err(|e| Error::sql(INSERT, e))
     }
 
     /// The next free ticket number, starting at `start`.
@@ -683,27 +679,24 @@ impl<'c> Tx<'c> {
                 queue, issue_type, requester_id, requester_name, inbound_address, linked_ticket_id,
                 message_count, created_at, updated_at, status_changed_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12, ?12)";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![
-            number,
-            t.subject,
-            t.normalized_subject,
-            t.status,
-            t.priority,
-            t.queue,
-            t.issue_type,
-            t.requester.map(|c| c.0),
-            t.requester_name,
-            t.inbound_address,
-            t.linked_ticket.map(|l| l.0),
-            t.now.secs(),
-        ])
-        .map_err(|e| Error::sql(Q, e))?;
-        Ok(TicketId(
-            self.conn
-                .last_insert_rowid()
-                .map_err(|e| Error::sql("lastval", e))?,
-        ))
+        let mut st = self.conn.prepare_insert(Q).map_err(|e| Error::sql(Q, e))?;
+        let id = st
+            .insert_one(params![
+                number,
+                t.subject,
+                t.normalized_subject,
+                t.status,
+                t.priority,
+                t.queue,
+                t.issue_type,
+                t.requester.map(|c| c.0),
+                t.requester_name,
+                t.inbound_address,
+                t.linked_ticket.map(|l| l.0),
+                t.now.secs(),
+            ])
+            .map_err(|e| Error::sql(Q, e))?;
+        Ok(TicketId(id))
     }
 
     /// Store a message, its raw bytes and its attachments; counts it on its
@@ -720,42 +713,39 @@ impl<'c> Tx<'c> {
                 refs, date_header, headers, text, html, size, received_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.execute(params![
-            m.ticket.map(|t| t.0),
-            m.message_id,
-            m.is_synthetic_id,
-            m.content_hash,
-            m.direction,
-            m.kind,
-            m.state,
-            m.flag,
-            m.thread_match,
-            m.route,
-            m.source,
-            m.envelope_from,
-            m.envelope_to,
-            m.peer,
-            m.from_addr,
-            m.from_name,
-            m.to_addrs,
-            m.cc_addrs,
-            m.subject,
-            m.in_reply_to,
-            m.refs,
-            m.date_header,
-            m.headers,
-            m.text,
-            m.html,
-            m.raw.len() as i64,
-            m.now.secs(),
-        ])
-        .map_err(|e| Error::sql(Q, e))?;
-        let id = MessageRowId(
-            self.conn
-                .last_insert_rowid()
-                .map_err(|e| Error::sql("lastval", e))?,
-        );
+        let mut st = self.conn.prepare_insert(Q).map_err(|e| Error::sql(Q, e))?;
+        let id = st
+            .insert_one(params![
+                m.ticket.map(|t| t.0),
+                m.message_id,
+                m.is_synthetic_id,
+                m.content_hash,
+                m.direction,
+                m.kind,
+                m.state,
+                m.flag,
+                m.thread_match,
+                m.route,
+                m.source,
+                m.envelope_from,
+                m.envelope_to,
+                m.peer,
+                m.from_addr,
+                m.from_name,
+                m.to_addrs,
+                m.cc_addrs,
+                m.subject,
+                m.in_reply_to,
+                m.refs,
+                m.date_header,
+                m.headers,
+                m.text,
+                m.html,
+                m.raw.len() as i64,
+                m.now.secs(),
+            ])
+            .map_err(|e| Error::sql(Q, e))?;
+        let id = MessageRowId(id);
 
         let rows: Vec<AttachmentRow<'_>> = m.attachments.iter().map(AttachmentRow::from).collect();
         self.insert_raw_and_attachments(id, m.raw, &rows)?;

@@ -68,6 +68,25 @@ fn three_nodes_with(sink: &Sink, extra: &str, secrets: &[(&str, &str)]) -> (Env,
     (primary, servers)
 }
 
+/// SIGKILL the node (of n1..n3) named by `claimed_by`, the one column of
+/// the one row `query` selects; when it died.
+fn kill_the_claimer(
+    client: &mut postgres::Client,
+    servers: &mut [TestServer],
+    query: &str,
+) -> Instant {
+    let claimed: String = client
+        .query_one(query, &[])
+        .unwrap_or_else(|e| panic!("the claimed row ({query}): {e}"))
+        .get(0);
+    let claimer = ["n1", "n2", "n3"]
+        .iter()
+        .position(|n| *n == claimed)
+        .expect("claimed by a node of ours");
+    servers[claimer].kill9();
+    Instant::now()
+}
+
 /// Customer `i`'s conversation: its first mail, and a reply to it.
 fn conversation(i: usize) -> [Mail; 2] {
     let from = format!("customer{i}@clients.test");
@@ -398,13 +417,6 @@ fn a_mail_claimed_by_a_node_that_dies_is_sent_by_another_within_30_s_once() {
     });
     let db = primary.pg_database.clone().expect("postgres");
     let mut client = common::pg::cluster().connect(&db);
-    let claimed: String = client
-        .query_one(
-            "SELECT claimed_by FROM outbox WHERE status = 'sending' AND rcpt_to = 'held@clients.test'",
-            &[],
-        )
-        .expect("the claimed row")
-        .get(0);
     let message_id: String = client
         .query_one(
             "SELECT message_id FROM outbox WHERE rcpt_to = 'held@clients.test'",
@@ -412,12 +424,11 @@ fn a_mail_claimed_by_a_node_that_dies_is_sent_by_another_within_30_s_once() {
         )
         .expect("the row")
         .get(0);
-    let claimer = ["n1", "n2", "n3"]
-        .iter()
-        .position(|n| *n == claimed)
-        .expect("claimed by a node of ours");
-    servers[claimer].kill9();
-    let killed = Instant::now();
+    let killed = kill_the_claimer(
+        &mut client,
+        &mut servers,
+        "SELECT claimed_by FROM outbox WHERE status = 'sending' AND rcpt_to = 'held@clients.test'",
+    );
     sink.release();
     let got = eventually(Duration::from_secs(40), || {
         let to = sink.to("held@clients.test");
@@ -539,19 +550,11 @@ fn a_webhook_claimed_by_a_node_that_dies_is_posted_by_another_within_30_s() {
     });
     let db = primary.pg_database.clone().expect("postgres");
     let mut client = common::pg::cluster().connect(&db);
-    let claimed: String = client
-        .query_one(
-            "SELECT claimed_by FROM webhook_deliveries WHERE status = 'sending'",
-            &[],
-        )
-        .expect("the claimed delivery")
-        .get(0);
-    let claimer = ["n1", "n2", "n3"]
-        .iter()
-        .position(|n| *n == claimed)
-        .expect("claimed by a node of ours");
-    servers[claimer].kill9();
-    let killed = Instant::now();
+    let killed = kill_the_claimer(
+        &mut client,
+        &mut servers,
+        "SELECT claimed_by FROM webhook_deliveries WHERE status = 'sending'",
+    );
     rx.set_mode("200");
     let answered = eventually(Duration::from_secs(40), || {
         match rx.requests().into_iter().find(|r| r.status == "200") {

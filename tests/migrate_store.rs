@@ -9,10 +9,29 @@ mod common;
 
 use common::*;
 
+/// Kill `server` and keep its store (config and data directories).
+fn stopped(mut server: TestServer) -> Env {
+    server.kill9();
+    std::mem::replace(&mut server.env, Env::new_sqlite(&Options::default()))
+}
+
+/// A fresh PostgreSQL database to copy `env`'s store into, its password in
+/// a file of `env`'s config directory: the cluster, the database's name,
+/// its URL and the password file's path.
+fn target(env: &Env) -> (&'static common::pg::Cluster, String, String, String) {
+    let cluster = common::pg::cluster();
+    let db = cluster.new_database();
+    let password = env.config_dir.join("store-password");
+    write_private(&password, cluster.password.as_bytes());
+    let url = format!("postgres://postdesk@127.0.0.1:{}/{db}", cluster.port);
+    let pw = password.to_str().expect("utf-8 path").to_owned();
+    (cluster, db, url, pw)
+}
+
 #[test]
 fn an_sqlite_store_moves_to_postgresql_whole_and_numbering_goes_on() {
     let mut env = Env::new_sqlite(&Options::default());
-    let mut server = TestServer::start_in(env, Vec::new());
+    let server = TestServer::start_in(env, Vec::new());
     let first = mail(
         "ann@customer.test",
         "support@example.com",
@@ -41,16 +60,10 @@ fn an_sqlite_store_moves_to_postgresql_whole_and_numbering_goes_on() {
     server.env.run_ok(&["close", "1002"]);
     let before = server.tickets_json();
     let shown = server.show_json("1001");
-    server.kill9();
-    env = std::mem::replace(&mut server.env, Env::new_sqlite(&Options::default()));
-    drop(server);
+    env = stopped(server);
 
-    let cluster = common::pg::cluster();
-    let db = cluster.new_database();
-    let password = env.config_dir.join("store-password");
-    write_private(&password, cluster.password.as_bytes());
-    let url = format!("postgres://postdesk@127.0.0.1:{}/{db}", cluster.port);
-    let pw = password.to_str().expect("utf-8 path");
+    let (cluster, db, url, pw) = target(&env);
+    let pw = pw.as_str();
     let out = env.run_ok(&["migrate-store", "--to", &url, "--password-file", pw]);
     assert!(out.contains("copied and verified"), "{out}");
     assert!(!out.contains("DIFFERS"), "{out}");
@@ -121,7 +134,7 @@ fn an_sqlite_store_moves_to_postgresql_whole_and_numbering_goes_on() {
 #[test]
 fn a_copy_killed_half_way_resumes_without_copying_a_row_twice() {
     let mut env = Env::new_sqlite(&Options::default());
-    let mut server = TestServer::start_in(env, Vec::new());
+    let server = TestServer::start_in(env, Vec::new());
     // Enough rows that the copy (committed in batches of 500) is still
     // running when it is killed.
     let mails: Vec<Mail> = (0..2000)
@@ -141,16 +154,10 @@ fn a_copy_killed_half_way_resumes_without_copying_a_row_twice() {
         }
     }
     server.wait_messages(2000);
-    server.kill9();
-    env = std::mem::replace(&mut server.env, Env::new_sqlite(&Options::default()));
-    drop(server);
+    env = stopped(server);
 
-    let cluster = common::pg::cluster();
-    let db = cluster.new_database();
-    let password = env.config_dir.join("store-password");
-    write_private(&password, cluster.password.as_bytes());
-    let url = format!("postgres://postdesk@127.0.0.1:{}/{db}", cluster.port);
-    let pw = password.to_str().expect("utf-8 path");
+    let (cluster, db, url, pw) = target(&env);
+    let pw = pw.as_str();
     let args = ["migrate-store", "--to", url.as_str(), "--password-file", pw];
 
     // SIGKILL as soon as the first rows of `messages` are committed.

@@ -450,17 +450,17 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "signal_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b|\bsignal\s+me\s*(?::|\+|\d|(?:at|on)\b)|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bsignal\b",
         ),
         pattern(
             "slack_dm",
             "messaging",
-            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b",
+            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b|\b(?:add|invite)\s+(?:you|u)\s+(?:to|on|in|into)\s+(?:our|my|the)\s+(?:[a-z]+\s+)?\bslack\b",
         ),
         pattern(
             "social_dm",
             "messaging",
-            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b",
+            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)",
         ),
         pattern(
             "line_app",
@@ -470,12 +470,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "teams_chat",
             "messaging",
-            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)|\bteams\s+(?:works|would\s+work|is\s+(?:fine|ok|okay|easier|better))\s+(?:for\s+(?:me|us)|too|as\s+well)\b",
+            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:an?\s+)?(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)|\bteams\s+(?:works|would\s+work|is\s+(?:fine|ok|okay|easier|better))\s+(?:for\s+(?:me|us)|too|as\s+well)\b",
         ),
         pattern(
             "messaging_link",
             "messaging",
-            r"\b(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|t\.me|telegram\.me|telegram\.dog|discord\.gg|discord\.com/users|discordapp\.com/users|signal\.me|signal\.group|m\.me|join\.skype\.com|u\.wechat\.com|line\.me|viber\.click)/",
+            r"\b(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|t\.me|telegram\.me|telegram\.dog|discord\.gg|discord\.com/users|discordapp\.com/users|signal\.me|signal\.group|m\.me|join\.skype\.com|u\.wechat\.com|line\.me|viber\.click|teams\.microsoft\.com/l|teams\.live\.com/(?:l|meet))/",
         ),
         pattern(
             "handle_invite",
@@ -505,12 +505,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "pay_cash",
             "payment",
-            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\bcash\s+in\s+hand\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)\s+(?:can\s+|could\s+|will\s+|would\s+|'ll\s+)?(?:just\s+)?pay\s+(?:in\s+)?cash\b",
+            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)\s+(?:can\s+|could\s+|will\s+|would\s+|'ll\s+)?(?:just\s+)?pay\s+(?:in\s+)?cash\b",
         ),
         pattern(
             "pay_directly",
             "payment",
-            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
+            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\b(?:rest|balance|remainder|money|payment|fee|fees|amount|funds|cash)\s+(?:directly|straight)\s+to\s+(?:you|u)\b|\b(?:pay|send|give|slip|hand)\s+(?:you|u)\s+(?:[a-z$0-9]+\s+){0,3}on\s+the\s+side\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
         ),
         pattern(
             "billing_bypass",
@@ -545,7 +545,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "street_de",
             "address",
-            r"\b[a-z]{3,}(?:strasse|weg|gasse|platz|allee)\s+\d{1,4}[a-z]?\b",
+            r"\b[a-z]{3,}(?:strasse|weg|gasse|platz|allee|damm|ufer)\s+\d{1,4}[a-z]?\b|\b[a-z]{4,}\s+(?:strasse|weg|gasse|platz|allee)\s+\d{1,4}[a-z]?\b",
         ),
         pattern(
             "street_fr",
@@ -555,7 +555,22 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "street_es",
             "address",
-            r"\b(?:calle|avenida|avda\.|paseo|carrera|rua)\s+[a-z][a-z ]{2,30}?,?\s+(?:n[o.]?\s*)?\d{1,4}\b",
+            r"\b(?:calle|avenida|avda\.|paseo|carrera|calzada|privada|rua)\s+[a-z][a-z ]{2,30}?,?\s+(?:n[o.]?\s*)?\d{1,4}\b",
+        ),
+        pattern(
+            "street_mx",
+            "address",
+            r"\b\d{1,5}[a-z]?\s*,\s*(?:col\.|colonia)\s+[a-z]{3,}",
+        ),
+        pattern(
+            "street_route",
+            "address",
+            r"\b\d{1,6}\s+(?:(?:state|us|county)\s+)?(?:route|rte|highway|hwy)\.?\s+\d{1,4}[a-z]?\b",
+        ),
+        pattern(
+            "check_to_you",
+            "payment",
+            r"\b(?:mail|send|give|hand|write|post|bring)\s+(?:you|u)\s+(?:a\s+|the\s+|my\s+)?(?:personal\s+)?(?:check|cheque)\b|\b(?:make|made|write|writing|making)\s+(?:the\s+|a\s+|my\s+)?(?:check|cheque)s?\s+(?:out\s+)?(?:to|payable\s+to)\s+(?:you|u)\b",
         ),
     ]
 }

@@ -334,8 +334,8 @@ pub(crate) fn judge<'c>(
                 continue;
             }
             if v.category == Category::Payment
-                && ((v.mention == Mention::No && is_told(c, norm, ns, ne))
-                    || owner::pays_tax_authority(c, norm, ns, ne))
+                && v.mention == Mention::No
+                && is_told(c, norm, ns, ne)
             {
                 continue;
             }
@@ -349,7 +349,9 @@ pub(crate) fn judge<'c>(
                 Mention::App | Mention::Evasive => has_app_cue(c, norm, ns, ne),
                 Mention::Term | Mention::Detail => has_payment_cue(c, norm, ns, ne, v.mention),
             };
-            if !cued {
+            if !cued
+                || (v.category == Category::Payment && owner::pays_tax_authority(c, norm, ns, ne))
+            {
                 continue;
             }
             out.push(RawHit {

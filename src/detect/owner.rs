@@ -276,22 +276,18 @@ const OUR_BILLING: &[&[u8]] = &[
 /// the platform's billing.
 pub(crate) fn pays_tax_authority(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     let (s, e) = words::sentence(norm, start, end, 160);
-    let sentence = &norm[s..e];
-    let to_reader = words::words_in(sentence)
-        .any(|w| c.mention.second_person.contains(w) || OUR_BILLING.contains(&w));
-    if to_reader {
-        return false;
-    }
     let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 160);
-    let window = &norm[ps.min(s)..e];
     let mut prev: &[u8] = b"";
-    for w in words::words_in(window) {
-        if TAX_AUTHORITIES.contains(&w) || (prev == b"direct" && w == b"pay") {
-            return true;
-        }
+    let named = words::words_in(&norm[ps.min(s)..e]).any(|w| {
+        let hit = TAX_AUTHORITIES.contains(&w) || (prev == b"direct" && w == b"pay");
         prev = w;
-    }
-    false
+        hit
+    });
+    // Checked only when an authority is named (rare): the reader or the
+    // platform's billing in the sentence makes it a payment to us.
+    named
+        && !words::words_in(&norm[s..e])
+            .any(|w| c.mention.second_person.contains(w) || OUR_BILLING.contains(&w))
 }
 
 /// How far around a street address an offer is looked for.

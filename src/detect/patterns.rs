@@ -510,7 +510,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "pay_directly",
             "payment",
-            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\b(?:rest|balance|remainder|money|payment|fee|fees|amount|funds|cash)\s+(?:directly|straight)\s+to\s+(?:you|u)\b|\b(?:pay|send|give|slip|hand)\s+(?:you|u)\s+(?:[a-z$0-9]+\s+){0,3}on\s+the\s+side\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
+            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
         ),
         pattern(
             "billing_bypass",
@@ -566,11 +566,6 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             "street_route",
             "address",
             r"\b\d{1,6}\s+(?:(?:state|us|county)\s+)?(?:route|rte|highway|hwy)\.?\s+\d{1,4}[a-z]?\b",
-        ),
-        pattern(
-            "check_to_you",
-            "payment",
-            r"\b(?:mail|send|give|hand|write|post|bring)\s+(?:you|u)\s+(?:a\s+|the\s+|my\s+)?(?:personal\s+)?(?:check|cheque)\b|\b(?:make|made|write|writing|making)\s+(?:the\s+|a\s+|my\s+)?(?:check|cheque)s?\s+(?:out\s+)?(?:to|payable\s+to)\s+(?:you|u)\b",
         ),
     ]
 }

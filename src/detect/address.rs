@@ -207,6 +207,20 @@ mod tests {
         assert_eq!(addresses("PO box 12"), ["PO box 12"]);
         assert_eq!(addresses("Hauptstraße 12, Berlin"), ["Hauptstraße 12"]);
         assert_eq!(addresses("au 14 rue de la Paix"), ["14 rue de la Paix"]);
+        assert_eq!(
+            addresses("Berliner Straße 88, 60311 Frankfurt"),
+            ["Berliner Straße 88"]
+        );
+        assert_eq!(
+            addresses("Kurfürstendamm 120, Berlin"),
+            ["Kurfürstendamm 120"]
+        );
+        assert_eq!(addresses("4400 Route 9, Freehold NJ"), ["4400 Route 9"]);
+        assert_eq!(addresses("77 State Route 9"), ["77 State Route 9"]);
+        assert!(
+            addresses("Paseo de la Reforma 245, Col. Juárez")
+                .contains(&"245, Col. Juárez".to_owned())
+        );
     }
 
     #[test]

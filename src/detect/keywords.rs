@@ -349,7 +349,9 @@ pub(crate) fn judge<'c>(
                 Mention::App | Mention::Evasive => has_app_cue(c, norm, ns, ne),
                 Mention::Term | Mention::Detail => has_payment_cue(c, norm, ns, ne, v.mention),
             };
-            if !cued {
+            if !cued
+                || (v.category == Category::Payment && owner::pays_tax_authority(c, norm, ns, ne))
+            {
                 continue;
             }
             out.push(RawHit {
@@ -528,6 +530,14 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     let (s, e) = words::sentence(norm, start, end, 160);
     let sentence = &norm[s..e];
     let app = &c.app;
+    let (ns, ne) = next_sentence(norm, e, 160);
+    let next = &norm[ns..ne];
+    // Asked to use the app by name ("add me on Telegram") or pointed back
+    // at from the next sentence ("my contractors are all on Discord. Ping
+    // me there"): intent, whatever else the sentence is about.
+    if invited_to(c, norm, s, start) || (invites(c, next) && points_back(next)) {
+        return true;
+    }
     if is_vetoed(&c.mention.vetoes, sentence) || is_vetoed(&app.vetoes, sentence) {
         return false;
     }
@@ -544,9 +554,44 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     if to_reader || app.acceptances.any_in(sentence) || has_handle(sentence) {
         return true;
     }
-    let (ns, ne) = next_sentence(norm, e, 160);
-    let next = &norm[ns..ne];
     invites(c, next) || has_handle(next)
+}
+
+/// Words that may stand between an invitation and the app it names
+/// ("add me on", "message me over", "reach us via").
+const TO_APP: &[&[u8]] = &[
+    b"on", b"via", b"over", b"through", b"in", b"at", b"using", b"up",
+];
+
+/// An invitation that ends right before the app's name at `start`, only
+/// [`TO_APP`] words between ("add me on Telegram"), not a habit.
+fn invited_to(c: &Compiled, norm: &[u8], sentence_start: usize, start: usize) -> bool {
+    let before = &norm[sentence_start..start];
+    c.app.invitations.matches_in(before).any(|(p, q)| {
+        let between = || words::words_in(&before[q..]);
+        between().count() <= 2 && between().all(|w| TO_APP.contains(&w)) && !is_habit(before, p)
+    })
+}
+
+/// Words that point back at a place named just before ("ping me there").
+const BACK_POINTERS: &[&[u8]] = &[b"there", b"ahi", b"alli", b"dort"];
+
+/// A word in `window` that points back at the app named before.
+fn points_back(window: &[u8]) -> bool {
+    words::words_in(window).any(|w| BACK_POINTERS.contains(&w))
+}
+
+/// A messaging pattern's match at `start..end` whose sentence puts the
+/// app in a vendor, expense or third-party sense ("our employees use
+/// Signal for shift swaps") with no invitation (in the match: "snap me?",
+/// or in the sentence) and nothing said to the reader.
+pub(crate) fn is_app_vendor_sense(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    (is_vetoed(&c.mention.vetoes, sentence) || is_vetoed(&c.app.vetoes, sentence))
+        && !words::words_in(&norm[start..end]).any(|w| matches!(w, b"me" | b"us" | b"my"))
+        && !invites(c, sentence)
+        && !speaks_to_reader(c, sentence)
 }
 
 /// An invitation in `window` that is not a habit ("used to text me",
@@ -613,6 +658,8 @@ const VENDOR_SENSES: &[&[u8]] = &[
     b"export",
     b"premium",
     b"fees",
+    b"taxes",
+    b"card",
 ];
 
 /// The word right after an app's name (`end`) makes it a vendor or a record.
@@ -673,7 +720,9 @@ const PAYEE_OWNERS: &[&[u8]] = &[b"my", b"our", b"his", b"her", b"their"];
 const PREPOSITIONS: &[&[u8]] = &[b"via", b"through", b"using"];
 
 /// Words that make "pay" after them a product's name ("Apple Pay").
-const PAY_BRANDS: &[&[u8]] = &[b"apple", b"google", b"samsung", b"amazon", b"shop", b"app"];
+const PAY_BRANDS: &[&[u8]] = &[
+    b"apple", b"google", b"samsung", b"amazon", b"shop", b"app", b"wechat", b"weixin",
+];
 
 /// The customer speaking of themself.
 const FIRST_PERSON: &[&[u8]] = &[
@@ -820,6 +869,25 @@ mod tests {
 
     fn finds(text: &str, category: Category) -> bool {
         rules_for(text).iter().any(|(c, _, _)| *c == category)
+    }
+
+    #[test]
+    fn an_invitation_naming_the_app_outweighs_a_bookkeeping_word() {
+        for t in [
+            "Add me on Telegram and I'll send the 1099 figures there.",
+            "All my contractors are on Discord anyway. Ping me there, I'm kaito_dev.",
+            "s n a p me lol @jo_x",
+            "can u snap me? username jay_22",
+        ] {
+            assert!(finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
+        }
+        for t in [
+            "All my contractors are on Discord; the Nitro subscription is an expense.",
+            "Our employees use Signal for shift swaps, the subscription is free.",
+            "The snap peas sold well at the farm stand.",
+        ] {
+            assert!(!finds(t, Category::Messaging), "{t}: {:?}", rules_for(t));
+        }
     }
 
     #[test]

@@ -16,22 +16,30 @@
 //! - `email`: addresses outside the platform's, the ticket's and the sender's
 //!   own domains, also written `jane (at) gmail (dot) com`; freemail counts
 //!   double;
-//! - `address`: street addresses (number, name, suffix), PO boxes;
+//! - `address`: street addresses (number, name, suffix), US routes
+//!   (`4400 Route 9`), PO boxes, German, French, Spanish and Mexican
+//!   (`245, Col. Juárez`) forms, counted only when offered (to mail, meet,
+//!   drop off; in English, Spanish, German or French) and the writer's own,
+//!   their shop under its business name included;
 //! - `messaging`: WhatsApp, Telegram, Signal, … named with a cue of intent
 //!   (an invitation, a handle or number, an acceptance, a future or
-//!   conditional; not in a past, vendor or expense sense), and "text me",
-//!   "DM me";
+//!   conditional; not in a past, vendor or expense sense, unless the
+//!   invitation names the app: "add me on Telegram", or "… on Discord. Ping
+//!   me there"), and "text me", "DM me";
 //! - `payment`: Venmo, Zelle, Cash App, PayPal.me and friends-and-family,
 //!   wires and bank details, IBANs (mod-97), routing numbers (ABA checksum),
 //!   card numbers (Luhn), Bitcoin/Litecoin/Dogecoin/Tron addresses
 //!   (Base58Check or Bech32/Bech32m checksums), Ethereum addresses, and
 //!   "pay you directly" / "outside the system" / "straight to your
-//!   account" / "no need to run it through the billing"; payment apps
+//!   account" / "no need to run it through the billing" / "make the check
+//!   out to you" / "something on the side"; payment apps
 //!   (Venmo, Zelle, PayPal, Apple Pay, …) only with a cue (offered,
 //!   accepted: "works too", "is fine", asked about), as for messaging apps.
 //!   An app named as a vendor or a record ("Google Pay shows a charge",
 //!   "the Zelle receipt"), and a plain phrase told as history ("some
-//!   invoices were paid outside the system last year"), are not evidence.
+//!   invoices were paid outside the system last year"), are not evidence,
+//!   nor is a payment to a tax authority ("the IRS notice has wire
+//!   instructions … wire the balance that way").
 //!
 //! How (see `scan.rs` for the pipeline): the text is normalised
 //! once (`normalize.rs`: case, zero-width characters, Unicode look-alikes,
@@ -78,7 +86,7 @@ pub use quote::{new_text, new_text_ranges};
 
 /// Bumped when the scanning code changes what it finds for the same
 /// configuration; part of [`Detector::version`].
-pub const ENGINE_VERSION: u32 = 4;
+pub const ENGINE_VERSION: u32 = 5;
 
 /// What kind of off-platform evidence a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -180,7 +180,8 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
             return Owner::History;
         }
         if let Some(o) = possessor(w) {
-            if c.owner.proxies.contains(o) {
+            // "my shop, Tony's Auto, 4400 Route 9": the business's name.
+            if c.owner.proxies.contains(o) || (for_address && own_place_before(norm, start)) {
                 return Owner::Writer;
             }
             return Owner::ThirdParty;
@@ -200,7 +201,8 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
                 Owner::ThirdParty
             };
         }
-        if w == b"from" {
+        // "from now on" is a time, not a sender.
+        if w == b"from" && nearer != b"now" {
             if RECEIVED.contains(&further) {
                 return Owner::ThirdParty;
             }
@@ -217,6 +219,75 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
         nearer = w;
     }
     Owner::Writer
+}
+
+/// Places a writer calls their own before giving the place's name and
+/// address ("swing by my shop, Tony's Auto, 4400 Route 9").
+const OWN_PLACES: &[&[u8]] = &[
+    b"shop",
+    b"store",
+    b"office",
+    b"place",
+    b"house",
+    b"home",
+    b"studio",
+    b"salon",
+    b"restaurant",
+    b"garage",
+    b"warehouse",
+    b"bakery",
+    b"cafe",
+    b"workshop",
+    b"business",
+];
+
+/// "my shop" or "our office" earlier in the sentence of the address at
+/// `start`.
+fn own_place_before(norm: &[u8], start: usize) -> bool {
+    let mut back = words_before(norm, start, words::SENTENCE_STOPS, 16).peekable();
+    while let Some(w) = back.next() {
+        if OWN_PLACES.contains(&w) && back.peek().is_some_and(|p| *p == b"my" || *p == b"our") {
+            return true;
+        }
+    }
+    false
+}
+
+/// Who collects tax: a payment to them is the customer's own business,
+/// not a payment around the platform.
+const TAX_AUTHORITIES: &[&[u8]] = &[b"irs", b"treasury", b"eftps", b"hmrc", b"ftb", b"cra"];
+
+/// Words that bring the platform or the reader's charge into a sentence.
+const OUR_BILLING: &[&[u8]] = &[
+    b"portal",
+    b"platform",
+    b"invoice",
+    b"invoices",
+    b"billing",
+    b"fee",
+    b"fees",
+    b"retainer",
+];
+
+/// A payment at `start..end` that goes to a tax authority: one is named
+/// in its sentence or the one before ("the IRS notice has wire
+/// instructions … Is it safe to wire the balance that way?"), or IRS
+/// Direct Pay is, and the sentence neither speaks to the reader nor names
+/// the platform's billing.
+pub(crate) fn pays_tax_authority(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 160);
+    let mut prev: &[u8] = b"";
+    let named = words::words_in(&norm[ps.min(s)..e]).any(|w| {
+        let hit = TAX_AUTHORITIES.contains(&w) || (prev == b"direct" && w == b"pay");
+        prev = w;
+        hit
+    });
+    // Checked only when an authority is named (rare): the reader or the
+    // platform's billing in the sentence makes it a payment to us.
+    named
+        && !words::words_in(&norm[s..e])
+            .any(|w| c.mention.second_person.contains(w) || OUR_BILLING.contains(&w))
 }
 
 /// How far around a street address an offer is looked for.
@@ -444,6 +515,42 @@ mod tests {
         assert!(has(
             "Wire details for the refund: Bank of America, ABA 026009593.",
             Category::Payment
+        ));
+    }
+
+    #[test]
+    fn the_writer_s_own_place_under_its_business_name_is_theirs() {
+        assert!(has(
+            "Just swing by my shop to pick it up: Tony's Auto, 4400 Route 9, Freehold NJ.",
+            Category::Address
+        ));
+        assert!(!has(
+            "Our supplier's invoice lists 4400 Route 9, Freehold NJ; please send the W-9 there.",
+            Category::Address
+        ));
+    }
+
+    #[test]
+    fn a_payment_to_the_tax_authority_is_not_a_payment_around_us() {
+        assert!(!has(
+            "The IRS notice has Treasury's routing number 051036706. Is it safe to wire the balance that way?",
+            Category::Payment
+        ));
+        assert!(!has(
+            "HMRC wants the VAT paid by bank transfer to their account.",
+            Category::Payment
+        ));
+        assert!(has(
+            "The IRS refund came in, so I can wire you the balance today.",
+            Category::Payment
+        ));
+    }
+
+    #[test]
+    fn from_now_on_is_a_time_not_a_sender() {
+        assert!(has(
+            "Please write to me from now on: jo.reyes @ protonmail . com",
+            Category::Email
         ));
     }
 

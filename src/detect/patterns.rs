@@ -450,17 +450,17 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "signal_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b|\bsignal\s+me\s*(?::|\+|\d|(?:at|on)\b)|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bsignal\b",
         ),
         pattern(
             "slack_dm",
             "messaging",
-            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b",
+            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b|\b(?:add|invite)\s+(?:you|u)\s+(?:to|on|in|into)\s+(?:our|my|the)\s+(?:[a-z]+\s+)?\bslack\b",
         ),
         pattern(
             "social_dm",
             "messaging",
-            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b",
+            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)",
         ),
         pattern(
             "line_app",
@@ -470,12 +470,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "teams_chat",
             "messaging",
-            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)|\bteams\s+(?:works|would\s+work|is\s+(?:fine|ok|okay|easier|better))\s+(?:for\s+(?:me|us)|too|as\s+well)\b",
+            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:an?\s+)?(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)|\bteams\s+(?:works|would\s+work|is\s+(?:fine|ok|okay|easier|better))\s+(?:for\s+(?:me|us)|too|as\s+well)\b",
         ),
         pattern(
             "messaging_link",
             "messaging",
-            r"\b(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|t\.me|telegram\.me|telegram\.dog|discord\.gg|discord\.com/users|discordapp\.com/users|signal\.me|signal\.group|m\.me|join\.skype\.com|u\.wechat\.com|line\.me|viber\.click)/",
+            r"\b(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|t\.me|telegram\.me|telegram\.dog|discord\.gg|discord\.com/users|discordapp\.com/users|signal\.me|signal\.group|m\.me|join\.skype\.com|u\.wechat\.com|line\.me|viber\.click|teams\.microsoft\.com/l|teams\.live\.com/(?:l|meet))/",
         ),
         pattern(
             "handle_invite",
@@ -505,7 +505,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "pay_cash",
             "payment",
-            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\bcash\s+in\s+hand\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)\s+(?:can\s+|could\s+|will\s+|would\s+|'ll\s+)?(?:just\s+)?pay\s+(?:in\s+)?cash\b",
+            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)\s+(?:can\s+|could\s+|will\s+|would\s+|'ll\s+)?(?:just\s+)?pay\s+(?:in\s+)?cash\b",
         ),
         pattern(
             "pay_directly",
@@ -545,7 +545,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "street_de",
             "address",
-            r"\b[a-z]{3,}(?:strasse|weg|gasse|platz|allee)\s+\d{1,4}[a-z]?\b",
+            r"\b[a-z]{3,}(?:strasse|weg|gasse|platz|allee|damm|ufer)\s+\d{1,4}[a-z]?\b|\b[a-z]{4,}\s+(?:strasse|weg|gasse|platz|allee)\s+\d{1,4}[a-z]?\b",
         ),
         pattern(
             "street_fr",
@@ -555,7 +555,17 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "street_es",
             "address",
-            r"\b(?:calle|avenida|avda\.|paseo|carrera|rua)\s+[a-z][a-z ]{2,30}?,?\s+(?:n[o.]?\s*)?\d{1,4}\b",
+            r"\b(?:calle|avenida|avda\.|paseo|carrera|calzada|privada|rua)\s+[a-z][a-z ]{2,30}?,?\s+(?:n[o.]?\s*)?\d{1,4}\b",
+        ),
+        pattern(
+            "street_mx",
+            "address",
+            r"\b\d{1,5}[a-z]?\s*,\s*(?:col\.|colonia)\s+[a-z]{3,}",
+        ),
+        pattern(
+            "street_route",
+            "address",
+            r"\b\d{1,6}\s+(?:(?:state|us|county)\s+)?(?:route|rte|highway|hwy)\.?\s+\d{1,4}[a-z]?\b",
         ),
     ]
 }

@@ -266,7 +266,9 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
             return;
         }
         if rules.routing_numbers && money::is_routing_number(norm, run) {
-            if owner::is_refund_deposit(c, norm, run.start, run.end) {
+            if owner::is_refund_deposit(c, norm, run.start, run.end)
+                || owner::pays_tax_authority(c, norm, run.start, run.end)
+            {
                 return;
             }
             out.push(hit(
@@ -397,11 +399,15 @@ fn find_patterns<'c>(
                 if p.negatable && c.rules.negation && keywords::is_negated(c, norm, m.start()) {
                     continue;
                 }
-                if p.category == Category::Payment && keywords::is_put_on_platform(c, norm, m.end())
+                if p.category == Category::Payment
+                    && (keywords::is_put_on_platform(c, norm, m.end())
+                        || owner::pays_tax_authority(c, norm, m.start(), m.end()))
                 {
                     continue;
                 }
-                if p.category == Category::Messaging && owner::platform_is_subject(norm, m.start())
+                if p.category == Category::Messaging
+                    && (owner::platform_is_subject(norm, m.start())
+                        || keywords::is_app_vendor_sense(c, norm, m.start(), m.end()))
                 {
                     continue;
                 }

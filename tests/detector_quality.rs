@@ -356,8 +356,8 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch. These are the fourth batch's figures (overall precision 0.935
-/// and recall 0.800, the flag's 0.947 and 0.818, 5 of 110 hard negatives),
+/// batch. These are the fifth batch's figures (overall precision 0.939
+/// and recall 0.809, the flag's 0.947 and 0.818, 5 of 110 hard negatives),
 /// rounded down; they are set anew when the next batch is first measured.
 const HELD_OUT_FLOORS: Floors = Floors {
     precision: 0.93,

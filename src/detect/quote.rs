@@ -85,10 +85,7 @@ fn split_lines(body: &str, lines: &mut Vec<Line>) {
     let mut start = 0;
     let bytes = body.as_bytes();
     while start < bytes.len() {
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |p| start + p + 1);
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p + 1);
         let mut text_end = end;
         if text_end > start && bytes[text_end - 1] == b'\n' {
             text_end -= 1;
@@ -209,21 +206,34 @@ fn is_forward_marker(text: &str) -> bool {
     ) {
         return false;
     }
+    // The opening is checked before lower-casing: most lines starting with
+    // "d" or "b" are "Dear …" or "Best …", not markers.
+    let head = text.as_bytes();
+    let opens =
+        |p: &str| head.len() >= p.len() && head[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    let debut = || {
+        text.chars()
+            .take(5)
+            .flat_map(char::to_lowercase)
+            .eq("début".chars())
+    };
+    if !(opens("--") || opens("begin ") || debut()) {
+        return false;
+    }
     let lower = text.to_lowercase();
-    (lower.starts_with("--") || lower.starts_with("begin ") || lower.starts_with("début"))
-        && [
-            "forwarded message",
-            "begin forwarded message",
-            "weitergeleitete nachricht",
-            "message transféré",
-            "début du message réexpédié",
-            "mensaje reenviado",
-            "messaggio inoltrato",
-            "doorgestuurd bericht",
-            "mensagem encaminhada",
-        ]
-        .iter()
-        .any(|m| lower.contains(m))
+    [
+        "forwarded message",
+        "begin forwarded message",
+        "weitergeleitete nachricht",
+        "message transféré",
+        "début du message réexpédié",
+        "mensaje reenviado",
+        "messaggio inoltrato",
+        "doorgestuurd bericht",
+        "mensagem encaminhada",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
 }
 
 fn is_underscore_rule(text: &str) -> bool {

@@ -62,34 +62,85 @@ impl Reply {
     /// by code.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         count(self.code);
-        out.extend_from_slice(self.to_string().as_bytes());
+        self.write_line(out);
         out.extend_from_slice(b"\r\n");
+    }
+
+    /// The reply line without its CRLF, written into `out` as it is
+    /// (replies are written for every command: no formatting machinery).
+    fn write_line(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(code_str(self.code).as_bytes());
+        if let Some(status) = self.status {
+            for (i, n) in status.into_iter().enumerate() {
+                out.push(if i == 0 { b' ' } else { b'.' });
+                if n >= 100 {
+                    out.push(b'0' + n / 100);
+                }
+                if n >= 10 {
+                    out.push(b'0' + n / 10 % 10);
+                }
+                out.push(b'0' + n % 10);
+            }
+        }
+        out.push(b' ');
+        // A CR or LF inside the text (a host name from the configuration,
+        // say) becomes a space, so the text can never start a second line.
+        out.extend(
+            self.text
+                .bytes()
+                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
     }
 }
 
 /// Count one reply with `code` (`postdesk_smtp_replies_total`; a code is
 /// one of a few dozen, so the label set stays small).
 fn count(code: u16) {
-    metrics::counter!("postdesk_smtp_replies_total", "code" => code.to_string()).increment(1);
+    metrics::counter!("postdesk_smtp_replies_total", "code" => code_str(code)).increment(1);
+}
+
+/// A reply code as text, without allocating for the codes postdesk sends.
+fn code_str(code: u16) -> Cow<'static, str> {
+    const KNOWN: [(u16, &str); 26] = [
+        (211, "211"),
+        (214, "214"),
+        (220, "220"),
+        (221, "221"),
+        (235, "235"),
+        (250, "250"),
+        (251, "251"),
+        (252, "252"),
+        (334, "334"),
+        (354, "354"),
+        (421, "421"),
+        (450, "450"),
+        (451, "451"),
+        (452, "452"),
+        (454, "454"),
+        (500, "500"),
+        (501, "501"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+        (530, "530"),
+        (535, "535"),
+        (550, "550"),
+        (552, "552"),
+        (554, "554"),
+        (555, "555"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or_else(|| Cow::Owned(code.to_string()), |(_, s)| Cow::Borrowed(*s))
 }
 
 impl fmt::Display for Reply {
-    /// The reply line without its CRLF. A CR or LF inside the text (a host
-    /// name from the configuration, say) becomes a space, so the text can
-    /// never start a second reply line.
+    /// The reply line without its CRLF.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.code)?;
-        if let Some([class, subject, detail]) = self.status {
-            write!(f, " {class}.{subject}.{detail}")?;
-        }
-        f.write_str(" ")?;
-        for ch in self.text.chars() {
-            match ch {
-                '\r' | '\n' => f.write_str(" ")?,
-                _ => write!(f, "{ch}")?,
-            }
-        }
-        Ok(())
+        let mut line = Vec::with_capacity(self.text.len() + 16);
+        self.write_line(&mut line);
+        f.write_str(&String::from_utf8_lossy(&line))
     }
 }
 
@@ -384,6 +435,40 @@ pub fn shutting_down() -> Reply {
 mod tests {
     use super::*;
     use crate::domain::{MessageRowId, TicketId};
+
+    #[test]
+    fn a_code_reads_as_its_digits_whether_listed_or_not() {
+        for code in 100..1000u16 {
+            assert_eq!(code_str(code), code.to_string());
+        }
+        assert!(matches!(code_str(250), Cow::Borrowed(_)));
+        assert!(matches!(code_str(554), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_line_is_code_status_and_text_with_line_breaks_as_spaces() {
+        let r = Reply {
+            code: 451,
+            status: Some([4, 3, 0]),
+            text: Cow::Borrowed("try\r\nagain ünter"),
+        };
+        let mut out = Vec::new();
+        r.write_to(&mut out);
+        assert_eq!(out, "451 4.3.0 try  again ünter\r\n".as_bytes());
+        assert_eq!(r.to_string(), "451 4.3.0 try  again ünter");
+        let plain = Reply {
+            code: 354,
+            status: None,
+            text: Cow::Borrowed("go ahead"),
+        };
+        assert_eq!(plain.to_string(), "354 go ahead");
+        let wide = Reply {
+            code: 550,
+            status: Some([5, 7, 123]),
+            text: Cow::Borrowed("x"),
+        };
+        assert_eq!(wide.to_string(), "550 5.7.123 x");
+    }
 
     fn line(reply: &Reply) -> String {
         let mut out = Vec::new();

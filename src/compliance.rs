@@ -940,14 +940,13 @@ mod tests {
         };
         let parsed = crate::parse::parse(raw.as_bytes());
         let mut tx = Tx::new(txn);
-        crate::pipeline::run(
-            &mut tx,
-            cfg,
-            &env,
-            raw.as_bytes(),
-            &parsed,
-            Time::from_secs(1_000),
-        )
+        let msg = crate::pipeline::Incoming {
+            env: &env,
+            raw: raw.as_bytes(),
+            parsed: &parsed,
+            class: &crate::pipeline::classify(&env, raw.as_bytes(), &parsed),
+        };
+        crate::pipeline::run(&mut tx, cfg, msg, Time::from_secs(1_000))
         .expect("stored");
     }
 

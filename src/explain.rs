@@ -49,6 +49,7 @@ pub fn run(
         env: &envelope,
         raw: &raw,
         parsed: &parsed,
+        class: &pipeline::classify(&envelope, &raw, &parsed),
     };
     let outcome = store.dry_run(|tx| pipeline::process(tx, &cfg, msg, now))?;
     let plan = outcome.plan.as_deref();

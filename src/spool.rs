@@ -1,8 +1,8 @@
 //! The one way in to "accepted".
 //!
 //! SMTP `250`, LMTP's per-recipient `250` and `postdesk ingest`'s exit 0 all
-//! go through [`Spool::accept`]. It parses the message on the caller's task,
-//! hands it to the store's writer thread and returns only after the batch
+//! go through [`Spool::accept`]. It parses and classifies the message on the
+//! caller's task, hands it to the store's writer thread and returns only after the batch
 //! holding the message has been committed with `synchronous=FULL`. Nothing is
 //! acknowledged before that commit.
 
@@ -47,7 +47,8 @@ impl Spool {
     /// the writer has stopped. Either way nothing was acknowledged.
     pub async fn accept(&self, envelope: Envelope, raw: Vec<u8>) -> Result<Accepted, Error> {
         let parsed = crate::parse::parse(&raw);
-        self.writer.submit(envelope, raw, parsed).await
+        let class = crate::pipeline::classify(&envelope, &raw, &parsed);
+        self.writer.submit(envelope, raw, parsed, class).await
     }
 
     /// Parse and queue one message fetched by an IMAP poller, with the UID
@@ -65,8 +66,9 @@ impl Spool {
         sync: store::SyncUpdate,
     ) -> Result<store::writer::Pending, Error> {
         let parsed = crate::parse::parse(&raw);
+        let class = crate::pipeline::classify(&envelope, &raw, &parsed);
         self.writer
-            .submit_with_sync(envelope, raw, parsed, sync)
+            .submit_with_sync(envelope, raw, parsed, class, sync)
             .await
     }
 }

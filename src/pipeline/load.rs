@@ -81,7 +81,8 @@ pub fn load(
             .chain(probe.references.iter().map(String::as_str))
             .chain(std::iter::once(recent.as_str())),
     )?;
-    let duplicate = tx.duplicate_of(&message_id, &msg.parsed.content_hash)?;
+    let stored = tx.stored_under(&message_id, &msg.parsed.content_hash)?;
+    let duplicate = stored.duplicate;
     if duplicate.is_some() {
         return Ok(Loaded {
             duplicate,
@@ -90,7 +91,7 @@ pub fn load(
     }
     // Not a duplicate, so a stored message with this id has other content:
     // a sender reusing Message-IDs.
-    let reused = !synthetic && tx.message_id_stored(&message_id)?;
+    let reused = !synthetic && stored.other;
     if msg.parsed.from.is_none() && msg.parsed.problem.is_some() {
         return Ok(Loaded {
             reused,
@@ -115,11 +116,7 @@ pub fn load(
     }
     // Mail about mail (a bounce in any MTA's words, an auto-reply without
     // headers) is automatic too, so a bounce address threads it.
-    let class = crate::parse::classify::classify(
-        msg.raw,
-        msg.parsed,
-        crate::guard::has_null_return_path(msg.env, msg.parsed),
-    );
+    let class = msg.class.clone();
     probe.is_automatic |= class.is_some();
     let automatic = crate::guard::is_automatic(cfg, msg.env, msg.parsed);
     let index = load_index(tx, cfg, &probe, reused)?;

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::domain::{Accepted, Envelope, MessageRowId, Queue, Status, TicketId, Time};
+use crate::domain::{Accepted, MessageRowId, Queue, Status, TicketId, Time};
 use crate::outbound::Config;
 use crate::parse::ParsedMessage;
 use crate::store::{self, NewMessage, NewTicket, Tx};
@@ -41,7 +41,7 @@ pub use commit::commit;
 pub use load::{Loaded, load, load_index};
 pub use plan::{
     DetectorStep, Incoming, MailPlan, Notifications, Path, Plan, StatusStep, Step, TicketPlan,
-    decide,
+    classify, decide,
 };
 
 /// The flag on a message whose Message-ID an earlier, different message
@@ -119,7 +119,13 @@ pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
     Box::new(move |tx, job| {
         let cfg = config.borrow().clone();
         let now = Time::now();
-        let outcome = run(tx, &cfg, &job.envelope, &job.raw, &job.parsed, now)?;
+        let msg = Incoming {
+            env: &job.envelope,
+            raw: &job.raw,
+            parsed: &job.parsed,
+            class: &job.class,
+        };
+        let outcome = run(tx, &cfg, msg, now)?;
         tracing::debug!(
             message_row = outcome.message.0,
             ticket = outcome.ticket.map(|t| t.0),
@@ -157,12 +163,10 @@ pub fn detector_verdict(cfg: &Config, parsed: &ParsedMessage) -> crate::detect::
 pub fn run(
     tx: &mut Tx<'_>,
     cfg: &Config,
-    env: &Envelope,
-    raw: &[u8],
-    parsed: &ParsedMessage,
+    msg: Incoming<'_>,
     now: Time,
 ) -> Result<Outcome, store::Error> {
-    let msg = Incoming { env, raw, parsed };
+    let parsed = msg.parsed;
     let error = match tx.attempt(|tx| process(tx, cfg, msg, now)) {
         Ok(o) => {
             monitor(tx, cfg, msg, &o, now)?;
@@ -318,6 +322,7 @@ fn store_unrouted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Envelope;
 
     fn config() -> (tempfile::TempDir, Config) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -351,15 +356,15 @@ mod tests {
         let parsed = crate::parse::parse(RAW);
         let outcome = {
             let mut tx = Tx::new(&txn);
-            run(
-                &mut tx,
-                &cfg,
-                &envelope(),
-                RAW,
-                &parsed,
-                Time::from_secs(1_000),
-            )
-            .expect("stored")
+            let env = envelope();
+            let class = classify(&env, RAW, &parsed);
+            let msg = Incoming {
+                env: &env,
+                raw: RAW,
+                parsed: &parsed,
+                class: &class,
+            };
+            run(&mut tx, &cfg, msg, Time::from_secs(1_000)).expect("stored")
         };
         let (queue, state, flag) = txn
             .query_row(
@@ -409,17 +414,14 @@ mod tests {
         let txn = conn.transaction().expect("begin");
         let parsed = crate::parse::parse(RAW);
         let mut tx = Tx::optimistic(&txn);
-        assert!(
-            run(
-                &mut tx,
-                &cfg,
-                &envelope(),
-                RAW,
-                &parsed,
-                Time::from_secs(1_000)
-            )
-            .is_err()
-        );
+        let env = envelope();
+        let msg = Incoming {
+            env: &env,
+            raw: RAW,
+            parsed: &parsed,
+            class: &None,
+        };
+        assert!(run(&mut tx, &cfg, msg, Time::from_secs(1_000)).is_err());
         assert!(tx.is_poisoned());
     }
 

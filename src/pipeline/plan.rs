@@ -26,6 +26,20 @@ pub struct Incoming<'a> {
     pub raw: &'a [u8],
     /// The parsed message.
     pub parsed: &'a ParsedMessage,
+    /// Mail about mail, as [`classify`] found it where the message was
+    /// parsed (off the writer thread: it reads only the message).
+    pub class: &'a Option<Class>,
+}
+
+/// Whether the message is mail about mail (a bounce in any MTA's words, a
+/// feedback report, an automatic reply without headers): pure, so it runs
+/// beside the parse, on the task that accepted the message.
+pub fn classify(env: &Envelope, raw: &[u8], parsed: &ParsedMessage) -> Option<Class> {
+    crate::parse::classify::classify(
+        raw,
+        parsed,
+        crate::guard::has_null_return_path(env, parsed),
+    )
 }
 
 impl Incoming<'_> {

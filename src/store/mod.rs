@@ -75,7 +75,7 @@ pub use sla::{SlaRow, SlaTicket};
 pub use split::SplitPoint;
 pub use stats::{ExportMessage, StatsTicket, TicketScope, Transition};
 pub use tx::Opened;
-pub use tx::{NewEvent, NewMessage, NewTicket, Tx};
+pub use tx::{NewEvent, NewMessage, NewTicket, StoredUnder, Tx};
 pub use web::{ApiKeyMatch, ApiKeyRow, NewKey};
 pub use webhooks::{Delivery, Subscription, TicketSnapshot, WebhookQueue, WebhookRow, subscribe};
 pub use writer::{Job, Writer, WriterThread, Writes};

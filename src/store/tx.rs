@@ -63,6 +63,15 @@ pub struct NewTicket<'a> {
     pub now: Time,
 }
 
+/// What [`Tx::stored_under`] found under a Message-ID.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredUnder {
+    /// The stored message with the same content: this one again.
+    pub duplicate: Option<(MessageRowId, Option<TicketId>)>,
+    /// Another message, with other content, uses the id.
+    pub other: bool,
+}
+
 /// Why a ticket was opened: its `ticket_opened` event.
 #[derive(Debug, Clone, Copy)]
 pub struct Opened<'a> {
@@ -299,27 +308,38 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    /// The stored message with this Message-ID and content hash, if any:
-    /// a duplicate delivery.
+    /// What is stored under this Message-ID: the message with the same
+    /// content hash (a duplicate delivery), else whether any other message
+    /// uses the id (a sender reusing Message-IDs). One lookup.
     ///
     /// # Errors
     ///
     /// [`Error::Sql`].
-    pub fn duplicate_of(
-        &self,
-        message_id: &str,
-        content_hash: &str,
-    ) -> Result<Option<(MessageRowId, Option<TicketId>)>, Error> {
-        const Q: &str = "SELECT id, ticket_id FROM messages WHERE message_id = ?1 AND content_hash = ?2 ORDER BY id LIMIT 1";
+    pub fn stored_under(&self, message_id: &str, content_hash: &str) -> Result<StoredUnder, Error> {
+        const Q: &str = "SELECT id, ticket_id, content_hash = ?2 FROM messages WHERE message_id = ?1
+            ORDER BY content_hash = ?2 DESC, id LIMIT 1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.query_row(params![message_id, content_hash], |r| {
-            Ok((
-                MessageRowId(r.get(0)?),
-                r.get::<_, Option<i64>>(1)?.map(TicketId),
-            ))
+        let row = st
+            .query_row(params![message_id, content_hash], |r| {
+                Ok((
+                    MessageRowId(r.get(0)?),
+                    r.get::<_, Option<i64>>(1)?.map(TicketId),
+                    r.get::<_, bool>(2)?,
+                ))
+            })
+            .optional()
+            .map_err(|e| Error::sql(Q, e))?;
+        Ok(match row {
+            Some((id, ticket, true)) => StoredUnder {
+                duplicate: Some((id, ticket)),
+                other: false,
+            },
+            Some((_, _, false)) => StoredUnder {
+                duplicate: None,
+                other: true,
+            },
+            None => StoredUnder::default(),
         })
-        .optional()
-        .map_err(|e| Error::sql(Q, e))
     }
 
     /// Run `query` (one `?1` parameter, one ticket id column) for each
@@ -375,18 +395,6 @@ impl<'c> Tx<'c> {
     ) -> Result<HashMap<String, TicketId>, Error> {
         const Q: &str = "SELECT ticket_id FROM message_refs WHERE ref_id = ?1 ORDER BY message_row_id DESC LIMIT 1";
         self.ticket_per_id(Q, ids)
-    }
-
-    /// Whether any message is stored under `message_id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Sql`].
-    pub fn message_id_stored(&self, message_id: &str) -> Result<bool, Error> {
-        const Q: &str = "SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = ?1)";
-        let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
-        st.query_row([message_id], |r| r.get(0))
-            .map_err(|e| Error::sql(Q, e))
     }
 
     /// What threading needs to know about each of `tickets` that exists.

@@ -30,6 +30,7 @@ use super::db::Connection;
 use super::{Error, Tx};
 use crate::domain::{Accepted, Envelope};
 use crate::parse::ParsedMessage;
+use crate::parse::classify::Class;
 
 /// Why a message could not be accepted.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,8 @@ pub struct Job {
     pub raw: Vec<u8>,
     /// What parse made of them.
     pub parsed: ParsedMessage,
+    /// Mail about mail, as classified beside the parse.
+    pub class: Option<Class>,
     /// An IMAP poller's UID bookkeeping, applied in the same transaction
     /// right after the pipeline stored the message (see
     /// [`Writer::submit_with_sync`]).
@@ -270,6 +273,7 @@ impl Writer {
         envelope: Envelope,
         raw: Vec<u8>,
         parsed: ParsedMessage,
+        class: Option<Class>,
     ) -> Result<Accepted, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -277,6 +281,7 @@ impl Writer {
                 envelope,
                 raw,
                 parsed,
+                class,
                 sync: None,
                 reply,
                 submitted: std::time::Instant::now(),
@@ -302,6 +307,7 @@ impl Writer {
         envelope: Envelope,
         raw: Vec<u8>,
         parsed: ParsedMessage,
+        class: Option<Class>,
         sync: super::SyncUpdate,
     ) -> Result<Pending, SubmitError> {
         let (reply, rx) = oneshot::channel();
@@ -310,6 +316,7 @@ impl Writer {
                 envelope,
                 raw,
                 parsed,
+                class,
                 sync: Some(sync),
                 reply,
                 submitted: std::time::Instant::now(),

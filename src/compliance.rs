@@ -946,8 +946,7 @@ mod tests {
             parsed: &parsed,
             class: &crate::pipeline::classify(&env, raw.as_bytes(), &parsed),
         };
-        crate::pipeline::run(&mut tx, cfg, msg, Time::from_secs(1_000))
-        .expect("stored");
+        crate::pipeline::run(&mut tx, cfg, msg, Time::from_secs(1_000)).expect("stored");
     }
 
     fn count(txn: &crate::store::db::Transaction<'_>, sql: &str) -> i64 {

@@ -35,11 +35,7 @@ pub struct Incoming<'a> {
 /// feedback report, an automatic reply without headers): pure, so it runs
 /// beside the parse, on the task that accepted the message.
 pub fn classify(env: &Envelope, raw: &[u8], parsed: &ParsedMessage) -> Option<Class> {
-    crate::parse::classify::classify(
-        raw,
-        parsed,
-        crate::guard::has_null_return_path(env, parsed),
-    )
+    crate::parse::classify::classify(raw, parsed, crate::guard::has_null_return_path(env, parsed))
 }
 
 impl Incoming<'_> {

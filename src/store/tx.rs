@@ -316,7 +316,8 @@ impl<'c> Tx<'c> {
     ///
     /// [`Error::Sql`].
     pub fn stored_under(&self, message_id: &str, content_hash: &str) -> Result<StoredUnder, Error> {
-        const Q: &str = "SELECT id, ticket_id, content_hash = ?2 FROM messages WHERE message_id = ?1
+        const Q: &str =
+            "SELECT id, ticket_id, content_hash = ?2 FROM messages WHERE message_id = ?1
             ORDER BY content_hash = ?2 DESC, id LIMIT 1";
         let mut st = self.conn.prepare_cached(Q).map_err(|e| Error::sql(Q, e))?;
         let row = st

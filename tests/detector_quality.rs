@@ -356,13 +356,14 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch. These are the fifth batch's figures (overall precision 0.939
-/// and recall 0.809, the flag's 0.947 and 0.818, 5 of 110 hard negatives),
-/// rounded down; they are set anew when the next batch is first measured.
+/// batch. These are the sixth batch's figures (overall precision 0.911
+/// and recall 0.807, the flag's 0.927 and 0.809, 7 of 110 hard negatives),
+/// rounded down (the alarm rate up); they are set anew when the next batch
+/// is first measured.
 const HELD_OUT_FLOORS: Floors = Floors {
-    precision: 0.93,
+    precision: 0.91,
     recall: 0.80,
-    hard_alarm_rate: 0.05,
+    hard_alarm_rate: 0.07,
 };
 
 fn assert_floors(name: &str, r: &Report, f: &Floors) {

@@ -47,6 +47,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0013_webhooks",
         include_str!("migrations/0013_webhooks.sql"),
     ),
+    (
+        "0014_search_content",
+        include_str!("migrations/0014_search_content.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -103,6 +107,70 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, LATEST);
+    }
+
+    #[test]
+    fn the_search_index_reads_the_messages_after_it_stops_copying_them() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS
+            .iter()
+            .position(|(name, _)| *name == "0014_search_content")
+            .unwrap();
+        for (i, (_, sql)) in MIGRATIONS.iter().enumerate().take(before) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+        }
+        // A message indexed as the older schema did it (its own copy), and
+        // system mail, which is never indexed.
+        conn.execute_batch(
+            "INSERT INTO messages (id, message_id, content_hash, subject, text, kind)
+                VALUES (1, 'a@x', 'h1', 'Invoice Müller', 'the quarterly invoice is attached', 'customer'),
+                       (2, 'b@x', 'h2', 'Received', 'quarterly acknowledgement', 'system');
+             INSERT INTO message_search (rowid, subject, body, attachments)
+                VALUES (1, 'Invoice Müller', 'the quarterly invoice is attached', '');",
+        )
+        .unwrap();
+        assert_eq!(apply(&mut conn).unwrap(), LATEST);
+        let matches = |q: &str| -> Vec<i64> {
+            let mut st = conn
+                .prepare(
+                    "SELECT rowid FROM message_search WHERE message_search MATCH ?1 ORDER BY rowid",
+                )
+                .unwrap();
+            st.query_map([q], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(matches("muller"), vec![1]);
+        assert_eq!(matches("quarterly"), vec![1]);
+        let snippet: String = conn
+            .query_row(
+                "SELECT snippet(message_search, -1, '[', ']', '…', 12) FROM message_search
+                    WHERE message_search MATCH 'quarterly' AND rowid = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(snippet.contains("[quarterly]"), "{snippet}");
+        // A message stored afterwards is indexed by its own insert, as the
+        // writer does it, and the index agrees with the messages.
+        conn.execute_batch(
+            "INSERT INTO messages (id, message_id, content_hash, subject, text)
+                VALUES (3, 'c@x', 'h3', 'Payroll', 'the W-2 forms for March');
+             INSERT INTO attachments (message_row_id, name, content_type, size, content)
+                VALUES (3, 'w2.pdf', 'application/pdf', 10, X'');
+             INSERT INTO message_search (rowid, subject, body, attachments)
+                VALUES (3, 'Payroll', 'the W-2 forms for March', 'w2.pdf');",
+        )
+        .unwrap();
+        assert_eq!(matches("march"), vec![3]);
+        assert_eq!(matches("w2"), vec![3]);
+        conn.execute_batch(
+            "INSERT INTO message_search (message_search, rank) VALUES ('integrity-check', 1)",
+        )
+        .unwrap();
     }
 
     /// The schema as SQLite reports it: every object's SQL, by name.

@@ -30,11 +30,18 @@ impl std::fmt::Debug for Target {
 
 /// The migrations for PostgreSQL: (version, name, SQL). A store starts at
 /// the first; each later one has the number of its SQLite twin.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    13,
-    "0013_schema",
-    include_str!("migrations/pg/0013_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        13,
+        "0013_schema",
+        include_str!("migrations/pg/0013_schema.sql"),
+    ),
+    (
+        14,
+        "0014_search_content",
+        include_str!("migrations/pg/0014_search_content.sql"),
+    ),
+];
 
 /// The advisory lock key under which nodes migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x706f_7374_6465_736b; // "postdesk"

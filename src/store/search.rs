@@ -1,5 +1,7 @@
-//! Full-text search (SQLite FTS5, table `message_search`, migration
-//! `0011_search`): the index is written with each message, in its
+//! Full-text search (SQLite FTS5, table `message_search`, migrations
+//! `0011_search` and `0014_search_content`: the index keeps no copy of the
+//! text, it reads it from the messages through the view
+//! `message_search_source`): the index is written with each message, in its
 //! transaction; [`Store::search`] ranks the newest [`RECENT`] matches with
 //! BM25 and cuts a snippet around them.
 
@@ -90,19 +92,6 @@ pub fn ts_query(query: &str) -> Option<String> {
         })
         .collect();
     (!words.is_empty()).then(|| words.join(" & "))
-}
-
-/// Every row of the index, from `messages` and `attachments` (for a
-/// rebuild; a new message is indexed with its values, see
-/// [`Tx::index_message`]).
-macro_rules! index_rows {
-    () => {
-        "INSERT INTO message_search (rowid, subject, body, attachments)
-            SELECT m.id, m.subject, m.text,
-                COALESCE((SELECT group_concat(a.name, ' ') FROM attachments a
-                          WHERE a.message_row_id = m.id), '')
-            FROM messages m WHERE m.kind != 'system'"
-    };
 }
 
 /// One message's row of the index, waiting for [`Tx::flush_search`].
@@ -281,13 +270,29 @@ impl Store {
     /// [`Error::Sql`].
     pub fn rebuild_search(&mut self) -> Result<i64, Error> {
         self.write(|tx| {
-            const CLEAR: &str = "DELETE FROM message_search";
-            const FILL: &str = index_rows!();
+            if tx.conn.is_pg() {
+                const CLEAR: &str = "DELETE FROM message_search";
+                const FILL: &str = "INSERT INTO message_search (rowid, subject, body, attachments)
+                    SELECT m.id, m.subject, m.text,
+                        COALESCE((SELECT group_concat(a.name, ' ') FROM attachments a
+                                  WHERE a.message_row_id = m.id), '')
+                    FROM messages m WHERE m.kind != 'system'";
+                tx.conn
+                    .execute(CLEAR, [])
+                    .map_err(|e| Error::sql(CLEAR, e))?;
+                let n = tx.conn.execute(FILL, []).map_err(|e| Error::sql(FILL, e))?;
+                return Ok(n as i64);
+            }
+            // SQLite's index reads its text from `message_search_source`
+            // (the messages themselves): a rebuild indexes that view again.
+            const REBUILD: &str = "INSERT INTO message_search (message_search) VALUES ('rebuild')";
+            const COUNT: &str = "SELECT COUNT(*) FROM message_search_source";
             tx.conn
-                .execute(CLEAR, [])
-                .map_err(|e| Error::sql(CLEAR, e))?;
-            let n = tx.conn.execute(FILL, []).map_err(|e| Error::sql(FILL, e))?;
-            Ok(n as i64)
+                .execute(REBUILD, [])
+                .map_err(|e| Error::sql(REBUILD, e))?;
+            tx.conn
+                .query_row(COUNT, [], |r| r.get(0))
+                .map_err(|e| Error::sql(COUNT, e))
         })
     }
 }

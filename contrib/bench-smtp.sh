@@ -257,7 +257,11 @@ start_server() {
     local data=$1 log=$2
     mkdir -p "$data"
     rm -f "$data/ports.json"
-    "$BIN" serve --config "$WORK/config" --data "$data" --smtp 127.0.0.1:0 2>"$log" &
+    # The web door on a free port too: the mix run starts a second server
+    # while the first still holds its store (and would hold the default
+    # HTTP port).
+    "$BIN" serve --config "$WORK/config" --data "$data" --smtp 127.0.0.1:0 \
+        --http 127.0.0.1:0 2>"$log" &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
     for _ in $(seq 1 300); do

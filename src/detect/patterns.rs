@@ -460,7 +460,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "social_dm",
             "messaging",
-            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)|\bmy\s+(?:snap|snapchat|insta|ig)\s+(?:is|handle\s+is|name\s+is|:)\s*@?[a-z0-9_][a-z0-9_.]{2,}\s*(?:[,.!?;)]|$)",
+            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)|\bmy\s+(?:snap|snapchat|insta|instagram)\s+(?:is|handle\s+is|name\s+is|:)\s*@?[a-z0-9_][a-z0-9_.]{2,}\s*(?:[,.!?;)]|$)",
         ),
         pattern(
             "line_app",

@@ -195,12 +195,13 @@ fn skip_spaces(norm: &[u8], mut i: usize, max: usize) -> usize {
 }
 
 /// An obfuscated dot at `i`: ` dot `, `(dot)`, `[dot]`, `{dot}`, `<dot>`,
-/// `[.]`, `(.)`, ` . `. Returns where the next label starts.
+/// `[.]`, `(.)`, ` . `, and the Spanish and French words ` punto `,
+/// ` point `. Returns where the next label starts.
 fn obfuscated_dot(norm: &[u8], i: usize) -> Option<usize> {
     let j = skip_spaces(norm, i, 2);
     let spaced = j > i;
     let rest = &norm[j..];
-    let forms: [(&[u8], bool); 10] = [
+    let forms: [(&[u8], bool); 12] = [
         (b"(dot)", false),
         (b"[dot]", false),
         (b"{dot}", false),
@@ -211,6 +212,8 @@ fn obfuscated_dot(norm: &[u8], i: usize) -> Option<usize> {
         (b"dot", true),
         (b".", true),
         (b"-dot-", false),
+        (b"punto", true),
+        (b"point", true),
     ];
     for (form, needs_space) in forms {
         if rest.starts_with(form) {
@@ -218,7 +221,10 @@ fn obfuscated_dot(norm: &[u8], i: usize) -> Option<usize> {
                 continue;
             }
             let after = j + form.len();
-            if form == b"dot" && after < norm.len() && is_word_byte(norm[after]) {
+            if matches!(form, b"dot" | b"punto" | b"point")
+                && after < norm.len()
+                && is_word_byte(norm[after])
+            {
                 continue;
             }
             let k = skip_spaces(norm, after, 2);
@@ -450,10 +456,11 @@ fn freemail_name(labels: &[&[u8]]) -> Option<String> {
         .map(|(_, d)| (*d).to_owned())
 }
 
-/// The address around the word `at` starting at `at` (`jo (at) gmail dot
-/// com`, `jo at gmail.com`).
-pub(crate) fn at_word(norm: &[u8], at: usize) -> Option<Email> {
-    let after = at + 2;
+/// The address around the word for `@` (`at`, `arroba`, `arobase`: `len`
+/// bytes) starting at `at` (`jo (at) gmail dot com`, `jo at gmail.com`,
+/// `jo arroba gmail punto com`).
+pub(crate) fn at_word(norm: &[u8], at: usize, len: usize) -> Option<Email> {
+    let after = at + len;
     if at == 0 || after >= norm.len() {
         return None;
     }
@@ -521,7 +528,7 @@ mod tests {
         let mut from = 0;
         while let Some(p) = norm[from..].find("at") {
             let at = from + p;
-            if let Some(e) = at_word(b, at) {
+            if let Some(e) = at_word(b, at, 2) {
                 return Some((e.local, e.domain));
             }
             from = at + 1;
@@ -558,6 +565,21 @@ mod tests {
             pair("john.smith", "gmail.com")
         );
         assert_eq!(addr("jane@gmail dot com"), pair("jane", "gmail.com"));
+    }
+
+    #[test]
+    fn spanish_and_french_at_and_dot_words() {
+        let e = at_word(b"lupita.ramos arroba gmail punto com", 13, 6).expect("arroba");
+        assert_eq!(
+            (e.local.as_str(), e.domain.as_str()),
+            ("lupita.ramos", "gmail.com")
+        );
+        let e = at_word(b"claire.dubois arobase free point fr", 14, 7).expect("arobase");
+        assert_eq!(
+            (e.local.as_str(), e.domain.as_str()),
+            ("claire.dubois", "free.fr")
+        );
+        assert!(at_word(b"on arroba: the point is", 3, 6).is_none());
     }
 
     #[test]

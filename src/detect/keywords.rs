@@ -100,6 +100,9 @@ pub(crate) enum Marker {
     None,
     /// "at": an obfuscated e-mail address may surround it.
     At,
+    /// "arroba", "arobase": the Spanish and French words for `@`, the same
+    /// marker as "at" with a longer word.
+    AtForeign,
     /// A digit word ("five"): a spelled-out phone number may start here.
     NumberWord,
 }
@@ -158,6 +161,8 @@ impl KeywordSet {
         }
         let markers = [
             (&b"at"[..], Marker::At),
+            (b"arroba", Marker::AtForeign),
+            (b"arobase", Marker::AtForeign),
             (b"zero", Marker::NumberWord),
             (b"one", Marker::NumberWord),
             (b"two", Marker::NumberWord),
@@ -538,7 +543,17 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     if invited_to(c, norm, s, start) || (invites(c, next) && points_back(next)) {
         return true;
     }
-    if is_vetoed(&c.mention.vetoes, sentence) || is_vetoed(&app.vetoes, sentence) {
+    if is_vetoed(&app.vetoes, sentence) {
+        return false;
+    }
+    // A handle right after the name ("Skype: maria.lopez.bookkeeping",
+    // "Telegram: @dee - I'll send the statements there") is intent even in
+    // a sentence about the books; only the app's own vendor senses above
+    // outrank it.
+    if handle_follows(c, norm, end, e) {
+        return true;
+    }
+    if is_vetoed(&c.mention.vetoes, sentence) {
         return false;
     }
     // An invitation, or a handle right after ("whatsapp me", "telegram:
@@ -697,17 +712,19 @@ fn handle_follows(c: &Compiled, norm: &[u8], end: usize, sentence_end: usize) ->
 /// An acceptance within three words after a payment app: "Venmo works
 /// too", "Zelle is fine", "Cash App is OK with us".
 fn acceptance_follows(c: &Compiled, norm: &[u8], end: usize, sentence_end: usize) -> bool {
+    acceptance_at(c, norm, end, sentence_end).is_some()
+}
+
+/// Where the acceptance of [`acceptance_follows`] starts, as an offset
+/// from `end`.
+fn acceptance_at(c: &Compiled, norm: &[u8], end: usize, sentence_end: usize) -> Option<usize> {
     let rest = &norm[end..sentence_end];
     // "Venmo, but I prefer paying the invoice here": the preference is
     // for something else.
-    c.app
-        .acceptances
-        .positions_in(rest)
-        .next()
-        .is_some_and(|p| {
-            let between = || words::words_in(&rest[..p]);
-            between().count() <= 2 && !between().any(|w| CLAUSE_WORDS.contains(&w))
-        })
+    c.app.acceptances.positions_in(rest).next().filter(|&p| {
+        let between = || words::words_in(&rest[..p]);
+        between().count() <= 2 && !between().any(|w| CLAUSE_WORDS.contains(&w))
+    })
 }
 
 /// What ends the clause a payment verb is looked for in.
@@ -796,6 +813,12 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
             || (second_person && words::words_in(sentence).any(|w| cues.verbs.contains(w)));
     }
     if second_person {
+        return true;
+    }
+    // Accepted right after the name, before any word of the past: "Zelle
+    // works for me, same as with my old accountant" (the past is only the
+    // comparison).
+    if acceptance_at(c, norm, end, e).is_some_and(|p| !c.app.past.any_in(&norm[s..end + p])) {
         return true;
     }
     // What someone paid or was paid, not a proposal: "last year I paid the

@@ -450,7 +450,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "signal_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b|\bsignal\s+me\s*(?::|\+|\d|(?:at|on)\b)|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bsignal\b",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b|\bsignal\s+me\s*(?::|\+|\d|(?:at|on|if|when|instead|please|pls|there)\b)|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bsignal\b",
         ),
         pattern(
             "slack_dm",
@@ -460,7 +460,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "social_dm",
             "messaging",
-            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)",
+            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)|\bmy\s+(?:snap|snapchat|insta|instagram)\s+(?:is|handle\s+is|name\s+is|:)\s*@?[a-z0-9_][a-z0-9_.]{2,}\s*(?:[,.!?;)]|$)",
         ),
         pattern(
             "line_app",
@@ -500,7 +500,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "wire_to_you",
             "payment",
-            r"\bwire\s+(?:you|u|them|him|her|me|us|funds|money|payment|the\s+(?:money|funds|payment|balance|amount|fee|fees|deposit|retainer))\b|\bwire\s+(?:it|them)\s+(?:to\s+(?:you|your|my)|over|directly|today|tomorrow)\b|\bwiring\s+(?:you|u|it\s+to\s+you|the\s+(?:money|funds|payment|balance|amount|fee|fees)|funds|money)\b|\b(?:by|via|per|through)\s+(?:bank\s+)?wire(?:\s+(?:to|instead|directly|or|today|tomorrow)\b|\s*[,.!?;)]|\s*$)|\bwired\s+(?:you|it\s+to\s+you)\b",
+            r"\bwire\s+(?:you|u|them|him|her|me|us|funds|money|payment|the\s+(?:money|funds|payment|balance|amount|fee|fees|deposit|retainer))\b|\bwire\s+(?:it|them)\s+(?:to\s+(?:you|your|my)|over|directly|today|tomorrow)\b|\bwiring\s+(?:you|u|it\s+to\s+you|the\s+(?:money|funds|payment|balance|amount|fee|fees)|funds|money)\b|\b(?:by|via|per|through)\s+(?:bank\s+)?wire(?:\s+(?:to|instead|directly|or|today|tomorrow)\b|\s*[,.!?;)]|\s*$)|\bwired\s+(?:you|it\s+to\s+you)\b|\bach\s+(?:you|u|it\s+to\s+you)\b",
         ),
         pattern(
             "pay_cash",
@@ -515,7 +515,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "billing_bypass",
             "payment",
-            r"\b(?:pay|paying|payment|fee|fees|check|cheque|cash|money|transfer|settle|settling|wire|balance|retainer|send\s+(?:it|this|that|the\s+[a-z]+)|hand\s+you|mail\s+you)\b[^.!?\n]{0,60}?\b(?:skip|skipping|bypass|bypassing|avoid|avoiding|around|outside(?:\s+of)?|without|rather\s+than|instead\s+of|not|no\s+need\s+to|leave|leaving|doesn'?t|don'?t|out\s+of|keep\s+(?:it|this|that|them)\s+off)\b[^.!?\n]{0,25}?\b(?:the|your|this|that)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|checkout|website|system|platform|firm|company|agency)\b|\b(?:pay|paying|payment|fee|fees|check|cheque|cash|money|transfer|settle|settling|wire|balance|retainer)\b[^.!?\n]{0,60}?\b(?:leave|leaving|keep|keeping)\s+(?:the|your)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|system|platform)\s+(?:[a-z]+\s+)?out\s+of\s+(?:it|this|that)\b|\b(?:rather\s+not|prefer\s+not\s+to|skip|avoid|instead\s+of|rather\s+than)\s+(?:[a-z]+\s+)?(?:pay|paying)\s+(?:[a-z]+\s+)?(?:through|via|in|on|using)\s+(?:the|your|this|that)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|checkout|website|system|platform)\b",
+            r"\b(?:pay|paying|payment|fee|fees|check|cheque|cash|money|transfer|settle|settling|wire|balance|retainer|send\s+(?:it|this|that|the\s+[a-z]+)|hand\s+you|mail\s+you)\b[^.!?\n]{0,60}?\b(?:skip|skipping|bypass|bypassing|avoid|avoiding|around|outside(?:\s+of)?|without|rather\s+than|instead\s+of|not|no\s+need\s+to|leave|leaving|doesn'?t|don'?t|out\s+of|keep\s+(?:it|this|that|them)\s+off)\b[^.!?\n]{0,25}?\b(?:the|your|this|that)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|checkout|website|system|platform|firm|company|agency)\b|\b(?:pay|paying|payment|fee|fees|check|cheque|cash|money|transfer|settle|settling|wire|balance|retainer)\b[^.!?\n]{0,60}?\b(?:leave|leaving|keep|keeping)\s+(?:the|your)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|system|platform)\s+(?:[a-z]+\s+)?out\s+of\s+(?:it|this|that)\b|\b(?:rather\s+not|prefer\s+not\s+to|skip|avoid|instead\s+of|rather\s+than)\s+(?:[a-z]+\s+)?(?:pay|paying)\s+(?:[a-z]+\s+)?(?:through|via|in|on|using)\s+(?:the|your|this|that)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|checkout|website|site|system|platform)\b|\b(?:rather|sooner)\s+(?:[a-z']+\s+){0,2}?(?:pay|send|settle)\b[^.!?\n]{0,40}?\bthan\s+(?:through|via|on|in|using|with)?\s*(?:the|your|this|that)\s+(?:[a-z]+\s+)?(?:portal|billing|invoice|invoicing|checkout|website|site|system|platform)\b",
         ),
         pattern(
             "friends_and_family",
@@ -545,7 +545,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "street_de",
             "address",
-            r"\b[a-z]{3,}(?:strasse|weg|gasse|platz|allee|damm|ufer)\s+\d{1,4}[a-z]?\b|\b[a-z]{4,}\s+(?:strasse|weg|gasse|platz|allee)\s+\d{1,4}[a-z]?\b",
+            r"\b[a-z]{3,}(?:strasse|straße|weg|gasse|platz|allee|damm|ufer)\s+\d{1,4}[a-z]?\b|\b[a-z]{4,}\s+(?:strasse|weg|gasse|platz|allee)\s+\d{1,4}[a-z]?\b",
         ),
         pattern(
             "street_fr",
@@ -566,6 +566,21 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             "street_route",
             "address",
             r"\b\d{1,6}\s+(?:(?:state|us|county)\s+)?(?:route|rte|highway|hwy)\.?\s+\d{1,4}[a-z]?\b",
+        ),
+        pattern(
+            "settle_between_us",
+            "payment",
+            r"\b(?:settle|settling|pay|paying|handle|sort)\b[^.!?\n]{0,40}?\bbetween\s+(?:us|ourselves|the\s+two\s+of\s+us|you\s+and\s+(?:me|i))\s*(?:[.!?,;)]|$|\s+(?:directly|privately|instead|then|and\s+skip|rather)\b)",
+        ),
+        pattern(
+            "pay_direct_de",
+            "payment",
+            r"\b(?:zahle|zahlen|bezahle|bezahlen|uberweise|uberweisen|uberweisung|paypal|bar)\b[^.!?\n]{0,60}?\b(?:direkt\s+an\s+(?:sie|dich)|statt|anstatt|ohne|nicht|an\s+der)\s+(?:uber\s+|mit\s+)?(?:die\s+|das\s+|den\s+|der\s+|ihre\s+)?(?:rechnung|portal|plattform|webseite|website|kanzlei)\b|\b(?:direkt|privat|personlich)\s+an\s+(?:sie|dich)\s+(?:zahlen|bezahlen|uberweisen|schicken|senden)\b",
+        ),
+        pattern(
+            "app_is_how_i_pay",
+            "payment",
+            r"\b(?:cash\s*app|venmo|zelle|paypal|apple\s+pay|google\s+pay|revolut|wise)\s+is\s+how\s+(?:i|we)\s+(?:pay|send)\b[^.!?\n]{0,60}?(?:\b(?:you|your|ur)\b|\b(?:the|my|our)\s+(?:bookkeeping|accounting|tax\s+prep|prep|monthly|filing)\s+fees?\b)",
         ),
     ]
 }

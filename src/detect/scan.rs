@@ -66,7 +66,7 @@ enum Event {
     /// A number word ("five").
     NumberWord(u32),
     /// The word "at".
-    AtWord(u32),
+    AtWord(u32, u8),
     /// An `@`.
     AtSign(u32),
 }
@@ -132,7 +132,7 @@ fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -
                     && (end == norm.len() || !words::is_word_byte(norm[end]));
                 if whole {
                     events.push(match marker {
-                        Marker::At => Event::AtWord(start as u32),
+                        Marker::At | Marker::AtForeign => Event::AtWord(start as u32, len as u8),
                         _ => Event::NumberWord(start as u32),
                     });
                 }
@@ -224,9 +224,9 @@ fn structured<'c>(
                     out.push(h);
                 }
             }
-            Event::AtWord(p) => {
+            Event::AtWord(p, len) => {
                 if rules.email
-                    && let Some(e) = email::at_word(norm, p as usize)
+                    && let Some(e) = email::at_word(norm, p as usize, usize::from(len))
                     && let Some(h) = judge_email(c, ctx, &e)
                 {
                     out.push(h);

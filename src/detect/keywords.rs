@@ -98,11 +98,9 @@ pub(crate) enum Marker {
     /// Not one.
     #[default]
     None,
-    /// "at": an obfuscated e-mail address may surround it.
+    /// "at", or the Spanish and French "arroba", "arobase": an obfuscated
+    /// e-mail address may surround it.
     At,
-    /// "arroba", "arobase": the Spanish and French words for `@`, the same
-    /// marker as "at" with a longer word.
-    AtForeign,
     /// A digit word ("five"): a spelled-out phone number may start here.
     NumberWord,
 }
@@ -161,8 +159,8 @@ impl KeywordSet {
         }
         let markers = [
             (&b"at"[..], Marker::At),
-            (b"arroba", Marker::AtForeign),
-            (b"arobase", Marker::AtForeign),
+            (b"arroba", Marker::At),
+            (b"arobase", Marker::At),
             (b"zero", Marker::NumberWord),
             (b"one", Marker::NumberWord),
             (b"two", Marker::NumberWord),

@@ -121,18 +121,14 @@ fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -
             let (marker, more) = keys.marker(k);
             if marker != Marker::None {
                 // Markers count only as whole words, letters contiguous.
-                let len = if marker == Marker::At {
-                    2
-                } else {
-                    keys.automaton().key_len(k)
-                };
+                let len = keys.automaton().key_len(k);
                 let start = end.saturating_sub(len);
                 let whole = norm[start..end].iter().all(u8::is_ascii_alphabetic)
                     && (start == 0 || !words::is_word_byte(norm[start - 1]))
                     && (end == norm.len() || !words::is_word_byte(norm[end]));
                 if whole {
                     events.push(match marker {
-                        Marker::At | Marker::AtForeign => Event::AtWord(start as u32, len as u8),
+                        Marker::At => Event::AtWord(start as u32, len as u8),
                         _ => Event::NumberWord(start as u32),
                     });
                 }

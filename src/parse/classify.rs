@@ -64,6 +64,7 @@
 //! and an event to that ticket, as a forged DSN always could; it changes
 //! no status, queues no mail and relays nothing.
 
+use std::cell::OnceCell;
 use std::sync::LazyLock;
 
 use mail_parser::{MessageParser, MimeHeaders};
@@ -161,10 +162,11 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Why the sender counts as automatic, if it does.
-fn automatic_sender(msg: &ParsedMessage, null_return_path: bool) -> Option<String> {
-    if let Some(why) = delivery_system(msg, null_return_path) {
-        return Some(why);
+/// Why the sender counts as automatic, if it does: `delivery` is
+/// [`delivery_system`]'s answer.
+fn automatic_sender(msg: &ParsedMessage, delivery: Option<&str>) -> Option<String> {
+    if let Some(why) = delivery {
+        return Some(why.to_owned());
     }
     values(msg, "Auto-Submitted")
         .find(|v| token(v) != "no")
@@ -204,6 +206,19 @@ fn is_list_sender(msg: &ParsedMessage) -> bool {
     (!local.is_empty() && LIST_SENDER.is_match(local))
         || values(msg, "List-Id").next().is_some()
         || values(msg, "Precedence").any(|v| matches!(token(v).as_str(), "list" | "bulk"))
+}
+
+/// The first line of [`fresh_text`] with a letter or digit in it, made
+/// without lower-casing the rest.
+fn first_fresh_line(text: &str) -> String {
+    prefix(text, SCAN_CHARS)
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('>'))
+        .find(|line| line.chars().any(char::is_alphanumeric))
+        // A last line ending in a lone CR: fresh_text's own lines end
+        // before it.
+        .map(|line| line.strip_suffix('\r').unwrap_or(line).to_lowercase())
+        .unwrap_or_default()
 }
 
 /// The text lines a person did not quote (`>`), lower-case.
@@ -364,7 +379,8 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
         return Some(class);
     }
     let subject = msg.subject.as_deref().unwrap_or("").trim();
-    let sender = automatic_sender(msg, null_return_path);
+    let delivery = delivery_system(msg, null_return_path);
+    let sender = automatic_sender(msg, delivery.as_deref());
     let is_forward = FORWARD_SUBJECT.is_match(subject);
     // 4: any other report, unless a person forwarded it.
     if let Some(rt) = &report
@@ -375,12 +391,12 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
     let seen = Seen {
         raw,
         msg,
-        null_return_path,
+        delivery,
         subject,
         lower_subject: subject.to_lowercase(),
         sender,
         is_forward,
-        text: fresh_text(&msg.text),
+        text: OnceCell::new(),
     };
     mta_signature(&seen)
         .or_else(|| autoreply_header(msg))
@@ -394,7 +410,8 @@ pub fn classify(raw: &[u8], msg: &ParsedMessage, null_return_path: bool) -> Opti
 struct Seen<'a> {
     raw: &'a [u8],
     msg: &'a ParsedMessage,
-    null_return_path: bool,
+    /// Why the sender looks like delivery software ([`delivery_system`]).
+    delivery: Option<String>,
     /// The subject, trimmed.
     subject: &'a str,
     /// The subject, lower-case.
@@ -403,8 +420,16 @@ struct Seen<'a> {
     sender: Option<String>,
     /// Whether the subject says a person forwarded the message.
     is_forward: bool,
-    /// The lines a person did not quote, lower-case ([`fresh_text`]).
-    text: String,
+    /// The lines a person did not quote, lower-case ([`fresh_text`]),
+    /// made when a rule first reads them: ordinary new mail is decided
+    /// without them.
+    text: OnceCell<String>,
+}
+
+impl Seen<'_> {
+    fn text(&self) -> &str {
+        self.text.get_or_init(|| fresh_text(&self.msg.text))
+    }
 }
 
 /// A classification, for the rules to return.
@@ -463,13 +488,12 @@ fn mta_signature(seen: &Seen<'_>) -> Option<Class> {
     // only on the first line with a word in it (banners of `*` or `-`
     // come before some reports' first sentence), so ordinary mail
     // pays for one line, not its whole text.
+    let first_line;
     let scope = if seen.sender.is_some() {
-        seen.text.as_str()
+        seen.text()
     } else {
-        seen.text
-            .lines()
-            .find(|l| l.chars().any(char::is_alphanumeric))
-            .unwrap_or("")
+        first_line = first_fresh_line(&seen.msg.text);
+        first_line.as_str()
     };
     let p = first(&MTA_SET, MTA_SIGNATURES, scope)?;
     bounce(seen.raw, "mta_signature", p.to_owned())
@@ -511,8 +535,8 @@ fn autoreply_header(msg: &ParsedMessage) -> Option<Class> {
 /// manager's phrase, a non-delivery phrase, then a returned message
 /// whatever the language of the text.
 fn from_delivery_system(seen: &Seen<'_>) -> Option<Class> {
-    let why = delivery_system(seen.msg, seen.null_return_path)?;
-    let (subject, text) = (seen.subject, seen.text.as_str());
+    let why = seen.delivery.as_deref()?;
+    let (subject, text) = (seen.subject, seen.text());
     if let Some(p) = first(&BOUNCE_SUBJECT_SET, BOUNCE_SUBJECTS, subject) {
         return bounce(seen.raw, "bounce_subject", format!("{p} ({why})"));
     }
@@ -531,7 +555,7 @@ fn list_notice(seen: &Seen<'_>) -> Option<Class> {
     if !is_list_sender(seen.msg) {
         return None;
     }
-    let both = format!("{}\n{}", seen.subject, seen.text);
+    let both = format!("{}\n{}", seen.subject, seen.text());
     let p = first(&LIST_SET, LIST_PHRASES, &both)?;
     hit(Kind::ListNotice, "list_notice", p.to_owned())
 }
@@ -548,8 +572,10 @@ fn autoreply_subject(seen: &Seen<'_>) -> Option<Class> {
         AUTOREPLY_SUBJECT_WORDS,
         &seen.lower_subject,
     )?;
-    let text = &seen.text;
-    if seen.sender.is_some() || VACATION_SET.is_match(text) || AUTOMATIC_SENTENCE.is_match(text) {
+    if seen.sender.is_some()
+        || VACATION_SET.is_match(seen.text())
+        || AUTOMATIC_SENTENCE.is_match(seen.text())
+    {
         return hit(
             Kind::AutoReply,
             "autoreply_subject",
@@ -561,21 +587,21 @@ fn autoreply_subject(seen: &Seen<'_>) -> Option<Class> {
 
 /// Rule 10: vacation sentences at the top of a reply.
 fn autoreply_body(seen: &Seen<'_>) -> Option<Class> {
-    let top = prefix(&seen.text, 1500);
     let lower_subject = &seen.lower_subject;
     let is_reply = !seen.msg.in_reply_to.is_empty()
         || !seen.msg.references.is_empty()
         || lower_subject.starts_with("re:")
         || lower_subject.starts_with("aw:");
-    let is_automatic = is_reply || seen.sender.is_some();
-    if let Some(m) = AUTOMATIC_SENTENCE.find(top)
-        && is_automatic
-    {
+    // New mail from a person has no automatic sentence to read: every
+    // rule below needs a reply or an automatic sender.
+    if !is_reply && seen.sender.is_none() {
+        return None;
+    }
+    let top = prefix(seen.text(), 1500);
+    if let Some(m) = AUTOMATIC_SENTENCE.find(top) {
         return hit(Kind::AutoReply, "autoreply_body", m.as_str().to_owned());
     }
-    if let Some(m) = CHALLENGE.find(top)
-        && is_automatic
-    {
+    if let Some(m) = CHALLENGE.find(top) {
         return hit(Kind::AutoReply, "challenge_response", m.as_str().to_owned());
     }
     let top_vacation = VACATION_SET.matches(top);
@@ -901,6 +927,27 @@ mod tests {
                 Some(("bounce", "bounce_subject")),
             ),
         ]);
+    }
+
+    #[test]
+    fn the_first_fresh_line_is_the_first_worded_line_of_the_fresh_text() {
+        for text in [
+            "",
+            "\n\n",
+            "> quoted\nHello There\nmore",
+            "  > quoted with indent\n*****\n--- Transcript ---\nrest",
+            "ÄRGER über İstanbul\r\nnext",
+            "first line ends in a lone CR\r",
+            "> only\n> quoted\n",
+            "---\n\r\n12 Main St\n",
+        ] {
+            let whole = fresh_text(text);
+            let expected = whole
+                .lines()
+                .find(|l| l.chars().any(char::is_alphanumeric))
+                .unwrap_or("");
+            assert_eq!(first_fresh_line(text), expected, "{text:?}");
+        }
     }
 
     #[test]

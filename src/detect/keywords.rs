@@ -103,6 +103,9 @@ pub(crate) enum Marker {
     At,
     /// A digit word ("five"): a spelled-out phone number may start here.
     NumberWord,
+    /// A word for ten to ninety ("twenty"): a house number written in
+    /// words may start here ("twenty-two Maple Street").
+    TensWord,
 }
 
 impl KeywordSet {
@@ -172,6 +175,11 @@ impl KeywordSet {
             (b"eight", Marker::NumberWord),
             (b"nine", Marker::NumberWord),
         ];
+        let markers = markers.into_iter().chain(
+            super::address::TENS_WORDS
+                .iter()
+                .map(|&(w, _)| (w, Marker::TensWord)),
+        );
         for (word, marker) in markers {
             let slot = *index.entry(word.to_vec()).or_insert_with(|| {
                 patterns.push(word.to_vec());

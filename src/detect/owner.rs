@@ -99,10 +99,28 @@ const RECEIVED: &[&[u8]] = &[
     b"sms",
 ];
 
-/// `'s` endings that are contractions, not possessives.
+/// `'s` endings that are contractions, not possessives; the names of a
+/// contact detail among them ("mobile's oh seven seven…" is "mobile is").
 const NOT_POSSESSIVE: &[&[u8]] = &[
-    b"it's", b"let's", b"that's", b"what's", b"here's", b"there's", b"he's", b"she's", b"who's",
-    b"where's", b"how's", b"today's",
+    b"it's",
+    b"let's",
+    b"that's",
+    b"what's",
+    b"here's",
+    b"there's",
+    b"he's",
+    b"she's",
+    b"who's",
+    b"where's",
+    b"how's",
+    b"today's",
+    b"mobile's",
+    b"cell's",
+    b"number's",
+    b"phone's",
+    b"email's",
+    b"address's",
+    b"handle's",
 ];
 
 /// Whether `w` is a possessive (`bank's`), not a contraction (`it's`).
@@ -401,6 +419,32 @@ pub(crate) fn is_refund_deposit(c: &Compiled, norm: &[u8], start: usize, end: us
     let has = |list: &[&[u8]]| words::words_in(sentence).any(|w| list.contains(&w));
     has(&[b"refund", b"refunds"])
         && has(TAX_FORMS)
+        && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
+}
+
+/// Words of a debt the customer pays a lender: an account number in a
+/// sentence with one of these is the loan's or the lease's.
+const FINANCING: &[&[u8]] = &[
+    b"lease",
+    b"leased",
+    b"leasing",
+    b"loan",
+    b"loans",
+    b"mortgage",
+    b"financing",
+    b"financed",
+    b"lender",
+    b"lienholder",
+];
+
+/// A bank account number at `start..end` in a sentence about a loan, a
+/// lease or a mortgage ("the espresso machine lease is through Marlin
+/// Business Bank, account 55-02931"): the customer's own debt to a lender,
+/// not a way to pay us; unless the sentence speaks to the reader.
+pub(crate) fn is_financing_account(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    words::words_in(sentence).any(|w| FINANCING.contains(&w))
         && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
 }
 

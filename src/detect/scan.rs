@@ -65,6 +65,8 @@ enum Event {
     Digits(u32, u32),
     /// A number word ("five").
     NumberWord(u32),
+    /// A word for ten to ninety ("twenty").
+    TensWord(u32),
     /// The word "at".
     AtWord(u32, u8),
     /// An `@`.
@@ -129,6 +131,7 @@ fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -
                 if whole {
                     events.push(match marker {
                         Marker::At => Event::AtWord(start as u32, len as u8),
+                        Marker::TensWord => Event::TensWord(start as u32),
                         _ => Event::NumberWord(start as u32),
                     });
                 }
@@ -212,6 +215,26 @@ fn structured<'c>(
                     judge_run(c, norm, &run, out);
                 }
             }
+            Event::TensWord(s) => {
+                let s = s as usize;
+                if rules.address
+                    && let Some((hs, he)) = address::spelled_street_at(
+                        c,
+                        text,
+                        |i| nmap.original_offset(text, i),
+                        norm,
+                        s,
+                    )
+                {
+                    out.push(hit(
+                        Category::Address,
+                        "address.street",
+                        hs,
+                        he,
+                        Source::Structured,
+                    ));
+                }
+            }
             Event::AtSign(p) => {
                 if rules.email
                     && let Some(e) = email::at_sign(norm, p as usize)
@@ -276,7 +299,10 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
             ));
             return;
         }
-        if rules.routing_numbers && money::is_bank_account(norm, run) {
+        if rules.routing_numbers
+            && money::is_bank_account(norm, run)
+            && !owner::is_financing_account(c, norm, run.start, run.end)
+        {
             out.push(hit(
                 Category::Payment,
                 "payment.bank_account",
@@ -287,9 +313,15 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
             return;
         }
     }
+    // A number inside a chat link ("wa.me/447700900231") is the number
+    // itself, written without its "+".
+    let kind = if phone::in_chat_link(norm, run) {
+        Some(phone::PhoneKind::International)
+    } else {
+        phone::classify(c, norm, run).filter(|_| !phone::is_reference(c, norm, run))
+    };
     if rules.phone
-        && let Some(kind) = phone::classify(c, norm, run)
-        && !phone::is_reference(c, norm, run)
+        && let Some(kind) = kind
         && !money::is_platform_phone(c, run)
     {
         out.push(hit(
@@ -303,18 +335,20 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
 }
 
 /// An address is evidence unless it is the platform's, the ticket's, or
-/// the sender's own (the sender's domain too, unless it is freemail).
+/// the sender's own (the ticket's and the sender's domain only when it is
+/// not freemail: a ticket from a gmail address does not make every gmail
+/// address the ticket's own).
 fn judge_email<'c>(c: &'c Compiled, ctx: &ScanContext<'_>, e: &Email) -> Option<RawHit<'c>> {
+    let freemail = |d: &str| c.freemail.iter().any(|f| domain_matches(d, f));
     let ours = c
         .platform_domains
         .iter()
         .chain(ctx.platform_domains)
-        .chain(ctx.ticket_domains)
+        .chain(ctx.ticket_domains.iter().filter(|d| !freemail(d)))
         .any(|d| domain_matches(&e.domain, d));
     if ours {
         return None;
     }
-    let freemail = |d: &str| c.freemail.iter().any(|f| domain_matches(d, f));
     if let Some(sender) = ctx.sender {
         let sender = sender.trim().trim_start_matches('<').trim_end_matches('>');
         let addr = format!("{}@{}", e.local, e.domain);

@@ -219,6 +219,10 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
                 Owner::ThirdParty
             };
         }
+        // "we moved from 14 Rue Oberkampf": the place left behind.
+        if w == b"from" && MOVES.contains(&further) {
+            return Owner::History;
+        }
         // "from now on" is a time, not a sender.
         if w == b"from" && nearer != b"now" {
             if RECEIVED.contains(&further) {
@@ -238,6 +242,9 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
     }
     Owner::Writer
 }
+
+/// Verbs of moving house: the address after "moved from" is the old one.
+const MOVES: &[&[u8]] = &[b"moved", b"move", b"moving", b"relocated", b"relocating"];
 
 /// Places a writer calls their own before giving the place's name and
 /// address ("swing by my shop, Tony's Auto, 4400 Route 9").
@@ -330,9 +337,32 @@ fn offer_window(norm: &[u8], start: usize, end: usize) -> &[u8] {
 /// A street address offered to the reader: an offer phrase near it, in
 /// its paragraph.
 pub(crate) fn address_offered(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let window = offer_window(norm, start, end);
     c.owner
         .address_offers
-        .any_in(offer_window(norm, start, end))
+        .matches_in(window)
+        .any(|(_, q)| !offered_to_third_party(c, window, q))
+}
+
+/// Words that name who an offer goes to ("send it to the IRS", "update it
+/// with the bank").
+const RECIPIENT_MARKS: &[&[u8]] = &[b"to", b"with"];
+
+/// An offer phrase ending at `q` whose recipient, within four words after
+/// it, is a third party ("update it with the IRS", "mail it to the
+/// county"): the address goes to them, not to the reader.
+fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
+    let mut after = words::words_after(window, q, words::SENTENCE_STOPS, 5).peekable();
+    while let Some(w) = after.next() {
+        if RECIPIENT_MARKS.contains(&w) {
+            let mut next = after.next().unwrap_or_default();
+            if next == b"the" || next == b"our" || next == b"my" {
+                next = after.next().unwrap_or_default();
+            }
+            return c.owner.third_parties.contains(next) && !c.owner.proxies.contains(next);
+        }
+    }
+    false
 }
 
 /// Words that hand an address to the reader: someone else's address

@@ -383,7 +383,16 @@ pub(crate) fn is_evidence(
 ) -> bool {
     match category {
         Category::Messaging | Category::Payment => true,
-        Category::Email => owner_of(c, norm, start, false) == Owner::Writer,
+        Category::Email => {
+            if is_organisation_address(&norm[start..end]) {
+                return false;
+            }
+            match owner_of(c, norm, start, false) {
+                Owner::Writer => true,
+                Owner::ThirdParty => email_handed_over(c, norm, start, end),
+                Owner::History | Owner::Quoted => false,
+            }
+        }
         Category::Phone => {
             owner_of(c, norm, start, false) == Owner::Writer
                 && !phone_of_someone_else(c, norm, start, end)
@@ -397,6 +406,72 @@ pub(crate) fn is_evidence(
                 && address_offered(c, norm, start, end)
         }
     }
+}
+
+/// Top-level endings of government and military mail domains.
+const ORGANISATION_DOMAINS: &[&[u8]] = &[
+    b".gov",
+    b".mil",
+    b".gov.uk",
+    b".gc.ca",
+    b".gouv.fr",
+    b".gov.au",
+    b".gob.mx",
+    b".bund.de",
+];
+
+/// An e-mail address at a government domain ("phishing@irs.gov"): an
+/// office's, never a client's own way around the platform.
+fn is_organisation_address(addr: &[u8]) -> bool {
+    let addr = addr.trim_ascii_end();
+    let addr = addr.strip_suffix(b".").unwrap_or(addr);
+    ORGANISATION_DOMAINS.iter().any(|d| addr.ends_with(d))
+}
+
+/// Phrases that hand someone's contact to the reader so the conversation
+/// goes to them directly ("go straight to him", "email her directly",
+/// "loop in my cofounder … outside this tool").
+const HAND_OFFS: &[&[u8]] = &[
+    b"straight to him",
+    b"straight to her",
+    b"straight to them",
+    b"directly to him",
+    b"directly to her",
+    b"email him",
+    b"email her",
+    b"write to him",
+    b"write to her",
+    b"contact him directly",
+    b"contact her directly",
+    b"reach him",
+    b"reach her",
+    b"loop in",
+    b"pass that along",
+    b"pass it along",
+];
+
+/// Someone else's personal (freemail) address handed to the reader with
+/// a word to deal with them directly, in its sentence or the one before,
+/// and no third party of record there (a scammer, the IRS, a bank).
+fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let at = norm[start..end].iter().position(|&b| b == b'@');
+    let domain = at.map_or(&b""[..], |p| &norm[start + p + 1..end]);
+    let freemail = c
+        .freemail
+        .iter()
+        .any(|f| domain.eq_ignore_ascii_case(f.as_bytes()));
+    if !freemail {
+        return false;
+    }
+    let (s, e) = words::sentence(norm, start, end, 200);
+    let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 200);
+    let window = &norm[ps.min(s)..e];
+    let handed = HAND_OFFS
+        .iter()
+        .any(|h| window.windows(h.len()).any(|w| w == *h));
+    handed
+        && !words::words_in(window)
+            .any(|w| c.owner.third_parties.contains(w) && !c.owner.proxies.contains(w))
 }
 
 /// A street address whose sentence puts it in a bookkeeping sense (a

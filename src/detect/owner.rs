@@ -452,7 +452,8 @@ const HAND_OFFS: &[&[u8]] = &[
 
 /// Someone else's personal (freemail) address handed to the reader with
 /// a word to deal with them directly, in its sentence or the one before,
-/// and no third party of record there (a scammer, the IRS, a bank).
+/// and no third party of record just before it (a scammer, the IRS, a
+/// bank).
 fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     let at = norm[start..end].iter().position(|&b| b == b'@');
     let domain = at.map_or(&b""[..], |p| &norm[start + p + 1..end]);
@@ -469,9 +470,13 @@ fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> boo
     let handed = HAND_OFFS
         .iter()
         .any(|h| window.windows(h.len()).any(|w| w == *h));
-    handed
-        && !words::words_in(window)
-            .any(|w| c.owner.third_parties.contains(w) && !c.owner.proxies.contains(w))
+    let of_record = |w: &[u8]| {
+        let w = possessor(w).unwrap_or(w);
+        c.owner.third_parties.contains(w) && !c.owner.proxies.contains(w)
+    };
+    // "her address was …": an old address, not one to use.
+    let told = |w: &[u8]| matches!(w, b"was" | b"were" | b"used");
+    handed && !words_before(norm, start, OWNER_STOPS, OWNER_REACH).any(|w| of_record(w) || told(w))
 }
 
 /// A street address whose sentence puts it in a bookkeeping sense (a

@@ -573,6 +573,11 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             r"\b(?:[a-z][a-z'&]+\s+(?:coffee|cafe|coffeehouse|diner|bakery|deli|bistro|roasters|teahouse)|starbucks|dunkin)\s+on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive))?\s+(?:near|by|at|and|&|off)\s+(?:[a-z]+|\d{1,3}(?:st|nd|rd|th))\b",
         ),
         pattern(
+            "cash_instead_of_invoice",
+            "payment",
+            r"\b(?:don'?t\s+bother|no\s+need\s+to|skip)\s+(?:billing|invoicing|sending\s+(?:an?\s+|the\s+)?(?:invoice|bill))\b[^\n]{0,120}?(?:\bcash\s*,|\bcash\s+in\s+an?\b|\ban?\s+envelope\b|\ben\s+efectivo\b)|\bno\s+se\s+preocupe\s+por\s+la\s+factura\b[^\n]{0,120}?\befectivo\b|\b(?:le|te|les)\s+(?:pago|pagaria|puedo\s+pagar|doy|entrego)\s+(?:todo\s+)?(?:en\s+)?efectivo\b|\bvous\s+(?:paie|paye|payer|donne|donner)\s+(?:en\s+)?(?:especes|liquide|cash)\b",
+        ),
+        pattern(
             "settle_between_us",
             "payment",
             r"\b(?:settle|settling|pay|paying|handle|sort)\b[^.!?\n]{0,40}?\bbetween\s+(?:us|ourselves|the\s+two\s+of\s+us|you\s+and\s+(?:me|i))\s*(?:[.!?,;)]|$|\s+(?:directly|privately|instead|then|and\s+skip|rather)\b)",

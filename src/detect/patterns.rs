@@ -480,7 +480,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "handle_invite",
             "messaging",
-            r"\b(?:snap|insta)\s+me\b[^.!?\n@]{0,30}@[a-z0-9_][a-z0-9_.]{2,}",
+            r"\b(?:snap|insta)\s+me\b[^.!?\n@]{0,40}@[a-z0-9_][a-z0-9_.]{2,}",
         ),
         pattern(
             "send_me_a_text",
@@ -575,7 +575,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "cash_instead_of_invoice",
             "payment",
-            r"\b(?:don'?t\s+bother|no\s+need\s+to|skip)\s+(?:billing|invoicing|sending\s+(?:an?\s+|the\s+)?(?:invoice|bill))\b[^\n]{0,120}?(?:\bcash\s*,|\bcash\s+in\s+an?\b|\ban?\s+envelope\b|\ben\s+efectivo\b)|\bno\s+se\s+preocupe\s+por\s+la\s+factura\b[^\n]{0,120}?\befectivo\b|\b(?:le|te|les)\s+(?:pago|pagaria|puedo\s+pagar|doy|entrego)\s+(?:todo\s+)?(?:en\s+)?efectivo\b|\bvous\s+(?:paie|paye|payer|donne|donner)\s+(?:en\s+)?(?:especes|liquide|cash)\b",
+            r"\b(?:don'?t\s+bother|no\s+need\s+to|skip)\s+(?:billing|invoicing|(?:bill|invoice)\s+(?:us|me)|send(?:ing)?\s+(?:an?\s+|the\s+)?(?:invoice|bill))\b[^\n]{0,120}?(?:\bcash\s*,|\bcash\s+in\s+an?\b|\ban?\s+envelope\b|\ben\s+efectivo\b)|\bno\s+se\s+preocupe\s+por\s+la\s+factura\b[^\n]{0,120}?\befectivo\b|\b(?:le|te|les)\s+(?:pago|pagaria|puedo\s+pagar|doy|entrego)\s+(?:todo\s+)?(?:en\s+)?efectivo\b|\bvous\s+(?:paie|paye|payer|donne|donner)\s+(?:en\s+)?(?:especes|liquide|cash)\b",
         ),
         pattern(
             "settle_between_us",

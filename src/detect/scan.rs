@@ -744,6 +744,163 @@ mod tests {
             "Drop the originals at my house, 220 Elm Street, after five."
         ));
     }
+
+    /// Whether `text` has a hit of `category`.
+    fn finds(text: &str, category: Category) -> bool {
+        scan(text).iter().any(|(c, _, _)| *c == category)
+    }
+
+    #[test]
+    fn wordings_the_sixth_batch_taught_count_and_their_innocent_shapes_do_not() {
+        use Category::{Address, Email, Messaging, Payment, Phone};
+        let rows: &[(&str, Category, bool)] = &[
+            // Numbers read aloud, Mexican numbers, a number in a chat link.
+            (
+                "Mobile's oh seven nine double oh, four double six, two one eight.",
+                Phone,
+                true,
+            ),
+            (
+                "call me, 9 seven 0, five five five, 01 eight 2. thx",
+                Phone,
+                true,
+            ),
+            (
+                "mejor márqueme a mi cel, 55 1234 5678, en la tarde",
+                Phone,
+                true,
+            ),
+            (
+                "from the US dial 011 52 81 2345 6789 for my mobile",
+                Phone,
+                true,
+            ),
+            ("Quicker here: wa.me/447700900231", Phone, true),
+            ("Invoices 4 one 2, 5 and 6 were paid late.", Phone, false),
+            (
+                "the CFDI folio 12 3456 7890 is on the invoice",
+                Phone,
+                false,
+            ),
+            // House numbers in words, unit/number, offers, a café.
+            (
+                "Come by, it's twenty-two seventeen Maple Court, just knock.",
+                Address,
+                true,
+            ),
+            (
+                "I'm at 3/22 Beach Rd, Bondi, drop by after work.",
+                Address,
+                true,
+            ),
+            (
+                "Pop round to mine, 14 Rosebery Avenue, London.",
+                Address,
+                true,
+            ),
+            (
+                "Let's meet at Ritual Coffee on Valencia near 21st, Thursday?",
+                Address,
+                true,
+            ),
+            (
+                "We sold twenty-two units at the Maple Court fair.",
+                Address,
+                false,
+            ),
+            (
+                "I moved from 14 Rue Oberkampf in Paris to Lyon.",
+                Address,
+                false,
+            ),
+            (
+                "Our new office address for the state registration is 95 Commerce Dr. \
+                 Do I need to update it with the IRS too?",
+                Address,
+                false,
+            ),
+            // Someone's personal address handed over; an office's.
+            (
+                "Best to go straight to him, he keeps those: pastor.jim@gmail.com.",
+                Email,
+                true,
+            ),
+            (
+                "Forwarded it to phishing@irs.gov like their site says.",
+                Email,
+                false,
+            ),
+            (
+                "The scammer's address was refunds.help@gmail.com, contact him directly?",
+                Email,
+                false,
+            ),
+            // An ID and a pointer back; a possessive is not Teams.
+            (
+                "KakaoTalk ID: parkjh77, please message there, my son helps.",
+                Messaging,
+                true,
+            ),
+            (
+                "Your team's phone number went to voicemail twice.",
+                Messaging,
+                false,
+            ),
+            // App names as verbs, new apps, cash instead of an invoice.
+            (
+                "Can I just Wise you the euros instead of the card form?",
+                Payment,
+                true,
+            ),
+            (
+                "I can Revolut you now, no need to wait for the invoice link.",
+                Payment,
+                true,
+            ),
+            ("¿Les puedo pagar por Bizum?", Payment, true),
+            (
+                "Don't bother billing us, I'll leave an envelope with the hostess, cash.",
+                Payment,
+                true,
+            ),
+            (
+                "No se preocupe por la factura, le pago en efectivo.",
+                Payment,
+                true,
+            ),
+            (
+                "my client pay me with Zelle and some with check",
+                Payment,
+                false,
+            ),
+            (
+                "La aseguradora me pagó las comisiones por Zelle.",
+                Payment,
+                false,
+            ),
+            (
+                "My cousin wired me $15,000 through Western Union as a gift.",
+                Payment,
+                false,
+            ),
+            (
+                "The lease is through Marlin Business Bank, account 55-02931.",
+                Payment,
+                false,
+            ),
+            (
+                "Don't bother billing us in August, there's no cash flow.",
+                Payment,
+                false,
+            ),
+        ];
+        let wrong: Vec<String> = rows
+            .iter()
+            .filter(|&&(text, category, expected)| finds(text, category) != expected)
+            .map(|&(text, _, expected)| format!("{text} (want {expected}): {:?}", scan(text)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }
 
 #[cfg(test)]

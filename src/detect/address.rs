@@ -107,8 +107,8 @@ fn unit_before_slash(norm: &[u8], start: usize) -> Option<usize> {
     .then_some(unit)
 }
 
-/// Words for ten to ninety and the number each stands for, the markers of
-/// a house number written in words.
+/// Words for ten to ninety and the number each stands for: the words of a
+/// house number written in words (twenty to ninety start one).
 pub(crate) const TENS_WORDS: &[(&[u8], u32)] = &[
     (b"ten", 10),
     (b"eleven", 11),

@@ -103,7 +103,7 @@ pub(crate) enum Marker {
     At,
     /// A digit word ("five"): a spelled-out phone number may start here.
     NumberWord,
-    /// A word for ten to ninety ("twenty"): a house number written in
+    /// A word for twenty to ninety ("twenty"): a house number written in
     /// words may start here ("twenty-two Maple Street").
     TensWord,
 }
@@ -175,9 +175,13 @@ impl KeywordSet {
             (b"eight", Marker::NumberWord),
             (b"nine", Marker::NumberWord),
         ];
+        // Only twenty to ninety start a house number in words: "ten" and
+        // the teens hide inside too many ordinary words ("often",
+        // "content") to be worth a marker on every message.
         let markers = markers.into_iter().chain(
             super::address::TENS_WORDS
                 .iter()
+                .filter(|&&(_, n)| n >= 20)
                 .map(|&(w, _)| (w, Marker::TensWord)),
         );
         for (word, marker) in markers {

@@ -11,7 +11,7 @@
 //! patterns.
 
 use super::patterns::{AddressKey, Compiled};
-use super::words::{LINE_STOPS, words_before};
+use super::words::{LINE_STOPS, is_word_byte, words_before};
 
 fn token_end(norm: &[u8], mut i: usize) -> usize {
     while i < norm.len() && norm[i].is_ascii_alphanumeric() {
@@ -62,7 +62,11 @@ pub(crate) fn street_at(
     if !is_house_number(number) {
         return None;
     }
-    if start > 0
+    // Australian "unit/number" ("3/22 Beach Rd"): the address starts at
+    // the unit.
+    let unit = unit_before_slash(norm, start);
+    if unit.is_none()
+        && start > 0
         && matches!(
             norm[start - 1],
             b'#' | b'$' | b'.' | b'-' | b'/' | b':' | b'+'
@@ -70,6 +74,7 @@ pub(crate) fn street_at(
     {
         return None;
     }
+    let start = unit.unwrap_or(start);
     // "Invoice 123 …"; but "Suite 200, 123 Main St" is fine: only the word
     // right before, and not across a comma.
     let before = &norm[..start];
@@ -79,6 +84,111 @@ pub(crate) fn street_at(
     {
         return None;
     }
+    street_from(c, text, orig_at, norm, start, end, number)
+}
+
+/// The start of a unit number right before `/` at `start` ("3/22"): one
+/// to four digits after a space or the start, not part of a date or a
+/// fraction ("3/22/2024" has its own slash after).
+fn unit_before_slash(norm: &[u8], start: usize) -> Option<usize> {
+    if start < 2 || norm[start - 1] != b'/' {
+        return None;
+    }
+    let digits = norm[..start - 1]
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let unit = start - 1 - digits;
+    let after = token_end(norm, start);
+    ((1..=4).contains(&digits)
+        && (unit == 0 || norm[unit - 1] == b' ')
+        && norm.get(after) == Some(&b' '))
+    .then_some(unit)
+}
+
+/// Words for ten to ninety and the number each stands for: the words of a
+/// house number written in words (twenty to ninety start one).
+pub(crate) const TENS_WORDS: &[(&[u8], u32)] = &[
+    (b"ten", 10),
+    (b"eleven", 11),
+    (b"twelve", 12),
+    (b"thirteen", 13),
+    (b"fourteen", 14),
+    (b"fifteen", 15),
+    (b"sixteen", 16),
+    (b"seventeen", 17),
+    (b"eighteen", 18),
+    (b"nineteen", 19),
+    (b"twenty", 20),
+    (b"thirty", 30),
+    (b"forty", 40),
+    (b"fifty", 50),
+    (b"sixty", 60),
+    (b"seventy", 70),
+    (b"eighty", 80),
+    (b"ninety", 90),
+];
+
+/// Words for one to nine, after a tens word ("twenty-two").
+const UNIT_WORDS: &[&[u8]] = &[
+    b"one", b"two", b"three", b"four", b"five", b"six", b"seven", b"eight", b"nine",
+];
+
+/// The street address whose house number is written in words, starting at
+/// the tens word at `start` ("twenty-two Maple Street", "twenty-two
+/// seventeen Maple Court"): at most two numbers, each a tens word and
+/// optionally a unit word joined by a space or a dash.
+pub(crate) fn spelled_street_at(
+    c: &Compiled,
+    text: &str,
+    orig_at: impl Fn(usize) -> usize,
+    norm: &[u8],
+    start: usize,
+) -> Option<(usize, usize)> {
+    if start > 0 && is_word_byte(norm[start - 1]) {
+        return None;
+    }
+    let mut pos = start;
+    let mut numbers = 0;
+    let mut end = start;
+    while numbers < 2 {
+        let we = token_end(norm, pos);
+        if !TENS_WORDS.iter().any(|&(w, _)| w == &norm[pos..we]) {
+            break;
+        }
+        end = we;
+        numbers += 1;
+        // "twenty-two", "twenty two": the unit joined to its tens.
+        let mut j = we;
+        if j < norm.len() && matches!(norm[j], b'-' | b' ') {
+            j += 1;
+            let ue = token_end(norm, j);
+            if UNIT_WORDS.contains(&&norm[j..ue]) {
+                end = ue;
+            }
+        }
+        match next_word(norm, end) {
+            Some(n) => pos = n,
+            None => break,
+        }
+    }
+    if numbers == 0 {
+        return None;
+    }
+    street_from(c, text, orig_at, norm, start, end, b"")
+}
+
+/// The street name and suffix after the house number at `start..end`.
+fn street_from(
+    c: &Compiled,
+    text: &str,
+    orig_at: impl Fn(usize) -> usize,
+    norm: &[u8],
+    start: usize,
+    end: usize,
+    number: &[u8],
+) -> Option<(usize, usize)> {
     let mut names = 0;
     let mut first_name: Option<&[u8]> = None;
     let mut pos = end;

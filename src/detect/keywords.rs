@@ -103,6 +103,9 @@ pub(crate) enum Marker {
     At,
     /// A digit word ("five"): a spelled-out phone number may start here.
     NumberWord,
+    /// A word for twenty to ninety ("twenty"): a house number written in
+    /// words may start here ("twenty-two Maple Street").
+    TensWord,
 }
 
 impl KeywordSet {
@@ -172,6 +175,15 @@ impl KeywordSet {
             (b"eight", Marker::NumberWord),
             (b"nine", Marker::NumberWord),
         ];
+        // Only twenty to ninety start a house number in words: "ten" and
+        // the teens hide inside too many ordinary words ("often",
+        // "content") to be worth a marker on every message.
+        let markers = markers.into_iter().chain(
+            super::address::TENS_WORDS
+                .iter()
+                .filter(|&&(_, n)| n >= 20)
+                .map(|&(w, _)| (w, Marker::TensWord)),
+        );
         for (word, marker) in markers {
             let slot = *index.entry(word.to_vec()).or_insert_with(|| {
                 patterns.push(word.to_vec());
@@ -317,8 +329,10 @@ pub(crate) fn judge<'c>(
                 continue;
             }
             if v.mention == Mention::Evasive {
-                // "signal" is a word; "s.i.g.n.a.l" and "sig nal" are not.
-                if shape.gaps == 0 {
+                // "signal" is a word; "s.i.g.n.a.l" and "sig nal" are not;
+                // nor is a possessive ("your team's phone number").
+                let possessive = shape.gaps == 1 && norm[..ne].ends_with(b"'s");
+                if shape.gaps == 0 || possessive {
                     continue;
                 }
             } else if !(shape.spaced_letters || shape.space_bits & !v.spaces == 0) {
@@ -445,7 +459,7 @@ pub(crate) fn is_negated(c: &Compiled, norm: &[u8], start: usize) -> bool {
 /// "save on the platform fee").
 const CONTRARY: &[&[u8]] = &[
     b"instead", b"rather", b"than", b"not", b"outside", b"without", b"bypass", b"avoid", b"skip",
-    b"save", b"saves", b"saving", b"split", b"dodge",
+    b"save", b"saves", b"saving", b"split", b"dodge", b"wait", b"waiting",
 ];
 
 /// Words right after an on-platform phrase that make it the platform's
@@ -538,7 +552,13 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     // Asked to use the app by name ("add me on Telegram") or pointed back
     // at from the next sentence ("my contractors are all on Discord. Ping
     // me there"): intent, whatever else the sentence is about.
-    if invited_to(c, norm, s, start) || (invites(c, next) && points_back(next)) {
+    // The same holds after the name in its own sentence ("KakaoTalk ID:
+    // parkjh77, please message there").
+    let after = &norm[end..e];
+    if invited_to(c, norm, s, start)
+        || (invites(c, next) && points_back(next))
+        || (invites(c, after) && points_back(after))
+    {
         return true;
     }
     if is_vetoed(&app.vetoes, sentence) {
@@ -731,6 +751,10 @@ const VERB_STOPS: &[u8] = b".!?;:\n";
 /// Owners that make the one paid someone else ("pay our cleaners by Zelle").
 const PAYEE_OWNERS: &[&[u8]] = &[b"my", b"our", b"his", b"her", b"their"];
 
+/// Spanish object pronouns of the first person: before a payment verb
+/// they make the customer the one paid.
+const SPANISH_OBJECTS: &[&[u8]] = &[b"me", b"nos"];
+
 /// Payment "verbs" that are prepositions: they say how, not who pays.
 const PREPOSITIONS: &[&[u8]] = &[b"via", b"through", b"using"];
 
@@ -842,6 +866,11 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
         }
         if cues.verbs.contains(w) {
             let payer = before.get(i + 1).copied().unwrap_or_default();
+            // Spanish "me pagó", "nos pagaban": the customer is the one
+            // paid, by someone else.
+            if SPANISH_OBJECTS.contains(&payer) && w.starts_with(b"pag") {
+                continue;
+            }
             if w == b"pay" && PAY_BRANDS.contains(&payer) {
                 // "Apple Pay, Google Pay and Cash App": names, not a verb.
                 continue;

@@ -99,10 +99,28 @@ const RECEIVED: &[&[u8]] = &[
     b"sms",
 ];
 
-/// `'s` endings that are contractions, not possessives.
+/// `'s` endings that are contractions, not possessives; the names of a
+/// contact detail among them ("mobile's oh seven seven…" is "mobile is").
 const NOT_POSSESSIVE: &[&[u8]] = &[
-    b"it's", b"let's", b"that's", b"what's", b"here's", b"there's", b"he's", b"she's", b"who's",
-    b"where's", b"how's", b"today's",
+    b"it's",
+    b"let's",
+    b"that's",
+    b"what's",
+    b"here's",
+    b"there's",
+    b"he's",
+    b"she's",
+    b"who's",
+    b"where's",
+    b"how's",
+    b"today's",
+    b"mobile's",
+    b"cell's",
+    b"number's",
+    b"phone's",
+    b"email's",
+    b"address's",
+    b"handle's",
 ];
 
 /// Whether `w` is a possessive (`bank's`), not a contraction (`it's`).
@@ -201,6 +219,10 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
                 Owner::ThirdParty
             };
         }
+        // "we moved from 14 Rue Oberkampf": the place left behind.
+        if w == b"from" && MOVES.contains(&further) {
+            return Owner::History;
+        }
         // "from now on" is a time, not a sender.
         if w == b"from" && nearer != b"now" {
             if RECEIVED.contains(&further) {
@@ -220,6 +242,9 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
     }
     Owner::Writer
 }
+
+/// Verbs of moving house: the address after "moved from" is the old one.
+const MOVES: &[&[u8]] = &[b"moved", b"move", b"moving", b"relocated", b"relocating"];
 
 /// Places a writer calls their own before giving the place's name and
 /// address ("swing by my shop, Tony's Auto, 4400 Route 9").
@@ -312,9 +337,32 @@ fn offer_window(norm: &[u8], start: usize, end: usize) -> &[u8] {
 /// A street address offered to the reader: an offer phrase near it, in
 /// its paragraph.
 pub(crate) fn address_offered(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let window = offer_window(norm, start, end);
     c.owner
         .address_offers
-        .any_in(offer_window(norm, start, end))
+        .matches_in(window)
+        .any(|(_, q)| !offered_to_third_party(c, window, q))
+}
+
+/// Words that name who an offer goes to ("send it to the IRS", "update it
+/// with the bank").
+const RECIPIENT_MARKS: &[&[u8]] = &[b"to", b"with"];
+
+/// An offer phrase ending at `q` whose recipient, within four words after
+/// it, is a third party ("update it with the IRS", "mail it to the
+/// county"): the address goes to them, not to the reader.
+fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
+    let mut after = words::words_after(window, q, words::SENTENCE_STOPS, 5).peekable();
+    while let Some(w) = after.next() {
+        if RECIPIENT_MARKS.contains(&w) {
+            let mut next = after.next().unwrap_or_default();
+            if next == b"the" || next == b"our" || next == b"my" {
+                next = after.next().unwrap_or_default();
+            }
+            return c.owner.third_parties.contains(next) && !c.owner.proxies.contains(next);
+        }
+    }
+    false
 }
 
 /// Words that hand an address to the reader: someone else's address
@@ -335,7 +383,16 @@ pub(crate) fn is_evidence(
 ) -> bool {
     match category {
         Category::Messaging | Category::Payment => true,
-        Category::Email => owner_of(c, norm, start, false) == Owner::Writer,
+        Category::Email => {
+            if is_organisation_address(&norm[start..end]) {
+                return false;
+            }
+            match owner_of(c, norm, start, false) {
+                Owner::Writer => true,
+                Owner::ThirdParty => email_handed_over(c, norm, start, end),
+                Owner::History | Owner::Quoted => false,
+            }
+        }
         Category::Phone => {
             owner_of(c, norm, start, false) == Owner::Writer
                 && !phone_of_someone_else(c, norm, start, end)
@@ -349,6 +406,77 @@ pub(crate) fn is_evidence(
                 && address_offered(c, norm, start, end)
         }
     }
+}
+
+/// Top-level endings of government and military mail domains.
+const ORGANISATION_DOMAINS: &[&[u8]] = &[
+    b".gov",
+    b".mil",
+    b".gov.uk",
+    b".gc.ca",
+    b".gouv.fr",
+    b".gov.au",
+    b".gob.mx",
+    b".bund.de",
+];
+
+/// An e-mail address at a government domain ("phishing@irs.gov"): an
+/// office's, never a client's own way around the platform.
+fn is_organisation_address(addr: &[u8]) -> bool {
+    let addr = addr.trim_ascii_end();
+    let addr = addr.strip_suffix(b".").unwrap_or(addr);
+    ORGANISATION_DOMAINS.iter().any(|d| addr.ends_with(d))
+}
+
+/// Phrases that hand someone's contact to the reader so the conversation
+/// goes to them directly ("go straight to him", "email her directly",
+/// "loop in my cofounder … outside this tool").
+const HAND_OFFS: &[&[u8]] = &[
+    b"straight to him",
+    b"straight to her",
+    b"straight to them",
+    b"directly to him",
+    b"directly to her",
+    b"email him",
+    b"email her",
+    b"write to him",
+    b"write to her",
+    b"contact him directly",
+    b"contact her directly",
+    b"reach him",
+    b"reach her",
+    b"loop in",
+    b"pass that along",
+    b"pass it along",
+];
+
+/// Someone else's personal (freemail) address handed to the reader with
+/// a word to deal with them directly, in its sentence or the one before,
+/// and no third party of record just before it (a scammer, the IRS, a
+/// bank).
+fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let at = norm[start..end].iter().position(|&b| b == b'@');
+    let domain = at.map_or(&b""[..], |p| &norm[start + p + 1..end]);
+    let freemail = c
+        .freemail
+        .iter()
+        .any(|f| domain.eq_ignore_ascii_case(f.as_bytes()));
+    if !freemail {
+        return false;
+    }
+    let (s, e) = words::sentence(norm, start, end, 200);
+    let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 200);
+    let window = &norm[ps.min(s)..e];
+    let handed = HAND_OFFS
+        .iter()
+        .any(|h| window.windows(h.len()).any(|w| w == *h));
+    let of_record = |w: &[u8]| {
+        let w = possessor(w).unwrap_or(w);
+        c.owner.third_parties.contains(w) && !c.owner.proxies.contains(w)
+    };
+    // "her address was …": an old address, not one to use.
+    let told = |w: &[u8]| matches!(w, b"was" | b"were" | b"used");
+    handed && !words_before(norm, start, OWNER_STOPS, OWNER_REACH).any(|w| of_record(w) || told(w))
 }
 
 /// A street address whose sentence puts it in a bookkeeping sense (a
@@ -401,6 +529,32 @@ pub(crate) fn is_refund_deposit(c: &Compiled, norm: &[u8], start: usize, end: us
     let has = |list: &[&[u8]]| words::words_in(sentence).any(|w| list.contains(&w));
     has(&[b"refund", b"refunds"])
         && has(TAX_FORMS)
+        && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
+}
+
+/// Words of a debt the customer pays a lender: an account number in a
+/// sentence with one of these is the loan's or the lease's.
+const FINANCING: &[&[u8]] = &[
+    b"lease",
+    b"leased",
+    b"leasing",
+    b"loan",
+    b"loans",
+    b"mortgage",
+    b"financing",
+    b"financed",
+    b"lender",
+    b"lienholder",
+];
+
+/// A bank account number at `start..end` in a sentence about a loan, a
+/// lease or a mortgage ("the espresso machine lease is through Marlin
+/// Business Bank, account 55-02931"): the customer's own debt to a lender,
+/// not a way to pay us; unless the sentence speaks to the reader.
+pub(crate) fn is_financing_account(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    words::words_in(sentence).any(|w| FINANCING.contains(&w))
         && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
 }
 

@@ -480,7 +480,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "handle_invite",
             "messaging",
-            r"\b(?:snap|insta)\s+me\s+(?:up\s+)?(?:at\s+|on\s+)?@[a-z0-9_][a-z0-9_.]{2,}",
+            r"\b(?:snap|insta)\s+me\b[^.!?\n@]{0,40}@[a-z0-9_][a-z0-9_.]{2,}",
         ),
         pattern(
             "send_me_a_text",
@@ -566,6 +566,16 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             "street_route",
             "address",
             r"\b\d{1,6}\s+(?:(?:state|us|county)\s+)?(?:route|rte|highway|hwy)\.?\s+\d{1,4}[a-z]?\b",
+        ),
+        pattern(
+            "meeting_place",
+            "address",
+            r"\b(?:[a-z][a-z'&]+\s+(?:coffee|cafe|coffeehouse|diner|bakery|deli|bistro|roasters|teahouse)|starbucks|dunkin)\s+on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive))?\s+(?:near|by|at|and|&|off)\s+(?:[a-z]+|\d{1,3}(?:st|nd|rd|th))\b",
+        ),
+        pattern(
+            "cash_instead_of_invoice",
+            "payment",
+            r"\b(?:don'?t\s+bother|no\s+need\s+to|skip)\s+(?:billing|invoicing|(?:bill|invoice)\s+(?:us|me)|send(?:ing)?\s+(?:an?\s+|the\s+)?(?:invoice|bill))\b[^\n]{0,120}?(?:\bcash\s*,|\bcash\s+in\s+an?\b|\ban?\s+envelope\b|\ben\s+efectivo\b)|\bno\s+se\s+preocupe\s+por\s+la\s+factura\b[^\n]{0,120}?\befectivo\b|\b(?:le|te|les)\s+(?:pago|pagaria|puedo\s+pagar|doy|entrego)\s+(?:todo\s+)?(?:en\s+)?efectivo\b|\bvous\s+(?:paie|paye|payer|donne|donner)\s+(?:en\s+)?(?:especes|liquide|cash)\b",
         ),
         pattern(
             "settle_between_us",

@@ -143,7 +143,10 @@ pub(crate) fn read_run(norm: &[u8], start: usize) -> Run {
             break;
         }
         if digit_group(tok) {
-            if words_only_next {
+            // After a comma only words go on, except in a run that mixes
+            // words and figures, where a short group is one more piece of
+            // the number read aloud ("9 seven 0, five five five, 01 eight 2").
+            if words_only_next && (run.word_digits == 0 || tok.len() > 2) {
                 break;
             }
             for &d in tok {
@@ -162,11 +165,17 @@ pub(crate) fn read_run(norm: &[u8], start: usize) -> Run {
             multiplier = 1;
             run.word_digits += 1;
             prev_was_word = true;
-        } else if (tok == b"oh" || tok == b"o") && prev_was_word {
-            run.push_digit(b'0');
+        } else if (tok == b"oh" || tok == b"o") && (prev_was_word || multiplier > 1) {
+            // British English reads zero as "oh", also doubled ("double oh").
+            for _ in 0..multiplier {
+                run.push_digit(b'0');
+            }
+            multiplier = 1;
             run.word_digits += 1;
+            prev_was_word = true;
         } else if (tok == b"double" || tok == b"triple")
-            && digit_word(next_token(norm, end)).is_some()
+            && (digit_word(next_token(norm, end)).is_some()
+                || matches!(next_token(norm, end), b"oh" | b"o"))
         {
             multiplier = if tok == b"double" { 2 } else { 3 };
         } else {
@@ -200,8 +209,11 @@ pub(crate) fn read_run(norm: &[u8], start: usize) -> Run {
             break;
         }
         // Commas and slashes separate spelled digits ("five five five, one
-        // two…"), but thousands ("1,250") and dates ("3/15") in figures.
-        if (comma || slash) && !prev_was_word {
+        // two…"), but thousands ("1,250") and dates ("3/15") in figures;
+        // a comma after a short group of a run that mixes words and
+        // figures is still a pause in the reading.
+        let mixed_pause = comma && !slash && run.word_digits > 0 && tok.len() <= 2;
+        if (comma || slash) && !prev_was_word && !mixed_pause {
             run.slash |= slash;
             break;
         }
@@ -306,6 +318,22 @@ pub(crate) fn is_reference(c: &Compiled, norm: &[u8], run: &Run) -> bool {
     false
 }
 
+/// Chat links whose path is a phone number in E.164 digits.
+const CHAT_LINKS: &[&[u8]] = &[
+    b"wa.me/",
+    b"whatsapp.com/send?phone=",
+    b"viber://chat?number=",
+];
+
+/// A run of 8–15 plain digits right after a chat link's path start
+/// ("wa.me/447700900231"): the number itself.
+pub(crate) fn in_chat_link(norm: &[u8], run: &Run) -> bool {
+    (8..=15).contains(&run.len)
+        && run.groups().len() == 1
+        && !run.plus
+        && CHAT_LINKS.iter().any(|l| norm[..run.start].ends_with(l))
+}
+
 /// Words between a reference word and its number ("order number is").
 const NEUTRAL: &[&[u8]] = &[
     b"number", b"no", b"num", b"nr", b"is", b"was", b"the", b"my", b"your", b"our", b"new", b"at",
@@ -348,6 +376,10 @@ pub(crate) fn classify(c: &Compiled, norm: &[u8], run: &Run) -> Option<PhoneKind
     if n >= 10 && d[0] == b'0' && d[1] == b'0' && d[2] != b'0' && g.len() >= 2 {
         return Some(PhoneKind::International);
     }
+    // The North American exit code: "011 52 55 1234 5678".
+    if n >= 12 && g.len() >= 2 && g[0] == 3 && d[..3] == *b"011" && d[3] != b'0' {
+        return Some(PhoneKind::International);
+    }
     let nanp = match n {
         10 => Some(d),
         11 if d[0] == b'1' => Some(&d[1..]),
@@ -368,6 +400,12 @@ pub(crate) fn classify(c: &Compiled, norm: &[u8], run: &Run) -> Option<PhoneKind
     }
     if n == 7 && g == [3, 4] && run.dash_or_dot && nanp_area_ok(d[0]) {
         return Some(PhoneKind::NanpLocal);
+    }
+    // A Mexican number without its country code, grouped the way Mexico
+    // City, Guadalajara and Monterrey write it ("55 1234 5678"), with a
+    // word of calling before it.
+    if n == 10 && g == [2, 4, 4] && d[0] != b'0' && has_phone_word(c, norm, run) {
+        return Some(PhoneKind::National);
     }
     if (10..=11).contains(&n) && d[0] == b'0' && d[1] != b'0' {
         if g.len() >= 2 && g.iter().all(|&x| x >= 2) {

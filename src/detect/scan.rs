@@ -65,6 +65,8 @@ enum Event {
     Digits(u32, u32),
     /// A number word ("five").
     NumberWord(u32),
+    /// A word for ten to ninety ("twenty").
+    TensWord(u32),
     /// The word "at".
     AtWord(u32, u8),
     /// An `@`.
@@ -129,6 +131,7 @@ fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -
                 if whole {
                     events.push(match marker {
                         Marker::At => Event::AtWord(start as u32, len as u8),
+                        Marker::TensWord => Event::TensWord(start as u32),
                         _ => Event::NumberWord(start as u32),
                     });
                 }
@@ -212,6 +215,26 @@ fn structured<'c>(
                     judge_run(c, norm, &run, out);
                 }
             }
+            Event::TensWord(s) => {
+                let s = s as usize;
+                if rules.address
+                    && let Some((hs, he)) = address::spelled_street_at(
+                        c,
+                        text,
+                        |i| nmap.original_offset(text, i),
+                        norm,
+                        s,
+                    )
+                {
+                    out.push(hit(
+                        Category::Address,
+                        "address.street",
+                        hs,
+                        he,
+                        Source::Structured,
+                    ));
+                }
+            }
             Event::AtSign(p) => {
                 if rules.email
                     && let Some(e) = email::at_sign(norm, p as usize)
@@ -276,7 +299,10 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
             ));
             return;
         }
-        if rules.routing_numbers && money::is_bank_account(norm, run) {
+        if rules.routing_numbers
+            && money::is_bank_account(norm, run)
+            && !owner::is_financing_account(c, norm, run.start, run.end)
+        {
             out.push(hit(
                 Category::Payment,
                 "payment.bank_account",
@@ -287,9 +313,15 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
             return;
         }
     }
+    // A number inside a chat link ("wa.me/447700900231") is the number
+    // itself, written without its "+".
+    let kind = if phone::in_chat_link(norm, run) {
+        Some(phone::PhoneKind::International)
+    } else {
+        phone::classify(c, norm, run).filter(|_| !phone::is_reference(c, norm, run))
+    };
     if rules.phone
-        && let Some(kind) = phone::classify(c, norm, run)
-        && !phone::is_reference(c, norm, run)
+        && let Some(kind) = kind
         && !money::is_platform_phone(c, run)
     {
         out.push(hit(
@@ -303,18 +335,20 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
 }
 
 /// An address is evidence unless it is the platform's, the ticket's, or
-/// the sender's own (the sender's domain too, unless it is freemail).
+/// the sender's own (the ticket's and the sender's domain only when it is
+/// not freemail: a ticket from a gmail address does not make every gmail
+/// address the ticket's own).
 fn judge_email<'c>(c: &'c Compiled, ctx: &ScanContext<'_>, e: &Email) -> Option<RawHit<'c>> {
+    let freemail = |d: &str| c.freemail.iter().any(|f| domain_matches(d, f));
     let ours = c
         .platform_domains
         .iter()
         .chain(ctx.platform_domains)
-        .chain(ctx.ticket_domains)
+        .chain(ctx.ticket_domains.iter().filter(|d| !freemail(d)))
         .any(|d| domain_matches(&e.domain, d));
     if ours {
         return None;
     }
-    let freemail = |d: &str| c.freemail.iter().any(|f| domain_matches(d, f));
     if let Some(sender) = ctx.sender {
         let sender = sender.trim().trim_start_matches('<').trim_end_matches('>');
         let addr = format!("{}@{}", e.local, e.domain);
@@ -709,6 +743,163 @@ mod tests {
         assert!(has_address(
             "Drop the originals at my house, 220 Elm Street, after five."
         ));
+    }
+
+    /// Whether `text` has a hit of `category`.
+    fn finds(text: &str, category: Category) -> bool {
+        scan(text).iter().any(|(c, _, _)| *c == category)
+    }
+
+    #[test]
+    fn wordings_the_sixth_batch_taught_count_and_their_innocent_shapes_do_not() {
+        use Category::{Address, Email, Messaging, Payment, Phone};
+        let rows: &[(&str, Category, bool)] = &[
+            // Numbers read aloud, Mexican numbers, a number in a chat link.
+            (
+                "Mobile's oh seven nine double oh, four double six, two one eight.",
+                Phone,
+                true,
+            ),
+            (
+                "call me, 9 seven 0, five five five, 01 eight 2. thx",
+                Phone,
+                true,
+            ),
+            (
+                "mejor márqueme a mi cel, 55 1234 5678, en la tarde",
+                Phone,
+                true,
+            ),
+            (
+                "from the US dial 011 52 81 2345 6789 for my mobile",
+                Phone,
+                true,
+            ),
+            ("Quicker here: wa.me/447700900231", Phone, true),
+            ("Invoices 4 one 2, 5 and 6 were paid late.", Phone, false),
+            (
+                "the CFDI folio 12 3456 7890 is on the invoice",
+                Phone,
+                false,
+            ),
+            // House numbers in words, unit/number, offers, a café.
+            (
+                "Come by, it's twenty-two seventeen Maple Court, just knock.",
+                Address,
+                true,
+            ),
+            (
+                "I'm at 3/22 Beach Rd, Bondi, drop by after work.",
+                Address,
+                true,
+            ),
+            (
+                "Pop round to mine, 14 Rosebery Avenue, London.",
+                Address,
+                true,
+            ),
+            (
+                "Let's meet at Ritual Coffee on Valencia near 21st, Thursday?",
+                Address,
+                true,
+            ),
+            (
+                "We sold twenty-two units at the Maple Court fair.",
+                Address,
+                false,
+            ),
+            (
+                "I moved from 14 Rue Oberkampf in Paris to Lyon.",
+                Address,
+                false,
+            ),
+            (
+                "Our new office address for the state registration is 95 Commerce Dr. \
+                 Do I need to update it with the IRS too?",
+                Address,
+                false,
+            ),
+            // Someone's personal address handed over; an office's.
+            (
+                "Best to go straight to him, he keeps those: pastor.jim@gmail.com.",
+                Email,
+                true,
+            ),
+            (
+                "Forwarded it to phishing@irs.gov like their site says.",
+                Email,
+                false,
+            ),
+            (
+                "The scammer's address was refunds.help@gmail.com, contact him directly?",
+                Email,
+                false,
+            ),
+            // An ID and a pointer back; a possessive is not Teams.
+            (
+                "KakaoTalk ID: parkjh77, please message there, my son helps.",
+                Messaging,
+                true,
+            ),
+            (
+                "Your team's phone number went to voicemail twice.",
+                Messaging,
+                false,
+            ),
+            // App names as verbs, new apps, cash instead of an invoice.
+            (
+                "Can I just Wise you the euros instead of the card form?",
+                Payment,
+                true,
+            ),
+            (
+                "I can Revolut you now, no need to wait for the invoice link.",
+                Payment,
+                true,
+            ),
+            ("¿Les puedo pagar por Bizum?", Payment, true),
+            (
+                "Don't bother billing us, I'll leave an envelope with the hostess, cash.",
+                Payment,
+                true,
+            ),
+            (
+                "No se preocupe por la factura, le pago en efectivo.",
+                Payment,
+                true,
+            ),
+            (
+                "my client pay me with Zelle and some with check",
+                Payment,
+                false,
+            ),
+            (
+                "La aseguradora me pagó las comisiones por Zelle.",
+                Payment,
+                false,
+            ),
+            (
+                "My cousin wired me $15,000 through Western Union as a gift.",
+                Payment,
+                false,
+            ),
+            (
+                "The lease is through Marlin Business Bank, account 55-02931.",
+                Payment,
+                false,
+            ),
+            (
+                "Don't bother billing us in August, there's no cash flow.",
+                Payment,
+                false,
+            ),
+        ];
+        let wrong: Vec<String> = rows
+            .iter()
+            .filter(|&&(text, category, expected)| finds(text, category) != expected)
+            .map(|&(text, _, expected)| format!("{text} (want {expected}): {:?}", scan(text)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }
 

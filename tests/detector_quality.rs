@@ -356,13 +356,13 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch. These are the sixth batch's figures (overall precision 0.911
-/// and recall 0.807, the flag's 0.927 and 0.809, 7 of 110 hard negatives),
-/// rounded down (the alarm rate up); they are set anew when the next batch
-/// is first measured.
+/// batch. These are the seventh batch's figures (overall precision 0.918
+/// and recall 0.781, the flag's 0.924 and 0.773, 7 of 110 hard
+/// negatives), rounded down (the alarm rate up); they are set anew when
+/// the next batch is first measured.
 const HELD_OUT_FLOORS: Floors = Floors {
     precision: 0.91,
-    recall: 0.80,
+    recall: 0.77,
     hard_alarm_rate: 0.07,
 };
 

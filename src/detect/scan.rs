@@ -195,16 +195,10 @@ fn structured<'c>(
                     judge_run(c, norm, &run, out);
                 }
                 if rules.address
-                    && let Some((hs, he)) =
+                    && let Some(span) =
                         address::street_at(c, text, |i| nmap.original_offset(text, i), norm, s, e)
                 {
-                    out.push(hit(
-                        Category::Address,
-                        "address.street",
-                        hs,
-                        he,
-                        Source::Structured,
-                    ));
+                    out.push(street_hit(span));
                 }
             }
             Event::NumberWord(s) => {
@@ -218,7 +212,7 @@ fn structured<'c>(
             Event::TensWord(s) => {
                 let s = s as usize;
                 if rules.address
-                    && let Some((hs, he)) = address::spelled_street_at(
+                    && let Some(span) = address::spelled_street_at(
                         c,
                         text,
                         |i| nmap.original_offset(text, i),
@@ -226,13 +220,7 @@ fn structured<'c>(
                         s,
                     )
                 {
-                    out.push(hit(
-                        Category::Address,
-                        "address.street",
-                        hs,
-                        he,
-                        Source::Structured,
-                    ));
+                    out.push(street_hit(span));
                 }
             }
             Event::AtSign(p) => {
@@ -264,6 +252,17 @@ fn hit(category: Category, rule: &str, start: usize, end: usize, source: Source)
         weight: 1,
         source,
     }
+}
+
+/// A street address found at a house number, in digits or in words.
+fn street_hit((start, end): (usize, usize)) -> RawHit<'static> {
+    hit(
+        Category::Address,
+        "address.street",
+        start,
+        end,
+        Source::Structured,
+    )
 }
 
 /// A digit run: card, routing or account number first (they would also

@@ -130,11 +130,6 @@ pub(crate) const TENS_WORDS: &[(&[u8], u32)] = &[
     (b"ninety", 90),
 ];
 
-/// Words for one to nine, after a tens word ("twenty-two").
-const UNIT_WORDS: &[&[u8]] = &[
-    b"one", b"two", b"three", b"four", b"five", b"six", b"seven", b"eight", b"nine",
-];
-
 /// The street address whose house number is written in words, starting at
 /// the tens word at `start` ("twenty-two Maple Street", "twenty-two
 /// seventeen Maple Court"): at most two numbers, each a tens word and
@@ -164,7 +159,8 @@ pub(crate) fn spelled_street_at(
         if j < norm.len() && matches!(norm[j], b'-' | b' ') {
             j += 1;
             let ue = token_end(norm, j);
-            if UNIT_WORDS.contains(&&norm[j..ue]) {
+            // One to nine: a digit word other than zero.
+            if super::phone::digit_word(&norm[j..ue]).is_some_and(|d| d != b'0') {
                 end = ue;
             }
         }

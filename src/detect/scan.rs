@@ -312,6 +312,9 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
             return;
         }
     }
+    if !rules.phone {
+        return;
+    }
     // A number inside a chat link ("wa.me/447700900231") is the number
     // itself, written without its "+".
     let kind = if phone::in_chat_link(norm, run) {
@@ -319,8 +322,7 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
     } else {
         phone::classify(c, norm, run).filter(|_| !phone::is_reference(c, norm, run))
     };
-    if rules.phone
-        && let Some(kind) = kind
+    if let Some(kind) = kind
         && !money::is_platform_phone(c, run)
     {
         out.push(hit(

@@ -19,6 +19,11 @@
 # dir; CONFIG=bench instead writes the older minimal config (recent rule
 # off, raised connection limits). Beside each rate it prints the server's
 # CPU time (user + system, from /proc/PID/stat) per message.
+# Before the runs and after the empty-store run it prints the disk's sync
+# latency (contrib/disk-sync.py: fdatasync of a small append, median and
+# p90): smtp-sink never syncs, postdesk syncs once per committed batch, so
+# the ratio between them moves with it, and on a shared or virtual disk it
+# can change tenfold within minutes.
 #
 # smtp-source sends every message from one sender with no Subject: the
 # recent-ticket rule has no subject to compare (each message opens its own
@@ -171,6 +176,11 @@ run_source() {
 }
 
 echo "== load: smtp-source -s $SESSIONS -m $MESSAGES -l $SIZE (nproc: $(nproc))"
+# smtp-sink never syncs; postdesk syncs its log once per committed batch,
+# so the ratio moves with the disk's sync latency, which on a shared or
+# virtual disk changes from minute to minute: print it beside the rates.
+disk_sync() { contrib/disk-sync.py "$WORK" >&2; }
+disk_sync
 
 # --- baseline: smtp-sink ----------------------------------------------------
 SINK_PORT=$(free_port)
@@ -313,6 +323,7 @@ awk -v p="$EMPTY_RATE" -v s="$SINK_RATE" \
     'BEGIN { printf "postdesk / smtp-sink:        %.1f%%\n", 100 * p / s }' >&2
 verify_counts "$MESSAGES"
 STORED=$MESSAGES
+disk_sync
 
 if [ "$FILL" -gt 0 ]; then
     echo "== filling the store to $FILL messages (batches of $FILL_BATCH)" >&2

@@ -11,7 +11,8 @@
 # Prints the rate, the server's CPU time per message (user + system, from
 # /proc/PID/stat), the bytes it wrote per message (`wchar` of
 # /proc/PID/io: WAL frames, checkpoint copies and socket writes) and its
-# write system calls per message (`syscw`). Read a profile with
+# write system calls per message (`syscw`), and the disk's sync latency
+# (contrib/disk-sync.py), which the rate depends on. Read a profile with
 #   perf report -i out.data --no-children --sort symbol
 #   perf report -i out.data --children --sort comm,symbol -g none
 # (`--sort comm` splits the store writer thread from the tokio workers).
@@ -96,3 +97,6 @@ awk -v n="$MESSAGES" -v a="$t0" -v b="$t1" -v c=$((c1 - c0)) -v hz="$(getconf CL
     printf "server CPU per message:  %.3f ms\n", c / hz * 1000 / n
     printf "written per message:     %.1f KB in %.1f write calls\n", w / n / 1024, s / n
 }'
+# The rate includes one log sync per committed batch: how slow the disk
+# syncs right now (it varies on shared and virtual disks).
+contrib/disk-sync.py "$WORK"

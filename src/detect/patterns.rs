@@ -600,7 +600,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "app_short_name",
             "messaging",
-            r"\b(?:message|msg|text|ping|call|reach|add|hit|voice\s*note|vn)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+(?:wa|whats|tg|ig)\b|\bvoice\s*note\s+me\b|\b(?:por|al|mi|el)\s+(?:whats|wats|wasap|guasap)\b",
+            r"\b(?:message|msg|text|ping|call|reach|add|hit|voice\s*note)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+(?:wa|whats|tg|ig)\b|\bvoice\s*note\s+me\b|\b(?:por|al|mi|el)\s+(?:whats|wats|wasap|guasap)\b",
         ),
         pattern(
             "pay_by_transfer_app",
@@ -616,6 +616,21 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             "directions",
             "address",
             r"\b(?:past|behind|across\s+from|next\s+to|right\s+by|off|opposite|beside)\s+(?:the\s+)?[a-z'&]+(?:\s+[a-z'&]+)?\s+(?:station|church|school|store|market|diner|elevator|mill|post\s+office|truck\s+stop)\s+on\s+(?:county\s+(?:road|rd)|state\s+(?:route|road)|farm\s+road|route|rte|highway|hwy|interstate|i-?)\s*\d{1,4}\b|\boff\s+exit\s+\d{1,3}[a-z]?\s+(?:on|of|off)\s+(?:i-?|interstate\s+|route\s+|highway\s+|hwy\s+|us\s+)\d{1,3}\b|\bwhere\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd))?\s+meets\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|road|rd))\b|\bcorner\s+of\s+(?:[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd)|\d{1,3}(?:st|nd|rd|th))\s+(?:and|&)\s+[a-z0-9]+|\bcorner\s+of\s+[a-z]+\s+(?:and|&)\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd))\b",
+        ),
+        pattern(
+            "phone_in_parts",
+            "phone",
+            r"\barea\s+code\s+(?:is\s+)?\d{3}\s*,\s*(?:(?:the\s+)?(?:middle|next|prefix|exchange)\s+(?:is\s+)?|then\s+)\d{3}\s*,?\s+(?:and\s+)?(?:it\s+)?(?:ends?|ending)\s+(?:in|with)\s+\d{4}\b",
+        ),
+        pattern(
+            "spelled_fr",
+            "phone",
+            r"\bzero[\s-]+(?:un|deux|trois|quatre|cinq|six|sept|huit|neuf)(?:[\s,.-]+(?:(?:dix|vingt|trente|quarante|cinquante|soixante|quatre-vingt)[a-z-]*(?:\s+et\s+(?:un|onze))?|onze|douze|treize|quatorze|quinze|seize|zero|un|deux|trois|quatre|cinq|six|sept|huit|neuf)){4}\b",
+        ),
+        pattern(
+            "pay_outside_es",
+            "payment",
+            r"\b(?:pagar|pagarle|pagarte|pagarles|pago|pagamos)\s+por\s+fuera\s*(?:[?.!,;)]|$|\s+(?:y|asi|sin|para|de\s+la\s+plataforma|del\s+sistema|del\s+portal)\b)",
         ),
     ]
 }

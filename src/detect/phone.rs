@@ -407,11 +407,13 @@ pub(crate) fn classify(c: &Compiled, norm: &[u8], run: &Run) -> Option<PhoneKind
     if n == 10 && g == [2, 4, 4] && d[0] != b'0' && has_phone_word(c, norm, run) {
         return Some(PhoneKind::National);
     }
-    if (10..=11).contains(&n) && d[0] == b'0' && d[1] != b'0' {
+    // German mobiles run to twelve digits with their trunk `0` ("0151 2345
+    // 6789"); written in groups they are numbers, not references.
+    if (10..=12).contains(&n) && d[0] == b'0' && d[1] != b'0' {
         if g.len() >= 2 && g.iter().all(|&x| x >= 2) {
             return Some(PhoneKind::National);
         }
-        if g.len() == 1 && has_phone_word(c, norm, run) {
+        if n <= 11 && g.len() == 1 && has_phone_word(c, norm, run) {
             return Some(PhoneKind::National);
         }
     }

@@ -598,14 +598,9 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             r"\b(?:i'?m|im|i\s+am)\s+@?[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s+(?:on\s+)?there\b|\blook\s+me\s+up\b[^.!?\n]{0,20}\bsame\s+(?:name|handle|username)\b",
         ),
         pattern(
-            "app_short_name",
-            "messaging",
-            r"\b(?:message|msg|text|ping|call|reach|add|hit|voice\s*note)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+(?:wa|whats|tg|ig)\b|\bvoice\s*note\s+me\b|\b(?:por|al|mi|el)\s+(?:whats|wats|wasap|guasap)\b",
-        ),
-        pattern(
             "pay_by_transfer_app",
             "payment",
-            r"\bpay\s+(?:you|u|your\s+[a-z]+)\s+(?:[a-z]+\s+){0,2}?(?:by|via|with|through|using)\s+(?:pix|wise)\b|\bchave\s+pix\b|\bpix\s+key\b",
+            r"\b(?:pay|paying|send|sending|transfer|settle)\s+(?:you|u|your\s+[a-z]+)\s+(?:[a-z]+\s+){0,2}?(?:by|via|with|through|using)\s+(?:pix|wise)\b|\bchave\s+pix\b|\bpix\s+key\b",
         ),
         pattern(
             "email_on_provider",
@@ -615,7 +610,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "directions",
             "address",
-            r"\b(?:past|behind|across\s+from|next\s+to|right\s+by|off|opposite|beside|after)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?(?:on|off|along)\s+(?:county\s+(?:road|rd)|state\s+(?:route|road)|farm\s+road|route|rte|highway|hwy|interstate|i-?)\s*\d{1,4}\b|\boff\s+exit\s+\d{1,3}[a-z]?\s+(?:on|of|off)\s+(?:i-?|interstate\s+|route\s+|highway\s+|hwy\s+|us\s+)\d{1,3}\b|\bwhere\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd))?\s+meets\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|road|rd))\b|\bcorner\s+of\s+(?:[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd)|\d{1,3}(?:st|nd|rd|th))\s+(?:and|&)\s+[a-z0-9]+|\bcorner\s+of\s+[a-z]+\s+(?:and|&)\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd))\b",
+            r"\b(?:past|behind|across\s+from|next\s+to|right\s+by|off|opposite|beside|after)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?(?:on|off|along)\s+(?:county\s+(?:road|rd)|route|rte|highway|hwy|interstate)\s*\d{1,4}\b|\boff\s+exit\s+\d{1,3}[a-z]?\s+(?:on|of|off)\s+(?:i-?|interstate\s+|route\s+|highway\s+|hwy\s+|us\s+)\d{1,3}\b|\bwhere\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd))?\s+meets\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|road|rd))\b|\bcorner\s+of\s+(?:[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd)|\d{1,3}(?:st|nd|rd|th))\s+(?:and|&)\s+[a-z0-9]+|\bcorner\s+of\s+[a-z]+\s+(?:and|&)\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd))\b",
         ),
         pattern(
             "phone_in_parts",
@@ -631,16 +626,6 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             "pay_outside_es",
             "payment",
             r"\b(?:pagar|pagarle|pagarte|pagarles|pago|pagamos)\s+por\s+fuera\s*(?:[?.!,;)]|$|\s+(?:y|asi|sin|para|de\s+la\s+plataforma|del\s+sistema|del\s+portal)\b)",
-        ),
-        pattern(
-            "handle_at",
-            "messaging",
-            r"\b(?:find|add|follow|message|msg|ping|reach|text)\s+me\s+(?:up\s+)?(?:at\s+|as\s+|[:,-]\s*)?@[a-z0-9_][a-z0-9_.]{2,}|\b(?:i'?m|im|i\s+am)\s+@[a-z0-9_][a-z0-9_.]{2,}\s+(?:on\s+(?:there|the\s+gram|insta|instagram|tiktok|twitter|telegram|snap|snapchat|threads|discord)|there|everywhere)\b",
-        ),
-        pattern(
-            "visit_my_place",
-            "address",
-            r"(?:^|[.!?,;:\n]\s*|\b(?:you\s+(?:can|could)|please|just|feel\s+free\s+to|can\s+you|could\s+you|if\s+you|why\s+not|easier\s+to|better\s+to)\s+)(?:come|swing|stop|pop)\s+(?:by|over\s+to|over|to|round\s+to)\s+my\s+(?:place|house|home)\b",
         ),
     ]
 }

@@ -919,6 +919,16 @@ mod tests {
                 Phone,
                 false,
             ),
+            (
+                "Ring me on oh-seven-seven-double-oh, nine hundred, three four seven.",
+                Phone,
+                true,
+            ),
+            (
+                "The invoices were three hundred, four hundred, five hundred and nine hundred.",
+                Phone,
+                false,
+            ),
             // A house number in teens; a courier carrying to the address.
             (
                 "Please mail the copies to me at home: Fourteen Birch Hollow Lane, Ames.",

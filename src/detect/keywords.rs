@@ -175,13 +175,13 @@ impl KeywordSet {
             (b"eight", Marker::NumberWord),
             (b"nine", Marker::NumberWord),
         ];
-        // Only twenty to ninety start a house number in words: "ten" and
-        // the teens hide inside too many ordinary words ("often",
-        // "content") to be worth a marker on every message.
+        // Eleven to ninety start a house number in words ("Twelve Oak
+        // Ridge Drive"): "ten" hides inside too many ordinary words
+        // ("often", "content") to be worth a marker on every message.
         let markers = markers.into_iter().chain(
             super::address::TENS_WORDS
                 .iter()
-                .filter(|&&(_, n)| n >= 20)
+                .filter(|&&(_, n)| n >= 11)
                 .map(|&(w, _)| (w, Marker::TensWord)),
         );
         for (word, marker) in markers {
@@ -432,8 +432,17 @@ impl Shape {
 const CLAUSE_WORDS: &[&[u8]] = &[b"but", b"so", b"then", b"instead", b"however", b"though"];
 
 /// Words of habit or history just before an invitation: "my previous
-/// accountant used to text me", "the bank usually texts me".
-const HABIT: &[&[u8]] = &[b"used", b"usually", b"often"];
+/// accountant used to text me", "the bank usually texts me", "riders
+/// sometimes message me on WhatsApp".
+const HABIT: &[&[u8]] = &[
+    b"used",
+    b"usually",
+    b"often",
+    b"sometimes",
+    b"normally",
+    b"typically",
+    b"regularly",
+];
 
 /// A word of habit within three words before `start`, in the same clause:
 /// what someone did, not an invitation.

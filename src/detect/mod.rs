@@ -18,14 +18,17 @@
 //!   double;
 //! - `address`: street addresses (number, name, suffix), US routes
 //!   (`4400 Route 9`), PO boxes, German, French, Spanish and Mexican
-//!   (`245, Col. Juárez`) forms, counted only when offered (to mail, meet,
+//!   (`245, Col. Juárez`) forms, places given as directions ("past the
+//!   Shell station on Route 9", "where Elm meets 3rd"), counted only when
+//!   offered (to mail, meet,
 //!   drop off; in English, Spanish, German or French) and the writer's own,
 //!   their shop under its business name included;
 //! - `messaging`: WhatsApp, Telegram, Signal, … named with a cue of intent
 //!   (an invitation, a handle or number, an acceptance, a future or
 //!   conditional; not in a past, vendor or expense sense, unless the
 //!   invitation names the app: "add me on Telegram", or "… on Discord. Ping
-//!   me there"), and "text me", "DM me";
+//!   me there"), a handle with no app ("I'm maria_f on there"), and "text
+//!   me", "DM me";
 //! - `payment`: Venmo, Zelle, Cash App, PayPal.me and friends-and-family,
 //!   wires and bank details, IBANs (mod-97), routing numbers (ABA checksum),
 //!   card numbers (Luhn), Bitcoin/Litecoin/Dogecoin/Tron addresses
@@ -86,7 +89,7 @@ pub use quote::{new_text, new_text_ranges};
 
 /// Bumped when the scanning code changes what it finds for the same
 /// configuration; part of [`Detector::version`].
-pub const ENGINE_VERSION: u32 = 7;
+pub const ENGINE_VERSION: u32 = 8;
 
 /// What kind of off-platform evidence a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -204,6 +204,12 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
             }
             return Owner::ThirdParty;
         }
+        // "send it by DHL to …", "ship via UPS to …": the courier carries
+        // to the place after it, it does not own it.
+        if nearer == b"to" && matches!(further, b"by" | b"via" | b"per") {
+            nearer = w;
+            continue;
+        }
         if c.owner.third_parties.contains(w) && !(for_address && c.owner.address_offers.any_in(w)) {
             // "my husband" is the writer's side; "my bank" is not.
             return if c.owner.proxies.contains(w) {
@@ -384,7 +390,8 @@ pub(crate) fn is_evidence(
     match category {
         Category::Messaging | Category::Payment => true,
         Category::Email => {
-            if is_organisation_address(&norm[start..end]) {
+            if is_organisation_address(&norm[start..end]) || is_automated_sender(&norm[start..end])
+            {
                 return false;
             }
             match owner_of(c, norm, start, false) {
@@ -426,6 +433,31 @@ fn is_organisation_address(addr: &[u8]) -> bool {
     let addr = addr.trim_ascii_end();
     let addr = addr.strip_suffix(b".").unwrap_or(addr);
     ORGANISATION_DOMAINS.iter().any(|d| addr.ends_with(d))
+}
+
+/// Local parts of the addresses services send from ("transaction@etsy.com",
+/// "no-reply@…"): nobody's personal inbox.
+const AUTOMATED_LOCAL_PARTS: &[&[u8]] = &[
+    b"noreply",
+    b"no-reply",
+    b"no_reply",
+    b"donotreply",
+    b"do-not-reply",
+    b"notifications",
+    b"notification",
+    b"alerts",
+    b"transaction",
+    b"transactions",
+    b"receipts",
+    b"statements",
+    b"mailer-daemon",
+];
+
+/// An e-mail address a service sends from, not a person's.
+fn is_automated_sender(addr: &[u8]) -> bool {
+    addr.iter()
+        .position(|&b| b == b'@')
+        .is_some_and(|at| AUTOMATED_LOCAL_PARTS.contains(&&addr[..at]))
 }
 
 /// Phrases that hand someone's contact to the reader so the conversation
@@ -483,7 +515,39 @@ fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> boo
 /// rental property, a sale, a vendor's address): not evidence.
 fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     let (s, e) = words::sentence(norm, start, end, 160);
+    // A place the reader is asked to come to ("swing by the shop, 2240
+    // Industrial Pkwy, we can go over the depreciation in person"): only a
+    // word before the address can make it a rental's or a vendor's; the
+    // topic of the visit after it cannot.
+    if invites_a_visit(&norm[s..start]) {
+        return c.address_vetoes.any_in(&norm[s..start]);
+    }
     c.address_vetoes.any_in(&norm[s..e])
+}
+
+/// Two-word invitations to come to a place.
+const VISITS: &[(&[u8], &[u8])] = &[
+    (b"swing", b"by"),
+    (b"come", b"by"),
+    (b"stop", b"by"),
+    (b"pop", b"by"),
+    (b"drop", b"by"),
+    (b"come", b"over"),
+    (b"come", b"round"),
+    (b"pop", b"round"),
+    (b"come", b"out"),
+    (b"stop", b"in"),
+    (b"pop", b"in"),
+];
+
+/// An invitation to come over in `window` ("swing by", "come out").
+fn invites_a_visit(window: &[u8]) -> bool {
+    let mut prev: &[u8] = b"";
+    words::words_in(window).any(|w| {
+        let hit = VISITS.iter().any(|&(a, b)| a == prev && b == w);
+        prev = w;
+        hit
+    })
 }
 
 /// Words of the customer's own: a number near one is theirs.

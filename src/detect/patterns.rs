@@ -450,12 +450,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "signal_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b|\bsignal\s+me\s*(?::|\+|\d|(?:at|on|if|when|instead|please|pls|there)\b)|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bsignal\b",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b|\bsignal\s+me\s*(?::|\+|\d|(?:at|on|if|when|instead|please|pls|there)\b)|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bsignal\b|\bsignal\s*[,:-]?\s*same\s+(?:as\s+my\s+(?:cell|phone|mobile|number)|number)\b",
         ),
         pattern(
             "slack_dm",
             "messaging",
-            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b|\b(?:add|invite)\s+(?:you|u)\s+(?:to|on|in|into)\s+(?:our|my|the)\s+(?:[a-z]+\s+)?\bslack\b",
+            r"\bslack\s+(?:dm|dms|me|message|handle|username)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b|\b(?:add|invite)\s+(?:you|u)\s+(?:to|on|in|into)\s+(?:our|my|the)\s+(?:[a-z]+\s+)?\bslack\b|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bslack\b",
         ),
         pattern(
             "social_dm",
@@ -465,7 +465,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "line_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using)\s+\bline\s*(?:\(the\s+app\)|[,!?:;)]|\s+(?:app|messenger|id|too|instead|please|pls)\b|\s*$)|\bline\s+(?:id|app|messenger|handle|username)\s*(?:is\b|:)",
+            r"\b(?:on|via|over|through|use|using)\s+\bline\s*(?:\(the\s+app\)|[,!?:;)]|\s+(?:app|messenger|id|too|instead|please|pls)\b|\s*$)|\bline\s+(?:id|app|messenger|handle|username)\s*(?:is\b|:)|\bline\b[^.!?\n]{0,80}\bmy\s+(?:line\s+)?(?:id|handle|username)\s+is\s+@?[a-z0-9_][a-z0-9_.]{2,}",
         ),
         pattern(
             "teams_chat",
@@ -565,7 +565,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "street_route",
             "address",
-            r"\b\d{1,6}\s+(?:(?:state|us|county)\s+)?(?:route|rte|highway|hwy)\.?\s+\d{1,4}[a-z]?\b",
+            r"\b\d{1,6}\s+(?:(?:state|us|county|farm)\s+)?(?:route|rte|highway|hwy|road)\.?\s+\d{1,4}[a-z]?\b",
         ),
         pattern(
             "meeting_place",
@@ -575,7 +575,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "cash_instead_of_invoice",
             "payment",
-            r"\b(?:don'?t\s+bother|no\s+need\s+to|skip)\s+(?:billing|invoicing|(?:bill|invoice)\s+(?:us|me)|send(?:ing)?\s+(?:an?\s+|the\s+)?(?:invoice|bill))\b[^\n]{0,120}?(?:\bcash\s*,|\bcash\s+in\s+an?\b|\ban?\s+envelope\b|\ben\s+efectivo\b)|\bno\s+se\s+preocupe\s+por\s+la\s+factura\b[^\n]{0,120}?\befectivo\b|\b(?:le|te|les)\s+(?:pago|pagaria|puedo\s+pagar|doy|entrego)\s+(?:todo\s+)?(?:en\s+)?efectivo\b|\bvous\s+(?:paie|paye|payer|donne|donner)\s+(?:en\s+)?(?:especes|liquide|cash)\b",
+            r"\b(?:don'?t\s+bother|no\s+need\s+to|skip)\s+(?:billing|invoicing|(?:bill|invoice)\s+(?:us|me)|send(?:ing)?\s+(?:an?\s+|the\s+)?(?:invoice|bill))\b[^\n]{0,120}?(?:\bcash\s*,|\bcash\s+in\s+an?\b|\ban?\s+envelope\b|\ben\s+efectivo\b)|\bno\s+se\s+preocupe\s+por\s+la\s+factura\b[^\n]{0,120}?\befectivo\b|\b(?:le|te|les)\s+(?:pago|pagaria|puedo\s+pagar|doy|entrego)\s+(?:todo\s+)?(?:en\s+)?efectivo\b|\bvous\s+(?:paie|paye|payer|donne|donner|regle|regler)\s+(?:en\s+direct|directement|(?:en\s+)?(?:especes|liquide|cash))\b",
         ),
         pattern(
             "settle_between_us",
@@ -591,6 +591,41 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             "app_is_how_i_pay",
             "payment",
             r"\b(?:cash\s*app|venmo|zelle|paypal|apple\s+pay|google\s+pay|revolut|wise)\s+is\s+how\s+(?:i|we)\s+(?:pay|send)\b[^.!?\n]{0,60}?(?:\b(?:you|your|ur)\b|\b(?:the|my|our)\s+(?:bookkeeping|accounting|tax\s+prep|prep|monthly|filing)\s+fees?\b)",
+        ),
+        pattern(
+            "handle_there",
+            "messaging",
+            r"\b(?:i'?m|im|i\s+am)\s+@?[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s+(?:on\s+)?there\b|\blook\s+me\s+up\b[^.!?\n]{0,20}\bsame\s+(?:name|handle|username)\b",
+        ),
+        pattern(
+            "pay_by_transfer_app",
+            "payment",
+            r"\b(?:pay|paying|send|sending|transfer|settle)\s+(?:you|u|your\s+[a-z]+)\s+(?:[a-z]+\s+){0,2}?(?:by|via|with|through|using)\s+(?:pix|wise)\b|\bchave\s+pix\b|\bpix\s+key\b",
+        ),
+        pattern(
+            "email_on_provider",
+            "email",
+            r"\b(?:it'?s|its|is|me\s+at|i'?m)\s+[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s+(?:on|at)\s+(?:gmail|yahoo|hotmail|outlook|icloud|protonmail|proton|aol)\b",
+        ),
+        pattern(
+            "directions",
+            "address",
+            r"\b(?:past|behind|across\s+from|next\s+to|right\s+by|off|opposite|beside|after)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?(?:on|off|along)\s+(?:county\s+(?:road|rd)|route|rte|highway|hwy|interstate)\s*\d{1,4}\b|\boff\s+exit\s+\d{1,3}[a-z]?\s+(?:on|of|off)\s+(?:i-?|interstate\s+|route\s+|highway\s+|hwy\s+|us\s+)\d{1,3}\b|\bwhere\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd))?\s+meets\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|road|rd))\b|\bcorner\s+of\s+(?:[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd)|\d{1,3}(?:st|nd|rd|th))\s+(?:and|&)\s+[a-z0-9]+|\bcorner\s+of\s+[a-z]+\s+(?:and|&)\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd))\b",
+        ),
+        pattern(
+            "phone_in_parts",
+            "phone",
+            r"\barea\s+code\s+(?:is\s+)?\d{3}\s*,\s*(?:(?:the\s+)?(?:middle|next|prefix|exchange)\s+(?:is\s+)?|then\s+)\d{3}\s*,?\s+(?:and\s+)?(?:it\s+)?(?:ends?|ending)\s+(?:in|with)\s+\d{4}\b",
+        ),
+        pattern(
+            "spelled_fr",
+            "phone",
+            r"\bzero[\s-]+(?:un|deux|trois|quatre|cinq|six|sept|huit|neuf)(?:[\s,.-]+(?:(?:dix|vingt|trente|quarante|cinquante|soixante|quatre-vingt)[a-z-]*(?:\s+et\s+(?:un|onze))?|onze|douze|treize|quatorze|quinze|seize|zero|un|deux|trois|quatre|cinq|six|sept|huit|neuf)){4}\b",
+        ),
+        pattern(
+            "pay_outside_es",
+            "payment",
+            r"\b(?:pagar|pagarle|pagarte|pagarles|pago|pagamos)\s+por\s+fuera\s*(?:[?.!,;)]|$|\s+(?:y|asi|sin|para|de\s+la\s+plataforma|del\s+sistema|del\s+portal)\b)",
         ),
     ]
 }

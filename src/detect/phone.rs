@@ -173,6 +173,15 @@ pub(crate) fn read_run(norm: &[u8], start: usize) -> Run {
             multiplier = 1;
             run.word_digits += 1;
             prev_was_word = true;
+        } else if tok == b"hundred" && prev_was_word && multiplier == 1 && run.len >= 2 {
+            // A British reading of a group: "oh-seven-seven-double-oh, nine
+            // hundred, three four seven"; only inside a number already
+            // under way, so amounts ("three hundred, four hundred") are not
+            // read as one.
+            run.push_digit(b'0');
+            run.push_digit(b'0');
+            run.word_digits += 1;
+            prev_was_word = true;
         } else if (tok == b"double" || tok == b"triple")
             && (digit_word(next_token(norm, end)).is_some()
                 || matches!(next_token(norm, end), b"oh" | b"o"))
@@ -279,7 +288,13 @@ pub(crate) fn is_reference(c: &Compiled, norm: &[u8], run: &Run) -> bool {
     if p > 0 && b"#$/=&_\\@".contains(&norm[p - 1]) {
         return true;
     }
-    if s > 1 && matches!(norm[s - 1], b'-' | b'.') && is_word_byte(norm[s - 2]) {
+    // Codes are written in figures: a number read aloud may follow a word
+    // and a dash ("oh-seven-seven-double-oh").
+    if s > 1
+        && norm[s].is_ascii_digit()
+        && matches!(norm[s - 1], b'-' | b'.')
+        && is_word_byte(norm[s - 2])
+    {
         // "INV-2024-5551234", "v2.5551234".
         return true;
     }
@@ -407,11 +422,13 @@ pub(crate) fn classify(c: &Compiled, norm: &[u8], run: &Run) -> Option<PhoneKind
     if n == 10 && g == [2, 4, 4] && d[0] != b'0' && has_phone_word(c, norm, run) {
         return Some(PhoneKind::National);
     }
-    if (10..=11).contains(&n) && d[0] == b'0' && d[1] != b'0' {
+    // German mobiles run to twelve digits with their trunk `0` ("0151 2345
+    // 6789"); written in groups they are numbers, not references.
+    if (10..=12).contains(&n) && d[0] == b'0' && d[1] != b'0' {
         if g.len() >= 2 && g.iter().all(|&x| x >= 2) {
             return Some(PhoneKind::National);
         }
-        if g.len() == 1 && has_phone_word(c, norm, run) {
+        if n <= 11 && g.len() == 1 && has_phone_word(c, norm, run) {
             return Some(PhoneKind::National);
         }
     }

@@ -902,6 +902,130 @@ mod tests {
             .collect();
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
+
+    #[test]
+    fn wordings_the_seventh_batch_taught_count_and_their_innocent_shapes_do_not() {
+        use Category::{Address, Email, Messaging, Payment, Phone};
+        let rows: &[(&str, Category, bool)] = &[
+            // A German mobile of twelve digits; a number given in parts.
+            ("Rufen Sie mich an: 0172 3456 7890, ab 14 Uhr.", Phone, true),
+            (
+                "My cell: area code 503, then 555, and it ends in 8812.",
+                Phone,
+                true,
+            ),
+            (
+                "The area code is 503 on the W-2 but the payroll year ends in 2020.",
+                Phone,
+                false,
+            ),
+            (
+                "Ring me on oh-seven-seven-double-oh, nine hundred, three four seven.",
+                Phone,
+                true,
+            ),
+            (
+                "The invoices were three hundred, four hundred, five hundred and nine hundred.",
+                Phone,
+                false,
+            ),
+            // A house number in teens; a courier carrying to the address.
+            (
+                "Please mail the copies to me at home: Fourteen Birch Hollow Lane, Ames.",
+                Address,
+                true,
+            ),
+            (
+                "Fourteen boxes of receipts went to the shredder by mistake.",
+                Address,
+                false,
+            ),
+            (
+                "Please send by FedEx to Rua da Prata 210, Lisboa. I'm there every day.",
+                Address,
+                true,
+            ),
+            (
+                "My cousin sent the papers by FedEx to our old office at 12 Elm Street.",
+                Address,
+                false,
+            ),
+            // A visit's topic after the address does not make it a rental's.
+            (
+                "Stop by the garage, 1550 Commerce Dr, and we can go through the depreciation.",
+                Address,
+                true,
+            ),
+            (
+                "The lease at 1550 Commerce Dr renews in March and the depreciation continues.",
+                Address,
+                false,
+            ),
+            // Directions and crossings as the place to meet.
+            (
+                "Come out Friday: the blue shed past the Shell station on Route 9.",
+                Address,
+                true,
+            ),
+            (
+                "The truck wash off exit 112 on I-75 charged us twice in March.",
+                Address,
+                false,
+            ),
+            // Handles without the app, a short app name, a habit.
+            (
+                "never check this inbox, I'm jess_reyes.co on there",
+                Messaging,
+                true,
+            ),
+            (
+                "I'm way behind on the mileage log there, sorry.",
+                Messaging,
+                false,
+            ),
+            ("if it's quicker just message me on WA", Messaging, true),
+            (
+                "We moved the business from WA to Oregon in June.",
+                Messaging,
+                false,
+            ),
+            (
+                "Riders sometimes message me on WhatsApp, so I pay for the plan.",
+                Messaging,
+                false,
+            ),
+            // A personal inbox named by provider; a service's sending address.
+            (
+                "write to me instead: it's rob.hale77 on gmail.",
+                Email,
+                true,
+            ),
+            (
+                "Etsy sends the statements from transaction@etsy.com.",
+                Email,
+                false,
+            ),
+            // Plain-words payment in Spanish; Pix offered.
+            ("¿Le puedo pagar por fuera? Así ahorramos.", Payment, true),
+            (
+                "El cliente quiere pagar por fuera del plazo, ¿le cobro recargo?",
+                Payment,
+                false,
+            ),
+            ("Could I pay your invoice by Pix instead?", Payment, true),
+            (
+                "Tour groups pay with WeChat Pay at the register.",
+                Payment,
+                false,
+            ),
+        ];
+        let wrong: Vec<String> = rows
+            .iter()
+            .filter(|&&(text, category, expected)| finds(text, category) != expected)
+            .map(|&(text, _, expected)| format!("{text} (want {expected}): {:?}", scan(text)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }
 
 #[cfg(test)]

@@ -211,6 +211,11 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
             continue;
         }
         if c.owner.third_parties.contains(w) && !(for_address && c.owner.address_offers.any_in(w)) {
+            // "the number I gave the bank": the bank was given it.
+            if given_by_writer(back.clone()) {
+                nearer = w;
+                continue;
+            }
             // "my husband" is the writer's side; "my bank" is not.
             return if c.owner.proxies.contains(w) {
                 Owner::Writer
@@ -247,6 +252,20 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
         nearer = w;
     }
     Owner::Writer
+}
+
+/// Verbs of giving a detail to someone ("the number I gave the bank").
+const GAVE: &[&[u8]] = &[b"gave", b"given", b"told", b"showed"];
+
+/// Whether the words before a third party (nearest first) are the writer
+/// giving the detail to them: an article or possessive at most, a verb of
+/// giving, then the writer ("I gave the bank", "we told our lender").
+fn given_by_writer<'a>(mut back: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut w = back.next().unwrap_or_default();
+    if matches!(w, b"the" | b"a" | b"an" | b"my" | b"our") {
+        w = back.next().unwrap_or_default();
+    }
+    GAVE.contains(&w) && matches!(back.next(), Some(b"i" | b"we" | b"i've" | b"we've"))
 }
 
 /// Verbs of moving house: the address after "moved from" is the old one.

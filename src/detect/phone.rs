@@ -326,9 +326,9 @@ pub(crate) fn is_reference(c: &Compiled, norm: &[u8], run: &Run) -> bool {
         if c.phone_words.contains(w) {
             return false;
         }
-        if c.reference_words.contains(w) {
-            return true;
-        }
+        // Only the nearest word names what the number is: "the loan
+        // application — 707…" is not a loan number.
+        return c.reference_words.contains(w);
     }
     false
 }

@@ -157,6 +157,7 @@ pub(crate) fn words_before<'a>(
 }
 
 /// Iterator returned by [`words_before`].
+#[derive(Clone)]
 pub(crate) struct WordsBefore<'a> {
     norm: &'a [u8],
     pos: usize,

@@ -341,7 +341,9 @@ pub(crate) fn judge<'c>(
             if c.rules.negation && is_negated(c, norm, ns) {
                 continue;
             }
-            if v.category == Category::Payment && is_put_on_platform(c, norm, ne) {
+            if v.category == Category::Payment
+                && (is_put_on_platform(c, norm, ne) || third_party_pays_writer(c, norm, ns, ne))
+            {
                 continue;
             }
             if v.category == Category::Messaging
@@ -825,12 +827,47 @@ fn third_party_subject(c: &Compiled, norm: &[u8], start: usize) -> bool {
     false
 }
 
+/// Second-person objects of an app used as a verb ("Zelle you").
+const READER_OBJECTS: &[&[u8]] = &[b"you", b"u", b"ya"];
+
+/// The app at `start..end` used as a verb with the reader as its object
+/// and the writer as its subject, within three words before ("I'll just
+/// Zelle you", "we can Venmo you"; not "did the client Zelle you").
+fn writer_pays_reader_by_app(norm: &[u8], start: usize, end: usize) -> bool {
+    words_after(norm, end, CLAUSE_STOPS, 1).any(|w| READER_OBJECTS.contains(&w))
+        && words_before(norm, start, VERB_STOPS, 3)
+            .any(|w| FIRST_PERSON.contains(&w) && w != b"me" && w != b"us")
+}
+
+/// Words that make the writer the one paid by an app used as a verb
+/// ("my clients Venmo me", "our regulars Zelle us").
+const WRITER_OBJECTS: &[&[u8]] = &[b"me", b"us"];
+
+/// A payment app used as a verb at `start..end` ("Venmo me", "Zelle us")
+/// whose subject is someone else: the writer's customers paying the
+/// writer, not the writer paying the reader.
+pub(crate) fn third_party_pays_writer(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let last = norm[start..end]
+        .rsplit(|&b| !is_word_byte(b))
+        .find(|w| !w.is_empty())
+        .unwrap_or_default();
+    let object = WRITER_OBJECTS.contains(&last)
+        || words_after(norm, end, CLAUSE_STOPS, 1).any(|w| WRITER_OBJECTS.contains(&w));
+    object && third_party_subject(c, norm, start)
+}
+
 /// The sentence around a payment mention is about paying us (and is not
 /// bookkeeping).
 fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Mention) -> bool {
     let (s, e) = words::sentence(norm, start, end, 160);
     let sentence = &norm[s..e];
     let cues = &c.mention;
+    // The app as the verb, the writer paying the reader ("I'll just Zelle
+    // you the $600 for the bookkeeping catch-up"): a bookkeeping word in
+    // the sentence is only what the money is for.
+    if kind == Mention::Term && writer_pays_reader_by_app(norm, start, end) {
+        return true;
+    }
     if is_vetoed(&cues.vetoes, sentence) {
         return false;
     }

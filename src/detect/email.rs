@@ -502,12 +502,19 @@ fn letter_spaced(norm: &[u8], at: usize) -> Option<Email> {
 /// The address around the `@` at `at`, written as words (`jo.smith@gmail.com`,
 /// `jo @ gmail.com`).
 fn at_sign_words(norm: &[u8], at: usize) -> Option<Email> {
-    let le = skip_spaces_back(norm, at, 1);
     let ds = skip_spaces(norm, at + 1, 1);
+    // An address wrapped at the end of a line right before its `@`
+    // ("coach.tanya\n@protonmail.com") is one address, written plainly.
+    let wrapped = ds == at + 1 && at >= 2 && norm[at - 1] == b'\n' && is_local_byte(norm[at - 2]);
+    let le = if wrapped {
+        at - 1
+    } else {
+        skip_spaces_back(norm, at, 1)
+    };
     // "jo @ gmail.com" is spaced on both sides; "insta @jo.smith" is a
     // handle after a word.
-    let spaced = le != at || ds != at + 1;
-    if (le != at) != (ds != at + 1) {
+    let spaced = !wrapped && (le != at || ds != at + 1);
+    if !wrapped && (le != at) != (ds != at + 1) {
         return None;
     }
     let ls = local_before(norm, le, false)?;

@@ -165,7 +165,13 @@ pub(crate) fn read_run(norm: &[u8], start: usize) -> Run {
             multiplier = 1;
             run.word_digits += 1;
             prev_was_word = true;
-        } else if (tok == b"oh" || tok == b"o") && (prev_was_word || multiplier > 1) {
+        } else if (tok == b"oh" || tok == b"o")
+            && (prev_was_word
+                || multiplier > 1
+                || (run.word_digits > 0 && digit_word(next_token(norm, end)).is_some()))
+        {
+            // After a group in figures only inside a number read aloud
+            // ("two five one - 555 - oh eight seven seven").
             // British English reads zero as "oh", also doubled ("double oh").
             for _ in 0..multiplier {
                 run.push_digit(b'0');
@@ -214,7 +220,18 @@ pub(crate) fn read_run(norm: &[u8], start: usize) -> Run {
             }
             j += 1;
         }
-        if j == end || j - end > 3 || j >= norm.len() || !norm[j].is_ascii_alphanumeric() {
+        // A number wrapped at the end of a line ("call me, 415 555\n0193"):
+        // one line break goes on after the first groups in figures, before
+        // the number is whole.
+        if j < norm.len()
+            && norm[j] == b'\n'
+            && (3..=6).contains(&run.len)
+            && run.word_digits == 0
+            && norm.get(j + 1).is_some_and(u8::is_ascii_digit)
+        {
+            j += 1;
+        }
+        if j == end || j - end > 4 || j >= norm.len() || !norm[j].is_ascii_alphanumeric() {
             break;
         }
         // Commas and slashes separate spelled digits ("five five five, one

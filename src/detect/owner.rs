@@ -210,6 +210,21 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
             nearer = w;
             continue;
         }
+        // "email me the letter to keymaster502 at aol dot com": the
+        // document goes to the address, it does not own it.
+        if nearer == b"to" && DOCUMENTS.contains(&w) {
+            nearer = w;
+            continue;
+        }
+        // "The CP2000 says to call …", "the letter said to write to …":
+        // someone else's instruction, unless the writer said it.
+        if SAYS.contains(&w) && !matches!(further, b"i" | b"we") {
+            return if proxy_near(c, norm, start) {
+                Owner::Writer
+            } else {
+                Owner::ThirdParty
+            };
+        }
         if c.owner.third_parties.contains(w) && !(for_address && c.owner.address_offers.any_in(w)) {
             // "the number I gave the bank": the bank was given it.
             if given_by_writer(back.clone()) {
@@ -253,6 +268,13 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
     }
     Owner::Writer
 }
+
+/// Documents that are sent to a contact detail as often as they name one
+/// ("email me the letter to …").
+const DOCUMENTS: &[&[u8]] = &[b"letter", b"letters", b"notice", b"notices"];
+
+/// Verbs of an instruction read out ("the notice says to call …").
+const SAYS: &[&[u8]] = &[b"says", b"said", b"say", b"states", b"instructs"];
 
 /// Verbs of giving a detail to someone ("the number I gave the bank").
 const GAVE: &[&[u8]] = &[b"gave", b"given", b"told", b"showed"];
@@ -373,12 +395,30 @@ pub(crate) fn address_offered(c: &Compiled, norm: &[u8], start: usize, end: usiz
 /// with the bank").
 const RECIPIENT_MARKS: &[&[u8]] = &[b"to", b"with"];
 
+/// Records an address is updated on ("update my address on the return").
+const RECORDS: &[&[u8]] = &[
+    b"return", b"returns", b"file", b"record", b"records", b"account", b"w-9", b"w9", b"form",
+];
+
 /// An offer phrase ending at `q` whose recipient, within four words after
 /// it, is a third party ("update it with the IRS", "mail it to the
 /// county"): the address goes to them, not to the reader.
 fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
     let mut after = words::words_after(window, q, words::SENTENCE_STOPS, 5).peekable();
     while let Some(w) = after.next() {
+        // "update my address on the return": a record's field, not a place
+        // offered.
+        if w == b"on" {
+            let mut next = after.peek().copied().unwrap_or_default();
+            if next == b"the" || next == b"our" || next == b"my" {
+                after.next();
+                next = after.peek().copied().unwrap_or_default();
+            }
+            if RECORDS.contains(&next) {
+                return true;
+            }
+            continue;
+        }
         if RECIPIENT_MARKS.contains(&w) {
             let mut next = after.next().unwrap_or_default();
             if next == b"the" || next == b"our" || next == b"my" {
@@ -420,7 +460,9 @@ pub(crate) fn is_evidence(
             }
         }
         Category::Phone => {
-            owner_of(c, norm, start, false) == Owner::Writer
+            let owner = owner_of(c, norm, start, false);
+            (owner == Owner::Writer
+                || (owner == Owner::ThirdParty && phone_handed_over(c, norm, start, end)))
                 && !phone_of_someone_else(c, norm, start, end)
         }
         Category::Address => {
@@ -512,9 +554,24 @@ fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> boo
         .freemail
         .iter()
         .any(|f| domain.eq_ignore_ascii_case(f.as_bytes()));
-    if !freemail {
-        return false;
-    }
+    freemail && handed_over(c, norm, start, end, &[])
+}
+
+/// Words that make a handed-over number a personal line to use directly
+/// ("reach her directly at …", "it's her mobile").
+const PERSONAL_LINE: &[&[u8]] = &[b"directly", b"mobile", b"cell", b"personal", b"straight"];
+
+/// Someone else's personal number handed to the reader to deal with them
+/// directly ("You can reach her directly at five-oh-three, … It's her
+/// mobile"): a hand-off phrase and a word of a personal line around it.
+fn phone_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    handed_over(c, norm, start, end, PERSONAL_LINE)
+}
+
+/// A hand-off phrase in the sentence of `start..end` or the one before,
+/// one of `also` (when not empty) there or in the next sentence, and no
+/// third party of record just before the detail.
+fn handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize, also: &[&[u8]]) -> bool {
     let (s, e) = words::sentence(norm, start, end, 200);
     let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 200);
     let window = &norm[ps.min(s)..e];
@@ -525,9 +582,15 @@ fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> boo
         let w = possessor(w).unwrap_or(w);
         c.owner.third_parties.contains(w) && !c.owner.proxies.contains(w)
     };
+    let next = (e + 1).min(norm.len());
+    let (_, ne) = words::sentence(norm, next, next, 200);
+    let personal =
+        also.is_empty() || words::words_in(&norm[ps.min(s)..ne.max(e)]).any(|w| also.contains(&w));
     // "her address was …": an old address, not one to use.
     let told = |w: &[u8]| matches!(w, b"was" | b"were" | b"used");
-    handed && !words_before(norm, start, OWNER_STOPS, OWNER_REACH).any(|w| of_record(w) || told(w))
+    handed
+        && personal
+        && !words_before(norm, start, OWNER_STOPS, OWNER_REACH).any(|w| of_record(w) || told(w))
 }
 
 /// A street address whose sentence puts it in a bookkeeping sense (a
@@ -600,6 +663,7 @@ fn phone_of_someone_else(c: &Compiled, norm: &[u8], start: usize, end: usize) ->
 /// Words of a tax refund's paperwork.
 const TAX_FORMS: &[&[u8]] = &[
     b"form", b"forms", b"irs", b"tax", b"return", b"deposit", b"1040", b"state", b"federal",
+    b"8879", b"estimated",
 ];
 
 /// A routing number given for a tax refund's direct deposit ("the routing
@@ -610,7 +674,7 @@ pub(crate) fn is_refund_deposit(c: &Compiled, norm: &[u8], start: usize, end: us
     let (s, e) = words::sentence(norm, start, end, 160);
     let sentence = &norm[s..e];
     let has = |list: &[&[u8]]| words::words_in(sentence).any(|w| list.contains(&w));
-    has(&[b"refund", b"refunds"])
+    has(&[b"refund", b"refunds", b"debit", b"withdrawal"])
         && has(TAX_FORMS)
         && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
 }

@@ -301,6 +301,7 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
         if rules.routing_numbers
             && money::is_bank_account(norm, run)
             && !owner::is_financing_account(c, norm, run.start, run.end)
+            && !owner::pays_tax_authority(c, norm, run.start, run.end)
         {
             out.push(hit(
                 Category::Payment,

@@ -454,16 +454,24 @@ fn is_habit(norm: &[u8], start: usize) -> bool {
 
 /// A negation word within four words before `start`, in the same clause.
 pub(crate) fn is_negated(c: &Compiled, norm: &[u8], start: usize) -> bool {
+    let mut nearer: &[u8] = b"";
     for w in words_before(norm, start, CLAUSE_STOPS, 4) {
         if CLAUSE_WORDS.contains(&w) {
             return false;
         }
         if c.negations.contains(w) {
-            return true;
+            // "Can't we just sort it between us?", "why don't you …": a
+            // question that proposes, not a negation.
+            return !PROPOSED_TO.contains(&nearer);
         }
+        nearer = w;
     }
     false
 }
+
+/// Subjects right after a negated auxiliary that make it a proposal
+/// ("can't we", "don't you", "why won't I").
+const PROPOSED_TO: &[&[u8]] = &[b"we", b"you", b"u", b"i"];
 
 /// Words that turn an on-platform phrase around ("instead of through the
 /// portal", "rather than the invoice link", "not through the platform",

@@ -79,7 +79,9 @@ pub(crate) fn street_at(
     // right before, and not across a comma.
     let before = &norm[..start];
     let trimmed = before.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
-    if (trimmed == 0 || before[trimmed - 1] != b',')
+    // "Unit 4/19 Marine Pde": the word names the unit before the slash.
+    if unit.is_none()
+        && (trimmed == 0 || before[trimmed - 1] != b',')
         && words_before(norm, start, LINE_STOPS, 1).any(|w| c.reference_words.contains(w))
     {
         return None;

@@ -613,6 +613,11 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             r"\b(?:past|behind|across\s+from|next\s+to|right\s+by|off|opposite|beside|after)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?(?:on|off|along)\s+(?:county\s+(?:road|rd)|route|rte|highway|hwy|interstate)\s*\d{1,4}\b|\boff\s+exit\s+\d{1,3}[a-z]?\s+(?:on|of|off)\s+(?:i-?|interstate\s+|route\s+|highway\s+|hwy\s+|us\s+)\d{1,3}\b|\bwhere\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd))?\s+meets\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|road|rd))\b|\bcorner\s+of\s+(?:[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd)|\d{1,3}(?:st|nd|rd|th))\s+(?:and|&)\s+[a-z0-9]+|\bcorner\s+of\s+[a-z]+\s+(?:and|&)\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd))\b",
         ),
         pattern(
+            "place_on_street",
+            "address",
+            r"\b(?:behind|across\s+from|next\s+to|opposite|beside)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike))?\s*(?:,|\.|$)|\bthe\s+(?:shop|store|office|studio|garage|warehouse|bakery|salon|workshop)\s+on\s+[a-z]+(?:\s+[a-z]+)?\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike)\b",
+        ),
+        pattern(
             "phone_in_parts",
             "phone",
             r"\barea\s+code\s+(?:is\s+)?\d{3}\s*,\s*(?:(?:the\s+)?(?:middle|next|prefix|exchange)\s+(?:is\s+)?|then\s+)\d{3}\s*,?\s+(?:and\s+)?(?:it\s+)?(?:ends?|ending)\s+(?:in|with)\s+\d{4}\b",

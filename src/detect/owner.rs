@@ -662,8 +662,17 @@ fn phone_of_someone_else(c: &Compiled, norm: &[u8], start: usize, end: usize) ->
 
 /// Words of a tax refund's paperwork.
 const TAX_FORMS: &[&[u8]] = &[
-    b"form", b"forms", b"irs", b"tax", b"return", b"deposit", b"1040", b"state", b"federal",
-    b"8879", b"estimated",
+    b"form",
+    b"forms",
+    b"irs",
+    b"tax",
+    b"return",
+    b"deposit",
+    b"1040",
+    b"state",
+    b"federal",
+    b"8879",
+    b"estimated",
 ];
 
 /// A routing number given for a tax refund's direct deposit ("the routing

@@ -1027,6 +1027,93 @@ mod tests {
             .collect();
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
+
+    #[test]
+    fn wordings_the_eighth_batch_taught_count_and_their_innocent_shapes_do_not() {
+        use Category::{Address, Email, Payment, Phone};
+        let rows: &[(&str, Category, bool)] = &[
+            // Wrapped at the end of a line; read aloud after figures.
+            (
+                "Easier if you call me, 415 555\n0193, mornings.",
+                Phone,
+                true,
+            ),
+            (
+                "Write to me at coach.tanya\n@protonmail.com instead.",
+                Email,
+                true,
+            ),
+            (
+                "Just call the boat phone, two five one - 555 - oh eight seven seven.",
+                Phone,
+                true,
+            ),
+            // Only the nearest word names a reference; a number given to a bank.
+            (
+                "Best is the number I gave the bank on the loan application \u{2014} 707.555.0164.",
+                Phone,
+                true,
+            ),
+            ("The loan 5551234 closes in May.", Phone, false),
+            // A document the address is sent to, or that says to call.
+            (
+                "Just email me the letter to keymaster502 at aol dot com please.",
+                Email,
+                true,
+            ),
+            (
+                "The CP2000 says to call 1-800-829-0922 if I disagree.",
+                Phone,
+                false,
+            ),
+            // Someone's personal number handed over to use directly.
+            (
+                "Our director handles payroll. You can reach her directly at 503-555-1277, it's her mobile.",
+                Phone,
+                true,
+            ),
+            // The app as a verb: the writer paying the reader, or customers paying the writer.
+            (
+                "I'll just Zelle you the $600 for the bookkeeping catch-up.",
+                Payment,
+                true,
+            ),
+            (
+                "Half my grooming clients Venmo me at the end of the appointment.",
+                Payment,
+                false,
+            ),
+            // A question that proposes; a tax authority's account.
+            ("Can't we just sort it between us?", Payment, true),
+            (
+                "HMRC says to pay to sort code 08 32 10, account 12001039. Is that legit?",
+                Payment,
+                false,
+            ),
+            // Landmarks on a named street; a unit before a slash.
+            (
+                "My office is behind the laundromat on Elm, second floor. Come up whenever.",
+                Address,
+                true,
+            ),
+            (
+                "Can you post the paper copy to Unit 4/19 Marine Pde, Coolangatta?",
+                Address,
+                true,
+            ),
+            (
+                "The shop on Canal Street was sold in March, so the depreciation stops.",
+                Address,
+                false,
+            ),
+        ];
+        let wrong: Vec<String> = rows
+            .iter()
+            .filter(|&&(text, category, expected)| finds(text, category) != expected)
+            .map(|&(text, _, expected)| format!("{text} (want {expected}): {:?}", scan(text)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }
 
 #[cfg(test)]

@@ -397,7 +397,7 @@ const RECIPIENT_MARKS: &[&[u8]] = &[b"to", b"with"];
 
 /// Records an address is updated on ("update my address on the return").
 const RECORDS: &[&[u8]] = &[
-    b"return", b"returns", b"file", b"record", b"records", b"account", b"w-9", b"w9", b"form",
+    b"return", b"returns", b"file", b"record", b"records", b"account", b"w9", b"form",
 ];
 
 /// An offer phrase ending at `q` whose recipient, within four words after

@@ -1106,6 +1106,17 @@ mod tests {
                 Address,
                 false,
             ),
+            // An address updated on a record is a field, not a place offered.
+            (
+                "Please update it on the return to 3381 Poplar Ave, Memphis.",
+                Address,
+                false,
+            ),
+            (
+                "Please update it to 3381 Poplar Ave, Memphis, and send the copies there.",
+                Address,
+                true,
+            ),
         ];
         let wrong: Vec<String> = rows
             .iter()

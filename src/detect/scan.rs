@@ -747,6 +747,17 @@ mod tests {
         ));
     }
 
+    /// Every row's text finds evidence of its category exactly when the
+    /// row says it should; the failures are listed with what was found.
+    fn assert_rows(rows: &[(&str, Category, bool)]) {
+        let wrong: Vec<String> = rows
+            .iter()
+            .filter(|&&(text, category, expected)| finds(text, category) != expected)
+            .map(|&(text, _, expected)| format!("{text} (want {expected}): {:?}", scan(text)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
     /// Whether `text` has a hit of `category`.
     fn finds(text: &str, category: Category) -> bool {
         scan(text).iter().any(|(c, _, _)| *c == category)
@@ -896,12 +907,7 @@ mod tests {
                 false,
             ),
         ];
-        let wrong: Vec<String> = rows
-            .iter()
-            .filter(|&&(text, category, expected)| finds(text, category) != expected)
-            .map(|&(text, _, expected)| format!("{text} (want {expected}): {:?}", scan(text)))
-            .collect();
-        assert!(wrong.is_empty(), "{wrong:#?}");
+        assert_rows(rows);
     }
 
     #[test]
@@ -1020,12 +1026,7 @@ mod tests {
                 false,
             ),
         ];
-        let wrong: Vec<String> = rows
-            .iter()
-            .filter(|&&(text, category, expected)| finds(text, category) != expected)
-            .map(|&(text, _, expected)| format!("{text} (want {expected}): {:?}", scan(text)))
-            .collect();
-        assert!(wrong.is_empty(), "{wrong:#?}");
+        assert_rows(rows);
     }
 
     #[test]
@@ -1118,12 +1119,7 @@ mod tests {
                 true,
             ),
         ];
-        let wrong: Vec<String> = rows
-            .iter()
-            .filter(|&&(text, category, expected)| finds(text, category) != expected)
-            .map(|&(text, _, expected)| format!("{text} (want {expected}): {:?}", scan(text)))
-            .collect();
-        assert!(wrong.is_empty(), "{wrong:#?}");
+        assert_rows(rows);
     }
 }
 

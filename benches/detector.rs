@@ -27,7 +27,7 @@ use postdesk::detect::{Detector, DetectorConfig, ScanContext};
 const TARGET_BYTES: usize = 64 * 1_000_000;
 
 /// Message bodies of the labelled set.
-fn labelled_messages() -> Vec<String> {
+pub fn labelled_messages() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/detector");
     let mut paths: Vec<_> = fs::read_dir(&dir)
         .expect("fixture directory")
@@ -121,8 +121,9 @@ fn quote(text: &str) -> String {
 }
 
 /// Client mail as it arrives: greeting, new text, closing, signature,
-/// footer, quoted history.
-fn realistic(labelled: &[String]) -> Vec<String> {
+/// footer, quoted history. Public for `examples/detector_fingerprint.rs`,
+/// which fingerprints the detector's results on this corpus.
+pub fn realistic(labelled: &[String]) -> Vec<String> {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut out = Vec::new();
     let mut bytes = 0;

@@ -295,16 +295,16 @@ pub(crate) fn judge<'c>(
     norm: &[u8],
     found: &[(u32, u32)],
     triggered: &mut Vec<(u32, u32)>,
+    pos: &mut Vec<u32>,
     out: &mut Vec<RawHit<'c>>,
 ) {
-    let mut pos: Vec<u32> = Vec::new();
     for &(k, end) in found {
         let key = &c.keywords.keys[k as usize];
         if key.variants.is_empty() && key.triggers.is_empty() {
             continue;
         }
         let len = c.keywords.automaton.key_len(k);
-        if !positions_back(norm, end as usize, len, &mut pos) {
+        if !positions_back(norm, end as usize, len, pos) {
             continue;
         }
         let ns = pos[0] as usize;
@@ -321,7 +321,7 @@ pub(crate) fn judge<'c>(
         if ne < norm.len() && is_word_byte(norm[ne]) {
             continue;
         }
-        let Some(shape) = Shape::of(norm, &pos) else {
+        let Some(shape) = Shape::of(norm, pos) else {
             continue;
         };
         for v in &key.variants {

@@ -81,6 +81,10 @@ struct Scratch {
     events: Vec<Event>,
     /// Anchors of configured regexes seen: (pattern, skeleton position).
     triggered: Vec<(u32, u32)>,
+    /// Where one configured regex runs: (start, end) in the skeleton.
+    windows: Vec<(usize, usize)>,
+    /// Positions of one key's letters (see `keywords::judge`).
+    positions: Vec<u32>,
 }
 
 thread_local! {
@@ -146,8 +150,15 @@ fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -
     let mut raw: Vec<RawHit<'_>> = Vec::with_capacity(16);
     structured(c, text, &s.norm, &s.events, ctx, &mut raw);
     s.triggered.clear();
-    keywords::judge(c, norm, &s.found, &mut s.triggered, &mut raw);
-    find_patterns(c, norm, &mut s.triggered, &mut raw);
+    keywords::judge(
+        c,
+        norm,
+        &s.found,
+        &mut s.triggered,
+        &mut s.positions,
+        &mut raw,
+    );
+    find_patterns(c, norm, &mut s.triggered, &mut s.windows, &mut raw);
     // Contact details count only as the writer's own (see `owner`).
     raw.retain(|h| {
         h.source != Source::Structured || owner::is_evidence(c, norm, h.category, h.start, h.end)
@@ -383,6 +394,7 @@ fn find_patterns<'c>(
     c: &'c Compiled,
     norm: &[u8],
     triggered: &mut [(u32, u32)],
+    windows: &mut Vec<(usize, usize)>,
     out: &mut Vec<RawHit<'c>>,
 ) {
     let Some(ps) = &c.patterns else {
@@ -390,7 +402,6 @@ fn find_patterns<'c>(
     };
     triggered.sort_unstable();
     let mut t = 0;
-    let mut windows: Vec<(usize, usize)> = Vec::new();
     for (idx, p) in ps.patterns.iter().enumerate() {
         // This pattern's anchor positions, in order.
         let from = t;
@@ -418,7 +429,7 @@ fn find_patterns<'c>(
                 _ => windows.push((ws, we)),
             }
         }
-        for &(ws, we) in &windows {
+        for &(ws, we) in windows.iter() {
             let mut at = ws;
             while at <= we {
                 let Some(m) = p.regex.find_at(&norm[..we], at) else {

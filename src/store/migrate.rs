@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0014_search_content",
         include_str!("migrations/0014_search_content.sql"),
     ),
+    (
+        "0015_drop_requester_index",
+        include_str!("migrations/0015_drop_requester_index.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0014_search_content",
         include_str!("migrations/pg/0014_search_content.sql"),
     ),
+    (
+        15,
+        "0015_drop_requester_index",
+        include_str!("migrations/pg/0015_drop_requester_index.sql"),
+    ),
 ];
 
 /// The advisory lock key under which nodes migrate one at a time.

@@ -4,8 +4,8 @@
     contrib/smtp_phases.py [--count N] [--sender ADDR] [--size BYTES] HOST:PORT
 
 Opens N sessions in turn (connect, EHLO, MAIL, RCPT, DATA, the message,
-QUIT) and prints, for each reply, the median and mean time from sending
-the command (or opening the connection) to reading the reply. Run it
+QUIT) and prints, for each reply, the median, mean, 99th percentile and
+longest time from sending the command (or opening the connection) to reading the reply. Run it
 beside a load (smtp-source against the same server) to see where a
 loaded session waits: on postdesk the end of DATA is answered only after
 the message's batch is committed and synced, every other reply at once.
@@ -85,10 +85,12 @@ def main():
         print(f"smtp_phases: {e}", file=sys.stderr)
         return 1
     for phase in PHASES:
-        t = times[phase]
+        t = sorted(times[phase])
+        p99 = t[min(len(t) - 1, (len(t) * 99) // 100)]
         print(
             f"{phase:12} median {statistics.median(t) * 1e3:7.3f} ms"
             f"  mean {statistics.mean(t) * 1e3:7.3f} ms"
+            f"  p99 {p99 * 1e3:7.3f} ms  max {t[-1] * 1e3:7.3f} ms"
         )
     return 0
 

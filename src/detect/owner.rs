@@ -688,6 +688,28 @@ pub(crate) fn is_refund_deposit(c: &Compiled, norm: &[u8], start: usize, end: us
         && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
 }
 
+/// Words of a record the customer's own bank details are given for: a
+/// voided check, a withholding or payroll tax form.
+const ACCOUNT_RECORDS: &[&[u8]] = &[
+    b"voided", b"w-8ben", b"w8ben", b"8ben", b"w-9", b"w9", b"eftps",
+];
+
+/// Bank details at `start..end` given for a record ("routing 044000037 on
+/// the voided check I uploaded", "the W-8BEN form asks for my foreign
+/// account"): the customer's own bank on file, not a way to pay us; unless
+/// the sentence speaks to the reader.
+pub(crate) fn is_account_for_records(
+    c: &Compiled,
+    norm: &[u8],
+    start: usize,
+    end: usize,
+) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    words::words_in(sentence).any(|w| ACCOUNT_RECORDS.contains(&w))
+        && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
+}
+
 /// Words of a debt the customer pays a lender: an account number in a
 /// sentence with one of these is the loan's or the lease's.
 const FINANCING: &[&[u8]] = &[

@@ -605,7 +605,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "email_on_provider",
             "email",
-            r"\b(?:it'?s|its|is|me\s+at|i'?m)\s+[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s+(?:on|at)\s+(?:gmail|yahoo|hotmail|outlook|icloud|protonmail|proton|aol)\b",
+            r"\b(?:it'?s|its|is|me\s+at|i'?m)\s+[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s+(?:on|at)\s+(?:gmail|yahoo|hotmail|outlook|icloud|protonmail|proton|aol)\b|\b[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s*(?:\(\s*|,\s*at\s+)(?:gmail|yahoo|hotmail|outlook|icloud|protonmail|proton|aol)\b",
         ),
         pattern(
             "directions",
@@ -620,7 +620,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "phone_in_parts",
             "phone",
-            r"\barea\s+code\s+(?:is\s+)?\d{3}\s*,\s*(?:(?:the\s+)?(?:middle|next|prefix|exchange)\s+(?:is\s+)?|then\s+)\d{3}\s*,?\s+(?:and\s+)?(?:it\s+)?(?:ends?|ending)\s+(?:in|with)\s+\d{4}\b",
+            r"\barea\s+code\s+(?:is\s+)?\d{3}\s*,\s*(?:(?:the\s+)?(?:middle|next|prefix|exchange)\s+(?:is\s+)?|then\s+)\d{3}\s*,?\s+(?:and\s+)?(?:it\s+)?(?:ends?|ending)\s+(?:in|with)\s+\d{4}\b|\b\d{3}\s+\d{3}\s*,?\s+and\s+then\s+\d{4}\b",
         ),
         pattern(
             "spelled_fr",

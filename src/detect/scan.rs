@@ -185,13 +185,15 @@ fn structured<'c>(
                     && rules.iban
                     && let Some(end) = money::iban_at(norm, s, e)
                 {
-                    out.push(hit(
-                        Category::Payment,
-                        "payment.iban",
-                        s,
-                        end,
-                        Source::Checksum,
-                    ));
+                    if !owner::is_account_for_records(c, norm, s, end) {
+                        out.push(hit(
+                            Category::Payment,
+                            "payment.iban",
+                            s,
+                            end,
+                            Source::Checksum,
+                        ));
+                    }
                     phone_until = phone_until.max(end);
                 }
                 if rules.payment && rules.crypto && e - s >= 25 {
@@ -296,6 +298,7 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
         }
         if rules.routing_numbers && money::is_routing_number(norm, run) {
             if owner::is_refund_deposit(c, norm, run.start, run.end)
+                || owner::is_account_for_records(c, norm, run.start, run.end)
                 || owner::pays_tax_authority(c, norm, run.start, run.end)
             {
                 return;
@@ -312,6 +315,7 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
         if rules.routing_numbers
             && money::is_bank_account(norm, run)
             && !owner::is_financing_account(c, norm, run.start, run.end)
+            && !owner::is_account_for_records(c, norm, run.start, run.end)
             && !owner::pays_tax_authority(c, norm, run.start, run.end)
         {
             out.push(hit(

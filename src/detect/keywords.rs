@@ -357,7 +357,7 @@ pub(crate) fn judge<'c>(
             {
                 continue;
             }
-            if v.category == Category::Payment
+            if matches!(v.category, Category::Payment | Category::Messaging)
                 && v.mention == Mention::No
                 && is_told(c, norm, ns, ne)
             {
@@ -391,7 +391,7 @@ pub(crate) fn judge<'c>(
 }
 
 /// `start..end` stands between double quotation marks of its own.
-fn is_in_quotes(norm: &[u8], start: usize, end: usize) -> bool {
+pub(crate) fn is_in_quotes(norm: &[u8], start: usize, end: usize) -> bool {
     start > 0 && norm[start - 1] == b'"' && norm.get(end) == Some(&b'"')
 }
 

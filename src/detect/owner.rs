@@ -97,6 +97,8 @@ const RECEIVED: &[&[u8]] = &[
     b"notice",
     b"number",
     b"sms",
+    b"mail",
+    b"came",
 ];
 
 /// `'s` endings that are contractions, not possessives; the names of a
@@ -601,7 +603,9 @@ fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: us
     // Industrial Pkwy, we can go over the depreciation in person"): only a
     // word before the address can make it a rental's or a vendor's; the
     // topic of the visit after it cannot.
-    if invites_a_visit(&norm[s..start]) {
+    // The invitation may open the hit itself ("meet us at the Lantern
+    // Brewery on Canal Street").
+    if invites_a_visit(&norm[s..end]) {
         return c.address_vetoes.any_in(&norm[s..start]);
     }
     c.address_vetoes.any_in(&norm[s..e])
@@ -620,6 +624,8 @@ const VISITS: &[(&[u8], &[u8])] = &[
     (b"come", b"out"),
     (b"stop", b"in"),
     (b"pop", b"in"),
+    (b"meet", b"me"),
+    (b"meet", b"us"),
 ];
 
 /// An invitation to come over in `window` ("swing by", "come out").

@@ -881,7 +881,14 @@ pub(crate) fn third_party_pays_writer(c: &Compiled, norm: &[u8], start: usize, e
 
 /// Documents that carry someone else's payment instructions.
 const DOCUMENTS: &[&[u8]] = &[
-    b"invoice", b"bill", b"notice", b"letter", b"statement", b"receipt", b"form", b"website",
+    b"invoice",
+    b"bill",
+    b"notice",
+    b"letter",
+    b"statement",
+    b"receipt",
+    b"form",
+    b"website",
 ];
 
 /// Verbs by which a document instructs.

@@ -704,12 +704,7 @@ const ACCOUNT_RECORDS: &[&[u8]] = &[
 /// the voided check I uploaded", "the W-8BEN form asks for my foreign
 /// account"): the customer's own bank on file, not a way to pay us; unless
 /// the sentence speaks to the reader.
-pub(crate) fn is_account_for_records(
-    c: &Compiled,
-    norm: &[u8],
-    start: usize,
-    end: usize,
-) -> bool {
+pub(crate) fn is_account_for_records(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     let (s, e) = words::sentence(norm, start, end, 160);
     let sentence = &norm[s..e];
     words::words_in(sentence).any(|w| ACCOUNT_RECORDS.contains(&w))

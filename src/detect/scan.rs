@@ -1154,7 +1154,11 @@ mod tests {
                 Payment,
                 true,
             ),
-            ("I'll post a cheque directly to you tomorrow.", Payment, true),
+            (
+                "I'll post a cheque directly to you tomorrow.",
+                Payment,
+                true,
+            ),
             (
                 "Could I offer you a season pass as payment for the filing?",
                 Payment,
@@ -1162,7 +1166,11 @@ mod tests {
             ),
             // A subjectless question on the payment verb; formal second person.
             ("Send the deposit through Venmo?", Payment, true),
-            ("Darf ich Ihnen das Honorar per PayPal schicken?", Payment, true),
+            (
+                "Darf ich Ihnen das Honorar per PayPal schicken?",
+                Payment,
+                true,
+            ),
             // The writer paid by someone else; a purchase; a document's instruction; a quoted phrase.
             (
                 "The booking agency pays me by Venmo after each show.",
@@ -1219,7 +1227,11 @@ mod tests {
                 Messaging,
                 true,
             ),
-            ("Slide into our DMs @kilnandcoil for the count.", Messaging, true),
+            (
+                "Slide into our DMs @kilnandcoil for the count.",
+                Messaging,
+                true,
+            ),
             (
                 "A text said to reply on the paper plane app with my SSN.",
                 Messaging,

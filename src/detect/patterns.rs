@@ -615,7 +615,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "place_on_street",
             "address",
-            r"\b(?:behind|across\s+from|opposite|beside)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike))?\s*(?:,|\.|$)|\b[a-z]+\s+(?:street|st|road|rd|avenue|ave)\s*,?\s+(?:opposite|across\s+from|behind|next\s+to)\s+(?:the\s+)?[a-z]{3,}|\bthe\s+(?:shop|studio|garage|warehouse|bakery|salon|workshop)\s+on\s+[a-z]+(?:\s+[a-z]+)?\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike)\b",
+            r"\b(?:behind|across\s+from|opposite|beside)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike))?\s*(?:,|\.|$)|\b[a-z]+\s+(?:street|st|road|rd|avenue|ave)\s*,?\s+(?:opposite|across\s+from)\s+(?:the\s+)?[a-z]{3,}|\bthe\s+(?:shop|studio|garage|warehouse|bakery|salon|workshop)\s+on\s+[a-z]+(?:\s+[a-z]+)?\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike)\b",
         ),
         pattern(
             "phone_in_parts",

@@ -341,6 +341,11 @@ pub(crate) fn judge<'c>(
             if c.rules.negation && is_negated(c, norm, ns) {
                 continue;
             }
+            // A phrase named between quotation marks is asked about, not
+            // said: "can you explain the \"outside the system\" note?".
+            if v.mention == Mention::No && is_in_quotes(norm, ns, ne) {
+                continue;
+            }
             if v.category == Category::Payment
                 && (is_put_on_platform(c, norm, ne) || third_party_pays_writer(c, norm, ns, ne))
             {
@@ -352,7 +357,7 @@ pub(crate) fn judge<'c>(
             {
                 continue;
             }
-            if v.category == Category::Payment
+            if matches!(v.category, Category::Payment | Category::Messaging)
                 && v.mention == Mention::No
                 && is_told(c, norm, ns, ne)
             {
@@ -383,6 +388,11 @@ pub(crate) fn judge<'c>(
             });
         }
     }
+}
+
+/// `start..end` stands between double quotation marks of its own.
+pub(crate) fn is_in_quotes(norm: &[u8], start: usize, end: usize) -> bool {
+    start > 0 && norm[start - 1] == b'"' && norm.get(end) == Some(&b'"')
 }
 
 /// How a squeezed match was spread over the skeleton.
@@ -807,6 +817,11 @@ const OBJECT_VERBS: &[&[u8]] = &[
     b"expected",
     b"remind",
     b"reminded",
+    // "the agency pays me through Payoneer": the writer is the one paid.
+    b"pay",
+    b"pays",
+    b"paid",
+    b"paying",
 ];
 
 /// Whether the clause before `start` has someone else as its subject: a
@@ -864,6 +879,32 @@ pub(crate) fn third_party_pays_writer(c: &Compiled, norm: &[u8], start: usize, e
     object && third_party_subject(c, norm, start)
 }
 
+/// Documents that carry someone else's payment instructions.
+const DOCUMENTS: &[&[u8]] = &[
+    b"invoice",
+    b"bill",
+    b"notice",
+    b"letter",
+    b"statement",
+    b"receipt",
+    b"form",
+    b"website",
+];
+
+/// Verbs by which a document instructs.
+const SAYS: &[&[u8]] = &[b"says", b"said", b"states", b"reads", b"instructs"];
+
+/// A document named as saying something in `sentence` ("the vet invoice
+/// says", "the county's notice states").
+fn document_says(sentence: &[u8]) -> bool {
+    let mut prev: &[u8] = b"";
+    words::words_in(sentence).any(|w| {
+        let hit = SAYS.contains(&w) && DOCUMENTS.contains(&prev);
+        prev = w;
+        hit
+    })
+}
+
 /// The sentence around a payment mention is about paying us (and is not
 /// bookkeeping).
 fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Mention) -> bool {
@@ -891,6 +932,15 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
     if second_person {
         return true;
     }
+    // A question with no subject that opens on the payment verb proposes
+    // the way to pay: "pay for the podcast taxes via v.e.n.m.o?".
+    if norm.get(e) == Some(&b'?')
+        && words::words_in(sentence)
+            .next()
+            .is_some_and(|w| cues.verbs.contains(w))
+    {
+        return true;
+    }
     // Accepted right after the name, before any word of the past: "Zelle
     // works for me, same as with my old accountant" (the past is only the
     // comparison).
@@ -900,6 +950,11 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
     // What someone paid or was paid, not a proposal: "last year I paid the
     // nanny through Zelle".
     if c.app.past.any_in(sentence) {
+        return false;
+    }
+    // A document's own instruction, reported: "the vet invoice says \"pay by
+    // Zelle to clinic@…\"" (someone else's bill, paid to them).
+    if document_says(sentence) {
         return false;
     }
     // Offered or accepted as the way to pay: "Venmo works too", "Zelle is

@@ -97,6 +97,8 @@ const RECEIVED: &[&[u8]] = &[
     b"notice",
     b"number",
     b"sms",
+    b"mail",
+    b"came",
 ];
 
 /// `'s` endings that are contractions, not possessives; the names of a
@@ -601,7 +603,9 @@ fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: us
     // Industrial Pkwy, we can go over the depreciation in person"): only a
     // word before the address can make it a rental's or a vendor's; the
     // topic of the visit after it cannot.
-    if invites_a_visit(&norm[s..start]) {
+    // The invitation may open the hit itself ("meet us at the Lantern
+    // Brewery on Canal Street").
+    if invites_a_visit(&norm[s..end]) {
         return c.address_vetoes.any_in(&norm[s..start]);
     }
     c.address_vetoes.any_in(&norm[s..e])
@@ -620,6 +624,8 @@ const VISITS: &[(&[u8], &[u8])] = &[
     (b"come", b"out"),
     (b"stop", b"in"),
     (b"pop", b"in"),
+    (b"meet", b"me"),
+    (b"meet", b"us"),
 ];
 
 /// An invitation to come over in `window` ("swing by", "come out").
@@ -685,6 +691,23 @@ pub(crate) fn is_refund_deposit(c: &Compiled, norm: &[u8], start: usize, end: us
     let has = |list: &[&[u8]]| words::words_in(sentence).any(|w| list.contains(&w));
     has(&[b"refund", b"refunds", b"debit", b"withdrawal"])
         && has(TAX_FORMS)
+        && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
+}
+
+/// Words of a record the customer's own bank details are given for: a
+/// voided check, a withholding or payroll tax form.
+const ACCOUNT_RECORDS: &[&[u8]] = &[
+    b"voided", b"w-8ben", b"w8ben", b"8ben", b"w-9", b"w9", b"eftps",
+];
+
+/// Bank details at `start..end` given for a record ("routing 044000037 on
+/// the voided check I uploaded", "the W-8BEN form asks for my foreign
+/// account"): the customer's own bank on file, not a way to pay us; unless
+/// the sentence speaks to the reader.
+pub(crate) fn is_account_for_records(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
+    let (s, e) = words::sentence(norm, start, end, 160);
+    let sentence = &norm[s..e];
+    words::words_in(sentence).any(|w| ACCOUNT_RECORDS.contains(&w))
         && !words::words_in(sentence).any(|w| c.mention.second_person.contains(w))
 }
 

@@ -485,7 +485,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "send_me_a_text",
             "messaging",
-            r"\b(?:send|shoot|drop)\s+me\s+an?\s+(?:dm|pm|text|txt|sms|direct message)\b|\bslide\s+into\s+my\s+dms?\b",
+            r"\b(?:send|shoot|drop)\s+me\s+an?\s+(?:dm|pm|text|txt|sms|direct message)\b|\bslide\s+into\s+(?:my|our|the)\s+dms?\b|\binvite\s+(?:to|into)\s+(?:our|my)\s+(?:discord\s+|slack\s+|telegram\s+|whatsapp\s+)?(?:server|workspace|group\s+chat)\b",
         ),
         pattern(
             "call_my_cell",
@@ -505,12 +505,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "pay_cash",
             "payment",
-            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)\s+(?:can\s+|could\s+|will\s+|would\s+|'ll\s+)?(?:just\s+)?pay\s+(?:in\s+)?cash\b",
+            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)(?:\s+(?:can|could|will|would)|'ll|'d)?\s+(?:just\s+)?pay\s+(?:in\s+)?cash\b|\b(?:hand|give|bring|slip)\s+(?:it|this|that|them|the\s+(?:fee|fees|money|payment|balance))\s+(?:to\s+)?(?:you|u)\b[^.!?\n]{0,40}?\bin\s+an?\s+envelope\b",
         ),
         pattern(
             "pay_directly",
             "payment",
-            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
+            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:give|offer)\s+(?:you|u)\b[^.!?\n]{0,60}?\bas\s+payment\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
         ),
         pattern(
             "billing_bypass",
@@ -555,7 +555,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "street_es",
             "address",
-            r"\b(?:calle|avenida|avda\.|paseo|carrera|calzada|privada|rua)\s+[a-z][a-z ]{2,30}?,?\s+(?:n[o.]?\s*)?\d{1,4}\b",
+            r"\b(?:calle|avenida|avda\.|paseo|carrera|calzada|privada|rua)\s+[a-z][a-z ]{2,30}?,?\s+(?:n[o.]?\s*)?\d{1,4}\b|\b\d{1,5}\s+(?:calle|camino|avenida)\s+[a-z]{3,}",
         ),
         pattern(
             "street_mx",
@@ -565,12 +565,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "street_route",
             "address",
-            r"\b\d{1,6}\s+(?:(?:state|us|county|farm)\s+)?(?:route|rte|highway|hwy|road)\.?\s+\d{1,4}[a-z]?\b",
+            r"\b\d{1,6}\s+(?:[nsew]\s+)?(?:(?:state|us|county|farm|historic|old)\s+)?(?:route|rte|highway|hwy|road)\.?\s+\d{1,4}[a-z]?\b",
         ),
         pattern(
             "meeting_place",
             "address",
-            r"\b(?:[a-z][a-z'&]+\s+(?:coffee|cafe|coffeehouse|diner|bakery|deli|bistro|roasters|teahouse)|starbucks|dunkin)\s+on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive))?\s+(?:near|by|at|and|&|off)\s+(?:[a-z]+|\d{1,3}(?:st|nd|rd|th))\b",
+            r"\b(?:[a-z][a-z'&]+\s+(?:coffee|cafe|coffeehouse|diner|bakery|deli|bistro|roasters|teahouse)|starbucks|dunkin)\s+on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive))?\s+(?:near|by|at|and|&|off)\s+(?:[a-z]+|\d{1,3}(?:st|nd|rd|th))\b|\bmeet\s+(?:me|us)\s+at\s+(?:[a-z&]+\s+){1,3}?on\s+[a-z]+\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive|plaza|square)\b",
         ),
         pattern(
             "cash_instead_of_invoice",
@@ -605,7 +605,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "email_on_provider",
             "email",
-            r"\b(?:it'?s|its|is|me\s+at|i'?m)\s+[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s+(?:on|at)\s+(?:gmail|yahoo|hotmail|outlook|icloud|protonmail|proton|aol)\b",
+            r"\b(?:it'?s|its|is|me\s+at|i'?m)\s+[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s+(?:on|at)\s+(?:gmail|yahoo|hotmail|outlook|icloud|protonmail|proton|aol)\b|\b[a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]\s*(?:\(\s*|,\s*at\s+)(?:gmail|yahoo|hotmail|outlook|icloud|protonmail|proton|aol)\b",
         ),
         pattern(
             "directions",
@@ -615,12 +615,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "place_on_street",
             "address",
-            r"\b(?:behind|across\s+from|opposite|beside)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike))?\s*(?:,|\.|$)|\bthe\s+(?:shop|studio|garage|warehouse|bakery|salon|workshop)\s+on\s+[a-z]+(?:\s+[a-z]+)?\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike)\b",
+            r"\b(?:behind|across\s+from|opposite|beside)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike))?\s*(?:,|\.|$)|\b[a-z]+\s+(?:street|st|road|rd|avenue|ave)\s*,?\s+(?:opposite|across\s+from)\s+(?:the\s+)?[a-z]{3,}|\bthe\s+(?:shop|studio|garage|warehouse|bakery|salon|workshop)\s+on\s+[a-z]+(?:\s+[a-z]+)?\s+(?:st|street|ave|avenue|road|rd|hwy|highway|blvd|boulevard|drive|dr|lane|ln|pike)\b",
         ),
         pattern(
             "phone_in_parts",
             "phone",
-            r"\barea\s+code\s+(?:is\s+)?\d{3}\s*,\s*(?:(?:the\s+)?(?:middle|next|prefix|exchange)\s+(?:is\s+)?|then\s+)\d{3}\s*,?\s+(?:and\s+)?(?:it\s+)?(?:ends?|ending)\s+(?:in|with)\s+\d{4}\b",
+            r"\barea\s+code\s+(?:is\s+)?\d{3}\s*,\s*(?:(?:the\s+)?(?:middle|next|prefix|exchange)\s+(?:is\s+)?|then\s+)\d{3}\s*,?\s+(?:and\s+)?(?:it\s+)?(?:ends?|ending)\s+(?:in|with)\s+\d{4}\b|\b\d{3}\s+\d{3}\s*,?\s+and\s+then\s+\d{4}\b",
         ),
         pattern(
             "spelled_fr",

@@ -185,13 +185,15 @@ fn structured<'c>(
                     && rules.iban
                     && let Some(end) = money::iban_at(norm, s, e)
                 {
-                    out.push(hit(
-                        Category::Payment,
-                        "payment.iban",
-                        s,
-                        end,
-                        Source::Checksum,
-                    ));
+                    if !owner::is_account_for_records(c, norm, s, end) {
+                        out.push(hit(
+                            Category::Payment,
+                            "payment.iban",
+                            s,
+                            end,
+                            Source::Checksum,
+                        ));
+                    }
                     phone_until = phone_until.max(end);
                 }
                 if rules.payment && rules.crypto && e - s >= 25 {
@@ -296,6 +298,7 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
         }
         if rules.routing_numbers && money::is_routing_number(norm, run) {
             if owner::is_refund_deposit(c, norm, run.start, run.end)
+                || owner::is_account_for_records(c, norm, run.start, run.end)
                 || owner::pays_tax_authority(c, norm, run.start, run.end)
             {
                 return;
@@ -312,6 +315,7 @@ fn judge_run<'c>(c: &'c Compiled, norm: &[u8], run: &Run, out: &mut Vec<RawHit<'
         if rules.routing_numbers
             && money::is_bank_account(norm, run)
             && !owner::is_financing_account(c, norm, run.start, run.end)
+            && !owner::is_account_for_records(c, norm, run.start, run.end)
             && !owner::pays_tax_authority(c, norm, run.start, run.end)
         {
             out.push(hit(
@@ -440,6 +444,12 @@ fn find_patterns<'c>(
                     continue;
                 }
                 if p.negatable && c.rules.negation && keywords::is_negated(c, norm, m.start()) {
+                    continue;
+                }
+                // Named between quotation marks: asked about, not said.
+                if matches!(p.category, Category::Messaging | Category::Payment)
+                    && keywords::is_in_quotes(norm, m.start(), m.end())
+                {
                     continue;
                 }
                 if p.category == Category::Payment
@@ -1129,6 +1139,112 @@ mod tests {
                 Address,
                 true,
             ),
+        ];
+        assert_rows(rows);
+    }
+
+    #[test]
+    fn wordings_the_ninth_batch_taught_count_and_their_innocent_shapes_do_not() {
+        use Category::{Address, Email, Messaging, Payment, Phone};
+        let rows: &[(&str, Category, bool)] = &[
+            // Cash in a contraction or an envelope; a cheque to the reader; pay in kind.
+            ("We'll pay cash when you come by on Friday.", Payment, true),
+            (
+                "I can bring the fee to you in an envelope at the match.",
+                Payment,
+                true,
+            ),
+            (
+                "I'll post a cheque directly to you tomorrow.",
+                Payment,
+                true,
+            ),
+            (
+                "Could I offer you a season pass as payment for the filing?",
+                Payment,
+                true,
+            ),
+            // A subjectless question on the payment verb; formal second person.
+            ("Send the deposit through Venmo?", Payment, true),
+            (
+                "Darf ich Ihnen das Honorar per PayPal schicken?",
+                Payment,
+                true,
+            ),
+            // The writer paid by someone else; a purchase; a document's instruction; a quoted phrase.
+            (
+                "The booking agency pays me by Venmo after each show.",
+                Payment,
+                false,
+            ),
+            ("I bought the raffle tickets through Venmo.", Payment, false),
+            (
+                "The vet's invoice says \"pay by Zelle to the clinic\" and I did.",
+                Payment,
+                false,
+            ),
+            (
+                "What does \"pay you directly\" mean in the studio's contract?",
+                Payment,
+                false,
+            ),
+            // Bank details given for a record.
+            (
+                "Attached is a voided check for the payroll setup, routing 021000021.",
+                Payment,
+                false,
+            ),
+            // A route with a direction letter; a Spanish street name after the number.
+            (
+                "Come see the stand at 4100 N Old Route 9 on Saturday.",
+                Address,
+                true,
+            ),
+            (
+                "Mejor m\u{e1}ndelos a mi casa, 1450 Camino Real, Santa Fe.",
+                Address,
+                true,
+            ),
+            // A place named on its street, or a street and the landmark facing it.
+            (
+                "Meet us at the Lantern Brewery on Canal Street and bring the depreciation schedule.",
+                Address,
+                true,
+            ),
+            (
+                "Drop the folders at my studio, Harbour Road, opposite the ferry terminal.",
+                Address,
+                true,
+            ),
+            (
+                "Our supplier is on Industrial Road, opposite the rail yard; their invoice has it.",
+                Address,
+                false,
+            ),
+            // An invitation to a server; a handle in the DMs; an app by its icon.
+            (
+                "I'll send an invite to our Slack workspace for the receipts.",
+                Messaging,
+                true,
+            ),
+            (
+                "Slide into our DMs @kilnandcoil for the count.",
+                Messaging,
+                true,
+            ),
+            (
+                "A text said to reply on the paper plane app with my SSN.",
+                Messaging,
+                false,
+            ),
+            // An inbox beside its provider; a number in two parts.
+            ("Send it to me at birch.lane.farm (yahoo).", Email, true),
+            (
+                "The phishing mail came from irs.refund.desk (gmail).",
+                Email,
+                false,
+            ),
+            ("My cell is 312 555 and then 0148.", Phone, true),
         ];
         assert_rows(rows);
     }

@@ -402,6 +402,10 @@ const RECORDS: &[&[u8]] = &[
     b"return", b"returns", b"file", b"record", b"records", b"account", b"w9", b"form",
 ];
 
+/// Words skipped before the noun they belong to ("on the return", "to my
+/// accountant").
+const DETERMINERS: &[&[u8]] = &[b"the", b"our", b"my"];
+
 /// An offer phrase ending at `q` whose recipient, within four words after
 /// it, is a third party ("update it with the IRS", "mail it to the
 /// county"): the address goes to them, not to the reader.
@@ -412,7 +416,7 @@ fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
         // offered.
         if w == b"on" {
             let mut next = after.peek().copied().unwrap_or_default();
-            if next == b"the" || next == b"our" || next == b"my" {
+            if DETERMINERS.contains(&next) {
                 after.next();
                 next = after.peek().copied().unwrap_or_default();
             }
@@ -423,7 +427,7 @@ fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
         }
         if RECIPIENT_MARKS.contains(&w) {
             let mut next = after.next().unwrap_or_default();
-            if next == b"the" || next == b"our" || next == b"my" {
+            if DETERMINERS.contains(&next) {
                 next = after.next().unwrap_or_default();
             }
             return c.owner.third_parties.contains(next) && !c.owner.proxies.contains(next);

@@ -6,7 +6,8 @@
 //! driver type leaves this module except as an error's source.
 //!
 //! Durability: `journal_mode=WAL` with `synchronous=FULL`, so every commit
-//! fsyncs the WAL before it returns. One writer thread (see [`writer`])
+//! makes the WAL durable (fdatasync, see `.cargo/config.toml`) before it
+//! returns. One writer thread (see [`writer`])
 //! commits many messages per transaction (group commit), so concurrent
 //! sessions share one fsync; each sender is answered only after the commit
 //! holding its message returned.

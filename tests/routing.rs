@@ -1,7 +1,7 @@
-//! Routing against the running server over SMTP: the testing
-//! checklist of the email routing script (`seeds/003`, "Email Routing
-//! System"), one test per line, plus the client mailboxes' priority,
-//! issue type and monitoring tickets, and `explain`.
+//! Routing against the running server over SMTP: a checklist of what
+//! routing must get right (support vs sales, mailbox priority, blocked
+//! and system senders), one test per line, plus the client mailboxes'
+//! priority, issue type and monitoring tickets, and `explain`.
 //!
 //! Every test starts its own `postdesk serve` on port 0 (tests/common),
 //! sends real mail with Python's smtplib and reads the result with the CLI.

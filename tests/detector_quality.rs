@@ -337,3 +337,20 @@ fn contrib_detector_toml_is_exactly_the_default() {
     assert_eq!(parsed, DetectorConfig::default());
     Detector::new(&parsed).expect("the shipped configuration compiles");
 }
+
+#[test]
+fn shipped_rules_toml_detector_table_is_contrib_detector_toml() {
+    // rules.toml ships the detector's settings written out, as
+    // contrib/detector.toml does; a list changed in one must change in both.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = |file: &str| {
+        let text = fs::read_to_string(root.join(file)).expect(file);
+        let doc: toml::Table = toml::from_str(&text).expect(file);
+        doc.get("detector").cloned().expect("a [detector] table")
+    };
+    assert_eq!(
+        table("rules.toml"),
+        table("contrib/detector.toml"),
+        "rules.toml's [detector] differs from contrib/detector.toml"
+    );
+}

@@ -163,6 +163,7 @@ fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -
     raw.retain(|h| {
         h.source != Source::Structured || owner::is_evidence(c, norm, h.category, h.start, h.end)
     });
+    keywords::fold_texting_into_number(norm, &mut raw);
     resolve(text, &s.norm, raw)
 }
 

@@ -32,6 +32,10 @@
 //! drop off, come by, "my address is"), in its sentence or the ones
 //! before and after.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 use super::Category;
 use super::patterns::Compiled;
 use super::words::{self, words_before};
@@ -622,6 +626,15 @@ fn phone_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> boo
 /// one of `also` (when not empty) there or in the next sentence, and no
 /// third party of record just before the detail.
 fn handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize, also: &[&[u8]]) -> bool {
+    let of_record = |w: &[u8]| {
+        let w = possessor(w).unwrap_or(w);
+        c.owner.third_parties.contains(w) && !c.owner.proxies.contains(w)
+    };
+    // "her address was …": an old address, not one to use.
+    let told = |w: &[u8]| matches!(w, b"was" | b"were" | b"used");
+    if words_before(norm, start, OWNER_STOPS, OWNER_REACH).any(|w| of_record(w) || told(w)) {
+        return false;
+    }
     let (s, e) = words::sentence(norm, start, end, 200);
     let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 200);
     let next = (e + 1).min(norm.len());
@@ -629,21 +642,13 @@ fn handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize, also: &[&[u8
     // The hand-off may follow the detail ("Her email is …. You can deal
     // with her directly on that.").
     let window = &norm[ps.min(s)..ne.max(e)];
-    let handed = HAND_OFFS
-        .iter()
-        .any(|h| window.windows(h.len()).any(|w| w == *h));
-    let of_record = |w: &[u8]| {
-        let w = possessor(w).unwrap_or(w);
-        c.owner.third_parties.contains(w) && !c.owner.proxies.contains(w)
-    };
-    let personal =
-        also.is_empty() || words::words_in(&norm[ps.min(s)..ne.max(e)]).any(|w| also.contains(&w));
-    // "her address was …": an old address, not one to use.
-    let told = |w: &[u8]| matches!(w, b"was" | b"were" | b"used");
-    handed
-        && personal
-        && !words_before(norm, start, OWNER_STOPS, OWNER_REACH).any(|w| of_record(w) || told(w))
+    (also.is_empty() || words::words_in(window).any(|w| also.contains(&w)))
+        && HAND_OFF_FINDER.is_match(window)
 }
+
+/// [`HAND_OFFS`] as one automaton: one pass over the window.
+static HAND_OFF_FINDER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(HAND_OFFS).expect("the hand-off phrases compile"));
 
 /// A street address whose sentence puts it in a bookkeeping sense (a
 /// rental property, a sale, a vendor's address): not evidence.

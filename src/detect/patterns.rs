@@ -505,12 +505,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "pay_cash",
             "payment",
-            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)(?:\s+(?:can|could|will|would)|'ll|'d)?\s+(?:just\s+|rather\s+|(?:prefer|like|want)\s+to\s+)?pay\s+(?:in\s+)?cash\b|\b(?:i|we)(?:\s+(?:can|could|will|would)|'ll|'d)?\s+(?:just\s+|rather\s+)?pay\s+(?:you\s+)?in\s+person\b|\b(?:i|we|i'll|we'll|(?:i|we|and)\s+(?:can|could))\s+(?:just\s+)?bring\s+(?:you\s+)?(?:a\s+(?:check|cheque)\s+or\s+cash|cash\s+or\s+a\s+(?:check|cheque))\b|\b(?:hand|give|bring|slip)\s+(?:it|this|that|them|the\s+(?:fee|fees|money|payment|balance))\s+(?:to\s+)?(?:you|u)\b[^.!?\n]{0,40}?\bin\s+an?\s+envelope\b",
+            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)(?:\s+(?:can|could|will|would)|'ll|'d)?\s+(?:just\s+|rather\s+|(?:prefer|like|want)\s+to\s+)?pay\s+(?:in\s+)?cash\b|\b(?:hand|give|bring|slip)\s+(?:it|this|that|them|the\s+(?:fee|fees|money|payment|balance))\s+(?:to\s+)?(?:you|u)\b[^.!?\n]{0,40}?\bin\s+an?\s+envelope\b",
         ),
         pattern(
             "pay_directly",
             "payment",
-            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:send|mail|post|write)\s+(?:you\s+)?a\s+personal\s+(?:check|cheque)\b|\b(?:give|offer)\s+(?:you|u)\b[^.!?\n]{0,60}?\bas\s+payment\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
+            r"\bpay(?:ing)?\s+(?:you|u|him|her|them|the\s+accountant|my\s+accountant|your\s+(?:accountant|bookkeeper|staff))\s+(?:directly|direct|privately|personally|separately|on\s+the\s+side)\b|\b(?:send|transfer|give)\s+(?:you|u)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance)\s+(?:directly|privately|personally)\b|\bdirectly\s+to\s+your\s+(?:personal|own|bank)\b|\b(?:give|send|hand|transfer|pay)\s+(?:the\s+)?(?:money|payment|funds|fee|fees|balance|cash)\s+(?:to\s+)?(?:you|u)\s+(?:directly|privately|personally|in\s+person)\b|\bpay\s+(?:you\s+)?off\s+the\s+books\b|\b(?:give|offer)\s+(?:you|u)\b[^.!?\n]{0,60}?\bas\s+payment\b|\b(?:take|accept|receive)\s+(?:the\s+)?payments?\s+directly\b|\bpay(?:ing)?\s+[^.!?\n]{0,60}?\bdirectly,?\s+(?:and\s+)?(?:not|rather\s+than|instead\s+of)\s+(?:to\s+|through\s+|via\s+)?(?:the|your)\s+(?:company|firm|platform|portal|site|website|agency|office|business)\b",
         ),
         pattern(
             "billing_bypass",
@@ -600,7 +600,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "pay_by_transfer_app",
             "payment",
-            r"\b(?:pay|paying|send|sending|transfer|settle)\s+(?:you|u|your\s+[a-z]+)\s+(?:[a-z]+\s+){0,2}?(?:by|via|with|through|using)\s+(?:pix|wise|ach)\b|\bchave\s+pix\b|\bpix\s+key\b",
+            r"\b(?:pay|paying|send|sending|transfer|settle)\s+(?:you|u|your\s+[a-z]+)\s+(?:[a-z]+\s+){0,2}?(?:by|via|with|through|using)\s+(?:pix|wise)\b|\bchave\s+pix\b|\bpix\s+key\b",
         ),
         pattern(
             "email_on_provider",

@@ -353,7 +353,9 @@ pub(crate) fn judge<'c>(
             }
             if v.category == Category::Messaging
                 && v.mention == Mention::No
-                && (is_habit(norm, ns) || owner::platform_is_subject(norm, ns))
+                && (is_habit(norm, ns)
+                    || owner::platform_is_subject(norm, ns)
+                    || someone_else_texts_writer(c, norm, ns))
             {
                 continue;
             }
@@ -460,6 +462,34 @@ const HABIT: &[&[u8]] = &[
 /// what someone did, not an invitation.
 fn is_habit(norm: &[u8], start: usize) -> bool {
     words_before(norm, start, CLAUSE_STOPS, 3).any(|w| HABIT.contains(&w))
+}
+
+/// A word of habit ("used", "usually", "sometimes") within six words
+/// before an app's name at `start`, in the same clause.
+fn habit_clause_before(norm: &[u8], start: usize) -> bool {
+    words_before(norm, start, CLAUSE_STOPS, 6).any(|w| HABIT.contains(&w))
+}
+
+/// Subjects that are not the reader's correspondent: someone else's
+/// messages to the writer are told, not offered.
+const NOT_SOMEONE_ELSE: &[&[u8]] = &[
+    b"you", b"u", b"i", b"we", b"please", b"pls", b"can", b"could", b"just",
+];
+
+/// An invitation like "text me" at `start` whose subject, within three
+/// words before in the same clause, is someone else ("drivers text me
+/// their receipts", "the tenants message me"): what others do, not an
+/// offer to the reader.
+fn someone_else_texts_writer(c: &Compiled, norm: &[u8], start: usize) -> bool {
+    for w in words_before(norm, start, CLAUSE_STOPS, 3) {
+        if NOT_SOMEONE_ELSE.contains(&w) {
+            return false;
+        }
+        if w != b"it" && c.mention.third_parties.contains(w) {
+            return true;
+        }
+    }
+    false
 }
 
 /// A negation word within four words before `start`, in the same clause.
@@ -590,7 +620,7 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     {
         return true;
     }
-    if is_vetoed(&app.vetoes, sentence) {
+    if is_vetoed(&app.vetoes, sentence) || is_declined(norm, end) {
         return false;
     }
     // A handle right after the name ("Skype: maria.lopez.bookkeeping",
@@ -609,6 +639,13 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     if invites(c, sentence) || handle_follows(c, norm, end, e) {
         return true;
     }
+    // The app in a clause of habit or history ("my old accountant used to
+    // text me everything on WhatsApp, I like that you use the portal"):
+    // what someone did; a word to the reader later in the sentence is
+    // about something else.
+    if habit_clause_before(norm, start) {
+        return false;
+    }
     let to_reader = speaks_to_reader(c, sentence);
     if !to_reader && app.past.any_in(sentence) {
         return false;
@@ -617,6 +654,20 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
         return true;
     }
     invites(c, next) || has_handle(next)
+}
+
+/// The app declined right after its name: "WhatsApp is not needed, a
+/// normal call is fine", "Telegram isn't necessary".
+fn is_declined(norm: &[u8], end: usize) -> bool {
+    let mut not = false;
+    for w in words_after(norm, end, CLAUSE_STOPS, 4) {
+        match w {
+            b"not" | b"isn't" | b"isnt" | b"no" => not = true,
+            b"needed" | b"necessary" | b"required" => return not,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Words that may stand between an invitation and the app it names
@@ -722,6 +773,11 @@ const VENDOR_SENSES: &[&[u8]] = &[
     b"fees",
     b"taxes",
     b"card",
+    b"csv",
+    b"report",
+    b"reports",
+    b"download",
+    b"summary",
 ];
 
 /// The word right after an app's name (`end`) makes it a vendor or a record.
@@ -1011,6 +1067,54 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
         .next()
         .unwrap_or_default();
     (owner == b"my" || owner == b"our") && next == b"is"
+}
+
+/// The words of a plain texting invitation ("text me", "call or text",
+/// "shoot me a text"): no app named, so the channel is the phone number.
+const TEXTING_WORDS: &[&[u8]] = &[
+    b"text", b"txt", b"sms", b"texts", b"me", b"us", b"or", b"call", b"a", b"an", b"shoot",
+    b"send", b"drop", b"at", b"on",
+];
+
+/// How near a number must be to a texting invitation to be the number
+/// it asks to text.
+const TEXTING_REACH: usize = 120;
+
+/// "Text me at 646-555-0172", "can you text me when it's ready? 503 555
+/// 0192": a texting invitation with the writer's number next to it (no
+/// blank line between) gives the number; the number's phone hit is the
+/// evidence and the invitation adds no messaging app. Drops such
+/// messaging hits from `raw`.
+pub(crate) fn fold_texting_into_number(norm: &[u8], raw: &mut Vec<RawHit<'_>>) {
+    let phones = || raw.iter().filter(|h| h.category == Category::Phone);
+    if phones().next().is_none() {
+        return;
+    }
+    let is_texting = |h: &RawHit<'_>| {
+        h.category == Category::Messaging
+            && h.source == Source::Phrase
+            && words::words_in(&norm[h.start..h.end])
+                .any(|w| matches!(w, b"text" | b"txt" | b"sms"))
+            && words::words_in(&norm[h.start..h.end]).all(|w| TEXTING_WORDS.contains(&w))
+    };
+    let near = |t: &RawHit<'_>| {
+        phones().any(|p| {
+            let (lo, hi) = if p.start >= t.end {
+                (t.end, p.start)
+            } else {
+                (p.end.min(t.start), t.start)
+            };
+            hi - lo <= TEXTING_REACH && !norm[lo..hi].windows(2).any(|w| w == b"\n\n")
+        })
+    };
+    let drop: Vec<bool> = raw.iter().map(|h| is_texting(h) && near(h)).collect();
+    if drop.iter().any(|d| *d) {
+        let mut i = 0;
+        raw.retain(|_| {
+            i += 1;
+            !drop[i - 1]
+        });
+    }
 }
 
 #[cfg(test)]

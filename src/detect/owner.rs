@@ -32,6 +32,10 @@
 //! drop off, come by, "my address is"), in its sentence or the ones
 //! before and after.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 use super::Category;
 use super::patterns::Compiled;
 use super::words::{self, words_before};
@@ -251,6 +255,23 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
         if w == b"from" && MOVES.contains(&further) {
             return Owner::History;
         }
+        // "the flower market moved to 900 Harbor Blvd": someone else's new
+        // place, unless the writer or their own place moved ("we moved
+        // to", "our warehouse moved to").
+        if w == b"to"
+            && MOVES.contains(&further)
+            && !back.clone().skip(1).take(3).any(|w| MOVED_OWN.contains(&w))
+        {
+            return Owner::ThirdParty;
+        }
+        // "told us to call them at 608-…": the number of those called.
+        if !for_address
+            && matches!(nearer, b"at" | b"on")
+            && w == b"them"
+            && CALLS.contains(&further)
+        {
+            return Owner::ThirdParty;
+        }
         // "from now on" is a time, not a sender.
         if w == b"from" && nearer != b"now" {
             if RECEIVED.contains(&further) {
@@ -294,6 +315,14 @@ fn given_by_writer<'a>(mut back: impl Iterator<Item = &'a [u8]>) -> bool {
 
 /// Verbs of moving house: the address after "moved from" is the old one.
 const MOVES: &[&[u8]] = &[b"moved", b"move", b"moving", b"relocated", b"relocating"];
+
+/// Words before "moved to" that make the move the writer's own.
+const MOVED_OWN: &[&[u8]] = &[
+    b"i", b"we", b"i've", b"we've", b"i'm", b"we're", b"my", b"our", b"i'll", b"we'll",
+];
+
+/// Verbs of calling someone at a number.
+const CALLS: &[&[u8]] = &[b"call", b"ring", b"phone", b"contact", b"reach", b"text"];
 
 /// Places a writer calls their own before giving the place's name and
 /// address ("swing by my shop, Tony's Auto, 4400 Route 9").
@@ -441,6 +470,20 @@ fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
 /// there", "please courier it to my cousin's").
 const TO_READER: &[&[u8]] = &[b"you", b"your", b"u", b"please", b"pls", b"plz"];
 
+/// A word of [`TO_READER`] in `window` that is not part of a thanks
+/// (within five words after "thank": "thank you for all your help" hands
+/// nothing over).
+fn to_reader_in(window: &[u8]) -> bool {
+    let mut since_thanks = usize::MAX;
+    words::words_in(window).any(|w| {
+        since_thanks = since_thanks.saturating_add(1);
+        if matches!(w, b"thank" | b"thanks") {
+            since_thanks = 0;
+        }
+        TO_READER.contains(&w) && since_thanks > 5
+    })
+}
+
 /// Whether a hit counts: anything but a contact detail does; a contact
 /// detail only when it is the writer's own, not in a third party's
 /// sentence (`context.phone_vetoes`, `context.address_vetoes`), and, for
@@ -473,8 +516,7 @@ pub(crate) fn is_evidence(
         }
         Category::Address => {
             let owner = owner_of(c, norm, start, true);
-            let handed = owner == Owner::ThirdParty
-                && words::words_in(offer_window(norm, start, end)).any(|w| TO_READER.contains(&w));
+            let handed = owner == Owner::ThirdParty && to_reader_in(offer_window(norm, start, end));
             (owner == Owner::Writer || handed)
                 && !address_in_bookkeeping_sense(c, norm, start, end)
                 && address_offered(c, norm, start, end)
@@ -545,6 +587,12 @@ const HAND_OFFS: &[&[u8]] = &[
     b"reach him",
     b"reach her",
     b"loop in",
+    b"with him directly",
+    b"with her directly",
+    b"to his private",
+    b"to her private",
+    b"to his personal",
+    b"to her personal",
     b"pass that along",
     b"pass it along",
 ];
@@ -578,26 +626,29 @@ fn phone_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> boo
 /// one of `also` (when not empty) there or in the next sentence, and no
 /// third party of record just before the detail.
 fn handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize, also: &[&[u8]]) -> bool {
-    let (s, e) = words::sentence(norm, start, end, 200);
-    let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 200);
-    let window = &norm[ps.min(s)..e];
-    let handed = HAND_OFFS
-        .iter()
-        .any(|h| window.windows(h.len()).any(|w| w == *h));
     let of_record = |w: &[u8]| {
         let w = possessor(w).unwrap_or(w);
         c.owner.third_parties.contains(w) && !c.owner.proxies.contains(w)
     };
-    let next = (e + 1).min(norm.len());
-    let (_, ne) = words::sentence(norm, next, next, 200);
-    let personal =
-        also.is_empty() || words::words_in(&norm[ps.min(s)..ne.max(e)]).any(|w| also.contains(&w));
     // "her address was …": an old address, not one to use.
     let told = |w: &[u8]| matches!(w, b"was" | b"were" | b"used");
-    handed
-        && personal
-        && !words_before(norm, start, OWNER_STOPS, OWNER_REACH).any(|w| of_record(w) || told(w))
+    if words_before(norm, start, OWNER_STOPS, OWNER_REACH).any(|w| of_record(w) || told(w)) {
+        return false;
+    }
+    let (s, e) = words::sentence(norm, start, end, 200);
+    let (ps, _) = words::sentence(norm, s.saturating_sub(2), s.saturating_sub(2), 200);
+    let next = (e + 1).min(norm.len());
+    let (_, ne) = words::sentence(norm, next, next, 200);
+    // The hand-off may follow the detail ("Her email is …. You can deal
+    // with her directly on that.").
+    let window = &norm[ps.min(s)..ne.max(e)];
+    (also.is_empty() || words::words_in(window).any(|w| also.contains(&w)))
+        && HAND_OFF_FINDER.is_match(window)
 }
+
+/// [`HAND_OFFS`] as one automaton: one pass over the window.
+static HAND_OFF_FINDER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(HAND_OFFS).expect("the hand-off phrases compile"));
 
 /// A street address whose sentence puts it in a bookkeeping sense (a
 /// rental property, a sale, a vendor's address): not evidence.

@@ -460,7 +460,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "social_dm",
             "messaging",
-            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)|\bmy\s+(?:snap|snapchat|insta|instagram)\s+(?:is|handle\s+is|name\s+is|:)\s*@?[a-z0-9_][a-z0-9_.]{2,}\s*(?:[,.!?;)]|$)",
+            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)|\bmy\s+(?:snap|snapchat|insta|instagram)\s+(?:is|handle\s+is|name\s+is|:)\s*@?[a-z0-9_][a-z0-9_.]{2,}\s*(?:[,.!?;)]|$)|\b(?:continue|move|take|switch)\s+(?:this|it|things|the\s+conversation|the\s+chat)\s+(?:on|to|over\s+to|onto)\s+(?:facebook\s+)?(?:messenger|instagram)\b",
         ),
         pattern(
             "line_app",
@@ -500,12 +500,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "wire_to_you",
             "payment",
-            r"\bwire\s+(?:you|u|them|him|her|me|us|funds|money|payment|the\s+(?:money|funds|payment|balance|amount|fee|fees|deposit|retainer))\b|\bwire\s+(?:it|them)\s+(?:to\s+(?:you|your|my)|over|directly|today|tomorrow)\b|\bwiring\s+(?:you|u|it\s+to\s+you|the\s+(?:money|funds|payment|balance|amount|fee|fees)|funds|money)\b|\b(?:by|via|per|through)\s+(?:bank\s+)?wire(?:\s+(?:to|instead|directly|or|today|tomorrow)\b|\s*[,.!?;)]|\s*$)|\bwired\s+(?:you|it\s+to\s+you)\b|\bach\s+(?:you|u|it\s+to\s+you)\b",
+            r"\bwire\s+(?:you|u|them|him|her|me|us|funds|money|payment|the\s+(?:money|funds|payment|balance|amount|fee|fees|deposit|retainer))\b|\bwire\s+(?:it|them)\s+(?:to\s+(?:you|your|my)|over|directly|today|tomorrow)\b|\bwiring\s+(?:you|u|it\s+to\s+you|the\s+(?:money|funds|payment|balance|amount|fee|fees)|funds|money)\b|\b(?:by|via|per|through)\s+(?:bank\s+)?wire(?:\s+(?:to\s+(?:you|your|u|ur|me|my|us|our)|instead|directly|or|today|tomorrow)\b|\s*[,.!?;)]|\s*$)|\bwired\s+(?:you|it\s+to\s+you)\b|\bach\s+(?:you|u|it\s+to\s+you)\b",
         ),
         pattern(
             "pay_cash",
             "payment",
-            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)(?:\s+(?:can|could|will|would)|'ll|'d)?\s+(?:just\s+)?pay\s+(?:in\s+)?cash\b|\b(?:hand|give|bring|slip)\s+(?:it|this|that|them|the\s+(?:fee|fees|money|payment|balance))\s+(?:to\s+)?(?:you|u)\b[^.!?\n]{0,40}?\bin\s+an?\s+envelope\b",
+            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)(?:\s+(?:can|could|will|would)|'ll|'d)?\s+(?:just\s+|rather\s+|(?:prefer|like|want)\s+to\s+)?pay\s+(?:in\s+)?cash\b|\b(?:hand|give|bring|slip)\s+(?:it|this|that|them|the\s+(?:fee|fees|money|payment|balance))\s+(?:to\s+)?(?:you|u)\b[^.!?\n]{0,40}?\bin\s+an?\s+envelope\b",
         ),
         pattern(
             "pay_directly",
@@ -570,7 +570,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "meeting_place",
             "address",
-            r"\b(?:[a-z][a-z'&]+\s+(?:coffee|cafe|coffeehouse|diner|bakery|deli|bistro|roasters|teahouse)|starbucks|dunkin)\s+on\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive))?\s+(?:near|by|at|and|&|off)\s+(?:[a-z]+|\d{1,3}(?:st|nd|rd|th))\b|\bmeet\s+(?:me|us)\s+at\s+(?:[a-z&]+\s+){1,3}?on\s+[a-z]+\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive|plaza|square)\b",
+            r"\b(?:[a-z][a-z'&]+\s+(?:coffee|cafe|coffeehouse|diner|bakery|deli|bistro|roasters|teahouse)|starbucks|dunkin)\s+on\s+(?:[a-z]+|\d{1,3}(?:st|nd|rd|th))(?:\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive))?\s+(?:near|by|at|and|&|off)\s+(?:[a-z]+|\d{1,3}(?:st|nd|rd|th))\b|\bmeet\s+(?:(?:me|us|up)\s+)?(?:for\s+(?:coffee|lunch|breakfast|a\s+coffee|a\s+drink|drinks)\s+)?at\s+(?:[a-z&]+\s+){1,3}?on\s+[a-z]+\s+(?:st|street|ave|avenue|road|rd|blvd|boulevard|lane|drive|plaza|square)\b",
         ),
         pattern(
             "cash_instead_of_invoice",

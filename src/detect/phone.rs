@@ -433,6 +433,10 @@ pub(crate) fn classify(c: &Compiled, norm: &[u8], run: &Run) -> Option<PhoneKind
     if n == 7 && g == [3, 4] && run.dash_or_dot && nanp_area_ok(d[0]) {
         return Some(PhoneKind::NanpLocal);
     }
+    // A local number with its area code after it ("555-0102 (718)").
+    if n == 10 && g == [3, 4, 3] && run.dash_or_dot && nanp_area_ok(d[0]) && nanp_area_ok(d[7]) {
+        return Some(PhoneKind::Nanp);
+    }
     // A Mexican number without its country code, grouped the way Mexico
     // City, Guadalajara and Monterrey write it ("55 1234 5678"), with a
     // word of calling before it.

@@ -163,6 +163,7 @@ fn scan_with(c: &Compiled, text: &str, ctx: &ScanContext<'_>, s: &mut Scratch) -
     raw.retain(|h| {
         h.source != Source::Structured || owner::is_evidence(c, norm, h.category, h.start, h.end)
     });
+    keywords::fold_texting_into_number(norm, &mut raw);
     resolve(text, &s.norm, raw)
 }
 
@@ -1245,6 +1246,143 @@ mod tests {
                 false,
             ),
             ("My cell is 312 555 and then 0148.", Phone, true),
+        ];
+        assert_rows(rows);
+    }
+
+    #[test]
+    fn wordings_the_tenth_batch_taught_count_and_their_innocent_shapes_do_not() {
+        use Category::{Address, Email, Messaging, Payment, Phone};
+        let rows: &[(&str, Category, bool)] = &[
+            // A texting invitation beside a number is the number; someone else's texts and an app in a clause of habit are told.
+            (
+                "Text me at 919-555-0148 when the return is filed.",
+                Messaging,
+                false,
+            ),
+            (
+                "Text me at 919-555-0148 when the return is filed.",
+                Phone,
+                true,
+            ),
+            ("Text me when the return is filed, thanks.", Messaging, true),
+            (
+                "The delivery drivers text me their mileage every Friday.",
+                Messaging,
+                false,
+            ),
+            (
+                "Our old bookkeeper used to send everything over WhatsApp, I like that you use the portal.",
+                Messaging,
+                false,
+            ),
+            (
+                "WhatsApp is not needed, a plain call to 303-555-0177 is fine.",
+                Messaging,
+                false,
+            ),
+            (
+                "Can we move this to Messenger? I answer there faster.",
+                Messaging,
+                true,
+            ),
+            // A local number with its area code after it; a Spanish call request.
+            ("Call me, 555-0164 (312), mornings are best.", Phone, true),
+            ("¿Me podrían llamar al 33 1234 5678 mañana?", Phone, true),
+            (
+                "The county office told us to call them at (541) 555-0190 about the fee.",
+                Phone,
+                false,
+            ),
+            // Someone else's inbox handed over to deal with directly.
+            (
+                "Her email is dana.kim.llc@gmail.com. Please work with her directly on the K-1s.",
+                Email,
+                true,
+            ),
+            (
+                "Her email was dana.kim.llc@gmail.com before she retired.",
+                Email,
+                false,
+            ),
+            // A café at a numbered crossing, coffee on a street; a French pick-up; addresses for a filing or someone else's move.
+            (
+                "Could we meet at the Starbucks on 5th and Pine on Thursday?",
+                Address,
+                true,
+            ),
+            (
+                "Can we meet up for coffee at Little Owl on Birch Street?",
+                Address,
+                true,
+            ),
+            (
+                "I met a client for coffee at Java Joe's on Pine Street last week.",
+                Address,
+                false,
+            ),
+            (
+                "Vous pourriez passer récupérer les reçus au 8 rue Victor Hugo, Bordeaux ?",
+                Address,
+                true,
+            ),
+            (
+                "My new home address for the return is 88 Linden Terrace, Montclair. Please update your records.",
+                Address,
+                false,
+            ),
+            (
+                "The uniform company moved to 2100 Commerce Way and raised its prices. Thank you for your help.",
+                Address,
+                false,
+            ),
+            (
+                "We moved to 2100 Commerce Way, please mail the paper copies there.",
+                Address,
+                true,
+            ),
+            (
+                "Die Anschrift des Vermieters ist Gartenweg 4, 50667 Köln, falls Sie sie brauchen.",
+                Address,
+                false,
+            ),
+            // Cash, a check or the fee in person offered to the reader; others' payments and an app's records.
+            (
+                "I'd rather pay cash for the bookkeeping this quarter.",
+                Payment,
+                true,
+            ),
+            (
+                "Could I pay in person instead? I can bring a check or cash.",
+                Payment,
+                true,
+            ),
+            (
+                "Patients bring a check or cash to the front desk.",
+                Payment,
+                false,
+            ),
+            (
+                "I will send a personal check for the amount on the invoice.",
+                Payment,
+                true,
+            ),
+            (
+                "A tenant mailed a personal check that bounced.",
+                Payment,
+                false,
+            ),
+            ("Can we just pay you via ACH this month?", Payment, true),
+            (
+                "Our supplier prefers payment by wire to their bank.",
+                Payment,
+                false,
+            ),
+            (
+                "Let me know if you need the original PayPal CSV.",
+                Payment,
+                false,
+            ),
         ];
         assert_rows(rows);
     }

@@ -234,16 +234,15 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch: the tenth batch has joined the tuned part, so there is no
-/// held-out part now and these stay the tenth batch's figures with the
-/// rules tuned on the ninth (typical client mail: overall precision 0.895
-/// and recall 0.887, the flag's 0.915 and 0.882, 9 of 110 hard negatives,
-/// 8.2 %), rounded down (the alarm rate up), until the next batch is first
-/// measured.
+/// batch. It holds two now, the eleventh and the twelfth (typical client
+/// mail by two writers at once, 500 messages), first measured with the
+/// rules tuned on the tenth: overall precision 0.896 and recall 0.861, the
+/// flag's 0.893 and 0.873, 23 of 220 hard negatives (10.5 %), rounded down
+/// (the alarm rate up).
 const HELD_OUT_FLOORS: Floors = Floors {
     precision: 0.89,
-    recall: 0.88,
-    hard_alarm_rate: 0.09,
+    recall: 0.86,
+    hard_alarm_rate: 0.11,
 };
 
 fn assert_floors(name: &str, r: &Report, f: &Floors) {

@@ -318,6 +318,8 @@ const HEADER_LABELS: &[&str] = &[
 
 /// `Label:` at the start of a line (Outlook bolds it as `*Label:*`).
 fn header_label(text: &str) -> Option<&str> {
+    // Most lines have no colon at all: no label, and nothing to trim.
+    memchr::memchr(b':', text.as_bytes())?;
     let t = text.trim_start_matches('*').trim_start();
     let head = &t.as_bytes()[..t.len().min(26)];
     let colon = head.iter().position(|&b| b == b':')?;

@@ -112,6 +112,9 @@ impl Automaton {
         let mut delta = vec![0u16; n * CLASSES];
         let mut outs: Vec<Vec<u32>> = own.clone();
         let mut queue = std::collections::VecDeque::new();
+        // States in breadth-first order, the root first.
+        let mut by_depth = Vec::with_capacity(n);
+        by_depth.push(0usize);
         for c in 1..CLASSES {
             let child = children[0][c];
             delta[c] = child;
@@ -121,6 +124,7 @@ impl Automaton {
         }
         while let Some(s) = queue.pop_front() {
             let s = usize::from(s);
+            by_depth.push(s);
             let f = usize::from(fail[s]);
             if f != s {
                 let inherited = outs[f].clone();
@@ -138,10 +142,15 @@ impl Automaton {
             }
         }
         // Renumber: states without outputs first (the root stays 0: keys
-        // are never empty), then those with outputs.
-        let mut order: Vec<usize> = (0..n).filter(|&s| outs[s].is_empty()).collect();
+        // are never empty), then those with outputs; each group shallowest
+        // first, so the rows the walk visits most share a few cache lines.
+        let mut order: Vec<usize> = by_depth
+            .iter()
+            .copied()
+            .filter(|&s| outs[s].is_empty())
+            .collect();
         let first_output = order.len();
-        order.extend((0..n).filter(|&s| !outs[s].is_empty()));
+        order.extend(by_depth.iter().copied().filter(|&s| !outs[s].is_empty()));
         let mut new_id = vec![0u16; n];
         for (new, &old) in order.iter().enumerate() {
             new_id[old] = u16::try_from(new).map_err(|_| TooLarge)?;

@@ -11,6 +11,8 @@
 //! address forms of other countries. They are configuration, not code, so an
 //! admin can read, change or extend them.
 
+use aho_corasick::packed;
+use memchr::memmem::Finder;
 use regex::bytes::{Regex, RegexBuilder};
 use regex_syntax::hir::{Hir, HirKind};
 
@@ -35,6 +37,154 @@ pub(crate) struct CompiledPattern {
     /// the regex runs only on a message that has one. `None`: no usable
     /// literal, the regex runs on every message.
     pub anchors: Option<Anchors>,
+    /// Literals every match contains (see [`Required`]).
+    pub required: Required,
+}
+
+/// Literal sets every match of a regex contains one of each, from its
+/// syntax: a window without one cannot match, so the regex is not run
+/// there. A necessary condition only, so skipping never changes a result.
+#[derive(Debug, Default)]
+pub(crate) struct Required {
+    clauses: Vec<Clause>,
+}
+
+impl Required {
+    /// Most literal sets checked per regex.
+    const MAX_CLAUSES: usize = 3;
+    /// Most literals in a checked set: each is searched for, so a long
+    /// list costs more than the regex it would spare.
+    const MAX_LITERALS: usize = 6;
+    /// Shortest literal of letters worth searching for: shorter ones are in
+    /// almost every window.
+    const MIN_LITERAL: usize = 3;
+
+    fn of(regex: &str, anchors: Option<&Anchors>) -> Required {
+        let Ok(hir) = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .build()
+            .parse(regex)
+        else {
+            return Required::default();
+        };
+        let mut sets = required_sets(&hir);
+        for set in &mut sets {
+            set.sort();
+            set.dedup();
+        }
+        // A set that is the anchors' own is already known to be there.
+        let is_anchor_set = |set: &[Vec<u8>]| {
+            anchors.is_some_and(|a| {
+                set.iter().all(|l| {
+                    let squeezed: Vec<u8> = l
+                        .iter()
+                        .copied()
+                        .filter(u8::is_ascii_alphanumeric)
+                        .collect();
+                    a.words.contains(&squeezed)
+                })
+            })
+        };
+        sets.retain(|set| {
+            !set.is_empty()
+                && set.len() <= Self::MAX_LITERALS
+                && set.iter().all(|l| {
+                    l.len() >= Self::MIN_LITERAL || l.iter().any(|b| !b.is_ascii_alphanumeric())
+                })
+                && !is_anchor_set(set)
+        });
+        // The most selective first: longest shortest literal, fewest literals.
+        sets.sort_by_key(|set| {
+            let shortest = set.iter().map(Vec::len).min().unwrap_or(0);
+            (usize::MAX - shortest, set.len())
+        });
+        sets.dedup();
+        sets.truncate(Self::MAX_CLAUSES);
+        let clauses = sets.iter().map(|set| Clause::new(set)).collect();
+        Required { clauses }
+    }
+
+    /// False when `window` lacks every literal of one of the sets.
+    #[inline]
+    pub fn admits(&self, window: &[u8]) -> bool {
+        self.clauses.iter().all(|c| c.is_in(window))
+    }
+}
+
+/// One literal set, searched for in one pass.
+#[derive(Debug)]
+enum Clause {
+    One(Finder<'static>),
+    Many(packed::Searcher),
+    Each(Vec<Finder<'static>>),
+}
+
+impl Clause {
+    fn new(set: &[Vec<u8>]) -> Clause {
+        let each = || Clause::Each(set.iter().map(|l| Finder::new(l).into_owned()).collect());
+        match set {
+            [one] => Clause::One(Finder::new(one).into_owned()),
+            _ => packed::Searcher::new(set).map_or_else(each, Clause::Many),
+        }
+    }
+
+    #[inline]
+    fn is_in(&self, window: &[u8]) -> bool {
+        match self {
+            Clause::One(f) => f.find(window).is_some(),
+            Clause::Many(s) => s.find(window).is_some(),
+            Clause::Each(fs) => fs.iter().any(|f| f.find(window).is_some()),
+        }
+    }
+}
+
+/// Sets of literals such that every match of `hir` contains at least one
+/// literal of each set (a conjunction of alternatives; empty: none known).
+fn required_sets(hir: &Hir) -> Vec<Vec<Vec<u8>>> {
+    /// Bound on the sets kept per node.
+    const MAX_SETS: usize = 16;
+    match hir.kind() {
+        HirKind::Literal(lit) => vec![vec![lit.0.to_vec()]],
+        HirKind::Capture(c) => required_sets(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required_sets(&r.sub),
+        HirKind::Concat(subs) => {
+            let mut all: Vec<Vec<Vec<u8>>> = subs.iter().flat_map(required_sets).collect();
+            all.truncate(MAX_SETS);
+            all
+        }
+        HirKind::Alternation(subs) => {
+            // Every branch needs a set; one set from each branch, joined,
+            // is a set every match of the alternation needs.
+            let mut branches = Vec::with_capacity(subs.len());
+            for s in subs {
+                let mut sets = required_sets(s);
+                if sets.is_empty() {
+                    return Vec::new();
+                }
+                sets.sort_by_key(|set| {
+                    let shortest = set.iter().map(Vec::len).min().unwrap_or(0);
+                    (usize::MAX - shortest, set.len())
+                });
+                branches.push(sets);
+            }
+            let n = branches
+                .iter()
+                .map(Vec::len)
+                .max()
+                .unwrap_or(0)
+                .min(MAX_SETS);
+            (0..n)
+                .map(|k| {
+                    branches
+                        .iter()
+                        .flat_map(|sets| sets[k.min(sets.len() - 1)].iter().cloned())
+                        .collect()
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// All configured regexes.
@@ -309,12 +459,14 @@ fn compile_patterns(rules: &[PatternRule]) -> Result<Option<PatternSet>, Error> 
                 "regex matches the empty text, so it would match everywhere",
             ));
         }
+        let anchors = anchors_of(&r.regex);
         patterns.push(CompiledPattern {
             rule: format!("pattern.{}", r.name),
             category,
             regex,
             negatable: r.negatable,
-            anchors: anchors_of(&r.regex),
+            required: Required::of(&r.regex, anchors.as_ref()),
+            anchors,
         });
     }
     Ok(Some(PatternSet { patterns }))

@@ -34,9 +34,9 @@ pub fn new_text(body: &str) -> Cow<'_, str> {
 /// The byte ranges of `body` that hold new text, in order, each a run of
 /// whole lines. Empty only when `body` is blank.
 pub fn new_text_ranges(body: &str) -> Vec<Range<usize>> {
-    let mut lines = Vec::with_capacity(32);
-    split_lines(body, &mut lines);
-    let cut = find_cut(body, &lines);
+    let mut lines = Lines::new(body);
+    let cut = find_cut(body, &mut lines);
+    let lines = &lines.lines;
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut i = 0;
     while i < cut {
@@ -81,40 +81,64 @@ struct Line {
     text: Range<usize>,
 }
 
-fn split_lines(body: &str, lines: &mut Vec<Line>) {
-    let mut start = 0;
-    let bytes = body.as_bytes();
-    while start < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p + 1);
-        let mut text_end = end;
-        if text_end > start && bytes[text_end - 1] == b'\n' {
-            text_end -= 1;
+/// The lines of a body, split as far as they are read: the quoted tail
+/// below the cut is mostly never split.
+struct Lines<'b> {
+    body: &'b [u8],
+    lines: Vec<Line>,
+    /// Where the text not yet split starts.
+    rest: usize,
+}
+
+impl<'b> Lines<'b> {
+    fn new(body: &'b str) -> Lines<'b> {
+        Lines {
+            body: body.as_bytes(),
+            lines: Vec::with_capacity(32),
+            rest: 0,
         }
-        if text_end > start && bytes[text_end - 1] == b'\r' {
-            text_end -= 1;
+    }
+
+    /// Line `i`, splitting up to it; `None` past the last line.
+    fn get(&mut self, i: usize) -> Option<&Line> {
+        let bytes = self.body;
+        while self.lines.len() <= i && self.rest < bytes.len() {
+            let start = self.rest;
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p + 1);
+            let mut text_end = end;
+            if text_end > start && bytes[text_end - 1] == b'\n' {
+                text_end -= 1;
+            }
+            if text_end > start && bytes[text_end - 1] == b'\r' {
+                text_end -= 1;
+            }
+            self.lines.push(Line {
+                full: start..end,
+                text: start..text_end,
+            });
+            self.rest = end;
         }
-        lines.push(Line {
-            full: start..end,
-            text: start..text_end,
-        });
-        start = end;
+        self.lines.get(i)
     }
 }
 
-/// The index of the first line of the quoted tail (`lines.len()` if none).
-fn find_cut(body: &str, lines: &[Line]) -> usize {
-    for (i, line) in lines.iter().enumerate() {
+/// The index of the first line of the quoted tail (the number of lines
+/// if none; then every line is split).
+fn find_cut(body: &str, lines: &mut Lines<'_>) -> usize {
+    let mut i = 0;
+    while let Some(line) = lines.get(i) {
         let text = body[line.text.clone()].trim();
         if text.is_empty() {
+            i += 1;
             continue;
         }
         if is_reply_separator(text) || is_original_message_marker(text) || is_forward_marker(text) {
             return i;
         }
-        if is_underscore_rule(text) && header_block_follows(body, &lines[i + 1..]) {
+        if is_underscore_rule(text) && header_block_follows(body, lines, i + 1) {
             return i;
         }
-        if starts_header_block(body, &lines[i..]) {
+        if starts_header_block(body, lines, i) {
             return i;
         }
         if is_client_attribution(text) {
@@ -129,8 +153,9 @@ fn find_cut(body: &str, lines: &[Line]) -> usize {
                 return i;
             }
         }
+        i += 1;
     }
-    lines.len()
+    lines.lines.len()
 }
 
 fn is_quoted_line(text: &str) -> bool {
@@ -293,6 +318,8 @@ const HEADER_LABELS: &[&str] = &[
 
 /// `Label:` at the start of a line (Outlook bolds it as `*Label:*`).
 fn header_label(text: &str) -> Option<&str> {
+    // Most lines have no colon at all: no label, and nothing to trim.
+    memchr::memchr(b':', text.as_bytes())?;
     let t = text.trim_start_matches('*').trim_start();
     let head = &t.as_bytes()[..t.len().min(26)];
     let colon = head.iter().position(|&b| b == b':')?;
@@ -314,27 +341,37 @@ fn is_label(label: &str, list: &[&str]) -> bool {
 
 /// A `From:` line followed within four lines by another header line
 /// (`Sent:`, `To:`, `Subject:`…): the block Outlook puts above a quote.
-fn starts_header_block(body: &str, lines: &[Line]) -> bool {
-    let Some(first) = lines.first() else {
+fn starts_header_block(body: &str, lines: &mut Lines<'_>, first: usize) -> bool {
+    let Some(first_line) = lines.get(first) else {
         return false;
     };
-    let Some(label) = header_label(&body[first.text.clone()]) else {
+    let Some(label) = header_label(&body[first_line.text.clone()]) else {
         return false;
     };
     if !is_label(label, FROM_LABELS) {
         return false;
     }
-    header_block_follows(body, &lines[1..])
+    header_block_follows(body, lines, first + 1)
 }
 
-fn header_block_follows(body: &str, lines: &[Line]) -> bool {
-    lines
-        .iter()
-        .map(|l| body[l.text.clone()].trim())
-        .filter(|t| !t.is_empty())
-        .take(4)
-        .filter_map(header_label)
-        .any(|l| is_label(l, HEADER_LABELS) || is_label(l, FROM_LABELS))
+/// One of the next four non-blank lines from line `from` is a header line.
+fn header_block_follows(body: &str, lines: &mut Lines<'_>, from: usize) -> bool {
+    let mut seen = 0;
+    let mut j = from;
+    while seen < 4
+        && let Some(line) = lines.get(j)
+    {
+        j += 1;
+        let t = body[line.text.clone()].trim();
+        if t.is_empty() {
+            continue;
+        }
+        seen += 1;
+        if header_label(t).is_some_and(|l| is_label(l, HEADER_LABELS) || is_label(l, FROM_LABELS)) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Words that open a client's attribution line, per language.

@@ -435,6 +435,10 @@ fn find_patterns<'c>(
             }
         }
         for &(ws, we) in windows.iter() {
+            // Skip a window without a literal every match needs.
+            if !p.required.admits(&norm[ws..we]) {
+                continue;
+            }
             let mut at = ws;
             while at <= we {
                 let Some(m) = p.regex.find_at(&norm[..we], at) else {

@@ -347,7 +347,9 @@ pub(crate) fn judge<'c>(
                 continue;
             }
             if v.category == Category::Payment
-                && (is_put_on_platform(c, norm, ne) || third_party_pays_writer(c, norm, ns, ne))
+                && (is_put_on_platform(c, norm, ne)
+                    || third_party_pays_writer(c, norm, ns, ne)
+                    || (v.mention != Mention::No && payee_is_not_reader(norm, ns)))
             {
                 continue;
             }
@@ -534,6 +536,29 @@ const PLATFORM_CHARGES: &[&[u8]] = &[
     b"surcharge",
 ];
 
+/// Words right after an on-platform phrase that say it fails: the reason
+/// to go around it, not the way to pay ("the invoice link keeps timing
+/// out").
+const PLATFORM_FAILS: &[&[u8]] = &[
+    b"keeps",
+    b"kept",
+    b"won't",
+    b"wont",
+    b"doesn't",
+    b"doesnt",
+    b"isn't",
+    b"isnt",
+    b"broken",
+    b"failed",
+    b"fails",
+    b"crashed",
+    b"crashes",
+    b"rejects",
+    b"rejected",
+    b"declined",
+    b"declines",
+];
+
 /// An on-platform phrase after `end` in the same sentence (≤ 80 bytes) that
 /// puts the payment back on the platform: not turned around by "instead
 /// of" or "not" (within three words before), not the platform's fee ("save
@@ -545,6 +570,7 @@ pub(crate) fn is_put_on_platform(c: &Compiled, norm: &[u8], end: usize) -> bool 
     c.on_platform.matches_in(after).any(|(p, q)| {
         !words_before(after, p, SENTENCE_STOPS, 3).any(|w| CONTRARY.contains(&w))
             && !words_after(after, q, CLAUSE_STOPS, 1).any(|w| PLATFORM_CHARGES.contains(&w))
+            && !words_after(after, q, CLAUSE_STOPS, 2).any(|w| PLATFORM_FAILS.contains(&w))
             && !words::words_in(&after[..p]).any(|w| w == b"or")
     })
 }
@@ -778,12 +804,39 @@ const VENDOR_SENSES: &[&[u8]] = &[
     b"reports",
     b"download",
     b"summary",
+    b"form",
+    b"forms",
+    b"notifications",
+    b"payouts",
 ];
 
 /// The word right after an app's name (`end`) makes it a vendor or a record.
 fn is_vendor_subject(norm: &[u8], end: usize) -> bool {
-    words_after(norm, end, CLAUSE_STOPS, 1).any(|w| VENDOR_SENSES.contains(&w))
+    let mut after = words_after(norm, end, CLAUSE_STOPS, 2);
+    match after.next() {
+        Some(w) if VENDOR_SENSES.contains(&w) => true,
+        // "the PayPal annual summary", "the Cash App tax form".
+        Some(w) if RECORD_QUALIFIERS.contains(&w) => {
+            after.next().is_some_and(|w| VENDOR_SENSES.contains(&w))
+        }
+        _ => false,
+    }
 }
+
+/// Words between an app's name and its record ("the PayPal annual
+/// summary", "the Venmo tax form").
+const RECORD_QUALIFIERS: &[&[u8]] = &[
+    b"tax",
+    b"annual",
+    b"yearly",
+    b"monthly",
+    b"quarterly",
+    b"payout",
+    b"payouts",
+    b"year",
+    b"transaction",
+    b"account",
+];
 
 /// A plain payment phrase or proposal told as what happened: a word of the
 /// past in its sentence, no word to the reader, and no word of intent (an
@@ -933,6 +986,135 @@ pub(crate) fn third_party_pays_writer(c: &Compiled, norm: &[u8], start: usize, e
     let object = WRITER_OBJECTS.contains(&last)
         || words_after(norm, end, CLAUSE_STOPS, 1).any(|w| WRITER_OBJECTS.contains(&w));
     object && third_party_subject(c, norm, start)
+}
+
+/// Payment verbs whose object, right after them, is the one paid.
+const PAY_VERBS: &[&[u8]] = &[b"pay", b"pays", b"paid", b"paying", b"payed"];
+
+/// Objects of a payment verb that make the one paid the writer or someone
+/// else, never the reader ("my clients pay me on Cash App", "the booking
+/// sites pay us directly", "we pay him by Western Union", "both pay me out
+/// through PayPal"); "out" is a payout to the writer.
+const PAYEE_OBJECTS: &[&[u8]] = &[b"me", b"us", b"him", b"her", b"them", b"out"];
+
+/// Words that open a payee named after a payment verb ("pay the plant",
+/// "paying two of the girls").
+const PAYEE_OPENERS: &[&[u8]] = &[b"the", b"two", b"three", b"four", b"both", b"all", b"each"];
+
+/// What is paid rather than who: a payment verb followed by one of these
+/// before the means pays a fee ("pay the invoice by Zelle").
+const FEE_WORDS: &[&[u8]] = &[
+    b"invoice",
+    b"invoices",
+    b"fee",
+    b"fees",
+    b"bill",
+    b"bills",
+    b"balance",
+    b"amount",
+    b"retainer",
+    b"deposit",
+    b"rest",
+    b"remainder",
+    b"total",
+    b"difference",
+    b"half",
+    b"outstanding",
+    b"work",
+    b"bookkeeping",
+    b"accounting",
+    b"return",
+    b"returns",
+    b"month",
+    b"months",
+    b"quarter",
+    b"year",
+    b"catch",
+    b"cleanup",
+    b"setup",
+    b"onboarding",
+    b"first",
+    b"last",
+    b"next",
+    b"same",
+    b"way",
+    b"usual",
+];
+
+/// Words for the reader in a payee position ("pay the accountant").
+const READER_WORDS: &[&[u8]] = &[
+    b"you",
+    b"u",
+    b"your",
+    b"firm",
+    b"accountant",
+    b"bookkeeper",
+    b"office",
+    b"team",
+];
+
+/// Spanish indirect objects of the third person before a payment verb:
+/// "le pago a mis trabajadoras por Zelle" pays someone else.
+const SPANISH_THIRD_OBJECTS: &[&[u8]] = &[b"le", b"les"];
+
+/// Words for wages: a payment in the same clause goes to staff ("some of
+/// them want their paycheck by Zelle").
+const WAGE_WORDS: &[&[u8]] = &[
+    b"paycheck",
+    b"paychecks",
+    b"paycheque",
+    b"paycheques",
+    b"wages",
+    b"salary",
+    b"salaries",
+];
+
+/// A payment at `start` whose payee, earlier in its clause (a comma or a
+/// "but" or "so" ends it), is not the reader: a payment verb with the writer or a third person as its object,
+/// a Spanish third-person object before the verb, or wages.
+pub(crate) fn payee_is_not_reader(norm: &[u8], start: usize) -> bool {
+    // Read back, nearest first: `after` is the word that followed `w`.
+    let mut after: &[u8] = b"";
+    // Whether the words read so far (those after the current one) name
+    // what is paid, an amount or the reader: "pay the invoice by Zelle",
+    // "pay the $450 by Zelle".
+    let mut names_fee = false;
+    for w in words_before(norm, start, CLAUSE_STOPS, 8) {
+        if CLAUSE_WORDS.contains(&w) {
+            return false;
+        }
+        if WAGE_WORDS.contains(&w) {
+            return true;
+        }
+        if PAY_VERBS.contains(&w) && PAYEE_OBJECTS.contains(&after) {
+            return true;
+        }
+        // "we pay the packaging plant by wire", "paying two of the girls
+        // through Zelle": a payee named after the verb, not a fee.
+        if PAY_VERBS.contains(&w) && PAYEE_OPENERS.contains(&after) && !names_fee {
+            return true;
+        }
+        if FEE_WORDS.contains(&w) || READER_WORDS.contains(&w) || w[0].is_ascii_digit() {
+            names_fee = true;
+        }
+        if SPANISH_THIRD_OBJECTS.contains(&w) && after.starts_with(b"pag") {
+            return true;
+        }
+        after = w;
+    }
+    false
+}
+
+/// Prepositions that open a means of payment ("by wire", "via PayPal").
+const MEANS: &[&[u8]] = &[b"by", b"via", b"through", b"using", b"with"];
+
+/// Whether a configured regex's match opens on a means of payment: its
+/// payee is then the object of the verb before it ("we pay them by wire"),
+/// while a manner ("pay him under the table") is a proposal whoever is paid.
+pub(crate) fn names_a_means(matched: &[u8]) -> bool {
+    words::words_in(matched)
+        .next()
+        .is_some_and(|w| MEANS.contains(&w))
 }
 
 /// Documents that carry someone else's payment instructions.

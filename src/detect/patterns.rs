@@ -637,7 +637,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "send_me_a_text",
             "messaging",
-            r"\b(?:send|shoot|drop)\s+me\s+an?\s+(?:dm|pm|text|txt|sms|direct message)\b|\bslide\s+into\s+(?:my|our|the)\s+dms?\b|\binvite\s+(?:to|into)\s+(?:our|my)\s+(?:discord\s+|slack\s+|telegram\s+|whatsapp\s+)?(?:server|workspace|group\s+chat)\b",
+            r"\b(?:send|shoot|drop)\s+me\s+an?\s+(?:dm|pm|text|txt|sms|direct message)\b|\bslide\s+into\s+(?:my|our|the)\s+dms?\b|\binvite\s+(?:you\s+|u\s+)?(?:to|into)\s+(?:our|my)\s+(?:discord\s+|slack\s+|telegram\s+|whatsapp\s+)?(?:server|workspace|group\s+chat)\b|(?:(?:^|[.!?\n])\s*|\b(?:you|u)\s+(?:(?:to|be\s+up\s+for|mind|like\s+to|want\s+to)\s+)?)join(?:ing)?\s+(?:our|my)\s+(?:discord|slack|telegram|server|workspace|group\s+chat)\b|\bshared\s+(?:slack\s+)?channel\s+with\s+(?:you|u)\b",
         ),
         pattern(
             "call_my_cell",
@@ -652,12 +652,12 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "wire_to_you",
             "payment",
-            r"\bwire\s+(?:you|u|them|him|her|me|us|funds|money|payment|the\s+(?:money|funds|payment|balance|amount|fee|fees|deposit|retainer))\b|\bwire\s+(?:it|them)\s+(?:to\s+(?:you|your|my)|over|directly|today|tomorrow)\b|\bwiring\s+(?:you|u|it\s+to\s+you|the\s+(?:money|funds|payment|balance|amount|fee|fees)|funds|money)\b|\b(?:by|via|per|through)\s+(?:bank\s+)?wire(?:\s+(?:to\s+(?:you|your|u|ur|me|my|us|our)|instead|directly|or|today|tomorrow)\b|\s*[,.!?;)]|\s*$)|\bwired\s+(?:you|it\s+to\s+you)\b|\bach\s+(?:you|u|it\s+to\s+you)\b",
+            r"\bwire\s+(?:you|u|them|him|her|me|us|funds|money|payment|the\s+(?:money|funds|payment|balance|amount|fee|fees|deposit|retainer))\b|\bwire\s+(?:it|them)\s+(?:to\s+(?:you|your|my)|over|directly|today|tomorrow)\b|\bwiring\s+(?:you|u|it\s+to\s+you|the\s+(?:money|funds|payment|balance|amount|fee|fees)|funds|money)\b|\b(?:by|via|through)\s+(?:bank\s+)?wire(?:\s+(?:to\s+(?:you|your|u|ur)|instead|directly|or|today|tomorrow)\b|\s*[,.!?;)]|\s*$)|\bwired\s+(?:you|it\s+to\s+you)\b|\bach\s+(?:you|u|it\s+to\s+you)\b",
         ),
         pattern(
             "pay_cash",
             "payment",
-            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)(?:\s+(?:can|could|will|would)|'ll|'d)?\s+(?:just\s+|rather\s+|(?:prefer|like|want)\s+to\s+)?pay\s+(?:in\s+)?cash\b|\b(?:hand|give|bring|slip)\s+(?:it|this|that|them|the\s+(?:fee|fees|money|payment|balance))\s+(?:to\s+)?(?:you|u)\b[^.!?\n]{0,40}?\bin\s+an?\s+envelope\b",
+            r"\b(?:pay|paying|hand|give|bring)\s+(?:you|u)\s+(?:the\s+)?(?:in\s+)?cash\b|\b(?:pay|paying|give|giving|hand|bring)\s+(?:you\s+)?cash\s+in\s+hand\b|\bcash\s+in\s+hand\s+(?:to|for|if)\s+(?:you|u)\b|\bpay\s+(?:in\s+)?cash\s+(?:to\s+you|directly|instead)\b|\b(?:i|we)(?:\s+(?:can|could|will|would)|'ll|'d)?\s+(?:just\s+|rather\s+|(?:prefer|like|want)\s+to\s+)?(?:pay\s+(?:(?:immediately|now|today|upfront|up\s+front)\s+)?(?:in\s+)?cash|bring\s+(?:the\s+)?cash|bring\s+(?:it|the\s+fee|the\s+money)\s+in\s+cash)\b|\b(?:hand|give|bring|slip)\s+(?:it|this|that|them|the\s+(?:fee|fees|money|payment|balance))\s+(?:to\s+)?(?:you|u)\b[^.!?\n]{0,40}?\bin\s+an?\s+envelope\b",
         ),
         pattern(
             "pay_directly",
@@ -762,7 +762,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "directions",
             "address",
-            r"\b(?:past|behind|across\s+from|next\s+to|right\s+by|off|opposite|beside|after)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?(?:on|off|along)\s+(?:county\s+(?:road|rd)|route|rte|highway|hwy|interstate)\s*\d{1,4}\b|\boff\s+exit\s+\d{1,3}[a-z]?\s+(?:on|of|off)\s+(?:i-?|interstate\s+|route\s+|highway\s+|hwy\s+|us\s+)\d{1,3}\b|\bwhere\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd))?\s+meets\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|road|rd))\b|\bcorner\s+of\s+(?:[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd)|\d{1,3}(?:st|nd|rd|th))\s+(?:and|&)\s+[a-z0-9]+|\bcorner\s+of\s+[a-z]+\s+(?:and|&)\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd))\b",
+            r"\b(?:past|behind|across\s+from|next\s+to|right\s+by|off|opposite|beside|after)\s+(?:the\s+)?(?:[a-z'&]+\s+){1,3}?(?:on|off|along)\s+(?:county\s+(?:road|rd)|route|rte|highway|hwy|interstate)\s*\d{1,4}\b|\b(?:meet(?:\s+(?:me|us))?\s+at|it'?s)\s+the\s+(?:[a-z'&]+\s+){1,3}?on\s+(?:(?:state|us|county)\s+)?(?:route|rte|highway|hwy)\s*\d{1,4}\b|\boff\s+exit\s+\d{1,3}[a-z]?\s+(?:on|of|off)\s+(?:i-?|interstate\s+|route\s+|highway\s+|hwy\s+|us\s+)\d{1,3}\b|\bwhere\s+[a-z]+(?:\s+(?:st|street|ave|avenue|road|rd))?\s+meets\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|road|rd))\b|\bcorner\s+of\s+(?:[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd)|\d{1,3}(?:st|nd|rd|th))\s+(?:and|&)\s+[a-z0-9]+|\bcorner\s+of\s+[a-z]+\s+(?:and|&)\s+(?:\d{1,3}(?:st|nd|rd|th)|[a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd))\b",
         ),
         pattern(
             "place_on_street",

@@ -459,7 +459,9 @@ fn find_patterns<'c>(
                 }
                 if p.category == Category::Payment
                     && (keywords::is_put_on_platform(c, norm, m.end())
-                        || owner::pays_tax_authority(c, norm, m.start(), m.end()))
+                        || owner::pays_tax_authority(c, norm, m.start(), m.end())
+                        || (keywords::names_a_means(&norm[m.start()..m.end()])
+                            && keywords::payee_is_not_reader(norm, m.start())))
                 {
                     continue;
                 }
@@ -1385,6 +1387,166 @@ mod tests {
             (
                 "Let me know if you need the original PayPal CSV.",
                 Payment,
+                false,
+            ),
+        ];
+        assert_rows(rows);
+    }
+
+    #[test]
+    fn wordings_the_eleventh_and_twelfth_batches_taught_count_and_their_innocent_shapes_do_not() {
+        use Category::{Address, Messaging, Payment};
+        let rows: &[(&str, Category, bool)] = &[
+            // The one paid is the writer or someone else: "pay me", "pay us",
+            // "pay him", a payout, Spanish "le pago", wages; a wire to the
+            // writer's own account; a fee per wire; an app's form or summary.
+            (
+                "Most of my clients pay me on Venmo, is that business income?",
+                Payment,
+                false,
+            ),
+            (
+                "Etsy and Shopify both pay me out through PayPal every week.",
+                Payment,
+                false,
+            ),
+            (
+                "The festivals pay us by bank transfer a month later.",
+                Payment,
+                false,
+            ),
+            (
+                "Our supplier is in Mexico and we pay him by Western Union.",
+                Payment,
+                false,
+            ),
+            (
+                "Le pago a mi ayudante por Zelle cada semana.",
+                Payment,
+                false,
+            ),
+            (
+                "Some of the cooks want their paycheck by Zelle.",
+                Payment,
+                false,
+            ),
+            (
+                "My client pays me by wire to my checking account.",
+                Payment,
+                false,
+            ),
+            (
+                "We pay the plant by wire. The bank charges $30 per wire.",
+                Payment,
+                false,
+            ),
+            (
+                "I sent you the Venmo tax form, is that all you need?",
+                Payment,
+                false,
+            ),
+            (
+                "Do you want the PayPal annual summary as well?",
+                Payment,
+                false,
+            ),
+            ("Could I pay you by Zelle this month?", Payment, true),
+            (
+                "Our customers pay us through Square, but for your fee I'd rather just Venmo you.",
+                Payment,
+                true,
+            ),
+            ("Can we settle it by wire to your account?", Payment, true),
+            (
+                "I'll bring cash on Friday, no need for an invoice.",
+                Payment,
+                true,
+            ),
+            ("We can pay today in cash if that's easier.", Payment, true),
+            // A failing invoice link is the reason to go around it.
+            (
+                "Send me your bank details and I'll transfer it directly, the invoice link keeps failing.",
+                Payment,
+                true,
+            ),
+            (
+                "The last guy let me pay him under the table. Can we do the same?",
+                Payment,
+                true,
+            ),
+            // A place offered with "come grab", "you're welcome", Spanish
+            // "venir" and "estamos en"; a Grove or a Mews; a place on a
+            // numbered route to meet at.
+            (
+                "Come grab the boxes whenever, we're at 14 Linden Grove, Hove.",
+                Address,
+                true,
+            ),
+            (
+                "You're welcome to look through the binders, we're at 210 Harbor Street.",
+                Address,
+                true,
+            ),
+            (
+                "¿Pueden venir el lunes? Estamos en 880 Valencia Street.",
+                Address,
+                true,
+            ),
+            (
+                "Meet me at the diner on Route 30 on Tuesday.",
+                Address,
+                true,
+            ),
+            (
+                "It's the green shed on State Route 12, come out Saturday.",
+                Address,
+                true,
+            ),
+            (
+                "Come on out Friday, it's the red barn on State Route 9.",
+                Address,
+                true,
+            ),
+            (
+                "The buyer picked up the tractor at the auction barn on Route 30.",
+                Address,
+                false,
+            ),
+            (
+                "The Miami office is at 1001 Brickell Bay Drive, do we need to register there?",
+                Address,
+                false,
+            ),
+            // An invitation to a workspace, a server or a shared channel; a
+            // German "wenn wir"; "message you" on an app.
+            (
+                "I'll invite you to our workspace for the payroll questions.",
+                Messaging,
+                true,
+            ),
+            (
+                "Could you join our Slack for the year-end?",
+                Messaging,
+                true,
+            ),
+            (
+                "I've opened a shared channel with you for the VAT questions.",
+                Messaging,
+                true,
+            ),
+            (
+                "Einfacher wäre es, wenn wir über WhatsApp schreiben.",
+                Messaging,
+                true,
+            ),
+            (
+                "Could I message you on Telegram for quick questions?",
+                Messaging,
+                true,
+            ),
+            (
+                "Is the Slack subscription for our workspace a software expense?",
+                Messaging,
                 false,
             ),
         ];

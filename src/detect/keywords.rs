@@ -483,6 +483,7 @@ const NOT_SOMEONE_ELSE: &[&[u8]] = &[
 /// their receipts", "the tenants message me"): what others do, not an
 /// offer to the reader.
 fn someone_else_texts_writer(c: &Compiled, norm: &[u8], start: usize) -> bool {
+    let mut nearer: &[u8] = b"";
     for w in words_before(norm, start, CLAUSE_STOPS, 3) {
         if NOT_SOMEONE_ELSE.contains(&w) {
             return false;
@@ -490,9 +491,37 @@ fn someone_else_texts_writer(c: &Compiled, norm: &[u8], start: usize) -> bool {
         if w != b"it" && c.mention.third_parties.contains(w) {
             return true;
         }
+        // "my cleaners text me", "the drivers message me": people the
+        // writer names, in the plural, as the subject.
+        if DETERMINERS.contains(&w)
+            && nearer.len() > 3
+            && nearer.ends_with(b"s")
+            && !nearer.ends_with(b"'s")
+            && !TIMES.contains(&nearer)
+        {
+            return true;
+        }
+        nearer = w;
     }
     false
 }
+
+/// Words that open a named subject ("my cleaners", "the drivers").
+const DETERMINERS: &[&[u8]] = &[b"my", b"our", b"the", b"his", b"her", b"their"];
+
+/// Plurals of time that open a clause without being its subject ("in the
+/// evenings text me").
+const TIMES: &[&[u8]] = &[
+    b"mornings",
+    b"afternoons",
+    b"evenings",
+    b"nights",
+    b"weekends",
+    b"weekdays",
+    b"days",
+    b"hours",
+    b"holidays",
+];
 
 /// A negation word within four words before `start`, in the same clause.
 pub(crate) fn is_negated(c: &Compiled, norm: &[u8], start: usize) -> bool {
@@ -739,7 +768,7 @@ fn invites(c: &Compiled, window: &[u8]) -> bool {
     c.app
         .invitations
         .positions_in(window)
-        .any(|p| !is_habit(window, p))
+        .any(|p| !is_habit(window, p) && !someone_else_texts_writer(c, window, p))
 }
 
 /// Words right after a charge-sense veto that make it the reader's own

@@ -1544,6 +1544,18 @@ mod tests {
                 Messaging,
                 true,
             ),
+            // Staff named as the subject of "text me" on an app: what
+            // others do, not an offer.
+            (
+                "My cleaners text me their hours each week on WhatsApp.",
+                Messaging,
+                false,
+            ),
+            (
+                "In the evenings text me on WhatsApp, it's quicker.",
+                Messaging,
+                true,
+            ),
             (
                 "Is the Slack subscription for our workspace a software expense?",
                 Messaging,

@@ -347,9 +347,7 @@ pub(crate) fn judge<'c>(
                 continue;
             }
             if v.category == Category::Payment
-                && (is_put_on_platform(c, norm, ne)
-                    || third_party_pays_writer(c, norm, ns, ne)
-                    || (v.mention != Mention::No && payee_is_not_reader(norm, ns)))
+                && (is_put_on_platform(c, norm, ne) || third_party_pays_writer(c, norm, ns, ne))
             {
                 continue;
             }
@@ -375,7 +373,11 @@ pub(crate) fn judge<'c>(
             let cued = match v.mention {
                 Mention::No => true,
                 Mention::App | Mention::Evasive => has_app_cue(c, norm, ns, ne),
-                Mention::Term | Mention::Detail => has_payment_cue(c, norm, ns, ne, v.mention),
+                // The payee is read only once a cue is found: most
+                // mentions have none.
+                Mention::Term | Mention::Detail => {
+                    has_payment_cue(c, norm, ns, ne, v.mention) && !payee_is_not_reader(norm, ns)
+                }
             };
             if !cued
                 || (v.category == Category::Payment && owner::pays_tax_authority(c, norm, ns, ne))

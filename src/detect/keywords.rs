@@ -353,7 +353,7 @@ pub(crate) fn judge<'c>(
             }
             if v.category == Category::Messaging
                 && v.mention == Mention::No
-                && (is_habit(norm, ns)
+                && (habit_before(norm, ns, 3)
                     || owner::platform_is_subject(norm, ns)
                     || someone_else_texts_writer(c, norm, ns))
             {
@@ -462,16 +462,11 @@ const HABIT: &[&[u8]] = &[
     b"regularly",
 ];
 
-/// A word of habit within three words before `start`, in the same clause:
-/// what someone did, not an invitation.
-fn is_habit(norm: &[u8], start: usize) -> bool {
-    words_before(norm, start, CLAUSE_STOPS, 3).any(|w| HABIT.contains(&w))
-}
-
-/// A word of habit ("used", "usually", "sometimes") within six words
-/// before an app's name at `start`, in the same clause.
-fn habit_clause_before(norm: &[u8], start: usize) -> bool {
-    words_before(norm, start, CLAUSE_STOPS, 6).any(|w| HABIT.contains(&w))
+/// A word of habit ("used", "usually", "sometimes") within `within` words
+/// before `start`, in the same clause: what someone did, not an
+/// invitation (three words before an invitation, six before an app's name).
+fn habit_before(norm: &[u8], start: usize, within: usize) -> bool {
+    words_before(norm, start, CLAUSE_STOPS, within).any(|w| HABIT.contains(&w))
 }
 
 /// Subjects that are not the reader's correspondent: someone else's
@@ -495,7 +490,7 @@ fn someone_else_texts_writer(c: &Compiled, norm: &[u8], start: usize) -> bool {
         }
         // "my cleaners text me", "the drivers message me": people the
         // writer names, in the plural, as the subject.
-        if DETERMINERS.contains(&w)
+        if SUBJECT_OPENERS.contains(&w)
             && nearer.len() > 3
             && nearer.ends_with(b"s")
             && !nearer.ends_with(b"'s")
@@ -509,7 +504,7 @@ fn someone_else_texts_writer(c: &Compiled, norm: &[u8], start: usize) -> bool {
 }
 
 /// Words that open a named subject ("my cleaners", "the drivers").
-const DETERMINERS: &[&[u8]] = &[b"my", b"our", b"the", b"his", b"her", b"their"];
+const SUBJECT_OPENERS: &[&[u8]] = &[b"my", b"our", b"the", b"his", b"her", b"their"];
 
 /// Plurals of time that open a clause without being its subject ("in the
 /// evenings text me").
@@ -700,7 +695,7 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     // text me everything on WhatsApp, I like that you use the portal"):
     // what someone did; a word to the reader later in the sentence is
     // about something else.
-    if habit_clause_before(norm, start) {
+    if habit_before(norm, start, 6) {
         return false;
     }
     let to_reader = speaks_to_reader(c, sentence);
@@ -739,7 +734,9 @@ fn invited_to(c: &Compiled, norm: &[u8], sentence_start: usize, start: usize) ->
     let before = &norm[sentence_start..start];
     c.app.invitations.matches_in(before).any(|(p, q)| {
         let between = || words::words_in(&before[q..]);
-        between().count() <= 2 && between().all(|w| TO_APP.contains(&w)) && !is_habit(before, p)
+        between().count() <= 2
+            && between().all(|w| TO_APP.contains(&w))
+            && !habit_before(before, p, 3)
     })
 }
 
@@ -770,7 +767,7 @@ fn invites(c: &Compiled, window: &[u8]) -> bool {
     c.app
         .invitations
         .positions_in(window)
-        .any(|p| !is_habit(window, p) && !someone_else_texts_writer(c, window, p))
+        .any(|p| !habit_before(window, p, 3) && !someone_else_texts_writer(c, window, p))
 }
 
 /// Words right after a charge-sense veto that make it the reader's own

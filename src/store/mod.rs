@@ -40,6 +40,7 @@ pub mod lock;
 mod migrate;
 pub mod nodes;
 mod outbox;
+pub mod pcache;
 pub mod pg;
 mod poll;
 mod read;
@@ -245,6 +246,7 @@ pub(super) fn connect_lite(path: &Path) -> Result<rusqlite::Connection, Error> {
             });
         }
     }
+    pcache::install();
     let mut conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE

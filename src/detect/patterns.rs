@@ -28,7 +28,7 @@ const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
 /// default (2 MiB) the counted repetitions of the context rules filled it
 /// within a few messages, so it was cleared and the same states built
 /// again and again. Memory is taken only as states are built.
-const DFA_CACHE_BYTES: usize = 32 * 1024 * 1024;
+const DFA_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// One configured regex, compiled.
 #[derive(Debug)]

@@ -185,8 +185,10 @@ impl Automaton {
     }
 
     /// Report the keys that end in the state of `row` (one with outputs)
-    /// at `end`.
-    #[inline]
+    /// at `end`. Out of line: most bytes end no key, and the walk's loop
+    /// keeps its registers.
+    #[cold]
+    #[inline(never)]
     fn emit_keys(&self, row: usize, end: usize, on: &mut impl FnMut(Step)) {
         let state = row / CLASSES;
         let (a, z) = (self.out_start[state], self.out_start[state + 1]);
@@ -227,7 +229,9 @@ impl Automaton {
             let start = i;
             let mut digit = false;
             loop {
-                digit |= c >= 27;
+                if c >= 27 {
+                    digit = true;
+                }
                 row = delta[row + c] as usize;
                 if row >= first_output {
                     self.emit_keys(row, i + 1, &mut on);

@@ -238,7 +238,9 @@ impl Automaton {
                 }
                 i += 1;
                 match norm.get(i) {
-                    Some(&b) if CLASS[usize::from(b)] != 0 => c = usize::from(CLASS[usize::from(b)]),
+                    Some(&b) if CLASS[usize::from(b)] != 0 => {
+                        c = usize::from(CLASS[usize::from(b)])
+                    }
                     _ => break,
                 }
             }

@@ -225,7 +225,9 @@ impl Automaton {
                 continue;
             }
             // A run of letters and digits, read in one tight loop; it is a
-            // token worth reporting only if it holds a digit.
+            // token worth reporting only if it holds a digit. The same steps
+            // in the same order as reading byte by byte: a run ends only at
+            // a separator or the end of the text.
             let start = i;
             let mut digit = false;
             loop {

@@ -27,7 +27,8 @@ const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
 /// Room for the states each regex's lazy DFA builds as it reads: with the
 /// default (2 MiB) the counted repetitions of the context rules filled it
 /// within a few messages, so it was cleared and the same states built
-/// again and again. Memory is taken only as states are built.
+/// again and again. Memory is taken only as states are built; what a
+/// regex matches does not depend on it, only how fast.
 const DFA_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// One configured regex, compiled.

@@ -62,10 +62,12 @@ pub(crate) enum Step {
 /// The compiled automaton.
 #[derive(Debug, Clone)]
 pub(crate) struct Automaton {
-    /// `delta[state * CLASSES + class]`: the next state (class 0 unused).
-    delta: Vec<u16>,
-    /// States from this number on have outputs (states are numbered so, to
-    /// make the per-byte test one comparison).
+    /// `delta[row + class]`: the row of the next state, where a state's row
+    /// is `state * CLASSES` (class 0 unused). Rows rather than state
+    /// numbers spare the walk a multiplication per byte.
+    delta: Vec<u32>,
+    /// Rows from this one on are of states with outputs (states are
+    /// numbered so, to make the per-byte test one comparison).
     first_output: usize,
     /// Per state: `outputs[out_start[s]..out_start[s + 1]]` are the keys
     /// (indexes into the key list) that end in state `s`.
@@ -155,12 +157,14 @@ impl Automaton {
         for (new, &old) in order.iter().enumerate() {
             new_id[old] = u16::try_from(new).map_err(|_| TooLarge)?;
         }
-        let mut renumbered = vec![0u16; n * CLASSES];
+        let mut renumbered = vec![0u32; n * CLASSES];
         let mut out_start = Vec::with_capacity(n + 1);
         let mut outputs = Vec::new();
         for (new, &old) in order.iter().enumerate() {
             for c in 1..CLASSES {
-                renumbered[new * CLASSES + c] = new_id[usize::from(delta[old * CLASSES + c])];
+                let next = usize::from(new_id[usize::from(delta[old * CLASSES + c])]);
+                renumbered[new * CLASSES + c] =
+                    u32::try_from(next * CLASSES).map_err(|_| TooLarge)?;
             }
             out_start.push(u32::try_from(outputs.len()).map_err(|_| TooLarge)?);
             outputs.extend_from_slice(&outs[old]);
@@ -168,7 +172,7 @@ impl Automaton {
         out_start.push(u32::try_from(outputs.len()).map_err(|_| TooLarge)?);
         Ok(Automaton {
             delta: renumbered,
-            first_output,
+            first_output: first_output * CLASSES,
             out_start,
             outputs,
             key_len,
@@ -180,49 +184,71 @@ impl Automaton {
         usize::from(self.key_len[k as usize])
     }
 
+    /// Report the keys that end in the state of `row` (one with outputs)
+    /// at `end`. Out of line: most bytes end no key, and the walk's loop
+    /// keeps its registers.
+    #[cold]
+    #[inline(never)]
+    fn emit_keys(&self, row: usize, end: usize, on: &mut impl FnMut(Step)) {
+        let state = row / CLASSES;
+        let (a, z) = (self.out_start[state], self.out_start[state + 1]);
+        for &k in &self.outputs[a as usize..z as usize] {
+            on(Step::Key(k, end));
+        }
+    }
+
     /// Walk `norm`, telling `on` every [`Step`]. An `@` between two letters
     /// reads as an `a` for the keys ("wh@tsapp").
     pub fn walk(&self, norm: &[u8], mut on: impl FnMut(Step)) {
-        let mut state = 0usize;
-        let mut token_start = usize::MAX;
-        let mut digit = false;
-        for (i, &b) in norm.iter().enumerate() {
+        let delta = &self.delta[..];
+        let first_output = self.first_output;
+        let n = norm.len();
+        let mut row = 0usize;
+        let mut i = 0;
+        while i < n {
+            let b = norm[i];
             let mut c = usize::from(CLASS[usize::from(b)]);
             if c == 0 {
-                if token_start != usize::MAX {
-                    if digit {
-                        on(Step::Token(token_start, i, digit));
+                if b == b'@' {
+                    on(Step::At(i));
+                    let between_letters = i > 0
+                        && norm[i - 1].is_ascii_alphabetic()
+                        && norm.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
+                    if between_letters {
+                        row = delta[row + 1] as usize;
+                        if row >= first_output {
+                            self.emit_keys(row, i + 1, &mut on);
+                        }
                     }
-                    token_start = usize::MAX;
-                    digit = false;
                 }
-                if b != b'@' {
-                    continue;
-                }
-                on(Step::At(i));
-                let between_letters = i > 0
-                    && norm[i - 1].is_ascii_alphabetic()
-                    && norm.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
-                if !between_letters {
-                    continue;
-                }
-                c = 1;
-            } else {
-                if token_start == usize::MAX {
-                    token_start = i;
-                }
-                digit |= c >= 27;
+                i += 1;
+                continue;
             }
-            state = usize::from(self.delta[state * CLASSES + c]);
-            if state >= self.first_output {
-                let (a, z) = (self.out_start[state], self.out_start[state + 1]);
-                for &k in &self.outputs[a as usize..z as usize] {
-                    on(Step::Key(k, i + 1));
+            // A run of letters and digits, read in one tight loop; it is a
+            // token worth reporting only if it holds a digit. The same steps
+            // in the same order as reading byte by byte: a run ends only at
+            // a separator or the end of the text.
+            let start = i;
+            let mut digit = false;
+            loop {
+                if c >= 27 {
+                    digit = true;
+                }
+                row = delta[row + c] as usize;
+                if row >= first_output {
+                    self.emit_keys(row, i + 1, &mut on);
+                }
+                i += 1;
+                match norm.get(i) {
+                    Some(&b) if CLASS[usize::from(b)] != 0 => {
+                        c = usize::from(CLASS[usize::from(b)])
+                    }
+                    _ => break,
                 }
             }
-        }
-        if token_start != usize::MAX && digit {
-            on(Step::Token(token_start, norm.len(), digit));
+            if digit {
+                on(Step::Token(start, i, true));
+            }
         }
     }
 }

@@ -30,7 +30,7 @@
 
 use std::collections::HashMap;
 
-use super::automaton::{Automaton, positions_back};
+use super::automaton::{Automaton, class, positions_back};
 use super::owner;
 use super::patterns::{Anchors, Compiled};
 use super::scan::{RawHit, Source};
@@ -304,10 +304,21 @@ pub(crate) fn judge<'c>(
             continue;
         }
         let len = c.keywords.automaton.key_len(k);
-        if !positions_back(norm, end as usize, len, pos) {
-            continue;
-        }
-        let ns = pos[0] as usize;
+        // Most keys are written whole, letters side by side: their letters
+        // are then the `len` bytes before `end`, which is exactly what
+        // `positions_back` would list, so the list is built only for the
+        // others.
+        let whole = (end as usize)
+            .checked_sub(len)
+            .is_some_and(|s| norm[s..end as usize].iter().all(|&b| class(b) != 0));
+        let ns = if whole {
+            end as usize - len
+        } else {
+            if !positions_back(norm, end as usize, len, pos) {
+                continue;
+            }
+            pos[0] as usize
+        };
         let starts_word = ns == 0 || !is_word_byte(norm[ns - 1]);
         for &(t, word_start) in &key.triggers {
             if starts_word || !word_start {
@@ -321,8 +332,18 @@ pub(crate) fn judge<'c>(
         if ne < norm.len() && is_word_byte(norm[ne]) {
             continue;
         }
-        let Some(shape) = Shape::of(norm, pos) else {
-            continue;
+        let shape = if whole {
+            // What `Shape::of` gives for letters side by side.
+            Shape {
+                space_bits: 0,
+                spaced_letters: false,
+                gaps: 0,
+            }
+        } else {
+            let Some(shape) = Shape::of(norm, pos) else {
+                continue;
+            };
+            shape
         };
         for v in &key.variants {
             if !c.category_enabled(v.category) {

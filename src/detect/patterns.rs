@@ -24,6 +24,13 @@ use super::{Category, DetectorConfig, Error, PatternRule, Rules};
 /// small enough that a pathological one fails at load, not at scan.
 const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
 
+/// Room for the states each regex's lazy DFA builds as it reads: with the
+/// default (2 MiB) the counted repetitions of the context rules filled it
+/// within a few messages, so it was cleared and the same states built
+/// again and again. Memory is taken only as states are built; what a
+/// regex matches does not depend on it, only how fast.
+const DFA_CACHE_BYTES: usize = 8 * 1024 * 1024;
+
 /// One configured regex, compiled.
 #[derive(Debug)]
 pub(crate) struct CompiledPattern {
@@ -447,6 +454,7 @@ fn compile_patterns(rules: &[PatternRule]) -> Result<Option<PatternSet>, Error> 
         let regex = RegexBuilder::new(&r.regex)
             .unicode(false)
             .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(DFA_CACHE_BYTES)
             .build()
             .map_err(|e| Error::Regex {
                 index,

@@ -461,7 +461,9 @@ fn find_patterns<'c>(
                     && (keywords::is_put_on_platform(c, norm, m.end())
                         || owner::pays_tax_authority(c, norm, m.start(), m.end())
                         || (keywords::names_a_means(&norm[m.start()..m.end()])
-                            && keywords::payee_is_not_reader(norm, m.start())))
+                            && (keywords::payee_is_not_reader(norm, m.start())
+                                || keywords::third_party_subject(c, norm, m.start())))
+                        || keywords::object_named_before(norm, m.start()))
                 {
                     continue;
                 }

@@ -709,14 +709,14 @@ const HAND_OFFS: &[&[u8]] = &[
     b"text her ",
     b"send him",
     b"send her ",
-    b" him at ",
-    b" her at ",
-    b" his cell",
-    b" her cell",
-    b" his mobile",
-    b" her mobile",
-    b" his direct",
-    b" her direct",
+    b"him at ",
+    b"her at ",
+    b"his cell",
+    b"her cell",
+    b"his mobile",
+    b"her mobile",
+    b"his direct",
+    b"her direct",
     b"private email",
     b"private e-mail",
     b"personal email",
@@ -777,7 +777,9 @@ fn handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize, also: &[&[u8
     // with her directly on that.").
     let window = &norm[ps.min(s)..ne.max(e)];
     (also.is_empty() || words::words_in(window).any(|w| also.contains(&w)))
-        && HAND_OFF_FINDER.is_match(window)
+        && HAND_OFF_FINDER
+            .find_iter(window)
+            .any(|m| m.start() == 0 || !words::is_word_byte(window[m.start() - 1]))
 }
 
 /// [`HAND_OFFS`] as one automaton: one pass over the window.

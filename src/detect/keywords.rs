@@ -347,9 +347,7 @@ pub(crate) fn judge<'c>(
                 continue;
             }
             if v.category == Category::Payment
-                && (is_put_on_platform(c, norm, ne)
-                    || third_party_pays_writer(c, norm, ns, ne)
-                    || (v.mention == Mention::Term && others_habit(norm, ns)))
+                && (is_put_on_platform(c, norm, ne) || third_party_pays_writer(c, norm, ns, ne))
             {
                 continue;
             }
@@ -378,7 +376,9 @@ pub(crate) fn judge<'c>(
                 // The payee is read only once a cue is found: most
                 // mentions have none.
                 Mention::Term | Mention::Detail => {
-                    has_payment_cue(c, norm, ns, ne, v.mention) && !payee_is_not_reader(norm, ns)
+                    has_payment_cue(c, norm, ns, ne, v.mention)
+                        && !payee_is_not_reader(norm, ns)
+                        && !(v.mention == Mention::Term && others_habit(norm, ns))
                 }
             };
             if !cued

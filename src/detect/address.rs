@@ -200,7 +200,14 @@ fn street_from(
                 .chars()
                 .next()
                 .is_some_and(char::is_uppercase);
-        if names > 0 && (plain_suffix || cap_suffix) {
+        // "1585 Broadway": a street named without a suffix.
+        let whole = names == 0
+            && SUFFIXLESS_STREETS.contains(&w)
+            && text[orig_at(ws)..]
+                .chars()
+                .next()
+                .is_some_and(char::is_uppercase);
+        if whole || (names > 0 && (plain_suffix || cap_suffix)) {
             let mut e = we;
             // The dot of an abbreviation ("St."), not a full stop.
             if e < norm.len() && norm[e] == b'.' && w.len() <= 4 {
@@ -231,6 +238,10 @@ fn street_from(
     }
     None
 }
+
+/// Streets named without a suffix, counted when capitalised right after a
+/// house number.
+const SUFFIXLESS_STREETS: &[&[u8]] = &[b"broadway", b"kingsway", b"boardwalk"];
 
 /// Extend past a unit: `, Apt 4B`, ` Suite 200`, ` #12`, ` Unit 5`.
 fn unit_after(norm: &[u8], end: usize) -> usize {

@@ -238,6 +238,14 @@ mod tests {
     }
 
     #[test]
+    fn the_invitations_stay_small_enough_for_a_dfa() {
+        // Past 100 phrases the phrase automaton is built as an NFA, which
+        // every app mention's sentence is then searched with.
+        let n = list("app_mentions.invitations").len();
+        assert!(n <= 100, "{n} invitations, at most 100");
+    }
+
+    #[test]
     fn list_text_skips_comments_and_blank_lines_and_trims() {
         let lists = parse_lists("# c\n[a.b]\n  one \n\n# two\nthree\n[c.d]\nfour\n");
         assert_eq!(lists["a.b"], vec!["one", "three"]);

@@ -397,7 +397,9 @@ pub(crate) fn judge<'c>(
                 // The payee is read only once a cue is found: most
                 // mentions have none.
                 Mention::Term | Mention::Detail => {
-                    has_payment_cue(c, norm, ns, ne, v.mention) && !payee_is_not_reader(norm, ns)
+                    has_payment_cue(c, norm, ns, ne, v.mention)
+                        && !payee_is_not_reader(norm, ns)
+                        && !(v.mention == Mention::Term && others_habit(norm, ns))
                 }
             };
             if !cued
@@ -488,6 +490,60 @@ const HABIT: &[&[u8]] = &[
 /// invitation (three words before an invitation, six before an app's name).
 fn habit_before(norm: &[u8], start: usize, within: usize) -> bool {
     words_before(norm, start, CLAUSE_STOPS, within).any(|w| HABIT.contains(&w))
+}
+
+/// Subjects of a habit that are the writer or the reader.
+const HABIT_SUBJECTS: &[&[u8]] = &[
+    b"i", b"we", b"you", b"u", b"i'd", b"we'd", b"i'll", b"we'll", b"can", b"could", b"would",
+];
+
+/// A payment app at `start` after a habit whose subject is someone else,
+/// in the same clause ("backpackers often pay with Revolut", "the guests
+/// usually pay by PayPal"): what others do, not an offer to the reader.
+fn others_habit(norm: &[u8], start: usize) -> bool {
+    let mut back = words_before(norm, start, CLAUSE_STOPS, 5).peekable();
+    while let Some(w) = back.next() {
+        if HABIT.contains(&w) && w != b"used" {
+            return back
+                .peek()
+                .is_some_and(|s| s[0].is_ascii_alphabetic() && !HABIT_SUBJECTS.contains(s));
+        }
+    }
+    false
+}
+
+/// Spanish determiners after "a" that name an object before its pronoun.
+const SPANISH_DETERMINERS: &[&[u8]] = &[
+    b"los",
+    b"las",
+    b"la",
+    b"el",
+    b"mi",
+    b"mis",
+    b"nuestros",
+    b"nuestras",
+    b"nuestro",
+    b"sus",
+];
+
+/// A Spanish payment at `start` that opens on an object pronoun ("les pago
+/// en efectivo") whose object is named before it ("a los trabajadores les
+/// pago …"): the one paid is someone else, not the reader.
+pub(crate) fn object_named_before(norm: &[u8], start: usize) -> bool {
+    if !matches!(
+        words_after(norm, start, CLAUSE_STOPS, 1).next(),
+        Some(b"le" | b"les")
+    ) {
+        return false;
+    }
+    let mut after: &[u8] = b"";
+    for w in words_before(norm, start, CLAUSE_STOPS, 6) {
+        if w == b"a" && SPANISH_DETERMINERS.contains(&after) {
+            return true;
+        }
+        after = w;
+    }
+    false
 }
 
 /// Subjects that are not the reader's correspondent: someone else's
@@ -690,6 +746,8 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
     if invited_to(c, norm, s, start)
         || (invites(c, next) && points_back(next))
         || (invites(c, after) && points_back(after))
+        || asks_reader_to_join(after)
+        || asks_reader_to_join(next)
     {
         return true;
     }
@@ -758,6 +816,36 @@ fn invited_to(c: &Compiled, norm: &[u8], sentence_start: usize, start: usize) ->
         between().count() <= 2
             && between().all(|w| TO_APP.contains(&w))
             && !habit_before(before, p, 3)
+    })
+}
+
+/// A past form at `p` of `sentence` right after "if I" or "if we": a
+/// supposition ("would it be OK if I paid half via Cash App?"), not
+/// history.
+fn is_supposed(sentence: &[u8], p: usize) -> bool {
+    let mut back = words_before(sentence, p, CLAUSE_STOPS, 2);
+    matches!(back.next(), Some(b"i" | b"we")) && back.next() == Some(b"if")
+}
+
+/// Word pairs that ask the reader into a group, server or channel on the
+/// app named before ("I'd like to add you", "I'll send you an invite
+/// link"): intent, whoever else is in it.
+const JOINS: &[(&[u8], &[u8])] = &[
+    (b"add", b"you"),
+    (b"add", b"u"),
+    (b"invite", b"you"),
+    (b"invite", b"link"),
+    (b"an", b"invite"),
+    (b"the", b"invite"),
+];
+
+/// A [`JOINS`] pair in `window`.
+fn asks_reader_to_join(window: &[u8]) -> bool {
+    let mut prev: &[u8] = b"";
+    words::words_in(window).any(|w| {
+        let hit = JOINS.iter().any(|&(a, b)| a == prev && b == w);
+        prev = w;
+        hit
     })
 }
 
@@ -987,7 +1075,7 @@ const OBJECT_VERBS: &[&[u8]] = &[
 /// back to the clause start ("my clients now ask to pay by Zelle", "parents
 /// sometimes pay with Zelle", "my daughter's school wants us to pay by
 /// Venmo"; not "we'd like our clients to see it, so can I pay by Zelle").
-fn third_party_subject(c: &Compiled, norm: &[u8], start: usize) -> bool {
+pub(crate) fn third_party_subject(c: &Compiled, norm: &[u8], start: usize) -> bool {
     let mut back = words_before(norm, start, VERB_STOPS, 12).peekable();
     while let Some(w) = back.next() {
         let further = back.peek().copied().unwrap_or_default();
@@ -1235,8 +1323,13 @@ fn has_payment_cue(c: &Compiled, norm: &[u8], start: usize, end: usize, kind: Me
         return true;
     }
     // What someone paid or was paid, not a proposal: "last year I paid the
-    // nanny through Zelle".
-    if c.app.past.any_in(sentence) {
+    // nanny through Zelle"; but "would it be OK if I paid half via Cash
+    // App?" supposes.
+    if c.app
+        .past
+        .matches_in(sentence)
+        .any(|(p, _)| !is_supposed(sentence, p))
+    {
         return false;
     }
     // A document's own instruction, reported: "the vet invoice says \"pay by

@@ -51,6 +51,10 @@ pub(crate) enum Owner {
     History,
     /// Quoted from someone else's text.
     Quoted,
+    /// Someone else's, told as news: an instruction read out ("the letter
+    /// says to send it to …"), a move ("the grantee moved to …"). Never
+    /// handed to the reader.
+    Reported,
 }
 
 /// What ends the stretch of text the owner is looked for in.
@@ -208,6 +212,12 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
             if c.owner.proxies.contains(o) || (for_address && own_place_before(norm, start)) {
                 return Owner::Writer;
             }
+            // "lunch at Becky's Diner, 390 Commercial Street": a place
+            // named after someone, not their address.
+            if for_address && VENUES.contains(&nearer) {
+                nearer = w;
+                continue;
+            }
             return Owner::ThirdParty;
         }
         // "send it by DHL to …", "ship via UPS to …": the courier carries
@@ -228,12 +238,19 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
             return if proxy_near(c, norm, start) {
                 Owner::Writer
             } else {
-                Owner::ThirdParty
+                Owner::Reported
             };
         }
+        // "Heartland Imaging LLC, 500 Main Street": a company named by its
+        // legal form right before the address is someone else's.
+        if for_address && n == 1 && LEGAL_FORMS.contains(&w) && !writer_in_paragraph(norm, start) {
+            return Owner::ThirdParty;
+        }
         if c.owner.third_parties.contains(w) && !(for_address && c.owner.address_offers.any_in(w)) {
-            // "the number I gave the bank": the bank was given it.
-            if given_by_writer(back.clone()) {
+            // "the number I gave the bank": the bank was given it; "call
+            // me about the payroll thing, 408 …": the topic of the call.
+            if given_by_writer(back.clone()) || (!for_address && asked_to_call_writer(back.clone()))
+            {
                 nearer = w;
                 continue;
             }
@@ -262,7 +279,7 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
             && MOVES.contains(&further)
             && !back.clone().skip(1).take(3).any(|w| MOVED_OWN.contains(&w))
         {
-            return Owner::ThirdParty;
+            return Owner::Reported;
         }
         // "told us to call them at 608-…": the number of those called.
         if !for_address
@@ -290,6 +307,59 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
         nearer = w;
     }
     Owner::Writer
+}
+
+/// Legal forms that end a company's name ("Wilson & Harper LLP").
+const LEGAL_FORMS: &[&[u8]] = &[
+    b"llc", b"llp", b"inc", b"ltd", b"corp", b"gmbh", b"plc", b"pllc", b"lp",
+];
+
+/// Words of the writer in any of the detector's languages ("bei uns im
+/// Büro abholen: Bergmann Bau GmbH, …").
+const WRITER_WORDS: &[&[u8]] = &[
+    b"i", b"me", b"my", b"we", b"us", b"our", b"ich", b"mir", b"mich", b"wir", b"uns", b"unser",
+    b"unsere", b"je", b"moi", b"nous", b"notre", b"nos", b"yo", b"mi", b"nuestra", b"nuestro",
+];
+
+/// A word of the writer in the paragraph before `start` (see
+/// [`offer_window`]).
+fn writer_in_paragraph(norm: &[u8], start: usize) -> bool {
+    let window = offer_window(norm, start, start);
+    words::words_in(window).any(|w| WRITER_WORDS.contains(&w))
+}
+
+/// Places named after someone ("Becky's Diner", "Joe's Grill"): the word
+/// right after a possessive that makes it a place's name.
+const VENUES: &[&[u8]] = &[
+    b"diner",
+    b"cafe",
+    b"coffee",
+    b"grill",
+    b"kitchen",
+    b"bakery",
+    b"deli",
+    b"pub",
+    b"bar",
+    b"tavern",
+    b"restaurant",
+    b"bistro",
+    b"pizza",
+    b"pizzeria",
+    b"inn",
+    b"place",
+];
+
+/// "call me", "text us", "ring me" in the words before (nearest first): the
+/// number that follows is the writer's, whatever the call is about.
+fn asked_to_call_writer<'a>(back: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut nearer: &[u8] = b"";
+    for w in back {
+        if CALLS.contains(&w) && OWN_OBJECTS.contains(&nearer) {
+            return true;
+        }
+        nearer = w;
+    }
+    false
 }
 
 /// Documents that are sent to a contact detail as often as they name one
@@ -422,6 +492,18 @@ pub(crate) fn address_offered(c: &Compiled, norm: &[u8], start: usize, end: usiz
         .any(|(_, q)| !offered_to_third_party(c, window, q))
 }
 
+/// Entries of the books an offer word ("update") may be about ("update
+/// the rent expense"): then no place is offered.
+const BOOK_ENTRIES: &[&[u8]] = &[
+    b"expense",
+    b"expenses",
+    b"ledger",
+    b"books",
+    b"category",
+    b"amount",
+    b"amounts",
+];
+
 /// Words that name who an offer goes to ("send it to the IRS", "update it
 /// with the bank").
 const RECIPIENT_MARKS: &[&[u8]] = &[b"to", b"with"];
@@ -441,6 +523,10 @@ const DETERMINERS: &[&[u8]] = &[b"the", b"our", b"my"];
 fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
     let mut after = words::words_after(window, q, words::SENTENCE_STOPS, 5).peekable();
     while let Some(w) = after.next() {
+        // "update the rent expense": a bookkeeping entry, not a place.
+        if BOOK_ENTRIES.contains(&w) {
+            return true;
+        }
         // "update my address on the return": a record's field, not a place
         // offered.
         if w == b"on" {
@@ -468,7 +554,20 @@ fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
 /// Words that hand an address to the reader: someone else's address
 /// counts when it is offered with one of these ("you can drop things
 /// there", "please courier it to my cousin's").
-const TO_READER: &[&[u8]] = &[b"you", b"your", b"u", b"please", b"pls", b"plz"];
+const TO_READER: &[&[u8]] = &[
+    b"you", b"your", b"u", b"please", b"pls", b"plz", b"vous", b"votre", b"usted", b"ustedes",
+    b"ihnen", b"bitte",
+];
+
+/// The sentence of a street address and the next: where it is handed to
+/// the reader ("My cousin's place is …, please send anything there"), not
+/// a greeting or a "please note" before it.
+fn handed_window(norm: &[u8], start: usize, end: usize) -> &[u8] {
+    let (s, e) = words::sentence(norm, start, end, OFFER_REACH);
+    let next = (e + 1).min(norm.len());
+    let (_, ne) = words::sentence(norm, next, next, OFFER_REACH);
+    &norm[s..ne.max(e)]
+}
 
 /// A word of [`TO_READER`] in `window` that is not part of a thanks
 /// (within five words after "thank": "thank you for all your help" hands
@@ -505,7 +604,7 @@ pub(crate) fn is_evidence(
             match owner_of(c, norm, start, false) {
                 Owner::Writer => true,
                 Owner::ThirdParty => email_handed_over(c, norm, start, end),
-                Owner::History | Owner::Quoted => false,
+                Owner::History | Owner::Quoted | Owner::Reported => false,
             }
         }
         Category::Phone => {
@@ -516,7 +615,8 @@ pub(crate) fn is_evidence(
         }
         Category::Address => {
             let owner = owner_of(c, norm, start, true);
-            let handed = owner == Owner::ThirdParty && to_reader_in(offer_window(norm, start, end));
+            let handed =
+                owner == Owner::ThirdParty && to_reader_in(handed_window(norm, start, end));
             (owner == Owner::Writer || handed)
                 && !address_in_bookkeeping_sense(c, norm, start, end)
                 && address_offered(c, norm, start, end)
@@ -595,6 +695,32 @@ const HAND_OFFS: &[&[u8]] = &[
     b"to her personal",
     b"pass that along",
     b"pass it along",
+    // Asked to contact the person named ("call him directly on …", "send
+    // her the statements", "write to him at …", "correspond with her at
+    // …"), or their own line or inbox given ("her cell is …", "his direct
+    // number", "Dr. Farah's private email: …").
+    b"call him",
+    b"call her ",
+    b"ring him",
+    b"ring her ",
+    b"phone him",
+    b"phone her ",
+    b"text him",
+    b"text her ",
+    b"send him",
+    b"send her ",
+    b"him at ",
+    b"her at ",
+    b"his cell",
+    b"her cell",
+    b"his mobile",
+    b"her mobile",
+    b"his direct",
+    b"her direct",
+    b"private email",
+    b"private e-mail",
+    b"personal email",
+    b"personal e-mail",
 ];
 
 /// Someone else's personal (freemail) address handed to the reader with
@@ -613,7 +739,15 @@ fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> boo
 
 /// Words that make a handed-over number a personal line to use directly
 /// ("reach her directly at …", "it's her mobile").
-const PERSONAL_LINE: &[&[u8]] = &[b"directly", b"mobile", b"cell", b"personal", b"straight"];
+const PERSONAL_LINE: &[&[u8]] = &[
+    b"directly",
+    b"direct",
+    b"mobile",
+    b"cell",
+    b"personal",
+    b"private",
+    b"straight",
+];
 
 /// Someone else's personal number handed to the reader to deal with them
 /// directly ("You can reach her directly at five-oh-three, … It's her
@@ -643,7 +777,9 @@ fn handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize, also: &[&[u8
     // with her directly on that.").
     let window = &norm[ps.min(s)..ne.max(e)];
     (also.is_empty() || words::words_in(window).any(|w| also.contains(&w)))
-        && HAND_OFF_FINDER.is_match(window)
+        && HAND_OFF_FINDER
+            .find_iter(window)
+            .any(|m| m.start() == 0 || !words::is_word_byte(window[m.start() - 1]))
 }
 
 /// [`HAND_OFFS`] as one automaton: one pass over the window.

@@ -344,10 +344,20 @@ pub(crate) fn is_reference(c: &Compiled, norm: &[u8], run: &Run) -> bool {
             return false;
         }
         // Only the nearest word names what the number is: "the loan
-        // application — 707…" is not a loan number.
-        return c.reference_words.contains(w);
+        // application — 707…" is not a loan number; nor is the topic a
+        // comma sets apart ("about the closing statement, 352-…").
+        return c.reference_words.contains(w) && !comma_before(norm, s);
     }
     false
+}
+
+/// A comma right before `s` (spaces between allowed).
+fn comma_before(norm: &[u8], s: usize) -> bool {
+    norm[..s]
+        .iter()
+        .rev()
+        .find(|&&b| b != b' ')
+        .is_some_and(|&b| b == b',')
 }
 
 /// Chat links whose path is a phone number in E.164 digits.

@@ -168,13 +168,16 @@ pub(crate) struct WordsBefore<'a> {
 impl<'a> Iterator for WordsBefore<'a> {
     type Item = &'a [u8];
 
+    // `contains` on bytes calls `memchr`, slower than a loop over a few stops.
+    #[allow(clippy::manual_contains)]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
         }
         let mut p = self.pos;
         while p > 0 && !is_inner_word_byte(self.norm[p - 1]) {
-            if self.stops.contains(&self.norm[p - 1]) {
+            let b = self.norm[p - 1];
+            if self.stops.iter().any(|&s| s == b) {
                 self.left = 0;
                 return None;
             }
@@ -221,6 +224,8 @@ pub(crate) struct WordsAfter<'a> {
 impl<'a> Iterator for WordsAfter<'a> {
     type Item = &'a [u8];
 
+    // `contains` on bytes calls `memchr`, slower than a loop over a few stops.
+    #[allow(clippy::manual_contains)]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
@@ -228,7 +233,8 @@ impl<'a> Iterator for WordsAfter<'a> {
         let n = self.norm.len();
         let mut p = self.pos;
         while p < n && !is_inner_word_byte(self.norm[p]) {
-            if self.stops.contains(&self.norm[p]) {
+            let b = self.norm[p];
+            if self.stops.iter().any(|&s| s == b) {
                 self.left = 0;
                 return None;
             }

@@ -168,13 +168,16 @@ pub(crate) struct WordsBefore<'a> {
 impl<'a> Iterator for WordsBefore<'a> {
     type Item = &'a [u8];
 
+    // `contains` on bytes calls `memchr`, slower than a loop over a few stops.
+    #[allow(clippy::manual_contains)]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
         }
         let mut p = self.pos;
         while p > 0 && !is_inner_word_byte(self.norm[p - 1]) {
-            if self.stops.contains(&self.norm[p - 1]) {
+            let b = self.norm[p - 1];
+            if self.stops.iter().any(|&s| s == b) {
                 self.left = 0;
                 return None;
             }
@@ -221,6 +224,8 @@ pub(crate) struct WordsAfter<'a> {
 impl<'a> Iterator for WordsAfter<'a> {
     type Item = &'a [u8];
 
+    // `contains` on bytes calls `memchr`, slower than a loop over a few stops.
+    #[allow(clippy::manual_contains)]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
@@ -228,7 +233,8 @@ impl<'a> Iterator for WordsAfter<'a> {
         let n = self.norm.len();
         let mut p = self.pos;
         while p < n && !is_inner_word_byte(self.norm[p]) {
-            if self.stops.contains(&self.norm[p]) {
+            let b = self.norm[p];
+            if self.stops.iter().any(|&s| s == b) {
                 self.left = 0;
                 return None;
             }
@@ -253,16 +259,38 @@ impl<'a> Iterator for WordsAfter<'a> {
 /// forward to the next, at most `max` bytes each way.
 pub(crate) fn sentence(norm: &[u8], start: usize, end: usize, max: usize) -> (usize, usize) {
     let lo = start.saturating_sub(max);
-    let mut s = start;
-    while s > lo && !is_sentence_end(norm, s - 1) {
-        s -= 1;
-    }
+    let s = last_sentence_end(norm, lo, start).map_or(lo, |i| i + 1);
     let hi = (end + max).min(norm.len());
-    let mut e = end;
-    while e < hi && !is_sentence_end(norm, e) {
-        e += 1;
-    }
+    let e = if end < hi {
+        first_sentence_end(norm, end, hi).unwrap_or(hi)
+    } else {
+        end
+    };
     (s, e)
+}
+
+// The stops are found with memchr rather than byte by byte: the nearest
+// `!`, `?` or line break bounds the search for a `.` that ends a sentence,
+// so the stop found is the nearest one either way, and so are the bounds.
+
+/// The last `i` in `lo..hi` where a sentence ends.
+fn last_sentence_end(norm: &[u8], lo: usize, hi: usize) -> Option<usize> {
+    let hard = memchr::memrchr3(b'!', b'?', b'\n', &norm[lo..hi]).map(|i| lo + i);
+    let from = hard.map_or(lo, |h| h + 1);
+    memchr::memrchr_iter(b'.', &norm[from..hi])
+        .map(|i| from + i)
+        .find(|&i| is_sentence_end(norm, i))
+        .or(hard)
+}
+
+/// The first `i` in `lo..hi` where a sentence ends.
+fn first_sentence_end(norm: &[u8], lo: usize, hi: usize) -> Option<usize> {
+    let hard = memchr::memchr3(b'!', b'?', b'\n', &norm[lo..hi]).map(|i| lo + i);
+    let to = hard.unwrap_or(hi);
+    memchr::memchr_iter(b'.', &norm[lo..to])
+        .map(|i| lo + i)
+        .find(|&i| is_sentence_end(norm, i))
+        .or(hard)
 }
 
 /// A sentence ends at `!`, `?`, a line break, or a `.` that is followed by
@@ -304,6 +332,46 @@ mod tests {
         assert_eq!(sentence(t, 4, 9, 100), (3, 19));
         let t = b"see paypal.me/jo now";
         assert_eq!(sentence(t, 4, 13, 100), (0, t.len()));
+    }
+
+    #[test]
+    fn sentence_bounds_match_a_byte_by_byte_walk() {
+        fn walked(norm: &[u8], start: usize, end: usize, max: usize) -> (usize, usize) {
+            let lo = start.saturating_sub(max);
+            let mut s = start;
+            while s > lo && !is_sentence_end(norm, s - 1) {
+                s -= 1;
+            }
+            let hi = (end + max).min(norm.len());
+            let mut e = end;
+            while e < hi && !is_sentence_end(norm, e) {
+                e += 1;
+            }
+            (s, e)
+        }
+        let alphabet = b"ab .!?\n\r.. x.y";
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..2000 {
+            let len = (next() % 90) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            for _ in 0..8 {
+                let start = (next() % (len as u64 + 1)) as usize;
+                let end = start + (next() % ((len - start) as u64 + 1)) as usize;
+                let max = (next() % 40) as usize;
+                assert_eq!(
+                    sentence(&text, start, end, max),
+                    walked(&text, start, end, max)
+                );
+            }
+        }
     }
 
     #[test]

@@ -201,12 +201,12 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
     // "the inspector gave us a number to ring for the follow-up, 312-…":
     // a number someone else handed the writer, however far back.
     if !for_address {
-        let (s, _) = words::sentence(norm, start, start, 160);
-        let before = &norm[s..start];
-        if GIVEN_NUMBERS
-            .iter()
-            .any(|p| memchr::memmem::find(before, p).is_some())
-        {
+        let before = &norm[start.saturating_sub(160)..start];
+        if GIVEN_NUMBER_FINDER.find_iter(before).any(|m| {
+            !before[m.end()..]
+                .iter()
+                .any(|b| words::SENTENCE_STOPS.contains(b))
+        }) {
             return Owner::Reported;
         }
     }
@@ -425,6 +425,10 @@ const GIVEN_NUMBERS: &[&[u8]] = &[
     b"gave us this number",
     b"gave me this number",
 ];
+
+/// [`GIVEN_NUMBERS`] as one automaton.
+static GIVEN_NUMBER_FINDER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(GIVEN_NUMBERS).expect("the phrases compile"));
 
 /// Verbs of giving a detail to someone ("the number I gave the bank").
 const GAVE: &[&[u8]] = &[b"gave", b"given", b"told", b"showed"];
@@ -674,10 +678,7 @@ pub(crate) fn is_evidence(
             let owner = owner_of(c, norm, start, true);
             let handed = owner == Owner::ThirdParty && {
                 let window = handed_window(norm, start, end);
-                to_reader_in(window)
-                    && !THIRD_PARTY_FORMS
-                        .iter()
-                        .any(|p| memchr::memmem::find(window, p).is_some())
+                to_reader_in(window) && !FORMS_FINDER.is_match(window)
             };
             (owner == Owner::Writer || handed)
                 && !address_in_bookkeeping_sense(c, norm, start, end)
@@ -891,11 +892,16 @@ fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: us
         let next = (to + 1).min(norm.len());
         to = to.max(words::sentence(norm, next, next, 160).1);
     }
-    let window = &norm[s..to];
-    RECORDS_UPDATES
-        .iter()
-        .any(|p| memchr::memmem::find(window, p).is_some())
+    RECORDS_FINDER.is_match(&norm[s..to])
 }
+
+/// [`RECORDS_UPDATES`] as one automaton.
+static RECORDS_FINDER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(RECORDS_UPDATES).expect("the phrases compile"));
+
+/// [`THIRD_PARTY_FORMS`] as one automaton.
+static FORMS_FINDER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(THIRD_PARTY_FORMS).expect("the phrases compile"));
 
 /// Phrases that put an address on the return or the file, not to use.
 const RECORDS_UPDATES: &[&[u8]] = &[

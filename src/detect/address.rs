@@ -89,6 +89,66 @@ pub(crate) fn street_at(
     street_from(c, text, orig_at, norm, start, end, number)
 }
 
+/// A British postcode's outward part (`ls12`, `sy21`, `sn2`, `ec1a`): one
+/// or two letters, a digit, then a letter or digit at most.
+fn is_outward_code(tok: &[u8]) -> bool {
+    let letters = tok.iter().take_while(|b| b.is_ascii_lowercase()).count();
+    let rest = &tok[letters..];
+    (1..=2).contains(&letters)
+        && (1..=2).contains(&rest.len())
+        && rest[0].is_ascii_digit()
+        && rest[1..].iter().all(u8::is_ascii_alphanumeric)
+}
+
+/// How far back from a postcode the place's name and lines are read.
+const POSTCODE_REACH: usize = 100;
+
+/// A British address that ends in a postcode at the token `start..end`
+/// ("Pen-y-Bryn Farm, Llanfair Caereinion, Powys SY21 0BN", "Unit 4,
+/// Brookfield Business Park, Leeds LS12 6EN"): farms, units and named
+/// houses often have no house number. The span starts after the sentence
+/// break, colon or dash before it, or after "at", "is" or "to" (so the
+/// owner rules read the words before), at most [`POSTCODE_REACH`] bytes
+/// back.
+pub(crate) fn uk_postcode_at(norm: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
+    if !is_outward_code(&norm[start..end]) || norm.get(end) != Some(&b' ') {
+        return None;
+    }
+    let inward = end + 1;
+    let stop = token_end(norm, inward);
+    let code = &norm[inward..stop];
+    if !(code.len() == 3
+        && code[0].is_ascii_digit()
+        && code[1..].iter().all(u8::is_ascii_lowercase))
+    {
+        return None;
+    }
+    if stop < norm.len() && is_word_byte(norm[stop]) {
+        return None;
+    }
+    // A line of the place's name before the code: "Leeds LS12 6EN", not a
+    // bare code ("postcode SN2 8BA").
+    let reach = start.saturating_sub(POSTCODE_REACH);
+    let mut from = reach;
+    let mut i = start;
+    while i > reach {
+        let b = norm[i - 1];
+        if matches!(b, b'.' | b'!' | b'?' | b'\n' | b':' | b';' | b'(' | b'"') {
+            from = i;
+            break;
+        }
+        if i >= reach + 4 && matches!(&norm[i - 4..i], b" at " | b" is " | b" to " | b" - ") {
+            from = i;
+            break;
+        }
+        i -= 1;
+    }
+    while from < start && norm[from] == b' ' {
+        from += 1;
+    }
+    (from + 3 < start).then_some((from, stop))
+}
+
 /// The start of a unit number right before `/` at `start` ("3/22"): one
 /// to four digits after a space or the start, not part of a date or a
 /// fraction ("3/22/2024" has its own slash after).
@@ -200,8 +260,9 @@ fn street_from(
                 .chars()
                 .next()
                 .is_some_and(char::is_uppercase);
-        // "1585 Broadway": a street named without a suffix.
-        let whole = names == 0
+        // "1585 Broadway", "901 N Broadway": a street named without a
+        // suffix, after a compass letter at most.
+        let whole = (names == 0 || (names == 1 && first_name.is_some_and(is_compass)))
             && SUFFIXLESS_STREETS.contains(&w)
             && text[orig_at(ws)..]
                 .chars()
@@ -237,6 +298,14 @@ fn street_from(
         pos = we;
     }
     None
+}
+
+/// A compass word before a street's name ("N Broadway", "West Broadway").
+fn is_compass(w: &[u8]) -> bool {
+    matches!(
+        w,
+        b"n" | b"s" | b"e" | b"w" | b"north" | b"south" | b"east" | b"west"
+    )
 }
 
 /// Streets named without a suffix, counted when capitalised right after a

@@ -778,7 +778,13 @@ fn has_app_cue(c: &Compiled, norm: &[u8], start: usize, end: usize) -> bool {
         return false;
     }
     let to_reader = speaks_to_reader(c, sentence);
-    if !to_reader && app.past.any_in(sentence) {
+    // History is told in the app's own clause: "send the queries on
+    // WhatsApp, it's the number on the invoice I sent" asks.
+    let clause_end = norm[end..e]
+        .iter()
+        .position(|&b| b == b',')
+        .map_or(e, |p| end + p);
+    if !to_reader && app.past.any_in(&norm[s..clause_end]) {
         return false;
     }
     if to_reader || app.acceptances.any_in(sentence) || has_handle(sentence) {
@@ -837,6 +843,9 @@ const JOINS: &[(&[u8], &[u8])] = &[
     (b"invite", b"link"),
     (b"an", b"invite"),
     (b"the", b"invite"),
+    (b"you", b"join"),
+    (b"u", b"join"),
+    (b"join", b"us"),
 ];
 
 /// A [`JOINS`] pair in `window`.

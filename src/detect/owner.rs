@@ -198,6 +198,18 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
     if is_quoted(norm, start) {
         return Owner::Quoted;
     }
+    // "the inspector gave us a number to ring for the follow-up, 312-…":
+    // a number someone else handed the writer, however far back.
+    if !for_address {
+        let before = &norm[start.saturating_sub(160)..start];
+        if GIVEN_NUMBER_FINDER.find_iter(before).any(|m| {
+            !before[m.end()..]
+                .iter()
+                .any(|b| words::SENTENCE_STOPS.contains(b))
+        }) {
+            return Owner::Reported;
+        }
+    }
     let mut back = words_before(norm, start, OWNER_STOPS, OWNER_REACH).peekable();
     let mut nearer: &[u8] = b"";
     let mut n = 0;
@@ -208,6 +220,11 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
             return Owner::History;
         }
         if let Some(o) = possessor(w) {
+            // "my own inbox, not the show's: …": the one it is not.
+            if back.clone().take(2).any(|w| w == b"not") {
+                nearer = w;
+                continue;
+            }
             // "my shop, Tony's Auto, 4400 Route 9": the business's name.
             if c.owner.proxies.contains(o) || (for_address && own_place_before(norm, start)) {
                 return Owner::Writer;
@@ -245,6 +262,10 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
         // legal form right before the address is someone else's.
         if for_address && n == 1 && LEGAL_FORMS.contains(&w) && !writer_in_paragraph(norm, start) {
             return Owner::ThirdParty;
+        }
+        // "a café across from my clinic, …": the writer's own practice.
+        if for_address && OWN_PRACTICES.contains(&w) && matches!(further, b"my" | b"our") {
+            return Owner::Writer;
         }
         if c.owner.third_parties.contains(w) && !(for_address && c.owner.address_offers.any_in(w)) {
             // "the number I gave the bank": the bank was given it; "call
@@ -301,6 +322,18 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
         if OWN.contains(&w) {
             return Owner::Writer;
         }
+        // "it asked me to call 855-…", "the inspector gave us a number to
+        // call, 312-…": a number someone else handed the writer.
+        if !for_address
+            && OWN_OBJECTS.contains(&w)
+            && (GAVE.contains(&further) || (nearer == b"to" && is_past_verb(further)))
+        {
+            return Owner::Reported;
+        }
+        // "the number was 202-…": the number a call or a text came from.
+        if !for_address && n <= 2 && matches!(w, b"was" | b"were") {
+            return Owner::History;
+        }
         if OWN_OBJECTS.contains(&w) && nearer != b"from" && !is_past_verb(further) {
             return Owner::Writer;
         }
@@ -308,6 +341,10 @@ pub(crate) fn owner_of(c: &Compiled, norm: &[u8], start: usize, for_address: boo
     }
     Owner::Writer
 }
+
+/// Third parties' places that are a writer's own after "my" or "our"
+/// ("my clinic", "our hotel").
+const OWN_PRACTICES: &[&[u8]] = &[b"clinic", b"hospital", b"hotel", b"pharmacy"];
 
 /// Legal forms that end a company's name ("Wilson & Harper LLP").
 const LEGAL_FORMS: &[&[u8]] = &[
@@ -367,7 +404,31 @@ fn asked_to_call_writer<'a>(back: impl Iterator<Item = &'a [u8]>) -> bool {
 const DOCUMENTS: &[&[u8]] = &[b"letter", b"letters", b"notice", b"notices"];
 
 /// Verbs of an instruction read out ("the notice says to call …").
-const SAYS: &[&[u8]] = &[b"says", b"said", b"say", b"states", b"instructs"];
+const SAYS: &[&[u8]] = &[
+    b"says",
+    b"said",
+    b"say",
+    b"states",
+    b"instructs",
+    b"dice",
+    b"dicen",
+    b"diz",
+    b"dizem",
+];
+
+/// Someone else handing the writer a number ("gave us a number to call").
+const GIVEN_NUMBERS: &[&[u8]] = &[
+    b"gave us a number",
+    b"gave me a number",
+    b"gave us the number",
+    b"gave me the number",
+    b"gave us this number",
+    b"gave me this number",
+];
+
+/// [`GIVEN_NUMBERS`] as one automaton.
+static GIVEN_NUMBER_FINDER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(GIVEN_NUMBERS).expect("the phrases compile"));
 
 /// Verbs of giving a detail to someone ("the number I gave the bank").
 const GAVE: &[&[u8]] = &[b"gave", b"given", b"told", b"showed"];
@@ -556,7 +617,7 @@ fn offered_to_third_party(c: &Compiled, window: &[u8], q: usize) -> bool {
 /// there", "please courier it to my cousin's").
 const TO_READER: &[&[u8]] = &[
     b"you", b"your", b"u", b"please", b"pls", b"plz", b"vous", b"votre", b"usted", b"ustedes",
-    b"ihnen", b"bitte",
+    b"ihnen", b"bitte", b"you're", b"you'll", b"you'd",
 ];
 
 /// The sentence of a street address and the next: where it is handed to
@@ -615,8 +676,10 @@ pub(crate) fn is_evidence(
         }
         Category::Address => {
             let owner = owner_of(c, norm, start, true);
-            let handed =
-                owner == Owner::ThirdParty && to_reader_in(handed_window(norm, start, end));
+            let handed = owner == Owner::ThirdParty && {
+                let window = handed_window(norm, start, end);
+                to_reader_in(window) && !FORMS_FINDER.is_match(window)
+            };
             (owner == Owner::Writer || handed)
                 && !address_in_bookkeeping_sense(c, norm, start, end)
                 && address_offered(c, norm, start, end)
@@ -721,6 +784,17 @@ const HAND_OFFS: &[&[u8]] = &[
     b"private e-mail",
     b"personal email",
     b"personal e-mail",
+    // Copied in or written to ("please copy her on the payroll mail",
+    // "correspond with his wife", "his own email", "telephone him at home").
+    b"copy her",
+    b"copy him",
+    b"cc her",
+    b"cc him",
+    b"correspond with",
+    b"his own",
+    b"her own",
+    b"telephone him",
+    b"telephone her ",
 ];
 
 /// Someone else's personal (freemail) address handed to the reader with
@@ -734,7 +808,13 @@ fn email_handed_over(c: &Compiled, norm: &[u8], start: usize, end: usize) -> boo
         .freemail
         .iter()
         .any(|f| domain.eq_ignore_ascii_case(f.as_bytes()));
-    freemail && handed_over(c, norm, start, end, &[])
+    // An inbox called someone's own ("her personal email is …", "at his own
+    // email, …") is a person's whatever its domain.
+    let called_personal = || {
+        words_before(norm, start, OWNER_STOPS, OWNER_REACH)
+            .any(|w| matches!(w, b"personal" | b"private" | b"own"))
+    };
+    (freemail || called_personal()) && handed_over(c, norm, start, end, &[])
 }
 
 /// Words that make a handed-over number a personal line to use directly
@@ -747,6 +827,7 @@ const PERSONAL_LINE: &[&[u8]] = &[
     b"personal",
     b"private",
     b"straight",
+    b"home",
 ];
 
 /// Someone else's personal number handed to the reader to deal with them
@@ -799,8 +880,43 @@ fn address_in_bookkeeping_sense(c: &Compiled, norm: &[u8], start: usize, end: us
     if invites_a_visit(&norm[s..end]) {
         return c.address_vetoes.any_in(&norm[s..start]);
     }
-    c.address_vetoes.any_in(&norm[s..e])
+    if c.address_vetoes.any_in(&norm[s..e]) {
+        return true;
+    }
+    // The writer's own new address given to be put on the return or the
+    // file ("new address is …. The home office is here too. Please update
+    // it on my return", "I had my address on file as …"): the next two
+    // sentences may ask.
+    let mut to = e;
+    for _ in 0..2 {
+        let next = (to + 1).min(norm.len());
+        to = to.max(words::sentence(norm, next, next, 160).1);
+    }
+    RECORDS_FINDER.is_match(&norm[s..to])
 }
+
+/// [`RECORDS_UPDATES`] as one automaton.
+static RECORDS_FINDER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(RECORDS_UPDATES).expect("the phrases compile"));
+
+/// [`THIRD_PARTY_FORMS`] as one automaton.
+static FORMS_FINDER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(THIRD_PARTY_FORMS).expect("the phrases compile"));
+
+/// Phrases that put an address on the return or the file, not to use.
+const RECORDS_UPDATES: &[&[u8]] = &[
+    b"on my return",
+    b"on the return",
+    b"on our return",
+    b"business return",
+    b"on file",
+    b"my file",
+    b"our file",
+];
+
+/// Forms a third party's address is given for, not to be used by the
+/// reader ("his home address for the W-4 is …").
+const THIRD_PARTY_FORMS: &[&[u8]] = &[b"w-4", b"w-9", b"i-9", b"1099"];
 
 /// Two-word invitations to come to a place.
 const VISITS: &[(&[u8], &[u8])] = &[

@@ -613,17 +613,17 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "signal_app",
             "messaging",
-            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us|you|u)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b|\bsignal\s+me\s*(?::|\+|\d|(?:at|on|if|when|instead|please|pls|there)\b)|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bsignal\b|\bsignal\s*[,:-]?\s*same\s+(?:as\s+my\s+(?:cell|phone|mobile|number)|number)\b",
+            r"\b(?:on|via|over|through|use|using|download|install|have|got)\s+\bsignal(?:\s+(?:app|messenger|at|me|or|and|too|instead|please|if|so|since|because|about|for|with|then|later|tonight|tomorrow|today|now)\b|\s*[,.!?:;)]|\s*$)|\bsignal\s+(?:app|messenger|number|handle|username|chat)\b|\b(?:message|msg|text|ping|reach|contact|add|find|call|hit)\s+(?:me|us|you|u)\s+(?:up\s+)?(?:on|via|over|through)\s+\bsignal\b|\b(?:whatsapp|telegram|imessage|sms|viber|wechat)\s*(?:,|/|or|and)\s*\bsignal\b|\bsignal\s*(?:,|/|or|and)\s*(?:whatsapp|telegram|imessage|sms|viber|wechat)\b|\bor\s+\bsignal\s*(?:\(|,|$)|\b(?:talk|chat|speak|continue|switch|move|jump)\s+(?:on|to|over|via)\s+\bsignal\b|\bsignal\s+(?:would|will|might)\s+be\s+(?:better|easier|best|faster|safer|quicker|simpler)\b|\b(?:to|on)\s+my\s+\bsignal\b|\bsignal\s+me\s*(?::|\+|\d|(?:at|on|if|when|instead|please|pls|there)\b)|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bsignal\b|\bsignal\s*[,:-]?\s*same\s+(?:as\s+my\s+(?:cell|phone|mobile|number)|number)\b|\bsignal\s+works\b[^.!?\n]{0,40}\bsame\s+(?:number|cell|mobile|phone)\b",
         ),
         pattern(
             "slack_dm",
             "messaging",
-            r"\bslack\s+(?:dm|dms|me|message|handle|username|connect)\b|\bslack\s+(?:channel|group)\s+with\s+(?:you|your)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b|\b(?:add|invite)\s+(?:you|u)\s+(?:to|on|in|into)\s+(?:our|my|the)\s+(?:[a-z]+\s+)?\bslack\b|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bslack\b",
+            r"\bslack\s+(?:dm|dms|me|message|handle|username|connect)\b|\bslack\s+(?:channel|group)\s+with\s+(?:you|your)\b|\b(?:on|via|over|through)\s+\bslack(?:\s+(?:at|instead|or|and|too|please|dm)\b|\s*[,.!?:;)]|\s*$)|\b(?:dm|message|msg|ping)\s+me\s+on\s+\bslack\b|\b(?:add|invite)\s+(?:you|u)\s+(?:to|on|in|into)\s+(?:our|my|the)\s+(?:[a-z]+\s+)?\bslack\b|\b(?:move|take|switch|continue|shift|bring)\s+(?:this|it|things|that|the\s+(?:conversation|chat|thread))\s+(?:on|to|over|onto)\s+\bslack\b|\bslack\b[^.!?\n]{0,80}[.!?]\s+[^.!?\n]{0,40}\b(?:invite|add)\s+(?:you|u)\b",
         ),
         pattern(
             "social_dm",
             "messaging",
-            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\b(?:continue|talk|chat)\s+(?:on|over|via)\s+(?:facebook\s+)?messenger\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)|\bmy\s+(?:snap|snapchat|insta|instagram)\s+(?:is|handle\s+is|name\s+is|:)\s*@?[a-z0-9_][a-z0-9_.]{2,}\s*(?:[,.!?;)]|$)|\b(?:continue|move|take|switch)\s+(?:this|it|things|the\s+conversation|the\s+chat)\s+(?:on|to|over\s+to|onto)\s+(?:facebook\s+)?(?:messenger|instagram)\b",
+            r"\b(?:add|message|msg|dm|pm|ping|find|follow|reach|contact|hit)\s+me\s+(?:up\s+)?(?:on|via|at|through)\s+(?:instagram|insta|facebook|linkedin|twitter|tiktok|line|messenger|teams|zoom|snapchat|snap)\b|\b(?:facebook|instagram|insta|twitter|linkedin)\s+(?:messenger|dm|dms|message|inbox)\b|\b(?:fb|ig)\s+(?:messenger|inbox)\b|\b(?:continue|talk|chat)\s+(?:on|over|via)\s+(?:facebook\s+)?messenger\b|\bdo\s+(?:this|it|that)\s+(?:over|on|via)\s+(?:fb\s+|facebook\s+)?messenger\b|\bline\s+app\b|\b(?:snap|insta)\s+me\s*(?:[?!]|$|\s+(?:up|on|there|instead|pls|please)\b)|\bmy\s+(?:snap|snapchat|insta|instagram)\s+(?:is|handle\s+is|name\s+is|:)\s*@?[a-z0-9_][a-z0-9_.]{2,}\s*(?:[,.!?;)]|$)|\b(?:continue|move|take|switch)\s+(?:this|it|things|the\s+conversation|the\s+chat)\s+(?:on|to|over\s+to|onto)\s+(?:facebook\s+)?(?:messenger|instagram)\b",
         ),
         pattern(
             "line_app",
@@ -633,7 +633,7 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
         pattern(
             "teams_chat",
             "messaging",
-            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:an?\s+)?(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\bjoin\s+(?:our|my|the)\s+(?:ms\s+|microsoft\s+)?\bteams\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)|\bteams\s+(?:works|would\s+work|is\s+(?:fine|ok|okay|easier|better))\s+(?:for\s+(?:me|us)|too|as\s+well)\b",
+            r"\b(?:take|move|switch|continue|talk|chat|jump|hop|ping|message|msg|reach|find|add)\b[^.!?\n]{0,20}\b(?:on|to|over|via|in|into)\s+(?:an?\s+)?(?:ms\s+|microsoft\s+)?\bteams\b|\bteams\s+(?:chat|invite|message|dm)\b|\bjoin\s+(?:our|my|the)\s+(?:ms\s+|microsoft\s+)?\bteams\b|\b(?:to|you|u)\s+use\s+(?:ms\s+|microsoft\s+)?\bteams\s+with\s+(?:us|me)\b|\b(?:on|via|over)\s+\bteams\s*(?:[,!?:;)]|\s+(?:instead|too|please|pls|if)\b|\s*$)|\bteams\s+(?:works|would\s+work|is\s+(?:fine|ok|okay|easier|better))\s+(?:for\s+(?:me|us)|too|as\s+well)\b",
         ),
         pattern(
             "messaging_link",
@@ -739,6 +739,11 @@ pub(crate) fn default_patterns() -> Vec<PatternRule> {
             "cash_instead_of_invoice",
             "payment",
             r"\b(?:don'?t\s+bother|no\s+need\s+to|skip)\s+(?:billing|invoicing|(?:bill|invoice)\s+(?:us|me)|send(?:ing)?\s+(?:an?\s+|the\s+)?(?:invoice|bill))\b[^\n]{0,120}?(?:\bcash\s*,|\bcash\s+in\s+an?\b|\ban?\s+envelope\b|\ben\s+efectivo\b)|\bpagar\s+en\s+efectivo\s+en\s+(?:lugar|vez)\s+de\b|\bno\s+se\s+preocupe\s+por\s+la\s+factura\b[^\n]{0,120}?\befectivo\b|\b(?:le|te|les)\s+(?:pago|pagaria|puedo\s+pagar|doy|entrego)\s+(?:todo\s+)?(?:en\s+)?efectivo\b|\bvous\s+(?:paie|paye|payer|donne|donner|regle|regler)\s+(?:en\s+direct|directement|(?:en\s+)?(?:especes|liquide|cash))\b",
+        ),
+        pattern(
+            "payment_in_kind",
+            "payment",
+            r"\b(?:in\s+lieu\s+of|instead\s+of)\s+(?:the|this|your|our|my|this\s+[a-z]+'?s?)\s+(?:[a-z']+\s+)?(?:invoice|bill|fees?)\b[^.!?\n]{0,60}?\bwould\s+you\s+(?:accept|take|consider)\b|\bwould\s+you\s+(?:accept|take|consider)\b[^.!?\n]{0,80}?\b(?:in\s+lieu\s+of|instead\s+of\s+(?:the|this|your|our|my|this\s+[a-z]+'?s?)\s+(?:[a-z']+\s+)?(?:invoice|bill|fees?)|in\s+(?:part\s+)?payment|as\s+payment)\b|\bsettle\s+(?:the\s+rest|it|the\s+balance)\s+direct(?:ly)?\s+with\s+(?:you|u)\b",
         ),
         pattern(
             "settle_between_us",

@@ -213,6 +213,19 @@ fn structured<'c>(
                         address::street_at(c, text, |i| nmap.original_offset(text, i), norm, s, e)
                 {
                     out.push(street_hit(span));
+                } else if rules.address
+                    && let Some((from, to)) = address::uk_postcode_at(norm, s, e)
+                    && !out
+                        .last()
+                        .is_some_and(|h| h.category == Category::Address && h.end + 80 > s)
+                {
+                    out.push(hit(
+                        Category::Address,
+                        "address.postcode",
+                        from,
+                        to,
+                        Source::Structured,
+                    ));
                 }
             }
             Event::NumberWord(s) => {
@@ -1698,6 +1711,156 @@ mod tests {
             ),
             (
                 "A los meseros les pago en efectivo cada semana.",
+                Payment,
+                false,
+            ),
+        ];
+        assert_rows(rows);
+    }
+
+    #[test]
+    fn wordings_the_fifteenth_and_sixteenth_batches_taught_count_and_their_innocent_shapes_do_not()
+    {
+        use Category::{Address, Email, Messaging, Payment, Phone};
+        let rows: &[(&str, Category, bool)] = &[
+            // A number someone else gave the writer ("the number was", "asked
+            // me to call", "gave us a number", Portuguese "dizem para
+            // ligar"); a number handed over "at home".
+            (
+                "I got a text saying I owe a toll. The number was 415-555-0190. Scam?",
+                Phone,
+                false,
+            ),
+            (
+                "Someone claiming to be HMRC asked me to call 0203 555 0168 about a penalty.",
+                Phone,
+                false,
+            ),
+            (
+                "The inspector gave us a number to ring, 312-555-0172. Is his fee deductible?",
+                Phone,
+                false,
+            ),
+            ("Eles dizem para ligar no 617-555-0133.", Phone, false),
+            (
+                "He asked if someone could telephone him at home on 0161 555 0783.",
+                Phone,
+                true,
+            ),
+            // Someone's inbox to copy in or write to, their own or personal
+            // one whatever the domain; "not the firm's" names the other one.
+            (
+                "Lauren's email is lauren.pike.pm@gmail.com, please cc her on the reports.",
+                Email,
+                true,
+            ),
+            (
+                "Please correspond with her husband, he keeps the receipts: mick.oc@outlook.com.",
+                Email,
+                true,
+            ),
+            (
+                "Our chair would like it first. Her personal email is noma.k@telkomsa.net.",
+                Email,
+                true,
+            ),
+            (
+                "Please write to me on my own inbox, not the firm's: g.mbeki.home@gmail.com.",
+                Email,
+                true,
+            ),
+            // A British address that ends in a postcode, with no house
+            // number; the writer's own clinic; "N Broadway"; a place the
+            // reader is welcome to collect from.
+            (
+                "We're at Hollybank Farm, Church Lane, Little Milton, Oxford OX44 7QB. Come by any day.",
+                Address,
+                true,
+            ),
+            (
+                "The wholesaler's statement gives Unit 9, Riverside Trading Estate, Bristol BS2 0SP.",
+                Address,
+                false,
+            ),
+            (
+                "Can we meet? There's a coffee shop next to my clinic, Bean There, on 22 Wharf Street.",
+                Address,
+                true,
+            ),
+            (
+                "Mail should come to me there: c/o Foundry Cowork, 120 W Broadway, Suite 4, Tucson.",
+                Address,
+                true,
+            ),
+            (
+                "He says you're welcome to collect them from his house, 415 Juniper Drive, Athens.",
+                Address,
+                true,
+            ),
+            // The writer's own new address to be put on the return or the
+            // file; a new hire's for the W-4.
+            (
+                "My new address is 48 Larch Avenue, Hamilton. The office is here too. Please put it on my return.",
+                Address,
+                false,
+            ),
+            (
+                "His home address for the W-4 is 902 Linden Street, Dayton OH 45402.",
+                Address,
+                false,
+            ),
+            // Asked into a group or a workspace on the app, or to use it
+            // with the writer; a request whose last clause tells history.
+            (
+                "We're all in a WhatsApp group for the rentals. Would you join it?",
+                Messaging,
+                true,
+            ),
+            (
+                "Please send the payroll questions on WhatsApp, it's the mobile on the letter I sent.",
+                Messaging,
+                true,
+            ),
+            (
+                "We set up a Slack for the restaurant. I'd be glad to invite you too.",
+                Messaging,
+                true,
+            ),
+            (
+                "We set up a Slack for the kitchen team; is the subscription an expense?",
+                Messaging,
+                false,
+            ),
+            ("can we just do this over messenger?", Messaging, true),
+            (
+                "The partners would like to use Teams with us rather than the portal.",
+                Messaging,
+                true,
+            ),
+            (
+                "Signal works on the ship's wifi, same number as on my file.",
+                Messaging,
+                true,
+            ),
+            (
+                "The card machine keeps losing signal; it works on the wifi, same as the till.",
+                Messaging,
+                false,
+            ),
+            // Something offered in kind instead of the invoice, the rest
+            // settled directly.
+            (
+                "In lieu of this year's invoice, would you accept a weekend at our lodge?",
+                Payment,
+                true,
+            ),
+            (
+                "Would you take a case of our wine in part payment this quarter?",
+                Payment,
+                true,
+            ),
+            (
+                "The tenants want to settle the rest of the deposit with the letting agent.",
                 Payment,
                 false,
             ),

@@ -234,16 +234,15 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch. It holds none now: these floors are those of the last two
-/// batches, the fifteenth and the sixteenth (typical client mail by two
-/// writers at once, 500 messages, tuned since), first measured with the
-/// rules tuned on the thirteenth and fourteenth: overall precision 0.905
-/// and recall 0.859, the flag's 0.909 and 0.859, 19 of 220 hard negatives
-/// (8.6 %), rounded down (the alarm rate up).
+/// batch: now the seventeenth and the eighteenth (typical client mail by
+/// two writers at once, 500 messages), first measured with the rules
+/// tuned on the fifteenth and sixteenth: overall precision 0.903 and
+/// recall 0.802, the flag's 0.913 and 0.809, 17 of 220 hard negatives
+/// (7.7 %), rounded down (the alarm rate up).
 const HELD_OUT_FLOORS: Floors = Floors {
     precision: 0.90,
-    recall: 0.85,
-    hard_alarm_rate: 0.09,
+    recall: 0.80,
+    hard_alarm_rate: 0.08,
 };
 
 fn assert_floors(name: &str, r: &Report, f: &Floors) {

@@ -850,12 +850,7 @@ const JOINS: &[(&[u8], &[u8])] = &[
 
 /// A [`JOINS`] pair in `window`.
 fn asks_reader_to_join(window: &[u8]) -> bool {
-    let mut prev: &[u8] = b"";
-    words::words_in(window).any(|w| {
-        let hit = JOINS.iter().any(|&(a, b)| a == prev && b == w);
-        prev = w;
-        hit
-    })
+    words::has_word_pair(window, JOINS)
 }
 
 /// Words that point back at a place named just before ("ping me there").

@@ -937,12 +937,7 @@ const VISITS: &[(&[u8], &[u8])] = &[
 
 /// An invitation to come over in `window` ("swing by", "come out").
 fn invites_a_visit(window: &[u8]) -> bool {
-    let mut prev: &[u8] = b"";
-    words::words_in(window).any(|w| {
-        let hit = VISITS.iter().any(|&(a, b)| a == prev && b == w);
-        prev = w;
-        hit
-    })
+    words::has_word_pair(window, VISITS)
 }
 
 /// Words of the customer's own: a number near one is theirs.

@@ -313,6 +313,17 @@ pub(crate) fn words_in(window: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|w| !w.is_empty())
 }
 
+/// Whether the two words of one of `pairs` stand side by side, in that
+/// order, in `window` ("come over", "add you").
+pub(crate) fn has_word_pair(window: &[u8], pairs: &[(&[u8], &[u8])]) -> bool {
+    let mut prev: &[u8] = b"";
+    words_in(window).any(|w| {
+        let hit = pairs.iter().any(|&(a, b)| a == prev && b == w);
+        prev = w;
+        hit
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,7 +103,7 @@ fn evaluate(name: &str, cases: &[Case], show_misses: bool) -> Report {
         };
         let verdict = detector.scan_message(&case.body, &ctx);
         let got: BTreeSet<Category> = if verdict.flagged {
-            verdict.hits.iter().map(|h| h.category).collect()
+            verdict.categories().into_iter().collect()
         } else {
             BTreeSet::new()
         };
@@ -137,7 +137,10 @@ fn evaluate(name: &str, cases: &[Case], show_misses: bool) -> Report {
             let hits: Vec<String> = verdict
                 .hits
                 .iter()
-                .map(|h| format!("{}:{}={:?}", h.category.as_str(), h.rule, h.text))
+                .map(|h| {
+                    let listed = if h.weight == 0 { " (weight 0)" } else { "" };
+                    format!("{}:{}={:?}{listed}", h.category.as_str(), h.rule, h.text)
+                })
                 .collect();
             misses.push(format!(
                 "  {} {}: expected {:?}, got {:?} {}",
@@ -234,15 +237,15 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch: now the seventeenth and the eighteenth (typical client mail by
-/// two writers at once, 500 messages), first measured with the rules
-/// tuned on the fifteenth and sixteenth: overall precision 0.903 and
-/// recall 0.802, the flag's 0.913 and 0.809, 17 of 220 hard negatives
-/// (7.7 %), rounded down (the alarm rate up).
+/// batch: now the seventeenth to the twentieth (typical client mail by
+/// four writers, 1,000 messages), measured with the rules and the model
+/// trained on the tuned part: overall precision 0.982 and recall 0.949,
+/// the flag's 0.988 and 0.948, 5 of 440 hard negatives (1.1 %), rounded
+/// down (the alarm rate up).
 const HELD_OUT_FLOORS: Floors = Floors {
-    precision: 0.90,
-    recall: 0.80,
-    hard_alarm_rate: 0.08,
+    precision: 0.97,
+    recall: 0.94,
+    hard_alarm_rate: 0.02,
 };
 
 fn assert_floors(name: &str, r: &Report, f: &Floors) {

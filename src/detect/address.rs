@@ -359,7 +359,7 @@ mod tests {
     /// The addresses found in `text`, offered to the reader ("mail it to"),
     /// so the owner rules (see `owner.rs`) let every parsed address count.
     fn addresses(text: &str) -> Vec<String> {
-        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");
         let offered = format!("Please mail it to me here. {text}");
         d.scan(&offered, &ScanContext::default())
             .hits
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn the_platform_address_is_not_evidence() {
-        let mut cfg = DetectorConfig::default();
+        let mut cfg = crate::detect::rules_only();
         cfg.allow.platform_addresses = vec!["1200 Market Street, Suite 400".into()];
         let d = Detector::new(&cfg).expect("compiles");
         assert!(

@@ -101,6 +101,7 @@ impl Default for DetectorConfig {
             app_mentions: AppMentions::default(),
             context: Context::default(),
             patterns: patterns::default_patterns(),
+            model: super::model::ModelSettings::default(),
             actions: Actions::default(),
         }
     }

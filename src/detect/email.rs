@@ -690,7 +690,7 @@ mod tests {
 
     #[test]
     fn freemail_counts_double_and_own_addresses_do_not_count() {
-        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let d = Detector::new(&crate::detect::rules_only()).expect("compiles");
         let v = d.scan("write to jo.smith@gmail.com", &ScanContext::default());
         assert_eq!(v.hits.len(), 1);
         assert_eq!(v.hits[0].category, Category::Email);
@@ -719,7 +719,7 @@ mod tests {
     }
     #[test]
     fn an_address_spelled_out_one_character_at_a_time_is_read() {
-        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let d = Detector::new(&crate::detect::rules_only()).expect("compiles");
         let t = "my email is m a r k l e e 8 8 @ y a h o o . c o m thanks";
         let v = d.scan(t, &ScanContext::default());
         let e: Vec<&str> = v

@@ -1450,7 +1450,7 @@ mod tests {
     use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
 
     fn rules_for(text: &str) -> Vec<(Category, String, String)> {
-        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");
         d.scan(text, &ScanContext::default())
             .hits
             .into_iter()

@@ -71,6 +71,7 @@ pub mod checksums;
 mod defaults;
 mod email;
 mod keywords;
+pub mod model;
 mod money;
 mod normalize;
 mod owner;
@@ -81,6 +82,8 @@ mod scan;
 pub mod table;
 mod words;
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Priority;
@@ -89,7 +92,7 @@ pub use quote::{new_text, new_text_ranges};
 
 /// Bumped when the scanning code changes what it finds for the same
 /// configuration; part of [`Detector::version`].
-pub const ENGINE_VERSION: u32 = 14;
+pub const ENGINE_VERSION: u32 = 15;
 
 /// What kind of off-platform evidence a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -148,12 +151,14 @@ pub struct Hit {
     pub start: usize,
     /// Byte offset just past the span's end in the scanned text.
     pub end: usize,
-    /// How much evidence this is (1; 2 for a freemail address).
+    /// How much evidence this is (1; 2 for a freemail address; 0 when the
+    /// model judged the message or the category no evidence: listed, not
+    /// counted).
     pub weight: u32,
 }
 
 /// The detector's answer for one text.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Verdict {
     /// Every hit, ordered by position.
     pub hits: Vec<Hit>,
@@ -161,14 +166,18 @@ pub struct Verdict {
     pub score: u32,
     /// True when `score` reaches [`DetectorConfig::min_score`].
     pub flagged: bool,
+    /// The model's probabilities, when `[detector.model]` is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<model::Scores>,
 }
 
 impl Verdict {
-    /// The distinct categories of the hits, in [`Category::ALL`] order.
+    /// The distinct categories of the hits that count (weight above 0),
+    /// in [`Category::ALL`] order.
     pub fn categories(&self) -> Vec<Category> {
         Category::ALL
             .into_iter()
-            .filter(|c| self.hits.iter().any(|h| h.category == *c))
+            .filter(|c| self.hits.iter().any(|h| h.category == *c && h.weight > 0))
             .collect()
     }
 }
@@ -283,6 +292,8 @@ pub struct Detector {
     compiled: patterns::Compiled,
     version: String,
     min_score: u32,
+    /// The model and how it combines with the rules; `None` when disabled.
+    model: Option<(&'static model::Model, model::ModelSettings)>,
 }
 
 impl Detector {
@@ -298,6 +309,10 @@ impl Detector {
             compiled: patterns::Compiled::new(cfg)?,
             version: version_of(cfg),
             min_score: cfg.min_score,
+            model: cfg
+                .model
+                .enabled
+                .then(|| (model::Model::builtin(), cfg.model.clone())),
         })
     }
 
@@ -305,12 +320,7 @@ impl Detector {
     /// Offsets in the hits are byte offsets into `text`.
     pub fn scan(&self, text: &str, ctx: &ScanContext<'_>) -> Verdict {
         let hits = scan::scan(&self.compiled, text, ctx);
-        let score = hits.iter().map(|h| h.weight).sum();
-        Verdict {
-            flagged: !hits.is_empty() && score >= self.min_score,
-            hits,
-            score,
-        }
+        self.judge(text, &[0..text.len()], hits)
     }
 
     /// Scan a whole message body, skipping quoted text (see [`quote`]).
@@ -318,7 +328,7 @@ impl Detector {
     pub fn scan_message(&self, body: &str, ctx: &ScanContext<'_>) -> Verdict {
         let ranges = quote::new_text_ranges(body);
         let mut hits = Vec::new();
-        for r in ranges {
+        for r in &ranges {
             let mut part = scan::scan(&self.compiled, &body[r.clone()], ctx);
             for h in &mut part {
                 h.start += r.start;
@@ -326,11 +336,53 @@ impl Detector {
             }
             hits.append(&mut part);
         }
+        self.judge(body, &ranges, hits)
+    }
+
+    /// The verdict on the rules' `hits` in `parts` of `text`, with the
+    /// model's judgement when it is enabled: below `min_flag` no hit
+    /// counts; a hit whose category is below `min_keep` does not count; a
+    /// category at `min_alone` with no counting hit gets one from the
+    /// model, spanning the sentence that weighed most for it.
+    fn judge(&self, text: &str, parts: &[Range<usize>], mut hits: Vec<Hit>) -> Verdict {
+        let mut scores = None;
+        if let Some((m, set)) = &self.model {
+            let s = m.score(text, parts);
+            let evidence = s.flag >= set.min_flag;
+            for h in &mut hits {
+                if !evidence || s.of(h.category) < set.min_keep {
+                    h.weight = 0;
+                }
+            }
+            if evidence {
+                for c in Category::ALL {
+                    let counted = hits.iter().any(|h| h.category == c && h.weight > 0);
+                    if counted || s.of(c) < set.min_alone {
+                        continue;
+                    }
+                    let span = m
+                        .strongest_sentence(text, parts, c)
+                        .or_else(|| parts.first().cloned())
+                        .unwrap_or(0..0);
+                    hits.push(Hit {
+                        category: c,
+                        rule: format!("model.{}", c.as_str()),
+                        text: text[span.clone()].to_owned(),
+                        start: span.start,
+                        end: span.end,
+                        weight: 1,
+                    });
+                }
+                hits.sort_by_key(|h| (h.start, h.end));
+            }
+            scores = Some(s);
+        }
         let score = hits.iter().map(|h| h.weight).sum();
         Verdict {
-            flagged: !hits.is_empty() && score >= self.min_score,
+            flagged: score > 0 && score >= self.min_score,
             hits,
             score,
+            model: scores,
         }
     }
 
@@ -340,6 +392,15 @@ impl Detector {
     pub fn version(&self) -> &str {
         &self.version
     }
+}
+
+/// The default configuration with the model off: what the rules' own
+/// tests scan with.
+#[cfg(test)]
+pub(crate) fn rules_only() -> DetectorConfig {
+    let mut cfg = DetectorConfig::default();
+    cfg.model.enabled = false;
+    cfg
 }
 
 fn version_of(cfg: &DetectorConfig) -> String {
@@ -356,6 +417,8 @@ fn version_of(cfg: &DetectorConfig) -> String {
         &cfg.app_mentions,
         &cfg.context,
         &cfg.patterns,
+        &cfg.model,
+        cfg.model.enabled.then(model::builtin_digest),
     ))
     .unwrap_or_default();
     let digest = Sha256::digest(relevant.as_bytes());
@@ -401,6 +464,8 @@ pub struct DetectorConfig {
     pub context: Context,
     /// Extra regexes over the normalised (lower-case) text.
     pub patterns: Vec<PatternRule>,
+    /// How the learned model combines with the rules (`[detector.model]`).
+    pub model: model::ModelSettings,
     /// What happens on a hit (carried out by the pipeline).
     pub actions: Actions,
 }
@@ -687,6 +752,88 @@ mod tests {
             ..DetectorConfig::default()
         };
         assert!(in_scope(&cfg, "sales", "Bug", "Closed"));
+    }
+
+    /// A detector with the default rules and `weights` as its model.
+    fn with_weights(weights: &str) -> Detector {
+        let mut d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        let m: &'static model::Model =
+            Box::leak(Box::new(model::Model::parse(weights).expect("parses")));
+        d.model = Some((m, model::ModelSettings::default()));
+        d
+    }
+
+    // Bias of every output, then a feature that makes a message evidence
+    // of payment, and one that speaks against phone evidence.
+    const WEIGHTS: &str = "bias\t0\t0\t0\t0\t0\t0\n\
+        frobnicate\t9\t-9\t-9\t-9\t-9\t9\n\
+        sheriff\t0\t-20\t0\t0\t0\t0\n\
+        gossip\t-20\t0\t0\t0\t0\t0\n";
+
+    #[test]
+    fn the_model_alone_makes_a_hit_on_the_sentence_that_weighs_most() {
+        let d = with_weights(WEIGHTS);
+        let text = "Thanks for the reminder.\nI will frobnicate the fee to you.";
+        let v = d.scan_message(text, &ScanContext::default());
+        assert!(v.flagged, "{v:?}");
+        assert_eq!(v.categories(), [Category::Payment]);
+        let h = &v.hits[0];
+        assert_eq!((h.rule.as_str(), h.weight), ("model.payment", 1));
+        assert_eq!(h.text, "I will frobnicate the fee to you.");
+        assert_eq!(&text[h.start..h.end], h.text);
+        let s = v.model.expect("scores");
+        assert!(s.flag > 0.8 && s.of(Category::Payment) > 0.8 && s.of(Category::Phone) < 0.5);
+    }
+
+    #[test]
+    fn a_rule_hit_of_a_category_the_model_rules_out_is_listed_not_counted() {
+        let d = with_weights(WEIGHTS);
+        // The rules find the number; the model's phone probability is
+        // about 0 with "sheriff", 0.5 without.
+        let ctx = ScanContext::default();
+        let kept = d.scan_message("Call me at (415) 555-0134 tonight.", &ctx);
+        assert!(
+            kept.flagged && kept.categories() == [Category::Phone],
+            "{kept:?}"
+        );
+        let v = d.scan_message("Call the sheriff at (415) 555-0134 tonight.", &ctx);
+        assert!(!v.flagged, "{v:?}");
+        assert!(
+            v.hits
+                .iter()
+                .any(|h| h.category == Category::Phone && h.weight == 0)
+        );
+        assert_eq!((v.score, v.categories()), (0, vec![]));
+    }
+
+    #[test]
+    fn below_min_flag_nothing_counts() {
+        let d = with_weights(WEIGHTS);
+        let v = d.scan_message(
+            "Just gossip: text me at (415) 555-0134.",
+            &ScanContext::default(),
+        );
+        assert!(!v.flagged && v.score == 0 && !v.hits.is_empty(), "{v:?}");
+        assert!(v.hits.iter().all(|h| h.weight == 0));
+    }
+
+    #[test]
+    fn with_the_model_off_the_rules_decide_alone() {
+        let d = Detector::new(&rules_only()).expect("compiles");
+        let v = d.scan_message(
+            "Just gossip: text me at (415) 555-0134.",
+            &ScanContext::default(),
+        );
+        assert!(v.flagged && v.model.is_none(), "{v:?}");
+        let v = d.scan_message("I will frobnicate the fee to you.", &ScanContext::default());
+        assert!(!v.flagged && v.hits.is_empty());
+        assert_ne!(
+            Detector::new(&rules_only()).expect("compiles").version(),
+            Detector::new(&DetectorConfig::default())
+                .expect("compiles")
+                .version(),
+            "turning the model off changes what a scan finds"
+        );
     }
 
     #[test]

@@ -181,7 +181,7 @@ mod tests {
     use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
 
     fn payment_rules(text: &str) -> Vec<(String, String)> {
-        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");
         d.scan(text, &ScanContext::default())
             .hits
             .into_iter()

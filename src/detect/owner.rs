@@ -1061,7 +1061,7 @@ mod tests {
     use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
 
     fn has(text: &str, cat: Category) -> bool {
-        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");
         d.scan(text, &ScanContext::default())
             .hits
             .iter()

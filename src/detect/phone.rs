@@ -471,7 +471,7 @@ mod tests {
     use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
 
     fn phones(text: &str) -> Vec<(String, String)> {
-        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");
         d.scan(text, &ScanContext::default())
             .hits
             .into_iter()
@@ -563,7 +563,7 @@ mod tests {
 
     #[test]
     fn the_platform_s_own_number_is_not_evidence() {
-        let mut cfg = DetectorConfig::default();
+        let mut cfg = crate::detect::rules_only();
         cfg.allow.platform_phones = vec!["1-800-555-0199".into()];
         let d = Detector::new(&cfg).expect("compiles");
         let v = d.scan("Support: (800) 555-0199", &ScanContext::default());

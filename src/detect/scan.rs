@@ -609,7 +609,7 @@ mod tests {
     use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
 
     fn scan(text: &str) -> Vec<(Category, String, String)> {
-        let d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");
         d.scan(text, &ScanContext::default())
             .hits
             .into_iter()
@@ -641,7 +641,7 @@ mod tests {
 
     #[test]
     fn offsets_point_into_the_original_after_unicode_folding() {
-        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let d = Detector::new(&crate::detect::rules_only()).expect("compiles");
         let text = "Héllo — add me on Ｔｅｌｅｇｒａｍ please";
         let v = d.scan(text, &ScanContext::default());
         assert_eq!(v.hits.len(), 1, "{:?}", v.hits);
@@ -666,7 +666,7 @@ mod tests {
 
     #[test]
     fn quoted_text_is_not_scanned_by_scan_message() {
-        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let d = Detector::new(&crate::detect::rules_only()).expect("compiles");
         let body = "Thanks, paid on the portal.\n\nOn Mon, Mar 3, 2025 at 10:12 AM Support <support@example.com> wrote:\n> Reminder: never share WhatsApp numbers or pay by Zelle.\n";
         assert!(
             d.scan_message(body, &ScanContext::default())
@@ -681,7 +681,7 @@ mod tests {
 
     #[test]
     fn switching_a_category_off_silences_it() {
-        let mut cfg = DetectorConfig::default();
+        let mut cfg = crate::detect::rules_only();
         cfg.rules.messaging = false;
         let d = Detector::new(&cfg).expect("compiles");
         assert!(
@@ -1906,7 +1906,7 @@ mod robustness {
             "On Mon wrote:\n",
             "-----Original Message-----\n",
         ];
-        let d = Detector::new(&DetectorConfig::default()).expect("compiles");
+        let d = Detector::new(&crate::detect::rules_only()).expect("compiles");
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move || {
             seed ^= seed << 13;

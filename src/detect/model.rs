@@ -1,0 +1,424 @@
+//! The detector's learned judgement: a linear model over the words and
+//! word pairs of a message's new text.
+//!
+//! The rules (`scan.rs`) find evidence and say where it is; they are exact
+//! about numbers, addresses and checksums, but every writer brings new ways
+//! to say "pay me" or "here is where I am", and a rule list only knows the
+//! ones it was shown. The model reads the whole new text at once and gives
+//! six probabilities: that the message is evidence at all (`flag`), and
+//! that it is evidence of each [`Category`]. [`super::Detector`] combines
+//! them with the rules' hits (see [`ModelSettings`]).
+//!
+//! Features: the text is cut into tokens (runs of letters and digits,
+//! lower-cased, every ASCII digit written `0`, digit runs cut at 12; `@`
+//! and `$` are tokens of their own); a message's features are its distinct
+//! tokens and distinct pairs of neighbouring tokens (`"call me"`), each
+//! worth `1/sqrt(n)` where `n` is how many of them the model knows. The
+//! weights live in `model.tsv` beside this file, made by
+//! `contrib/train-detector-model.py` from the labelled set's tuned part
+//! (the features come from `cargo run --release --example
+//! detector_features`, so training and scanning cut text the same way).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::Category;
+
+/// The model's outputs: the flag, then [`Category::ALL`] in order.
+pub const OUTPUTS: usize = 6;
+
+/// Digit runs longer than this are cut: a long number's length says
+/// nothing more.
+const MAX_DIGITS: usize = 12;
+
+/// The weights shipped with postdesk.
+const BUILTIN: &str = include_str!("model.tsv");
+
+/// A short hash of the built-in weights: part of the detector's version,
+/// so new weights mean a rescan.
+pub fn builtin_digest() -> &'static str {
+    use sha2::{Digest, Sha256};
+    static DIGEST: OnceLock<String> = OnceLock::new();
+    DIGEST.get_or_init(|| hex::encode(&Sha256::digest(BUILTIN.as_bytes())[..8]))
+}
+
+/// `[detector.model]`: how the model's probabilities combine with the
+/// rules' hits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSettings {
+    /// False: the rules alone decide, as if there were no model.
+    pub enabled: bool,
+    /// Nothing flags unless the model gives the message at least this
+    /// probability of being evidence.
+    pub min_flag: f64,
+    /// A rule's hit counts only when the model gives its category at least
+    /// this; below, the hit is listed with weight 0.
+    pub min_keep: f64,
+    /// The model alone makes a hit (rule `model.<category>`, the sentence
+    /// that weighed most) for a category it gives at least this.
+    pub min_alone: f64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            enabled: true,
+            min_flag: 0.5,
+            min_keep: 0.05,
+            min_alone: 0.8,
+        }
+    }
+}
+
+/// The model's probabilities for one message.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Scores {
+    /// That the message is evidence at all.
+    pub flag: f64,
+    /// Per category, in [`Category::ALL`] order.
+    pub categories: [f64; 5],
+}
+
+impl Scores {
+    /// The probability for one category.
+    pub fn of(&self, c: Category) -> f64 {
+        let i = Category::ALL.iter().position(|x| *x == c).unwrap_or(0);
+        self.categories[i]
+    }
+}
+
+/// A parsed weights file.
+#[derive(Debug)]
+pub struct Model {
+    index: HashMap<Box<str>, u32, foldhash::fast::FixedState>,
+    rows: Vec<[f32; OUTPUTS]>,
+    bias: [f32; OUTPUTS],
+}
+
+/// Why a weights file did not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("model weights, line {line}: {what}")]
+pub struct ParseError {
+    line: usize,
+    what: String,
+}
+
+/// Call `each` with every token of `text`, in order (see the module
+/// documentation for what a token is).
+pub fn tokens(text: &str, mut each: impl FnMut(&str)) {
+    let mut tok = String::new();
+    let mut digits = 0usize;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+            if digits <= MAX_DIGITS {
+                tok.push('0');
+            }
+            continue;
+        }
+        digits = 0;
+        if c.is_alphanumeric() {
+            tok.extend(c.to_lowercase());
+            continue;
+        }
+        if !tok.is_empty() {
+            each(&tok);
+            tok.clear();
+        }
+        if c == '@' || c == '$' {
+            each(if c == '@' { "@" } else { "$" });
+        }
+    }
+    if !tok.is_empty() {
+        each(&tok);
+    }
+}
+
+/// Call `each` with every feature of `text`: each token and each pair of
+/// neighbouring tokens (`"a b"`), repeats included.
+pub fn features(text: &str, mut each: impl FnMut(&str)) {
+    let mut prev = String::new();
+    let mut pair = String::new();
+    tokens(text, |t| {
+        each(t);
+        if !prev.is_empty() {
+            pair.clear();
+            pair.push_str(&prev);
+            pair.push(' ');
+            pair.push_str(t);
+            each(&pair);
+        }
+        prev.clear();
+        prev.push_str(t);
+    });
+}
+
+fn sigmoid(x: f32) -> f64 {
+    1.0 / (1.0 + (-f64::from(x)).exp())
+}
+
+impl Model {
+    /// The weights shipped with postdesk, parsed once.
+    ///
+    /// # Panics
+    ///
+    /// Never in a released build: the built-in file is checked by a test.
+    #[allow(clippy::expect_used)]
+    pub fn builtin() -> &'static Model {
+        static MODEL: OnceLock<Model> = OnceLock::new();
+        MODEL.get_or_init(|| Model::parse(BUILTIN).expect("the built-in model parses"))
+    }
+
+    /// Parse a weights file: `#` comments, one `bias` line, then one line
+    /// per feature, `feature<TAB>w1<TAB>…<TAB>w6`.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError`] with the line of a row without six numbers, a
+    /// feature given twice, or a file without a `bias` line.
+    pub fn parse(src: &str) -> Result<Model, ParseError> {
+        let mut index = HashMap::with_hasher(foldhash::fast::FixedState::default());
+        let mut rows = Vec::new();
+        let mut bias = None;
+        for (n, line) in src.lines().enumerate() {
+            let err = |what: String| ParseError { line: n + 1, what };
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut cols = line.split('\t');
+            let name = cols.next().unwrap_or_default();
+            let mut w = [0f32; OUTPUTS];
+            let mut count = 0;
+            for (i, col) in cols.enumerate() {
+                if i >= OUTPUTS {
+                    return Err(err(format!("more than {OUTPUTS} weights")));
+                }
+                w[i] = col
+                    .parse()
+                    .map_err(|_| err(format!("weight {col:?} is not a number")))?;
+                count += 1;
+            }
+            if count != OUTPUTS {
+                return Err(err(format!("{count} weights, want {OUTPUTS}")));
+            }
+            if name == "bias" {
+                bias = Some(w);
+                continue;
+            }
+            let id = u32::try_from(rows.len()).map_err(|_| err("too many rows".into()))?;
+            if index.insert(name.into(), id).is_some() {
+                return Err(err(format!("feature {name:?} given twice")));
+            }
+            rows.push(w);
+        }
+        let bias = bias.ok_or(ParseError {
+            line: 0,
+            what: "no bias line".into(),
+        })?;
+        Ok(Model { index, rows, bias })
+    }
+
+    /// How many features the model knows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when the model knows no feature.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows of the known features of `parts` of `text`, each once.
+    fn known(&self, text: &str, parts: &[Range<usize>]) -> Vec<u32> {
+        let mut ids = Vec::new();
+        for r in parts {
+            features(&text[r.clone()], |f| {
+                if let Some(&id) = self.index.get(f) {
+                    ids.push(id);
+                }
+            });
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The probabilities for the new text of a message: `parts` are the
+    /// ranges of `text` to read (its unquoted parts); no pair is made
+    /// across two parts.
+    pub fn score(&self, text: &str, parts: &[Range<usize>]) -> Scores {
+        let ids = self.known(text, parts);
+        let mut sum = [0f32; OUTPUTS];
+        for &id in &ids {
+            let row = &self.rows[id as usize];
+            for (s, w) in sum.iter_mut().zip(row) {
+                *s += w;
+            }
+        }
+        // Counts of features stay far below f32's exact integers.
+        #[allow(clippy::cast_precision_loss)]
+        let norm = if ids.is_empty() {
+            0.0
+        } else {
+            1.0 / (ids.len() as f32).sqrt()
+        };
+        let p = |i: usize| sigmoid(self.bias[i] + sum[i] * norm);
+        Scores {
+            flag: p(0),
+            categories: [p(1), p(2), p(3), p(4), p(5)],
+        }
+    }
+
+    /// The sentence of `parts` of `text` whose known features weigh most
+    /// for `category`: the span a model hit shows. `None` when no sentence
+    /// has a feature that speaks for it.
+    pub fn strongest_sentence(
+        &self,
+        text: &str,
+        parts: &[Range<usize>],
+        category: Category,
+    ) -> Option<Range<usize>> {
+        let col = 1 + Category::ALL.iter().position(|c| *c == category)?;
+        let mut best: Option<(f32, Range<usize>)> = None;
+        for r in parts {
+            for s in sentences(&text[r.clone()]) {
+                let span = r.start + s.start..r.start + s.end;
+                let mut ids = Vec::new();
+                features(&text[span.clone()], |f| {
+                    if let Some(&id) = self.index.get(f) {
+                        ids.push(id);
+                    }
+                });
+                ids.sort_unstable();
+                ids.dedup();
+                let w: f32 = ids.iter().map(|&id| self.rows[id as usize][col]).sum();
+                if w > 0.0 && best.as_ref().is_none_or(|(b, _)| w > *b) {
+                    best = Some((w, span));
+                }
+            }
+        }
+        best.map(|(_, span)| span)
+    }
+}
+
+/// The sentences of `text`: cut after `.`, `!`, `?` followed by white
+/// space, and at line ends; each trimmed, empty ones left out.
+fn sentences(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let push = |s: usize, e: usize, out: &mut Vec<Range<usize>>| {
+        let piece = &text[s..e];
+        let lead = piece.len() - piece.trim_start().len();
+        let trail = piece.len() - piece.trim_end().len();
+        if lead + trail < piece.len() {
+            out.push(s + lead..e - trail);
+        }
+    };
+    for (i, &b) in bytes.iter().enumerate() {
+        let end_here = b == b'\n'
+            || (matches!(b, b'.' | b'!' | b'?')
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_whitespace));
+        if end_here {
+            push(start, i + 1, &mut out);
+            start = i + 1;
+        }
+    }
+    push(start, bytes.len(), &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(text: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        tokens(text, |t| v.push(t.to_owned()));
+        v
+    }
+
+    #[test]
+    fn tokens_lower_case_digit_shapes_and_symbols() {
+        assert_eq!(
+            toks("Call ME at (555) 123-4567, or mail jo@Gmail.com; $40 ok"),
+            [
+                "call", "me", "at", "000", "000", "0000", "or", "mail", "jo", "@", "gmail", "com",
+                "$", "00", "ok"
+            ]
+        );
+        assert_eq!(toks("Straße 12b"), ["straße", "00b"]);
+        assert_eq!(toks("12345678901234567"), ["000000000000"]);
+        assert_eq!(toks("snake_case"), ["snake", "case"]);
+    }
+
+    #[test]
+    fn features_are_tokens_and_neighbour_pairs() {
+        let mut v = Vec::new();
+        features("Text me. Now", |f| v.push(f.to_owned()));
+        assert_eq!(v, ["text", "me", "text me", "now", "me now"]);
+    }
+
+    const TINY: &str = "# test\nbias\t-1\t-1\t-1\t-1\t-1\t-1\nvenmo\t3\t0\t0\t0\t0\t4\nme\t0.5\t0\t0\t0\t0\t0.5\nvenmo me\t1\t0\t0\t0\t0\t1\n";
+
+    #[test]
+    fn scores_sum_known_features_once_normalised() {
+        let m = Model::parse(TINY).expect("parses");
+        assert_eq!(m.len(), 3);
+        let text = "venmo me, venmo me";
+        let s = m.score(text, &[0..text.len()]);
+        // venmo, me, "venmo me", "me venmo" (unknown): 3 known, each once.
+        let n = 1.0 / 3f32.sqrt();
+        assert!((s.flag - sigmoid(-1.0 + 4.5 * n)).abs() < 1e-9);
+        assert!((s.of(Category::Payment) - sigmoid(-1.0 + 5.5 * n)).abs() < 1e-9);
+        assert!((s.of(Category::Phone) - sigmoid(-1.0)).abs() < 1e-9);
+        // No known feature: the bias alone.
+        let s = m.score("hello", &[0..5]);
+        assert!((s.flag - sigmoid(-1.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pairs_are_not_made_across_parts() {
+        let m = Model::parse(TINY).expect("parses");
+        let joined = "venmo me";
+        let with_pair = m.score(joined, &[0..8]);
+        let without = m.score(joined, &[0..5, 6..8]);
+        assert!(with_pair.flag > without.flag);
+    }
+
+    #[test]
+    fn strongest_sentence_is_the_one_that_weighs_most() {
+        let m = Model::parse(TINY).expect("parses");
+        let text = "Thanks for the statement.\nJust venmo me the fee. See you";
+        let span = m
+            .strongest_sentence(text, &[0..text.len()], Category::Payment)
+            .expect("a sentence");
+        assert_eq!(&text[span], "Just venmo me the fee.");
+        assert_eq!(
+            m.strongest_sentence(text, &[0..text.len()], Category::Phone),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_weight_files_name_the_line() {
+        let e = Model::parse("bias\t1\t1\t1\t1\t1\t1\nx\t1\t2\n").expect_err("short row");
+        assert_eq!(e.to_string(), "model weights, line 2: 2 weights, want 6");
+        let e = Model::parse("x\t1\t1\t1\t1\t1\t1\n").expect_err("no bias");
+        assert!(e.to_string().contains("no bias line"));
+        let e = Model::parse("bias\t1\t1\t1\t1\t1\t1\nx\t1\t1\t1\t1\t1\t1\nx\t1\t1\t1\t1\t1\t1\n")
+            .expect_err("twice");
+        assert!(e.to_string().contains("line 3"), "{e}");
+        let e = Model::parse("bias\t1\t1\t1\t1\t1\tz\n").expect_err("not a number");
+        assert!(e.to_string().contains("\"z\""), "{e}");
+    }
+
+    #[test]
+    fn the_builtin_model_parses_and_knows_features() {
+        assert!(Model::builtin().len() > 1000);
+    }
+}

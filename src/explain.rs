@@ -104,6 +104,7 @@ pub fn run(
         "flagged": verdict.flagged,
         "score": verdict.score,
         "hits": verdict.hits,
+        "model": verdict.model,
     });
     let notifications = steps.map(|t| {
         serde_json::json!({
@@ -471,14 +472,32 @@ fn explain_detector(v: &serde_json::Value, out: &mut String) {
                 d["score"]
             );
             for h in hits {
+                let set_aside = if h["weight"].as_u64() == Some(0) {
+                    ", set aside by the model"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
-                    "  hit      {:<10}{:?} (rule {})",
+                    "  hit      {:<10}{:?} (rule {}{set_aside})",
                     text(&h["category"]),
                     h["text"].as_str().unwrap_or(""),
                     text(&h["rule"])
                 );
             }
+        }
+        if let Some(m) = d.get("model").filter(|m| !m.is_null()) {
+            let p = |k: &str| m[k].as_f64().unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "  model    evidence {:.2}; phone {:.2}, email {:.2}, address {:.2}, messaging {:.2}, payment {:.2}",
+                p("flag"),
+                p("phone"),
+                p("email"),
+                p("address"),
+                p("messaging"),
+                p("payment")
+            );
         }
     }
 }

@@ -24,6 +24,9 @@ const SUPPORT: &str = "support@example.com";
 
 /// The harness's support tickets are "General": put them in scope. Bob is
 /// an agent and, with Chief, an admin.
+/// `[detector.model]` off: the rules alone decide.
+const RULES_ALONE: &str = "[detector.model]\nenabled = false\n";
+
 fn rules(sink: &Sink, extra: &str) -> String {
     outbound_rules(
         "example.com",
@@ -435,7 +438,9 @@ fn a_quoted_warning_in_a_reply_does_not_flag_again() {
 #[test]
 fn a_rule_change_makes_the_running_server_rescan_stored_mail_once() {
     let sink = Sink::start();
-    let rules_before = rules(&sink, "");
+    // The rules alone: what is measured is how a rule change reaches
+    // stored mail (with the model on, it judges a new rule's hits too).
+    let rules_before = rules(&sink, RULES_ALONE);
     let server = TestServer::start_with_rules(&rules_before);
     let pigeon =
         "Hi,\n\nplease send the signed forms by carrier pigeon to my loft instead.\n\nAnn\n";
@@ -449,11 +454,13 @@ fn a_rule_change_makes_the_running_server_rescan_stored_mail_once() {
     );
 
     // The admin adds a rule; the server reloads it and rescans.
-    let pattern = "\n[[detector.patterns]]\nname = \"pigeon_post\"\ncategory = \"messaging\"\n\
-                   regex = 'carrier\\s+pigeon'\n";
+    let pattern = format!(
+        "{RULES_ALONE}\n[[detector.patterns]]\nname = \"pigeon_post\"\ncategory = \"messaging\"\n\
+         regex = 'carrier\\s+pigeon'\n"
+    );
     server
         .env
-        .write_config("rules.toml", &rules(&sink, pattern));
+        .write_config("rules.toml", &rules(&sink, &pattern));
     let flagged = eventually(DEADLINE, || {
         events_of(&server, ticket)
             .into_iter()
@@ -531,8 +538,10 @@ fn flagged_counts(server: &TestServer) -> serde_json::Map<String, Value> {
 fn a_rescan_killed_part_way_flags_and_warns_each_message_exactly_once() {
     use common::{Options, rules_toml};
     const N: usize = 1000;
+    // The rules alone, as in the test above.
     let scope = "[monitoring]\nadmins = [\"chief@admins.test\"]\n\
-                 [detector.scope]\nqueues = [\"support\"]\nissue_types = [\"General\"]\n";
+                 [detector.scope]\nqueues = [\"support\"]\nissue_types = [\"General\"]\n\
+                 [detector.model]\nenabled = false\n";
     let opts = Options {
         extra_toml: scope.to_owned(),
         ..Options::default()

@@ -191,6 +191,62 @@ fn explain_does_not_flag_an_app_named_without_intent_and_flags_an_offer() {
 }
 
 #[test]
+fn explain_shows_the_model_s_probabilities_the_hits_it_set_aside_and_its_own() {
+    let env = Env::new(&Options::default());
+    // A number the writer was asked to call: the rules find it, the model
+    // judges the message no evidence, so the hit is listed with weight 0.
+    let body = "Hi,\n\nI got a voicemail from the state tax office asking me to call \
+                916-555-0190 back. Should I?\n\nAnn\n";
+    let v = explain(&env, "asked", body);
+    assert_eq!(v["detector"]["flagged"], false, "{v:#}");
+    assert_eq!(v["detector"]["score"], 0, "{v:#}");
+    let found = hits(&v);
+    assert!(
+        found
+            .iter()
+            .any(|h| str_field(h, "category") == "phone" && h["weight"] == 0),
+        "{v:#}"
+    );
+    let m = &v["detector"]["model"];
+    for key in ["flag", "phone", "email", "address", "messaging", "payment"] {
+        assert!(
+            m[key].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)),
+            "{key}: {v:#}"
+        );
+    }
+    assert!(m["flag"].as_f64().is_some_and(|p| p < 0.5), "{v:#}");
+    let file = env.dir.path().join("asked");
+    let text = env.run_ok(&["explain", file.to_str().expect("utf-8"), "--rcpt", SUPPORT]);
+    assert!(text.contains("set aside by the model"), "{text}");
+    assert!(text.contains("model    evidence 0."), "{text}");
+
+    // No rule words "the green app"; the model reads it as an invitation
+    // and its hit spans the sentence.
+    let body = "Hey could you hit me up on the green app? You know the one. Faster than here.\n";
+    let v = explain(&env, "green", body);
+    assert_eq!(v["detector"]["flagged"], true, "{v:#}");
+    let found = hits(&v);
+    assert_eq!(found.len(), 1, "{v:#}");
+    assert_eq!(str_field(&found[0], "rule"), "model.messaging", "{v:#}");
+    assert_eq!(
+        str_field(&found[0], "text"),
+        "Hey could you hit me up on the green app?",
+        "{v:#}"
+    );
+
+    // With the model off, the rules alone decide: the number flags.
+    let env = Env::new(&Options {
+        extra_toml: "[detector.model]\nenabled = false\n".to_owned(),
+        ..Options::default()
+    });
+    let body = "Hi,\n\nI got a voicemail from the state tax office asking me to call \
+                916-555-0190 back. Should I?\n\nAnn\n";
+    let v = explain(&env, "asked", body);
+    assert!(v["detector"]["model"].is_null(), "{v:#}");
+    assert_eq!(v["detector"]["flagged"], true, "{v:#}");
+}
+
+#[test]
 fn explain_reports_in_scope_for_a_ticket_the_scope_names() {
     let env = Env::new(&Options {
         extra_toml: IN_SCOPE.to_owned(),

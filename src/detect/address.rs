@@ -354,7 +354,7 @@ fn unit_after(norm: &[u8], end: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+    use crate::detect::{Category, Detector, ScanContext};
 
     /// The addresses found in `text`, offered to the reader ("mail it to"),
     /// so the owner rules (see `owner.rs`) let every parsed address count.

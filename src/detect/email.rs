@@ -607,7 +607,7 @@ pub(crate) fn domain_matches(domain: &str, d: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+    use crate::detect::{Category, Detector, ScanContext};
 
     fn addr(s: &str) -> Option<(String, String)> {
         let norm = s.to_ascii_lowercase();

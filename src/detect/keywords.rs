@@ -1447,7 +1447,7 @@ pub(crate) fn fold_texting_into_number(norm: &[u8], raw: &mut Vec<RawHit<'_>>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+    use crate::detect::{Category, Detector, ScanContext};
 
     fn rules_for(text: &str) -> Vec<(Category, String, String)> {
         let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");

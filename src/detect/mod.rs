@@ -320,7 +320,7 @@ impl Detector {
     /// Offsets in the hits are byte offsets into `text`.
     pub fn scan(&self, text: &str, ctx: &ScanContext<'_>) -> Verdict {
         let hits = scan::scan(&self.compiled, text, ctx);
-        self.judge(text, &[0..text.len()], hits)
+        self.judge(text, std::slice::from_ref(&(0..text.len())), hits)
     }
 
     /// Scan a whole message body, skipping quoted text (see [`quote`]).

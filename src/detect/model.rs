@@ -74,8 +74,9 @@ impl Default for ModelSettings {
     }
 }
 
-/// The model's probabilities for one message.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// The model's probabilities for one message (serialised as
+/// `{"flag": …, "phone": …, "email": …, …}`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scores {
     /// That the message is evidence at all.
     pub flag: f64,
@@ -88,6 +89,18 @@ impl Scores {
     pub fn of(&self, c: Category) -> f64 {
         let i = Category::ALL.iter().position(|x| *x == c).unwrap_or(0);
         self.categories[i]
+    }
+}
+
+impl Serialize for Scores {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(OUTPUTS))?;
+        m.serialize_entry("flag", &self.flag)?;
+        for (c, p) in Category::ALL.iter().zip(&self.categories) {
+            m.serialize_entry(c.as_str(), p)?;
+        }
+        m.end()
     }
 }
 
@@ -287,14 +300,7 @@ impl Model {
         for r in parts {
             for s in sentences(&text[r.clone()]) {
                 let span = r.start + s.start..r.start + s.end;
-                let mut ids = Vec::new();
-                features(&text[span.clone()], |f| {
-                    if let Some(&id) = self.index.get(f) {
-                        ids.push(id);
-                    }
-                });
-                ids.sort_unstable();
-                ids.dedup();
+                let ids = self.known(text, std::slice::from_ref(&span));
                 let w: f32 = ids.iter().map(|&id| self.rows[id as usize][col]).sum();
                 if w > 0.0 && best.as_ref().is_none_or(|(b, _)| w > *b) {
                     best = Some((w, span));
@@ -333,6 +339,7 @@ fn sentences(text: &str) -> Vec<Range<usize>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 

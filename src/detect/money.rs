@@ -178,7 +178,7 @@ pub(crate) fn is_platform_phone(c: &Compiled, run: &Run) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+    use crate::detect::{Category, Detector, ScanContext};
 
     fn payment_rules(text: &str) -> Vec<(String, String)> {
         let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");

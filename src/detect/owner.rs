@@ -1058,7 +1058,7 @@ pub(crate) fn platform_is_subject(norm: &[u8], start: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+    use crate::detect::{Category, Detector, ScanContext};
 
     fn has(text: &str, cat: Category) -> bool {
         let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");

@@ -468,7 +468,7 @@ pub(crate) fn classify(c: &Compiled, norm: &[u8], run: &Run) -> Option<PhoneKind
 
 #[cfg(test)]
 mod tests {
-    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+    use crate::detect::{Category, Detector, ScanContext};
 
     fn phones(text: &str) -> Vec<(String, String)> {
         let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");

@@ -606,7 +606,7 @@ fn resolve_cluster(raw: &[RawHit<'_>], keep: &mut [bool]) {
 
 #[cfg(test)]
 mod tests {
-    use crate::detect::{Category, Detector, DetectorConfig, ScanContext};
+    use crate::detect::{Category, Detector, ScanContext};
 
     fn scan(text: &str) -> Vec<(Category, String, String)> {
         let d = Detector::new(&crate::detect::rules_only()).expect("defaults compile");
@@ -1871,7 +1871,7 @@ mod tests {
 
 #[cfg(test)]
 mod robustness {
-    use crate::detect::{Detector, DetectorConfig, ScanContext};
+    use crate::detect::{Detector, ScanContext};
 
     /// Nothing panics on input: random text from a pool of the characters
     /// the rules care about (digits, separators, `@`, look-alikes,

@@ -133,10 +133,10 @@ def main():
         f.write(f"# from {len(tuned)} messages of the labelled set's tuned part.\n")
         f.write("# Columns: feature, then weights for flag, " + ", ".join(CATS) + ".\n")
         f.write("bias\t" + "\t".join(f"{b:.{DECIMALS}f}" for b in bias) + "\n")
+        # Every feature of the vocabulary is written, zeros included: the
+        # scan counts it in a message's 1/sqrt(n).
         for feat, i in sorted(vocab.items()):
             w = np.round(weights[i], DECIMALS)
-            if not w.any():
-                continue
             kept += 1
             f.write(feat + "\t" + "\t".join(f"{x:g}" for x in w) + "\n")
     print(f"wrote {out}: {kept} features")

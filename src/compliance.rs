@@ -60,6 +60,17 @@ const RESCAN_BATCH: usize = 200;
 /// own address, the served, internal and client domains. `explain`, the
 /// pipeline and the rescan call this one.
 pub fn verdict(cfg: &Config, sender: Option<&str>, text: &str) -> Verdict {
+    verdict_as(cfg, sender, text, false)
+}
+
+/// [`verdict`] with every hit listed, those the model set aside included
+/// (the rules run even when the model rules the message out): what
+/// `explain` shows. It flags exactly when [`verdict`] does.
+pub fn verdict_in_full(cfg: &Config, sender: Option<&str>, text: &str) -> Verdict {
+    verdict_as(cfg, sender, text, true)
+}
+
+fn verdict_as(cfg: &Config, sender: Option<&str>, text: &str, in_full: bool) -> Verdict {
     let mut platform: Vec<String> = cfg
         .domains
         .served
@@ -73,7 +84,11 @@ pub fn verdict(cfg: &Config, sender: Option<&str>, text: &str) -> Verdict {
         ticket_domains: &[],
         platform_domains: &platform,
     };
-    cfg.detector_engine.scan_message(text, &ctx)
+    if in_full {
+        cfg.detector_engine.scan_message_in_full(text, &ctx)
+    } else {
+        cfg.detector_engine.scan_message(text, &ctx)
+    }
 }
 
 /// The scope filter of `[detector.scope]`, for the rescan.

@@ -90,12 +90,14 @@ pub fn run(
         _ => (None, None, None, None),
     };
     let steps = plan.and_then(|p| p.ticket.as_ref());
-    // The detector's verdict whether or not the message is in scope; scope
-    // is the plan's.
-    let verdict = match steps.and_then(|t| t.detector.verdict.clone()) {
-        Some(v) => v,
-        None => pipeline::detector_verdict(&cfg, &parsed),
-    };
+    // The detector's verdict whether or not the message is in scope (scope
+    // is the plan's), computed in full so that the hits the model set aside
+    // are listed; it flags exactly when the plan's verdict does.
+    let verdict = crate::compliance::verdict_in_full(
+        &cfg,
+        parsed.from.as_ref().map(|m| m.address.as_str()),
+        &parsed.text,
+    );
     let detector = serde_json::json!({
         "in_scope": steps.is_some_and(|t| t.detector.in_scope),
         "because": steps.map_or("not_a_customer_ticket_message", |t| t.detector.because),

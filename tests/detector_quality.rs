@@ -102,6 +102,15 @@ fn evaluate(name: &str, cases: &[Case], show_misses: bool) -> Report {
             platform_domains: &[],
         };
         let verdict = detector.scan_message(&case.body, &ctx);
+        // What explain shows decides the same: the rules run in full only
+        // to list what the model set aside.
+        let full = detector.scan_message_in_full(&case.body, &ctx);
+        assert_eq!(
+            (full.flagged, full.categories()),
+            (verdict.flagged, verdict.categories()),
+            "{}: scan_message and scan_message_in_full disagree",
+            case.id
+        );
         let got: BTreeSet<Category> = if verdict.flagged {
             verdict.categories().into_iter().collect()
         } else {

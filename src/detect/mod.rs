@@ -317,26 +317,57 @@ impl Detector {
     }
 
     /// Scan `text` (the new text of one customer message) for evidence.
-    /// Offsets in the hits are byte offsets into `text`.
+    /// Offsets in the hits are byte offsets into `text`. When the model
+    /// rules the message out (below `min_flag`) the rules are not run: the
+    /// verdict has no hits (see [`Detector::scan_message_in_full`]).
     pub fn scan(&self, text: &str, ctx: &ScanContext<'_>) -> Verdict {
-        let hits = scan::scan(&self.compiled, text, ctx);
-        self.judge(text, std::slice::from_ref(&(0..text.len())), hits)
+        self.scan_parts(text, std::slice::from_ref(&(0..text.len())), ctx, false)
     }
 
     /// Scan a whole message body, skipping quoted text (see [`quote`]).
-    /// Offsets in the hits are byte offsets into `body`.
+    /// Offsets in the hits are byte offsets into `body`. As [`Detector::scan`]
+    /// when the model rules the message out.
     pub fn scan_message(&self, body: &str, ctx: &ScanContext<'_>) -> Verdict {
-        let ranges = quote::new_text_ranges(body);
+        self.scan_parts(body, &quote::new_text_ranges(body), ctx, false)
+    }
+
+    /// [`Detector::scan_message`], the rules run whatever the model says,
+    /// so that every hit is listed (those it set aside with weight 0):
+    /// what `explain` shows. Flags exactly when `scan_message` does.
+    pub fn scan_message_in_full(&self, body: &str, ctx: &ScanContext<'_>) -> Verdict {
+        self.scan_parts(body, &quote::new_text_ranges(body), ctx, true)
+    }
+
+    fn scan_parts(
+        &self,
+        text: &str,
+        parts: &[Range<usize>],
+        ctx: &ScanContext<'_>,
+        in_full: bool,
+    ) -> Verdict {
+        let scores = self
+            .model
+            .as_ref()
+            .map(|(m, set)| (m.score(text, parts), set));
+        if let Some((s, set)) = scores
+            && !in_full
+            && s.flag < set.min_flag
+        {
+            return Verdict {
+                model: Some(s),
+                ..Verdict::default()
+            };
+        }
         let mut hits = Vec::new();
-        for r in &ranges {
-            let mut part = scan::scan(&self.compiled, &body[r.clone()], ctx);
+        for r in parts {
+            let mut part = scan::scan(&self.compiled, &text[r.clone()], ctx);
             for h in &mut part {
                 h.start += r.start;
                 h.end += r.start;
             }
             hits.append(&mut part);
         }
-        self.judge(body, &ranges, hits)
+        self.judge(text, parts, hits, scores.map(|(s, _)| s))
     }
 
     /// The verdict on the rules' `hits` in `parts` of `text`, with the
@@ -344,10 +375,14 @@ impl Detector {
     /// counts; a hit whose category is below `min_keep` does not count; a
     /// category at `min_alone` with no counting hit gets one from the
     /// model, spanning the sentence that weighed most for it.
-    fn judge(&self, text: &str, parts: &[Range<usize>], mut hits: Vec<Hit>) -> Verdict {
-        let mut scores = None;
-        if let Some((m, set)) = &self.model {
-            let s = m.score(text, parts);
+    fn judge(
+        &self,
+        text: &str,
+        parts: &[Range<usize>],
+        mut hits: Vec<Hit>,
+        scores: Option<model::Scores>,
+    ) -> Verdict {
+        if let (Some((m, set)), Some(s)) = (&self.model, scores) {
             let evidence = s.flag >= set.min_flag;
             for h in &mut hits {
                 if !evidence || s.of(h.category) < set.min_keep {
@@ -375,7 +410,6 @@ impl Detector {
                 }
                 hits.sort_by_key(|h| (h.start, h.end));
             }
-            scores = Some(s);
         }
         let score = hits.iter().map(|h| h.weight).sum();
         Verdict {
@@ -809,12 +843,17 @@ mod tests {
     #[test]
     fn below_min_flag_nothing_counts() {
         let d = with_weights(WEIGHTS);
-        let v = d.scan_message(
-            "Just gossip: text me at (415) 555-0134.",
-            &ScanContext::default(),
-        );
+        let text = "Just gossip: text me at (415) 555-0134.";
+        let ctx = ScanContext::default();
+        // In full: the rules' hits are listed, none counts.
+        let v = d.scan_message_in_full(text, &ctx);
         assert!(!v.flagged && v.score == 0 && !v.hits.is_empty(), "{v:?}");
         assert!(v.hits.iter().all(|h| h.weight == 0));
+        // The pipeline's scan does not run the rules at all.
+        let fast = d.scan_message(text, &ctx);
+        assert!(!fast.flagged && fast.hits.is_empty(), "{fast:?}");
+        assert_eq!(fast.model, v.model);
+        assert!(fast.model.is_some_and(|s| s.flag < 0.5));
     }
 
     #[test]

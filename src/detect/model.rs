@@ -104,10 +104,39 @@ impl Serialize for Scores {
     }
 }
 
+/// Which rows one scan has counted already, per thread: a row is counted
+/// when its mark is this scan's; a new scan takes the next mark, so
+/// nothing is cleared between scans.
+#[derive(Default)]
+struct Seen {
+    marks: Vec<u32>,
+    mark: u32,
+}
+
+impl Seen {
+    /// The mark of a new scan over `rows` rows.
+    fn next(&mut self, rows: usize) -> u32 {
+        if self.marks.len() < rows {
+            self.marks.resize(rows, 0);
+        }
+        self.mark = self.mark.wrapping_add(1);
+        if self.mark == 0 {
+            self.marks.fill(0);
+            self.mark = 1;
+        }
+        self.mark
+    }
+}
+
+thread_local! {
+    static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::default();
+}
+
 /// A parsed weights file.
 #[derive(Debug)]
 pub struct Model {
-    index: HashMap<Box<str>, u32, foldhash::fast::FixedState>,
+    /// Feature key ([`feature_key`]) to row.
+    index: HashMap<u64, u32, foldhash::fast::FixedState>,
     rows: Vec<[f32; OUTPUTS]>,
     bias: [f32; OUTPUTS],
 }
@@ -123,31 +152,109 @@ pub struct ParseError {
 /// Call `each` with every token of `text`, in order (see the module
 /// documentation for what a token is).
 pub fn tokens(text: &str, mut each: impl FnMut(&str)) {
-    let mut tok = String::new();
+    let mut buf = Vec::new();
+    token_bytes(text, &mut buf, |t| {
+        // Only whole characters are ever pushed.
+        if let Ok(t) = std::str::from_utf8(t) {
+            each(t);
+        }
+    });
+}
+
+/// [`tokens`] as UTF-8 bytes, built in `buf`: one pass over the bytes,
+/// ASCII without decoding.
+fn token_bytes(text: &str, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8])) {
+    let bytes = text.as_bytes();
+    buf.clear();
     let mut digits = 0usize;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits += 1;
-            if digits <= MAX_DIGITS {
-                tok.push('0');
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let m = ASCII[usize::from(b)];
+        if m != 0 {
+            // A letter (lower-cased) or a digit (written 0).
+            if m == b'0' {
+                digits += 1;
+                if digits > MAX_DIGITS {
+                    i += 1;
+                    continue;
+                }
+            } else {
+                digits = 0;
             }
+            buf.push(m);
+            i += 1;
             continue;
         }
         digits = 0;
-        if c.is_alphanumeric() {
-            tok.extend(c.to_lowercase());
+        if b < 0x80 {
+            if !buf.is_empty() {
+                each(buf);
+                buf.clear();
+            }
+            if b == b'@' || b == b'$' {
+                each(&[b]);
+            }
+            i += 1;
             continue;
         }
-        if !tok.is_empty() {
-            each(&tok);
-            tok.clear();
-        }
-        if c == '@' || c == '$' {
-            each(if c == '@' { "@" } else { "$" });
+        // A character outside ASCII: `i` is on its first byte.
+        let c = text[i..].chars().next().unwrap_or(' ');
+        i += c.len_utf8();
+        if c.is_alphanumeric() {
+            let mut tmp = [0u8; 4];
+            for l in c.to_lowercase() {
+                buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
+            }
+        } else if !buf.is_empty() {
+            each(buf);
+            buf.clear();
         }
     }
-    if !tok.is_empty() {
-        each(&tok);
+    if !buf.is_empty() {
+        each(buf);
+    }
+}
+
+/// What an ASCII byte adds to a token: a letter lower-cased, a digit as
+/// `0`; 0 for every other byte.
+const ASCII: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_digit() {
+            t[b] = b'0';
+        } else if c.is_ascii_alphabetic() {
+            t[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    t
+};
+
+/// The index key of a token.
+fn token_key(token: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    KEYS.hash_one(token)
+}
+
+/// The index key of a pair of neighbouring tokens, from theirs.
+fn pair_key(first: u64, second: u64) -> u64 {
+    (first.rotate_left(29) ^ second).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5A17
+}
+
+/// The hasher of token keys: fixed, so a key is the same at load and at
+/// scan.
+const KEYS: foldhash::fast::FixedState =
+    foldhash::fast::FixedState::with_seed(0x706f_7374_6465_736b);
+
+/// The index key of a feature as [`features`] writes it (`"a b"` for a
+/// pair: tokens never hold a space).
+fn feature_key(feature: &str) -> u64 {
+    match feature.split_once(' ') {
+        Some((a, b)) => pair_key(token_key(a.as_bytes()), token_key(b.as_bytes())),
+        None => token_key(feature.as_bytes()),
     }
 }
 
@@ -223,8 +330,10 @@ impl Model {
                 continue;
             }
             let id = u32::try_from(rows.len()).map_err(|_| err("too many rows".into()))?;
-            if index.insert(name.into(), id).is_some() {
-                return Err(err(format!("feature {name:?} given twice")));
+            if index.insert(feature_key(name), id).is_some() {
+                return Err(err(format!(
+                    "feature {name:?} given twice (or its key is another's)"
+                )));
             }
             rows.push(w);
         }
@@ -232,6 +341,26 @@ impl Model {
             line: 0,
             what: "no bias line".into(),
         })?;
+        // Every token of a pair gets a row (of zeros if the file has none),
+        // so that the scan may skip the pairs of an unknown token.
+        for line in src.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split('\t').next().unwrap_or_default();
+            let Some((a, b)) = name.split_once(' ') else {
+                continue;
+            };
+            for t in [a, b] {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    index.entry(token_key(t.as_bytes()))
+                {
+                    let id = u32::try_from(rows.len()).map_err(|_| ParseError {
+                        line: 0,
+                        what: "too many rows".into(),
+                    })?;
+                    slot.insert(id);
+                    rows.push([0.0; OUTPUTS]);
+                }
+            }
+        }
         Ok(Model { index, rows, bias })
     }
 
@@ -247,16 +376,39 @@ impl Model {
 
     /// The rows of the known features of `parts` of `text`, each once.
     fn known(&self, text: &str, parts: &[Range<usize>]) -> Vec<u32> {
-        let mut ids = Vec::new();
-        for r in parts {
-            features(&text[r.clone()], |f| {
-                if let Some(&id) = self.index.get(f) {
+        // A token and its pair for every two bytes at most: no regrowth.
+        let bytes: usize = parts.iter().map(ExactSizeIterator::len).sum();
+        let mut ids = Vec::with_capacity(bytes + 2);
+        let mut buf = Vec::with_capacity(64);
+        SEEN.with_borrow_mut(|seen| {
+            let mark = seen.next(self.rows.len());
+            let mut add = |id: u32, ids: &mut Vec<u32>| {
+                let slot = &mut seen.marks[id as usize];
+                if *slot != mark {
+                    *slot = mark;
                     ids.push(id);
                 }
-            });
-        }
-        ids.sort_unstable();
-        ids.dedup();
+            };
+            for r in parts {
+                let mut prev: Option<u64> = None;
+                token_bytes(&text[r.clone()], &mut buf, |t| {
+                    let key = token_key(t);
+                    // A pair is known only if both its tokens are (see
+                    // `parse`): an unknown token ends the chain.
+                    let Some(&id) = self.index.get(&key) else {
+                        prev = None;
+                        return;
+                    };
+                    add(id, &mut ids);
+                    if let Some(p) = prev
+                        && let Some(&id) = self.index.get(&pair_key(p, key))
+                    {
+                        add(id, &mut ids);
+                    }
+                    prev = Some(key);
+                });
+            }
+        });
         ids
     }
 
@@ -370,6 +522,26 @@ mod tests {
         assert_eq!(v, ["text", "me", "text me", "now", "me now"]);
     }
 
+    #[test]
+    fn scan_keys_are_the_keys_of_the_written_features() {
+        let mut rows = String::from("bias\t0\t0\t0\t0\t0\t0\n");
+        let text = "Ça va? Zahlen Sie 1.234,56 € an IBAN DE89 3704; \
+                    WhatsApp +1 (555) 010-9999 or ana_b@Gmail.com — ΑΘΗΝΑ straße $5";
+        let mut written = Vec::new();
+        features(text, |f| written.push(f.to_owned()));
+        written.sort();
+        written.dedup();
+        for f in &written {
+            rows.push_str(f);
+            rows.push_str("\t1\t0\t0\t0\t0\t0\n");
+        }
+        let m = Model::parse(&rows).expect("parses");
+        // Every feature the scan finds is a known row, each once.
+        assert_eq!(m.known(text, &[0..text.len()]).len(), written.len());
+        assert!(written.contains(&"ça va".to_owned()), "{written:?}");
+        assert!(written.contains(&"αθηνα straße".to_owned()), "{written:?}");
+    }
+
     const TINY: &str = "# test\nbias\t-1\t-1\t-1\t-1\t-1\t-1\nvenmo\t3\t0\t0\t0\t0\t4\nme\t0.5\t0\t0\t0\t0\t0.5\nvenmo me\t1\t0\t0\t0\t0\t1\n";
 
     #[test]
@@ -395,6 +567,27 @@ mod tests {
         let with_pair = m.score(joined, &[0..8]);
         let without = m.score(joined, &[0..5, 6..8]);
         assert!(with_pair.flag > without.flag);
+    }
+
+    #[test]
+    fn a_pair_counts_even_when_its_tokens_have_no_row_of_their_own() {
+        let m =
+            Model::parse("bias\t0\t0\t0\t0\t0\t0\ngreen app\t2\t0\t0\t0\t0\t0\n").expect("parses");
+        let s = m.score("the green app", &[0..13]);
+        // Known: "green", "app" (rows of zeros) and "green app": 3.
+        assert!((s.flag - sigmoid(2.0 / 3f32.sqrt())).abs() < 1e-9, "{s:?}");
+    }
+
+    #[test]
+    fn marks_wrap_around_without_stale_rows() {
+        let mut seen = Seen {
+            marks: vec![u32::MAX; 3],
+            mark: u32::MAX - 1,
+        };
+        assert_eq!(seen.next(3), u32::MAX);
+        // The next mark wraps: every row is cleared, none looks counted.
+        assert_eq!(seen.next(4), 1);
+        assert_eq!(seen.marks, [0, 0, 0, 0]);
     }
 
     #[test]

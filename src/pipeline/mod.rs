@@ -140,16 +140,6 @@ pub fn handler(config: watch::Receiver<Arc<Config>>) -> store::writer::Handler {
     })
 }
 
-/// The detector's verdict on the new (unquoted) text of `parsed`; see
-/// [`crate::compliance::verdict`].
-pub fn detector_verdict(cfg: &Config, parsed: &ParsedMessage) -> crate::detect::Verdict {
-    crate::compliance::verdict(
-        cfg,
-        parsed.from.as_ref().map(|m| m.address.as_str()),
-        &parsed.text,
-    )
-}
-
 /// [`process`] inside a savepoint; if it fails, the message is stored all
 /// the same, in a ticket of the `unrouted` queue (or, if that fails too, as
 /// a bare `unrouted` message), and the error is logged here, once. Then

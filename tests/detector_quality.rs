@@ -248,9 +248,9 @@ const TARGETS: Floors = Floors {
 /// whatever the tuned part says. Checked only while `heldout/` holds a
 /// batch: now the seventeenth to the twentieth (typical client mail by
 /// four writers, 1,000 messages), measured with the rules and the model
-/// trained on the tuned part: overall precision 0.982 and recall 0.949,
-/// the flag's 0.988 and 0.948, 5 of 440 hard negatives (1.1 %), rounded
-/// down (the alarm rate up).
+/// trained on the tuned part, long text read in windows: overall precision
+/// 0.982 and recall 0.957, the flag's 0.988 and 0.957, 5 of 440 hard
+/// negatives (1.1 %), rounded down (the alarm rate up).
 const HELD_OUT_FLOORS: Floors = Floors {
     precision: 0.97,
     recall: 0.94,
@@ -326,6 +326,53 @@ fn tuned_part_meets_the_targets_and_held_out_part_its_floors() {
     if let Some(h) = &h {
         assert_floors("held-out part", h, &HELD_OUT_FLOORS);
     }
+}
+
+#[test]
+fn text_added_around_evidence_does_not_water_it_down() {
+    // The model reads long text in windows: a client who pads a message
+    // with pleasantries or a pasted document must not slip under the flag
+    // line. Pad every flagged positive of the held-out part (the tuned part
+    // between batches) with twenty clean messages of the tuned part.
+    let detector = Detector::new(&platform_config()).expect("config compiles");
+    let tuned = load_cases("");
+    let pad: Vec<&str> = tuned
+        .iter()
+        .filter(|c| c.file.contains("plain"))
+        .take(20)
+        .map(|c| c.body.as_str())
+        .collect();
+    assert_eq!(pad.len(), 20, "clean messages to pad with");
+    let pad = pad.join("\n\n");
+    let held = load_cases("heldout");
+    let cases = if held.is_empty() { &tuned } else { &held };
+    let ctx = ScanContext::default();
+    let (mut flagged, mut kept) = (0u32, 0u32);
+    for c in cases.iter().filter(|c| !c.expect.is_empty()) {
+        if !detector.scan_message(&c.body, &ctx).flagged {
+            continue;
+        }
+        flagged += 1;
+        for padded in [
+            format!("{}\n\n{pad}", c.body),
+            format!("{pad}\n\n{}", c.body),
+        ] {
+            if detector.scan_message(&padded, &ctx).flagged {
+                kept += 1;
+            }
+        }
+    }
+    let share = f64::from(kept) / f64::from(2 * flagged);
+    println!(
+        "padded with {} bytes: {kept} of {} still flag ({share:.3})",
+        pad.len(),
+        2 * flagged
+    );
+    assert!(
+        flagged >= 100 && share >= 0.85,
+        "{kept} of {} padded positives flag",
+        2 * flagged
+    );
 }
 
 #[test]

@@ -13,7 +13,10 @@
 //! lower-cased, every ASCII digit written `0`, digit runs cut at 12; `@`
 //! and `$` are tokens of their own); a message's features are its distinct
 //! tokens and distinct pairs of neighbouring tokens (`"call me"`), each
-//! worth `1/sqrt(n)` where `n` is how many of them the model knows. The
+//! worth `1/sqrt(n)` where `n` is how many of them the model knows. A
+//! text longer than [`WINDOW`] bytes is read in overlapping windows and
+//! each probability is the highest of any window's, so text added around
+//! evidence cannot water it down. The
 //! weights live in `model.tsv` beside this file, made by
 //! `contrib/train-detector-model.py` from the labelled set's tuned part
 //! (the features come from `cargo run --release --example
@@ -33,6 +36,23 @@ pub const OUTPUTS: usize = 6;
 /// Digit runs longer than this are cut: a long number's length says
 /// nothing more.
 const MAX_DIGITS: usize = 12;
+
+/// The bytes of text the model reads at once: a longer text is read in
+/// windows (see [`Model::score`]).
+pub const WINDOW: usize = 250;
+
+/// A known token of a text (see `Model::walk`).
+struct Known {
+    /// Where it starts in the text.
+    at: usize,
+    /// Its row.
+    row: u32,
+    /// The row of the pair it ends, or [`NONE`].
+    pair: u32,
+}
+
+/// No row.
+const NONE: u32 = u32::MAX;
 
 /// The weights shipped with postdesk.
 const BUILTIN: &str = include_str!("model.tsv");
@@ -85,6 +105,14 @@ pub struct Scores {
 }
 
 impl Scores {
+    /// The higher of each probability.
+    fn max(&self, other: &Scores) -> Scores {
+        Scores {
+            flag: self.flag.max(other.flag),
+            categories: std::array::from_fn(|i| self.categories[i].max(other.categories[i])),
+        }
+    }
+
     /// The probability for one category.
     pub fn of(&self, c: Category) -> f64 {
         let i = Category::ALL.iter().position(|x| *x == c).unwrap_or(0);
@@ -153,7 +181,7 @@ pub struct ParseError {
 /// documentation for what a token is).
 pub fn tokens(text: &str, mut each: impl FnMut(&str)) {
     let mut buf = Vec::new();
-    token_bytes(text, &mut buf, |t| {
+    token_bytes(text, &mut buf, |t, _| {
         // Only whole characters are ever pushed.
         if let Ok(t) = std::str::from_utf8(t) {
             each(t);
@@ -163,10 +191,12 @@ pub fn tokens(text: &str, mut each: impl FnMut(&str)) {
 
 /// [`tokens`] as UTF-8 bytes, built in `buf`: one pass over the bytes,
 /// ASCII without decoding.
-fn token_bytes(text: &str, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8])) {
+fn token_bytes(text: &str, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8], usize)) {
     let bytes = text.as_bytes();
     buf.clear();
     let mut digits = 0usize;
+    // Where the token in `buf` starts.
+    let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -182,6 +212,9 @@ fn token_bytes(text: &str, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8])) {
             } else {
                 digits = 0;
             }
+            if buf.is_empty() {
+                start = i;
+            }
             buf.push(m);
             i += 1;
             continue;
@@ -189,30 +222,33 @@ fn token_bytes(text: &str, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8])) {
         digits = 0;
         if b < 0x80 {
             if !buf.is_empty() {
-                each(buf);
+                each(buf, start);
                 buf.clear();
             }
             if b == b'@' || b == b'$' {
-                each(&[b]);
+                each(&[b], i);
             }
             i += 1;
             continue;
         }
         // A character outside ASCII: `i` is on its first byte.
         let c = text[i..].chars().next().unwrap_or(' ');
-        i += c.len_utf8();
         if c.is_alphanumeric() {
+            if buf.is_empty() {
+                start = i;
+            }
             let mut tmp = [0u8; 4];
             for l in c.to_lowercase() {
                 buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
             }
         } else if !buf.is_empty() {
-            each(buf);
+            each(buf, start);
             buf.clear();
         }
+        i += c.len_utf8();
     }
     if !buf.is_empty() {
-        each(buf);
+        each(buf, start);
     }
 }
 
@@ -374,39 +410,57 @@ impl Model {
         self.rows.is_empty()
     }
 
+    /// The known tokens of `text[part]`, in order: where each starts, its
+    /// row, and the row of the pair it ends (`NONE` when unknown). A pair
+    /// is known only if both its tokens are (see `parse`): an unknown
+    /// token ends the chain.
+    fn walk(&self, text: &str, part: &Range<usize>, buf: &mut Vec<u8>, out: &mut Vec<Known>) {
+        let mut prev: Option<u64> = None;
+        token_bytes(&text[part.clone()], buf, |t, at| {
+            let key = token_key(t);
+            let Some(&row) = self.index.get(&key) else {
+                prev = None;
+                return;
+            };
+            let pair = prev
+                .and_then(|p| self.index.get(&pair_key(p, key)).copied())
+                .unwrap_or(NONE);
+            out.push(Known {
+                at: part.start + at,
+                row,
+                pair,
+            });
+            prev = Some(key);
+        });
+    }
+
     /// The rows of the known features of `parts` of `text`, each once.
     fn known(&self, text: &str, parts: &[Range<usize>]) -> Vec<u32> {
-        // A token and its pair for every two bytes at most: no regrowth.
-        let bytes: usize = parts.iter().map(ExactSizeIterator::len).sum();
-        let mut ids = Vec::with_capacity(bytes + 2);
+        let mut toks = Vec::new();
         let mut buf = Vec::with_capacity(64);
+        for r in parts {
+            self.walk(text, r, &mut buf, &mut toks);
+        }
+        self.rows_of(&toks, true)
+    }
+
+    /// The distinct rows of `toks`; the pair of the first token only with
+    /// `first_pair` (a window that starts there holds one of its tokens).
+    fn rows_of(&self, toks: &[Known], first_pair: bool) -> Vec<u32> {
+        let mut ids = Vec::with_capacity((2 * toks.len()).min(self.rows.len()));
         SEEN.with_borrow_mut(|seen| {
             let mark = seen.next(self.rows.len());
-            let mut add = |id: u32, ids: &mut Vec<u32>| {
-                let slot = &mut seen.marks[id as usize];
-                if *slot != mark {
-                    *slot = mark;
-                    ids.push(id);
-                }
-            };
-            for r in parts {
-                let mut prev: Option<u64> = None;
-                token_bytes(&text[r.clone()], &mut buf, |t| {
-                    let key = token_key(t);
-                    // A pair is known only if both its tokens are (see
-                    // `parse`): an unknown token ends the chain.
-                    let Some(&id) = self.index.get(&key) else {
-                        prev = None;
-                        return;
-                    };
-                    add(id, &mut ids);
-                    if let Some(p) = prev
-                        && let Some(&id) = self.index.get(&pair_key(p, key))
-                    {
-                        add(id, &mut ids);
+            for (i, t) in toks.iter().enumerate() {
+                for id in [t.row, t.pair] {
+                    if id == NONE || (i == 0 && id == t.pair && !first_pair) {
+                        continue;
                     }
-                    prev = Some(key);
-                });
+                    let slot = &mut seen.marks[id as usize];
+                    if *slot != mark {
+                        *slot = mark;
+                        ids.push(id);
+                    }
+                }
             }
         });
         ids
@@ -414,11 +468,51 @@ impl Model {
 
     /// The probabilities for the new text of a message: `parts` are the
     /// ranges of `text` to read (its unquoted parts); no pair is made
-    /// across two parts.
+    /// across two parts. A text longer than [`WINDOW`] bytes is read in
+    /// windows of that many bytes, each starting half a window after the
+    /// one before, and every probability is the highest of any window's:
+    /// evidence is local, and text added around it (pleasantries, a pasted
+    /// document) must not water it down.
     pub fn score(&self, text: &str, parts: &[Range<usize>]) -> Scores {
-        let ids = self.known(text, parts);
+        let mut toks = Vec::new();
+        let mut buf = Vec::with_capacity(64);
+        let total: usize = parts.iter().map(ExactSizeIterator::len).sum();
+        if total <= WINDOW {
+            for r in parts {
+                self.walk(text, r, &mut buf, &mut toks);
+            }
+            return self.probabilities(&self.rows_of(&toks, true));
+        }
+        let mut best: Option<Scores> = None;
+        for r in parts {
+            toks.clear();
+            self.walk(text, r, &mut buf, &mut toks);
+            let mut first = 0;
+            loop {
+                let from = toks.get(first).map_or(r.start, |t| t.at);
+                let end = toks[first..]
+                    .iter()
+                    .position(|t| t.at >= from + WINDOW)
+                    .map_or(toks.len(), |n| first + n);
+                let s = self.probabilities(&self.rows_of(&toks[first..end], false));
+                best = Some(best.map_or(s, |b| b.max(&s)));
+                if end >= toks.len() {
+                    break;
+                }
+                let next = toks[first..]
+                    .iter()
+                    .position(|t| t.at >= from + WINDOW / 2)
+                    .map_or(end, |n| first + n);
+                first = next.max(first + 1);
+            }
+        }
+        best.unwrap_or_else(|| self.probabilities(&[]))
+    }
+
+    /// The probabilities of a set of rows.
+    fn probabilities(&self, ids: &[u32]) -> Scores {
         let mut sum = [0f32; OUTPUTS];
-        for &id in &ids {
+        for &id in ids {
             let row = &self.rows[id as usize];
             for (s, w) in sum.iter_mut().zip(row) {
                 *s += w;
@@ -576,6 +670,45 @@ mod tests {
         let s = m.score("the green app", &[0..13]);
         // Known: "green", "app" (rows of zeros) and "green app": 3.
         assert!((s.flag - sigmoid(2.0 / 3f32.sqrt())).abs() < 1e-9, "{s:?}");
+    }
+
+    #[test]
+    fn long_text_is_read_in_windows_and_the_highest_counts() {
+        // Known neutral words, all different ("na", "nb", …, "zz").
+        let words: Vec<String> = (b'n'..=b'z')
+            .flat_map(|a| {
+                (b'a'..=b'z').map(move |b| String::from_utf8(vec![a, b]).unwrap_or_default())
+            })
+            .collect();
+        let mut src = TINY.to_owned();
+        for w in &words {
+            src.push_str(&format!("{w}\t0\t0\t0\t0\t0\t0\n"));
+        }
+        let m = Model::parse(&src).expect("parses");
+        let short = "venmo me";
+        let alone = m.score(short, &[0..short.len()]);
+        let filler = words.join(" ");
+        assert!(filler.len() > 4 * WINDOW);
+        // Read whole, the filler would water "venmo me" down to nothing;
+        // read in windows, the window that holds it keeps most of it.
+        for padded in [format!("{short}. {filler}"), format!("{filler}. {short}")] {
+            let p = m.score(&padded, &[0..padded.len()]);
+            let whole = m.probabilities(&m.known(&padded, &[0..padded.len()]));
+            assert!(
+                p.flag > whole.flag + 0.04 && p.flag < alone.flag,
+                "{p:?} {whole:?} {alone:?}"
+            );
+            // No window holds more than WINDOW bytes: at either end, the
+            // filler waters "venmo me" down at most as much as WINDOW
+            // bytes of it read whole do.
+            let near = format!("{short} {}", &filler[..WINDOW - 9]);
+            let near = m.score(&near, &[0..near.len()]);
+            assert!(p.flag >= near.flag - 0.01, "{p:?} {near:?}");
+        }
+        // Up to WINDOW bytes the whole text is one window.
+        let fits = format!("{short} {}", &filler[..WINDOW - 20]);
+        let whole = m.score(&fits, &[0..fits.len()]);
+        assert!(whole.flag < 0.6, "{whole:?}");
     }
 
     #[test]

@@ -330,11 +330,17 @@ fn tuned_part_meets_the_targets_and_held_out_part_its_floors() {
 
 #[test]
 fn text_added_around_evidence_does_not_water_it_down() {
-    // The model reads long text in windows: a client who pads a message
-    // with pleasantries or a pasted document must not slip under the flag
-    // line. Pad every flagged positive of the held-out part (the tuned part
-    // between batches) with twenty clean messages of the tuned part.
+    // A client who pads a message with pleasantries or a pasted document
+    // must not slip under the flag line: a rule's hit is judged by the
+    // window that holds it too. Pad every positive of the held-out part
+    // (the tuned part between batches) with twenty clean messages of the
+    // tuned part, before and after; at least 90 % as many must flag as the
+    // rules alone flag unpadded (the model's own hits, read from the whole
+    // message, may be watered down; the rules' may not).
     let detector = Detector::new(&platform_config()).expect("config compiles");
+    let mut rules_cfg = platform_config();
+    rules_cfg.model.enabled = false;
+    let rules = Detector::new(&rules_cfg).expect("config compiles");
     let tuned = load_cases("");
     let pad: Vec<&str> = tuned
         .iter()
@@ -347,12 +353,11 @@ fn text_added_around_evidence_does_not_water_it_down() {
     let held = load_cases("heldout");
     let cases = if held.is_empty() { &tuned } else { &held };
     let ctx = ScanContext::default();
-    let (mut flagged, mut kept) = (0u32, 0u32);
+    let (mut by_rules, mut kept) = (0u32, 0u32);
     for c in cases.iter().filter(|c| !c.expect.is_empty()) {
-        if !detector.scan_message(&c.body, &ctx).flagged {
-            continue;
+        if rules.scan_message(&c.body, &ctx).flagged {
+            by_rules += 2;
         }
-        flagged += 1;
         for padded in [
             format!("{}\n\n{pad}", c.body),
             format!("{pad}\n\n{}", c.body),
@@ -362,16 +367,13 @@ fn text_added_around_evidence_does_not_water_it_down() {
             }
         }
     }
-    let share = f64::from(kept) / f64::from(2 * flagged);
     println!(
-        "padded with {} bytes: {kept} of {} still flag ({share:.3})",
-        pad.len(),
-        2 * flagged
+        "padded with {} bytes: {kept} flag; the rules alone flag {by_rules} unpadded",
+        pad.len()
     );
     assert!(
-        flagged >= 100 && share >= 0.85,
-        "{kept} of {} padded positives flag",
-        2 * flagged
+        by_rules >= 100 && f64::from(kept) >= 0.9 * f64::from(by_rules),
+        "{kept} padded positives flag, the rules alone {by_rules} unpadded"
     );
 }
 

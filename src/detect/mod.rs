@@ -345,14 +345,21 @@ impl Detector {
         ctx: &ScanContext<'_>,
         in_full: bool,
     ) -> Verdict {
-        let scores = self
+        let reading = self
             .model
             .as_ref()
-            .map(|(m, set)| (m.score(text, parts), set));
-        if let Some((s, set)) = scores
+            .map(|(m, set)| (m.read(text, parts), set));
+        let whole = reading.as_ref().map(|(r, _)| r.whole());
+        let windows = reading
+            .as_ref()
+            .map(|(r, _)| r.windows())
+            .unwrap_or_default();
+        if let (Some((_, set)), Some(s)) = (&reading, whole)
             && !in_full
             && s.flag < set.min_flag
+            && windows.iter().all(|w| w.2.flag < set.min_flag)
         {
+            // No stretch of the text could make a rule's hit count.
             return Verdict {
                 model: Some(s),
                 ..Verdict::default()
@@ -367,57 +374,70 @@ impl Detector {
             }
             hits.append(&mut part);
         }
-        self.judge(text, parts, hits, scores.map(|(s, _)| s))
-    }
-
-    /// The verdict on the rules' `hits` in `parts` of `text`, with the
-    /// model's judgement when it is enabled: below `min_flag` no hit
-    /// counts; a hit whose category is below `min_keep` does not count; a
-    /// category at `min_alone` with no counting hit gets one from the
-    /// model, spanning the sentence that weighed most for it.
-    fn judge(
-        &self,
-        text: &str,
-        parts: &[Range<usize>],
-        mut hits: Vec<Hit>,
-        scores: Option<model::Scores>,
-    ) -> Verdict {
-        if let (Some((m, set)), Some(s)) = (&self.model, scores) {
-            let evidence = s.flag >= set.min_flag;
-            for h in &mut hits {
-                if !evidence || s.of(h.category) < set.min_keep {
-                    h.weight = 0;
-                }
-            }
-            if evidence {
-                for c in Category::ALL {
-                    let counted = hits.iter().any(|h| h.category == c && h.weight > 0);
-                    if counted || s.of(c) < set.min_alone {
-                        continue;
-                    }
-                    let span = m
-                        .strongest_sentence(text, parts, c)
-                        .or_else(|| parts.first().cloned())
-                        .unwrap_or(0..0);
-                    hits.push(Hit {
-                        category: c,
-                        rule: format!("model.{}", c.as_str()),
-                        text: text[span.clone()].to_owned(),
-                        start: span.start,
-                        end: span.end,
-                        weight: 1,
-                    });
-                }
-                hits.sort_by_key(|h| (h.start, h.end));
-            }
+        if let (Some((_, set)), Some(s)) = (&reading, whole) {
+            self.judge(text, parts, &mut hits, &windows, set, s);
         }
         let score = hits.iter().map(|h| h.weight).sum();
         Verdict {
             flagged: score > 0 && score >= self.min_score,
             hits,
             score,
-            model: scores,
+            model: whole,
         }
+    }
+
+    /// The model's judgement of the rules' `hits` in `parts` of `text`: a
+    /// hit counts when the whole message or a window that holds it (see
+    /// [`model::Reading::windows`]) reaches `min_flag` and the hit's
+    /// category `min_keep` (so that text added around evidence cannot water
+    /// it down); a category the whole message
+    /// reaches `min_alone` for, with no counting hit, gets one from the
+    /// model, spanning the sentence that weighed most for it.
+    fn judge(
+        &self,
+        text: &str,
+        parts: &[Range<usize>],
+        hits: &mut Vec<Hit>,
+        windows: &[(usize, usize, model::Scores)],
+        set: &model::ModelSettings,
+        whole: model::Scores,
+    ) {
+        for h in hits.iter_mut() {
+            let keep =
+                |s: &model::Scores| s.flag >= set.min_flag && s.of(h.category) >= set.min_keep;
+            let local = windows
+                .iter()
+                .filter(|w| h.start < w.1 && h.end > w.0)
+                .any(|w| keep(&w.2));
+            if !keep(&whole) && !local {
+                h.weight = 0;
+            }
+        }
+        let Some((m, _)) = &self.model else {
+            return;
+        };
+        if whole.flag < set.min_flag {
+            return;
+        }
+        for c in Category::ALL {
+            let counted = hits.iter().any(|h| h.category == c && h.weight > 0);
+            if counted || whole.of(c) < set.min_alone {
+                continue;
+            }
+            let span = m
+                .strongest_sentence(text, parts, c)
+                .or_else(|| parts.first().cloned())
+                .unwrap_or(0..0);
+            hits.push(Hit {
+                category: c,
+                rule: format!("model.{}", c.as_str()),
+                text: text[span.clone()].to_owned(),
+                start: span.start,
+                end: span.end,
+                weight: 1,
+            });
+        }
+        hits.sort_by_key(|h| (h.start, h.end));
     }
 
     /// A short hash of the engine version and every setting that changes

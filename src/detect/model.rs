@@ -14,9 +14,10 @@
 //! and `$` are tokens of their own); a message's features are its distinct
 //! tokens and distinct pairs of neighbouring tokens (`"call me"`), each
 //! worth `1/sqrt(n)` where `n` is how many of them the model knows. A
-//! text longer than [`WINDOW`] bytes is read in overlapping windows and
-//! each probability is the highest of any window's, so text added around
-//! evidence cannot water it down. The
+//! text longer than [`WINDOW`] bytes is also read in overlapping windows
+//! ([`Reading::windows`]): a rule's hit is judged by the windows that hold
+//! it as well as by the whole text, so text added around evidence cannot
+//! water it down. The
 //! weights live in `model.tsv` beside this file, made by
 //! `contrib/train-detector-model.py` from the labelled set's tuned part
 //! (the features come from `cargo run --release --example
@@ -37,8 +38,8 @@ pub const OUTPUTS: usize = 6;
 /// nothing more.
 const MAX_DIGITS: usize = 12;
 
-/// The bytes of text the model reads at once: a longer text is read in
-/// windows (see [`Model::score`]).
+/// The bytes of a window: a longer text is also read in windows (see
+/// [`Reading::windows`]).
 pub const WINDOW: usize = 250;
 
 /// A known token of a text (see `Model::walk`).
@@ -105,14 +106,6 @@ pub struct Scores {
 }
 
 impl Scores {
-    /// The higher of each probability.
-    fn max(&self, other: &Scores) -> Scores {
-        Scores {
-            flag: self.flag.max(other.flag),
-            categories: std::array::from_fn(|i| self.categories[i].max(other.categories[i])),
-        }
-    }
-
     /// The probability for one category.
     pub fn of(&self, c: Category) -> f64 {
         let i = Category::ALL.iter().position(|x| *x == c).unwrap_or(0);
@@ -129,6 +122,84 @@ impl Serialize for Scores {
             m.serialize_entry(c.as_str(), p)?;
         }
         m.end()
+    }
+}
+
+/// A text as the model read it (see [`Model::read`]): its known tokens,
+/// per part.
+pub struct Reading<'m> {
+    model: &'m Model,
+    parts: Vec<Vec<Known>>,
+}
+
+impl Reading<'_> {
+    /// The probabilities of the whole text: what the model was trained on.
+    pub fn whole(&self) -> Scores {
+        let m = self.model;
+        let mut ids = Vec::new();
+        SEEN.with_borrow_mut(|seen| {
+            let mark = seen.next(m.rows.len());
+            for toks in &self.parts {
+                collect(toks, true, seen, mark, &mut ids);
+            }
+        });
+        m.probabilities(&ids)
+    }
+
+    /// The stretches of at most [`WINDOW`] bytes the text is read in,
+    /// each starting half a window after the one before (the whole text
+    /// when it is no longer), with their probabilities: `(from, to,
+    /// scores)`, `from..to` the bytes their tokens start in.
+    pub fn windows(&self) -> Vec<(usize, usize, Scores)> {
+        let total: usize = self
+            .parts
+            .iter()
+            .map(|t| match (t.first(), t.last()) {
+                (Some(a), Some(b)) => b.at - a.at + 1,
+                _ => 0,
+            })
+            .sum();
+        if total <= WINDOW {
+            return vec![(0, usize::MAX, self.whole())];
+        }
+        let mut out = Vec::new();
+        for toks in &self.parts {
+            let mut first = 0;
+            while first < toks.len() {
+                let from = toks[first].at;
+                let end = first + toks[first..].partition_point(|t| t.at < from + WINDOW);
+                let mut ids = Vec::new();
+                SEEN.with_borrow_mut(|seen| {
+                    let mark = seen.next(self.model.rows.len());
+                    collect(&toks[first..end], false, seen, mark, &mut ids);
+                });
+                out.push((from, from + WINDOW, self.model.probabilities(&ids)));
+                if end >= toks.len() {
+                    break;
+                }
+                let next = first + toks[first..].partition_point(|t| t.at < from + WINDOW / 2);
+                first = next.max(first + 1);
+            }
+        }
+        out
+    }
+}
+
+/// Add the rows of `toks` not yet marked to `ids`; the pair of the first
+/// token only with `first_pair` (a stretch that starts there holds one of
+/// its tokens).
+fn collect(toks: &[Known], first_pair: bool, seen: &mut Seen, mark: u32, ids: &mut Vec<u32>) {
+    for (i, t) in toks.iter().enumerate() {
+        for id in [t.row, t.pair] {
+            if id == NONE || (i == 0 && id == t.pair && !first_pair) {
+                continue;
+            }
+            let slot = &mut seen.marks[id as usize];
+            if *slot != mark {
+                *slot = mark;
+                ids.push(id);
+            }
+        }
     }
 }
 
@@ -445,68 +516,35 @@ impl Model {
     }
 
     /// The distinct rows of `toks`; the pair of the first token only with
-    /// `first_pair` (a window that starts there holds one of its tokens).
+    /// `first_pair`.
     fn rows_of(&self, toks: &[Known], first_pair: bool) -> Vec<u32> {
-        let mut ids = Vec::with_capacity((2 * toks.len()).min(self.rows.len()));
+        let mut ids = Vec::new();
         SEEN.with_borrow_mut(|seen| {
             let mark = seen.next(self.rows.len());
-            for (i, t) in toks.iter().enumerate() {
-                for id in [t.row, t.pair] {
-                    if id == NONE || (i == 0 && id == t.pair && !first_pair) {
-                        continue;
-                    }
-                    let slot = &mut seen.marks[id as usize];
-                    if *slot != mark {
-                        *slot = mark;
-                        ids.push(id);
-                    }
-                }
-            }
+            collect(toks, first_pair, seen, mark, &mut ids);
         });
         ids
     }
 
-    /// The probabilities for the new text of a message: `parts` are the
-    /// ranges of `text` to read (its unquoted parts); no pair is made
-    /// across two parts. A text longer than [`WINDOW`] bytes is read in
-    /// windows of that many bytes, each starting half a window after the
-    /// one before, and every probability is the highest of any window's:
-    /// evidence is local, and text added around it (pleasantries, a pasted
-    /// document) must not water it down.
+    /// The probabilities for the new text of a message, read whole:
+    /// `parts` are the ranges of `text` to read (its unquoted parts); no
+    /// pair is made across two parts.
     pub fn score(&self, text: &str, parts: &[Range<usize>]) -> Scores {
-        let mut toks = Vec::new();
+        self.read(text, parts).whole()
+    }
+
+    /// Walk `parts` of `text` once, for [`Reading`]'s questions.
+    pub fn read<'m>(&'m self, text: &str, parts: &[Range<usize>]) -> Reading<'m> {
         let mut buf = Vec::with_capacity(64);
-        let total: usize = parts.iter().map(ExactSizeIterator::len).sum();
-        if total <= WINDOW {
-            for r in parts {
+        let parts = parts
+            .iter()
+            .map(|r| {
+                let mut toks = Vec::new();
                 self.walk(text, r, &mut buf, &mut toks);
-            }
-            return self.probabilities(&self.rows_of(&toks, true));
-        }
-        let mut best: Option<Scores> = None;
-        for r in parts {
-            toks.clear();
-            self.walk(text, r, &mut buf, &mut toks);
-            let mut first = 0;
-            loop {
-                let from = toks.get(first).map_or(r.start, |t| t.at);
-                let end = toks[first..]
-                    .iter()
-                    .position(|t| t.at >= from + WINDOW)
-                    .map_or(toks.len(), |n| first + n);
-                let s = self.probabilities(&self.rows_of(&toks[first..end], false));
-                best = Some(best.map_or(s, |b| b.max(&s)));
-                if end >= toks.len() {
-                    break;
-                }
-                let next = toks[first..]
-                    .iter()
-                    .position(|t| t.at >= from + WINDOW / 2)
-                    .map_or(end, |n| first + n);
-                first = next.max(first + 1);
-            }
-        }
-        best.unwrap_or_else(|| self.probabilities(&[]))
+                toks
+            })
+            .collect();
+        Reading { model: self, parts }
     }
 
     /// The probabilities of a set of rows.
@@ -673,7 +711,7 @@ mod tests {
     }
 
     #[test]
-    fn long_text_is_read_in_windows_and_the_highest_counts() {
+    fn long_text_is_read_in_windows_that_keep_evidence_undiluted() {
         // Known neutral words, all different ("na", "nb", …, "zz").
         let words: Vec<String> = (b'n'..=b'z')
             .flat_map(|a| {
@@ -689,26 +727,34 @@ mod tests {
         let alone = m.score(short, &[0..short.len()]);
         let filler = words.join(" ");
         assert!(filler.len() > 4 * WINDOW);
-        // Read whole, the filler would water "venmo me" down to nothing;
-        // read in windows, the window that holds it keeps most of it.
         for padded in [format!("{short}. {filler}"), format!("{filler}. {short}")] {
-            let p = m.score(&padded, &[0..padded.len()]);
-            let whole = m.probabilities(&m.known(&padded, &[0..padded.len()]));
+            let reading = m.read(&padded, &[0..padded.len()]);
+            let whole = reading.whole();
+            let windows = reading.windows();
+            assert!(windows.len() >= 8, "{}", windows.len());
+            // Every window is at most WINDOW bytes and half a window after
+            // the one before.
+            for pair in windows.windows(2) {
+                assert!(pair[1].0 > pair[0].0 && pair[1].0 <= pair[0].0 + WINDOW / 2 + 3);
+            }
+            // The window that holds "venmo me" keeps far more of it than
+            // the whole text does.
+            let at = padded.find(short).expect("there");
+            let best = windows
+                .iter()
+                .filter(|w| w.0 <= at && at < w.1)
+                .map(|w| w.2.flag)
+                .fold(0f64, f64::max);
             assert!(
-                p.flag > whole.flag + 0.04 && p.flag < alone.flag,
-                "{p:?} {whole:?} {alone:?}"
+                best > whole.flag + 0.04 && best < alone.flag,
+                "{best} {whole:?} {alone:?}"
             );
-            // No window holds more than WINDOW bytes: at either end, the
-            // filler waters "venmo me" down at most as much as WINDOW
-            // bytes of it read whole do.
-            let near = format!("{short} {}", &filler[..WINDOW - 9]);
-            let near = m.score(&near, &[0..near.len()]);
-            assert!(p.flag >= near.flag - 0.01, "{p:?} {near:?}");
         }
-        // Up to WINDOW bytes the whole text is one window.
+        // Up to WINDOW bytes the whole text is the one window.
         let fits = format!("{short} {}", &filler[..WINDOW - 20]);
-        let whole = m.score(&fits, &[0..fits.len()]);
-        assert!(whole.flag < 0.6, "{whole:?}");
+        let reading = m.read(&fits, &[0..fits.len()]);
+        assert_eq!(reading.windows().len(), 1);
+        assert_eq!(reading.windows()[0].2, reading.whole());
     }
 
     #[test]

@@ -136,7 +136,8 @@ impl Reading<'_> {
     /// The probabilities of the whole text: what the model was trained on.
     pub fn whole(&self) -> Scores {
         let m = self.model;
-        let mut ids = Vec::new();
+        let known: usize = self.parts.iter().map(Vec::len).sum();
+        let mut ids = Vec::with_capacity((2 * known).min(m.rows.len()));
         SEEN.with_borrow_mut(|seen| {
             let mark = seen.next(m.rows.len());
             for toks in &self.parts {
@@ -162,25 +163,26 @@ impl Reading<'_> {
         if total <= WINDOW {
             return vec![(0, usize::MAX, self.whole())];
         }
-        let mut out = Vec::new();
-        for toks in &self.parts {
-            let mut first = 0;
-            while first < toks.len() {
-                let from = toks[first].at;
-                let end = first + toks[first..].partition_point(|t| t.at < from + WINDOW);
-                let mut ids = Vec::new();
-                SEEN.with_borrow_mut(|seen| {
+        let mut out = Vec::with_capacity(2 * total / WINDOW + 2);
+        let mut ids = Vec::with_capacity(WINDOW);
+        SEEN.with_borrow_mut(|seen| {
+            for toks in &self.parts {
+                let mut first = 0;
+                while first < toks.len() {
+                    let from = toks[first].at;
+                    let end = first + toks[first..].partition_point(|t| t.at < from + WINDOW);
                     let mark = seen.next(self.model.rows.len());
+                    ids.clear();
                     collect(&toks[first..end], false, seen, mark, &mut ids);
-                });
-                out.push((from, from + WINDOW, self.model.probabilities(&ids)));
-                if end >= toks.len() {
-                    break;
+                    out.push((from, from + WINDOW, self.model.probabilities(&ids)));
+                    if end >= toks.len() {
+                        break;
+                    }
+                    let next = first + toks[first..].partition_point(|t| t.at < from + WINDOW / 2);
+                    first = next.max(first + 1);
                 }
-                let next = first + toks[first..].partition_point(|t| t.at < from + WINDOW / 2);
-                first = next.max(first + 1);
             }
-        }
+        });
         out
     }
 }
@@ -539,7 +541,8 @@ impl Model {
         let parts = parts
             .iter()
             .map(|r| {
-                let mut toks = Vec::new();
+                // About one known token in six bytes: rarely regrown.
+                let mut toks = Vec::with_capacity(r.len() / 6 + 8);
                 self.walk(text, r, &mut buf, &mut toks);
                 toks
             })

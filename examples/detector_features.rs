@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use postdesk::detect::{Detector, ScanContext, model, new_text_ranges};
+use postdesk::detect::{Detector, model, new_text_ranges};
 
 #[path = "../tests/common/detector_fixtures.rs"]
 #[allow(dead_code)]
@@ -22,18 +22,8 @@ fn main() {
     let rules = Detector::new(&cfg).expect("the quality test's configuration compiles");
     for part in ["", "heldout"] {
         for c in load_cases(part) {
-            let domains: Vec<String> = c
-                .sender
-                .as_deref()
-                .and_then(|s| s.rsplit_once('@'))
-                .map(|(_, d)| vec![d.to_owned()])
-                .unwrap_or_default();
-            let ctx = ScanContext {
-                sender: c.sender.as_deref(),
-                ticket_domains: &domains,
-                platform_domains: &[],
-            };
-            let verdict = rules.scan_message(&c.body, &ctx);
+            let domains = c.ticket_domains();
+            let verdict = rules.scan_message(&c.body, &c.context(&domains));
             let found: Vec<&str> = verdict.categories().iter().map(|x| x.as_str()).collect();
             let mut feats = BTreeSet::new();
             for r in new_text_ranges(&c.body) {

@@ -90,17 +90,8 @@ fn evaluate(name: &str, cases: &[Case], show_misses: bool) -> Report {
     // Per file: messages, messages whose categories differ from the label.
     let mut per_file: std::collections::BTreeMap<&str, (u32, u32)> = Default::default();
     for case in cases {
-        let ticket_domains: Vec<String> = case
-            .sender
-            .as_deref()
-            .and_then(|s| s.rsplit_once('@'))
-            .map(|(_, d)| vec![d.to_owned()])
-            .unwrap_or_default();
-        let ctx = ScanContext {
-            sender: case.sender.as_deref(),
-            ticket_domains: &ticket_domains,
-            platform_domains: &[],
-        };
+        let ticket_domains = case.ticket_domains();
+        let ctx = case.context(&ticket_domains);
         let verdict = detector.scan_message(&case.body, &ctx);
         // What explain shows decides the same: the rules run in full only
         // to list what the model set aside.

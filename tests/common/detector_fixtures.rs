@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use postdesk::detect::{Category, DetectorConfig};
+use postdesk::detect::{Category, DetectorConfig, ScanContext};
 
 /// One labelled message.
 pub struct Case {
@@ -18,6 +18,27 @@ pub struct Case {
     /// ordinary sense (header word `hard`).
     pub hard: bool,
     pub body: String,
+}
+
+impl Case {
+    /// The ticket's domains as the quality test sees them: the sender's.
+    pub fn ticket_domains(&self) -> Vec<String> {
+        self.sender
+            .as_deref()
+            .and_then(|s| s.rsplit_once('@'))
+            .map(|(_, d)| vec![d.to_owned()])
+            .unwrap_or_default()
+    }
+
+    /// What is not evidence for this message: its sender and `domains`
+    /// (from [`Case::ticket_domains`]).
+    pub fn context<'a>(&'a self, domains: &'a [String]) -> ScanContext<'a> {
+        ScanContext {
+            sender: self.sender.as_deref(),
+            ticket_domains: domains,
+            platform_domains: &[],
+        }
+    }
 }
 
 /// Replace `\u{XXXX}` escapes with their characters.

@@ -386,6 +386,40 @@ impl Detector {
         }
     }
 
+    /// Whether `parts` of `text` hold the kind of detail a contact
+    /// category needs before the model alone may name it: for `phone`,
+    /// seven digits in a run (separators allowed) that is not one of the
+    /// platform's numbers, or seven number words ("five five five …"); for
+    /// `email`, an `@`, or "at" with a mail provider or "dot"; for
+    /// `address`, a digit. "Please call me back" or "send it to my address
+    /// on file" offers no contact detail. Messaging and payment need none:
+    /// the intent is the evidence.
+    fn has_detail(&self, c: Category, text: &str, parts: &[Range<usize>]) -> bool {
+        let new = || parts.iter().map(|r| &text[r.clone()]);
+        match c {
+            Category::Phone => new().any(|t| {
+                phone_runs(t).any(|digits| {
+                    !self.compiled.platform_phones.iter().any(|p| {
+                        let k = digits.len().min(p.len());
+                        digits[digits.len() - k..] == p[p.len() - k..]
+                    })
+                }) || number_words(t) >= 7
+            }),
+            Category::Email => new().any(|t| {
+                let (mut at, mut provider) = (false, false);
+                model::tokens(t, |w| match w {
+                    "@" | "at" => at = true,
+                    "dot" | "gmail" | "yahoo" | "hotmail" | "outlook" | "icloud" | "proton"
+                    | "protonmail" | "aol" | "gmx" => provider = true,
+                    _ => {}
+                });
+                t.contains('@') || (at && provider)
+            }),
+            Category::Address => new().any(|t| t.bytes().any(|b| b.is_ascii_digit())),
+            Category::Messaging | Category::Payment => true,
+        }
+    }
+
     /// The model's judgement of the rules' `hits` in `parts` of `text`: a
     /// hit counts when the whole message or a window that holds it (see
     /// [`model::Reading::windows`]) reaches `min_flag` and the hit's
@@ -421,7 +455,7 @@ impl Detector {
         }
         for c in Category::ALL {
             let counted = hits.iter().any(|h| h.category == c && h.weight > 0);
-            if counted || whole.of(c) < set.min_alone {
+            if counted || whole.of(c) < set.min_alone || !self.has_detail(c, text, parts) {
                 continue;
             }
             let span = m
@@ -455,6 +489,40 @@ pub(crate) fn rules_only() -> DetectorConfig {
     let mut cfg = DetectorConfig::default();
     cfg.model.enabled = false;
     cfg
+}
+
+/// The digits of every run of at least seven digits in `text`, digits
+/// joined by spaces, dots, dashes, slashes, parentheses or a plus.
+fn phone_runs(text: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
+    text.split(|c: char| {
+        !(c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '/' | '(' | ')' | '+'))
+    })
+    .map(|run| run.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>())
+    .filter(|d| d.len() >= 7)
+}
+
+/// How many number words ("zero" … "nine", "oh") `text` has.
+fn number_words(text: &str) -> usize {
+    let mut n = 0;
+    model::tokens(text, |w| {
+        if matches!(
+            w,
+            "zero"
+                | "oh"
+                | "one"
+                | "two"
+                | "three"
+                | "four"
+                | "five"
+                | "six"
+                | "seven"
+                | "eight"
+                | "nine"
+        ) {
+            n += 1;
+        }
+    });
+    n
 }
 
 fn version_of(cfg: &DetectorConfig) -> String {
@@ -874,6 +942,37 @@ mod tests {
         assert!(!fast.flagged && fast.hits.is_empty(), "{fast:?}");
         assert_eq!(fast.model, v.model);
         assert!(fast.model.is_some_and(|s| s.flag < 0.5));
+    }
+
+    #[test]
+    fn the_model_alone_names_no_contact_detail_the_text_does_not_give() {
+        let mut cfg = DetectorConfig::default();
+        cfg.allow.platform_phones = vec!["+1 (888) 555-0142".into()];
+        let d = Detector::new(&cfg).expect("compiles");
+        let ctx = ScanContext::default();
+        for text in [
+            "Please call me back when you can.",
+            "Can you call me tomorrow morning?",
+            "Hi, is (888) 555-0142 still the right number to reach your team?",
+            "Could you send the forms to my home address on file?",
+            "Please email me the draft when it is ready.",
+        ] {
+            let v = d.scan_message(text, &ctx);
+            assert!(!v.flagged, "{text}: {v:?}");
+        }
+        // A detail given in words is one.
+        let v = d.scan_message(
+            "Call me on my cell, it's five five five, two one two, three four four seven.",
+            &ctx,
+        );
+        assert!(v.categories().contains(&Category::Phone), "{v:?}");
+        let whole = |t: &str| vec![0..t.len(), t.len()..t.len()];
+        let detail = |c, t: &str| d.has_detail(c, t, &whole(t));
+        assert!(detail(Category::Email, "jo dot k at gmail"));
+        assert!(!detail(Category::Email, "meet at noon"));
+        assert!(detail(Category::Address, "Unit 4, Mill Lane"));
+        assert!(!detail(Category::Phone, "call (888) 555-0142 or 12 34"));
+        assert!(detail(Category::Phone, "call 415 555 0134"));
     }
 
     #[test]

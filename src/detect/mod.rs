@@ -235,6 +235,14 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A `[detector.model]` threshold is not a probability.
+    #[error("detector.model.{key} ({value}): must be a number from 0 to 1")]
+    Threshold {
+        /// `min_flag`, `min_keep` or `min_alone`.
+        key: &'static str,
+        /// The value given.
+        value: f64,
+    },
     /// The keyword lists are too large for the automaton.
     #[error(
         "detector: the keyword lists and pattern anchors have more than 65535 letters and digits in all"
@@ -280,6 +288,7 @@ impl Error {
                 .map(KeyPart::Key)
                 .chain([KeyPart::Index(*index)])
                 .collect(),
+            Error::Threshold { key, .. } => vec![KeyPart::Key("model"), KeyPart::Key(key)],
             Error::TooManyKeywords | Error::Keywords(_) => Vec::new(),
         }
     }
@@ -305,6 +314,16 @@ impl Detector {
     /// a pattern with an unknown category or upper-case letters (the text
     /// the patterns see is lower-cased), or an empty keyword.
     pub fn new(cfg: &DetectorConfig) -> Result<Detector, Error> {
+        let m = &cfg.model;
+        for (key, value) in [
+            ("min_flag", m.min_flag),
+            ("min_keep", m.min_keep),
+            ("min_alone", m.min_alone),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(Error::Threshold { key, value });
+            }
+        }
         Ok(Detector {
             compiled: patterns::Compiled::new(cfg)?,
             version: version_of(cfg),
@@ -352,7 +371,8 @@ impl Detector {
         let whole = reading.as_ref().map(|(r, _)| r.whole());
         let windows = reading
             .as_ref()
-            .map(|(r, _)| r.windows())
+            .zip(whole)
+            .map(|((r, _), w)| r.windows(w))
             .unwrap_or_default();
         if let (Some((_, set)), Some(s)) = (&reading, whole)
             && !in_full
@@ -973,6 +993,28 @@ mod tests {
         assert!(detail(Category::Address, "Unit 4, Mill Lane"));
         assert!(!detail(Category::Phone, "call (888) 555-0142 or 12 34"));
         assert!(detail(Category::Phone, "call 415 555 0134"));
+    }
+
+    #[test]
+    fn a_model_threshold_outside_0_to_1_is_a_clear_error() {
+        for (toml, key) in [
+            ("[model]\nmin_flag = 1.5\n", "min_flag"),
+            ("[model]\nmin_keep = -0.1\n", "min_keep"),
+            ("[model]\nmin_alone = nan\n", "min_alone"),
+        ] {
+            let cfg: DetectorConfig = toml::from_str(toml).expect("parses");
+            let e = Detector::new(&cfg).expect_err("must fail");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("detector.model.{key} (")),
+                "{e}"
+            );
+            assert!(
+                e.to_string().ends_with("must be a number from 0 to 1"),
+                "{e}"
+            );
+            assert_eq!(e.key_path(), [KeyPart::Key("model"), KeyPart::Key(key)]);
+        }
     }
 
     #[test]

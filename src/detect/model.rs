@@ -151,7 +151,8 @@ impl Reading<'_> {
     /// each starting half a window after the one before (the whole text
     /// when it is no longer), with their probabilities: `(from, to,
     /// scores)`, `from..to` the bytes their tokens start in.
-    pub fn windows(&self) -> Vec<(usize, usize, Scores)> {
+    /// `whole` is [`Reading::whole`], already computed by the caller.
+    pub fn windows(&self, whole: Scores) -> Vec<(usize, usize, Scores)> {
         let total: usize = self
             .parts
             .iter()
@@ -161,7 +162,7 @@ impl Reading<'_> {
             })
             .sum();
         if total <= WINDOW {
-            return vec![(0, usize::MAX, self.whole())];
+            return vec![(0, usize::MAX, whole)];
         }
         let mut out = Vec::with_capacity(2 * total / WINDOW + 2);
         let mut ids = Vec::with_capacity(WINDOW);
@@ -733,7 +734,7 @@ mod tests {
         for padded in [format!("{short}. {filler}"), format!("{filler}. {short}")] {
             let reading = m.read(&padded, &[0..padded.len()]);
             let whole = reading.whole();
-            let windows = reading.windows();
+            let windows = reading.windows(whole);
             assert!(windows.len() >= 8, "{}", windows.len());
             // Every window is at most WINDOW bytes and half a window after
             // the one before.
@@ -756,8 +757,9 @@ mod tests {
         // Up to WINDOW bytes the whole text is the one window.
         let fits = format!("{short} {}", &filler[..WINDOW - 20]);
         let reading = m.read(&fits, &[0..fits.len()]);
-        assert_eq!(reading.windows().len(), 1);
-        assert_eq!(reading.windows()[0].2, reading.whole());
+        let windows = reading.windows(reading.whole());
+        assert_eq!(windows.len(), 1);
+        assert_eq!(windows[0].2, reading.whole());
     }
 
     #[test]

@@ -369,21 +369,21 @@ impl Detector {
             .as_ref()
             .map(|(m, set)| (m.read(text, parts), set));
         let whole = reading.as_ref().map(|(r, _)| r.whole());
-        let windows = reading
-            .as_ref()
-            .zip(whole)
-            .map(|((r, _), w)| r.windows(w))
-            .unwrap_or_default();
-        if let (Some((_, set)), Some(s)) = (&reading, whole)
-            && !in_full
+        // The windows are read only when the whole text does not decide:
+        // below `min_flag` here, or for a hit the whole text would set aside.
+        let mut windows = None;
+        if let (Some((r, set)), Some(s)) = (&reading, whole)
             && s.flag < set.min_flag
-            && windows.iter().all(|w| w.2.flag < set.min_flag)
         {
-            // No stretch of the text could make a rule's hit count.
-            return Verdict {
-                model: Some(s),
-                ..Verdict::default()
-            };
+            let ws = r.windows(s);
+            if !in_full && ws.iter().all(|w| w.2.flag < set.min_flag) {
+                // No stretch of the text could make a rule's hit count.
+                return Verdict {
+                    model: Some(s),
+                    ..Verdict::default()
+                };
+            }
+            windows = Some(ws);
         }
         let mut hits = Vec::new();
         for r in parts {
@@ -394,8 +394,8 @@ impl Detector {
             }
             hits.append(&mut part);
         }
-        if let (Some((_, set)), Some(s)) = (&reading, whole) {
-            self.judge(text, parts, &mut hits, &windows, set, s);
+        if let (Some((r, set)), Some(s)) = (&reading, whole) {
+            self.judge(text, parts, &mut hits, r, windows, set, s);
         }
         let score = hits.iter().map(|h| h.weight).sum();
         Verdict {
@@ -446,24 +446,32 @@ impl Detector {
     /// category `min_keep` (so that text added around evidence cannot water
     /// it down); a category the whole message
     /// reaches `min_alone` for, with no counting hit, gets one from the
-    /// model, spanning the sentence that weighed most for it.
+    /// model, spanning the sentence that weighed most for it. `windows`
+    /// are the reading's windows if already read; they are read here only
+    /// for a hit the whole message would set aside.
+    #[allow(clippy::too_many_arguments)]
     fn judge(
         &self,
         text: &str,
         parts: &[Range<usize>],
         hits: &mut Vec<Hit>,
-        windows: &[(usize, usize, model::Scores)],
+        reading: &model::Reading<'_>,
+        mut windows: Option<Vec<(usize, usize, model::Scores)>>,
         set: &model::ModelSettings,
         whole: model::Scores,
     ) {
         for h in hits.iter_mut() {
             let keep =
                 |s: &model::Scores| s.flag >= set.min_flag && s.of(h.category) >= set.min_keep;
+            if keep(&whole) {
+                continue;
+            }
             let local = windows
+                .get_or_insert_with(|| reading.windows(whole))
                 .iter()
                 .filter(|w| h.start < w.1 && h.end > w.0)
                 .any(|w| keep(&w.2));
-            if !keep(&whole) && !local {
+            if !local {
                 h.weight = 0;
             }
         }

@@ -238,9 +238,70 @@ thread_local! {
 #[derive(Debug)]
 pub struct Model {
     /// Feature key ([`feature_key`]) to row.
-    index: HashMap<u64, u32, foldhash::fast::FixedState>,
+    index: Table,
     rows: Vec<[f32; OUTPUTS]>,
     bias: [f32; OUTPUTS],
+}
+
+/// The feature index as the scan reads it: open addressing over the keys
+/// themselves (hashes already: [`finish`], [`pair_key`]), eight bytes a
+/// slot so that the table stays small in the cache: a key's low 48 bits
+/// above its row (two keys that differ only in their high bits would be
+/// taken for one: about one chance in 2^48 a look-up).
+#[derive(Debug)]
+struct Table {
+    /// `key << 16 | row`; 0 is an empty slot (row 0 is stored as
+    /// [`Table::ROW0`]). At most half full, so every probe sequence meets
+    /// an empty slot.
+    slots: Box<[u64]>,
+    /// Right shift from a key to its first slot (its top bits).
+    shift: u32,
+}
+
+impl Table {
+    /// Rows a table can hold.
+    const MAX_ROWS: usize = 0xffff;
+    /// How row 0 is stored: a slot whose low 16 bits are all set.
+    const ROW0: u64 = 0xffff;
+
+    fn new(keys: &HashMap<u64, u32, foldhash::fast::FixedState>) -> Table {
+        let len = (2 * keys.len()).next_power_of_two().max(2);
+        let shift = 64 - len.trailing_zeros();
+        let mut slots = vec![0; len].into_boxed_slice();
+        for (&key, &row) in keys {
+            let mut i = (key >> shift) as usize;
+            while slots[i] != 0 {
+                i = (i + 1) & (len - 1);
+            }
+            slots[i] = Self::slot(key, row);
+        }
+        Table { slots, shift }
+    }
+
+    fn slot(key: u64, row: u32) -> u64 {
+        let row = if row == 0 { Self::ROW0 } else { u64::from(row) };
+        key << 16 | row
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.shift) as usize;
+        let want = key << 16;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return None;
+            }
+            if s & !0xffff == want {
+                let row = s & 0xffff;
+                // At most `MAX_ROWS`: the cast keeps every bit.
+                #[allow(clippy::cast_possible_truncation)]
+                return Some(if row == Self::ROW0 { 0 } else { row as u32 });
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 /// Why a weights file did not parse.
@@ -255,7 +316,7 @@ pub struct ParseError {
 /// documentation for what a token is).
 pub fn tokens(text: &str, mut each: impl FnMut(&str)) {
     let mut buf = Vec::new();
-    token_bytes(text, &mut buf, |t, _| {
+    tokenize(text, &mut buf, |t: &Vec<u8>, _| {
         // Only whole characters are ever pushed.
         if let Ok(t) = std::str::from_utf8(t) {
             each(t);
@@ -263,13 +324,66 @@ pub fn tokens(text: &str, mut each: impl FnMut(&str)) {
     });
 }
 
-/// [`tokens`] as UTF-8 bytes, built in `buf`: one pass over the bytes,
-/// ASCII without decoding.
-fn token_bytes(text: &str, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8], usize)) {
+/// What [`tokenize`] builds a token into: its bytes ([`tokens`]) or only
+/// its key ([`Model::walk`], no bytes copied). One tokenizer for both,
+/// so that a feature's key at load and at scan cannot differ.
+trait Token {
+    fn push(&mut self, b: u8);
+    fn is_empty(&self) -> bool;
+    fn clear(&mut self);
+}
+
+impl Token for Vec<u8> {
+    fn push(&mut self, b: u8) {
+        Vec::push(self, b);
+    }
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+}
+
+/// A token's key as it is built: [`token_key`] one byte at a time.
+#[derive(Clone, Copy)]
+struct KeyOf {
+    state: u64,
+    len: u32,
+}
+
+impl KeyOf {
+    const fn new() -> Self {
+        KeyOf {
+            state: KEY_SEED,
+            len: 0,
+        }
+    }
+    fn key(&self) -> u64 {
+        finish(self.state)
+    }
+}
+
+impl Token for KeyOf {
+    fn push(&mut self, b: u8) {
+        self.state = step(self.state, b);
+        self.len += 1;
+    }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn clear(&mut self) {
+        *self = KeyOf::new();
+    }
+}
+
+/// The tokens of `text`, built in `tok`: one pass over the bytes, ASCII
+/// without decoding. `each` gets the token and where it starts.
+fn tokenize<T: Token>(text: &str, tok: &mut T, mut each: impl FnMut(&T, usize)) {
     let bytes = text.as_bytes();
-    buf.clear();
+    tok.clear();
     let mut digits = 0usize;
-    // Where the token in `buf` starts.
+    // Where the token in `tok` starts.
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -286,21 +400,23 @@ fn token_bytes(text: &str, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8], usize)
             } else {
                 digits = 0;
             }
-            if buf.is_empty() {
+            if tok.is_empty() {
                 start = i;
             }
-            buf.push(m);
+            tok.push(m);
             i += 1;
             continue;
         }
         digits = 0;
         if b < 0x80 {
-            if !buf.is_empty() {
-                each(buf, start);
-                buf.clear();
+            if !tok.is_empty() {
+                each(tok, start);
+                tok.clear();
             }
             if b == b'@' || b == b'$' {
-                each(&[b], i);
+                tok.push(b);
+                each(tok, i);
+                tok.clear();
             }
             i += 1;
             continue;
@@ -308,21 +424,23 @@ fn token_bytes(text: &str, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8], usize)
         // A character outside ASCII: `i` is on its first byte.
         let c = text[i..].chars().next().unwrap_or(' ');
         if c.is_alphanumeric() {
-            if buf.is_empty() {
+            if tok.is_empty() {
                 start = i;
             }
             let mut tmp = [0u8; 4];
             for l in c.to_lowercase() {
-                buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
+                for &b in l.encode_utf8(&mut tmp).as_bytes() {
+                    tok.push(b);
+                }
             }
-        } else if !buf.is_empty() {
-            each(buf, start);
-            buf.clear();
+        } else if !tok.is_empty() {
+            each(tok, start);
+            tok.clear();
         }
         i += c.len_utf8();
     }
-    if !buf.is_empty() {
-        each(buf, start);
+    if !tok.is_empty() {
+        each(tok, start);
     }
 }
 
@@ -343,21 +461,40 @@ const ASCII: [u8; 256] = {
     t
 };
 
+/// Where every token key starts ("postdesk").
+const KEY_SEED: u64 = 0x706f_7374_6465_736b;
+
+/// One byte into a key: rotate, mix in, multiply (a bijection of the
+/// state for each byte, so keys of different tokens rarely meet).
+#[inline]
+fn step(state: u64, b: u8) -> u64 {
+    (state.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+/// The last mix of a key, so that all its bits vary: the index uses the
+/// key itself as its hash.
+#[inline]
+fn finish(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
 /// The index key of a token.
 fn token_key(token: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    KEYS.hash_one(token)
+    let mut k = KeyOf::new();
+    for &b in token {
+        k.push(b);
+    }
+    k.key()
 }
 
 /// The index key of a pair of neighbouring tokens, from theirs.
 fn pair_key(first: u64, second: u64) -> u64 {
     (first.rotate_left(29) ^ second).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5A17
 }
-
-/// The hasher of token keys: fixed, so a key is the same at load and at
-/// scan.
-const KEYS: foldhash::fast::FixedState =
-    foldhash::fast::FixedState::with_seed(0x706f_7374_6465_736b);
 
 /// The index key of a feature as [`features`] writes it (`"a b"` for a
 /// pair: tokens never hold a space).
@@ -471,7 +608,21 @@ impl Model {
                 }
             }
         }
-        Ok(Model { index, rows, bias })
+        if rows.len() > Table::MAX_ROWS {
+            return Err(ParseError {
+                line: 0,
+                what: format!(
+                    "{} features and pair tokens, at most {} are read",
+                    rows.len(),
+                    Table::MAX_ROWS
+                ),
+            });
+        }
+        Ok(Model {
+            index: Table::new(&index),
+            rows,
+            bias,
+        })
     }
 
     /// How many features the model knows.
@@ -488,16 +639,16 @@ impl Model {
     /// row, and the row of the pair it ends (`NONE` when unknown). A pair
     /// is known only if both its tokens are (see `parse`): an unknown
     /// token ends the chain.
-    fn walk(&self, text: &str, part: &Range<usize>, buf: &mut Vec<u8>, out: &mut Vec<Known>) {
+    fn walk(&self, text: &str, part: &Range<usize>, out: &mut Vec<Known>) {
         let mut prev: Option<u64> = None;
-        token_bytes(&text[part.clone()], buf, |t, at| {
-            let key = token_key(t);
-            let Some(&row) = self.index.get(&key) else {
+        tokenize(&text[part.clone()], &mut KeyOf::new(), |t, at| {
+            let key = t.key();
+            let Some(row) = self.index.get(key) else {
                 prev = None;
                 return;
             };
             let pair = prev
-                .and_then(|p| self.index.get(&pair_key(p, key)).copied())
+                .and_then(|p| self.index.get(pair_key(p, key)))
                 .unwrap_or(NONE);
             out.push(Known {
                 at: part.start + at,
@@ -511,9 +662,8 @@ impl Model {
     /// The rows of the known features of `parts` of `text`, each once.
     fn known(&self, text: &str, parts: &[Range<usize>]) -> Vec<u32> {
         let mut toks = Vec::new();
-        let mut buf = Vec::with_capacity(64);
         for r in parts {
-            self.walk(text, r, &mut buf, &mut toks);
+            self.walk(text, r, &mut toks);
         }
         self.rows_of(&toks, true)
     }
@@ -538,13 +688,12 @@ impl Model {
 
     /// Walk `parts` of `text` once, for [`Reading`]'s questions.
     pub fn read<'m>(&'m self, text: &str, parts: &[Range<usize>]) -> Reading<'m> {
-        let mut buf = Vec::with_capacity(64);
         let parts = parts
             .iter()
             .map(|r| {
                 // About one known token in six bytes: rarely regrown.
                 let mut toks = Vec::with_capacity(r.len() / 6 + 8);
-                self.walk(text, r, &mut buf, &mut toks);
+                self.walk(text, r, &mut toks);
                 toks
             })
             .collect();
@@ -786,6 +935,21 @@ mod tests {
             m.strongest_sentence(text, &[0..text.len()], Category::Phone),
             None
         );
+    }
+
+    #[test]
+    fn the_index_finds_every_row_and_nothing_else() {
+        let mut keys = HashMap::with_hasher(foldhash::fast::FixedState::default());
+        for row in 0..1000u32 {
+            keys.insert(token_key(format!("w{row}").as_bytes()), row);
+        }
+        let t = Table::new(&keys);
+        for (&key, &row) in &keys {
+            assert_eq!(t.get(key), Some(row));
+        }
+        for n in 0..1000 {
+            assert_eq!(t.get(token_key(format!("x{n}").as_bytes())), None);
+        }
     }
 
     #[test]

@@ -239,8 +239,22 @@ thread_local! {
 pub struct Model {
     /// Feature key ([`feature_key`]) to row.
     index: Table,
+    /// One bit per [`PAIR_BITS`] slice of pair keys, set when the model
+    /// knows a pair there: most neighbour pairs of a text are unknown, and
+    /// this small set (it stays in the cache) says so without a look-up
+    /// in the index. Exact: a known pair's bit is always set.
+    pairs: Box<[u64]>,
     rows: Vec<[f32; OUTPUTS]>,
     bias: [f32; OUTPUTS],
+}
+
+/// The bits of [`Model::pairs`] (32 KiB).
+const PAIR_BITS: u32 = 18;
+
+/// The bit of a pair key in [`Model::pairs`]: word and mask.
+fn pair_bit(key: u64) -> (usize, u64) {
+    let b = key >> (64 - PAIR_BITS);
+    ((b >> 6) as usize, 1 << (b & 63))
 }
 
 /// The feature index as the scan reads it: open addressing over the keys
@@ -618,8 +632,17 @@ impl Model {
                 ),
             });
         }
+        let mut pairs = vec![0u64; (1 << PAIR_BITS) / 64].into_boxed_slice();
+        for line in src.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split('\t').next().unwrap_or_default();
+            if name.contains(' ') {
+                let (word, bit) = pair_bit(feature_key(name));
+                pairs[word] |= bit;
+            }
+        }
         Ok(Model {
             index: Table::new(&index),
+            pairs,
             rows,
             bias,
         })
@@ -648,7 +671,12 @@ impl Model {
                 return;
             };
             let pair = prev
-                .and_then(|p| self.index.get(pair_key(p, key)))
+                .map(|p| pair_key(p, key))
+                .filter(|&k| {
+                    let (word, bit) = pair_bit(k);
+                    self.pairs[word] & bit != 0
+                })
+                .and_then(|k| self.index.get(k))
                 .unwrap_or(NONE);
             out.push(Known {
                 at: part.start + at,

@@ -237,8 +237,10 @@ thread_local! {
 /// A parsed weights file.
 #[derive(Debug)]
 pub struct Model {
-    /// Feature key ([`feature_key`]) to row.
-    index: Table,
+    /// Token key ([`token_key`]) to row.
+    tokens: Table,
+    /// Pair key ([`pair_key`]) to row.
+    pair_rows: Table,
     /// One bit per [`PAIR_BITS`] slice of pair keys, set when the model
     /// knows a pair there: most neighbour pairs of a text are unknown, and
     /// this small set (it stays in the cache) says so without a look-up
@@ -265,8 +267,8 @@ fn pair_bit(key: u64) -> (usize, u64) {
 #[derive(Debug)]
 struct Table {
     /// `key << 16 | row`; 0 is an empty slot (row 0 is stored as
-    /// [`Table::ROW0`]). At most half full, so every probe sequence meets
-    /// an empty slot.
+    /// [`Table::ROW0`]). At most two thirds full, so every probe sequence
+    /// meets an empty slot.
     slots: Box<[u64]>,
     /// Right shift from a key to its first slot (its top bits).
     shift: u32,
@@ -279,7 +281,7 @@ impl Table {
     const ROW0: u64 = 0xffff;
 
     fn new(keys: &HashMap<u64, u32, foldhash::fast::FixedState>) -> Table {
-        let len = (2 * keys.len()).next_power_of_two().max(2);
+        let len = (keys.len() * 3 / 2 + 1).next_power_of_two().max(2);
         let shift = 64 - len.trailing_zeros();
         let mut slots = vec![0; len].into_boxed_slice();
         for (&key, &row) in keys {
@@ -632,16 +634,24 @@ impl Model {
                 ),
             });
         }
+        // Pairs and tokens in two indexes: the tokens' (every token is looked
+        // up) stays small enough for the nearest caches.
+        let mut pair_rows = HashMap::with_hasher(foldhash::fast::FixedState::default());
         let mut pairs = vec![0u64; (1 << PAIR_BITS) / 64].into_boxed_slice();
         for line in src.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split('\t').next().unwrap_or_default();
             if name.contains(' ') {
-                let (word, bit) = pair_bit(feature_key(name));
+                let key = feature_key(name);
+                if let Some(row) = index.remove(&key) {
+                    pair_rows.insert(key, row);
+                }
+                let (word, bit) = pair_bit(key);
                 pairs[word] |= bit;
             }
         }
         Ok(Model {
-            index: Table::new(&index),
+            tokens: Table::new(&index),
+            pair_rows: Table::new(&pair_rows),
             pairs,
             rows,
             bias,
@@ -666,7 +676,7 @@ impl Model {
         let mut prev: Option<u64> = None;
         tokenize(&text[part.clone()], &mut KeyOf::new(), |t, at| {
             let key = t.key();
-            let Some(row) = self.index.get(key) else {
+            let Some(row) = self.tokens.get(key) else {
                 prev = None;
                 return;
             };
@@ -676,7 +686,7 @@ impl Model {
                     let (word, bit) = pair_bit(k);
                     self.pairs[word] & bit != 0
                 })
-                .and_then(|k| self.index.get(k))
+                .and_then(|k| self.pair_rows.get(k))
                 .unwrap_or(NONE);
             out.push(Known {
                 at: part.start + at,

@@ -237,15 +237,16 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch: now the seventeenth to the twentieth (typical client mail by
-/// four writers, 1,000 messages), measured with the rules and the model
-/// trained on the tuned part, long text read in windows: overall precision
-/// 0.982 and recall 0.957, the flag's 0.988 and 0.957, 5 of 440 hard
-/// negatives (1.1 %), rounded down (the alarm rate up).
+/// batch: now the seventeenth to the twenty-first (client mail by five
+/// writers, 1,250 messages; the twenty-first short everyday requests that
+/// touch contact and payment words), measured with the rules and the
+/// model trained on the tuned part, long text read in windows: overall
+/// precision 0.969 and recall 0.957, the flag's 0.974 and 0.958, 14 of
+/// 550 hard negatives (2.5 %), rounded down (the alarm rate up).
 const HELD_OUT_FLOORS: Floors = Floors {
-    precision: 0.97,
-    recall: 0.94,
-    hard_alarm_rate: 0.02,
+    precision: 0.96,
+    recall: 0.95,
+    hard_alarm_rate: 0.03,
 };
 
 fn assert_floors(name: &str, r: &Report, f: &Floors) {

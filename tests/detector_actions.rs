@@ -24,9 +24,6 @@ const SUPPORT: &str = "support@example.com";
 
 /// The harness's support tickets are "General": put them in scope. Bob is
 /// an agent and, with Chief, an admin.
-/// `[detector.model]` off: the rules alone decide.
-const RULES_ALONE: &str = "[detector.model]\nenabled = false\n";
-
 fn rules(sink: &Sink, extra: &str) -> String {
     outbound_rules(
         "example.com",
@@ -438,9 +435,9 @@ fn a_quoted_warning_in_a_reply_does_not_flag_again() {
 #[test]
 fn a_rule_change_makes_the_running_server_rescan_stored_mail_once() {
     let sink = Sink::start();
-    // The rules alone: what is measured is how a rule change reaches
-    // stored mail (with the model on, it judges a new rule's hits too).
-    let rules_before = rules(&sink, RULES_ALONE);
+    // The model on, as shipped: the admin's pattern is trusted, so its
+    // hits count whatever the model says of the message.
+    let rules_before = rules(&sink, "");
     let server = TestServer::start_with_rules(&rules_before);
     let pigeon =
         "Hi,\n\nplease send the signed forms by carrier pigeon to my loft instead.\n\nAnn\n";
@@ -454,13 +451,11 @@ fn a_rule_change_makes_the_running_server_rescan_stored_mail_once() {
     );
 
     // The admin adds a rule; the server reloads it and rescans.
-    let pattern = format!(
-        "{RULES_ALONE}\n[[detector.patterns]]\nname = \"pigeon_post\"\ncategory = \"messaging\"\n\
-         regex = 'carrier\\s+pigeon'\n"
-    );
+    let pattern = "[[detector.patterns]]\nname = \"pigeon_post\"\ncategory = \"messaging\"\n\
+         regex = 'carrier\\s+pigeon'\ntrusted = true\n";
     server
         .env
-        .write_config("rules.toml", &rules(&sink, &pattern));
+        .write_config("rules.toml", &rules(&sink, pattern));
     let flagged = eventually(DEADLINE, || {
         events_of(&server, ticket)
             .into_iter()
@@ -538,14 +533,14 @@ fn flagged_counts(server: &TestServer) -> serde_json::Map<String, Value> {
 fn a_rescan_killed_part_way_flags_and_warns_each_message_exactly_once() {
     use common::{Options, rules_toml};
     const N: usize = 1000;
-    // The rules alone, as in the test above.
     let scope = "[monitoring]\nadmins = [\"chief@admins.test\"]\n\
-                 [detector.scope]\nqueues = [\"support\"]\nissue_types = [\"General\"]\n\
-                 [detector.model]\nenabled = false\n";
+                 [detector.scope]\nqueues = [\"support\"]\nissue_types = [\"General\"]\n";
     let opts = Options {
         extra_toml: scope.to_owned(),
         ..Options::default()
     };
+    // The model on, as shipped; the admin's pattern is trusted, as in the
+    // test above.
     let mut server = TestServer::start_with(opts.clone());
     // N clients, one message each, that the shipped rules do not flag.
     let mails: Vec<Mail> = (0..N)
@@ -572,7 +567,7 @@ fn a_rescan_killed_part_way_flags_and_warns_each_message_exactly_once() {
     let with_rule = Options {
         extra_toml: format!(
             "{scope}\n[[detector.patterns]]\nname = \"pigeon_post\"\ncategory = \"messaging\"\n\
-             regex = 'carrier\\s+pigeon'\n"
+             regex = 'carrier\\s+pigeon'\ntrusted = true\n"
         ),
         ..Options::default()
     };

@@ -303,6 +303,9 @@ pub struct Detector {
     min_score: u32,
     /// The model and how it combines with the rules; `None` when disabled.
     model: Option<(&'static model::Model, model::ModelSettings)>,
+    /// The rules (`pattern.<name>`) of trusted patterns: the model does not
+    /// judge their hits.
+    trusted: Vec<String>,
 }
 
 impl Detector {
@@ -332,6 +335,12 @@ impl Detector {
                 .model
                 .enabled
                 .then(|| (model::Model::builtin(), cfg.model.clone())),
+            trusted: cfg
+                .patterns
+                .iter()
+                .filter(|p| p.trusted)
+                .map(|p| format!("pattern.{}", p.name))
+                .collect(),
         })
     }
 
@@ -376,7 +385,7 @@ impl Detector {
             && s.flag < set.min_flag
         {
             let ws = r.windows(s);
-            if !in_full && ws.iter().all(|w| w.2.flag < set.min_flag) {
+            if !in_full && self.trusted.is_empty() && ws.iter().all(|w| w.2.flag < set.min_flag) {
                 // No stretch of the text could make a rule's hit count.
                 return Verdict {
                     model: Some(s),
@@ -446,7 +455,8 @@ impl Detector {
     /// category `min_keep` (so that text added around evidence cannot water
     /// it down); a category the whole message
     /// reaches `min_alone` for, with no counting hit, gets one from the
-    /// model, spanning the sentence that weighed most for it. `windows`
+    /// model, spanning the sentence that weighed most for it. A trusted
+    /// pattern's hit always counts. `windows`
     /// are the reading's windows if already read; they are read here only
     /// for a hit the whole message would set aside.
     #[allow(clippy::too_many_arguments)]
@@ -463,7 +473,7 @@ impl Detector {
         for h in hits.iter_mut() {
             let keep =
                 |s: &model::Scores| s.flag >= set.min_flag && s.of(h.category) >= set.min_keep;
-            if keep(&whole) {
+            if keep(&whole) || self.trusted.contains(&h.rule) {
                 continue;
             }
             let local = windows
@@ -834,10 +844,20 @@ pub struct PatternRule {
     /// Whether a negation just before the match cancels it.
     #[serde(default = "yes")]
     pub negatable: bool,
+    /// Whether its hits count whatever `[detector.model]` says: for an
+    /// admin's own pattern that must flag every time it matches. Costs
+    /// speed: with a trusted pattern the rules run on every message, even
+    /// one the model rules out.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub trusted: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `[detector.actions]`: what the pipeline does with a flagged message.
@@ -906,7 +926,11 @@ mod tests {
 
     /// A detector with the default rules and `weights` as its model.
     fn with_weights(weights: &str) -> Detector {
-        let mut d = Detector::new(&DetectorConfig::default()).expect("defaults compile");
+        configured_with_weights(&DetectorConfig::default(), weights)
+    }
+
+    fn configured_with_weights(cfg: &DetectorConfig, weights: &str) -> Detector {
+        let mut d = Detector::new(cfg).expect("configuration compiles");
         let m: &'static model::Model =
             Box::leak(Box::new(model::Model::parse(weights).expect("parses")));
         d.model = Some((m, model::ModelSettings::default()));
@@ -954,6 +978,38 @@ mod tests {
                 .any(|h| h.category == Category::Phone && h.weight == 0)
         );
         assert_eq!((v.score, v.categories()), (0, vec![]));
+    }
+
+    #[test]
+    fn a_trusted_patterns_hits_count_whatever_the_model_says() {
+        let text = "Just gossip: let us go on by carrier pigeon.";
+        let ctx = ScanContext::default();
+        for trusted in [false, true] {
+            let mut cfg = DetectorConfig::default();
+            cfg.patterns.push(PatternRule {
+                name: "pigeon".into(),
+                category: "messaging".into(),
+                regex: r"carrier\s+pigeon".into(),
+                negatable: true,
+                trusted,
+            });
+            let d = configured_with_weights(&cfg, WEIGHTS);
+            for v in [
+                d.scan_message(text, &ctx),
+                d.scan_message_in_full(text, &ctx),
+            ] {
+                // The model rules the message out ...
+                assert!(v.model.is_some_and(|s| s.flag < 0.5), "{v:?}");
+                // ... and only a trusted pattern's hit counts anyway.
+                assert_eq!(v.flagged, trusted, "trusted {trusted}: {v:?}");
+                assert_eq!(
+                    v.hits
+                        .iter()
+                        .any(|h| h.rule == "pattern.pigeon" && h.weight > 0),
+                    trusted
+                );
+            }
+        }
     }
 
     #[test]
@@ -1073,6 +1129,7 @@ mod tests {
             category: "payment".into(),
             regex: "(unclosed".into(),
             negatable: true,
+            trusted: false,
         });
         let err = Detector::new(&cfg).expect_err("must fail").to_string();
         assert!(err.contains("broken"), "{err}");
@@ -1087,6 +1144,7 @@ mod tests {
             category: "payment".into(),
             regex: r"\bVenmo\b".into(),
             negatable: true,
+            trusted: false,
         });
         let err = Detector::new(&cfg).expect_err("must fail").to_string();
         assert!(
@@ -1099,6 +1157,7 @@ mod tests {
             category: "fax".into(),
             regex: "x".into(),
             negatable: true,
+            trusted: false,
         });
         let err = Detector::new(&cfg).expect_err("must fail").to_string();
         assert!(err.contains("odd") && err.contains("category"), "{err}");

@@ -604,6 +604,7 @@ fn pattern(name: &str, category: &str, regex: &str) -> PatternRule {
         category: category.to_owned(),
         regex: regex.to_owned(),
         negatable: true,
+        trusted: false,
     }
 }
 

@@ -678,6 +678,15 @@ pub(crate) fn is_put_on_platform(c: &Compiled, norm: &[u8], end: usize) -> bool 
     })
 }
 
+/// Whether `sentence` (lower case) pays on the platform: an on-platform
+/// phrase ("through the portal", "invoice link") not turned around by
+/// "instead of", "not", "outside" … within three words before it.
+pub(crate) fn pays_on_platform(c: &Compiled, sentence: &[u8]) -> bool {
+    c.on_platform
+        .matches_in(sentence)
+        .any(|(p, _)| !words_before(sentence, p, SENTENCE_STOPS, 3).any(|w| CONTRARY.contains(&w)))
+}
+
 /// Words before a second-person word that do not address the reader:
 /// politeness ("thank you") and comparison or time ("the accountant before
 /// you", "faster than you").

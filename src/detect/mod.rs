@@ -92,7 +92,7 @@ pub use quote::{new_text, new_text_ranges};
 
 /// Bumped when the scanning code changes what it finds for the same
 /// configuration; part of [`Detector::version`].
-pub const ENGINE_VERSION: u32 = 15;
+pub const ENGINE_VERSION: u32 = 16;
 
 /// What kind of off-platform evidence a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -419,10 +419,12 @@ impl Detector {
     /// category needs before the model alone may name it: for `phone`,
     /// seven digits in a run (separators allowed) that is not one of the
     /// platform's numbers, or seven number words ("five five five …"); for
-    /// `email`, an `@`, or "at" with a mail provider or "dot"; for
+    /// `email`, an `@` with a name after it, or "at" with a mail provider
+    /// or "dot"; for
     /// `address`, a digit. "Please call me back" or "send it to my address
     /// on file" offers no contact detail. Messaging and payment need none:
-    /// the intent is the evidence.
+    /// the intent is the evidence (see `judge` for payment on the
+    /// platform).
     fn has_detail(&self, c: Category, text: &str, parts: &[Range<usize>]) -> bool {
         let new = || parts.iter().map(|r| &text[r.clone()]);
         match c {
@@ -442,7 +444,7 @@ impl Detector {
                     | "protonmail" | "aol" | "gmx" => provider = true,
                     _ => {}
                 });
-                t.contains('@') || (at && provider)
+                named_at_sign(t) || (at && provider)
             }),
             Category::Address => new().any(|t| t.bytes().any(|b| b.is_ascii_digit())),
             Category::Messaging | Category::Payment => true,
@@ -500,6 +502,16 @@ impl Detector {
                 .strongest_sentence(text, parts, c)
                 .or_else(|| parts.first().cloned())
                 .unwrap_or(0..0);
+            // Paying through the portal or the invoice link is what the
+            // platform asks for, whatever words around it sound like.
+            if c == Category::Payment
+                && keywords::pays_on_platform(
+                    &self.compiled,
+                    text[span.clone()].to_ascii_lowercase().as_bytes(),
+                )
+            {
+                continue;
+            }
             hits.push(Hit {
                 category: c,
                 rule: format!("model.{}", c.as_str()),
@@ -537,6 +549,18 @@ fn phone_runs(text: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
     })
     .map(|run| run.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>())
     .filter(|d| d.len() >= 7)
+}
+
+/// Whether `text` has an `@` with a name after it (spaces allowed
+/// between): "jo@mail.com", "jo @ mail"; not "this email, accounts@."
+fn named_at_sign(text: &str) -> bool {
+    text.match_indices('@').any(|(i, _)| {
+        text[i + 1..]
+            .trim_start()
+            .chars()
+            .next()
+            .is_some_and(char::is_alphanumeric)
+    })
 }
 
 /// How many number words ("zero" … "nine", "oh") `text` has.
@@ -1010,6 +1034,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_model_alone_names_no_payment_made_on_the_platform_nor_a_bare_at_sign() {
+        // A word that reads as payment and e-mail evidence to the model.
+        const FROB: &str = "bias\t0\t0\t0\t0\t0\t0\nfrobnicate\t9\t-9\t9\t-9\t-9\t9\n";
+        let d = with_weights(FROB);
+        let ctx = ScanContext::default();
+        let rules_of = |text: &str| -> Vec<String> {
+            let v = d.scan_message(text, &ctx);
+            v.hits.iter().map(|h| h.rule.clone()).collect()
+        };
+        assert_eq!(
+            rules_of("I will frobnicate the fee to jo @ home."),
+            ["model.email", "model.payment"]
+        );
+        // Through the portal or the invoice link: no payment evidence.
+        assert_eq!(
+            rules_of("I will frobnicate the fee through the portal, jo @ home."),
+            ["model.email"]
+        );
+        assert_eq!(
+            rules_of("Can I frobnicate it by ACH through the invoice link?"),
+            Vec::<String>::new()
+        );
+        // ... unless the sentence turns it around (a rule sees it too).
+        let v = d.scan_message(
+            "I will frobnicate the fee instead of going through the portal.",
+            &ctx,
+        );
+        assert_eq!(v.categories(), [Category::Payment], "{v:?}");
+        let mut cfg = DetectorConfig::default();
+        cfg.patterns.clear();
+        let bare = configured_with_weights(&cfg, FROB);
+        let v = bare.scan_message("I frobnicate the fee, not through the portal.", &ctx);
+        let rules: Vec<&str> = v.hits.iter().map(|h| h.rule.as_str()).collect();
+        assert_eq!(rules, ["model.payment"]);
+        // An `@` with no name after it is no address.
+        assert_eq!(
+            rules_of("Keep sending things to this email, accounts@. I frobnicate."),
+            ["model.payment"]
+        );
     }
 
     #[test]

@@ -75,10 +75,12 @@ pub fn new_text_ranges(body: &str) -> Vec<Range<usize>> {
     }
 }
 
-/// One line: `full` with its line ending, `text` without `\r\n`/`\n`.
+/// One line: `full` with its line ending, `text` without `\r\n`/`\n`;
+/// `colon`: the line has a `:` (a header label needs one).
 struct Line {
     full: Range<usize>,
     text: Range<usize>,
+    colon: bool,
 }
 
 /// The lines of a body, split as far as they are read: the quoted tail
@@ -104,7 +106,17 @@ impl<'b> Lines<'b> {
         let bytes = self.body;
         while self.lines.len() <= i && self.rest < bytes.len() {
             let start = self.rest;
-            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p + 1);
+            let rest = &bytes[start..];
+            // One search finds the line's end or its first colon; a second
+            // runs only past a colon, so most lines are read once.
+            let line_end = |from: usize| {
+                memchr::memchr(b'\n', &rest[from..]).map_or(bytes.len(), |p| start + from + p + 1)
+            };
+            let (end, colon) = match memchr::memchr2(b'\n', b':', rest) {
+                None => (bytes.len(), false),
+                Some(p) if rest[p] == b'\n' => (start + p + 1, false),
+                Some(p) => (line_end(p + 1), true),
+            };
             let mut text_end = end;
             if text_end > start && bytes[text_end - 1] == b'\n' {
                 text_end -= 1;
@@ -115,6 +127,7 @@ impl<'b> Lines<'b> {
             self.lines.push(Line {
                 full: start..end,
                 text: start..text_end,
+                colon,
             });
             self.rest = end;
         }
@@ -127,6 +140,7 @@ impl<'b> Lines<'b> {
 fn find_cut(body: &str, lines: &mut Lines<'_>) -> usize {
     let mut i = 0;
     while let Some(line) = lines.get(i) {
+        let colon = line.colon;
         let text = trim(&body[line.text.clone()]);
         if text.is_empty() {
             i += 1;
@@ -138,8 +152,8 @@ fn find_cut(body: &str, lines: &mut Lines<'_>) -> usize {
         if is_underscore_rule(text) && header_block_follows(body, lines, i + 1) {
             return i;
         }
-        // A header label needs a colon; the trimmed text has the line's.
-        if memchr::memchr(b':', text.as_bytes()).is_some() && starts_header_block(body, lines, i) {
+        // A header label needs a colon.
+        if colon && starts_header_block(body, lines, i) {
             return i;
         }
         let opens = opens_attribution(text);

@@ -229,22 +229,28 @@ impl Automaton {
             // in the same order as reading byte by byte: a run ends only at
             // a separator or the end of the text.
             let start = i;
-            let mut digit = false;
-            loop {
-                if c >= 27 {
-                    digit = true;
-                }
-                row = delta[row + c] as usize;
-                if row >= first_output {
-                    self.emit_keys(row, i + 1, &mut on);
-                }
-                i += 1;
-                match norm.get(i) {
-                    Some(&b) if CLASS[usize::from(b)] != 0 => {
-                        c = usize::from(CLASS[usize::from(b)])
+            let mut digit = c >= 27;
+            // The inner loop runs over letters (classes 1 to 26) only, with
+            // no flag to keep; a digit goes round the outer one.
+            'run: loop {
+                loop {
+                    row = delta[row + c] as usize;
+                    if row >= first_output {
+                        self.emit_keys(row, i + 1, &mut on);
                     }
-                    _ => break,
+                    i += 1;
+                    let Some(&b) = norm.get(i) else {
+                        break 'run;
+                    };
+                    c = usize::from(CLASS[usize::from(b)]);
+                    if c.wrapping_sub(1) >= 26 {
+                        break;
+                    }
                 }
+                if c == 0 {
+                    break;
+                }
+                digit = true;
             }
             if digit {
                 on(Step::Token(start, i, true));

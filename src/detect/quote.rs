@@ -75,10 +75,12 @@ pub fn new_text_ranges(body: &str) -> Vec<Range<usize>> {
     }
 }
 
-/// One line: `full` with its line ending, `text` without `\r\n`/`\n`.
+/// One line: `full` with its line ending, `text` without `\r\n`/`\n`;
+/// `colon`: the line has a `:` (a header label needs one).
 struct Line {
     full: Range<usize>,
     text: Range<usize>,
+    colon: bool,
 }
 
 /// The lines of a body, split as far as they are read: the quoted tail
@@ -104,7 +106,17 @@ impl<'b> Lines<'b> {
         let bytes = self.body;
         while self.lines.len() <= i && self.rest < bytes.len() {
             let start = self.rest;
-            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p + 1);
+            let rest = &bytes[start..];
+            // One search finds the line's end or its first colon; a second
+            // runs only past a colon, so most lines are read once.
+            let line_end = |from: usize| {
+                memchr::memchr(b'\n', &rest[from..]).map_or(bytes.len(), |p| start + from + p + 1)
+            };
+            let (end, colon) = match memchr::memchr2(b'\n', b':', rest) {
+                None => (bytes.len(), false),
+                Some(p) if rest[p] == b'\n' => (start + p + 1, false),
+                Some(p) => (line_end(p + 1), true),
+            };
             let mut text_end = end;
             if text_end > start && bytes[text_end - 1] == b'\n' {
                 text_end -= 1;
@@ -115,6 +127,7 @@ impl<'b> Lines<'b> {
             self.lines.push(Line {
                 full: start..end,
                 text: start..text_end,
+                colon,
             });
             self.rest = end;
         }
@@ -127,7 +140,8 @@ impl<'b> Lines<'b> {
 fn find_cut(body: &str, lines: &mut Lines<'_>) -> usize {
     let mut i = 0;
     while let Some(line) = lines.get(i) {
-        let text = body[line.text.clone()].trim();
+        let colon = line.colon;
+        let text = trim(&body[line.text.clone()]);
         if text.is_empty() {
             i += 1;
             continue;
@@ -138,16 +152,16 @@ fn find_cut(body: &str, lines: &mut Lines<'_>) -> usize {
         if is_underscore_rule(text) && header_block_follows(body, lines, i + 1) {
             return i;
         }
-        if starts_header_block(body, lines, i) {
+        // A header label needs a colon.
+        if colon && starts_header_block(body, lines, i) {
             return i;
         }
-        if is_client_attribution(text) {
+        let opens = opens_attribution(text);
+        if opens && is_client_attribution(text) {
             return i;
         }
         // Gmail and Apple Mail wrap long attributions over two lines.
-        if starts_with_word_ci(text, ATTRIBUTION_OPENERS)
-            && let Some(next) = lines.get(i + 1)
-        {
+        if opens && let Some(next) = lines.get(i + 1) {
             let joined = format!("{} {}", text, body[next.text.clone()].trim());
             if is_client_attribution(&joined) {
                 return i;
@@ -156,6 +170,20 @@ fn find_cut(body: &str, lines: &mut Lines<'_>) -> usize {
         i += 1;
     }
     lines.lines.len()
+}
+
+/// `s.trim()`, without decoding characters when both ends are ASCII and
+/// not white space (most lines): then there is nothing to trim.
+fn trim(s: &str) -> &str {
+    // The ASCII bytes `char::is_whitespace` holds: tab to carriage return, space.
+    let solid =
+        |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii() && !matches!(b, b' ' | 0x09..=0x0d));
+    let bytes = s.as_bytes();
+    if solid(bytes.first()) && solid(bytes.last()) {
+        s
+    } else {
+        s.trim()
+    }
 }
 
 fn is_quoted_line(text: &str) -> bool {
@@ -236,11 +264,14 @@ fn is_forward_marker(text: &str) -> bool {
     let head = text.as_bytes();
     let opens =
         |p: &str| head.len() >= p.len() && head[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    // "début" in any case: a `d`, then `é` or `É` (both start with 0xC3).
     let debut = || {
-        text.chars()
-            .take(5)
-            .flat_map(char::to_lowercase)
-            .eq("début".chars())
+        head.get(1) == Some(&0xc3)
+            && text
+                .chars()
+                .take(5)
+                .flat_map(char::to_lowercase)
+                .eq("début".chars())
     };
     if !(opens("--") || opens("begin ") || debut()) {
         return false;
@@ -394,6 +425,15 @@ const ATTRIBUTION_VERBS: &[&str] = &[
     "yazdı",
 ];
 
+/// `starts_with_word_ci(text, ATTRIBUTION_OPENERS)`, its first letters
+/// tested first (`b | 0x20` is that letter only for it and its capital).
+fn opens_attribution(text: &str) -> bool {
+    text.as_bytes()
+        .first()
+        .is_some_and(|&b| matches!(b | 0x20, b'o' | b'l' | b'a' | b'e' | b'i' | b'd' | b'w'))
+        && starts_with_word_ci(text, ATTRIBUTION_OPENERS)
+}
+
 fn starts_with_word_ci(text: &str, words: &[&str]) -> bool {
     let t = text.as_bytes();
     words.iter().any(|w| {
@@ -407,7 +447,7 @@ fn starts_with_word_ci(text: &str, words: &[&str]) -> bool {
 /// "On <date>, <name> wrote:" and its translations: opener word, a verb
 /// from the list near the end, a closing colon (optional in English).
 fn is_client_attribution(text: &str) -> bool {
-    if !starts_with_word_ci(text, ATTRIBUTION_OPENERS) || text.len() > 1200 {
+    if !opens_attribution(text) || text.len() > 1200 {
         return false;
     }
     let lower = text.to_lowercase();

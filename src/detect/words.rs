@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::normalize::Normalized;
@@ -101,8 +101,11 @@ impl PhraseList {
             return Ok(PhraseList(None));
         }
         Ok(PhraseList(Some(
+            // A DFA even past 100 phrases, where the crate would pick an
+            // NFA: the same matches, one table load per byte.
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
                 .build(&phrases)?,
         )))
     }

@@ -457,7 +457,9 @@ impl Detector {
     /// category `min_keep` (so that text added around evidence cannot water
     /// it down); a category the whole message
     /// reaches `min_alone` for, with no counting hit, gets one from the
-    /// model, spanning the sentence that weighed most for it. A trusted
+    /// model, spanning the sentence that weighed most for it among those
+    /// that give the category's detail (see [`Detector::has_detail`])
+    /// themselves or in the next sentence. A trusted
     /// pattern's hit always counts. `windows`
     /// are the reading's windows if already read; they are read here only
     /// for a hit the whole message would set aside.
@@ -495,13 +497,17 @@ impl Detector {
         }
         for c in Category::ALL {
             let counted = hits.iter().any(|h| h.category == c && h.weight > 0);
-            if counted || whole.of(c) < set.min_alone || !self.has_detail(c, text, parts) {
+            if counted || whole.of(c) < set.min_alone {
                 continue;
             }
-            let span = m
-                .strongest_sentence(text, parts, c)
-                .or_else(|| parts.first().cloned())
-                .unwrap_or(0..0);
+            // The hit shows a sentence that gives the detail itself, or
+            // whose next sentence does ("My cell:" above the number): not
+            // a footer weighed for the number in a signature.
+            let Some(span) = m.strongest_sentence(text, parts, c, |near| {
+                self.has_detail(c, text, std::slice::from_ref(&near))
+            }) else {
+                continue;
+            };
             // Paying through the portal or the invoice link is what the
             // platform asks for, whatever words around it sound like.
             if c == Category::Payment
@@ -1076,6 +1082,24 @@ mod tests {
             rules_of("Keep sending things to this email, accounts@. I frobnicate."),
             ["model.payment"]
         );
+    }
+
+    #[test]
+    fn the_model_alones_hit_shows_the_sentence_that_gives_the_detail() {
+        let d = with_weights(
+            "bias\t0\t0\t0\t0\t0\t0\n\
+             frobnicate\t9\t-9\t9\t-9\t-9\t-9\n\
+             wibble\t0\t0\t9\t0\t0\t0\n",
+        );
+        // The second sentence weighs more for e-mail but gives no address.
+        let text = "Frobnicate jo @ home.\nFrobnicate wibble.";
+        let v = d.scan_message(text, &ScanContext::default());
+        let shown: Vec<(&str, &str)> = v
+            .hits
+            .iter()
+            .map(|h| (h.rule.as_str(), h.text.as_str()))
+            .collect();
+        assert_eq!(shown, [("model.email", "Frobnicate jo @ home.")]);
     }
 
     #[test]

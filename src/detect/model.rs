@@ -762,23 +762,30 @@ impl Model {
     }
 
     /// The sentence of `parts` of `text` whose known features weigh most
-    /// for `category`: the span a model hit shows. `None` when no sentence
-    /// has a feature that speaks for it.
+    /// for `category`, among those for which `holds` is true of the
+    /// stretch from the sentence to the end of the next one: the span a
+    /// model hit shows. `None` when no such sentence has a feature that
+    /// speaks for it.
     pub fn strongest_sentence(
         &self,
         text: &str,
         parts: &[Range<usize>],
         category: Category,
+        holds: impl Fn(Range<usize>) -> bool,
     ) -> Option<Range<usize>> {
         let col = 1 + Category::ALL.iter().position(|c| *c == category)?;
         let mut best: Option<(f32, Range<usize>)> = None;
         for r in parts {
-            for s in sentences(&text[r.clone()]) {
+            let all = sentences(&text[r.clone()]);
+            for (i, s) in all.iter().enumerate() {
                 let span = r.start + s.start..r.start + s.end;
                 let ids = self.known(text, std::slice::from_ref(&span));
                 let w: f32 = ids.iter().map(|&id| self.rows[id as usize][col]).sum();
                 if w > 0.0 && best.as_ref().is_none_or(|(b, _)| w > *b) {
-                    best = Some((w, span));
+                    let reach = all.get(i + 1).map_or(span.end, |n| r.start + n.end);
+                    if holds(span.start..reach) {
+                        best = Some((w, span));
+                    }
                 }
             }
         }
@@ -966,11 +973,11 @@ mod tests {
         let m = Model::parse(TINY).expect("parses");
         let text = "Thanks for the statement.\nJust venmo me the fee. See you";
         let span = m
-            .strongest_sentence(text, &[0..text.len()], Category::Payment)
+            .strongest_sentence(text, &[0..text.len()], Category::Payment, |_| true)
             .expect("a sentence");
         assert_eq!(&text[span], "Just venmo me the fee.");
         assert_eq!(
-            m.strongest_sentence(text, &[0..text.len()], Category::Phone),
+            m.strongest_sentence(text, &[0..text.len()], Category::Phone, |_| true),
             None
         );
     }

@@ -237,17 +237,17 @@ const TARGETS: Floors = Floors {
 /// The floors of the held-out part, set from what it scored when it was
 /// first measured: a change that scores worse there is a regression,
 /// whatever the tuned part says. Checked only while `heldout/` holds a
-/// batch: now the seventeenth to the twentieth and the twenty-second
-/// (client mail by five writers, 1,250 messages; the twenty-second short
-/// everyday requests that touch contact and payment words), measured with
-/// the rules and the model trained on the tuned part, long text read in
-/// windows: overall precision 0.986 and recall 0.957, the flag's 0.991 and
-/// 0.956, 5 of 550 hard negatives (0.9 %), rounded down (the alarm rate
-/// up).
+/// batch: now the seventeenth to the twentieth, the twenty-second and the
+/// twenty-third (client mail by six writers, 1,500 messages; the
+/// twenty-second short everyday requests that touch contact and payment
+/// words), measured with the rules and the model trained on the tuned
+/// part, long text read in windows: overall precision 0.984 and recall
+/// 0.953, the flag's 0.987 and 0.953, 7 of 660 hard negatives (1.1 %),
+/// rounded down (the alarm rate up).
 const HELD_OUT_FLOORS: Floors = Floors {
     precision: 0.98,
     recall: 0.95,
-    hard_alarm_rate: 0.01,
+    hard_alarm_rate: 0.02,
 };
 
 fn assert_floors(name: &str, r: &Report, f: &Floors) {

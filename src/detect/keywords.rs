@@ -669,22 +669,20 @@ const PLATFORM_FAILS: &[&[u8]] = &[
 /// I Zelle you, or does it have to go through the portal?").
 pub(crate) fn is_put_on_platform(c: &Compiled, norm: &[u8], end: usize) -> bool {
     let (_, e) = words::sentence(norm, end, end, 80);
-    let after = &norm[end..e];
+    pays_on_platform(c, &norm[end..e])
+}
+
+/// Whether `after` (lower case) pays on the platform: an on-platform phrase
+/// ("through the portal", "invoice link") that is not turned around, not
+/// the platform's fee or failure, and not one alternative of two (see
+/// [`is_put_on_platform`]).
+pub(crate) fn pays_on_platform(c: &Compiled, after: &[u8]) -> bool {
     c.on_platform.matches_in(after).any(|(p, q)| {
         !words_before(after, p, SENTENCE_STOPS, 3).any(|w| CONTRARY.contains(&w))
             && !words_after(after, q, CLAUSE_STOPS, 1).any(|w| PLATFORM_CHARGES.contains(&w))
             && !words_after(after, q, CLAUSE_STOPS, 2).any(|w| PLATFORM_FAILS.contains(&w))
             && !words::words_in(&after[..p]).any(|w| w == b"or")
     })
-}
-
-/// Whether `sentence` (lower case) pays on the platform: an on-platform
-/// phrase ("through the portal", "invoice link") not turned around by
-/// "instead of", "not", "outside" … within three words before it.
-pub(crate) fn pays_on_platform(c: &Compiled, sentence: &[u8]) -> bool {
-    c.on_platform
-        .matches_in(sentence)
-        .any(|(p, _)| !words_before(sentence, p, SENTENCE_STOPS, 3).any(|w| CONTRARY.contains(&w)))
 }
 
 /// Words before a second-person word that do not address the reader:

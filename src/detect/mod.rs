@@ -1077,6 +1077,13 @@ mod tests {
         let v = bare.scan_message("I frobnicate the fee, not through the portal.", &ctx);
         let rules: Vec<&str> = v.hits.iter().map(|h| h.rule.as_str()).collect();
         assert_eq!(rules, ["model.payment"]);
+        // ... or weighs the platform as one way of two.
+        let v = bare.scan_message(
+            "Can I frobnicate it, or must it be through the portal?",
+            &ctx,
+        );
+        let rules: Vec<&str> = v.hits.iter().map(|h| h.rule.as_str()).collect();
+        assert_eq!(rules, ["model.payment"]);
         // An `@` with no name after it is no address.
         assert_eq!(
             rules_of("Keep sending things to this email, accounts@. I frobnicate."),
